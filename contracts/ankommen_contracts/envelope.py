@@ -1,0 +1,108 @@
+"""The envelope every Ankommen event travels in.
+
+Field names follow DESIGN.md; where CloudEvents 1.0 has the same idea under another name
+(``id``, ``time``) the Kafka headers carry the CloudEvents name (binary content mode,
+``ce_*`` headers), so a CloudEvents-aware system can route without parsing the body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+
+
+class EventData(BaseModel):
+    """Base of every event payload (the envelope's ``data``).
+
+    Subclasses set ``TYPE``, ``VERSION`` and ``SOURCE`` and name the aggregate id field in
+    ``SUBJECT_FIELD``; that id becomes the envelope's ``subject`` and the Kafka key.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    SOURCE: ClassVar[str]
+    SUBJECT_FIELD: ClassVar[str]
+
+    def subject(self) -> str:
+        return str(getattr(self, self.SUBJECT_FIELD))
+
+
+DataT = TypeVar("DataT")
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    """One event on the wire. ``Envelope[RefugeeAssigned]`` is the typed form."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    event_id: uuid.UUID = Field(description="Unique id of this event (CloudEvents `id`).")
+    type: str = Field(min_length=1, description="Event type, e.g. `RefugeeAssigned`.")
+    schema_version: int = Field(ge=1, description="Version of the `data` schema for `type`.")
+    source: str = Field(description="Publishing service.")
+    subject: str = Field(min_length=1, description="Aggregate id; also the Kafka message key.")
+    occurred_at: AwareDatetime = Field(description="When it happened, UTC (CloudEvents `time`).")
+    correlation_id: uuid.UUID = Field(description="Id shared by everything one request caused.")
+    causation_id: uuid.UUID | None = Field(
+        default=None, description="`event_id` of the event that caused this one, if any."
+    )
+    sequence: int = Field(ge=1, description="Position of this event among its subject's events.")
+    data: DataT
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in SERVICES:
+            raise ValueError(f"unknown source service {value!r}; expected one of {SERVICES}")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        """CloudEvents 1.0 binary-mode attributes as Kafka headers."""
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", str(self.event_id).encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_source", f"/ankommen/{self.source}".encode()),
+            ("ce_subject", self.subject.encode()),
+            ("ce_time", self.occurred_at.isoformat().encode()),
+            ("content-type", b"application/json"),
+            ("schema_version", str(self.schema_version).encode()),
+        ]
+
+
+RawEnvelope = Envelope[dict[str, Any]]
+
+
+def new_envelope(
+    data: EventData,
+    *,
+    sequence: int,
+    correlation_id: uuid.UUID,
+    causation_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Envelope[Any]:
+    """Wrap a payload; the owning service's unit of work supplies ``sequence``."""
+    return Envelope[type(data)](  # type: ignore[misc]
+        event_id=event_id or uuid.uuid4(),
+        type=data.TYPE,
+        schema_version=data.VERSION,
+        source=data.SOURCE,
+        subject=data.subject(),
+        occurred_at=occurred_at or datetime.now(UTC),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        sequence=sequence,
+        data=data,
+    )

@@ -1,0 +1,1 @@
+from .housing import *  # noqa: F403

@@ -1,0 +1,1 @@
+"""Local Kafka and PostgreSQL as native processes."""

@@ -1,0 +1,1 @@
+"""Ankommen shared runtime: every mechanism a service needs, and no domain."""

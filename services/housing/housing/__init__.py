@@ -1,0 +1,1 @@
+"""Ankommen housing service."""

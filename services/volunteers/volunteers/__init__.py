@@ -1,0 +1,1 @@
+"""Ankommen volunteers service."""
