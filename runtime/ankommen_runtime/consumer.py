@@ -1,0 +1,282 @@
+"""The consumer policy: effectively-once application of events, and nothing lost.
+
+- A batch (what one poll returned) is applied in one transaction: inbox rows, effects and
+  the outbox rows of raised events. Only then are the offsets committed (at-least-once
+  delivery + inbox = effectively once).
+- If the batch fails, its events are applied one by one, so one bad event never holds
+  back or loses the others. An event failing ``retry_attempts`` times (bounded
+  exponential backoff) goes to ``<topic>.dlq`` with the error; the partition moves on.
+- Bytes that are not a valid event go to the DLQ at once (retrying cannot fix them).
+  Well-formed events of unknown types, or types this service does not handle, are
+  ignored and counted.
+- Infrastructure failures (database or broker unreachable) are not the event's fault: they
+  are retried without limit and never dead-letter an event.
+
+faststream's defaults do not give this (see notes/faststream-delivery.md): subscribers are
+declared here, once, with manual acknowledgement, a raw-record decoder and ``batch=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from ankommen_contracts import Envelope, InvalidEvent, UnknownEventType, decode
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+
+from .context import message_context
+from .inbox import InboxEntry, claim
+from .logging import get_logger
+from .metrics import BATCH_SIZE, CONSUMER_RETRIES, EVENTS_CONSUMED
+from .uow import Transaction, UnitOfWork
+
+log = get_logger(__name__)
+
+EventHandler = Callable[[Transaction, Envelope[Any]], Awaitable[None]]
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic this service consumes and its handler for each event type it cares about."""
+
+    topic: str
+    handlers: Mapping[str, EventHandler]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_seconds: float = 0.05
+    max_seconds: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
+
+
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    KafkaError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Would the same event succeed later without a code or data fix?"""
+    return isinstance(exc, _TRANSIENT)
+
+
+def dead_letter_headers(
+    record: ConsumerRecord[Any, Any], error: BaseException, *, group: str, attempts: int
+) -> list[tuple[str, bytes]]:
+    """The original headers plus where the event came from and why it failed."""
+    reason = f"{type(error).__name__}: {error}"[:4000]
+    return [
+        *((k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")),
+        ("dlq_error", reason.encode()),
+        ("dlq_original_topic", record.topic.encode()),
+        ("dlq_original_partition", str(record.partition).encode()),
+        ("dlq_original_offset", str(record.offset).encode()),
+        ("dlq_consumer_group", group.encode()),
+        ("dlq_attempts", str(attempts).encode()),
+        ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+    ]
+
+
+class ConsumerPolicy:
+    """Applies batches of records for one consumer group; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        group: str,
+        uow: UnitOfWork,
+        producer: AIOKafkaProducer,
+        subscriptions: Sequence[Subscription],
+        retry: RetryPolicy | None = None,
+        infra_backoff_max: float = 5.0,
+    ) -> None:
+        self.service = service
+        self.group = group
+        self.uow = uow
+        self.producer = producer
+        self.handlers = {s.topic: dict(s.handlers) for s in subscriptions}
+        self.retry = retry or RetryPolicy()
+        self.infra_backoff_max = infra_backoff_max
+
+    async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Apply or dead-letter every record; returns only when all are settled."""
+        BATCH_SIZE.labels(self.service).observe(len(records))
+        items: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        for record in records:
+            try:
+                envelope = decode(record.value)
+            except UnknownEventType:
+                EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
+                continue
+            except InvalidEvent as exc:
+                await self._dead_letter(record, exc, attempts=1)
+                continue
+            if envelope.type not in self.handlers.get(record.topic, {}):
+                EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
+                continue
+            items.append((record, envelope))
+        if not items:
+            return
+        try:
+            await self._apply(items)
+            return
+        except Exception as exc:
+            if len(items) == 1 and not is_transient(exc):
+                first_failure: BaseException | None = exc
+            else:
+                first_failure = None
+                log.warning("batch failed; applying its events one by one", error=repr(exc))
+        for item in items:
+            await self._apply_one(item, first_failure)
+            first_failure = None
+
+    async def _apply(self, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
+        entries = [
+            InboxEntry(
+                env.event_id,
+                env.type,
+                env.subject,
+                env.sequence,
+                rec.topic,
+                rec.partition,
+                rec.offset,
+            )
+            for rec, env in items
+        ]
+        applied = duplicates = 0
+        async with self.uow() as tx:
+            fresh = await claim(tx.conn, self.group, entries)
+            for record, envelope in items:
+                if envelope.event_id not in fresh:
+                    duplicates += 1
+                    continue
+                fresh.discard(envelope.event_id)  # the same event twice in one batch
+                with message_context(envelope.event_id, envelope.correlation_id):
+                    await self.handlers[record.topic][envelope.type](tx, envelope)
+                applied += 1
+        topic = items[0][0].topic
+        EVENTS_CONSUMED.labels(self.service, topic, "applied").inc(applied)
+        if duplicates:
+            EVENTS_CONSUMED.labels(self.service, topic, "duplicate").inc(duplicates)
+            log.info("redelivered events ignored", count=duplicates)
+
+    async def _apply_one(
+        self,
+        item: tuple[ConsumerRecord[Any, Any], Envelope[Any]],
+        already_failed: BaseException | None = None,
+    ) -> None:
+        record, envelope = item
+        attempt, infra_wait = (1, 0.0) if already_failed else (0, 0.0)
+        error = already_failed
+        while True:
+            if error is not None and not is_transient(error):
+                if attempt >= self.retry.attempts:
+                    with message_context(envelope.event_id, envelope.correlation_id):
+                        log.error("event failed every retry", error=repr(error), attempts=attempt)
+                    await self._dead_letter(record, error, attempts=attempt)
+                    return
+                CONSUMER_RETRIES.labels(self.service, record.topic).inc()
+                await asyncio.sleep(self.retry.delay(attempt))
+            elif error is not None:
+                infra_wait = min(max(infra_wait * 2, 0.1), self.infra_backoff_max)
+                log.warning("infrastructure unavailable; retrying", error=repr(error))
+                await asyncio.sleep(infra_wait)
+            try:
+                await self._apply([item])
+                return
+            except Exception as exc:
+                error = exc
+                if not is_transient(exc):
+                    attempt += 1
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[Any, Any], error: BaseException, *, attempts: int
+    ) -> None:
+        """Publish to ``<topic>.dlq`` and wait for the broker's ack before moving on."""
+        headers = dead_letter_headers(record, error, group=self.group, attempts=attempts)
+        wait = 0.1
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    record.topic + DLQ_SUFFIX, value=record.value, key=record.key, headers=headers
+                )
+                break
+            except KafkaError as exc:
+                log.warning("dead-letter publish failed; retrying", error=repr(exc))
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, self.infra_backoff_max)
+        EVENTS_CONSUMED.labels(self.service, record.topic, "dead_lettered").inc()
+        log.error(
+            "event dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=f"{type(error).__name__}: {error}",
+        )
+
+
+async def _raw_records(message: StreamMessage[Any]) -> Any:
+    # Hand the handler the untouched ConsumerRecords: decoding is the policy's job, and a
+    # body that is not JSON must reach the DLQ rather than fail inside faststream.
+    return message.raw_message
+
+
+def subscribe(
+    broker: KafkaBroker,
+    policy: ConsumerPolicy,
+    topics: Sequence[str],
+    *,
+    max_records: int = 500,
+) -> None:
+    """Declare one batch subscriber for ``topics`` that follows the policy."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=policy.group,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=100,
+        ack_policy=AckPolicy.MANUAL,  # offsets after effects, never on a timer
+        auto_offset_reset="earliest",
+        decoder=_raw_records,
+        title=f"{policy.service}:{','.join(topics)}",
+    )
+    async def on_batch(records: Any, msg: KafkaMessage) -> None:
+        await policy.handle_batch(records)
+        try:
+            await msg.ack()
+        except KafkaError as exc:
+            # A rebalance took the partitions: the new owner re-reads, the inbox dedups.
+            log.warning("offset commit failed; events will be redelivered", error=repr(exc))
+
+
+__all__ = [
+    "ConsumerPolicy",
+    "EventHandler",
+    "RetryPolicy",
+    "Subscription",
+    "dead_letter_headers",
+    "is_transient",
+    "subscribe",
+]

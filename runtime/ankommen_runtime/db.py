@@ -1,0 +1,71 @@
+"""PostgreSQL: the connection pool and a migration runner for plain SQL files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+# One fixed key: replicas of a service starting together apply migrations one at a time.
+_MIGRATION_LOCK = 0x616E6B6D  # "ankm"
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, folders: Sequence[tuple[str, Path]]) -> list[str]:
+    """Apply each ``NNNN_name.sql`` not yet applied, in name order, one transaction each.
+
+    ``folders`` is ``(component, path)``: the runtime's tables first, then the service's.
+    A file already applied whose text changed is an error: migrations are append-only.
+    Returns the names applied now.
+    """
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       component text NOT NULL,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now(),
+                       PRIMARY KEY (component, name))"""
+            )
+            rows = await conn.fetch("SELECT component, name, checksum FROM schema_migrations")
+            done = {(r["component"], r["name"]): r["checksum"] for r in rows}
+            for component, folder in folders:
+                for path in sorted(folder.glob("*.sql")):
+                    sql = path.read_text()
+                    checksum = hashlib.sha256(sql.encode()).hexdigest()
+                    known = done.get((component, path.name))
+                    if known == checksum:
+                        continue
+                    if known is not None:
+                        raise RuntimeError(
+                            f"migration {component}/{path.name} changed after it was applied"
+                        )
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (component, name, checksum)"
+                            " VALUES ($1, $2, $3)",
+                            component,
+                            path.name,
+                            checksum,
+                        )
+                    applied_now.append(f"{component}/{path.name}")
+                    log.info("migration applied", migration=f"{component}/{path.name}")
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

@@ -1,0 +1,38 @@
+"""Prometheus metrics of the shared mechanisms, labelled by service.
+
+Defined once per process (prometheus-client's registry is global), so several services'
+apps can live in one test process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+OUTBOX_PUBLISHED = Counter(
+    "ankommen_outbox_published_total", "Outbox rows published and acknowledged", ["service"]
+)
+OUTBOX_SEND_FAILURES = Counter(
+    "ankommen_outbox_send_failures_total",
+    "Outbox sends the broker did not acknowledge",
+    ["service"],
+)
+OUTBOX_LAG = Histogram(
+    "ankommen_outbox_lag_seconds",
+    "Time from commit of an event to its acknowledgement by Kafka",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+EVENTS_CONSUMED = Counter(
+    "ankommen_events_consumed_total",
+    "Consumed events by outcome: applied, duplicate, ignored, dead_lettered",
+    ["service", "topic", "outcome"],
+)
+CONSUMER_RETRIES = Counter(
+    "ankommen_consumer_retries_total", "Retries of a failing event", ["service", "topic"]
+)
+BATCH_SIZE = Histogram(
+    "ankommen_consumer_batch_size",
+    "Events per consumed batch",
+    ["service"],
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
+)

@@ -1,0 +1,220 @@
+"""The composition root every service's ``app.py`` calls: one shape for all five.
+
+``create_service_app`` builds the FastAPI app; all I/O (pool, migrations, producer,
+topics, relay, subscribers) happens in its lifespan, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from ankommen_contracts import topic_for
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from starlette.responses import Response
+
+from . import health
+from .consumer import DLQ_SUFFIX, ConsumerPolicy, RetryPolicy, Subscription, subscribe
+from .context import request_context
+from .db import RUNTIME_MIGRATIONS, create_pool, migrate
+from .errors import DomainError
+from .kafka import ensure_topics, new_producer
+from .logging import configure_logging, get_logger
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+from .startup import when_reachable
+from .uow import UnitOfWork
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service itself; everything else is the runtime's."""
+
+    name: str
+    title: str
+    description: str = ""
+    migrations: Path | None = None
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Sequence[Subscription] = ()
+    publishes: bool = True
+    version: str = "0.1.0"
+    on_started: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
+
+
+class Runtime:
+    """The running adapters of one service process (``app.state.runtime``)."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.broker: KafkaBroker | None = None
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def uow(self) -> UnitOfWork:
+        assert self.pool is not None, "runtime not started"
+        return UnitOfWork(self.pool)
+
+    async def start(self) -> None:
+        spec, settings = self.spec, self.settings
+        self.pool = await when_reachable(
+            lambda: create_pool(
+                settings.dsn, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            ),
+            errors=(OSError, asyncpg.CannotConnectNowError),
+            what="database",
+        )
+        folders = [("runtime", RUNTIME_MIGRATIONS)]
+        if spec.migrations is not None:
+            folders.append((spec.name, spec.migrations))
+        await migrate(self.pool, folders)
+        self.producer = new_producer(settings.kafka_bootstrap, client_id=spec.name)
+        await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
+        if settings.create_topics:
+            topics = {topic_for(spec.name): settings.topic_partitions} if spec.publishes else {}
+            topics.update({s.topic + DLQ_SUFFIX: 1 for s in spec.subscriptions})
+            if topics:
+                await ensure_topics(settings.kafka_bootstrap, topics)
+        if spec.publishes:
+            self.relay = OutboxRelay(
+                self.pool,
+                self.producer,
+                service=spec.name,
+                batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds,
+                retention_hours=settings.outbox_retention_hours,
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if spec.subscriptions:
+            self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=spec.name)
+            policy = ConsumerPolicy(
+                service=spec.name,
+                group=settings.group,
+                uow=self.uow,
+                producer=self.producer,
+                subscriptions=spec.subscriptions,
+                retry=RetryPolicy(
+                    settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds
+                ),
+            )
+            subscribe(
+                self.broker,
+                policy,
+                [s.topic for s in spec.subscriptions],
+                max_records=settings.consumer_batch_size,
+            )
+            await self.broker.start()
+        for hook in spec.on_started:
+            await hook(self)
+        log.info("service started", subscriptions=[s.topic for s in spec.subscriptions])
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            assert self.pool is not None
+            await self.pool.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            assert self.producer is not None
+            await self.producer.client.fetch_all_metadata()
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        for task in self._tasks:
+            checks[task.get_name()] = "stopped" if task.done() else "ok"
+        return checks
+
+
+def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the service's HTTP app; nothing connects until the app starts."""
+    settings = settings or ServiceSettings(service=spec.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level)
+        runtime = Runtime(spec, settings)
+        try:
+            await runtime.start()
+            app.state.runtime = runtime
+            yield
+        finally:
+            app.state.runtime = None
+            await runtime.stop()
+
+    app = FastAPI(
+        title=spec.title, description=spec.description, version=spec.version, lifespan=lifespan
+    )
+    app.state.runtime = None
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def correlation(
+        request: Request, call_next: Callable[..., Awaitable[Response]]
+    ) -> Response:
+        header = request.headers.get("x-correlation-id")
+        try:
+            given = uuid.UUID(header) if header else None
+        except ValueError:
+            given = None
+        with request_context(given) as cid:
+            response = await call_next(request)
+        response.headers["x-correlation-id"] = str(cid)
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    app.include_router(health.router)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime | None = request.app.state.runtime
+    if runtime is None:
+        raise RuntimeError("service is not started")
+    return runtime
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    """FastAPI dependency: the unit of work of this process."""
+    return runtime_of(request).uow
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    """FastAPI dependency: the pool, for read-only queries."""
+    pool = runtime_of(request).pool
+    assert pool is not None
+    return pool

@@ -1,0 +1,64 @@
+"""Service settings from environment variables (``ANKOMMEN_*``), via pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What one service process needs to know about its surroundings.
+
+    ``ANKOMMEN_DATABASE_URL`` wins; else ``ANKOMMEN_<SERVICE>_DATABASE_URL`` (so one shell
+    can hold all five, as ``ankommen-local env`` prints them); else the local default.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ANKOMMEN_", extra="ignore")
+
+    service: str = Field(description="Service name: allocation, housing, …")
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    create_topics: bool = Field(
+        default=True,
+        description="Create the service's topics at start-up (off where an operator owns them).",
+    )
+    topic_partitions: int = 3
+    consumer_group: str | None = Field(
+        default=None, description="Kafka consumer group; defaults to the service name."
+    )
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_hours: float = Field(default=168.0, gt=0)
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    retry_attempts: int = Field(default=5, ge=1, le=20)
+    retry_base_seconds: float = Field(default=0.05, gt=0)
+    retry_max_seconds: float = Field(default=2.0, gt=0)
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+
+    @model_validator(mode="after")
+    def _database_url(self) -> ServiceSettings:
+        if self.database_url is None:
+            svc = self.service
+            self.database_url = os.environ.get(
+                f"ANKOMMEN_{svc.upper()}_DATABASE_URL",
+                f"postgresql://{svc}:{svc}@127.0.0.1:55432/{svc}",
+            )
+        if self.consumer_group is None:
+            self.consumer_group = self.service
+        return self
+
+    @property
+    def dsn(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def group(self) -> str:
+        assert self.consumer_group is not None
+        return self.consumer_group

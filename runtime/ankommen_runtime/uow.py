@@ -1,0 +1,108 @@
+"""Unit of work: one Postgres transaction for a state change and the events it raised.
+
+As in cosmicpython, the domain records what happened; unlike it, the events are written
+to the outbox in the *same* transaction, so an event exists exactly when its state change
+does, and the relay publishes it later. Nothing is ever published before commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_for
+
+from .context import current_causation_id, current_correlation_id
+
+OUTBOX_CHANNEL = "ankommen_outbox"
+
+
+class Transaction:
+    """An open transaction: ``conn`` for the store, ``publish`` for raised events."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None]] = []
+        self.published: list[Envelope[Any]] = []
+
+    def publish(self, *events: EventData) -> None:
+        """Queue events; they reach the outbox when the transaction commits.
+
+        Correlation and causation are taken now, from the request or event being handled.
+        """
+        correlation, causation = current_correlation_id(), current_causation_id()
+        self._pending.extend((data, correlation, causation) for data in events)
+
+    async def flush(self) -> list[Envelope[Any]]:
+        """Write queued events to the outbox with their per-subject sequence numbers."""
+        if not self._pending:
+            return []
+        pending, self._pending = self._pending, []
+        counts: dict[str, int] = {}
+        for data, _, _ in pending:
+            counts[data.subject()] = counts.get(data.subject(), 0) + 1
+        subjects = sorted(counts)  # fixed lock order: no deadlock between writers
+        rows = await self.conn.fetch(
+            """INSERT INTO subject_sequence AS s (subject, last_sequence)
+               SELECT * FROM unnest($1::text[], $2::bigint[])
+               ON CONFLICT (subject) DO UPDATE
+                   SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+               RETURNING subject, last_sequence""",
+            subjects,
+            [counts[s] for s in subjects],
+        )
+        next_seq = {r["subject"]: r["last_sequence"] - counts[r["subject"]] + 1 for r in rows}
+        envelopes = []
+        for data, correlation, causation in pending:
+            subject = data.subject()
+            envelopes.append(
+                new_envelope(
+                    data,
+                    sequence=next_seq[subject],
+                    correlation_id=correlation,
+                    causation_id=causation,
+                )
+            )
+            next_seq[subject] += 1
+        await self.conn.executemany(
+            """INSERT INTO outbox (event_id, topic, subject, type, sequence, payload, headers)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)""",
+            [
+                (
+                    e.event_id,
+                    topic_for(e.source),
+                    e.subject,
+                    e.type,
+                    e.sequence,
+                    encode(e),
+                    _headers_json(e),
+                )
+                for e in envelopes
+            ],
+        )
+        # Delivered on commit only: the relay wakes for committed rows, never earlier.
+        await self.conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+        self.published.extend(envelopes)
+        return envelopes
+
+
+def _headers_json(envelope: Envelope[Any]) -> str:
+    return json.dumps([[k, v.decode()] for k, v in envelope.kafka_headers()])
+
+
+class UnitOfWork:
+    """``async with uow() as tx:`` commits state and events together, or neither."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Transaction]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            tx = Transaction(conn)
+            yield tx
+            await tx.flush()
