@@ -47,9 +47,12 @@ DLQ_SUFFIX = ".dlq"
 
 @dataclass(frozen=True)
 class Subscription:
-    """A topic this service consumes and its handler for each event type it cares about."""
+    """A service whose events this one consumes, and a handler per event type it cares about.
 
-    topic: str
+    ``source`` is the publishing service (its topic is ``<prefix><source>.events``).
+    """
+
+    source: str
     handlers: Mapping[str, EventHandler]
 
 
@@ -108,6 +111,7 @@ class ConsumerPolicy:
         uow: UnitOfWork,
         producer: AIOKafkaProducer,
         subscriptions: Sequence[Subscription],
+        topic_prefix: str = "",
         retry: RetryPolicy | None = None,
         infra_backoff_max: float = 5.0,
     ) -> None:
@@ -115,9 +119,15 @@ class ConsumerPolicy:
         self.group = group
         self.uow = uow
         self.producer = producer
-        self.handlers = {s.topic: dict(s.handlers) for s in subscriptions}
+        self.handlers = {
+            f"{topic_prefix}{s.source}.events": dict(s.handlers) for s in subscriptions
+        }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.handlers)
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Apply or dead-letter every record; returns only when all are settled."""
@@ -242,14 +252,9 @@ async def _raw_records(message: StreamMessage[Any]) -> Any:
     return message.raw_message
 
 
-def subscribe(
-    broker: KafkaBroker,
-    policy: ConsumerPolicy,
-    topics: Sequence[str],
-    *,
-    max_records: int = 500,
-) -> None:
-    """Declare one batch subscriber for ``topics`` that follows the policy."""
+def subscribe(broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500) -> None:
+    """Declare one batch subscriber for the policy's topics that follows the policy."""
+    topics = policy.topics
 
     @broker.subscriber(
         *topics,

@@ -16,7 +16,6 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
-from ankommen_contracts import topic_for
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -67,7 +66,7 @@ class Runtime:
     @property
     def uow(self) -> UnitOfWork:
         assert self.pool is not None, "runtime not started"
-        return UnitOfWork(self.pool)
+        return UnitOfWork(self.pool, self.settings.topic_prefix)
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings
@@ -85,8 +84,10 @@ class Runtime:
         self.producer = new_producer(settings.kafka_bootstrap, client_id=spec.name)
         await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
         if settings.create_topics:
-            topics = {topic_for(spec.name): settings.topic_partitions} if spec.publishes else {}
-            topics.update({s.topic + DLQ_SUFFIX: 1 for s in spec.subscriptions})
+            topics: dict[str, int] = {}
+            if spec.publishes:
+                topics[settings.topic(spec.name)] = settings.topic_partitions
+            topics.update({settings.topic(s.source) + DLQ_SUFFIX: 1 for s in spec.subscriptions})
             if topics:
                 await ensure_topics(settings.kafka_bootstrap, topics)
         if spec.publishes:
@@ -107,20 +108,16 @@ class Runtime:
                 uow=self.uow,
                 producer=self.producer,
                 subscriptions=spec.subscriptions,
+                topic_prefix=settings.topic_prefix,
                 retry=RetryPolicy(
                     settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds
                 ),
             )
-            subscribe(
-                self.broker,
-                policy,
-                [s.topic for s in spec.subscriptions],
-                max_records=settings.consumer_batch_size,
-            )
+            subscribe(self.broker, policy, max_records=settings.consumer_batch_size)
             await self.broker.start()
         for hook in spec.on_started:
             await hook(self)
-        log.info("service started", subscriptions=[s.topic for s in spec.subscriptions])
+        log.info("service started", consumes=[s.source for s in spec.subscriptions])
 
     async def stop(self) -> None:
         if self.broker is not None:

@@ -23,6 +23,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    topic_prefix: str = Field(
+        default="",
+        description="Prefix of every topic name, e.g. `staging.`; tests use it for isolation.",
+    )
     create_topics: bool = Field(
         default=True,
         description="Create the service's topics at start-up (off where an operator owns them).",
@@ -52,6 +56,10 @@ class ServiceSettings(BaseSettings):
         if self.consumer_group is None:
             self.consumer_group = self.service
         return self
+
+    def topic(self, source: str) -> str:
+        """The topic ``source`` publishes on, in this environment."""
+        return f"{self.topic_prefix}{source}.events"
 
     @property
     def dsn(self) -> str:

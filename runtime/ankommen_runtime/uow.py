@@ -24,8 +24,9 @@ OUTBOX_CHANNEL = "ankommen_outbox"
 class Transaction:
     """An open transaction: ``conn`` for the store, ``publish`` for raised events."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, topic_prefix: str = "") -> None:
         self.conn = conn
+        self.topic_prefix = topic_prefix
         self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None]] = []
         self.published: list[Envelope[Any]] = []
 
@@ -74,7 +75,7 @@ class Transaction:
             [
                 (
                     e.event_id,
-                    topic_for(e.source),
+                    self.topic_prefix + topic_for(e.source),
                     e.subject,
                     e.type,
                     e.sequence,
@@ -97,12 +98,13 @@ def _headers_json(envelope: Envelope[Any]) -> str:
 class UnitOfWork:
     """``async with uow() as tx:`` commits state and events together, or neither."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, topic_prefix: str = "") -> None:
         self.pool = pool
+        self.topic_prefix = topic_prefix
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[Transaction]:
         async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn)
+            tx = Transaction(conn, self.topic_prefix)
             yield tx
             await tx.flush()

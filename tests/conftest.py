@@ -1,0 +1,44 @@
+"""Fixtures shared by every test folder.
+
+Infrastructure is requested only by the tests that need it (integration, e2e), so unit and
+contract tests run without a broker. ``ANKOMMEN_INFRA`` picks native processes,
+testcontainers or external servers (see deploy/local/README.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from ankommen_local.infra import Endpoints, endpoints
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Endpoints]:
+    with endpoints() as ep:
+        yield ep
+
+
+@pytest.fixture
+async def database(infra: Endpoints) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; its DSN. Dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield infra.dsn_for(name)
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A namespace of topics for one test: nothing it publishes reaches another test."""
+    return f"t{uuid.uuid4().hex[:10]}."

@@ -1,0 +1,58 @@
+"""Helpers for tests against a real broker: create topics, read everything back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from ankommen_runtime.kafka import ensure_topics
+
+
+async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
+    await ensure_topics(bootstrap, dict.fromkeys(names, partitions))
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord[Any, Any]]], bool],
+    timeout: float = 30.0,
+) -> list[ConsumerRecord[Any, Any]]:
+    """Read ``topic`` from the beginning until ``until(records)`` holds or time runs out."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[Any, Any]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not until(records):
+                batch = await consumer.getmany(timeout_ms=200)
+                for part in batch.values():
+                    records.extend(part)
+    except TimeoutError:
+        pass  # the caller's assertions say what was missing
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
+    """Await ``check()`` until it returns a truthy value; that value, or the last one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
