@@ -1,1 +1,4 @@
-"""Local Kafka and PostgreSQL as native processes."""
+"""Local Kafka and PostgreSQL as native processes for development, tests and the demo.
+
+CLI: `ankommen-local up|down|status|env`. Python: `ankommen_local.infra.endpoints()`.
+"""

@@ -1,0 +1,39 @@
+# Ankommen developer entry points. `make` or `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PATH; otherwise the module that `make bootstrap` installs with pip
+# (pip may put the uv script in a directory that is not on PATH).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# --frozen: use uv.lock as committed, never re-resolve it.
+RUN := $(UV) run --frozen
+LOCAL := $(RUN) ankommen-local
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap lint test infra-up infra-down infra-status demo
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap: ## Install uv if missing, then every workspace package and the dev tools
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --break-system-packages uv
+	$(UV) sync --frozen
+
+lint: bootstrap ## ruff over the whole repository
+	$(RUN) ruff check .
+
+test: bootstrap lint ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
+	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
+
+infra-up: bootstrap ## Start local Kafka and PostgreSQL (idempotent)
+	$(LOCAL) up
+
+infra-down: bootstrap ## Stop them
+	$(LOCAL) down
+
+infra-status: bootstrap ## Show whether they run and answer
+	$(LOCAL) status
+
+demo: bootstrap ## Run the demo
+	scripts/demo.sh

@@ -1,0 +1,144 @@
+"""Where the local servers live and what they serve: one place for ports, paths, topics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_VERSION = "4.3.1"
+
+# The package sits at <repo>/deploy/local/ankommen_local; the workspace installs it editable,
+# so the repository (and the committed pom.xml) can be found from this file.
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parents[2]
+KAFKA_POM = PACKAGE_DIR.parent / "kafka" / "pom.xml"
+
+# One database and one role per service (role name = database name = password).
+SERVICES: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers", "reporting")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+# Services that publish an event stream; each gets "<name>.events" and a dead-letter topic.
+EVENT_STREAMS: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers")
+
+# Every topic the project creates itself (the broker runs with auto.create.topics.enable=false).
+TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(f"{stream}.events", partitions=3) for stream in EVENT_STREAMS
+) + tuple(TopicSpec(f"{stream}.events.dlq", partitions=1) for stream in EVENT_STREAMS)
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer port, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and ports of one local installation; two state dirs can run side by side."""
+
+    state_dir: Path
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    pg_port: int = 55432
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        state = os.environ.get("ANKOMMEN_STATE_DIR", "").strip()
+        kafka_port = _int_env("ANKOMMEN_KAFKA_PORT", 19092)
+        return cls(
+            state_dir=Path(state).expanduser().resolve() if state else REPO_ROOT / ".state",
+            kafka_port=kafka_port,
+            # The controller listener sits next to the client port unless told otherwise.
+            kafka_controller_port=_int_env("ANKOMMEN_KAFKA_CONTROLLER_PORT", kafka_port + 1),
+            pg_port=_int_env("ANKOMMEN_PG_PORT", 55432),
+        )
+
+    # --- Kafka -------------------------------------------------------------------------
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def kafka_lib(self) -> Path:
+        return self.kafka_dir / "lib"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def kafka_logs(self) -> Path:
+        return self.kafka_dir / "logs"
+
+    @property
+    def kafka_pidfile(self) -> Path:
+        return self.kafka_dir / "kafka.pid"
+
+    @property
+    def kafka_properties(self) -> Path:
+        return self.kafka_dir / "server.properties"
+
+    @property
+    def kafka_log4j(self) -> Path:
+        return self.kafka_dir / "log4j2.properties"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    # --- PostgreSQL ----------------------------------------------------------------------
+    @property
+    def pg_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_dir / "data"
+
+    @property
+    def pg_run(self) -> Path:
+        return self.pg_dir / "run"
+
+    @property
+    def pg_logs(self) -> Path:
+        return self.pg_dir / "logs"
+
+    @property
+    def pg_logfile(self) -> Path:
+        return self.pg_logs / "postgres.log"
+
+    @property
+    def pg_admin_dsn(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.pg_port}/postgres"
+
+    def service_dsn(self, service: str) -> str:
+        return f"postgresql://{service}:{service}@{self.host}:{self.pg_port}/{service}"
+
+    # --- shared --------------------------------------------------------------------------
+    @property
+    def lockfile(self) -> Path:
+        return self.state_dir / "infra.lock"
+
+    def env(self) -> dict[str, str]:
+        """The variables a service or script needs to reach these servers."""
+        values = {
+            "ANKOMMEN_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "ANKOMMEN_PG_ADMIN_DSN": self.pg_admin_dsn,
+        }
+        for service in SERVICES:
+            values[f"ANKOMMEN_{service.upper()}_DATABASE_URL"] = self.service_dsn(service)
+        return values

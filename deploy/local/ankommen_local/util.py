@@ -1,0 +1,148 @@
+"""Small process, file and asyncio helpers shared by the Kafka and PostgreSQL modules."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import fcntl
+import os
+import socket
+import subprocess
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Echo = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """Default progress sink for the Python API: say nothing."""
+
+
+class InfraError(RuntimeError):
+    """A local server could not be installed, started, reached or stopped."""
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even if this thread runs a loop.
+
+    The API is called from pytest fixtures and from the CLI; inside a running loop
+    (an async fixture) asyncio.run() would refuse, so the work moves to a fresh thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` is a live process (a zombie counts as gone)."""
+    # Reap it if it is our own exited child; otherwise it would linger as a zombie and
+    # os.kill(pid, 0) would keep succeeding.
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"({path} not found)"
+    return "\n".join(content[-lines:])
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    what: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing output; raise InfraError with its output on failure."""
+    try:
+        result = subprocess.run(
+            [os.fspath(c) for c in cmd],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=cwd,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise InfraError(f"{what}: command not found: {cmd[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InfraError(f"{what}: timed out after {timeout:.0f}s") from exc
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()
+        raise InfraError(f"{what} failed (exit {result.returncode}):\n{output}")
+    return result
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise up/down between processes (CLI, pytest fixtures, scripts) on one state dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_if_changed(path: Path, content: str) -> bool:
+    """Write ``content`` unless the file already holds it; True if written."""
+    try:
+        if path.read_text() == content:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content)
+    tmp.replace(path)
+    return True
