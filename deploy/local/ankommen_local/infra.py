@@ -104,8 +104,16 @@ def _containers() -> Iterator[Endpoints]:
         from testcontainers.kafka import KafkaContainer  # type: ignore[no-redef]
         from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef]
 
+    # Broker settings as in the native server.properties, where the image differs.
+    kafka_node = (
+        KafkaContainer(KAFKA_IMAGE)
+        .with_kraft()
+        .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+    )
     with (
-        KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka_container,
+        kafka_node as kafka_container,
         PostgresContainer(
             POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres"
         ) as pg_container,
