@@ -8,7 +8,7 @@ testcontainers or external servers (see deploy/local/README.md).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -22,20 +22,33 @@ def infra() -> Iterator[Endpoints]:
 
 
 @pytest.fixture
-async def database(infra: Endpoints) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; its DSN. Dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+async def new_database(infra: Endpoints) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Make fresh, empty databases for one test (one per service); dropped afterwards."""
+    names: list[str] = []
+
+    async def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(infra.pg_admin_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        names.append(name)
+        return infra.dsn_for(name)
+
+    yield make
     admin = await asyncpg.connect(infra.pg_admin_dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-    yield infra.dsn_for(name)
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+
+@pytest.fixture
+async def database(new_database: Callable[[], Awaitable[str]]) -> str:
+    """A fresh, empty database for one test; its DSN."""
+    return await new_database()
 
 
 @pytest.fixture

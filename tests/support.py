@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from ankommen_runtime.kafka import ensure_topics
+from fastapi import FastAPI
 
 
 async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
@@ -56,3 +59,12 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
         if value or loop.time() > deadline:
             return value
         await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service app with its lifespan (pool, relay, subscribers); an HTTP client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client

@@ -31,7 +31,7 @@ def opened(site_id: uuid.UUID, n: int) -> ShelterOpened:
         pillar=Pillar.WOHNHEIM,
         district=1 + n % 13,
         operator="DRK",
-        capacity=1 + n,
+        capacity=1 + n % 1000,
     )
 
 

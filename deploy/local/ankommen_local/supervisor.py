@@ -1,0 +1,117 @@
+"""Run Ankommen's services as local OS processes (uvicorn), for the demo, e2e and chaos.
+
+Each service is started exactly as an ops team would start it alone:
+``uvicorn --factory <service>.app:create_app`` with its ``ANKOMMEN_*`` environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+# Fixed local ports so a person can find each service's API docs (http://127.0.0.1:PORT/docs).
+SERVICE_PORTS: dict[str, int] = {
+    "allocation": 8101,
+    "housing": 8102,
+    "integration": 8103,
+    "volunteers": 8104,
+    "reporting": 8105,
+}
+
+
+@dataclass
+class ServiceProcess:
+    """One service process: started, probed for readiness, stopped (or killed)."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"{self.name}.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env},
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops us
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited; log:\n{self.tail()}")
+            if self.ready():
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s; log:\n{self.tail()}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as when a node dies."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def service_env(
+    name: str, *, kafka_bootstrap: str, database_url: str, **extra: str
+) -> dict[str, str]:
+    env = {
+        "ANKOMMEN_SERVICE": name,
+        "ANKOMMEN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ANKOMMEN_DATABASE_URL": database_url,
+        "ANKOMMEN_HTTP_PORT": str(SERVICE_PORTS.get(name, 0)),
+    }
+    env.update({f"ANKOMMEN_{k.upper()}": v for k, v in extra.items()})
+    return env

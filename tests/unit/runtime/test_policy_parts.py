@@ -1,0 +1,65 @@
+"""Pure parts of the consumer policy: backoff, failure classification, dead-letter headers."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
+from ankommen_runtime.consumer import RetryPolicy, dead_letter_headers, is_transient
+
+
+def test_backoff_grows_exponentially_and_is_bounded() -> None:
+    policy = RetryPolicy(attempts=8, base_seconds=0.1, max_seconds=1.0)
+    delays = [policy.delay(n) for n in range(1, 8)]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
+    assert max(delays) == 1.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError("starting up"),
+        asyncpg.AdminShutdownError("terminating connection"),
+        asyncpg.InterfaceError("connection is closed"),
+        KafkaConnectionError(),
+    ],
+)
+def test_infrastructure_failures_are_transient(error: BaseException) -> None:
+    assert is_transient(error), "never dead-letter an event because a server was down"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("bad"), KeyError("site"), asyncpg.CheckViolationError("over capacity")],
+)
+def test_event_faults_are_not_transient(error: BaseException) -> None:
+    assert not is_transient(error)
+
+
+def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
+    record = ConsumerRecord(
+        topic="housing.events",
+        partition=2,
+        offset=41,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"site-1",
+        value=b"{}",
+        checksum=None,
+        serialized_key_size=6,
+        serialized_value_size=2,
+        headers=[("ce_type", b"ShelterOpened"), ("dlq_error", b"old reason")],
+    )
+    headers = dead_letter_headers(record, ValueError("district 14"), group="reporting", attempts=5)
+    as_dict = dict(headers)
+    assert as_dict["ce_type"] == b"ShelterOpened"
+    assert as_dict["dlq_error"] == b"ValueError: district 14"
+    assert [k for k, _ in headers].count("dlq_error") == 1, "a re-failed letter has one reason"
+    assert as_dict["dlq_original_topic"] == b"housing.events"
+    assert as_dict["dlq_original_partition"] == b"2"
+    assert as_dict["dlq_original_offset"] == b"41"
+    assert as_dict["dlq_consumer_group"] == b"reporting"
+    assert as_dict["dlq_attempts"] == b"5"
