@@ -3,29 +3,70 @@
 Importing this package registers every event model in ``CATALOGUE``.
 """
 
-from .common import DISTRICT_NAMES, District, Pillar
+from . import events
+from .common import (
+    DISTRICT_NAMES,
+    AgeBand,
+    CountryCode,
+    District,
+    Gender,
+    LanguageCode,
+    Pillar,
+    Skill,
+    SpecialNeed,
+    Suitability,
+    UniqueList,
+    UtcDatetime,
+    ValueObject,
+)
 from .envelope import SERVICES, Envelope, EventData, RawEnvelope, new_envelope
 from .events import *  # noqa: F403  (registers the catalogue)
-from .registry import CATALOGUE, UPCASTERS, InvalidEvent, UnknownEventType, decode, encode
+from .registry import (
+    CATALOGUE,
+    UPCASTERS,
+    InvalidEvent,
+    UnknownEventType,
+    decode,
+    encode,
+    upcaster,
+)
 
-__all__ = [
-    "CATALOGUE",
-    "DISTRICT_NAMES",
-    "SERVICES",
-    "UPCASTERS",
-    "District",
-    "Envelope",
-    "EventData",
-    "InvalidEvent",
-    "Pillar",
-    "RawEnvelope",
-    "UnknownEventType",
-    "decode",
-    "encode",
-    "new_envelope",
-]
+PUBLISHERS: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers")
+"""Services that publish events; each owns the topic ``<service>.events``."""
 
 
 def topic_for(source: str) -> str:
     """The topic a service publishes its events on."""
     return f"{source}.events"
+
+
+__all__ = [
+    "CATALOGUE",
+    "DISTRICT_NAMES",
+    "PUBLISHERS",
+    "SERVICES",
+    "UPCASTERS",
+    "AgeBand",
+    "CountryCode",
+    "District",
+    "Envelope",
+    "EventData",
+    "Gender",
+    "InvalidEvent",
+    "LanguageCode",
+    "Pillar",
+    "RawEnvelope",
+    "Skill",
+    "SpecialNeed",
+    "Suitability",
+    "UniqueList",
+    "UnknownEventType",
+    "UtcDatetime",
+    "ValueObject",
+    "decode",
+    "encode",
+    "new_envelope",
+    "topic_for",
+    "upcaster",
+    *events.__all__,
+]

@@ -1,11 +1,24 @@
-"""Value types shared by the event models: coarse attributes only, never personal data."""
+"""Value types shared by the event models: coarse attributes only, never personal data.
+
+Everything here is deliberately coarse: an age *band* instead of a birth date, a country
+instead of a place of birth, a Stadtbezirk instead of an address. Reports need no more,
+and the owning service keeps the rest in its own database.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class ValueObject(BaseModel):
+    """Base of nested payload parts (e.g. a household member): as strict as an event."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class Pillar(StrEnum):
@@ -36,3 +49,126 @@ DISTRICT_NAMES: dict[int, str] = {
     12: "Herrenhausen-Stöcken",
     13: "Nord",
 }
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(description="Timezone-aware timestamp, normalised to UTC"),
+]
+"""A timestamp with an explicit offset (naive datetimes are rejected), stored as UTC."""
+
+CountryCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 3166-1 alpha-3 country code, e.g. SYR, IRQ, AFG; XXX = stateless",
+    ),
+]
+
+LanguageCode = Annotated[
+    str,
+    Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 language code, e.g. de, ar, fa, ti"),
+]
+
+H = TypeVar("H", bound=Hashable)
+
+
+def _no_duplicates(items: list[H]) -> list[H]:
+    seen: set[H] = set()
+    duplicates: set[H] = set()
+    for item in items:
+        (duplicates if item in seen else seen).add(item)
+    if duplicates:
+        raise ValueError(f"duplicate values {sorted({str(d) for d in duplicates})}")
+    return items
+
+
+UniqueList = Annotated[
+    list[H], AfterValidator(_no_duplicates), Field(json_schema_extra={"uniqueItems": True})
+]
+"""A list used as a set: order is kept, duplicates are rejected."""
+
+
+class AgeBand(StrEnum):
+    """Coarse age band (Altersgruppe) of a person; never a birth date."""
+
+    UNDER_6 = "0-5"
+    AGE_6_17 = "6-17"
+    AGE_18_26 = "18-26"
+    AGE_27_49 = "27-49"
+    AGE_50_64 = "50-64"
+    AGE_65_PLUS = "65+"
+
+    @property
+    def is_minor(self) -> bool:
+        return self in (AgeBand.UNDER_6, AgeBand.AGE_6_17)
+
+
+class Gender(StrEnum):
+    """Gender (Geschlecht) as recorded by the Land's assignment; ``unknown`` if not recorded."""
+
+    FEMALE = "female"
+    MALE = "male"
+    DIVERSE = "diverse"
+    UNKNOWN = "unknown"
+
+
+class SpecialNeed(StrEnum):
+    """A need that placement must respect (besonderer Bedarf); coarse, never a diagnosis."""
+
+    WHEELCHAIR = "wheelchair"  # needs a step-free, wheelchair-accessible place
+    REDUCED_MOBILITY = "reduced_mobility"  # no stairs, short ways
+    MEDICAL = "medical"  # needs to stay near regular medical care
+    WOMEN_ONLY = "women_only"  # needs a women-only place (Frauenschutz)
+    FAMILY = "family"  # needs a family unit rather than a dormitory
+
+
+class Suitability(StrEnum):
+    """Whom a site (Unterkunft) is suitable for; matched against special needs."""
+
+    FAMILIES = "families"
+    SINGLE_ADULTS = "single_adults"
+    WOMEN_ONLY = "women_only"
+    ACCESSIBLE = "accessible"  # barrierefrei: wheelchair and reduced mobility
+    MINORS = "minors"  # for unaccompanied minors (Jugendhilfe standard)
+
+
+class Skill(StrEnum):
+    """What a volunteer offers and a support request needs (Unterstützungsbereich)."""
+
+    TRANSLATION = "translation"  # Dolmetschen, Sprachmittlung
+    LANGUAGE_TUTORING = "language_tutoring"  # Sprachpatenschaft, Deutsch üben
+    HOMEWORK_HELP = "homework_help"  # Hausaufgabenhilfe
+    CHILDCARE = "childcare"  # Kinderbetreuung
+    ACCOMPANIMENT = "accompaniment"  # Begleitung zu Ämtern und Ärzten
+    HOUSING_SEARCH = "housing_search"  # Wohnungssuche
+    JOB_SEARCH = "job_search"  # Ausbildung und Arbeit
+    SPORT_AND_LEISURE = "sport_and_leisure"  # Sport und Freizeit
+    EVERYDAY_HELP = "everyday_help"  # Alltagshilfe
+
+    @property
+    def involves_children(self) -> bool:
+        """Work that is always with children (needs a valid extended police certificate)."""
+        return self in (Skill.CHILDCARE, Skill.HOMEWORK_HELP)
+
+
+__all__ = [
+    "DISTRICT_NAMES",
+    "AgeBand",
+    "CountryCode",
+    "District",
+    "Gender",
+    "LanguageCode",
+    "Pillar",
+    "Skill",
+    "SpecialNeed",
+    "Suitability",
+    "UniqueList",
+    "UtcDatetime",
+    "ValueObject",
+]

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 
@@ -66,6 +73,26 @@ class Envelope(BaseModel, Generic[DataT]):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _matches_data(self) -> Self:
+        """A typed envelope must agree with its payload: key, ordering and routing rely on it."""
+        data = self.data
+        if not isinstance(data, EventData):
+            return self
+        problems = [
+            f"{name} {actual!r} does not match {expected_from} {expected!r}"
+            for name, actual, expected, expected_from in (
+                ("type", self.type, data.TYPE, "the payload's type"),
+                ("schema_version", self.schema_version, data.VERSION, "the payload's version"),
+                ("source", self.source, data.SOURCE, "the payload's source"),
+                ("subject", self.subject, data.subject(), f"data.{data.SUBJECT_FIELD}"),
+            )
+            if actual != expected
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
         """CloudEvents 1.0 binary-mode attributes as Kafka headers."""

@@ -1,25 +1,108 @@
-"""Events published by the housing service (topic ``housing.events``)."""
+"""Events published by the housing service (topic ``housing.events``).
+
+Housing is the only authority on beds. Every event here is keyed by ``site_id``: a site's
+reservations, rejections, check-ins and check-outs are ordered with its capacity
+changes and its closing, so a consumer folding them never sees a site over capacity.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..common import District, Pillar
+from ..common import District, Pillar, Suitability, UniqueList, UtcDatetime
 from ..envelope import EventData
 from ..registry import event
+
+__all__ = [
+    "BedReserved",
+    "CapacityChangeReason",
+    "CheckOutReason",
+    "ClosingReason",
+    "OccupantCheckedIn",
+    "OccupantCheckedOut",
+    "RejectionReason",
+    "ReservationRejected",
+    "ShelterCapacityChanged",
+    "ShelterClosed",
+    "ShelterClosing",
+    "ShelterOpened",
+    "ShelterPlanned",
+]
+
+MAX_CAPACITY = 5000
+MAX_HOUSEHOLD = 30
+
+
+class CapacityChangeReason(StrEnum):
+    """Why a site's usable or blocked places changed."""
+
+    EXPANDED = "expanded"  # more places (new building part, more modules)
+    REDUCED = "reduced"  # fewer places (standards, partial handback)
+    PLACES_BLOCKED = "places_blocked"  # temporarily unusable (damage, quarantine)
+    PLACES_RELEASED = "places_released"  # blocked places usable again
+    DISSOLVING = "dissolving"  # wound down before closing (Auflösung)
+    CORRECTION = "correction"  # the previous figure was wrong
+
+
+class ClosingReason(StrEnum):
+    """Why a site closes."""
+
+    EMERGENCY_DISSOLUTION = "emergency_dissolution"  # Notunterkunft dissolved (Drs. 1003/2016)
+    LEASE_ENDED = "lease_ended"  # rent or use agreement ends
+    BUILDING_NEEDED = "building_needed"  # e.g. a sports hall returned to schools and clubs
+    REPLACED = "replaced"  # replaced by a better site
+    OTHER = "other"
+
+
+class RejectionReason(StrEnum):
+    """Why housing could not reserve beds."""
+
+    NO_FREE_PLACES = "no_free_places"
+    SITE_NOT_OPEN = "site_not_open"  # planned, or already closed
+    SITE_CLOSING = "site_closing"  # takes no new occupants
+    UNKNOWN_SITE = "unknown_site"  # housing does not know the requested site_id
+    UNSUITABLE = "unsuitable"  # the site does not fit the household's needs
+
+
+class CheckOutReason(StrEnum):
+    """Why a household left a site."""
+
+    MOVED_OUT = "moved_out"  # into a flat (Auszug, after MoveOutCompleted)
+    RELOCATED = "relocated"  # to another site (after RefugeeRelocated)
+    DEPARTED = "departed"  # left the city's care (after RefugeeDeparted)
+    OTHER = "other"
 
 
 class _SiteEvent(EventData):
     SOURCE: ClassVar[str] = "housing"
     SUBJECT_FIELD: ClassVar[str] = "site_id"
 
-    site_id: uuid.UUID
+    site_id: uuid.UUID = Field(description="Site (Unterkunft) id")
 
 
-__all__ = ["ShelterOpened"]
+@event
+class ShelterPlanned(_SiteEvent):
+    """A site is planned or being built; it takes nobody yet."""
+
+    TYPE: ClassVar[str] = "ShelterPlanned"
+
+    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    pillar: Pillar
+    district: District
+    operator: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Operator (Betreiber), if chosen"
+    )
+    planned_capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places planned")
+    planned_opening_on: date | None = Field(default=None, description="Planned opening day")
+    suitability: UniqueList[Suitability] = Field(
+        default_factory=list,
+        description="Whom the site will be suitable for; empty: nothing special declared",
+    )
 
 
 @event
@@ -31,5 +114,99 @@ class ShelterOpened(_SiteEvent):
     name: str = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str = Field(min_length=1, max_length=200)
-    capacity: int = Field(ge=1, le=5000, description="Usable places")
+    operator: str = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
+    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Usable places")
+    suitability: UniqueList[Suitability] = Field(
+        default_factory=list,
+        description="Whom the site is suitable for, matched against special needs; empty: "
+        "nothing special declared (only for households without special needs)",
+    )
+
+
+@event
+class ShelterCapacityChanged(_SiteEvent):
+    """A site's places changed; the figures are the new totals, not deltas."""
+
+    TYPE: ClassVar[str] = "ShelterCapacityChanged"
+
+    capacity: int = Field(ge=0, le=MAX_CAPACITY, description="Places in total (Kapazität)")
+    blocked_places: int = Field(
+        ge=0, le=MAX_CAPACITY, description="Places out of use (gesperrte Plätze), part of capacity"
+    )
+    reason: CapacityChangeReason
+
+    @model_validator(mode="after")
+    def _blocked_within_capacity(self) -> Self:
+        if self.blocked_places > self.capacity:
+            raise ValueError(
+                f"blocked_places {self.blocked_places} exceeds capacity {self.capacity}"
+            )
+        return self
+
+
+@event
+class ShelterClosing(_SiteEvent):
+    """A site will close: it takes no new occupants; its residents are relocated."""
+
+    TYPE: ClassVar[str] = "ShelterClosing"
+
+    reason: ClosingReason
+    closes_on: date | None = Field(default=None, description="Planned closing day, if set")
+
+
+@event
+class ShelterClosed(_SiteEvent):
+    """A site closed; it was empty (everyone relocated or moved out)."""
+
+    TYPE: ClassVar[str] = "ShelterClosed"
+
+
+@event
+class BedReserved(_SiteEvent):
+    """Housing reserved places at a site for a household (atomically, never over capacity)."""
+
+    TYPE: ClassVar[str] = "BedReserved"
+
+    reservation_id: uuid.UUID = Field(description="Chosen by the requester; idempotency key")
+    household_id: uuid.UUID
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places reserved")
+    expires_at: UtcDatetime = Field(description="The places return to the pool after this, UTC")
+
+
+@event
+class ReservationRejected(_SiteEvent):
+    """Housing could not reserve; ``site_id`` is the requested site, even if unknown."""
+
+    TYPE: ClassVar[str] = "ReservationRejected"
+
+    reservation_id: uuid.UUID = Field(description="The requested reservation id")
+    household_id: uuid.UUID
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places requested")
+    reason: RejectionReason
+    free_places: int | None = Field(
+        default=None, ge=0, le=MAX_CAPACITY, description="Free places then; null if unknown site"
+    )
+
+
+@event
+class OccupantCheckedIn(_SiteEvent):
+    """A household moved into a site (Einzug)."""
+
+    TYPE: ClassVar[str] = "OccupantCheckedIn"
+
+    household_id: uuid.UUID
+    reservation_id: uuid.UUID | None = Field(
+        default=None, description="Reservation turned into occupancy; null for a direct check-in"
+    )
+    persons: int = Field(ge=1, le=MAX_HOUSEHOLD)
+
+
+@event
+class OccupantCheckedOut(_SiteEvent):
+    """A household left a site (Auszug); its places are free again."""
+
+    TYPE: ClassVar[str] = "OccupantCheckedOut"
+
+    household_id: uuid.UUID
+    persons: int = Field(ge=1, le=MAX_HOUSEHOLD)
+    reason: CheckOutReason

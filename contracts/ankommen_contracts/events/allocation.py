@@ -1,0 +1,233 @@
+"""Events published by the allocation service (topic ``allocation.events``).
+
+Allocation receives the Land's assignments (Zuweisungen), keeps households together and
+decides where each should live; housing confirms the beds. Household events are keyed
+by ``household_id`` so one household's story stays in order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from ..common import (
+    AgeBand,
+    CountryCode,
+    District,
+    Gender,
+    Pillar,
+    SpecialNeed,
+    UniqueList,
+    ValueObject,
+)
+from ..envelope import EventData
+from ..registry import event
+
+__all__ = [
+    "DepartureReason",
+    "Member",
+    "PlacementDecided",
+    "PlacementFailed",
+    "QuotaPeriodAnnounced",
+    "RefugeeAssigned",
+    "RefugeeDeparted",
+    "RefugeeRelocated",
+    "RelocationReason",
+    "RelocationRequested",
+]
+
+MAX_HOUSEHOLD = 30
+
+
+class RelocationReason(StrEnum):
+    """Why a household has to move to another site (Umverlegung)."""
+
+    EMERGENCY_DISSOLUTION = "emergency_dissolution"  # Notunterkunft being dissolved
+    SITE_CLOSING = "site_closing"  # any other site closing
+    CAPACITY_REDUCED = "capacity_reduced"  # places blocked or removed at the site
+    SPECIAL_NEEDS = "special_needs"  # the site no longer fits the household's needs
+    HOUSEHOLD_REQUEST = "household_request"  # the household asked to move
+    OTHER = "other"
+
+
+class DepartureReason(StrEnum):
+    """Why a household left the city's care (Abgang)."""
+
+    MOVED_AWAY = "moved_away"  # moved to another municipality or unknown whereabouts
+    RETURNED = "returned"  # returned to the country of origin
+    OTHER = "other"
+
+
+class _AllocationEvent(EventData):
+    SOURCE: ClassVar[str] = "allocation"
+
+
+class _HouseholdEvent(_AllocationEvent):
+    SUBJECT_FIELD: ClassVar[str] = "household_id"
+
+    household_id: uuid.UUID = Field(description="Pseudonymous household id (Haushalt)")
+
+
+class Member(ValueObject):
+    """One person of an assigned household: coarse attributes only, never a name."""
+
+    person_id: uuid.UUID = Field(description="Pseudonymous person id, random, not derived")
+    age_band: AgeBand
+    gender: Gender
+    country_of_origin: CountryCode
+    unaccompanied_minor: bool = Field(
+        description="Unbegleitete minderjährige Geflüchtete (UMF); only with a minor age band"
+    )
+    special_needs: UniqueList[SpecialNeed] = Field(
+        max_length=len(SpecialNeed), description="Needs placement must respect; may be empty"
+    )
+
+    @model_validator(mode="after")
+    def _minor_if_unaccompanied(self) -> Self:
+        if self.unaccompanied_minor and not self.age_band.is_minor:
+            raise ValueError(
+                f"unaccompanied_minor is true but age_band {self.age_band.value!r} is not a minor"
+            )
+        return self
+
+
+@event
+class QuotaPeriodAnnounced(_AllocationEvent):
+    """The Land announced how many people it will assign to the city in a period (Aufnahmequote)."""
+
+    TYPE: ClassVar[str] = "QuotaPeriodAnnounced"
+    SUBJECT_FIELD: ClassVar[str] = "quota_period_id"
+
+    quota_period_id: uuid.UUID = Field(description="Id of the quota period (Quotenzeitraum)")
+    starts_on: date = Field(description="First day of the period")
+    ends_on: date = Field(description="Last day of the period (inclusive)")
+    expected_persons: int = Field(
+        ge=0, le=100_000, description="People the Land will assign in the period (Aufnahmesoll)"
+    )
+    weekly_quota: int = Field(
+        ge=0, le=10_000, description="Expected assignments per week (Wochenkontingent)"
+    )
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> Self:
+        if self.ends_on < self.starts_on:
+            raise ValueError(f"ends_on {self.ends_on} is before starts_on {self.starts_on}")
+        return self
+
+
+@event
+class RefugeeAssigned(_HouseholdEvent):
+    """The Land assigned a household to the city (Zuweisung); it now needs a place."""
+
+    TYPE: ClassVar[str] = "RefugeeAssigned"
+
+    land_reference: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9./_-]*$",
+        description="The Land's reference of the assignment (Zuweisungsbescheid), a code",
+    )
+    quota_period_id: uuid.UUID | None = Field(
+        default=None, description="Quota period the assignment counts against, if known"
+    )
+    household_size: int = Field(
+        ge=1, le=MAX_HOUSEHOLD, description="Persons in the household; equals len(members)"
+    )
+    members: list[Member] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+
+    @model_validator(mode="after")
+    def _members_match(self) -> Self:
+        if self.household_size != len(self.members):
+            raise ValueError(
+                f"household_size {self.household_size} does not match the "
+                f"{len(self.members)} members"
+            )
+        ids = [m.person_id for m in self.members]
+        if len(set(ids)) != len(ids):
+            raise ValueError("members: a person_id appears twice")
+        return self
+
+    @property
+    def special_needs(self) -> set[SpecialNeed]:
+        """Every need of any member: the household is placed together."""
+        return {need for m in self.members for need in m.special_needs}
+
+
+@event
+class PlacementDecided(_HouseholdEvent):
+    """Allocation placed a household at a site; housing has reserved the beds."""
+
+    TYPE: ClassVar[str] = "PlacementDecided"
+
+    site_id: uuid.UUID = Field(description="Site (Unterkunft) the household goes to")
+    reservation_id: uuid.UUID = Field(description="Housing's reservation of the beds")
+    pillar: Pillar
+    district: District
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why this site, in words for staff (the placement rule that chose it); "
+        "generated by the policy, never personal data",
+    )
+    attempt: int = Field(
+        ge=1, le=1000, description="1 for the first try; higher after rejected reservations"
+    )
+
+
+@event
+class PlacementFailed(_HouseholdEvent):
+    """No suitable place was free for a household: a homelessness alert, never silence."""
+
+    TYPE: ClassVar[str] = "PlacementFailed"
+
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why nothing fitted, in words for staff"
+    )
+    waitlisted: bool = Field(description="The household is on the waitlist (Warteliste)")
+    persons: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Persons without a place")
+
+
+@event
+class RelocationRequested(_HouseholdEvent):
+    """A household has to move to another site (Umverlegung angefordert)."""
+
+    TYPE: ClassVar[str] = "RelocationRequested"
+
+    from_site_id: uuid.UUID = Field(description="Site the household lives in now")
+    reason: RelocationReason
+
+
+@event
+class RefugeeRelocated(_HouseholdEvent):
+    """A household moved from one site to another; housing reserved the new beds."""
+
+    TYPE: ClassVar[str] = "RefugeeRelocated"
+
+    from_site_id: uuid.UUID
+    to_site_id: uuid.UUID
+    reservation_id: uuid.UUID = Field(description="Housing's reservation at the new site")
+    to_pillar: Pillar
+    to_district: District
+
+    @model_validator(mode="after")
+    def _moves(self) -> Self:
+        if self.to_site_id == self.from_site_id:
+            raise ValueError("to_site_id equals from_site_id: a relocation must change the site")
+        return self
+
+
+@event
+class RefugeeDeparted(_HouseholdEvent):
+    """A household left the city's care (Abgang), e.g. moved away or returned."""
+
+    TYPE: ClassVar[str] = "RefugeeDeparted"
+
+    site_id: uuid.UUID | None = Field(
+        default=None, description="Site the household lived in, if it had one"
+    )
+    reason: DepartureReason
+    persons: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Persons who left")

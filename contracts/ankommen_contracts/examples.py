@@ -1,0 +1,270 @@
+"""One valid, synthetic example of every event type.
+
+Used in the generated JSON Schema and AsyncAPI documents, kept in the released snapshots
+(so the compatibility test can upcast an old version's example to the current model),
+and handy as test fixtures for consumers. Ids are derived deterministically from labels,
+so regenerating the documents gives the same bytes. All data is synthetic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .common import AgeBand, Gender, Pillar, Skill, SpecialNeed, Suitability
+from .envelope import Envelope, EventData, new_envelope
+from .events import allocation as al
+from .events import housing as ho
+from .events import integration as it
+from .events import volunteers as vo
+
+_NAMESPACE = uuid.UUID("5f0c2a57-1d3e-4c8b-9a6e-2b7d4e1f0a93")
+
+
+def example_id(label: str) -> uuid.UUID:
+    """A stable UUID for a label: same label, same id, in every run."""
+    return uuid.uuid5(_NAMESPACE, label)
+
+
+_SITE = example_id("site:oststadtkrankenhaus")
+_OTHER_SITE = example_id("site:tresckowstrasse")
+_HOUSEHOLD = example_id("household:1")
+_RESERVATION = example_id("reservation:1")
+_CASE = example_id("case:1")
+_REQUEST = example_id("request:1")
+_VOLUNTEER = example_id("volunteer:1")
+_MATCH = example_id("match:1")
+_QUOTA = example_id("quota:2015-h2")
+
+_MEMBERS = [
+    al.Member(
+        person_id=example_id("person:1"),
+        age_band=AgeBand.AGE_27_49,
+        gender=Gender.FEMALE,
+        country_of_origin="SYR",
+        unaccompanied_minor=False,
+        special_needs=[SpecialNeed.FAMILY],
+    ),
+    al.Member(
+        person_id=example_id("person:2"),
+        age_band=AgeBand.AGE_27_49,
+        gender=Gender.MALE,
+        country_of_origin="SYR",
+        unaccompanied_minor=False,
+        special_needs=[],
+    ),
+    al.Member(
+        person_id=example_id("person:3"),
+        age_band=AgeBand.AGE_6_17,
+        gender=Gender.FEMALE,
+        country_of_origin="SYR",
+        unaccompanied_minor=False,
+        special_needs=[],
+    ),
+    al.Member(
+        person_id=example_id("person:4"),
+        age_band=AgeBand.UNDER_6,
+        gender=Gender.MALE,
+        country_of_origin="SYR",
+        unaccompanied_minor=False,
+        special_needs=[],
+    ),
+]
+
+_EXAMPLES: list[EventData] = [
+    # allocation
+    al.QuotaPeriodAnnounced(
+        quota_period_id=_QUOTA,
+        starts_on=date(2015, 10, 1),
+        ends_on=date(2016, 1, 31),
+        expected_persons=3700,
+        weekly_quota=150,
+    ),
+    al.RefugeeAssigned(
+        household_id=_HOUSEHOLD,
+        land_reference="NI-2015-10-0815",
+        quota_period_id=_QUOTA,
+        household_size=4,
+        members=_MEMBERS,
+    ),
+    al.PlacementDecided(
+        household_id=_HOUSEHOLD,
+        site_id=_SITE,
+        reservation_id=_RESERVATION,
+        pillar=Pillar.NOTUNTERKUNFT,
+        district=4,
+        reason="no regular place for a family of 4 free; emergency shelter with family units",
+        attempt=2,
+    ),
+    al.PlacementFailed(
+        household_id=_HOUSEHOLD,
+        reason="no site with 4 free family places",
+        waitlisted=True,
+        persons=4,
+    ),
+    al.RelocationRequested(
+        household_id=_HOUSEHOLD,
+        from_site_id=_SITE,
+        reason=al.RelocationReason.EMERGENCY_DISSOLUTION,
+    ),
+    al.RefugeeRelocated(
+        household_id=_HOUSEHOLD,
+        from_site_id=_SITE,
+        to_site_id=_OTHER_SITE,
+        reservation_id=example_id("reservation:2"),
+        to_pillar=Pillar.WOHNHEIM,
+        to_district=9,
+    ),
+    al.RefugeeDeparted(
+        household_id=_HOUSEHOLD,
+        site_id=_OTHER_SITE,
+        reason=al.DepartureReason.MOVED_AWAY,
+        persons=4,
+    ),
+    # housing
+    ho.ShelterPlanned(
+        site_id=_OTHER_SITE,
+        name="Wohnheim Tresckowstraße",
+        pillar=Pillar.WOHNHEIM,
+        district=9,
+        operator="DRK",
+        planned_capacity=100,
+        planned_opening_on=date(2015, 10, 21),
+        suitability=[Suitability.FAMILIES, Suitability.ACCESSIBLE],
+    ),
+    ho.ShelterOpened(
+        site_id=_SITE,
+        name="Ehemaliges Oststadtkrankenhaus",
+        pillar=Pillar.NOTUNTERKUNFT,
+        district=4,
+        operator="DRK",
+        capacity=500,
+        suitability=[Suitability.FAMILIES, Suitability.SINGLE_ADULTS],
+    ),
+    ho.ShelterCapacityChanged(
+        site_id=_SITE,
+        capacity=800,
+        blocked_places=20,
+        reason=ho.CapacityChangeReason.EXPANDED,
+    ),
+    ho.ShelterClosing(
+        site_id=_SITE,
+        reason=ho.ClosingReason.EMERGENCY_DISSOLUTION,
+        closes_on=date(2017, 3, 22),
+    ),
+    ho.ShelterClosed(site_id=_SITE),
+    ho.BedReserved(
+        site_id=_SITE,
+        reservation_id=_RESERVATION,
+        household_id=_HOUSEHOLD,
+        places=4,
+        expires_at=datetime(2015, 10, 12, 18, 0, tzinfo=UTC),
+    ),
+    ho.ReservationRejected(
+        site_id=_OTHER_SITE,
+        reservation_id=example_id("reservation:0"),
+        household_id=_HOUSEHOLD,
+        places=4,
+        reason=ho.RejectionReason.NO_FREE_PLACES,
+        free_places=2,
+    ),
+    ho.OccupantCheckedIn(
+        site_id=_SITE, household_id=_HOUSEHOLD, reservation_id=_RESERVATION, persons=4
+    ),
+    ho.OccupantCheckedOut(
+        site_id=_SITE, household_id=_HOUSEHOLD, persons=4, reason=ho.CheckOutReason.RELOCATED
+    ),
+    # integration
+    it.CaseOpened(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        district=9,
+        site_id=_OTHER_SITE,
+        focus_areas=[it.FocusArea.HOUSING, it.FocusArea.SCHOOL, it.FocusArea.LANGUAGE],
+    ),
+    it.MilestoneReached(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        milestone=it.Milestone.KITA,
+        reached_on=date(2016, 8, 1),
+        persons=1,
+    ),
+    it.MoveOutPlanned(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        from_site_id=_OTHER_SITE,
+        target_kind=it.MoveOutTarget.OWN_FLAT,
+        target_district=10,
+        planned_on=date(2016, 11, 1),
+    ),
+    it.MoveOutCompleted(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        from_site_id=_OTHER_SITE,
+        target_kind=it.MoveOutTarget.OWN_FLAT,
+        target_district=10,
+    ),
+    it.CaseHandedOver(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        to_structure=it.DistrictStructure.GEMEINWESENARBEIT,
+        district=10,
+    ),
+    it.CaseClosed(case_id=_CASE, reason=it.CaseCloseReason.HANDED_OVER),
+    it.SupportRequested(
+        case_id=_CASE,
+        request_id=_REQUEST,
+        district=10,
+        languages=["ar", "de"],
+        skill=Skill.HOMEWORK_HELP,
+        involves_children=True,
+        hours_per_week=2,
+    ),
+    # volunteers
+    vo.VolunteerRegistered(
+        volunteer_id=_VOLUNTEER,
+        districts=[10, 1],
+        languages=["de", "ar", "en"],
+        skills=[Skill.HOMEWORK_HELP, Skill.ACCOMPANIMENT],
+        hours_per_week=4,
+        mso=True,
+    ),
+    vo.VolunteerVetted(volunteer_id=_VOLUNTEER, certificate_valid_until=date(2021, 5, 31)),
+    vo.VolunteerMatched(
+        volunteer_id=_VOLUNTEER,
+        match_id=_MATCH,
+        request_id=_REQUEST,
+        district=10,
+        skill=Skill.HOMEWORK_HELP,
+    ),
+    vo.MatchEnded(
+        volunteer_id=_VOLUNTEER,
+        match_id=_MATCH,
+        request_id=_REQUEST,
+        reason=vo.MatchEndReason.COMPLETED,
+    ),
+    vo.VolunteerHoursLogged(
+        volunteer_id=_VOLUNTEER,
+        match_id=_MATCH,
+        district=10,
+        worked_on=date(2016, 11, 15),
+        hours=1.5,
+    ),
+]
+
+EXAMPLES: dict[str, EventData] = {example.TYPE: example for example in _EXAMPLES}
+"""One example payload per event type, by ``TYPE``."""
+
+
+def example_envelope(event_type: str) -> Envelope[Any]:
+    """The example of ``event_type`` in a complete, deterministic envelope."""
+    data = EXAMPLES[event_type]
+    return new_envelope(
+        data,
+        sequence=1,
+        correlation_id=example_id(f"correlation:{event_type}"),
+        causation_id=None,
+        occurred_at=datetime(2015, 10, 12, 9, 30, tzinfo=UTC),
+        event_id=example_id(f"event:{event_type}"),
+    )
