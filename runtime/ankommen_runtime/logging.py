@@ -19,14 +19,26 @@ def _ensure_keys(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     # Every line carries the keys, null when not applicable, so queries never miss a field.
     for key in _REQUIRED:
         event_dict.setdefault(key, None)
+    event_dict.pop("color_message", None)  # uvicorn's ANSI duplicate of the message
     return event_dict
+
+
+class _Service:
+    """Stamps the process's service name on every line, library lines included."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(self, _: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict.setdefault("service", self.service)
+        return event_dict
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Idempotent: safe to call from every app factory and test."""
-    structlog.contextvars.bind_contextvars(service=service)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _Service(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _ensure_keys,
@@ -35,7 +47,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,  # reconfigurable, e.g. several apps in one test run
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],

@@ -155,10 +155,10 @@ class Runtime:
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """Build the service's HTTP app; nothing connects until the app starts."""
     settings = settings or ServiceSettings(service=spec.name)
+    configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(spec.name, settings.log_level)
         runtime = Runtime(spec, settings)
         try:
             await runtime.start()
