@@ -63,3 +63,11 @@ def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
     assert as_dict["dlq_original_offset"] == b"41"
     assert as_dict["dlq_consumer_group"] == b"reporting"
     assert as_dict["dlq_attempts"] == b"5"
+
+
+def test_dead_letter_headers_are_the_ones_the_asyncapi_document_promises() -> None:
+    from ankommen_contracts.schema import DLQ_HEADERS
+
+    record = ConsumerRecord("t", 0, 0, 0, 0, b"k", b"v", None, 1, 1, [("ce_id", b"1")])
+    added = {k for k, _ in dead_letter_headers(record, ValueError(), group="g", attempts=1)}
+    assert added - {"ce_id"} == set(DLQ_HEADERS)
