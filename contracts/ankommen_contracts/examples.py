@@ -96,6 +96,14 @@ _EXAMPLES: list[EventData] = [
         district=4,
         reason="no regular place for a family of 4 free; emergency shelter with family units",
         attempt=2,
+        places=4,
+        special_needs=[SpecialNeed.FAMILY],
+    ),
+    al.PlacementCancelled(
+        household_id=_HOUSEHOLD,
+        site_id=_SITE,
+        reservation_id=_RESERVATION,
+        reason="the household departed while the beds were being reserved",
     ),
     al.PlacementFailed(
         household_id=_HOUSEHOLD,
@@ -168,6 +176,13 @@ _EXAMPLES: list[EventData] = [
         places=4,
         reason=ho.RejectionReason.NO_FREE_PLACES,
         free_places=2,
+    ),
+    ho.ReservationReleased(
+        site_id=_SITE,
+        reservation_id=_RESERVATION,
+        household_id=_HOUSEHOLD,
+        places=4,
+        reason=ho.ReleaseReason.EXPIRED,
     ),
     ho.OccupantCheckedIn(
         site_id=_SITE, household_id=_HOUSEHOLD, reservation_id=_RESERVATION, persons=4

@@ -30,6 +30,7 @@ from ..registry import event
 __all__ = [
     "DepartureReason",
     "Member",
+    "PlacementCancelled",
     "PlacementDecided",
     "PlacementFailed",
     "QuotaPeriodAnnounced",
@@ -159,12 +160,23 @@ class RefugeeAssigned(_HouseholdEvent):
 
 @event
 class PlacementDecided(_HouseholdEvent):
-    """Allocation placed a household at a site; housing has reserved the beds."""
+    """Allocation chose a site for a household and asks housing to reserve the beds.
+
+    Housing answers on ``housing.events`` with BedReserved or ReservationRejected for the
+    same ``reservation_id``; a repeated request with that id is answered again, never
+    reserved twice.
+    """
 
     TYPE: ClassVar[str] = "PlacementDecided"
 
     site_id: uuid.UUID = Field(description="Site (Unterkunft) the household goes to")
-    reservation_id: uuid.UUID = Field(description="Housing's reservation of the beds")
+    reservation_id: uuid.UUID = Field(
+        description="Id of the requested reservation, chosen by allocation; idempotency key"
+    )
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Beds to reserve: the household")
+    special_needs: UniqueList[SpecialNeed] = Field(
+        default_factory=list, description="Needs the site must meet (housing checks again)"
+    )
     pillar: Pillar
     district: District
     reason: str = Field(
@@ -176,6 +188,20 @@ class PlacementDecided(_HouseholdEvent):
     attempt: int = Field(
         ge=1, le=1000, description="1 for the first try; higher after rejected reservations"
     )
+
+
+@event
+class PlacementCancelled(_HouseholdEvent):
+    """Allocation no longer needs a reservation it asked for (compensation of the saga).
+
+    E.g. the household departed while housing was reserving. Housing releases the beds.
+    """
+
+    TYPE: ClassVar[str] = "PlacementCancelled"
+
+    site_id: uuid.UUID
+    reservation_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=500, description="Why, in words for staff")
 
 
 @event

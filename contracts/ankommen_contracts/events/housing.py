@@ -26,7 +26,9 @@ __all__ = [
     "OccupantCheckedIn",
     "OccupantCheckedOut",
     "RejectionReason",
+    "ReleaseReason",
     "ReservationRejected",
+    "ReservationReleased",
     "ShelterCapacityChanged",
     "ShelterClosed",
     "ShelterClosing",
@@ -67,6 +69,14 @@ class RejectionReason(StrEnum):
     SITE_CLOSING = "site_closing"  # takes no new occupants
     UNKNOWN_SITE = "unknown_site"  # housing does not know the requested site_id
     UNSUITABLE = "unsuitable"  # the site does not fit the household's needs
+
+
+class ReleaseReason(StrEnum):
+    """Why reserved beds went back to the pool without a check-in."""
+
+    EXPIRED = "expired"  # nobody checked in before expires_at
+    CANCELLED = "cancelled"  # allocation cancelled the placement (PlacementCancelled)
+    DEPARTED = "departed"  # the household left the city's care (RefugeeDeparted)
 
 
 class CheckOutReason(StrEnum):
@@ -186,6 +196,18 @@ class ReservationRejected(_SiteEvent):
     free_places: int | None = Field(
         default=None, ge=0, le=MAX_CAPACITY, description="Free places then; null if unknown site"
     )
+
+
+@event
+class ReservationReleased(_SiteEvent):
+    """Reserved beds returned to the pool without a check-in (expired or cancelled)."""
+
+    TYPE: ClassVar[str] = "ReservationReleased"
+
+    reservation_id: uuid.UUID
+    household_id: uuid.UUID
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places released")
+    reason: ReleaseReason
 
 
 @event
