@@ -27,6 +27,7 @@ class CapacityRowView(BaseModel):
     sites: int
     capacity: int
     occupied: int
+    reserved: int
     blocked: int
     free: int
     occupancy_rate: float
@@ -39,6 +40,7 @@ class CapacityRowView(BaseModel):
             sites=row.sites,
             capacity=row.capacity,
             occupied=row.occupied,
+            reserved=row.reserved,
             blocked=row.blocked,
             free=row.free,
             occupancy_rate=row.occupancy_rate,

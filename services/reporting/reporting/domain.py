@@ -22,6 +22,7 @@ class SiteCapacity:
     blocked: int
     occupied: int
     open: bool
+    reserved: int = 0
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,11 @@ class CapacityRow:
     capacity: int
     occupied: int
     blocked: int
+    reserved: int = 0
 
     @property
     def free(self) -> int:
-        return max(self.capacity - self.blocked - self.occupied, 0)
+        return max(self.capacity - self.blocked - self.reserved - self.occupied, 0)
 
     @property
     def occupancy_rate(self) -> float:
@@ -61,6 +63,7 @@ def _row(key: str, label: str, sites: list[SiteCapacity]) -> CapacityRow:
         capacity=sum(s.capacity for s in sites),
         occupied=sum(s.occupied for s in sites),
         blocked=sum(s.blocked for s in sites),
+        reserved=sum(s.reserved for s in sites),
     )
 
 
