@@ -1,3 +1,148 @@
-import typer
+"""``ankommen``: operations commands for the shared mechanisms (dead letters for now)."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import dlq
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters in the <topic>.dlq topics.")
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"  # the local broker; ANKOMMEN_KAFKA_BOOTSTRAP overrides
+
+Bootstrap = Annotated[
+    str,
+    typer.Option(
+        envvar="ANKOMMEN_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers", show_default=True
+    ),
+]
+TopicArg = Annotated[
+    str | None, typer.Argument(help="Topic or its .dlq topic; all dead-letter topics if omitted")
+]
+
+
+def _letters(bootstrap: str, topic: str | None) -> list[dlq.DeadLetter]:
+    async def read() -> list[dlq.DeadLetter]:
+        return await dlq.read_letters(bootstrap, await dlq.dlq_topics(bootstrap, topic))
+
+    try:
+        return asyncio.run(read())
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+@dlq_app.command("list")
+def list_letters(
+    topic: TopicArg = None,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+    pending: Annotated[bool, typer.Option(help="Only letters not re-driven yet")] = False,
+) -> None:
+    """List dead letters with their error."""
+    letters = [x for x in _letters(bootstrap, topic) if not (pending and x.redriven)]
+    table = Table(title=f"{len(letters)} dead letters")
+    for column in (
+        "topic",
+        "part",
+        "offset",
+        "type",
+        "subject",
+        "group",
+        "tries",
+        "error",
+        "state",
+    ):
+        table.add_column(column, overflow="fold")
+    for x in letters:
+        table.add_row(
+            x.topic,
+            str(x.partition),
+            str(x.offset),
+            x.header("ce_type") or "?",
+            (x.key or b"").decode(errors="replace"),
+            x.header("dlq_consumer_group"),
+            x.header("dlq_attempts"),
+            x.header("dlq_error")[:120],
+            "re-driven" if x.redriven else "pending",
+        )
+    console.print(table)
+
+
+@dlq_app.command()
+def show(
+    topic: Annotated[str, typer.Argument(help="The .dlq topic (or its original topic)")],
+    offset: Annotated[int, typer.Argument(help="Offset of the letter")],
+    partition: Annotated[int, typer.Option(help="Partition of the letter")] = 0,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Show one dead letter: headers, the full error and the event."""
+    letter = _find(_letters(bootstrap, topic), partition, offset)
+    console.print_json(json.dumps({k: v.decode(errors="replace") for k, v in letter.headers}))
+    try:
+        console.print_json(letter.value.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        console.print(repr(letter.value))
+
+
+def _find(letters: list[dlq.DeadLetter], partition: int, offset: int) -> dlq.DeadLetter:
+    for letter in letters:
+        if (letter.partition, letter.offset) == (partition, offset):
+            return letter
+    console.print(f"[red]no dead letter at partition {partition} offset {offset}[/]")
+    raise typer.Exit(2)
+
+
+@dlq_app.command("redrive")
+def redrive(
+    topic: Annotated[str, typer.Argument(help="The .dlq topic (or its original topic)")],
+    offset: Annotated[int | None, typer.Option(help="Re-drive only this letter")] = None,
+    partition: Annotated[int, typer.Option(help="Partition of --offset")] = 0,
+    all_pending: Annotated[bool, typer.Option("--all", help="Every pending letter")] = False,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Publish dead letters back to their original topic, after the fix is deployed."""
+    letters = _letters(bootstrap, topic)
+    if offset is not None:
+        chosen = [_find(letters, partition, offset)]
+    elif all_pending:
+        chosen = [x for x in letters if not x.redriven]
+    else:
+        console.print("[red]say which: --offset N or --all[/]")
+        raise typer.Exit(2)
+    count = asyncio.run(dlq.redrive(bootstrap, chosen))
+    console.print(f"re-driven: {count} (the consumers' inbox applies each event once)")
+
+
+@dlq_app.command()
+def purge(
+    topic: TopicArg = None,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+) -> None:
+    """Delete every dead letter in a topic (or all), after confirmation."""
+    letters = _letters(bootstrap, topic)
+    topics = sorted({x.topic for x in letters})
+    if not letters:
+        console.print("nothing to purge")
+        return
+    pending = sum(not x.redriven for x in letters)
+    if not yes:
+        typer.confirm(
+            f"Delete {len(letters)} dead letters ({pending} never re-driven) in "
+            f"{', '.join(topics)}?",
+            abort=True,
+        )
+    deleted = asyncio.run(dlq.purge(bootstrap, topics))
+    console.print(f"purged: {deleted}")
+
+
+if __name__ == "__main__":
+    app()
