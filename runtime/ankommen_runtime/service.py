@@ -49,6 +49,9 @@ class ServiceSpec:
     publishes: bool = True
     version: str = "0.1.0"
     on_started: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
+    # Long-running tasks (e.g. a sweeper), started after everything else is up and
+    # cancelled on stop; each shows in /health/ready under its function's name.
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
 
 
 class Runtime:
@@ -117,6 +120,9 @@ class Runtime:
             await self.broker.start()
         for hook in spec.on_started:
             await hook(self)
+        for task in spec.background:
+            name = getattr(task, "__name__", "background").replace("_", "-")
+            self._tasks.append(asyncio.create_task(task(self), name=name))
         log.info("service started", consumes=[s.source for s in spec.subscriptions])
 
     async def stop(self) -> None:
