@@ -1,19 +1,45 @@
-"""Housing's model: sites (Unterkünfte) and their places. Pure: no I/O.
+"""Housing's model: sites (Unterkünfte), their places, reservations and occupants. Pure: no I/O.
 
-Housing is the only authority on places. A ``Site`` guards its own invariant (never more
-people than usable places) and records the events it raises in ``events``, as
-cosmicpython's aggregates do; the unit of work writes them to the outbox on commit.
+Housing is the only authority on places. A ``Site`` guards its own invariant — never more
+places occupied, reserved and blocked than its capacity — and records the events it raises
+in ``events``, as cosmicpython's aggregates do; the unit of work writes them to the outbox
+on commit. The database repeats the invariant (a conditional UPDATE and a CHECK
+constraint), because many replicas decide at once and only the row is shared.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from ankommen_contracts import Pillar
+from ankommen_contracts import DISTRICT_NAMES, Pillar, SpecialNeed, Suitability
 from ankommen_contracts.envelope import EventData
-from ankommen_contracts.events.housing import ShelterOpened
+from ankommen_contracts.events.housing import (
+    BedReserved,
+    CapacityChangeReason,
+    CheckOutReason,
+    ClosingReason,
+    OccupantCheckedIn,
+    OccupantCheckedOut,
+    RejectionReason,
+    ReleaseReason,
+    ReservationRejected,
+    ReservationReleased,
+    ShelterCapacityChanged,
+    ShelterClosed,
+    ShelterClosing,
+    ShelterOpened,
+    ShelterPlanned,
+)
+from ankommen_runtime.errors import Conflict
+
+DEFAULT_HOLD = timedelta(hours=48)
+"""How long reserved places wait for the household to arrive (Reservierungsfrist)."""
+
+MAX_CAPACITY = 5000
 
 
 class SiteStatus(StrEnum):
@@ -25,29 +51,210 @@ class SiteStatus(StrEnum):
     CLOSED = "closed"
 
 
+class ReservationStatus(StrEnum):
+    """held → checked_in, or held → released (expired, cancelled, departed); or rejected."""
+
+    HELD = "held"
+    CHECKED_IN = "checked_in"
+    RELEASED = "released"
+    REJECTED = "rejected"
+
+
+# Which needs a site must declare a suitability for (the placement saga's rule; allocation
+# applies the same rule when it picks a site, housing checks again).
+_NEEDS = {
+    SpecialNeed.WHEELCHAIR: Suitability.ACCESSIBLE,
+    SpecialNeed.REDUCED_MOBILITY: Suitability.ACCESSIBLE,
+    SpecialNeed.WOMEN_ONLY: Suitability.WOMEN_ONLY,
+}
+
+
+def suits(suitability: Iterable[Suitability], needs: Iterable[SpecialNeed]) -> bool:
+    """Does a site with ``suitability`` fit a household with ``needs``?
+
+    Wheelchair or reduced mobility needs an ``accessible`` site, ``women_only`` a
+    ``women_only`` site; and a ``women_only`` site takes only households that need one
+    (Frauenschutz).
+    """
+    offered, needed = set(suitability), set(needs)
+    if not {_NEEDS[n] for n in needed if n in _NEEDS} <= offered:
+        return False
+    return not (Suitability.WOMEN_ONLY in offered and SpecialNeed.WOMEN_ONLY not in needed)
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """A request for places for one household, from allocation or staff."""
+
+    reservation_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    places: int
+    special_needs: frozenset[SpecialNeed] = frozenset()
+    hold: timedelta = DEFAULT_HOLD
+
+
+@dataclass
+class Reservation:
+    """Places held for a household until it checks in or the hold ends; or a rejection."""
+
+    reservation_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    places: int
+    status: ReservationStatus
+    requested_at: datetime
+    special_needs: frozenset[SpecialNeed] = frozenset()
+    expires_at: datetime | None = None
+    rejection_reason: RejectionReason | None = None
+    free_places: int | None = None
+    released_at: datetime | None = None
+    release_reason: ReleaseReason | None = None
+    checked_in_at: datetime | None = None
+
+    @classmethod
+    def for_unknown_site(cls, request: ReservationRequest, now: datetime) -> Reservation:
+        """Nobody knows the site: rejected, and kept so that a repeat is rejected alike."""
+        return cls.rejected(request, now, RejectionReason.UNKNOWN_SITE, free_places=None)
+
+    @classmethod
+    def rejected(
+        cls,
+        request: ReservationRequest,
+        now: datetime,
+        reason: RejectionReason,
+        free_places: int | None,
+    ) -> Reservation:
+        return cls(
+            reservation_id=request.reservation_id,
+            site_id=request.site_id,
+            household_id=request.household_id,
+            places=request.places,
+            special_needs=request.special_needs,
+            status=ReservationStatus.REJECTED,
+            requested_at=now,
+            rejection_reason=reason,
+            free_places=free_places,
+        )
+
+    def answers(self, request: ReservationRequest) -> bool:
+        """Is this the outcome of the same request (a repeat), not a reused id?"""
+        return (self.site_id, self.household_id, self.places) == (
+            request.site_id,
+            request.household_id,
+            request.places,
+        )
+
+    def outcome(self) -> BedReserved | ReservationRejected:
+        """The answer as first given, with the same figures: what a repeat gets again."""
+        if self.status is ReservationStatus.REJECTED:
+            assert self.rejection_reason is not None
+            return ReservationRejected(
+                site_id=self.site_id,
+                reservation_id=self.reservation_id,
+                household_id=self.household_id,
+                places=self.places,
+                reason=self.rejection_reason,
+                free_places=self.free_places,
+            )
+        assert self.expires_at is not None
+        return BedReserved(
+            site_id=self.site_id,
+            reservation_id=self.reservation_id,
+            household_id=self.household_id,
+            places=self.places,
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass
+class Occupant:
+    """A household living at a site (Bewohner); one row per household."""
+
+    household_id: uuid.UUID
+    site_id: uuid.UUID
+    persons: int
+    checked_in_at: datetime
+    reservation_id: uuid.UUID | None = None
+
+
 @dataclass
 class Site:
-    """A site (Unterkunft): one of the four pillars, in one Stadtbezirk, run by an operator."""
+    """A site (Unterkunft): one of the four pillars, in one Stadtbezirk, run by an operator.
+
+    ``capacity`` counts every place; ``blocked`` (gesperrt), ``reserved`` and ``occupied``
+    (belegt) are parts of it, and ``free`` is what is left for new reservations.
+    """
 
     site_id: uuid.UUID
     name: str
     pillar: Pillar
     district: int
-    operator: str
+    operator: str | None
     capacity: int
     status: SiteStatus = SiteStatus.PLANNED
     blocked: int = 0
+    reserved: int = 0
     occupied: int = 0
+    suitability: list[Suitability] = field(default_factory=list)
+    planned_opening_on: date | None = None
+    closing_reason: ClosingReason | None = None
+    closes_on: date | None = None
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def usable(self) -> int:
-        """Places that may be occupied: capacity minus blocked places (Sperrungen)."""
+        """Places that may be reserved or occupied: capacity minus blocked places."""
         return self.capacity - self.blocked
 
     @property
+    def taken(self) -> int:
+        """Places in use or promised: occupied, reserved and blocked."""
+        return self.occupied + self.reserved + self.blocked
+
+    @property
     def free(self) -> int:
-        return max(self.usable - self.occupied, 0)
+        return max(self.capacity - self.taken, 0)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def plan(
+        cls,
+        *,
+        name: str,
+        pillar: Pillar,
+        district: int,
+        capacity: int,
+        operator: str | None = None,
+        suitability: Iterable[Suitability] = (),
+        planned_opening_on: date | None = None,
+        site_id: uuid.UUID | None = None,
+    ) -> Site:
+        """Plan a site (in Planung or im Bau): known, counted in plans, takes nobody yet."""
+        site = cls(
+            site_id=site_id or uuid.uuid4(),
+            name=name,
+            pillar=pillar,
+            district=district,
+            operator=operator,
+            capacity=capacity,
+            suitability=list(suitability),
+            planned_opening_on=planned_opening_on,
+        )
+        site.events.append(
+            ShelterPlanned(
+                site_id=site.site_id,
+                name=name,
+                pillar=pillar,
+                district=district,
+                operator=operator,
+                planned_capacity=capacity,
+                planned_opening_on=planned_opening_on,
+                suitability=list(site.suitability),
+            )
+        )
+        return site
 
     @classmethod
     def open_new(
@@ -58,9 +265,10 @@ class Site:
         district: int,
         operator: str,
         capacity: int,
+        suitability: Iterable[Suitability] = (),
         site_id: uuid.UUID | None = None,
     ) -> Site:
-        """Open a site that takes occupants from now on."""
+        """Open a site that was never planned here; it takes occupants from now on."""
         site = cls(
             site_id=site_id or uuid.uuid4(),
             name=name,
@@ -68,16 +276,311 @@ class Site:
             district=district,
             operator=operator,
             capacity=capacity,
-            status=SiteStatus.OPEN,
+            suitability=list(suitability),
         )
-        site.events.append(
+        site._opened()
+        return site
+
+    def open(self, *, operator: str | None = None, capacity: int | None = None) -> None:
+        """Open a planned site, optionally naming its operator and its final capacity."""
+        if self.status is not SiteStatus.PLANNED:
+            raise Conflict(f"site {self.site_id} is {self.status.value}: only a planned site opens")
+        operator = operator or self.operator
+        if operator is None:
+            raise Conflict(f"site {self.site_id} needs an operator (Betreiber) to open")
+        capacity = self.capacity if capacity is None else capacity
+        if capacity < 1:
+            raise Conflict(f"site {self.site_id} needs at least one place to open")
+        self.operator, self.capacity = operator, capacity
+        self._opened()
+
+    def _opened(self) -> None:
+        assert self.operator is not None
+        self.status = SiteStatus.OPEN
+        self.events.append(
             ShelterOpened(
-                site_id=site.site_id,
-                name=name,
-                pillar=pillar,
-                district=district,
-                operator=operator,
-                capacity=capacity,
+                site_id=self.site_id,
+                name=self.name,
+                pillar=self.pillar,
+                district=self.district,
+                operator=self.operator,
+                capacity=self.capacity,
+                suitability=list(self.suitability),
             )
         )
-        return site
+
+    def start_closing(self, reason: ClosingReason, closes_on: date | None = None) -> None:
+        """Begin closing (Auflösung): no new reservations or occupants from now on."""
+        if self.status is not SiteStatus.OPEN:
+            raise Conflict(
+                f"site {self.site_id} is {self.status.value}: only an open site starts closing"
+            )
+        self.status, self.closing_reason, self.closes_on = SiteStatus.CLOSING, reason, closes_on
+        self.events.append(ShelterClosing(site_id=self.site_id, reason=reason, closes_on=closes_on))
+
+    def close(self) -> None:
+        """Close an empty closing site, or drop a plan; refused while anyone lives or holds here."""
+        if self.status is SiteStatus.CLOSED:
+            raise Conflict(f"site {self.site_id} is closed already")
+        if self.occupied or self.reserved:
+            raise Conflict(
+                f"site {self.site_id} cannot close: {self.occupied} persons live here and "
+                f"{self.reserved} places are reserved; relocate them first"
+            )
+        if self.status is SiteStatus.OPEN:
+            raise Conflict(
+                f"site {self.site_id} is open: start closing first, so nobody new moves in"
+            )
+        self.status = SiteStatus.CLOSED
+        self.events.append(ShelterClosed(site_id=self.site_id))
+
+    # -- places ------------------------------------------------------------------------
+
+    def change_capacity(self, capacity: int, reason: CapacityChangeReason | None = None) -> None:
+        """Grow or shrink the site; never below what is occupied, reserved and blocked."""
+        if self.status is SiteStatus.CLOSED:
+            raise Conflict(f"site {self.site_id} is closed")
+        if capacity == self.capacity:
+            return  # nothing changed: nothing to tell anyone
+        if reason is None:
+            reason = (
+                CapacityChangeReason.EXPANDED
+                if capacity > self.capacity
+                else CapacityChangeReason.REDUCED
+            )
+        if reason in (CapacityChangeReason.PLACES_BLOCKED, CapacityChangeReason.PLACES_RELEASED):
+            raise Conflict(f"reason {reason.value} is for blocking and releasing places")
+        if reason is CapacityChangeReason.EXPANDED and capacity < self.capacity:
+            raise Conflict(f"capacity {capacity} is not more than {self.capacity} (expanded)")
+        if (
+            reason in (CapacityChangeReason.REDUCED, CapacityChangeReason.DISSOLVING)
+            and capacity > self.capacity
+        ):
+            raise Conflict(f"capacity {capacity} is not less than {self.capacity} ({reason.value})")
+        if capacity < self.taken:
+            raise Conflict(
+                f"site {self.site_id} cannot shrink to {capacity}: {self.occupied} occupied, "
+                f"{self.reserved} reserved and {self.blocked} blocked places"
+            )
+        self.capacity = capacity
+        self._capacity_changed(reason)
+
+    def block(self, places: int) -> None:
+        """Take free places out of use (damage, renovation, quarantine)."""
+        self._in_use("block places")
+        if places > self.free:
+            raise Conflict(
+                f"site {self.site_id} has {self.free} free places; cannot block {places}"
+            )
+        self.blocked += places
+        self._capacity_changed(CapacityChangeReason.PLACES_BLOCKED)
+
+    def release_blocked(self, places: int) -> None:
+        """Put blocked places back into use."""
+        self._in_use("release blocked places")
+        if places > self.blocked:
+            raise Conflict(
+                f"site {self.site_id} has {self.blocked} blocked places; cannot release {places}"
+            )
+        self.blocked -= places
+        self._capacity_changed(CapacityChangeReason.PLACES_RELEASED)
+
+    def _in_use(self, what: str) -> None:
+        if self.status not in (SiteStatus.OPEN, SiteStatus.CLOSING):
+            raise Conflict(f"site {self.site_id} is {self.status.value}: cannot {what}")
+
+    def _capacity_changed(self, reason: CapacityChangeReason) -> None:
+        self.events.append(
+            ShelterCapacityChanged(
+                site_id=self.site_id,
+                capacity=self.capacity,
+                blocked_places=self.blocked,
+                reason=reason,
+            )
+        )
+
+    # -- reservations, check-in, check-out ---------------------------------------------
+
+    def refusal(self, places: int, needs: Iterable[SpecialNeed] = ()) -> RejectionReason | None:
+        """Why the site cannot reserve ``places`` for a household with ``needs``; None if it can."""
+        if self.status is SiteStatus.CLOSING:
+            return RejectionReason.SITE_CLOSING
+        if self.status is not SiteStatus.OPEN:
+            return RejectionReason.SITE_NOT_OPEN
+        if not suits(self.suitability, needs):
+            return RejectionReason.UNSUITABLE
+        if places > self.free:
+            return RejectionReason.NO_FREE_PLACES
+        return None
+
+    def reserve(self, request: ReservationRequest, now: datetime) -> Reservation:
+        """Reserve places until ``now + hold``, or reject with the reason and free places."""
+        assert request.site_id == self.site_id
+        reason = self.refusal(request.places, request.special_needs)
+        if reason is not None:
+            reservation = Reservation.rejected(request, now, reason, free_places=self.free)
+        else:
+            self.reserved += request.places
+            reservation = Reservation(
+                reservation_id=request.reservation_id,
+                site_id=self.site_id,
+                household_id=request.household_id,
+                places=request.places,
+                special_needs=request.special_needs,
+                status=ReservationStatus.HELD,
+                requested_at=now,
+                expires_at=now + request.hold,
+            )
+        self.events.append(reservation.outcome())
+        return reservation
+
+    def release(self, reservation: Reservation, reason: ReleaseReason, now: datetime) -> bool:
+        """Give held places back to the pool; False (and nothing recorded) if none are held.
+
+        Safe to repeat: a cancel of an already released or checked-in reservation does nothing.
+        """
+        assert reservation.site_id == self.site_id
+        if reservation.status is not ReservationStatus.HELD:
+            return False
+        self.reserved -= reservation.places
+        reservation.status = ReservationStatus.RELEASED
+        reservation.released_at, reservation.release_reason = now, reason
+        self.events.append(
+            ReservationReleased(
+                site_id=self.site_id,
+                reservation_id=reservation.reservation_id,
+                household_id=reservation.household_id,
+                places=reservation.places,
+                reason=reason,
+            )
+        )
+        return True
+
+    def check_in(
+        self,
+        reservation: Reservation,
+        now: datetime,
+        *,
+        home: Occupant | None = None,
+        home_site: Site | None = None,
+    ) -> Occupant:
+        """Turn a held reservation into occupancy (Einzug).
+
+        ``home`` is where the household lives now, if anywhere: it is checked out there
+        (reason ``relocated``, recorded on ``home_site``) in the same step, since a
+        household lives in one place.
+        """
+        assert reservation.site_id == self.site_id
+        rid = reservation.reservation_id
+        if reservation.status is ReservationStatus.CHECKED_IN:
+            raise Conflict(f"reservation {rid} is checked in already")
+        if reservation.status is ReservationStatus.REJECTED:
+            assert reservation.rejection_reason is not None
+            raise Conflict(f"reservation {rid} was rejected ({reservation.rejection_reason.value})")
+        if reservation.status is ReservationStatus.RELEASED:
+            assert reservation.release_reason is not None
+            raise Conflict(f"reservation {rid} was released ({reservation.release_reason.value})")
+        assert reservation.expires_at is not None
+        if now >= reservation.expires_at:
+            raise Conflict(
+                f"reservation {rid} expired at {reservation.expires_at.isoformat()}; "
+                "its places go back to the pool"
+            )
+        if self.status is not SiteStatus.OPEN:
+            raise Conflict(f"site {self.site_id} is {self.status.value}: it takes no new occupants")
+        if home is not None and home.site_id == self.site_id:
+            raise Conflict(f"household {home.household_id} lives at site {self.site_id} already")
+        if home is not None:
+            assert home_site is not None
+            assert home_site.site_id == home.site_id
+            home_site.check_out(home, CheckOutReason.RELOCATED)
+        self.reserved -= reservation.places
+        self.occupied += reservation.places
+        reservation.status, reservation.checked_in_at = ReservationStatus.CHECKED_IN, now
+        occupant = Occupant(
+            household_id=reservation.household_id,
+            site_id=self.site_id,
+            persons=reservation.places,
+            checked_in_at=now,
+            reservation_id=rid,
+        )
+        self.events.append(
+            OccupantCheckedIn(
+                site_id=self.site_id,
+                household_id=occupant.household_id,
+                reservation_id=rid,
+                persons=occupant.persons,
+            )
+        )
+        return occupant
+
+    def check_out(self, occupant: Occupant, reason: CheckOutReason) -> None:
+        """A household leaves (Auszug); its places are free again."""
+        assert occupant.site_id == self.site_id
+        self.occupied -= occupant.persons
+        self.events.append(
+            OccupantCheckedOut(
+                site_id=self.site_id,
+                household_id=occupant.household_id,
+                persons=occupant.persons,
+                reason=reason,
+            )
+        )
+
+
+# -- occupancy (Belegung) ------------------------------------------------------------------
+
+PILLAR_LABELS = {
+    Pillar.WOHNHEIM: "Wohnheime",
+    Pillar.WOHNPROJEKT: "Wohnprojekte",
+    Pillar.WOHNUNG: "Wohnungen",
+    Pillar.NOTUNTERKUNFT: "Notunterkünfte",
+}
+
+
+@dataclass(frozen=True)
+class OccupancyRow:
+    """Places of a group of sites in use (open or closing)."""
+
+    key: str
+    label: str
+    sites: int
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.blocked - self.reserved - self.occupied, 0)
+
+
+def _row(key: str, label: str, sites: list[Site]) -> OccupancyRow:
+    return OccupancyRow(
+        key=key,
+        label=label,
+        sites=len(sites),
+        capacity=sum(s.capacity for s in sites),
+        blocked=sum(s.blocked for s in sites),
+        reserved=sum(s.reserved for s in sites),
+        occupied=sum(s.occupied for s in sites),
+    )
+
+
+def occupancy(
+    sites: Iterable[Site],
+) -> tuple[list[OccupancyRow], list[OccupancyRow], OccupancyRow]:
+    """Places per pillar (all four), per Stadtbezirk (all 13) and in total.
+
+    Counts sites in use (open or closing), as reporting's capacity view does; planned and
+    closed sites hold no places.
+    """
+    in_use = [s for s in sites if s.status in (SiteStatus.OPEN, SiteStatus.CLOSING)]
+    by_pillar = [
+        _row(p.value, PILLAR_LABELS[p], [s for s in in_use if s.pillar is p]) for p in Pillar
+    ]
+    by_district = [
+        _row(f"{d:02d}", name, [s for s in in_use if s.district == d])
+        for d, name in DISTRICT_NAMES.items()
+    ]
+    return by_pillar, by_district, _row("total", "Hannover", in_use)

@@ -1,35 +1,433 @@
-"""Housing's command handlers: thin, one per command; rules live in ``domain``."""
+"""Housing's handlers: thin, one per command and per consumed event; rules live in ``domain``.
+
+Commands open their own unit of work; event handlers run in the consumer's transaction
+(``tx``), next to the inbox row that makes a redelivery change nothing. Every handler is
+also safe to run against a state it already produced (a repeated reservation id, a cancel
+of a released reservation), because the same request can arrive as a new event.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from ankommen_contracts import District, Pillar
-from ankommen_runtime import UnitOfWork
-from pydantic import BaseModel, ConfigDict, Field
+import asyncpg
+from ankommen_contracts import District, Envelope, Pillar, SpecialNeed, Suitability, UniqueList
+from ankommen_contracts.events.allocation import (
+    PlacementCancelled,
+    PlacementDecided,
+    RefugeeDeparted,
+)
+from ankommen_contracts.events.housing import (
+    CapacityChangeReason,
+    CheckOutReason,
+    ClosingReason,
+    ReleaseReason,
+)
+from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork
+from ankommen_runtime.consumer import EventHandler
+from ankommen_runtime.logging import get_logger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import store
-from .domain import Site
+from .domain import (
+    MAX_CAPACITY,
+    Occupant,
+    Reservation,
+    ReservationRequest,
+    ReservationStatus,
+    Site,
+)
+
+log = get_logger(__name__)
+
+MAX_HOUSEHOLD = 30
+MAX_HOLD_SECONDS = 30 * 24 * 3600
 
 
-class OpenSite(BaseModel):
-    """Open a site (Unterkunft) that takes occupants from now on."""
+def _now() -> datetime:
+    return datetime.now(UTC)
 
+
+class Command(BaseModel):
+    # Unknown fields are refused (422 naming them): a typo must not pass as a default.
     model_config = ConfigDict(extra="forbid")
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+
+class OpenSite(Command):
+    """Open a site (Unterkunft) that takes occupants from now on."""
 
     name: str = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
     operator: str = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
-    capacity: int = Field(ge=1, le=5000, description="Places (Plätze)")
+    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
+    suitability: UniqueList[Suitability] = Field(
+        default_factory=list, description="Whom the site suits; empty: nothing special"
+    )
     site_id: uuid.UUID | None = Field(
         default=None, description="Optional id chosen by the caller; a repeat is a conflict"
     )
 
 
+class PlanSite(Command):
+    """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
+
+    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    pillar: Pillar
+    district: District
+    operator: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Operator, if chosen"
+    )
+    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places planned")
+    planned_opening_on: date | None = Field(default=None, description="Planned opening day")
+    suitability: UniqueList[Suitability] = Field(
+        default_factory=list, description="Whom the site will suit; empty: nothing special"
+    )
+    site_id: uuid.UUID | None = Field(
+        default=None, description="Optional id chosen by the caller; a repeat is a conflict"
+    )
+
+
+class OpenPlannedSite(Command):
+    """Open a planned site; name the operator here if the plan had none."""
+
+    operator: str | None = Field(default=None, min_length=1, max_length=200)
+    capacity: int | None = Field(
+        default=None, ge=1, le=MAX_CAPACITY, description="Final places, if not as planned"
+    )
+
+
+class ChangeCapacity(Command):
+    """Set a site's capacity (Kapazität) to a new total."""
+
+    capacity: int = Field(ge=0, le=MAX_CAPACITY, description="New total of places")
+    reason: CapacityChangeReason | None = Field(
+        default=None,
+        description="expanded, reduced, dissolving or correction; by default "
+        "expanded or reduced, following the change",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blocking(cls, reason: CapacityChangeReason | None) -> CapacityChangeReason | None:
+        if reason in (CapacityChangeReason.PLACES_BLOCKED, CapacityChangeReason.PLACES_RELEASED):
+            raise ValueError(f"{reason.value} is set by /block and /unblock")
+        return reason
+
+
+class Places(Command):
+    """A number of places to block (sperren) or release (freigeben)."""
+
+    places: int = Field(ge=1, le=MAX_CAPACITY)
+
+
+class StartClosing(Command):
+    """Begin closing a site (Auflösung): no new occupants; residents are relocated."""
+
+    reason: ClosingReason
+    closes_on: date | None = Field(default=None, description="Planned closing day, if set")
+
+
+async def _new_site(uow: UnitOfWork, site: Site) -> Site:
+    try:
+        async with uow() as tx:
+            await store.add_site(tx.conn, site)
+            tx.publish(*site.events)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"site {site.site_id} exists already") from exc
+    return site
+
+
 async def open_site(uow: UnitOfWork, command: OpenSite) -> Site:
-    site = Site.open_new(**command.model_dump())
+    return await _new_site(uow, Site.open_new(**command.model_dump()))
+
+
+async def plan_site(uow: UnitOfWork, command: PlanSite) -> Site:
+    return await _new_site(uow, Site.plan(**command.model_dump()))
+
+
+async def _change_site(uow: UnitOfWork, site_id: uuid.UUID, change: Callable[[Site], Any]) -> Site:
+    """Lock the site, apply a domain rule, save it with the events it raised."""
     async with uow() as tx:
-        await store.add(tx.conn, site)
+        site = await store.get_site(tx.conn, site_id, for_update=True)
+        if site is None:
+            raise NotFound(f"no site {site_id}")
+        change(site)
+        await store.save_site(tx.conn, site)
         tx.publish(*site.events)
     return site
+
+
+async def open_planned_site(uow: UnitOfWork, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
+    return await _change_site(
+        uow, site_id, lambda s: s.open(operator=command.operator, capacity=command.capacity)
+    )
+
+
+async def change_capacity(uow: UnitOfWork, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
+    return await _change_site(
+        uow, site_id, lambda s: s.change_capacity(command.capacity, command.reason)
+    )
+
+
+async def block_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
+    return await _change_site(uow, site_id, lambda s: s.block(command.places))
+
+
+async def release_blocked_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
+    return await _change_site(uow, site_id, lambda s: s.release_blocked(command.places))
+
+
+async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosing) -> Site:
+    return await _change_site(
+        uow, site_id, lambda s: s.start_closing(command.reason, command.closes_on)
+    )
+
+
+async def close_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site:
+    return await _change_site(uow, site_id, lambda s: s.close())
+
+
+# -- reservations --------------------------------------------------------------------------
+
+
+class ReserveBeds(Command):
+    """Reserve places at a site for one household (what PlacementDecided asks, over HTTP)."""
+
+    reservation_id: uuid.UUID = Field(
+        description="Chosen by the caller; the idempotency key: a repeat gets the same answer"
+    )
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places: the whole household")
+    special_needs: UniqueList[SpecialNeed] = Field(
+        default_factory=list, description="Needs the site must meet"
+    )
+    hold_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HOLD_SECONDS,
+        description="How long the places are held for check-in; default: the service's",
+    )
+
+    def request(self, default_hold: timedelta) -> ReservationRequest:
+        hold = default_hold if self.hold_seconds is None else timedelta(seconds=self.hold_seconds)
+        return ReservationRequest(
+            reservation_id=self.reservation_id,
+            site_id=self.site_id,
+            household_id=self.household_id,
+            places=self.places,
+            special_needs=frozenset(self.special_needs),
+            hold=hold,
+        )
+
+
+async def reserve(
+    tx: Transaction, request: ReservationRequest, now: datetime
+) -> tuple[Reservation, bool]:
+    """Reserve or reject, once per reservation id: the logic of HTTP and PlacementDecided.
+
+    Returns the reservation and whether it had been decided before; a repeat publishes the
+    recorded answer again (same figures) and reserves nothing.
+    """
+    conn = tx.conn
+    if not await store.claim_reservation(conn, request, now):
+        recorded = await store.get_reservation(conn, request.reservation_id)
+        assert recorded is not None
+        tx.publish(recorded.outcome())
+        return recorded, True
+    site = await store.get_site(conn, request.site_id)
+    if site is None:
+        reservation = Reservation.for_unknown_site(request, now)
+        tx.publish(reservation.outcome())
+    else:
+        # The domain decides on a plain read; the conditional UPDATE makes it true or fails.
+        reservation = site.reserve(request, now)
+        if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
+            conn, site.site_id, request.places
+        ):
+            # Lost the race for the last places: decide again on the locked, current row.
+            site = await store.get_site(conn, request.site_id, for_update=True)
+            assert site is not None
+            reservation = site.reserve(request, now)
+            if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
+                conn, site.site_id, request.places
+            ):
+                raise RuntimeError(f"site {site.site_id} refused places the locked row had")
+        tx.publish(*site.events)
+    await store.save_reservation(conn, reservation)
+    return reservation, False
+
+
+async def request_reservation(
+    uow: UnitOfWork, command: ReserveBeds, default_hold: timedelta
+) -> Reservation:
+    request = command.request(default_hold)
+    async with uow() as tx:
+        reservation, repeated = await reserve(tx, request, _now())
+        if repeated and not reservation.answers(request):
+            # Raised inside the unit of work: the re-published answer is rolled back too.
+            raise Conflict(
+                f"reservation {request.reservation_id} was requested before for household "
+                f"{reservation.household_id}, {reservation.places} places at site "
+                f"{reservation.site_id}; use a new reservation_id"
+            )
+    return reservation
+
+
+async def check_in(uow: UnitOfWork, reservation_id: uuid.UUID) -> Occupant:
+    """Turn a held reservation into occupancy; a household living elsewhere moves out there."""
+    now = _now()
+    async with uow() as tx:
+        conn = tx.conn
+        reservation = await store.get_reservation(conn, reservation_id, for_update=True)
+        if reservation is None:
+            raise NotFound(f"no reservation {reservation_id}")
+        home = await store.get_occupant(conn, reservation.household_id, for_update=True)
+        sites = await store.lock_sites(
+            conn, [reservation.site_id, *([home.site_id] if home else [])]
+        )
+        site = sites.get(reservation.site_id)
+        if site is None:  # a rejection for an unknown site: nowhere to check in
+            raise Conflict(f"reservation {reservation_id} was rejected (unknown_site)")
+        home_site = sites[home.site_id] if home else None
+        occupant = site.check_in(reservation, now, home=home, home_site=home_site)
+        try:
+            await store.move_in(conn, occupant, moving=home is not None)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(
+                f"household {occupant.household_id} was checked in elsewhere at the same moment"
+            ) from exc
+        await store.save_reservation(conn, reservation)
+        await store.save_sites(conn, sites.values())
+        if home_site is not None:
+            tx.publish(*home_site.events)  # out of the old place first, then in
+        tx.publish(*site.events)
+    return occupant
+
+
+class CheckOut(Command):
+    """A household leaves a site (Auszug)."""
+
+    household_id: uuid.UUID
+    reason: CheckOutReason
+
+
+async def check_out(uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut) -> Occupant:
+    async with uow() as tx:
+        home = await store.get_occupant(tx.conn, command.household_id, for_update=True)
+        site = await store.get_site(tx.conn, site_id, for_update=True)
+        if site is None:
+            raise NotFound(f"no site {site_id}")
+        if home is None or home.site_id != site_id:
+            raise NotFound(f"household {command.household_id} does not live at site {site_id}")
+        site.check_out(home, command.reason)
+        await store.move_out(tx.conn, home.household_id)
+        await store.save_site(tx.conn, site)
+        tx.publish(*site.events)
+    return home
+
+
+async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
+    """Release up to ``limit`` held reservations past their expiry; how many were released."""
+    async with uow() as tx:
+        expired = await store.claim_expired(tx.conn, now, limit)
+        if not expired:
+            return 0
+        sites = await store.lock_sites(tx.conn, {r.site_id for r in expired})
+        for reservation in expired:
+            sites[reservation.site_id].release(reservation, ReleaseReason.EXPIRED, now)
+        await store.save_reservations(tx.conn, expired)
+        await store.save_sites(tx.conn, sites.values())
+        for site in sites.values():
+            tx.publish(*site.events)
+    return len(expired)
+
+
+# -- events from allocation ----------------------------------------------------------------
+
+
+def on_placement_decided(hold: timedelta) -> EventHandler:
+    """PlacementDecided → BedReserved or ReservationRejected, through ``reserve``."""
+
+    async def placement_decided(tx: Transaction, event: Envelope[Any]) -> None:
+        data: PlacementDecided = event.data
+        request = ReservationRequest(
+            reservation_id=data.reservation_id,
+            site_id=data.site_id,
+            household_id=data.household_id,
+            places=data.places,
+            special_needs=frozenset(data.special_needs),
+            hold=hold,
+        )
+        reservation, repeated = await reserve(tx, request, _now())
+        if repeated and not reservation.answers(request):
+            # An event cannot be refused: answer with what the id got, and say so.
+            log.warning(
+                "reservation id reused for a different request; recorded answer sent again",
+                reservation_id=str(data.reservation_id),
+            )
+
+    return placement_decided
+
+
+async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
+    """PlacementCancelled → ReservationReleased(cancelled); nothing if not held any more."""
+    data: PlacementCancelled = event.data
+    reservation = await store.get_reservation(tx.conn, data.reservation_id, for_update=True)
+    if reservation is None or reservation.status is not ReservationStatus.HELD:
+        log.info(
+            "placement cancelled; no held reservation to release",
+            reservation_id=str(data.reservation_id),
+            status=reservation.status.value if reservation else None,
+        )
+        return
+    site = await store.get_site(tx.conn, reservation.site_id, for_update=True)
+    assert site is not None
+    site.release(reservation, ReleaseReason.CANCELLED, _now())
+    await store.save_reservation(tx.conn, reservation)
+    await store.save_site(tx.conn, site)
+    tx.publish(*site.events)
+
+
+async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
+    """RefugeeDeparted → held places released (departed), the household checked out (departed)."""
+    data: RefugeeDeparted = event.data
+    now, conn = _now(), tx.conn
+    held = await store.lock_held_of_household(conn, data.household_id)
+    home = await store.get_occupant(conn, data.household_id, for_update=True)
+    if not held and home is None:
+        return  # nothing here (any more): a repeat, or the household never had a place
+    sites = await store.lock_sites(
+        conn, [*(r.site_id for r in held), *([home.site_id] if home else [])]
+    )
+    for reservation in held:
+        sites[reservation.site_id].release(reservation, ReleaseReason.DEPARTED, now)
+    if home is not None:
+        if data.site_id is not None and data.site_id != home.site_id:
+            log.warning(
+                "departed household lived elsewhere than allocation knew; checked out there",
+                household_id=str(data.household_id),
+                site_id=str(home.site_id),
+            )
+        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED)
+        await store.move_out(conn, home.household_id)
+    await store.save_reservations(conn, held)
+    await store.save_sites(conn, sites.values())
+    for site in sites.values():
+        tx.publish(*site.events)
+
+
+def allocation_handlers(hold: timedelta) -> dict[str, EventHandler]:
+    """What housing does with ``allocation.events``; other types are ignored and counted."""
+    return {
+        "PlacementDecided": on_placement_decided(hold),
+        "PlacementCancelled": on_placement_cancelled,
+        "RefugeeDeparted": on_refugee_departed,
+    }

@@ -1,15 +1,36 @@
-"""Housing's repository: SQL for sites, on the unit of work's connection."""
+"""Housing's repository: SQL for sites, reservations and occupants, on a given connection.
+
+Lock order, the same in every transaction so that two never wait on each other:
+reservations → occupants → sites (by ``site_id``) → the runtime's ``subject_sequence``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
-from ankommen_contracts import Pillar
+from ankommen_contracts import Pillar, SpecialNeed, Suitability
+from ankommen_contracts.events.housing import ClosingReason, RejectionReason, ReleaseReason
 
-from .domain import Site, SiteStatus
+from .domain import (
+    Occupant,
+    Reservation,
+    ReservationRequest,
+    ReservationStatus,
+    Site,
+    SiteStatus,
+)
 
-_COLUMNS = "site_id, name, pillar, district, operator, capacity, blocked, occupied, status"
+Db = asyncpg.Connection | asyncpg.Pool
+
+# -- sites ---------------------------------------------------------------------------------
+
+_SITE = (
+    "site_id, name, pillar, district, operator, capacity, blocked, reserved, occupied, status,"
+    " suitability, planned_opening_on, closing_reason, closes_on"
+)
 
 
 def _site(row: asyncpg.Record) -> Site:
@@ -21,14 +42,21 @@ def _site(row: asyncpg.Record) -> Site:
         operator=row["operator"],
         capacity=row["capacity"],
         blocked=row["blocked"],
+        reserved=row["reserved"],
         occupied=row["occupied"],
         status=SiteStatus(row["status"]),
+        suitability=[Suitability(s) for s in row["suitability"]],
+        planned_opening_on=row["planned_opening_on"],
+        closing_reason=ClosingReason(row["closing_reason"]) if row["closing_reason"] else None,
+        closes_on=row["closes_on"],
     )
 
 
-async def add(conn: asyncpg.Connection, site: Site) -> None:
+async def add_site(conn: asyncpg.Connection, site: Site) -> None:
+    """Insert a new site; ``asyncpg.UniqueViolationError`` if its id exists."""
     await conn.execute(
-        f"INSERT INTO sites ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        f"""INSERT INTO sites ({_SITE})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
         site.site_id,
         site.name,
         site.pillar.value,
@@ -36,27 +64,303 @@ async def add(conn: asyncpg.Connection, site: Site) -> None:
         site.operator,
         site.capacity,
         site.blocked,
+        site.reserved,
         site.occupied,
         site.status.value,
+        [s.value for s in site.suitability],
+        site.planned_opening_on,
+        site.closing_reason.value if site.closing_reason else None,
+        site.closes_on,
     )
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, site_id: uuid.UUID) -> Site | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE site_id = $1", site_id)
+async def save_site(conn: asyncpg.Connection, site: Site) -> None:
+    """Write a site's state back. Only for a row locked by ``get_site(for_update=True)``."""
+    await conn.execute(
+        """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
+                            occupied = $6, status = $7, closing_reason = $8, closes_on = $9,
+                            updated_at = now()
+           WHERE site_id = $1""",
+        site.site_id,
+        site.operator,
+        site.capacity,
+        site.blocked,
+        site.reserved,
+        site.occupied,
+        site.status.value,
+        site.closing_reason.value if site.closing_reason else None,
+        site.closes_on,
+    )
+
+
+async def get_site(db: Db, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
     return _site(row) if row else None
 
 
+async def lock_sites(
+    conn: asyncpg.Connection, site_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Site]:
+    """Lock several sites in ``site_id`` order (no deadlock between two such callers)."""
+    rows = await conn.fetch(
+        f"SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id FOR UPDATE",
+        sorted(set(site_ids)),
+    )
+    return {r["site_id"]: _site(r) for r in rows}
+
+
+async def reserve_places(conn: asyncpg.Connection, site_id: uuid.UUID, places: int) -> bool:
+    """Take ``places`` if the site is open and has them free: one atomic, conditional UPDATE.
+
+    However many transactions race for the last places, PostgreSQL re-checks the condition
+    on the newest row version once the row lock is theirs, so none overbooks.
+    """
+    row = await conn.fetchrow(
+        """UPDATE sites SET reserved = reserved + $2, updated_at = now()
+           WHERE site_id = $1 AND status = 'open'
+             AND occupied + reserved + blocked + $2 <= capacity
+           RETURNING site_id""",
+        site_id,
+        places,
+    )
+    return row is not None
+
+
 async def list_sites(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    db: Db,
     *,
     pillar: Pillar | None = None,
     district: int | None = None,
+    status: SiteStatus | None = None,
 ) -> list[Site]:
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM sites
+    rows = await db.fetch(
+        f"""SELECT {_SITE} FROM sites
             WHERE ($1::text IS NULL OR pillar = $1) AND ($2::int IS NULL OR district = $2)
-            ORDER BY district, name""",
+              AND ($3::text IS NULL OR status = $3)
+            ORDER BY district, name, site_id""",
         pillar.value if pillar else None,
         district,
+        status.value if status else None,
     )
     return [_site(r) for r in rows]
+
+
+async def sites_in_use(db: Db) -> list[Site]:
+    rows = await db.fetch(f"SELECT {_SITE} FROM sites WHERE status IN ('open', 'closing')")
+    return [_site(r) for r in rows]
+
+
+# -- reservations --------------------------------------------------------------------------
+
+_RESERVATION = (
+    "reservation_id, site_id, household_id, places, special_needs, status, requested_at,"
+    " expires_at, rejection_reason, free_places, released_at, release_reason, checked_in_at"
+)
+
+
+def _reservation(row: asyncpg.Record) -> Reservation:
+    return Reservation(
+        reservation_id=row["reservation_id"],
+        site_id=row["site_id"],
+        household_id=row["household_id"],
+        places=row["places"],
+        special_needs=frozenset(SpecialNeed(n) for n in row["special_needs"]),
+        status=ReservationStatus(row["status"]),
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        rejection_reason=(
+            RejectionReason(row["rejection_reason"]) if row["rejection_reason"] else None
+        ),
+        free_places=row["free_places"],
+        released_at=row["released_at"],
+        release_reason=ReleaseReason(row["release_reason"]) if row["release_reason"] else None,
+        checked_in_at=row["checked_in_at"],
+    )
+
+
+async def claim_reservation(
+    conn: asyncpg.Connection, request: ReservationRequest, now: datetime
+) -> bool:
+    """Claim the reservation id for this transaction; False if it was decided before.
+
+    A concurrent claim of the same id waits here until the first commits, then finds it:
+    so one id is decided once, whatever the number of repeats in flight.
+    """
+    row = await conn.fetchrow(
+        """INSERT INTO reservations (reservation_id, site_id, household_id, places,
+                                     special_needs, status, requested_at)
+           VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+           ON CONFLICT (reservation_id) DO NOTHING
+           RETURNING reservation_id""",
+        request.reservation_id,
+        request.site_id,
+        request.household_id,
+        request.places,
+        sorted(n.value for n in request.special_needs),
+        now,
+    )
+    return row is not None
+
+
+_SAVE_RESERVATION = """
+    UPDATE reservations
+    SET status = $2, requested_at = $3, expires_at = $4, rejection_reason = $5,
+        free_places = $6, released_at = $7, release_reason = $8, checked_in_at = $9
+    WHERE reservation_id = $1"""
+
+
+def _reservation_args(r: Reservation) -> tuple[object, ...]:
+    return (
+        r.reservation_id,
+        r.status.value,
+        r.requested_at,
+        r.expires_at,
+        r.rejection_reason.value if r.rejection_reason else None,
+        r.free_places,
+        r.released_at,
+        r.release_reason.value if r.release_reason else None,
+        r.checked_in_at,
+    )
+
+
+async def save_reservation(conn: asyncpg.Connection, reservation: Reservation) -> None:
+    await conn.execute(_SAVE_RESERVATION, *_reservation_args(reservation))
+
+
+async def save_reservations(conn: asyncpg.Connection, reservations: Iterable[Reservation]) -> None:
+    await conn.executemany(_SAVE_RESERVATION, [_reservation_args(r) for r in reservations])
+
+
+async def save_sites(conn: asyncpg.Connection, sites: Iterable[Site]) -> None:
+    for site in sorted(sites, key=lambda s: s.site_id):
+        await save_site(conn, site)
+
+
+async def get_reservation(
+    db: Db, reservation_id: uuid.UUID, *, for_update: bool = False
+) -> Reservation | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await db.fetchrow(
+        f"SELECT {_RESERVATION} FROM reservations WHERE reservation_id = $1{lock}", reservation_id
+    )
+    return _reservation(row) if row else None
+
+
+async def lock_held_of_household(
+    conn: asyncpg.Connection, household_id: uuid.UUID
+) -> list[Reservation]:
+    rows = await conn.fetch(
+        f"""SELECT {_RESERVATION} FROM reservations
+            WHERE household_id = $1 AND status = 'held'
+            ORDER BY reservation_id FOR UPDATE""",
+        household_id,
+    )
+    return [_reservation(r) for r in rows]
+
+
+async def claim_expired(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Reservation]:
+    """Held reservations past their expiry, oldest first; rows another replica holds are skipped."""
+    rows = await conn.fetch(
+        f"""SELECT {_RESERVATION} FROM reservations
+            WHERE status = 'held' AND expires_at <= $1
+            ORDER BY expires_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [_reservation(r) for r in rows]
+
+
+async def list_reservations(
+    db: Db,
+    *,
+    site_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    status: ReservationStatus | None = None,
+    limit: int = 500,
+) -> list[Reservation]:
+    rows = await db.fetch(
+        f"""SELECT {_RESERVATION} FROM reservations
+            WHERE status <> 'pending'
+              AND ($1::uuid IS NULL OR site_id = $1) AND ($2::uuid IS NULL OR household_id = $2)
+              AND ($3::text IS NULL OR status = $3)
+            ORDER BY requested_at DESC, reservation_id
+            LIMIT $4""",
+        site_id,
+        household_id,
+        status.value if status else None,
+        limit,
+    )
+    return [_reservation(r) for r in rows]
+
+
+# -- occupants -----------------------------------------------------------------------------
+
+_OCCUPANT = "household_id, site_id, persons, reservation_id, checked_in_at"
+
+
+def _occupant(row: asyncpg.Record) -> Occupant:
+    return Occupant(
+        household_id=row["household_id"],
+        site_id=row["site_id"],
+        persons=row["persons"],
+        reservation_id=row["reservation_id"],
+        checked_in_at=row["checked_in_at"],
+    )
+
+
+async def get_occupant(
+    db: Db, household_id: uuid.UUID, *, for_update: bool = False
+) -> Occupant | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await db.fetchrow(
+        f"SELECT {_OCCUPANT} FROM occupants WHERE household_id = $1{lock}", household_id
+    )
+    return _occupant(row) if row else None
+
+
+async def move_in(conn: asyncpg.Connection, occupant: Occupant, *, moving: bool) -> None:
+    """Record where a household lives now.
+
+    A newcomer is inserted (a concurrent check-in elsewhere then fails on the primary key
+    instead of silently overwriting); a move updates the row locked by ``get_occupant``.
+    """
+    if moving:
+        await conn.execute(
+            """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
+                                    checked_in_at = $5
+               WHERE household_id = $1""",
+            occupant.household_id,
+            occupant.site_id,
+            occupant.persons,
+            occupant.reservation_id,
+            occupant.checked_in_at,
+        )
+    else:
+        await conn.execute(
+            f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5)",
+            occupant.household_id,
+            occupant.site_id,
+            occupant.persons,
+            occupant.reservation_id,
+            occupant.checked_in_at,
+        )
+
+
+async def move_out(conn: asyncpg.Connection, household_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM occupants WHERE household_id = $1", household_id)
+
+
+async def list_occupants(
+    db: Db, *, site_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None
+) -> list[Occupant]:
+    rows = await db.fetch(
+        f"""SELECT {_OCCUPANT} FROM occupants
+            WHERE ($1::uuid IS NULL OR site_id = $1) AND ($2::uuid IS NULL OR household_id = $2)
+            ORDER BY site_id, checked_in_at, household_id""",
+        site_id,
+        household_id,
+    )
+    return [_occupant(r) for r in rows]
