@@ -1,0 +1,211 @@
+"""The placement policy: regular pillars first, needs respected, households kept together."""
+
+from __future__ import annotations
+
+from allocation.domain import (
+    Choice,
+    GermanLevel,
+    Independence,
+    Need,
+    NoFit,
+    Readiness,
+    ResidenceProspects,
+    SiteStatus,
+    choose_site,
+    ready_for,
+)
+from allocation_builders import site
+from ankommen_contracts import Pillar, SpecialNeed, Suitability
+
+
+def need(
+    persons: int = 4,
+    *needs: SpecialNeed,
+    ready_for: Pillar = Pillar.WOHNHEIM,
+    allow_emergency: bool = True,
+) -> Need:
+    return Need(
+        persons=persons,
+        special_needs=frozenset(needs),
+        ready_for=ready_for,
+        assessment="new arrival (0 months in Hannover)",
+        allow_emergency=allow_emergency,
+    )
+
+
+def chosen(result: Choice | NoFit) -> Choice:
+    assert isinstance(result, Choice), result
+    return result
+
+
+def test_a_new_arrival_goes_to_the_wohnheim_with_the_most_free_places() -> None:
+    small = site("Wohnheim Am Bahndamm", Pillar.WOHNHEIM, 10, district=11)
+    large = site("Wohnheim Tresckowstraße", Pillar.WOHNHEIM, 80, district=9)
+    flat = site("Wohnung Limmerstraße", Pillar.WOHNUNG, 90)
+    shelter = site("Halle Kestnerstraße", Pillar.NOTUNTERKUNFT, 200)
+    choice = chosen(choose_site(need(), [small, flat, shelter, large]))
+    assert choice.site is large
+    assert "new arrival" in choice.reason
+    assert "Wohnheime first" in choice.reason
+    assert "most free places of 2 fitting Wohnheime (80 free)" in choice.reason
+    assert "Stadtbezirk 09 Ricklingen" in choice.reason
+
+
+def test_regular_pillars_come_before_emergency_shelters() -> None:
+    full_home = site("Wohnheim voll", Pillar.WOHNHEIM, 2)
+    project = site("Wohnprojekt Hermann-Ehlers-Allee", Pillar.WOHNPROJEKT, 6)
+    shelter = site("Ex-Oststadtkrankenhaus", Pillar.NOTUNTERKUNFT, 500)
+    choice = chosen(choose_site(need(), [full_home, shelter, project]))
+    assert choice.site is project
+    assert "no Wohnheim place fits 4 persons" in choice.reason
+    assert "next regular pillar Wohnprojekte" in choice.reason
+
+
+def test_an_emergency_shelter_only_when_no_regular_place_fits() -> None:
+    shelter_small = site("Turnhalle Fröbelstraße", Pillar.NOTUNTERKUNFT, 40)
+    shelter_big = site("Deutscher Pavillon", Pillar.NOTUNTERKUNFT, 400)
+    flat = site("Wohnung", Pillar.WOHNUNG, 3)
+    choice = chosen(choose_site(need(), [shelter_small, flat, shelter_big]))
+    assert choice.site is shelter_big
+    assert "a Notunterkunft only because nothing else is free" in choice.reason
+    assert "no regular place (Wohnheim, Wohnprojekt, Wohnung) fits 4 persons" in choice.reason
+
+
+def test_a_household_is_never_split_over_sites() -> None:
+    # 3 + 3 free would hold 6 people, but only a site with room for all 4 counts.
+    a = site("Wohnheim A", Pillar.WOHNHEIM, 3)
+    b = site("Wohnheim B", Pillar.WOHNHEIM, 3)
+    result = choose_site(need(4), [a, b])
+    assert isinstance(result, NoFit)
+    assert result.reason.startswith("No open site fits 4 persons")
+    assert "2 sites fewer than 4 free places" in result.reason
+
+
+def test_nothing_fits_explains_why_each_site_was_left_out() -> None:
+    result = choose_site(
+        need(2, SpecialNeed.WHEELCHAIR),
+        [
+            site("Wohnheim treppig", Pillar.WOHNHEIM, 50),
+            site("Wohnheim barrierefrei voll", Pillar.WOHNHEIM, 1, Suitability.ACCESSIBLE),
+            site("Geplant", Pillar.WOHNHEIM, 50, Suitability.ACCESSIBLE, status=SiteStatus.PLANNED),
+        ],
+    )
+    assert isinstance(result, NoFit)
+    assert "with needs wheelchair" in result.reason
+    assert "1 site not accessible" in result.reason
+    assert "1 site fewer than 2 free places" in result.reason
+    assert "1 site not open" in result.reason
+    nothing = choose_site(need(), [])
+    assert isinstance(nothing, NoFit)
+    assert "no open site is known" in nothing.reason
+
+
+def test_wheelchair_and_reduced_mobility_need_an_accessible_site() -> None:
+    stairs = site("Wohnheim Altbau", Pillar.WOHNHEIM, 100)
+    accessible = site("Wohnheim barrierefrei", Pillar.WOHNHEIM, 20, Suitability.ACCESSIBLE)
+    for special in (SpecialNeed.WHEELCHAIR, SpecialNeed.REDUCED_MOBILITY):
+        choice = chosen(choose_site(need(2, special), [stairs, accessible]))
+        assert choice.site is accessible
+        assert f"needs met: accessible ({special.value})" in choice.reason
+
+
+def test_women_only_sites_take_only_households_that_need_one() -> None:
+    mixed = site("Wohnheim gemischt", Pillar.WOHNHEIM, 100)
+    women = site("Frauenhaus-Wohnprojekt", Pillar.WOHNHEIM, 30, Suitability.WOMEN_ONLY)
+    assert chosen(choose_site(need(2, SpecialNeed.WOMEN_ONLY), [mixed, women])).site is women
+    assert chosen(choose_site(need(2), [mixed, women])).site is mixed
+    only_women = choose_site(need(2), [women])
+    assert isinstance(only_women, NoFit)
+    assert "women-only" in only_women.reason
+
+
+def test_sites_for_unaccompanied_minors_take_no_households() -> None:
+    youth = site("Jugendhilfe-Einrichtung", Pillar.WOHNHEIM, 40, Suitability.MINORS)
+    result = choose_site(need(2), [youth])
+    assert isinstance(result, NoFit)
+    assert "unaccompanied minors" in result.reason
+
+
+def test_a_family_prefers_a_site_suited_for_families_within_the_pillar() -> None:
+    big = site("Wohnheim groß", Pillar.WOHNHEIM, 100)
+    families = site("Wohnheim Familien", Pillar.WOHNHEIM, 10, Suitability.FAMILIES)
+    choice = chosen(choose_site(need(4, SpecialNeed.FAMILY), [big, families]))
+    assert choice.site is families
+    assert "suited for families" in choice.reason
+
+
+def test_ready_households_go_to_wohnungen_and_wohnprojekte_first() -> None:
+    home = site("Wohnheim", Pillar.WOHNHEIM, 100)
+    project = site("Wohnprojekt", Pillar.WOHNPROJEKT, 10)
+    flat = site("Wohnung", Pillar.WOHNUNG, 5)
+    sites = [home, project, flat]
+    assert chosen(choose_site(need(3, ready_for=Pillar.WOHNUNG), sites)).site is flat
+    assert chosen(choose_site(need(3, ready_for=Pillar.WOHNPROJEKT), sites)).site is project
+    assert chosen(choose_site(need(3), sites)).site is home
+    # Ready for a flat but none fits: the next most independent regular pillar.
+    assert chosen(choose_site(need(6, ready_for=Pillar.WOHNUNG), sites)).site is project
+
+
+def test_readiness_from_length_of_stay_independence_language_and_prospects() -> None:
+    ready = Readiness(Independence.HIGH, GermanLevel.B1, ResidenceProspects.GOOD)
+    pillar, why = ready_for(ready, months=8)
+    assert pillar is Pillar.WOHNUNG
+    assert "ready for a Wohnung (8 months in Hannover" in why
+    assert ready_for(ready, months=1) == (Pillar.WOHNHEIM, "new arrival (1 months in Hannover)")
+    assert ready_for(None, months=12)[0] is Pillar.WOHNHEIM
+    assert "not assessed" in ready_for(None, months=12)[1]
+
+    pillar, why = ready_for(ready, months=4)
+    assert pillar is Pillar.WOHNPROJEKT
+    assert "under 6 months here" in why
+    some = Readiness(Independence.SOME, GermanLevel.A1, ResidenceProspects.UNCLEAR)
+    pillar, why = ready_for(some, months=12)
+    assert pillar is Pillar.WOHNPROJEKT
+    assert "independence not yet high" in why
+    assert "German below A2" in why
+    low = Readiness(Independence.LOW, GermanLevel.NONE, ResidenceProspects.POOR)
+    pillar, why = ready_for(low, months=12)
+    assert pillar is Pillar.WOHNHEIM
+    assert why == (
+        "not yet ready for a Wohnprojekt (independence low, no German yet, "
+        "residence prospects poor)"
+    )
+
+
+def test_sites_tried_in_this_round_are_skipped_for_the_next_candidate() -> None:
+    first = site("Wohnheim A", Pillar.WOHNHEIM, 80)
+    second = site("Wohnheim B", Pillar.WOHNHEIM, 40)
+    choice = chosen(choose_site(need(), [first, second], exclude={first.site_id}))
+    assert choice.site is second
+    assert "the only fitting Wohnheim (40 free)" in choice.reason
+    result = choose_site(need(), [first, second], exclude={first.site_id, second.site_id})
+    assert isinstance(result, NoFit)
+    assert "2 sites already tried in this round" in result.reason
+
+
+def test_closing_sites_are_never_candidates() -> None:
+    closing = site("Messehalle 27", Pillar.NOTUNTERKUNFT, 800, status=SiteStatus.CLOSING)
+    result = choose_site(need(), [closing])
+    assert isinstance(result, NoFit)
+    assert "1 site closing" in result.reason
+
+
+def test_a_relocation_never_moves_anyone_into_a_notunterkunft() -> None:
+    shelter = site("Deutscher Pavillon", Pillar.NOTUNTERKUNFT, 400)
+    result = choose_site(need(allow_emergency=False), [shelter])
+    assert isinstance(result, NoFit)
+    assert "relocations go to regular places" in result.reason
+
+
+def test_every_reason_fits_the_contract() -> None:
+    long_name = "W" * 200  # housing allows names up to 200 characters
+    accessible = site(long_name, Pillar.NOTUNTERKUNFT, 10, Suitability.ACCESSIBLE, district=6)
+    wordy = Need(
+        persons=2,
+        special_needs=frozenset({SpecialNeed.WHEELCHAIR, SpecialNeed.FAMILY}),
+        ready_for=Pillar.WOHNPROJEKT,
+        assessment="ready for a Wohnprojekt, not yet for a Wohnung (" + "x" * 150 + ")",
+    )
+    choice = chosen(choose_site(wordy, [accessible]))
+    assert len(choice.reason) == 500
+    assert choice.reason.endswith("…")
