@@ -1,0 +1,481 @@
+"""Allocation's handlers: one per command and per consumed housing event; thin.
+
+Rules live in ``domain``; each handler loads (and locks) what it changes, lets the domain
+decide, saves, and hands the raised events to the unit of work, all in one transaction.
+Consumed events arrive through the runtime's consumer policy, whose transaction also holds
+the inbox row: a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Self
+
+from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
+from ankommen_contracts.events.allocation import (
+    MAX_HOUSEHOLD,
+    DepartureReason,
+    Member,
+    QuotaPeriodAnnounced,
+    RefugeeAssigned,
+    RelocationReason,
+)
+from ankommen_runtime import Conflict, DomainError, NotFound, Transaction, UnitOfWork
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import store
+from .domain import (
+    GermanLevel,
+    Household,
+    HouseholdStatus,
+    Independence,
+    Readiness,
+    ResidenceProspects,
+    SiteStatus,
+)
+
+# Bounds per housing event, so one event never triggers unbounded work; the next event
+# that frees places carries on where this one stopped.
+WAITLIST_SCAN = 200  # waitlisted (or emergency-sheltered) households looked at
+MOVES_PER_EVENT = 20  # placements started from the waitlist plus relocations
+OVERDUE_PER_SWEEP = 100  # unanswered requests re-sent per timeout sweep
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------
+# Commands (request bodies)
+# ---------------------------------------------------------------------------------------
+
+
+class AnnounceQuotaPeriod(BaseModel):
+    """The Land announces how many people it will assign in a period (Aufnahmequote)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quota_period_id: uuid.UUID | None = Field(
+        default=None, description="Optional id chosen by the caller; a repeat is answered again"
+    )
+    starts_on: date
+    ends_on: date
+    expected_persons: int = Field(ge=0, le=100_000, description="Aufnahmesoll of the period")
+    weekly_quota: int = Field(ge=0, le=10_000, description="Wochenkontingent")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.ends_on < self.starts_on:
+            raise ValueError(f"ends_on {self.ends_on} is before starts_on {self.starts_on}")
+        return self
+
+
+class AssignedMember(BaseModel):
+    """One person of the household: coarse attributes only, never a name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: uuid.UUID | None = Field(
+        default=None, description="Pseudonymous person id; a random one if not given"
+    )
+    age_band: AgeBand
+    gender: Gender
+    country_of_origin: CountryCode
+    unaccompanied_minor: bool = False
+    special_needs: UniqueList[SpecialNeed] = Field(
+        default_factory=list, max_length=len(SpecialNeed)
+    )
+
+    @model_validator(mode="after")
+    def _minor_if_unaccompanied(self) -> Self:
+        # The contract's Member refuses this too; here it becomes a 422 naming the field.
+        if self.unaccompanied_minor and not self.age_band.is_minor:
+            raise ValueError(
+                f"unaccompanied_minor is true but age_band {self.age_band.value!r} is not a minor"
+            )
+        return self
+
+
+class Assignment(BaseModel):
+    """One household assigned by the Land (Zuweisung); placed together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    land_reference: Annotated[str, RefugeeAssigned.model_fields["land_reference"]]
+    quota_period_id: uuid.UUID | None = Field(
+        default=None, description="Quota period the assignment counts against, if known"
+    )
+    members: list[AssignedMember] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+
+    @model_validator(mode="after")
+    def _distinct_people(self) -> Self:
+        ids = [m.person_id for m in self.members if m.person_id is not None]
+        if len(set(ids)) != len(ids):
+            raise ValueError("members: a person_id appears twice")
+        return self
+
+    def contract_members(self) -> list[Member]:
+        return [
+            Member(
+                person_id=m.person_id or uuid.uuid4(),
+                age_band=m.age_band,
+                gender=m.gender,
+                country_of_origin=m.country_of_origin,
+                unaccompanied_minor=m.unaccompanied_minor,
+                special_needs=m.special_needs,
+            )
+            for m in self.members
+        ]
+
+
+class AssignmentBatch(BaseModel):
+    """The Land's weekly batch of assignments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignments: list[Assignment] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _distinct_references(self) -> Self:
+        refs = [a.land_reference for a in self.assignments]
+        twice = sorted({r for r in refs if refs.count(r) > 1})
+        if twice:
+            raise ValueError(f"assignments: land_reference {', '.join(twice)} appears twice")
+        return self
+
+
+class RecordReadiness(BaseModel):
+    """Coarse attributes that decide which regular pillar a household is ready for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    independence: Independence
+    german: GermanLevel
+    residence_prospects: ResidenceProspects
+
+
+class RequestRelocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: RelocationReason
+
+
+class RecordDeparture(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: DepartureReason
+
+
+class UnknownReference(DomainError):
+    """A command names something unknown in a field: a 422 naming that field."""
+
+    status_code = 422
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What became of one assignment: a new household, or the one registered before."""
+
+    land_reference: str
+    household_id: uuid.UUID
+    created: bool
+    status: HouseholdStatus
+
+
+# ---------------------------------------------------------------------------------------
+# Command handlers
+# ---------------------------------------------------------------------------------------
+
+
+async def announce_quota_period(
+    uow: UnitOfWork, command: AnnounceQuotaPeriod
+) -> tuple[store.QuotaPeriod, bool]:
+    """Record the period and raise QuotaPeriodAnnounced; a repeat with the same id and data
+    changes nothing, the same id with other data is a conflict."""
+    event = QuotaPeriodAnnounced(
+        quota_period_id=command.quota_period_id or uuid.uuid4(),
+        starts_on=command.starts_on,
+        ends_on=command.ends_on,
+        expected_persons=command.expected_persons,
+        weekly_quota=command.weekly_quota,
+    )
+    async with uow() as tx:
+        created = await store.add_quota_period(tx.conn, event, _now())
+        period = await store.get_quota_period(tx.conn, event.quota_period_id)
+        assert period is not None
+        if created:
+            tx.publish(event)
+        elif (period.starts_on, period.ends_on, period.expected_persons, period.weekly_quota) != (
+            event.starts_on,
+            event.ends_on,
+            event.expected_persons,
+            event.weekly_quota,
+        ):
+            raise Conflict(f"quota period {event.quota_period_id} exists with other figures")
+    return period, created
+
+
+async def register_assignments(
+    uow: UnitOfWork, assignments: Sequence[Assignment]
+) -> list[Registered]:
+    """Register the Land's assignments; each new household is placed in the same transaction.
+
+    Idempotent by ``land_reference``: a repeat returns the household registered before;
+    a reference registered with other data is a conflict (and nothing of the call happens).
+    """
+    now = _now()
+    results: dict[str, Registered] = {}
+    async with uow() as tx:
+        known = await store.assignments_by_reference(
+            tx.conn, [a.land_reference for a in assignments]
+        )
+        new = [a for a in assignments if a.land_reference not in known]
+        for a in assignments:
+            if a.land_reference in known:
+                results[a.land_reference] = _repeat(a, known[a.land_reference])
+        missing = {a.quota_period_id for a in new if a.quota_period_id} - (
+            await store.known_quota_periods(
+                tx.conn, [a.quota_period_id for a in new if a.quota_period_id]
+            )
+        )
+        for i, a in enumerate(assignments):
+            if a.quota_period_id in missing:
+                loc = (
+                    ("body", "quota_period_id")
+                    if len(assignments) == 1
+                    else ("body", "assignments", i, "quota_period_id")
+                )
+                raise UnknownReference(loc, f"unknown quota period {a.quota_period_id}")
+        board = await store.load_board(tx.conn) if new else None
+        # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
+        for a in sorted(new, key=lambda a: a.land_reference):
+            assert board is not None
+            household = Household.assign(
+                land_reference=a.land_reference,
+                members=a.contract_members(),
+                quota_period_id=a.quota_period_id,
+                board=board,
+                now=now,
+            )
+            if not await store.insert_household(tx.conn, household, _request(a)):
+                # Registered by a concurrent request a moment ago: a repeat after all.
+                again = await store.assignments_by_reference(tx.conn, [a.land_reference])
+                results[a.land_reference] = _repeat(a, again[a.land_reference])
+                continue
+            await _record(tx, household)
+            results[a.land_reference] = Registered(
+                a.land_reference, household.household_id, True, household.status
+            )
+    return [results[a.land_reference] for a in assignments]
+
+
+def _request(assignment: Assignment) -> dict[str, Any]:
+    return assignment.model_dump(mode="json")
+
+
+def _repeat(
+    assignment: Assignment, known: tuple[uuid.UUID, dict[str, Any], HouseholdStatus]
+) -> Registered:
+    household_id, request, status = known
+    if request != _request(assignment):
+        raise Conflict(
+            f"land_reference {assignment.land_reference} is registered already with other "
+            f"data (household {household_id})"
+        )
+    return Registered(assignment.land_reference, household_id, False, status)
+
+
+async def record_readiness(
+    uow: UnitOfWork, household_id: uuid.UUID, command: RecordReadiness
+) -> Household:
+    async with uow() as tx:
+        household = await _locked(tx, household_id)
+        household.record_readiness(
+            Readiness(command.independence, command.german, command.residence_prospects), _now()
+        )
+        await _save(tx, household)
+    return household
+
+
+async def request_relocation(
+    uow: UnitOfWork, household_id: uuid.UUID, command: RequestRelocation
+) -> Household:
+    async with uow() as tx:
+        household = await _locked(tx, household_id)
+        household.request_relocation(command.reason, await store.load_board(tx.conn), _now())
+        await _save(tx, household)
+    return household
+
+
+async def record_departure(
+    uow: UnitOfWork, household_id: uuid.UUID, command: RecordDeparture
+) -> Household:
+    async with uow() as tx:
+        household = await _locked(tx, household_id)
+        household.depart(command.reason, _now())
+        await _save(tx, household)
+    return household
+
+
+async def resend_overdue(uow: UnitOfWork, timeout: timedelta) -> int:
+    """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``."""
+    now = _now()
+    async with uow() as tx:
+        households = await store.lock_overdue(tx.conn, now - timeout, OVERDUE_PER_SWEEP)
+        for household in households:
+            household.resend(now)
+            await _save(tx, household)
+    return len(households)
+
+
+# ---------------------------------------------------------------------------------------
+# Consumed housing events
+# ---------------------------------------------------------------------------------------
+
+
+async def on_shelter_planned(tx: Transaction, event: Envelope[Any]) -> None:
+    await store.site_planned(tx.conn, event.data, event.sequence)
+
+
+async def on_shelter_opened(tx: Transaction, event: Envelope[Any]) -> None:
+    await store.site_opened(tx.conn, event.data, event.sequence)
+    await _use_freed_places(tx)
+
+
+async def on_shelter_capacity_changed(tx: Transaction, event: Envelope[Any]) -> None:
+    await store.capacity_changed(tx.conn, event.data, event.sequence)
+    await _use_freed_places(tx)
+
+
+async def on_shelter_closing(tx: Transaction, event: Envelope[Any]) -> None:
+    site_id = event.data.site_id
+    await store.site_status(tx.conn, site_id, SiteStatus.CLOSING, event.sequence)
+    board, now = await store.load_board(tx.conn), _now()
+    for household in await store.lock_at_site(tx.conn, site_id):
+        household.site_closing(site_id, board, now)
+        await _save(tx, household)
+
+
+async def on_shelter_closed(tx: Transaction, event: Envelope[Any]) -> None:
+    await store.site_status(tx.conn, event.data.site_id, SiteStatus.CLOSED, event.sequence)
+
+
+async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    if not await store.reservation_held(tx.conn, d):
+        return  # housing answered a re-sent request again: handled the first time
+    household = await store.lock_household(tx.conn, d.household_id)
+    if household is not None:
+        household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, _now())
+        await _save(tx, household)
+
+
+async def on_reservation_rejected(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    household = await store.lock_household(tx.conn, d.household_id)
+    if household is not None:
+        board = await store.load_board(tx.conn)
+        household.reservation_rejected(
+            d.site_id, d.reservation_id, d.reason, d.free_places, board, _now()
+        )
+        await _save(tx, household)
+
+
+async def on_reservation_released(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    await store.reservation_released(tx.conn, d)
+    household = await store.lock_household(tx.conn, d.household_id)
+    if household is not None:
+        board = await store.load_board(tx.conn)
+        household.reservation_released(d.reservation_id, d.reason, board, _now())
+        await _save(tx, household)
+    await _use_freed_places(tx)
+
+
+async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    await store.occupant_checked_in(tx.conn, d)
+    household = await store.lock_household(tx.conn, d.household_id)
+    if household is not None:
+        site = await store.site_option(tx.conn, d.site_id)
+        household.checked_in(site, d.reservation_id, event.occurred_at, _now())
+        await _save(tx, household)
+
+
+async def on_occupant_checked_out(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    await store.occupant_checked_out(tx.conn, d)
+    household = await store.lock_household(tx.conn, d.household_id)
+    if household is not None:
+        household.checked_out(d.site_id, d.reason, _now())
+        await _save(tx, household)
+    await _use_freed_places(tx)
+
+
+HOUSING = {
+    "ShelterPlanned": on_shelter_planned,
+    "ShelterOpened": on_shelter_opened,
+    "ShelterCapacityChanged": on_shelter_capacity_changed,
+    "ShelterClosing": on_shelter_closing,
+    "ShelterClosed": on_shelter_closed,
+    "BedReserved": on_bed_reserved,
+    "ReservationRejected": on_reservation_rejected,
+    "ReservationReleased": on_reservation_released,
+    "OccupantCheckedIn": on_occupant_checked_in,
+    "OccupantCheckedOut": on_occupant_checked_out,
+}
+
+
+async def _use_freed_places(tx: Transaction) -> None:
+    """Places may have appeared: the waitlist first (oldest first), then people waiting in
+    Notunterkünfte for a regular place (longest stay first); bounded per event."""
+    board, now = await store.load_board(tx.conn), _now()
+    if not board.has_free():
+        return
+    moves = 0
+    for household in await store.lock_waitlist(tx.conn, WAITLIST_SCAN):
+        if moves == MOVES_PER_EVENT:
+            return  # more waiting than one event may handle: no relocations before them
+        if household.retry_from_waitlist(board, now):
+            moves += 1
+            await _save(tx, household)
+    if not board.has_free(regular_only=True):
+        return
+    for household in await store.lock_emergency_residents(tx.conn, WAITLIST_SCAN):
+        if moves == MOVES_PER_EVENT:
+            return
+        if household.relocate_from_emergency(board, now):
+            moves += 1
+            await _save(tx, household)
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+
+async def _locked(tx: Transaction, household_id: uuid.UUID) -> Household:
+    household = await store.lock_household(tx.conn, household_id)
+    if household is None:
+        raise NotFound(f"no household {household_id}")
+    return household
+
+
+async def _save(tx: Transaction, household: Household) -> None:
+    if household.history:  # every transition notes itself: no note, no change
+        await store.save_household(tx.conn, household)
+        await _record(tx, household)
+
+
+async def _record(tx: Transaction, household: Household) -> None:
+    await store.add_history(tx.conn, household.household_id, household.history)
+    tx.publish(*household.events)
+    household.events.clear()
+    household.history.clear()

@@ -1,0 +1,615 @@
+"""Allocation's repository: SQL for households, quota periods and the site replica.
+
+Writes run on the unit of work's connection (``tx.conn``); queries take the pool too.
+Every household that a transaction changes is locked first (``FOR UPDATE``), so two
+replicas, or a command and a consumer, never change one household at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from ankommen_contracts import Pillar, Suitability
+from ankommen_contracts.events.allocation import (
+    Member,
+    PlacementDecided,
+    QuotaPeriodAnnounced,
+    RelocationReason,
+)
+from ankommen_contracts.events.housing import (
+    BedReserved,
+    OccupantCheckedIn,
+    OccupantCheckedOut,
+    ReservationReleased,
+    ShelterCapacityChanged,
+    ShelterOpened,
+    ShelterPlanned,
+)
+from pydantic import TypeAdapter
+
+from .domain import (
+    Board,
+    GermanLevel,
+    HistoryEntry,
+    Home,
+    Household,
+    HouseholdStatus,
+    Independence,
+    Readiness,
+    ResidenceProspects,
+    SiteOption,
+    SiteStatus,
+)
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+_MEMBERS = TypeAdapter(list[Member])
+
+# ---------------------------------------------------------------------------------------
+# Quota periods
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaPeriod:
+    quota_period_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    expected_persons: int
+    weekly_quota: int
+    announced_at: datetime
+    assigned_households: int = 0
+    assigned_persons: int = 0
+
+
+_QUOTA_COLUMNS = "quota_period_id, starts_on, ends_on, expected_persons, weekly_quota, announced_at"
+
+
+async def add_quota_period(
+    conn: asyncpg.Connection, event: QuotaPeriodAnnounced, at: datetime
+) -> bool:
+    """Insert the period; False if its id exists already."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO quota_periods ({_QUOTA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (quota_period_id) DO NOTHING RETURNING quota_period_id""",
+        event.quota_period_id,
+        event.starts_on,
+        event.ends_on,
+        event.expected_persons,
+        event.weekly_quota,
+        at,
+    )
+    return row is not None
+
+
+async def get_quota_period(conn: Conn, quota_period_id: uuid.UUID) -> QuotaPeriod | None:
+    row = await conn.fetchrow(
+        f"SELECT {_QUOTA_COLUMNS} FROM quota_periods WHERE quota_period_id = $1", quota_period_id
+    )
+    return QuotaPeriod(**dict(row)) if row else None
+
+
+async def known_quota_periods(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT quota_period_id FROM quota_periods WHERE quota_period_id = ANY($1::uuid[])", ids
+    )
+    return {r["quota_period_id"] for r in rows}
+
+
+async def list_quota_periods(
+    conn: Conn, quota_period_id: uuid.UUID | None = None
+) -> list[QuotaPeriod]:
+    """Periods (all, or one) with the households and persons assigned against them so far."""
+    rows = await conn.fetch(
+        f"""SELECT {", ".join("q." + c.strip() for c in _QUOTA_COLUMNS.split(","))},
+                   count(h.household_id) AS assigned_households,
+                   coalesce(sum(h.persons), 0) AS assigned_persons
+            FROM quota_periods q LEFT JOIN households h USING (quota_period_id)
+            WHERE $1::uuid IS NULL OR q.quota_period_id = $1
+            GROUP BY q.quota_period_id ORDER BY q.starts_on, q.quota_period_id""",
+        quota_period_id,
+    )
+    return [QuotaPeriod(**dict(r)) for r in rows]
+
+
+async def weekly_assignments(conn: Conn) -> dict[uuid.UUID, list[tuple[date, int]]]:
+    """Persons assigned per calendar week (starting Monday), per quota period."""
+    rows = await conn.fetch(
+        """SELECT quota_period_id, date_trunc('week', assigned_at AT TIME ZONE 'UTC')::date AS week,
+                  sum(persons) AS persons
+           FROM households WHERE quota_period_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    weeks: dict[uuid.UUID, list[tuple[date, int]]] = {}
+    for r in rows:
+        weeks.setdefault(r["quota_period_id"], []).append((r["week"], r["persons"]))
+    return weeks
+
+
+# ---------------------------------------------------------------------------------------
+# Households
+# ---------------------------------------------------------------------------------------
+
+_HOUSEHOLD_COLUMNS = """household_id, land_reference, quota_period_id, members, assigned_at,
+    status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
+    reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
+    waitlisted_since, independence, german, residence_prospects"""
+
+
+def _household(row: asyncpg.Record) -> Household:
+    home = (
+        Home(row["site_id"], Pillar(row["site_pillar"]), row["site_district"], row["checked_in_at"])
+        if row["site_id"] is not None
+        else None
+    )
+    readiness = (
+        Readiness(
+            Independence(row["independence"]),
+            GermanLevel(row["german"]),
+            ResidenceProspects(row["residence_prospects"]),
+        )
+        if row["independence"] is not None
+        else None
+    )
+    return Household(
+        household_id=row["household_id"],
+        land_reference=row["land_reference"],
+        quota_period_id=row["quota_period_id"],
+        members=tuple(_MEMBERS.validate_json(row["members"])),
+        assigned_at=row["assigned_at"],
+        status=HouseholdStatus(row["status"]),
+        home=home,
+        pending=PlacementDecided.model_validate_json(row["pending"]) if row["pending"] else None,
+        decided_at=row["decided_at"],
+        reserved_until=row["reserved_until"],
+        relocation_reason=RelocationReason(row["relocation_reason"])
+        if row["relocation_reason"]
+        else None,
+        tried_site_ids=list(row["tried_site_ids"]),
+        cancelled_reservation_ids=list(row["cancelled_reservation_ids"]),
+        attempts=row["attempts"],
+        waitlisted_since=row["waitlisted_since"],
+        readiness=readiness,
+    )
+
+
+def _mutable(h: Household) -> tuple[Any, ...]:
+    """The columns a transition may change, in the order of ``_MUTABLE``."""
+    r = h.readiness
+    return (
+        h.status.value,
+        h.home.site_id if h.home else None,
+        h.home.pillar.value if h.home else None,
+        h.home.district if h.home else None,
+        h.home.checked_in_at if h.home else None,
+        h.pending.model_dump_json() if h.pending else None,
+        h.decided_at,
+        h.reserved_until,
+        h.relocation_reason.value if h.relocation_reason else None,
+        h.tried_site_ids,
+        h.cancelled_reservation_ids,
+        h.attempts,
+        h.waitlisted_since,
+        r.independence.value if r else None,
+        r.german.value if r else None,
+        r.residence_prospects.value if r else None,
+    )
+
+
+_MUTABLE = """status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
+    reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
+    waitlisted_since, independence, german, residence_prospects"""
+_COLUMNS = [c.strip() for c in _MUTABLE.split(",")]
+_MUTABLE_PARAMS = ", ".join(f"${i}" for i in range(8, 8 + len(_COLUMNS)))
+_SET = ", ".join(f"{c} = ${i}" for i, c in enumerate(_COLUMNS, start=2))
+
+
+async def insert_household(conn: asyncpg.Connection, h: Household, request: dict[str, Any]) -> bool:
+    """Insert a new household; False if its land_reference exists (a concurrent repeat).
+
+    ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same reference, so two
+    identical requests at once still create one household.
+    """
+    row = await conn.fetchrow(
+        f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
+                                    members, persons, special_needs, {_MUTABLE}, assigned_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)})
+            ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
+        h.household_id,
+        h.land_reference,
+        json.dumps(request),
+        h.quota_period_id,
+        _MEMBERS.dump_json(list(h.members)).decode(),
+        h.persons,
+        [n.value for n in h.special_needs],
+        *_mutable(h),
+        h.assigned_at,
+    )
+    return row is not None
+
+
+async def save_household(conn: asyncpg.Connection, h: Household) -> None:
+    await conn.execute(
+        f"UPDATE households SET {_SET}, updated_at = now() WHERE household_id = $1",
+        h.household_id,
+        *_mutable(h),
+    )
+
+
+async def add_history(
+    conn: asyncpg.Connection, household_id: uuid.UUID, entries: Sequence[HistoryEntry]
+) -> None:
+    if entries:
+        await conn.executemany(
+            """INSERT INTO placement_history (household_id, at, kind, site_id, reservation_id,
+                                              attempt, reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            [
+                (household_id, e.at, e.kind, e.site_id, e.reservation_id, e.attempt, e.reason)
+                for e in entries
+            ],
+        )
+
+
+async def assignments_by_reference(
+    conn: Conn, references: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, dict[str, Any], HouseholdStatus]]:
+    """Households already registered for these Land references: id, request, status."""
+    rows = await conn.fetch(
+        """SELECT land_reference, household_id, request, status FROM households
+           WHERE land_reference = ANY($1::text[])""",
+        list(references),
+    )
+    return {
+        r["land_reference"]: (
+            r["household_id"],
+            json.loads(r["request"]),
+            HouseholdStatus(r["status"]),
+        )
+        for r in rows
+    }
+
+
+async def lock_household(conn: asyncpg.Connection, household_id: uuid.UUID) -> Household | None:
+    row = await conn.fetchrow(
+        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1 FOR UPDATE",
+        household_id,
+    )
+    return _household(row) if row else None
+
+
+async def lock_at_site(conn: asyncpg.Connection, site_id: uuid.UUID) -> list[Household]:
+    """Everyone living at a site or holding or requesting places there, oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+            WHERE site_id = $1 OR pending_site_id = $1
+            ORDER BY assigned_at, household_id FOR UPDATE""",
+        site_id,
+    )
+    return [_household(r) for r in rows]
+
+
+async def lock_waitlist(conn: asyncpg.Connection, limit: int) -> list[Household]:
+    """The oldest waitlisted households that no other transaction is working on."""
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE status = 'waitlisted'
+            ORDER BY waitlisted_since, household_id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [_household(r) for r in rows]
+
+
+async def lock_emergency_residents(conn: asyncpg.Connection, limit: int) -> list[Household]:
+    """Households living in Notunterkünfte with no move under way, longest stay first."""
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+            WHERE status = 'housed' AND site_pillar = 'notunterkunft' AND pending IS NULL
+            ORDER BY checked_in_at, household_id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [_household(r) for r in rows]
+
+
+async def lock_overdue(
+    conn: asyncpg.Connection, decided_before: datetime, limit: int
+) -> list[Household]:
+    """Households whose request housing has not answered since ``decided_before``."""
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+            WHERE pending IS NOT NULL AND reserved_until IS NULL AND decided_at < $1
+            ORDER BY decided_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        decided_before,
+        limit,
+    )
+    return [_household(r) for r in rows]
+
+
+async def get_household(conn: Conn, household_id: uuid.UUID) -> Household | None:
+    row = await conn.fetchrow(
+        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1", household_id
+    )
+    return _household(row) if row else None
+
+
+async def list_households(
+    conn: Conn, *, status: HouseholdStatus | None, limit: int, offset: int
+) -> list[Household]:
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+            WHERE ($1::text IS NULL OR status = $1)
+            ORDER BY assigned_at, household_id LIMIT $2 OFFSET $3""",
+        status.value if status else None,
+        limit,
+        offset,
+    )
+    return [_household(r) for r in rows]
+
+
+async def history(conn: Conn, household_id: uuid.UUID) -> list[HistoryEntry]:
+    rows = await conn.fetch(
+        """SELECT at, kind, reason, site_id, reservation_id, attempt FROM placement_history
+           WHERE household_id = $1 ORDER BY id""",
+        household_id,
+    )
+    return [HistoryEntry(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A waitlisted household and its open PlacementFailed alert."""
+
+    household_id: uuid.UUID
+    persons: int
+    special_needs: list[str]
+    waitlisted_since: datetime
+    site_id: uuid.UUID | None  # the closing site it still lives in, if any
+    reason: str
+
+
+async def waitlist(conn: Conn) -> list[Waiting]:
+    """Waitlisted households, oldest first, each with the reason of its alert."""
+    rows = await conn.fetch(
+        """SELECT h.household_id, h.persons, h.special_needs, h.waitlisted_since, h.site_id,
+                  coalesce(f.reason, '') AS reason
+           FROM households h
+           LEFT JOIN LATERAL (SELECT reason FROM placement_history p
+                              WHERE p.household_id = h.household_id AND p.kind = 'failed'
+                              ORDER BY p.id DESC LIMIT 1) f ON true
+           WHERE h.status = 'waitlisted'
+           ORDER BY h.waitlisted_since, h.household_id"""
+    )
+    return [Waiting(**{**dict(r), "special_needs": list(r["special_needs"])}) for r in rows]
+
+
+async def youth_welfare(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT household_id, persons, assigned_at, quota_period_id FROM households
+           WHERE status = 'youth_welfare' ORDER BY assigned_at, household_id"""
+    )
+
+
+async def status_counts(conn: Conn) -> list[asyncpg.Record]:
+    """Households and persons by status, and by the pillar they live in (if any)."""
+    return await conn.fetch(
+        """SELECT status, site_pillar, count(*) AS households, sum(persons) AS persons
+           FROM households GROUP BY status, site_pillar ORDER BY status, site_pillar"""
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The site replica, folded from housing.events
+# ---------------------------------------------------------------------------------------
+
+_SITE_COLUMNS = (
+    "site_id, name, pillar, district, suitability, status, capacity, blocked, reserved, occupied"
+)
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    site_id: uuid.UUID
+    name: str
+    pillar: Pillar
+    district: int
+    suitability: list[str]
+    status: SiteStatus
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+    requested: int  # places of allocation's own requests housing has not answered yet
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.blocked - self.reserved - self.occupied - self.requested
+
+
+# Places allocation asked for and housing has not answered count as taken: without them,
+# every decision of one batch would pick the same "most free" site and most be rejected.
+_SITES_WITH_REQUESTS = f"""
+    SELECT {", ".join("s." + c.strip() for c in _SITE_COLUMNS.split(","))},
+           coalesce(r.requested, 0) AS requested
+    FROM sites s
+    LEFT JOIN (SELECT pending_site_id, sum(persons) AS requested FROM households
+               WHERE pending IS NOT NULL AND reserved_until IS NULL
+               GROUP BY pending_site_id) r ON r.pending_site_id = s.site_id"""
+
+
+def _site_row(row: asyncpg.Record) -> SiteRow:
+    return SiteRow(
+        **{
+            **dict(row),
+            "pillar": Pillar(row["pillar"]),
+            "status": SiteStatus(row["status"]),
+            "suitability": list(row["suitability"]),
+        }
+    )
+
+
+def _option(site: SiteRow) -> SiteOption:
+    return SiteOption(
+        site_id=site.site_id,
+        name=site.name,
+        pillar=site.pillar,
+        district=site.district,
+        suitability=frozenset(Suitability(s) for s in site.suitability),
+        status=site.status,
+        free=site.free,
+    )
+
+
+async def load_board(conn: Conn) -> Board:
+    """Open sites with allocation's estimate of their free places: the policy's candidates."""
+    rows = await conn.fetch(_SITES_WITH_REQUESTS + " WHERE s.status = 'open'")
+    return Board(_option(_site_row(r)) for r in rows)
+
+
+async def site_option(conn: Conn, site_id: uuid.UUID) -> SiteOption | None:
+    row = await conn.fetchrow(_SITES_WITH_REQUESTS + " WHERE s.site_id = $1", site_id)
+    return _option(_site_row(row)) if row else None
+
+
+async def list_sites(conn: Conn) -> list[SiteRow]:
+    rows = await conn.fetch(_SITES_WITH_REQUESTS + " ORDER BY s.pillar, s.district, s.name")
+    return [_site_row(r) for r in rows]
+
+
+async def site_planned(conn: asyncpg.Connection, d: ShelterPlanned, sequence: int) -> None:
+    await conn.execute(
+        """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
+                              last_sequence)
+           VALUES ($1, $2, $3, $4, $5, 'planned', $6, $7)
+           ON CONFLICT (site_id) DO UPDATE SET
+               name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
+               suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+               last_sequence = EXCLUDED.last_sequence, updated_at = now()
+           WHERE sites.last_sequence < EXCLUDED.last_sequence AND sites.status = 'planned'""",
+        d.site_id,
+        d.name,
+        d.pillar.value,
+        d.district,
+        [s.value for s in d.suitability],
+        d.planned_capacity,
+        sequence,
+    )
+
+
+async def site_opened(conn: asyncpg.Connection, d: ShelterOpened, sequence: int) -> None:
+    # The sequence guard makes the upsert safe against stale redeliveries.
+    await conn.execute(
+        """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
+                              last_sequence)
+           VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)
+           ON CONFLICT (site_id) DO UPDATE SET
+               name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
+               suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+               status = 'open', last_sequence = EXCLUDED.last_sequence, updated_at = now()
+           WHERE sites.last_sequence < EXCLUDED.last_sequence""",
+        d.site_id,
+        d.name,
+        d.pillar.value,
+        d.district,
+        [s.value for s in d.suitability],
+        d.capacity,
+        sequence,
+    )
+
+
+async def capacity_changed(
+    conn: asyncpg.Connection, d: ShelterCapacityChanged, sequence: int
+) -> None:
+    await conn.execute(
+        """UPDATE sites SET capacity = $2, blocked = $3, last_sequence = $4, updated_at = now()
+           WHERE site_id = $1 AND last_sequence < $4""",
+        d.site_id,
+        d.capacity,
+        d.blocked_places,
+        sequence,
+    )
+
+
+async def site_status(
+    conn: asyncpg.Connection, site_id: uuid.UUID, status: SiteStatus, sequence: int
+) -> None:
+    await conn.execute(
+        """UPDATE sites SET status = $2, last_sequence = $3, updated_at = now()
+           WHERE site_id = $1 AND last_sequence < $3""",
+        site_id,
+        status.value,
+        sequence,
+    )
+
+
+async def _adjust(
+    conn: asyncpg.Connection, site_id: uuid.UUID, *, reserved: int = 0, occupied: int = 0
+) -> None:
+    await conn.execute(
+        """UPDATE sites SET reserved = greatest(reserved + $2, 0),
+                            occupied = greatest(occupied + $3, 0), updated_at = now()
+           WHERE site_id = $1""",
+        site_id,
+        reserved,
+        occupied,
+    )
+
+
+async def reservation_held(conn: asyncpg.Connection, d: BedReserved) -> bool:
+    """Count a reservation once; False if it was seen before (housing answered a repeat)."""
+    row = await conn.fetchrow(
+        """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state)
+           VALUES ($1, $2, $3, $4, 'held') ON CONFLICT (reservation_id) DO NOTHING
+           RETURNING reservation_id""",
+        d.reservation_id,
+        d.site_id,
+        d.household_id,
+        d.places,
+    )
+    if row is None:
+        return False
+    await _adjust(conn, d.site_id, reserved=d.places)
+    return True
+
+
+async def reservation_released(conn: asyncpg.Connection, d: ReservationReleased) -> None:
+    row = await conn.fetchrow(
+        """UPDATE site_reservations SET state = 'released'
+           WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
+        d.reservation_id,
+    )
+    if row is not None:
+        await _adjust(conn, row["site_id"], reserved=-row["places"])
+
+
+async def occupant_checked_in(conn: asyncpg.Connection, d: OccupantCheckedIn) -> None:
+    if d.reservation_id is not None:
+        row = await conn.fetchrow(
+            """UPDATE site_reservations SET state = 'checked_in'
+               WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
+            d.reservation_id,
+        )
+        if row is not None:
+            await _adjust(conn, row["site_id"], reserved=-row["places"])
+    row = await conn.fetchrow(
+        """INSERT INTO site_occupants (site_id, household_id, persons) VALUES ($1, $2, $3)
+           ON CONFLICT (site_id, household_id) DO NOTHING RETURNING persons""",
+        d.site_id,
+        d.household_id,
+        d.persons,
+    )
+    if row is not None:
+        await _adjust(conn, d.site_id, occupied=d.persons)
+
+
+async def occupant_checked_out(conn: asyncpg.Connection, d: OccupantCheckedOut) -> None:
+    row = await conn.fetchrow(
+        "DELETE FROM site_occupants WHERE site_id = $1 AND household_id = $2 RETURNING persons",
+        d.site_id,
+        d.household_id,
+    )
+    if row is not None:
+        await _adjust(conn, d.site_id, occupied=-row["persons"])
