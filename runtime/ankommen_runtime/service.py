@@ -90,7 +90,10 @@ class Runtime:
             topics: dict[str, int] = {}
             if spec.publishes:
                 topics[settings.topic(spec.name)] = settings.topic_partitions
-            topics.update({settings.topic(s.source) + DLQ_SUFFIX: 1 for s in spec.subscriptions})
+            for sub in spec.subscriptions:
+                # The source's topic too: a consumer may start before its publisher.
+                topics[settings.topic(sub.source)] = settings.topic_partitions
+                topics[settings.topic(sub.source) + DLQ_SUFFIX] = 1
             if topics:
                 await ensure_topics(settings.kafka_bootstrap, topics)
         if spec.publishes:
