@@ -329,3 +329,60 @@ async def test_a_closing_site_relocates_its_residents_and_shelters_are_dissolved
 async def _lives_at(api: httpx.AsyncClient, household_id: str, site_id: uuid.UUID) -> bool:
     found = await household(api, household_id)
     return found["site"] is not None and found["site"]["site_id"] == str(site_id)
+
+
+async def test_a_restarted_service_resumes_the_saga_where_it_stopped(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    async with FakeHousing(infra, topic_prefix) as housing:
+        async with allocation_service(infra, database, topic_prefix) as api:
+            await housing.open("Wohnheim", Pillar.WOHNHEIM, 20)
+            await until_sites(api, 1)
+            created = await api.post("/assignments", json=an_assignment("NI-R", 2))
+            household_id = created.json()["household_id"]
+            events = await allocation_events(
+                infra, topic_prefix, lambda es: bool(of_type(es, "PlacementDecided"))
+            )
+            [request] = of_type(events, "PlacementDecided")
+
+        # Housing answers while allocation is down; the answer waits on the topic.
+        await housing.reserve(request)
+        async with allocation_service(infra, database, topic_prefix) as api:
+            found = await until_status(api, household_id, "reserved")
+            assert found["pending"]["reservation_id"] == str(request.reservation_id)
+            await housing.check_in(request)
+            await until_status(api, household_id, "housed")
+
+
+async def test_places_appearing_for_a_long_waitlist_are_used_oldest_first_beyond_one_event(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    async with (
+        allocation_service(infra, database, topic_prefix, waitlist_retry_seconds=0.5) as api,
+        FakeHousing(infra, topic_prefix) as housing,
+    ):
+        waiting = []
+        for i in range(25):  # one by one: each gets its own place in the queue
+            created = await api.post("/assignments", json=an_assignment(f"NI-W-{i:02d}", 1))
+            assert created.json()["status"] == "waitlisted"
+            waiting.append(created.json()["household_id"])
+        assert [w["household_id"] for w in (await api.get("/waitlist")).json()] == waiting
+        assert len((await api.get("/alerts")).json()) == 25
+
+        # One event frees 100 places; it places 20 households, the waitlist sweep the rest.
+        await housing.open("Deutscher Pavillon", Pillar.NOTUNTERKUNFT, 100)
+
+        async def all_placing() -> list[dict[str, Any]] | None:
+            found = (await api.get("/households?status=placing")).json()
+            return found if len(found) == 25 else None
+
+        assert await eventually(all_placing), "every waitlisted household got a decision"
+        assert (await api.get("/alerts")).json() == []
+        retried_at = {}
+        for household_id in waiting:
+            history = (await household(api, household_id))["history"]
+            [retry] = [h for h in history if h["reason"].startswith("from the waitlist")]
+            retried_at[household_id] = retry["at"]
+        first_round = {retried_at[h] for h in waiting[:20]}
+        assert len(first_round) == 1, "the event placed the 20 oldest in one transaction"
+        assert all(retried_at[h] > max(first_round) for h in waiting[20:])

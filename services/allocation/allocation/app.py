@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -44,7 +45,8 @@ log = get_logger(__name__)
 
 
 class AllocationSettings(ServiceSettings):
-    """The runtime's settings plus allocation's own (``ANKOMMEN_PLACEMENT_TIMEOUT_SECONDS``)."""
+    """The runtime's settings plus allocation's own (``ANKOMMEN_PLACEMENT_TIMEOUT_SECONDS``,
+    ``ANKOMMEN_WAITLIST_RETRY_SECONDS``)."""
 
     service: str = "allocation"
     placement_timeout_seconds: float = Field(
@@ -52,6 +54,12 @@ class AllocationSettings(ServiceSettings):
         gt=0,
         description="A request housing has not answered after this long is sent again, "
         "unchanged (same reservation_id)",
+    )
+    waitlist_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the waitlist is retried besides after each housing event "
+        "that frees places (which places at most 20 households each)",
     )
 
 
@@ -462,18 +470,43 @@ async def sites(pool: Pool) -> list[SiteView]:
 # ---------------------------------------------------------------------------------------
 
 
-async def placement_timeouts(runtime: Runtime) -> None:
-    """Re-send requests housing has not answered in time (same reservation_id), forever."""
-    settings = runtime.settings
-    timeout = getattr(settings, "placement_timeout_seconds", 60.0)
-    interval = min(max(timeout / 4, 0.05), 5.0)  # a late resend is off by at most this
+async def _repeat(what: str, interval: float, work: Callable[[], Awaitable[bool]]) -> None:
+    """Run ``work`` forever: at once again while it reports more to do, else after
+    ``interval``. A failure (database away) is logged and tried again; it never ends."""
     while True:
-        await asyncio.sleep(interval)
+        more = False
         try:
-            with request_context():  # one correlation id per sweep
-                await handlers.resend_overdue(runtime.uow, timedelta(seconds=timeout))
-        except Exception as exc:  # database away: try again next round, never die
-            log.warning("placement timeout sweep failed", error=repr(exc))
+            with request_context():  # one correlation id per round
+                more = await work()
+        except Exception as exc:
+            log.warning(f"{what} failed; trying again", error=repr(exc))
+        if not more:
+            await asyncio.sleep(interval)
+
+
+def _settings(runtime: Runtime) -> AllocationSettings:
+    settings = runtime.settings
+    return settings if isinstance(settings, AllocationSettings) else AllocationSettings()
+
+
+async def placement_timeouts(runtime: Runtime) -> None:
+    """Re-send requests housing has not answered in time (same reservation_id)."""
+    timeout = _settings(runtime).placement_timeout_seconds
+    interval = min(max(timeout / 4, 0.05), 5.0)  # a resend is late by at most this
+    await _repeat(
+        "placement timeout sweep",
+        interval,
+        lambda: handlers.resend_overdue(runtime.uow, timedelta(seconds=timeout)),
+    )
+
+
+async def waitlist_retries(runtime: Runtime) -> None:
+    """Place waitlisted households (and dissolve Notunterkünfte) beyond one event's bound."""
+    await _repeat(
+        "waitlist sweep",
+        _settings(runtime).waitlist_retry_seconds,
+        lambda: handlers.retry_waitlist(runtime.uow),
+    )
 
 
 SPEC = ServiceSpec(
@@ -483,7 +516,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=[quota, assignments, households, views],
     subscriptions=[Subscription("housing", handlers.HOUSING)],
-    background=[placement_timeouts],
+    background=[placement_timeouts, waitlist_retries],
 )
 
 

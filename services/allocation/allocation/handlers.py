@@ -37,8 +37,8 @@ from .domain import (
     SiteStatus,
 )
 
-# Bounds per housing event, so one event never triggers unbounded work; the next event
-# that frees places carries on where this one stopped.
+# Bounds per housing event, so one event never triggers unbounded work; the periodic
+# waitlist sweep (and the next event that frees places) carries on where it stopped.
 WAITLIST_SCAN = 200  # waitlisted (or emergency-sheltered) households looked at
 MOVES_PER_EVENT = 20  # placements started from the waitlist plus relocations
 OVERDUE_PER_SWEEP = 100  # unanswered requests re-sent per timeout sweep
@@ -324,15 +324,23 @@ async def record_departure(
     return household
 
 
-async def resend_overdue(uow: UnitOfWork, timeout: timedelta) -> int:
-    """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``."""
+async def resend_overdue(uow: UnitOfWork, timeout: timedelta) -> bool:
+    """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``;
+    True if there may be more to re-send."""
     now = _now()
     async with uow() as tx:
         households = await store.lock_overdue(tx.conn, now - timeout, OVERDUE_PER_SWEEP)
         for household in households:
             household.resend(now)
             await _save(tx, household)
-    return len(households)
+    return len(households) == OVERDUE_PER_SWEEP
+
+
+async def retry_waitlist(uow: UnitOfWork) -> bool:
+    """Use free places that the per-event bound left over (a periodic sweep); True if the
+    bound was reached again, so there may be more to place."""
+    async with uow() as tx:
+        return await _use_freed_places(tx) == MOVES_PER_EVENT
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,27 +441,30 @@ HOUSING = {
 }
 
 
-async def _use_freed_places(tx: Transaction) -> None:
+async def _use_freed_places(tx: Transaction) -> int:
     """Places may have appeared: the waitlist first (oldest first), then people waiting in
-    Notunterkünfte for a regular place (longest stay first); bounded per event."""
+    Notunterkünfte for a regular place (longest stay first). Bounded: at most
+    ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist`` carries on. Returns
+    the placements started."""
     board, now = await store.load_board(tx.conn), _now()
     if not board.has_free():
-        return
+        return 0
     moves = 0
     for household in await store.lock_waitlist(tx.conn, WAITLIST_SCAN):
         if moves == MOVES_PER_EVENT:
-            return  # more waiting than one event may handle: no relocations before them
+            return moves  # more waiting than one round may handle: no relocations before them
         if household.retry_from_waitlist(board, now):
             moves += 1
             await _save(tx, household)
     if not board.has_free(regular_only=True):
-        return
+        return moves
     for household in await store.lock_emergency_residents(tx.conn, WAITLIST_SCAN):
         if moves == MOVES_PER_EVENT:
-            return
+            return moves
         if household.relocate_from_emergency(board, now):
             moves += 1
             await _save(tx, household)
+    return moves
 
 
 # ---------------------------------------------------------------------------------------
