@@ -350,7 +350,7 @@ async def register_assignment(
 async def register_batch(
     command: handlers.AssignmentBatch, uow: Uow, response: Response
 ) -> BatchView:
-    results = await handlers.register_assignments(uow, command.assignments)
+    results = await handlers.register_assignments(uow, command.assignments, batch=True)
     created = sum(r.created for r in results)
     if not created:
         response.status_code = status.HTTP_200_OK

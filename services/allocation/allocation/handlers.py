@@ -223,7 +223,7 @@ async def announce_quota_period(
 
 
 async def register_assignments(
-    uow: UnitOfWork, assignments: Sequence[Assignment]
+    uow: UnitOfWork, assignments: Sequence[Assignment], *, batch: bool = False
 ) -> list[Registered]:
     """Register the Land's assignments; each new household is placed in the same transaction.
 
@@ -240,19 +240,14 @@ async def register_assignments(
         for a in assignments:
             if a.land_reference in known:
                 results[a.land_reference] = _repeat(a, known[a.land_reference])
-        missing = {a.quota_period_id for a in new if a.quota_period_id} - (
-            await store.known_quota_periods(
-                tx.conn, [a.quota_period_id for a in new if a.quota_period_id]
-            )
-        )
+        wanted = {a.quota_period_id for a in new if a.quota_period_id}
+        missing = wanted - await store.known_quota_periods(tx.conn, list(wanted))
         for i, a in enumerate(assignments):
             if a.quota_period_id in missing:
-                loc = (
-                    ("body", "quota_period_id")
-                    if len(assignments) == 1
-                    else ("body", "assignments", i, "quota_period_id")
+                loc = ("body", "assignments", i) if batch else ("body",)
+                raise UnknownReference(
+                    (*loc, "quota_period_id"), f"unknown quota period {a.quota_period_id}"
                 )
-                raise UnknownReference(loc, f"unknown quota period {a.quota_period_id}")
         board = await store.load_board(tx.conn) if new else None
         # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
         for a in sorted(new, key=lambda a: a.land_reference):
@@ -412,7 +407,8 @@ async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
     await store.occupant_checked_in(tx.conn, d)
     household = await store.lock_household(tx.conn, d.household_id)
     if household is not None:
-        site = await store.site_option(tx.conn, d.site_id)
+        # The site matters only for a direct check-in (no reservation to take it from).
+        site = await store.site_option(tx.conn, d.site_id) if d.reservation_id is None else None
         household.checked_in(site, d.reservation_id, event.occurred_at, _now())
         await _save(tx, household)
 
