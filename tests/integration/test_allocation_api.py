@@ -184,7 +184,7 @@ async def test_quota_periods_count_the_persons_assigned_against_them(
         assert week["assigned_persons"] == 7
 
     events = await allocation_events(
-        infra, topic_prefix, lambda es: len(of_type(es, "RefugeeAssigned")) >= 2
+        infra, topic_prefix, lambda es: len(of_type(es, "PlacementFailed")) >= 2
     )
     [announced] = of_type(events, "QuotaPeriodAnnounced")
     assert (announced.expected_persons, announced.weekly_quota) == (7273, 150)

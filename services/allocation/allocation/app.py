@@ -312,9 +312,8 @@ async def announce_quota_period(
     period, created = await handlers.announce_quota_period(uow, command)
     if not created:
         response.status_code = status.HTTP_200_OK
-    [current] = await store.list_quota_periods(pool, period.quota_period_id)
     weeks = await store.weekly_assignments(pool)
-    return QuotaPeriodView.of(current, weeks.get(current.quota_period_id, []))
+    return QuotaPeriodView.of(period, weeks.get(period.quota_period_id, []))
 
 
 @quota.get("/quota-periods", summary="Quota periods with persons assigned so far")

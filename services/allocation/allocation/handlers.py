@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import store
 from .domain import (
+    Board,
     GermanLevel,
     Household,
     HouseholdStatus,
@@ -208,8 +209,7 @@ async def announce_quota_period(
     )
     async with uow() as tx:
         created = await store.add_quota_period(tx.conn, event, _now())
-        period = await store.get_quota_period(tx.conn, event.quota_period_id)
-        assert period is not None
+        [period] = await store.list_quota_periods(tx.conn, event.quota_period_id)
         if created:
             tx.publish(event)
         elif (period.starts_on, period.ends_on, period.expected_persons, period.weekly_quota) != (
@@ -248,10 +248,9 @@ async def register_assignments(
                 raise UnknownReference(
                     (*loc, "quota_period_id"), f"unknown quota period {a.quota_period_id}"
                 )
-        board = await store.load_board(tx.conn) if new else None
+        board = await store.load_board(tx.conn) if new else Board()
         # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
         for a in sorted(new, key=lambda a: a.land_reference):
-            assert board is not None
             household = Household.assign(
                 land_reference=a.land_reference,
                 members=a.contract_members(),

@@ -88,13 +88,6 @@ async def add_quota_period(
     return row is not None
 
 
-async def get_quota_period(conn: Conn, quota_period_id: uuid.UUID) -> QuotaPeriod | None:
-    row = await conn.fetchrow(
-        f"SELECT {_QUOTA_COLUMNS} FROM quota_periods WHERE quota_period_id = $1", quota_period_id
-    )
-    return QuotaPeriod(**dict(row)) if row else None
-
-
 async def known_quota_periods(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT quota_period_id FROM quota_periods WHERE quota_period_id = ANY($1::uuid[])", ids
