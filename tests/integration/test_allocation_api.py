@@ -79,8 +79,8 @@ async def test_the_same_batch_sent_twice_creates_nothing_new(
         assert summary["by_status"]["placing"] == {"households": 2, "persons": 5}
         assert summary["total"] == {"households": 3, "persons": 7}
 
-    events = await allocation_events(infra, topic_prefix, lambda es: len(es) >= 5)
-    assert Counter(e.type for e in events) == {"RefugeeAssigned": 3, "PlacementDecided": 2}
+        events = await allocation_events(infra, topic_prefix, lambda es: len(es) >= 5)
+        assert Counter(e.type for e in events) == {"RefugeeAssigned": 3, "PlacementDecided": 2}
 
 
 async def test_concurrent_identical_assignments_create_one_household(
@@ -183,16 +183,17 @@ async def test_quota_periods_count_the_persons_assigned_against_them(
         [week] = listed["weeks"]
         assert week["assigned_persons"] == 7
 
-    events = await allocation_events(
-        infra, topic_prefix, lambda es: len(of_type(es, "PlacementFailed")) >= 2
-    )
-    [announced] = of_type(events, "QuotaPeriodAnnounced")
-    assert (announced.expected_persons, announced.weekly_quota) == (7273, 150)
-    assert {str(a.quota_period_id) for a in of_type(events, "RefugeeAssigned")} == {
-        period["quota_period_id"]
-    }
-    # Nothing was free: every household is waitlisted with an alert, never silence.
-    assert len(of_type(events, "PlacementFailed")) == 2
+        # Read while the service runs: its relay publishes what the last requests committed.
+        events = await allocation_events(
+            infra, topic_prefix, lambda es: len(of_type(es, "PlacementFailed")) >= 2
+        )
+        [announced] = of_type(events, "QuotaPeriodAnnounced")
+        assert (announced.expected_persons, announced.weekly_quota) == (7273, 150)
+        assert {str(a.quota_period_id) for a in of_type(events, "RefugeeAssigned")} == {
+            period["quota_period_id"]
+        }
+        # Nothing was free: every household is waitlisted with an alert, never silence.
+        assert len(of_type(events, "PlacementFailed")) == 2
 
 
 async def test_a_batch_never_asks_for_more_places_than_allocation_thinks_are_free(

@@ -98,8 +98,8 @@ async def test_an_assignment_flows_to_a_checked_in_bed(
         assert summary["by_status"]["housed"] == {"households": 1, "persons": 4}
         assert summary["living_by_pillar"]["wohnheim"] == {"households": 1, "persons": 4}
 
-    everything = await allocation_events(infra, topic_prefix, lambda es: False, timeout=3)
-    assert [e.type for e in everything] == ["RefugeeAssigned", "PlacementDecided"]
+        everything = await allocation_events(infra, topic_prefix, lambda es: False, timeout=3)
+        assert [e.type for e in everything] == ["RefugeeAssigned", "PlacementDecided"]
 
 
 async def test_rejections_move_to_the_next_candidate_then_waitlist_then_retry(
