@@ -1,0 +1,152 @@
+"""Batched handlers on real Kafka and PostgreSQL: runs of one type at once, same guarantees."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from ankommen_contracts import Envelope, Pillar, encode, new_envelope
+from ankommen_contracts.events.housing import (
+    CapacityChangeReason,
+    ShelterCapacityChanged,
+    ShelterOpened,
+)
+from ankommen_local.infra import Endpoints
+from ankommen_runtime.consumer import Subscription, batched
+from ankommen_runtime.service import Runtime, ServiceSpec
+from ankommen_runtime.settings import ServiceSettings
+from ankommen_runtime.uow import Transaction
+from support import create_topics, eventually, read_topic
+
+SQL = Path(__file__).parent / "sql_batched"
+POISON = "poison"
+
+
+def opened(name: str = "Testheim") -> Envelope[Any]:
+    data = ShelterOpened(
+        site_id=uuid.uuid4(),
+        name=name,
+        pillar=Pillar.WOHNHEIM,
+        district=1,
+        operator="AWO",
+        capacity=10,
+    )
+    return new_envelope(data, sequence=1, correlation_id=uuid.uuid4())
+
+
+def changed() -> Envelope[Any]:
+    data = ShelterCapacityChanged(
+        site_id=uuid.uuid4(), capacity=20, blocked_places=0, reason=CapacityChangeReason.EXPANDED
+    )
+    return new_envelope(data, sequence=1, correlation_id=uuid.uuid4())
+
+
+class Recorder:
+    """A batched handler for ShelterOpened and a one-by-one one for ShelterCapacityChanged."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def many(self, tx: Transaction, events: Sequence[Envelope[Any]]) -> None:
+        self.calls.append(len(events))
+        if any(e.data.name == POISON for e in events):
+            raise ValueError("this site cannot be projected")
+        await tx.conn.executemany(
+            "INSERT INTO applied (event_id, type, call) VALUES ($1, $2, $3)",
+            [(e.event_id, e.type, len(self.calls)) for e in events],
+        )
+
+    async def one(self, tx: Transaction, event: Envelope[Any]) -> None:
+        await tx.conn.execute(
+            "INSERT INTO applied (event_id, type, call) VALUES ($1, $2, 0)",
+            event.event_id,
+            event.type,
+        )
+
+
+def consumer(infra: Endpoints, dsn: str, prefix: str, recorder: Recorder) -> Runtime:
+    handlers = {"ShelterOpened": batched(recorder.many), "ShelterCapacityChanged": recorder.one}
+    spec = ServiceSpec(
+        name="reporting",
+        title="batched test consumer",
+        migrations=SQL,
+        subscriptions=[Subscription("housing", handlers)],
+        publishes=False,
+    )
+    settings = ServiceSettings(
+        service="reporting",
+        database_url=dsn,
+        kafka_bootstrap=infra.kafka_bootstrap,
+        topic_prefix=prefix,
+        consumer_group="batched",
+        retry_attempts=2,
+        retry_base_seconds=0.01,
+    )
+    return Runtime(spec, settings)
+
+
+async def produce(bootstrap: str, topic: str, events: list[Envelope[Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, encode(e), key=b"one-key", headers=e.kafka_headers())
+            for e in events
+        ]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+
+async def applied(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch("SELECT * FROM applied ORDER BY position")
+    except asyncpg.UndefinedTableError:
+        return []
+    finally:
+        await conn.close()
+
+
+async def test_runs_of_a_type_are_applied_at_once_in_order_and_a_poison_event_is_dead_lettered(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq")
+    first = [opened() for _ in range(4)]
+    middle = changed()
+    last = [opened() for _ in range(3)]
+    sent = [*first, first[0], middle, *last]  # first[0] redelivered within the stream
+    await produce(infra.kafka_bootstrap, topic, sent)
+    recorder = Recorder()
+    runtime = consumer(infra, database, topic_prefix, recorder)
+    await runtime.start()
+    try:
+        assert await eventually(lambda: _count(database, 8))
+        rows = await applied(database)
+        expected = [e.event_id for e in (*first, middle, *last)]
+        assert [r["event_id"] for r in rows] == expected, "effects in stream order, each once"
+        assert max(recorder.calls) > 1, "a run of one type went to the handler at once"
+
+        poison = opened(POISON)
+        after = opened()
+        await produce(infra.kafka_bootstrap, topic, [opened(), poison, after])
+        assert await eventually(lambda: _count(database, 10))
+    finally:
+        await runtime.stop()
+    ids = [r["event_id"] for r in await applied(database)]
+    assert after.event_id in ids
+    assert poison.event_id not in ids
+    assert len(ids) == len(set(ids)) == 10
+    dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", until=lambda rs: len(rs) >= 1)
+    assert [r.value for r in dead] == [encode(poison)]
+    assert b"this site cannot be projected" in dict(dead[0].headers)["dlq_error"]
+
+
+async def _count(dsn: str, n: int) -> bool:
+    return len(await applied(dsn)) >= n
