@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap lint test infra-up infra-down infra-status demo
+.PHONY: help bootstrap lint test infra-up infra-down infra-status demo chaos
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,3 +37,6 @@ infra-status: bootstrap ## Show whether they run and answer
 
 demo: bootstrap ## Run the demo
 	scripts/demo.sh
+
+chaos: bootstrap ## The long fault run: 100 service kills, 10 broker and 3 PostgreSQL restarts (SEED=n)
+	$(RUN) python tests/fault/chaos.py --seed $(or $(SEED),7) --service-kills 100 --broker-restarts 10 --postgres-restarts 3

@@ -151,7 +151,9 @@ async def read_all(bootstrap: str, topics: Iterable[str]) -> dict[str, list[tupl
     try:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        # An explicit seek: seek_to_beginning() is lazy and position() may report the end.
+        for tp, start in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, start)
         for tp in partitions:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
