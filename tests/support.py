@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from ankommen_contracts import Envelope, decode
 from ankommen_runtime.kafka import ensure_topics
 from fastapi import FastAPI
 
@@ -68,3 +69,17 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client
+
+
+async def read_events(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Envelope[Any]]], bool],
+    timeout: float = 30.0,
+) -> list[Envelope[Any]]:
+    """The events of ``topic``, decoded, once ``until(events)`` holds (or time is up)."""
+    records = await read_topic(
+        bootstrap, topic, until=lambda rs: until([decode(r.value) for r in rs]), timeout=timeout
+    )
+    return [decode(r.value) for r in records]

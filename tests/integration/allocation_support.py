@@ -22,7 +22,6 @@ from ankommen_contracts import (
     EventData,
     Pillar,
     Suitability,
-    decode,
     encode,
     new_envelope,
 )
@@ -35,7 +34,7 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
 )
 from ankommen_local.infra import Endpoints
-from support import create_topics, eventually, read_topic, running
+from support import create_topics, eventually, read_events, running
 
 
 def settings(
@@ -156,13 +155,9 @@ async def allocation_events(
     timeout: float = 30.0,
 ) -> list[Envelope[Any]]:
     """Everything allocation published so far, decoded, once ``until`` holds (or time is up)."""
-    records = await read_topic(
-        infra.kafka_bootstrap,
-        f"{prefix}allocation.events",
-        until=lambda rs: until([decode(r.value) for r in rs]),
-        timeout=timeout,
+    return await read_events(
+        infra.kafka_bootstrap, f"{prefix}allocation.events", until=until, timeout=timeout
     )
-    return [decode(r.value) for r in records]
 
 
 def of_type(events: list[Envelope[Any]], type_: str, household_id: Any = None) -> list[Any]:

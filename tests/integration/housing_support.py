@@ -14,7 +14,7 @@ from ankommen_contracts import Envelope, EventData, Pillar, decode, encode, new_
 from ankommen_contracts.events.allocation import PlacementDecided
 from ankommen_local.infra import Endpoints
 from housing.app import HousingSettings, create_app
-from support import create_topics, read_topic, running
+from support import create_topics, read_events, running
 
 
 def settings(dsn: str, infra: Endpoints, prefix: str, **extra: Any) -> HousingSettings:
@@ -113,13 +113,9 @@ async def housing_events(
     until: Callable[[list[Envelope[Any]]], bool],
     timeout: float = 30.0,
 ) -> list[Envelope[Any]]:
-    records = await read_topic(
-        infra.kafka_bootstrap,
-        f"{prefix}housing.events",
-        until=lambda rs: until([decode(r.value) for r in rs]),
-        timeout=timeout,
+    return await read_events(
+        infra.kafka_bootstrap, f"{prefix}housing.events", until=until, timeout=timeout
     )
-    return [decode(r.value) for r in records]
 
 
 async def outbox(dsn: str, event_type: str) -> list[dict[str, Any]]:
