@@ -1,18 +1,25 @@
 """``make demo``: the five services on local Kafka and PostgreSQL, driven through their APIs.
 
-Today's scenario is the walking skeleton's: housing opens named Hannover sites over HTTP,
-reporting projects them from ``ShelterOpened`` events, and the capacity view is printed
-and written to ``demo-output/``. With ``CI=true`` (or no terminal) it stops every service
-it started and exits; at a terminal it keeps serving until Ctrl-C.
+The scenario so far: housing opens named Hannover sites; the Land announces a quota
+period and sends three weekly batches of assignments (synthetic, from a fixed seed);
+allocation places every household through the saga with housing, site staff check the
+arrivals in, and reporting projects it all from events. The placements and the capacity
+view are printed and written to ``demo-output/``. With ``CI=true`` (or no terminal) it
+stops every service it started and exits; at a terminal it keeps serving until Ctrl-C.
+A second run reuses the databases and adds nothing twice (the Land's references and the
+site ids are stable).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import time
 import uuid
+from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import typer
@@ -28,18 +35,19 @@ OUTPUT = REPO_ROOT / "demo-output"
 
 # Synthetic sites named after public Hannover sites (data/hannover-facts.md, section 3).
 SITES = [
-    ("Ehem. Oststadtkrankenhaus", "notunterkunft", 4, "DRK", 800),
-    ("Schulzentrum Ahlem", "notunterkunft", 11, "DRK", 200),
-    ("Deutscher Pavillon", "notunterkunft", 6, "DRK", 550),
-    ("Siloah", "notunterkunft", 10, "DRK", 240),
-    ("Ehem. Maritim Hotel", "notunterkunft", 1, "DRK", 550),
-    ("Tresckowstraße", "wohnheim", 9, "DRK", 100),
-    ("Am Bahndamm", "wohnheim", 11, "Johanniter", 50),
-    ("Karlsruher Straße", "wohnheim", 7, "European Homecare", 120),
-    ("Steigertahlstraße", "wohnheim", 10, "Malteser", 100),
-    ("Hermann-Ehlers-Allee", "wohnprojekt", 11, "Fair Facility", 100),
-    ("Wohnungen Vahrenwald-List", "wohnung", 2, "Stadt Hannover", 40),
-    ("Wohnungen Linden-Limmer", "wohnung", 10, "Stadt Hannover", 36),
+    ("Ehem. Oststadtkrankenhaus", "notunterkunft", 4, "DRK", 800, ["families", "single_adults"]),
+    ("Schulzentrum Ahlem", "notunterkunft", 11, "DRK", 200, ["single_adults"]),
+    ("Deutscher Pavillon", "notunterkunft", 6, "DRK", 550, ["single_adults"]),
+    ("Siloah", "notunterkunft", 10, "DRK", 240, ["families", "accessible"]),
+    ("Ehem. Maritim Hotel", "notunterkunft", 1, "DRK", 550, ["families", "single_adults"]),
+    ("Tresckowstraße", "wohnheim", 9, "DRK", 100, ["families", "accessible"]),
+    ("Am Bahndamm", "wohnheim", 11, "Johanniter", 50, []),
+    ("Karlsruher Straße", "wohnheim", 7, "European Homecare", 120, []),
+    ("Steigertahlstraße", "wohnheim", 10, "Malteser", 100, ["families", "accessible"]),
+    ("Hermann-Ehlers-Allee", "wohnprojekt", 11, "Fair Facility", 100, ["accessible"]),
+    ("Wohnungen Vahrenwald-List", "wohnung", 2, "Stadt Hannover", 40, []),
+    ("Wohnungen Linden-Limmer", "wohnung", 10, "Stadt Hannover", 36, []),
+    ("Wohnprojekt Mittelfeld", "wohnprojekt", 8, "AWO", 60, ["families", "accessible"]),
 ]
 # Stable ids: a second demo run finds its sites open (409) instead of opening copies.
 NAMESPACE = uuid.UUID("6f0d8a52-7c1e-4d8e-9a51-0d7f2f3c9e11")
@@ -76,7 +84,7 @@ def _start_services() -> list[ServiceProcess]:
 def _open_sites(housing: str) -> int:
     opened = 0
     with httpx.Client(base_url=housing, timeout=10) as client:
-        for name, pillar, district, operator, capacity in SITES:
+        for name, pillar, district, operator, capacity, suitability in SITES:
             body = {
                 "site_id": str(uuid.uuid5(NAMESPACE, name)),
                 "name": name,
@@ -84,6 +92,7 @@ def _open_sites(housing: str) -> int:
                 "district": district,
                 "operator": operator,
                 "capacity": capacity,
+                "suitability": suitability,
             }
             response = client.post("/sites", json=body)
             if response.status_code == 201:
@@ -93,12 +102,104 @@ def _open_sites(housing: str) -> int:
     return opened
 
 
-def _capacity_view(reporting: str, expected_sites: int, timeout: float = 60) -> dict:
+WEEKS = 3
+HOUSEHOLDS_PER_WEEK = 60
+COUNTRIES = ["SYR", "SYR", "SYR", "IRQ", "AFG", "AFG", "ERI", "IRN", "ALB", "XXX"]
+
+
+def _members(rng: random.Random, size: int) -> list[dict[str, Any]]:
+    """A synthetic household: coarse attributes only, drawn from a seeded generator."""
+    country = rng.choice(COUNTRIES)
+    members = []
+    for i in range(size):
+        adult = i < min(2, size)
+        members.append(
+            {
+                "person_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "age_band": rng.choice(["18-26", "27-49", "27-49", "50-64"])
+                if adult
+                else rng.choice(["0-5", "6-17"]),
+                "gender": rng.choice(["female", "male"]) if size > 1 else "male",
+                "country_of_origin": country,
+                "unaccompanied_minor": False,
+                "special_needs": ["wheelchair"] if rng.random() < 0.02 else [],
+            }
+        )
+    return members
+
+
+def _assign_weeks(allocation: str, housing: str) -> dict[str, int]:
+    """Three weekly batches from the Land; arrivals are checked in as they come."""
+    rng = random.Random(2015)
+    created = 0
+    with httpx.Client(timeout=30) as client:
+        period = client.post(
+            f"{allocation}/quota-periods",
+            json={
+                "quota_period_id": str(uuid.uuid5(NAMESPACE, "quota 2015-Q4")),
+                "starts_on": "2015-10-01",
+                "ends_on": "2015-12-31",
+                "expected_persons": 1950,
+                "weekly_quota": 150,
+            },
+        )
+        if period.status_code not in (200, 201):
+            raise RuntimeError(f"quota period: {period.status_code} {period.text}")
+        quota = period.json()["quota_period_id"]
+        for week in range(WEEKS):
+            monday = date(2015, 10, 5) + timedelta(weeks=week)
+            batch = [
+                {
+                    "land_reference": f"NI-{monday.isoformat()}-{n:03d}",
+                    "quota_period_id": quota,
+                    "members": _members(rng, rng.choice([1, 1, 1, 2, 3, 4, 5])),
+                }
+                for n in range(HOUSEHOLDS_PER_WEEK)
+            ]
+            response = client.post(f"{allocation}/assignments/batch", json={"assignments": batch})
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"batch {monday}: {response.status_code} {response.text}")
+            created += response.json()["created"]
+            console.print(f"week of {monday}: {len(batch)} households assigned")
+            _check_in_arrivals(client, allocation, housing)
+    return {"created": created}
+
+
+def _check_in_arrivals(client: httpx.Client, allocation: str, housing: str) -> None:
+    """Site staff check in every household whose beds are reserved, until none is pending."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        held = client.get(f"{housing}/reservations", params={"status": "held", "limit": 500})
+        for reservation in held.json():
+            client.post(f"{housing}/reservations/{reservation['reservation_id']}/check-in")
+        summary = client.get(f"{allocation}/placements/summary").json()["by_status"]
+        in_flight = sum(summary.get(s, {}).get("households", 0) for s in ("placing", "reserved"))
+        if not held.json() and in_flight == 0:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("placements did not settle within 90 s")
+
+
+def _print_placements(summary: dict[str, Any]) -> None:
+    table = Table(title="Haushalte nach Stand der Unterbringung")
+    for column in ("", "Haushalte", "Personen"):
+        table.add_column(column, justify="right" if column else "left")
+    for status, count in summary["by_status"].items():
+        table.add_row(status, str(count["households"]), str(count["persons"]))
+    table.add_row("Gesamt", str(summary["total"]["households"]), str(summary["total"]["persons"]))
+    console.print(table)
+
+
+def _capacity_view(reporting: str, housing: str, expected_sites: int, timeout: float = 60) -> dict:
+    """Reporting's view once it has caught up with housing's own figures."""
     deadline = time.monotonic() + timeout
     view: dict = {}
     while time.monotonic() < deadline:
         view = httpx.get(f"{reporting}/views/capacity", timeout=10).json()
-        if view["total"]["sites"] >= expected_sites:
+        truth = httpx.get(f"{housing}/occupancy", timeout=10).json()["total"]
+        if view["total"]["sites"] >= expected_sites and all(
+            view["total"][k] == truth[k] for k in ("capacity", "occupied", "reserved")
+        ):
             return view
         time.sleep(0.3)
     raise TimeoutError(f"reporting shows {view.get('total')} after {timeout}s")
@@ -124,6 +225,17 @@ def _print_view(view: dict) -> None:
         console.print(table)
 
 
+def _wait_for_sites(allocation: str, expected: int, timeout: float = 60) -> None:
+    """Allocation places from its replica of housing's sites: wait until it has them all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sites = httpx.get(f"{allocation}/sites", timeout=10).json()
+        if len([s for s in sites if s["status"] == "open"]) >= expected:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("allocation did not learn the sites from housing's events")
+
+
 @app.command()
 def main() -> None:
     """Run the demo scenario through the services."""
@@ -133,11 +245,20 @@ def main() -> None:
         urls = {p.name: p.url for p in procs}
         opened = _open_sites(urls["housing"])
         console.print(f"housing: {opened} sites opened now, {len(SITES) - opened} already open")
-        view = _capacity_view(urls["reporting"], len(SITES))
+        _wait_for_sites(urls["allocation"], len(SITES))
+        assigned = _assign_weeks(urls["allocation"], urls["housing"])
+        console.print(f"allocation: {assigned['created']} households new in this run")
+        summary = httpx.get(f"{urls['allocation']}/placements/summary", timeout=10).json()
+        alerts = httpx.get(f"{urls['allocation']}/alerts", timeout=10).json()
+        _print_placements(summary)
+        console.print(f"open homelessness alerts (PlacementFailed, waitlisted): {len(alerts)}")
+        view = _capacity_view(urls["reporting"], urls["housing"], len(SITES))
         _print_view(view)
         OUTPUT.mkdir(exist_ok=True)
-        (OUTPUT / "capacity.json").write_text(json.dumps(view, indent=2, ensure_ascii=False))
-        console.print(f"written: {OUTPUT / 'capacity.json'}")
+        outputs = {"capacity.json": view, "placements.json": summary, "alerts.json": alerts}
+        for name, content in outputs.items():
+            (OUTPUT / name).write_text(json.dumps(content, indent=2, ensure_ascii=False))
+        console.print(f"written: {', '.join(str(OUTPUT / n) for n in outputs)}")
         if _interactive():
             console.print(
                 f"Serving. Capacity view: {urls['reporting']}/views/capacity — Ctrl-C stops."
