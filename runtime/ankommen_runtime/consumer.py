@@ -97,7 +97,7 @@ class RetryPolicy:
         return min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
 
 
-_TRANSIENT = (
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -143,7 +143,7 @@ def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
 
 def is_transient(exc: BaseException) -> bool:
     """Would the same event succeed later without a code or data fix?"""
-    return isinstance(exc, _TRANSIENT)
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 def dead_letter_headers(
@@ -358,6 +358,7 @@ def subscribe(broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int =
 
 
 __all__ = [
+    "TRANSIENT_ERRORS",
     "BatchEventHandler",
     "Batched",
     "ConsumerPolicy",

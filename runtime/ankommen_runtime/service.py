@@ -22,7 +22,14 @@ from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
 from . import health
-from .consumer import DLQ_SUFFIX, ConsumerPolicy, RetryPolicy, Subscription, subscribe
+from .consumer import (
+    DLQ_SUFFIX,
+    TRANSIENT_ERRORS,
+    ConsumerPolicy,
+    RetryPolicy,
+    Subscription,
+    subscribe,
+)
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError
@@ -200,6 +207,19 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database or broker is down (a restart, a failover): nothing was changed, and
+        # the caller may simply retry. Not a bug, so no traceback at error level.
+        log.warning("dependency unavailable; answered 503", error=repr(exc))
+        return JSONResponse(
+            {"detail": f"temporarily unavailable ({type(exc).__name__}); retry shortly"},
+            status_code=503,
+            headers={"retry-after": "1"},
+        )
+
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, unavailable)
 
     app.include_router(health.router)
     for router in spec.routers:

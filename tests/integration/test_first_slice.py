@@ -9,6 +9,7 @@ import housing.app
 import reporting.app
 from ankommen_contracts import decode
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.db import create_pool
 from ankommen_runtime.settings import ServiceSettings
 from support import eventually, read_topic, running
 
@@ -117,3 +118,30 @@ async def test_invalid_site_gets_422_naming_the_field_and_changes_nothing(
         again = await api.post("/sites", json=good)
         assert again.status_code == 409
         assert site_id in again.json()["detail"]
+
+
+async def test_a_command_while_the_database_is_gone_gets_503_and_changes_nothing(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    app = housing.app.create_app(settings("housing", database, infra, topic_prefix))
+    async with running(app) as api:
+        runtime = app.state.runtime
+        healthy_pool = runtime.pool
+        healthy_pool.terminate()  # as if PostgreSQL went away under the service
+        body = {
+            "name": "Halle",
+            "pillar": "notunterkunft",
+            "district": 5,
+            "operator": "DRK",
+            "capacity": 80,
+        }
+        response = await api.post("/sites", json=body)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert "retry" in response.json()["detail"]
+        ready = await api.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("unreachable")
+        runtime.pool = await create_pool(database)  # back again
+        assert (await api.get("/sites")).json() == []
+        assert (await api.post("/sites", json=body)).status_code == 201
