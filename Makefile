@@ -9,8 +9,9 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen
 LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help bootstrap lint test infra-up infra-down infra-status demo chaos
+.PHONY: help bootstrap lint test bench infra-up infra-down infra-status demo chaos
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +26,9 @@ lint: bootstrap ## ruff over the whole repository
 
 test: bootstrap lint ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
 	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
+
+bench: bootstrap ## Benchmarks against same-run ceilings; writes bench/results/latest.{json,md} (BENCH_ARGS=--tiny ...)
+	scripts/with-infra.sh $(RUN) python -m bench $(BENCH_ARGS)
 
 infra-up: bootstrap ## Start local Kafka and PostgreSQL (idempotent)
 	$(LOCAL) up
