@@ -45,6 +45,10 @@ def site_history(site_id: uuid.UUID) -> list[EventData]:
         ho.BedReserved(
             site_id=site_id, reservation_id=r2, household_id=second, places=2, expires_at=expires
         ),
+        # Housing answers a repeated request by publishing the recorded outcome again.
+        ho.BedReserved(
+            site_id=site_id, reservation_id=r2, household_id=second, places=2, expires_at=expires
+        ),
         ho.BedReserved(
             site_id=site_id,
             reservation_id=r3,

@@ -36,8 +36,9 @@ async def on_closed(tx: Transaction, event: Envelope[Any]) -> None:
 
 async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
     data = event.data
-    await store.reservation_held(tx.conn, data.reservation_id, data.site_id, data.places)
-    await store.site_changed(tx.conn, data.site_id, reserved_delta=data.places, **_at(event))
+    new = await store.reservation_held(tx.conn, data.reservation_id, data.site_id, data.places)
+    places = data.places if new else 0
+    await store.site_changed(tx.conn, data.site_id, reserved_delta=places, **_at(event))
 
 
 async def on_reservation_released(tx: Transaction, event: Envelope[Any]) -> None:

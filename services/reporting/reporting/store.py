@@ -83,14 +83,20 @@ async def site_changed(
 
 async def reservation_held(
     conn: asyncpg.Connection, reservation_id: uuid.UUID, site_id: uuid.UUID, places: int
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Record a reservation; False if it was known already.
+
+    Housing answers a repeated request by publishing the recorded BedReserved again (a new
+    event, so the inbox lets it through): it must not count the places twice.
+    """
+    inserted = await conn.fetchval(
         """INSERT INTO site_reservation (reservation_id, site_id, places) VALUES ($1, $2, $3)
-           ON CONFLICT (reservation_id) DO NOTHING""",
+           ON CONFLICT (reservation_id) DO NOTHING RETURNING true""",
         reservation_id,
         site_id,
         places,
     )
+    return bool(inserted)
 
 
 async def reservation_closed(conn: asyncpg.Connection, reservation_id: uuid.UUID) -> int:
