@@ -267,8 +267,19 @@ class Chaos:
                     await asyncio.to_thread(self.cluster.restart_postgres)
                     self.summary.postgres_restarts += 1
                 self.revive()
+                self.progress(fault)
         finally:
             self.faults_done.set()
+
+    def progress(self, fault: str) -> None:
+        s = self.summary
+        print(
+            f"[chaos] {fault:<8} kills {s.service_kills} broker {s.broker_restarts} "
+            f"postgres {s.postgres_restarts} households {len(self.references)} "
+            f"check-ins {s.check_ins}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def revive(self) -> None:
         """A service that died on its own (e.g. started while the broker was down) restarts."""
@@ -412,8 +423,15 @@ class Chaos:
                 live = (await client.get(f"{self.procs['reporting'].url}/views/capacity")).json()
                 again = (await client.get(f"{rebuild.url}/views/capacity")).json()
                 occupancy = (await client.get(f"{self.procs['housing'].url}/occupancy")).json()
+                replica = (await client.get(f"{self.procs['allocation'].url}/sites")).json()
+                sites = (await client.get(f"{self.procs['housing'].url}/sites")).json()
             if live != again:
                 fail("reporting's live view differs from its rebuild from the topic")
+            figures = ("capacity", "blocked", "reserved", "occupied", "status")
+            truth = {s["site_id"]: tuple(s[k] for k in figures) for s in sites}
+            seen = {s["site_id"]: tuple(s[k] for k in figures) for s in replica}
+            if seen != truth:
+                fail(f"allocation's replica of the sites differs from housing: {seen} != {truth}")
             totals = occupancy["total"]
             for key in ("capacity", "occupied", "reserved", "blocked"):
                 if live["total"][key] != totals[key]:
