@@ -11,7 +11,7 @@
   ignored and counted.
 - Infrastructure failures (database or broker unreachable) are not the event's fault: they
   are retried without limit and never dead-letter an event.
-- A handler wrapped in ``batched(fn)`` receives each run of consecutive events of its type
+- A handler wrapped in ``batched(fn)`` receives each run of consecutive events it handles
   in a batch at once (``fn(tx, envelopes)``), so a projection can write them with one
   statement instead of one round trip per event. Order of effects is unchanged.
 
@@ -59,13 +59,14 @@ class Batched:
 
 
 def batched(fn: BatchEventHandler) -> Batched:
-    """Mark ``fn(tx, envelopes)`` as the handler of a run of events of one type.
+    """Mark ``fn(tx, envelopes)`` as the handler of runs of events.
 
     Within a consumed batch, each maximal run of consecutive (new, not redelivered) events
-    of that type from one topic is passed in one call, in order, inside the batch's
-    transaction; other types' handlers run between runs, so the order of effects is that
-    of one-by-one handling. It must accept any sub-run, down to one event: a failing batch
-    is retried event by event. Logs have no per-event context here; a batch handler that
+    from one topic whose types map to this same ``Batched`` object is passed in one call,
+    in order, inside the batch's transaction; other handlers run between runs, so the order
+    of effects is that of one-by-one handling. Register one object for one type, or the
+    same object for several (a projection folding a whole stream gets whole batches). It
+    must accept any sub-run, down to one event: a failing batch is retried event by event. Logs have no per-event context here; a batch handler that
     raises events wraps each ``tx.publish`` in ``message_context(event_id, correlation_id)``
     so causation stays per event.
     """
@@ -252,11 +253,12 @@ class ConsumerPolicy:
                 record, envelope = todo[i]
                 handler = self.handlers[record.topic][envelope.type]
                 if isinstance(handler, Batched):
-                    j = i + 1  # the run of this type (and topic) starting here
+                    j = i + 1  # the run of events for this same batched handler
+                    handlers = self.handlers[record.topic]
                     while (
                         j < len(todo)
-                        and todo[j][1].type == envelope.type
                         and todo[j][0].topic == record.topic
+                        and handlers.get(todo[j][1].type) is handler
                     ):
                         j += 1
                     await handler.fn(tx, [env for _, env in todo[i:j]])
