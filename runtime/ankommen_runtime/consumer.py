@@ -335,8 +335,15 @@ async def _raw_records(message: StreamMessage[Any]) -> Any:
     return message.raw_message
 
 
-def subscribe(broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500) -> None:
-    """Declare one batch subscriber for the policy's topics that follows the policy."""
+def subscribe(
+    broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500, poll_ms: int = 20
+) -> None:
+    """Declare one batch subscriber for the policy's topics that follows the policy.
+
+    ``poll_ms`` is faststream's ``batch_timeout_ms``: a poll returns as soon as records are
+    there, but after an empty one faststream sleeps that long, so a record arriving in a
+    quiet moment waits up to ``poll_ms`` more.
+    """
     topics = policy.topics
 
     @broker.subscriber(
@@ -344,7 +351,7 @@ def subscribe(broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int =
         group_id=policy.group,
         batch=True,
         max_records=max_records,
-        batch_timeout_ms=100,
+        batch_timeout_ms=poll_ms,
         ack_policy=AckPolicy.MANUAL,  # offsets after effects, never on a timer
         auto_offset_reset="earliest",
         decoder=_raw_records,

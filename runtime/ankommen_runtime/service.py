@@ -126,7 +126,12 @@ class Runtime:
                     settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds
                 ),
             )
-            subscribe(self.broker, policy, max_records=settings.consumer_batch_size)
+            subscribe(
+                self.broker,
+                policy,
+                max_records=settings.consumer_batch_size,
+                poll_ms=settings.consumer_poll_ms,
+            )
             await self.broker.start()
         for hook in spec.on_started:
             await hook(self)
