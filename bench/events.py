@@ -6,6 +6,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ankommen_contracts import EventData, Pillar, encode, new_envelope
 from ankommen_contracts.events import allocation as al
@@ -116,15 +117,24 @@ def site_history(rng: random.Random, index: int) -> list[EventData]:
 REBUILD_EVENTS_PER_SITE = 10
 
 
-def encoded_histories(sites: int, seed: int = 2088) -> Iterator[tuple[bytes, bytes, list]]:
-    """(key, value, headers) of ``sites`` site histories, each site's events in sequence order.
+def encoded_histories(sites: int, seed: int = 2088) -> Iterator[tuple[bytes, bytes, list[Any]]]:
+    """(key, value, headers) of ``sites`` site histories, each site's events in order.
 
-    Interleaved round-robin across sites, as a live stream would be, not site after site.
+    Sites progress at random, as in a live stream: the next event comes from a random site
+    that has events left, so the event types are mixed, not grouped.
     """
     rng = random.Random(seed)
     histories = [site_history(rng, i) for i in range(sites)]
     correlation = uuid.uuid4()
-    for step in range(REBUILD_EVENTS_PER_SITE):
-        for history in histories:
-            env = new_envelope(history[step], sequence=step + 1, correlation_id=correlation)
-            yield env.subject.encode(), encode(env), env.kafka_headers()
+    position = [0] * sites
+    active = list(range(sites))
+    while active:
+        pick = rng.randrange(len(active))
+        site = active[pick]
+        step = position[site]
+        env = new_envelope(histories[site][step], sequence=step + 1, correlation_id=correlation)
+        yield env.subject.encode(), encode(env), env.kafka_headers()
+        position[site] += 1
+        if position[site] == REBUILD_EVENTS_PER_SITE:
+            active[pick] = active[-1]
+            active.pop()

@@ -80,17 +80,81 @@ async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def run(bench: Bench) -> Result:
-    import housing.app  # the API as it exists on main when the benchmark runs
+@dataclass(frozen=True)
+class Variant:
+    factory: str  # the reporting app
+    label: str
+    loaded: bool  # background load at half the sustainable rate, or none
+    percentiles: tuple[int, ...]
 
+
+VARIANTS = {
+    "reporting": Variant("reporting.app:create_app", "the real reporting", True, (50, 95, 99)),
+    "batched": Variant("bench.reporting_batched:create_app", "reporting batched", True, (50, 99)),
+    # Sparse commands on a quiet system: what the consumer's poll interval costs.
+    "idle": Variant("reporting.app:create_app", "the real reporting, idle", False, (50, 99)),
+}
+IDLE_PROBE_RATE = 5.0
+
+
+async def run(bench: Bench) -> Result:
     result = Result("latency", "Latency (HTTP response → visible in reporting)")
     basis = min(bench.sustained.items(), key=lambda kv: kv[1], default=None)
     sustained = basis[1] if basis else DEFAULT_SUSTAINED
     # BENCH_LATENCY_LOAD overrides the share of the sustained rate (0: an idle system).
     share = float(os.environ.get("BENCH_LATENCY_LOAD", "0.5"))
     load_rate = max(1, round(sustained * share))
-    probes = bench.size.latency_probes
-    prefix = bench.prefix("latency")
+    result.details.update(
+        probe_rate_per_s=bench.size.latency_probe_rate,
+        background_load_events_per_s=load_rate,
+        background_load_basis=(
+            f"{share:.2f} × the {basis[0]} benchmark's {basis[1]:,.0f} events/s in this run"
+            if basis
+            else f"{share:.2f} × an assumed {DEFAULT_SUSTAINED:,.0f} events/s (not measured)"
+        ),
+        idle_probe_rate_per_s=IDLE_PROBE_RATE,
+        poll_resolution_ms=POLL_SECONDS * 1000,
+    )
+    for name, variant in VARIANTS.items():
+        probes = bench.size.latency_probes if variant.loaded else bench.size.latency_probes // 4
+        probe_rate = bench.size.latency_probe_rate if variant.loaded else IDLE_PROBE_RATE
+        measured, view, stages = await _variant(
+            bench, name, variant.factory, load_rate if variant.loaded else 0, probes, probe_rate
+        )
+        latencies, commands = measured.latencies, measured.commands
+        result.figures += [
+            _ms(
+                f"latency.{name}.p{p}",
+                f"p{p} response → visible, {variant.label}",
+                latencies,
+                p,
+                TARGET if p == 99 else None,
+            )
+            for p in variant.percentiles
+        ]
+        result.checks[f"every probe became visible ({name})"] = (
+            not measured.lost and len(latencies) == probes
+        )
+        result.checks[f"the capacity view counts the probe sites ({name})"] = (
+            view["total"]["sites"] >= probes
+        )
+        result.details[name] = {
+            "probes": probes,
+            "max_ms": round(max(latencies), 1) if latencies else None,
+            "http_command_p50_ms": round(percentile(commands, 50), 1) if commands else None,
+            "http_command_p99_ms": round(percentile(commands, 99), 1) if commands else None,
+            **stages,
+        }
+    return result
+
+
+async def _variant(
+    bench: Bench, variant: str, factory: str, load_rate: int, probes: int, probe_rate: float
+) -> tuple[Probed, dict[str, Any], dict[str, float | None]]:
+    """One latency run: fresh databases and topics, housing in process, reporting child."""
+    import housing.app  # the API as it exists on main when the benchmark runs
+
+    prefix = bench.prefix(f"latency-{variant}")
     topics = {
         f"{prefix}housing.events": PARTITIONS,
         f"{prefix}housing.events.dlq": 1,
@@ -98,18 +162,18 @@ async def run(bench: Bench) -> Result:
         f"{prefix}allocation.events.dlq": 1,
     }
     async with (
-        bench.database("latency_housing") as housing_dsn,
-        bench.database("latency_reporting") as reporting_dsn,
+        bench.database(f"latency_{variant}_housing") as housing_dsn,
+        bench.database(f"latency_{variant}_reporting") as reporting_dsn,
         bench.topics(topics),
     ):
         reporting = ServiceChild(
-            "latency-reporting",
-            "reporting.app:create_app",
+            f"latency-{variant}",
+            factory,
             {
                 "ANKOMMEN_DATABASE_URL": reporting_dsn,
                 "ANKOMMEN_KAFKA_BOOTSTRAP": bench.ep.kafka_bootstrap,
                 "ANKOMMEN_TOPIC_PREFIX": prefix,
-                "ANKOMMEN_CONSUMER_GROUP": f"bench-{bench.run_id}-latency-reporting",
+                "ANKOMMEN_CONSUMER_GROUP": f"bench-{bench.run_id}-latency-{variant}",
             },
             bench.logdir,
         )
@@ -118,16 +182,16 @@ async def run(bench: Bench) -> Result:
             database_url=housing_dsn,
             kafka_bootstrap=bench.ep.kafka_bootstrap,
             topic_prefix=prefix,
-            consumer_group=f"bench-{bench.run_id}-latency-housing",
+            consumer_group=f"bench-{bench.run_id}-latency-{variant}-housing",
             create_topics=False,
             log_level="WARNING",
         )
-        with logs_to(bench.logdir / "latency-housing.log"):
+        with logs_to(bench.logdir / f"latency-{variant}-housing.log"):
             app = housing.app.create_app(settings)
             async with in_process(app) as api:
                 # The housing app has migrated its database: the load can write into it.
                 load = Child(
-                    "latency-load",
+                    f"latency-{variant}-load",
                     [
                         "-m",
                         "bench.worker",
@@ -149,38 +213,26 @@ async def run(bench: Bench) -> Result:
                     {},
                     bench.logdir,
                 )
-                async with running(reporting, load):
-                    await load.read_line(timeout=300)  # ready
-                    await load.write_line("go")
+                children = [reporting, load] if load_rate else [reporting]
+                async with running(*children):
+                    if load_rate:
+                        await load.read_line(timeout=300)  # ready
+                        await load.write_line("go")
                     await asyncio.sleep(bench.size.latency_warmup_seconds)
-                    measured = await _probe(bench, api, reporting_dsn, probes, [reporting, load])
+                    measured = await _probe(
+                        bench, variant, api, reporting_dsn, children, probes, probe_rate
+                    )
                     async with httpx.AsyncClient(base_url=reporting.url) as client:
                         view = (await client.get("/views/capacity")).json()
                 stages = await _stages(housing_dsn, reporting_dsn, measured.answered)
-    latencies, commands, lost = measured.latencies, measured.commands, measured.lost
-    result.figures += [
-        _ms("latency.p50", "p50 response → visible", latencies, 50),
-        _ms("latency.p95", "p95 response → visible", latencies, 95),
-        _ms("latency.p99", "p99 response → visible", latencies, 99, TARGET),
-    ]
-    result.checks["every probe became visible"] = not lost and len(latencies) == probes
-    result.checks["the capacity view counts the probe sites"] = view["total"]["sites"] >= probes
-    result.details.update(
-        probes=probes,
-        probe_rate_per_s=bench.size.latency_probe_rate,
-        background_load_events_per_s=load_rate,
-        background_load_basis=(
-            f"{share:.2f} × the {basis[0]} benchmark's {basis[1]:,.0f} events/s in this run"
-            if basis
-            else f"{share:.2f} × an assumed {DEFAULT_SUSTAINED:,.0f} events/s (not measured)"
-        ),
-        max_ms=round(max(latencies), 1) if latencies else None,
-        http_command_p50_ms=round(percentile(commands, 50), 1) if commands else None,
-        http_command_p99_ms=round(percentile(commands, 99), 1) if commands else None,
-        poll_resolution_ms=POLL_SECONDS * 1000,
-        **stages,
-    )
-    return result
+    return measured, view, stages
+
+
+def _ms(
+    key: str, label: str, values: list[float], p: float, target: Target | None = None
+) -> Figure:
+    value = round(percentile(values, p), 1) if values else None
+    return Figure(key, label, value, "ms", target=target)
 
 
 async def _stages(
@@ -231,17 +283,16 @@ async def _stages(
     }
 
 
-def _ms(
-    key: str, label: str, values: list[float], p: float, target: Target | None = None
-) -> Figure:
-    value = round(percentile(values, p), 1) if values else None
-    return Figure(key, label, value, "ms", target=target)
-
-
 async def _probe(
-    bench: Bench, api: httpx.AsyncClient, reporting_dsn: str, probes: int, children: list[Child]
+    bench: Bench,
+    variant: str,
+    api: httpx.AsyncClient,
+    reporting_dsn: str,
+    children: list[Child],
+    probes: int,
+    probe_rate: float,
 ) -> Probed:
-    """Fire ``probes`` POST /sites at the probe rate."""
+    """Fire ``probes`` POST /sites at ``probe_rate`` per second."""
     waiting: dict[uuid.UUID, float] = {}  # site id -> when its command answered
     answered_wall: dict[uuid.UUID, float] = {}  # the same, wall clock (to compare with DB times)
     latencies: list[float] = []
@@ -286,9 +337,9 @@ async def _probe(
         waiting[site_id] = answered
 
     watcher = asyncio.create_task(watch())
-    interval = 1.0 / bench.size.latency_probe_rate
+    interval = 1.0 / probe_rate
     tasks: list[asyncio.Task[None]] = []
-    with bench.ui.step(f"latency: {probes} commands under load", probes) as step:
+    with bench.ui.step(f"latency ({variant}): {probes} commands under load", probes) as step:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while sent < probes:

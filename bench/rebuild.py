@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from reporting import domain as reporting_domain
 from reporting import store as reporting_store
 
+from . import cpu
 from .common import Bench, Result, ServiceChild, Target, rate, running, wait_for_count
 from .events import REBUILD_EVENTS_PER_SITE, encoded_histories
 
@@ -24,10 +25,17 @@ PARTITIONS = 3
 SEND_WINDOW = 10_000
 
 
-def _reporting(bench: Bench, name: str, dsn: str, prefix: str, group: str) -> ServiceChild:
+def _reporting(
+    bench: Bench,
+    name: str,
+    dsn: str,
+    prefix: str,
+    group: str,
+    factory: str = "reporting.app:create_app",
+) -> ServiceChild:
     return ServiceChild(
         name,
-        "reporting.app:create_app",
+        factory,
         {
             "ANKOMMEN_DATABASE_URL": dsn,
             "ANKOMMEN_KAFKA_BOOTSTRAP": bench.ep.kafka_bootstrap,
@@ -67,7 +75,10 @@ async def _publish(bench: Bench, topic: str, sites: int) -> int:
     return count
 
 
-async def _snapshot(dsn: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]:
+Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]
+
+
+async def _snapshot(dsn: str) -> Snapshot:
     """Every projected row, and the capacity view as reporting computes it."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -86,6 +97,42 @@ async def _inbox_count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM inbox"))
 
 
+async def _replay(
+    bench: Bench, name: str, factory: str, dsn: str, prefix: str, n: int, replicas: int = 1
+) -> tuple[float, dict[str, float], Snapshot]:
+    """Replay the topic into a fresh database with a new group: (events/s, cpu, tables).
+
+    ``replicas`` processes share the group (the partitions), as a service scales out.
+    """
+    group = f"bench-{bench.run_id}-{name}"
+    services = [
+        _reporting(bench, f"{name}-{i}" if i else name, dsn, prefix, group, factory)
+        for i in range(replicas)
+    ]
+    async with running(*services):
+        conn = await asyncpg.connect(dsn)
+        try:
+            pids = {f"reporting{i or ''}": s.pid for i, s in enumerate(services)}
+            cpu_before = cpu.snapshot(pids)
+            with bench.ui.step(f"rebuild: {name} replays {n:,} events", n) as step:
+                done = await wait_for_count(
+                    lambda: _inbox_count(conn),
+                    n,
+                    progress=step.update,
+                    children=services,
+                    interval=0.1,
+                )
+            cpu_after = cpu.snapshot(pids)
+            first = await conn.fetchval(
+                "SELECT extract(epoch FROM min(processed_at))::float8 FROM inbox"
+            )
+        finally:
+            await conn.close()
+    # From the first transaction's start to the poll that saw the last event.
+    events_per_s = rate(n, done - float(first))
+    return events_per_s, cpu.usage(cpu_before, cpu_after, n), await _snapshot(dsn)
+
+
 async def run(bench: Bench) -> Result:
     result = Result("rebuild", "Rebuild (replay housing.events into a fresh reporting)")
     prefix = bench.prefix("rebuild")
@@ -95,6 +142,7 @@ async def run(bench: Bench) -> Result:
     async with (
         bench.database("rebuild_live") as live_dsn,
         bench.database("rebuild_replay") as replay_dsn,
+        bench.database("rebuild_batched") as batched_dsn,
         bench.topics({topic: PARTITIONS, f"{topic}.dlq": 1}),
     ):
         live = _reporting(bench, "rebuild-live", live_dsn, prefix, f"bench-{bench.run_id}-live")
@@ -113,49 +161,48 @@ async def run(bench: Bench) -> Result:
             finally:
                 await conn.close()
         live_state = await _snapshot(live_dsn)
-
-        replay = _reporting(
-            bench, "rebuild-replay", replay_dsn, prefix, f"bench-{bench.run_id}-replay"
+        real_rate, real_cpu, replayed = await _replay(
+            bench, "rebuild-reporting", "reporting.app:create_app", replay_dsn, prefix, n
         )
-        async with running(replay):
-            conn = await asyncpg.connect(replay_dsn)
-            try:
-                with bench.ui.step(f"rebuild: replay {n:,} events", n) as step:
-                    done = await wait_for_count(
-                        lambda: _inbox_count(conn),
-                        n,
-                        progress=step.update,
-                        children=[replay],
-                        interval=0.1,
-                    )
-                first = await conn.fetchval(
-                    "SELECT extract(epoch FROM min(processed_at))::float8 FROM inbox"
-                )
-            finally:
-                await conn.close()
-        replay_state = await _snapshot(replay_dsn)
+        batched_rate, batched_cpu, folded = await _replay(
+            bench, "rebuild-batched", "bench.reporting_batched:create_app", batched_dsn, prefix, n
+        )
 
-    seconds = done - float(first)
-    result.figures.append(
+    ceilings = ["faststream.batch_consume", "aiokafka.consume"]
+    result.figures += [
         bench.compared(
             "rebuild.events_per_s",
-            "replay events/s (real reporting consumer)",
-            rate(n, seconds),
+            "replay events/s, the real reporting service",
+            real_rate,
             "events/s",
-            ["faststream.batch_consume", "aiokafka.consume"],
+            ceilings,
             TARGET,
-        )
-    )
+        ),
+        bench.compared(
+            "rebuild.batched_events_per_s",
+            "replay events/s, reporting's fold as one batched handler",
+            batched_rate,
+            "events/s",
+            ceilings,
+            TARGET,
+        ),
+    ]
     result.checks.update(
         {
             "every event published": published == n,
-            "rebuilt site rows equal the live ones": replay_state[0] == live_state[0],
-            "rebuilt reservations equal the live ones": replay_state[1] == live_state[1],
-            "rebuilt capacity view equals the live one": replay_state[2] == live_state[2],
-            "the view counts every site": replay_state[2][2].sites == sites,
+            "rebuilt site rows equal the live ones": replayed[0] == live_state[0],
+            "rebuilt reservations equal the live ones": replayed[1] == live_state[1],
+            "rebuilt capacity view equals the live one": replayed[2] == live_state[2],
+            "the view counts every site": replayed[2][2].sites == sites,
+            "batched fold's tables and view equal the live ones": folded == live_state,
         }
     )
     result.details.update(
-        events=n, sites=sites, partitions=PARTITIONS, replay_seconds=round(seconds, 2)
+        events=n,
+        sites=sites,
+        partitions=PARTITIONS,
+        # From each replaying service's start, so its start-up is in it too.
+        cpu_reporting=real_cpu,
+        cpu_batched_fold=batched_cpu,
     )
     return result

@@ -44,7 +44,7 @@ def test_every_event_arrived_and_the_rebuild_equals_the_live_view(
     assert pipeline.checks["every event projected once"]
     assert pipeline.checks["outbox fully published"]
     assert rebuild.checks["rebuilt capacity view equals the live one"]
-    assert results["latency"].checks["every probe became visible"]
+    assert results["latency"].checks["every probe became visible (reporting)"]
     assert results["placement"].checks["every household housed once"]
 
 
