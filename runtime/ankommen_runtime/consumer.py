@@ -66,9 +66,10 @@ def batched(fn: BatchEventHandler) -> Batched:
     in order, inside the batch's transaction; other handlers run between runs, so the order
     of effects is that of one-by-one handling. Register one object for one type, or the
     same object for several (a projection folding a whole stream gets whole batches). It
-    must accept any sub-run, down to one event: a failing batch is retried event by event. Logs have no per-event context here; a batch handler that
-    raises events wraps each ``tx.publish`` in ``message_context(event_id, correlation_id)``
-    so causation stays per event.
+    must accept any sub-run, down to one event: a failing batch is retried event by event.
+    Logs have no per-event context here; a batch handler that raises events wraps each
+    ``tx.publish`` in ``message_context(event_id, correlation_id)`` so causation stays per
+    event.
     """
     return Batched(fn)
 
