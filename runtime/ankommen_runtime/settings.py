@@ -48,6 +48,12 @@ class ServiceSettings(BaseSettings):
         "(bench/NOTES.md: 100 ms gave p99 115 ms at 5 commands/s, 20 ms gives 35 ms for "
         "about 0.5 % of a core more while idle).",
     )
+    gc_threshold: int = Field(
+        default=10_000,
+        ge=0,
+        description="CPython's young-generation GC threshold once the service runs (the "
+        "interpreter's default is 700); 0 leaves it alone. See runtime/service.py tune_gc.",
+    )
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_base_seconds: float = Field(default=0.05, gt=0)
     retry_max_seconds: float = Field(default=2.0, gt=0)
