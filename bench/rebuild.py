@@ -123,6 +123,7 @@ async def _replay(
                     interval=0.1,
                 )
             cpu_after = cpu.snapshot(pids)
+            pg_pids = await cpu.postgres_pids(bench.ep.pg_admin_dsn, [dsn.rsplit("/", 1)[-1]])
             first = await conn.fetchval(
                 "SELECT extract(epoch FROM min(processed_at))::float8 FROM inbox"
             )
@@ -130,7 +131,7 @@ async def _replay(
             await conn.close()
     # From the first transaction's start to the poll that saw the last event.
     events_per_s = rate(n, done - float(first))
-    return events_per_s, cpu.usage(cpu_before, cpu_after, n), await _snapshot(dsn)
+    return events_per_s, cpu.usage(cpu_before, cpu_after, n, pg_pids), await _snapshot(dsn)
 
 
 async def run(bench: Bench) -> Result:
