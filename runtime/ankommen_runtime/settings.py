@@ -46,7 +46,7 @@ class ServiceSettings(BaseSettings):
         description="How long an idle consumer waits for records per poll; faststream also "
         "sleeps this long after an empty poll, so it bounds the extra latency when quiet "
         "(bench/NOTES.md: 100 ms gave p99 115 ms at 5 commands/s, 20 ms gives 35 ms for "
-        "about 0.5 % of a core more while idle).",
+        "about 1 % of a core more per idle consumer process).",
     )
     gc_threshold: int = Field(
         default=10_000,
