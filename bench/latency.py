@@ -339,7 +339,7 @@ async def _probe(
     watcher = asyncio.create_task(watch())
     interval = 1.0 / probe_rate
     tasks: list[asyncio.Task[None]] = []
-    with bench.ui.step(f"latency ({variant}): {probes} commands under load", probes) as step:
+    with bench.ui.step(f"latency ({variant}): {probes} commands", probes) as step:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while sent < probes:
