@@ -71,9 +71,7 @@ async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPart
         described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
-    return [
-        TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
-    ]
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
 
 async def read_letters(bootstrap: str, topics: Sequence[str]) -> list[DeadLetter]:

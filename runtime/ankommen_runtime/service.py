@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,7 +139,13 @@ class Runtime:
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if spec.subscriptions:
-            self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=spec.name)
+            self.broker = KafkaBroker(
+                settings.kafka_bootstrap,
+                client_id=spec.name,
+                # Its own logger would print coloured text lines; this one propagates to the
+                # root's JSON handler like every other library logger.
+                logger=logging.getLogger("faststream.access"),
+            )
             policy = ConsumerPolicy(
                 service=spec.name,
                 group=settings.group,
