@@ -44,6 +44,37 @@ async def record_effect(tx: Transaction, envelope: Envelope[Any]) -> None:
     )
 
 
+def consumer_under_test(
+    bootstrap: str,
+    dsn: str,
+    prefix: str,
+    group: str,
+    handlers: dict[str, Any],
+    *,
+    migrations: Path = SQL,
+    **settings: Any,
+) -> Runtime:
+    """A consumer of ``<prefix>housing.events`` built by the real runtime, for tests."""
+    spec = ServiceSpec(
+        name="reporting",
+        title="test consumer",
+        migrations=migrations,
+        subscriptions=[Subscription("housing", handlers)],
+        publishes=False,
+    )
+    return Runtime(
+        spec,
+        ServiceSettings(
+            service="reporting",
+            database_url=dsn,
+            kafka_bootstrap=bootstrap,
+            topic_prefix=prefix,
+            consumer_group=group,
+            **settings,
+        ),
+    )
+
+
 async def run_relay(args: argparse.Namespace) -> None:
     pool = await create_pool(args.dsn)
     producer = new_producer(args.bootstrap, client_id="relay-under-test")
@@ -75,23 +106,15 @@ async def run_consumer(args: argparse.Namespace) -> None:
 
         ConsumerPolicy.handle_batch = then_die  # type: ignore[method-assign]
 
-    spec = ServiceSpec(
-        name="reporting",
-        title="test consumer",
-        migrations=SQL,
-        subscriptions=[Subscription("housing", {"ShelterOpened": effect})],
-        publishes=False,
-    )
-    settings = ServiceSettings(
-        service="reporting",
-        database_url=args.dsn,
-        kafka_bootstrap=args.bootstrap,
-        topic_prefix=args.prefix,
-        consumer_group=args.group,
+    configure_logging("reporting")
+    runtime = consumer_under_test(
+        args.bootstrap,
+        args.dsn,
+        args.prefix,
+        args.group,
+        {"ShelterOpened": effect},
         create_topics=False,
     )
-    configure_logging("reporting")
-    runtime = Runtime(spec, settings)
     await runtime.start()
     try:
         await asyncio.Event().wait()

@@ -16,10 +16,10 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
 )
 from ankommen_local.infra import Endpoints
-from ankommen_runtime.consumer import Subscription, batched
-from ankommen_runtime.service import Runtime, ServiceSpec
-from ankommen_runtime.settings import ServiceSettings
+from ankommen_runtime.consumer import batched
+from ankommen_runtime.service import Runtime
 from ankommen_runtime.uow import Transaction
+from procs import consumer_under_test
 from support import create_topics, eventually, read_topic
 
 SQL = Path(__file__).parent / "sql_batched"
@@ -77,23 +77,16 @@ def consumer(
         # The same batched object for a second type: runs span both types.
         "ShelterCapacityChanged": many if one_fold else recorder.one,
     }
-    spec = ServiceSpec(
-        name="reporting",
-        title="batched test consumer",
+    return consumer_under_test(
+        infra.kafka_bootstrap,
+        dsn,
+        prefix,
+        "batched",
+        handlers,
         migrations=SQL,
-        subscriptions=[Subscription("housing", handlers)],
-        publishes=False,
-    )
-    settings = ServiceSettings(
-        service="reporting",
-        database_url=dsn,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        topic_prefix=prefix,
-        consumer_group="batched",
         retry_attempts=2,
         retry_base_seconds=0.01,
     )
-    return Runtime(spec, settings)
 
 
 async def produce(bootstrap: str, topic: str, events: list[Envelope[Any]]) -> None:

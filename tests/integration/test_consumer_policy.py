@@ -14,11 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ankommen_contracts import Envelope, Pillar, encode, new_envelope
 from ankommen_contracts.events.housing import ShelterOpened
 from ankommen_local.infra import Endpoints
-from ankommen_runtime.consumer import Subscription
-from ankommen_runtime.service import Runtime, ServiceSpec
-from ankommen_runtime.settings import ServiceSettings
+from ankommen_runtime.service import Runtime
 from ankommen_runtime.uow import Transaction
-from procs import SQL, record_effect
+from procs import consumer_under_test, record_effect
 from support import create_topics, eventually, read_topic
 
 PROCS = Path(__file__).parent / "procs.py"
@@ -49,23 +47,15 @@ async def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = 
 def consumer_runtime(
     infra: Endpoints, dsn: str, prefix: str, group: str, handler: Any = record_effect
 ) -> Runtime:
-    spec = ServiceSpec(
-        name="reporting",
-        title="test consumer",
-        migrations=SQL,
-        subscriptions=[Subscription("housing", {"ShelterOpened": handler})],
-        publishes=False,
-    )
-    settings = ServiceSettings(
-        service="reporting",
-        database_url=dsn,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        topic_prefix=prefix,
-        consumer_group=group,
+    return consumer_under_test(
+        infra.kafka_bootstrap,
+        dsn,
+        prefix,
+        group,
+        {"ShelterOpened": handler},
         retry_attempts=3,
         retry_base_seconds=0.01,
     )
-    return Runtime(spec, settings)
 
 
 async def committed_offset(bootstrap: str, topic: str, group: str) -> int | None:
