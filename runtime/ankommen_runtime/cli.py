@@ -1,4 +1,4 @@
-"""``ankommen``: operations commands for the shared mechanisms (dead letters for now)."""
+"""``ankommen``: operations commands for the shared mechanisms (dead letters, tokens)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import dlq
+from .auth import Role
+from .local_issuer import DEFAULT_TTL_SECONDS, LocalIssuer, audience_of
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters in the <topic>.dlq topics.")
@@ -146,3 +148,47 @@ def purge(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("token")
+def token(
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="A role (repeatable): " + ", ".join(Role))
+    ],
+    service: Annotated[
+        list[str],
+        typer.Option("--service", "-s", help="Audience: the service(s) the token is for"),
+    ] = ["allocation", "housing", "integration", "volunteers", "reporting"],  # noqa: B006
+    district: Annotated[
+        int | None, typer.Option(min=1, max=13, help="Stadtbezirk of a social worker")
+    ] = None,
+    site: Annotated[
+        list[str] | None, typer.Option(help="A site id a site operator runs (repeatable)")
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Pseudonymous staff id (`sub`); random if omitted")
+    ] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = DEFAULT_TTL_SECONDS,
+) -> None:
+    """Mint an access token from the local issuer (development, tests, `make demo`).
+
+    Services verify it like any OIDC token: ``curl -H "authorization: Bearer $(ankommen
+    token -r housing-staff)" …``. Keys live in ``$ANKOMMEN_STATE_DIR/oidc`` (default
+    ``.state/oidc``); production uses the city's identity provider instead.
+    """
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]; roles: {', '.join(Role)}")
+        raise typer.Exit(2) from exc
+    issuer = LocalIssuer().ensure()
+    typer.echo(
+        issuer.mint(
+            roles,
+            audience=[audience_of(s) for s in service],
+            subject=subject,
+            district=district,
+            sites=site or (),
+            ttl_seconds=ttl,
+        )
+    )

@@ -24,6 +24,8 @@ from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
 from . import health
+from .auth import TokenVerifier
+from .clock import Clock, WallClock
 from .consumer import (
     DLQ_SUFFIX,
     TRANSIENT_ERRORS,
@@ -96,6 +98,7 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
+        self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -226,6 +229,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     )
     app.state.runtime = None
     app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings.oidc_issuer, settings.audience, settings.jwks_url)
 
     @app.middleware("http")
     async def correlation(
@@ -274,6 +278,11 @@ def runtime_of(request: Request) -> Runtime:
 def get_uow(request: Request) -> UnitOfWork:
     """FastAPI dependency: the unit of work of this process."""
     return runtime_of(request).uow
+
+
+def get_clock(request: Request) -> Clock:
+    """FastAPI dependency: the business clock (wall clock, or simulated in a simulation)."""
+    return runtime_of(request).clock
 
 
 def get_pool(request: Request) -> asyncpg.Pool:

@@ -7,6 +7,8 @@ import os
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
+
 
 class ServiceSettings(BaseSettings):
     """What one service process needs to know about its surroundings.
@@ -59,6 +61,19 @@ class ServiceSettings(BaseSettings):
     retry_max_seconds: float = Field(default=2.0, gt=0)
     pool_min_size: int = 1
     pool_max_size: int = 10
+    oidc_issuer: str = Field(
+        default=LOCAL_ISSUER,
+        description="Issuer (`iss`) of the access tokens: the city's identity provider in "
+        "production; the project's local issuer by default.",
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="Where the issuer's public keys (JWKS) are: an https URL or a file; "
+        "defaults to the local issuer's keys in the state folder.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Audience (`aud`) this service accepts; `ankommen-<service>`."
+    )
 
     @model_validator(mode="after")
     def _database_url(self) -> ServiceSettings:
@@ -70,6 +85,10 @@ class ServiceSettings(BaseSettings):
             )
         if self.consumer_group is None:
             self.consumer_group = self.service
+        if self.oidc_jwks_url is None:
+            self.oidc_jwks_url = LocalIssuer().jwks_url
+        if self.oidc_audience is None:
+            self.oidc_audience = audience_of(self.service)
         return self
 
     def topic(self, source: str) -> str:
@@ -80,6 +99,16 @@ class ServiceSettings(BaseSettings):
     def dsn(self) -> str:
         assert self.database_url is not None
         return self.database_url
+
+    @property
+    def audience(self) -> str:
+        assert self.oidc_audience is not None
+        return self.oidc_audience
+
+    @property
+    def jwks_url(self) -> str:
+        assert self.oidc_jwks_url is not None
+        return self.oidc_jwks_url
 
     @property
     def group(self) -> str:
