@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
@@ -14,13 +15,31 @@ class ServiceSettings(BaseSettings):
     """What one service process needs to know about its surroundings.
 
     ``ANKOMMEN_DATABASE_URL`` wins; else ``ANKOMMEN_<SERVICE>_DATABASE_URL`` (so one shell
-    can hold all five, as ``ankommen-local env`` prints them); else the local default.
+    can hold all five, as ``ankommen-local env`` prints them); else, only with
+    ``ANKOMMEN_LOCAL_DEV=true``, the local cluster's built-in URL. Without any of them the
+    service refuses to start (``dsn`` raises) rather than guess a database.
     """
 
     model_config = SettingsConfigDict(env_prefix="ANKOMMEN_", extra="ignore")
 
     service: str = Field(description="Service name: allocation, housing, …")
     kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="SASL_SSL on a Strimzi cluster, SASL_PLAINTEXT on the locked-down local "
+        "broker; PLAINTEXT only on the open local one.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="CA bundle of the brokers' TLS certificates (SASL_SSL)."
+    )
+    local_dev: bool = Field(
+        default=False,
+        description="Local development mode: allows the built-in local database URL when "
+        "no ANKOMMEN_DATABASE_URL is given. Never set in a deployment.",
+    )
     database_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -79,9 +98,8 @@ class ServiceSettings(BaseSettings):
     def _database_url(self) -> ServiceSettings:
         if self.database_url is None:
             svc = self.service
-            self.database_url = os.environ.get(
-                f"ANKOMMEN_{svc.upper()}_DATABASE_URL",
-                f"postgresql://{svc}:{svc}@127.0.0.1:55432/{svc}",
+            self.database_url = os.environ.get(f"ANKOMMEN_{svc.upper()}_DATABASE_URL") or (
+                f"postgresql://{svc}:{svc}@127.0.0.1:55432/{svc}" if self.local_dev else None
             )
         if self.consumer_group is None:
             self.consumer_group = self.service
@@ -97,8 +115,34 @@ class ServiceSettings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        assert self.database_url is not None
+        if self.database_url is None:
+            raise RuntimeError(
+                f"no database for {self.service}: set ANKOMMEN_DATABASE_URL (or "
+                f"ANKOMMEN_{self.service.upper()}_DATABASE_URL; ANKOMMEN_LOCAL_DEV=true "
+                "allows the local cluster's default)"
+            )
         return self.database_url
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security keyword arguments for every aiokafka client (producer, consumer, admin)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        if self.kafka_sasl_username is None or self.kafka_sasl_password is None:
+            raise ValueError(
+                f"ANKOMMEN_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "ANKOMMEN_KAFKA_SASL_USERNAME and ANKOMMEN_KAFKA_SASL_PASSWORD"
+            )
+        options: dict[str, Any] = {
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+        }
+        if self.kafka_security_protocol == "SASL_SSL":
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile)
+        return options
 
     @property
     def audience(self) -> str:

@@ -1,0 +1,141 @@
+"""Who writes and reads which topic: the single source the deployment reads names from.
+
+The runtime names topics in two places (``ServiceSettings.topic`` for event streams, the
+consumer's dead-letter suffix); this module wraps both so that Kubernetes KafkaTopics,
+KafkaUser ACLs, the local broker's ACLs and the alert rules are derived from the services'
+own ``ServiceSpec``s instead of being typed out again. If the naming changes (issue 14:
+dead letters per consumer), only ``dead_letter_topic`` changes and every generated list
+follows.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .consumer import DLQ_SUFFIX
+from .settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from .service import ServiceSpec
+
+EVENTS_SUFFIX = ".events"
+# Event streams are the system of record for the read models (reporting rebuilds from
+# them), so they are kept forever; dead letters wait four weeks for a fix and a re-drive.
+EVENT_RETENTION_MS = -1
+DEAD_LETTER_RETENTION_MS = 28 * 24 * 3600 * 1000
+DEAD_LETTER_PARTITIONS = 1
+
+
+def event_topic(source: str, prefix: str = "") -> str:
+    """The topic ``source`` publishes on (same rule as ``ServiceSettings.topic``)."""
+    return f"{prefix}{source}{EVENTS_SUFFIX}"
+
+
+def dead_letter_topic(topic: str, consumer: str) -> str:
+    """Where ``consumer`` parks events of ``topic`` that failed every retry.
+
+    Today one dead-letter topic per source topic, shared by its consumers (the consumer
+    writes ``record.topic + DLQ_SUFFIX``); ``consumer`` is accepted already so that the
+    per-consumer naming of issue 14 changes this function only.
+    """
+    del consumer
+    return topic + DLQ_SUFFIX
+
+
+def owner_of(topic: str, prefix: str = "") -> str | None:
+    """The service that owns (alone may write) an event topic; None for anything else."""
+    if not topic.startswith(prefix) or not topic.endswith(EVENTS_SUFFIX):
+        return None
+    owner = topic[len(prefix) : -len(EVENTS_SUFFIX)]
+    return owner or None
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    dead_letter: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceTopology:
+    """One service's place on the broker: what it writes, reads, and as which group."""
+
+    service: str
+    group: str
+    publishes: tuple[str, ...]
+    consumes: tuple[str, ...]
+    dead_letters: tuple[str, ...]
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return self.publishes + self.dead_letters
+
+
+def topology_of(spec: ServiceSpec, settings: ServiceSettings) -> ServiceTopology:
+    """Derived exactly as ``Runtime.start`` creates topics and subscribes."""
+    consumes = tuple(settings.topic(sub.source) for sub in spec.subscriptions)
+    return ServiceTopology(
+        service=spec.name,
+        group=settings.group,
+        publishes=(settings.topic(spec.name),) if spec.publishes else (),
+        consumes=consumes,
+        dead_letters=tuple(dead_letter_topic(t, spec.name) for t in consumes),
+    )
+
+
+def topics_of(topologies: Iterable[ServiceTopology], partitions: int) -> list[TopicSpec]:
+    """Every topic the services need, event streams and dead letters, sorted by name."""
+    found: dict[str, TopicSpec] = {}
+    for t in topologies:
+        for name in (*t.publishes, *t.consumes):
+            found[name] = TopicSpec(name, partitions, EVENT_RETENTION_MS)
+        for name in t.dead_letters:
+            found[name] = TopicSpec(
+                name, DEAD_LETTER_PARTITIONS, DEAD_LETTER_RETENTION_MS, dead_letter=True
+            )
+    return [found[name] for name in sorted(found)]
+
+
+# --- the five services, as their packages define them ---------------------------------------
+SERVICE_NAMES: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers", "reporting")
+
+
+def settings_class(service: str) -> type[ServiceSettings]:
+    """The service's own settings class (a ServiceSettings subclass), or the runtime's."""
+    module = importlib.import_module(f"{service}.app")
+    own = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+        and value.__module__ == module.__name__
+    ]
+    if len(own) > 1:
+        raise LookupError(f"{service}.app defines several settings classes: {own}")
+    return own[0] if own else ServiceSettings
+
+
+def service_spec(service: str, settings: ServiceSettings | None = None) -> ServiceSpec:
+    """The ServiceSpec a service's app runs with: its ``SPEC``, or ``service_spec(settings)``."""
+    module = importlib.import_module(f"{service}.app")
+    settings = settings or settings_class(service)(service=service)
+    if hasattr(module, "SPEC"):
+        return module.SPEC
+    if hasattr(module, "service_spec"):
+        return module.service_spec(settings)
+    raise LookupError(f"{service}.app has neither SPEC nor service_spec(settings)")
+
+
+def service_topologies(prefix: str = "") -> list[ServiceTopology]:
+    """The topology of all five services with default settings (and a topic prefix)."""
+    result = []
+    for name in SERVICE_NAMES:
+        settings = settings_class(name)(service=name, topic_prefix=prefix)
+        result.append(topology_of(service_spec(name, settings), settings))
+    return result

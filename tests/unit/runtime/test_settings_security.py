@@ -1,0 +1,54 @@
+"""A service never guesses its database outside local development; Kafka security options."""
+
+from __future__ import annotations
+
+import pytest
+from ankommen_runtime.settings import ServiceSettings
+
+
+@pytest.fixture
+def no_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ANKOMMEN_DATABASE_URL", "ANKOMMEN_HOUSING_DATABASE_URL", "ANKOMMEN_LOCAL_DEV"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_database_url")
+def test_without_a_database_url_the_service_refuses_to_start_naming_the_variable() -> None:
+    settings = ServiceSettings(service="housing")
+    with pytest.raises(RuntimeError, match="ANKOMMEN_DATABASE_URL"):
+        _ = settings.dsn
+
+
+@pytest.mark.usefixtures("no_database_url")
+def test_local_development_mode_falls_back_to_the_local_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANKOMMEN_LOCAL_DEV", "true")
+    assert ServiceSettings(service="housing").dsn.endswith("@127.0.0.1:55432/housing")
+
+
+def test_plaintext_kafka_needs_no_client_options() -> None:
+    assert ServiceSettings(service="housing").kafka_client_options() == {}
+
+
+def test_sasl_options_carry_mechanism_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_USERNAME", "housing")
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_PASSWORD", "s3cret")
+    settings = ServiceSettings(service="housing")
+    assert "s3cret" not in repr(settings)  # a SecretStr never lands in a log line
+    assert settings.kafka_client_options() == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "housing",
+        "sasl_plain_password": "s3cret",
+    }
+
+
+def test_sasl_without_credentials_is_refused_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    with pytest.raises(ValueError, match="ANKOMMEN_KAFKA_SASL_USERNAME"):
+        ServiceSettings(service="housing").kafka_client_options()
