@@ -12,8 +12,10 @@ ANKOMMEN_INFRA picks the backend:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,13 +23,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from . import kafka, postgres, stack
-from .config import SERVICES, TOPICS, Settings
-from .util import run_sync
+from .config import KAFKA_VERSION, SERVICES, TOPICS, Settings
+from .util import InfraError, run_sync
 
 BACKENDS = ("native", "testcontainers", "external", "auto")
 DOCKER_PROBE_TIMEOUT = 5.0
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"  # the image testcontainers' KafkaContainer expects
+# The official image of the same Kafka release the native broker runs (and compose, and
+# Strimzi's Kafka version in deploy/k8s).
+KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 POSTGRES_IMAGE = "postgres:15"  # same major version as the native cluster
+KAFKA_CONTAINER_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -94,34 +99,73 @@ def external_endpoints() -> Endpoints:
         ) from exc
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def kafka_container_env(host_port: int) -> dict[str, str]:
+    """apache/kafka's settings for one KRaft node, as the native server.properties has them.
+
+    testcontainers' KafkaContainer drives Confluent's image scripts, so the official image
+    runs as a plain container; its client port is bound to a known host port because the
+    advertised listener must name the address the tests connect to.
+    """
+    return {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{host_port}",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+        "KAFKA_NUM_PARTITIONS": "1",
+        "KAFKA_DEFAULT_REPLICATION_FACTOR": "1",
+        "KAFKA_MIN_INSYNC_REPLICAS": "1",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "3",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
+
+
+async def _wait_kafka(bootstrap: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await kafka.is_ready(bootstrap):
+        if loop.time() > deadline:
+            raise InfraError(f"the Kafka container did not answer on {bootstrap} in {timeout}s")
+        await asyncio.sleep(0.5)
+
+
 @contextmanager
 def _containers() -> Iterator[Endpoints]:
     # Imported here: testcontainers is a dev dependency and needs a Docker engine.
+    from testcontainers.core.container import DockerContainer
+
     try:
-        from testcontainers.community.kafka import KafkaContainer
         from testcontainers.community.postgres import PostgresContainer
     except ImportError:  # older layouts
-        from testcontainers.kafka import KafkaContainer  # type: ignore[no-redef]
         from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef]
 
-    # Broker settings as in the native server.properties, where the image differs.
-    kafka_node = (
-        KafkaContainer(KAFKA_IMAGE)
-        .with_kraft()
-        .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
-        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
-        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
-    )
+    host_port = _free_port()
+    kafka_node = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, host_port)
+    for key, value in kafka_container_env(host_port).items():
+        kafka_node = kafka_node.with_env(key, value)
     with (
-        kafka_node as kafka_container,
+        kafka_node,
         PostgresContainer(
             POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres"
         ) as pg_container,
     ):
-        ep = Endpoints(
-            kafka_container.get_bootstrap_server(),
-            pg_container.get_connection_url(driver=None),
-        )
+        ep = Endpoints(f"127.0.0.1:{host_port}", pg_container.get_connection_url(driver=None))
+        run_sync(_wait_kafka(ep.kafka_bootstrap, KAFKA_CONTAINER_TIMEOUT))
         # Same topics and service databases as the native setup, so tests see no difference.
         run_sync(kafka.ensure_topics(ep.kafka_bootstrap, TOPICS))
         run_sync(postgres.ensure_databases(ep.pg_admin_dsn, SERVICES))

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Print a .env for docker compose with a fresh random password per database role:
+#   umask 077 && deploy/docker/new-env.sh > .env
+# .env is git-ignored; never commit it.
+set -eu
+pw() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+echo "ANKOMMEN_PG_ADMIN_PASSWORD=$(pw)"
+for service in ALLOCATION HOUSING INTEGRATION VOLUNTEERS REPORTING; do
+    echo "ANKOMMEN_${service}_DB_PASSWORD=$(pw)"
+done
