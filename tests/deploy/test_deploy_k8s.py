@@ -389,3 +389,21 @@ def test_the_schema_checks_themselves_reject_an_unknown_or_misplaced_field() -> 
     deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_local_locked_down_broker_grants_exactly_the_kubernetes_acls() -> None:
+    from ankommen_local.kafka_acls import acl_plan
+
+    local = {
+        (g.principal, g.resource_type, name, op)
+        for g in acl_plan()
+        for name in g.names
+        for op in g.operations
+    }
+    k8s = {
+        (user["metadata"]["name"], a["resource"]["type"], a["resource"]["name"], op)
+        for user in of_kind("KafkaUser")
+        for a in user["spec"]["authorization"]["acls"]
+        for op in a["operations"]
+    }
+    assert local == k8s

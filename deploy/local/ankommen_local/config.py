@@ -35,6 +35,15 @@ TOPICS: tuple[TopicSpec, ...] = tuple(
 ) + tuple(TopicSpec(f"{stream}.events.dlq", partitions=1) for stream in EVENT_STREAMS)
 
 
+def _bool_env(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -54,6 +63,8 @@ class Settings:
     kafka_controller_port: int = 19093
     pg_port: int = 55432
     host: str = "127.0.0.1"
+    # Locked-down broker: SASL/SCRAM users and ACLs per service (kafka_acls.py).
+    kafka_sasl: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,6 +76,7 @@ class Settings:
             # The controller listener sits next to the client port unless told otherwise.
             kafka_controller_port=_int_env("ANKOMMEN_KAFKA_CONTROLLER_PORT", kafka_port + 1),
             pg_port=_int_env("ANKOMMEN_PG_PORT", 55432),
+            kafka_sasl=_bool_env("ANKOMMEN_KAFKA_SASL"),
         )
 
     # --- Kafka -------------------------------------------------------------------------
@@ -95,6 +107,10 @@ class Settings:
     @property
     def kafka_log4j(self) -> Path:
         return self.kafka_dir / "log4j2.properties"
+
+    @property
+    def kafka_credentials_file(self) -> Path:
+        return self.kafka_dir / "credentials.json"
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -12,9 +12,11 @@ import signal
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from . import kafka_acls
 from .config import KAFKA_POM, Settings, TopicSpec
 from .util import (
     Echo,
@@ -110,19 +112,29 @@ def _java_cmd(s: Settings, main: str, *args: str) -> list[str]:
 
 
 # --- configuration ----------------------------------------------------------------------
+def _plaintext_listeners(s: Settings) -> str:
+    h = s.host
+    return f"""\
+listeners=PLAINTEXT://{h}:{s.kafka_port},CONTROLLER://{h}:{s.kafka_controller_port}
+advertised.listeners=PLAINTEXT://{h}:{s.kafka_port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+"""
+
+
 def server_properties(s: Settings) -> str:
     h = s.host
+    listeners = (
+        kafka_acls.listener_properties(s) if s.kafka_sasl else _plaintext_listeners(s)
+    ).rstrip("\n")
     return f"""\
 # Written by ankommen-local on every `up`; edit deploy/local/ankommen_local/kafka.py instead.
 # Single-node KRaft: this process is both broker and controller.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={h}:{s.kafka_controller_port}
-listeners=PLAINTEXT://{h}:{s.kafka_port},CONTROLLER://{h}:{s.kafka_controller_port}
-advertised.listeners=PLAINTEXT://{h}:{s.kafka_port}
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+{listeners}
 log.dirs={s.kafka_data}
 
 # One node: every internal topic has a single replica.
@@ -184,12 +196,25 @@ logger.request.level = warn
 
 def write_config(s: Settings) -> None:
     s.kafka_logs.mkdir(parents=True, exist_ok=True)
+    if s.kafka_sasl:  # the properties hold the admin's password
+        s.kafka_dir.chmod(0o700)
+        write_if_changed(s.kafka_properties, server_properties(s))
+        s.kafka_properties.chmod(0o600)
+        return
     write_if_changed(s.kafka_properties, server_properties(s))
     write_if_changed(s.kafka_log4j, log4j_properties(s))
 
 
 def _format_record(s: Settings) -> Path:
     return s.kafka_dir / "formatted-controller-port"
+
+
+def _security_record(s: Settings) -> Path:
+    return s.kafka_dir / "formatted-security"
+
+
+def _security_mode(s: Settings) -> str:
+    return "sasl" if s.kafka_sasl else "plaintext"
 
 
 def format_storage(s: Settings, echo: Echo = quiet) -> bool:
@@ -203,6 +228,15 @@ def format_storage(s: Settings, echo: Echo = quiet) -> bool:
             raise InfraError(
                 f"Kafka storage in {s.kafka_data} was formatted for controller port {formatted}, "
                 f"not {s.kafka_controller_port}: delete {s.kafka_dir / 'data'} to start afresh"
+            )
+        security = _security_record(s)
+        mode = security.read_text().strip() if security.is_file() else "plaintext"
+        if mode != _security_mode(s):
+            # SCRAM users are written at format time: a plaintext log has none.
+            raise InfraError(
+                f"Kafka storage in {s.kafka_data} was formatted {mode}, but ANKOMMEN_KAFKA_SASL "
+                f"asks for {_security_mode(s)}: use another ANKOMMEN_STATE_DIR or delete "
+                f"{s.kafka_dir / 'data'}"
             )
         return False
     echo("formatting Kafka storage (KRaft, standalone) …")
@@ -219,11 +253,13 @@ def format_storage(s: Settings, echo: Echo = quiet) -> bool:
             cluster_id,
             "-c",
             str(s.kafka_properties),
+            *(kafka_acls.format_arguments(s) if s.kafka_sasl else []),
         ),
         what="kafka-storage format",
         timeout=120,
     )
     record.write_text(f"{s.kafka_controller_port}\n")
+    _security_record(s).write_text(_security_mode(s) + "\n")
     return True
 
 
@@ -294,9 +330,11 @@ def _quiet_aiokafka() -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def list_topics(bootstrap: str, timeout: float = 5.0) -> list[str]:
+async def list_topics(bootstrap: str, timeout: float = 5.0, **security: Any) -> list[str]:
     """One metadata round trip through an admin client: the readiness probe."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **security
+    )
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
@@ -305,10 +343,10 @@ async def list_topics(bootstrap: str, timeout: float = 5.0) -> list[str]:
         await admin.close()
 
 
-async def is_ready(bootstrap: str, timeout: float = 3.0) -> bool:
+async def is_ready(bootstrap: str, timeout: float = 3.0, **security: Any) -> bool:
     with _quiet_aiokafka():
         try:
-            await list_topics(bootstrap, timeout)
+            await list_topics(bootstrap, timeout, **security)
         except Exception:
             return False
     return True
@@ -324,7 +362,7 @@ async def wait_ready(s: Settings, pid: int | None, timeout: float = READY_TIMEOU
             if pid is not None and not pid_alive(pid):
                 raise InfraError(f"Kafka (pid {pid}) exited during startup\n{failure_report(s)}")
             try:
-                await list_topics(s.kafka_bootstrap, timeout=5.0)
+                await list_topics(s.kafka_bootstrap, 5.0, **kafka_acls.client_options(s))
                 return
             except Exception as exc:  # connection refused, timeouts, not-yet-ready errors
                 last = exc
@@ -336,11 +374,15 @@ async def wait_ready(s: Settings, pid: int | None, timeout: float = READY_TIMEOU
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[TopicSpec], echo: Echo = quiet, timeout: float = 30.0
+    bootstrap: str,
+    topics: Iterable[TopicSpec],
+    echo: Echo = quiet,
+    timeout: float = 30.0,
+    **security: Any,
 ) -> list[str]:
     """Create the missing topics; names of those created. Existing ones are left alone."""
     wanted = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **security)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     created: list[str] = []
@@ -420,4 +462,31 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def ready_now(s: Settings, timeout: float = 3.0) -> bool:
-    return run_sync(is_ready(s.kafka_bootstrap, timeout))
+    return run_sync(is_ready(s.kafka_bootstrap, timeout, **kafka_acls.client_options(s)))
+
+
+def secured_topics() -> list[TopicSpec]:
+    """The topics the services' topology needs: on a locked-down broker no service may
+    create topics, so ``up`` creates them all as admin."""
+    return [
+        TopicSpec(
+            t.name,
+            t.partitions,
+            configs={"retention.ms": str(t.retention_ms)},
+        )
+        for t in kafka_acls.topic_plan()
+    ]
+
+
+def apply_acls(s: Settings, echo: Echo = quiet) -> int:
+    """Grant every service user its ACLs (idempotent: Kafka ignores an existing grant)."""
+    config = kafka_acls.admin_properties(s)
+    grants = kafka_acls.acl_plan()
+    for grant in grants:
+        run(
+            _java_cmd(s, kafka_acls.ACL_TOOL, *kafka_acls.acl_command(s, grant, config)),
+            what=f"kafka-acls for {grant.principal}",
+            timeout=120,
+        )
+    echo(f"granted {len(grants)} ACLs to the service users")
+    return len(grants)

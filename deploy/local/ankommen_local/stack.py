@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
-from . import kafka, postgres
+from . import kafka, kafka_acls, postgres
 from .config import SERVICES, TOPICS, Settings
 from .util import Echo, file_lock, quiet, run_sync
 
@@ -69,7 +70,12 @@ async def _ready_and_provision(
         await postgres.ensure_databases(s.pg_admin_dsn, SERVICES, echo)
     if "kafka" in components:
         await kafka.wait_ready(s, kafka_pid)
-        await kafka.ensure_topics(s.kafka_bootstrap, TOPICS, echo)
+        if s.kafka_sasl:
+            admin = kafka_acls.client_options(s)
+            await kafka.ensure_topics(s.kafka_bootstrap, kafka.secured_topics(), echo, **admin)
+            await asyncio.to_thread(kafka.apply_acls, s, echo)
+        else:
+            await kafka.ensure_topics(s.kafka_bootstrap, TOPICS, echo)
 
 
 def down(
