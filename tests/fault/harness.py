@@ -51,10 +51,11 @@ class Cluster:
 
     @property
     def admin_dsn(self) -> str:
-        return f"postgresql://postgres@{self.settings.host}:{self.settings.pg_port}/postgres"
+        # With the generated password where the cluster has one (scram-sha-256).
+        return self.settings.pg_admin_dsn
 
     def dsn(self, service: str) -> str:
-        return f"postgresql://{service}:{service}@{self.settings.host}:{self.settings.pg_port}/{service}"
+        return self.settings.service_dsn(service)
 
     def up(self) -> None:
         stack.up(self.settings)

@@ -14,7 +14,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parents[2]
 KAFKA_POM = PACKAGE_DIR.parent / "kafka" / "pom.xml"
 
-# One database and one role per service (role name = database name = password).
+# One database and one role per service (role name = database name). A cluster initialised
+# by this version uses scram-sha-256 with a generated password per role (secrets.py); one
+# initialised before keeps `trust` and password = role name, so it runs on unchanged.
 SERVICES: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers", "reporting")
 
 
@@ -138,11 +140,50 @@ class Settings:
         return self.pg_logs / "postgres.log"
 
     @property
+    def secrets_dir(self) -> Path:
+        """Generated passwords (0700; files 0600). Separate from the state folder itself,
+        which PostgreSQL's OS user must be able to traverse when run as root."""
+        return self.state_dir / "secrets"
+
+    @property
+    def pg_passwords_file(self) -> Path:
+        return self.secrets_dir / "postgres.json"
+
+    @property
+    def pg_scram_marker(self) -> Path:
+        return self.pg_dir / "auth-scram-sha-256"
+
+    @property
+    def pg_scram(self) -> bool:
+        """True for a cluster initialised with scram-sha-256 and generated passwords."""
+        return self.pg_scram_marker.is_file()
+
+    def pg_password(self, role: str) -> str | None:
+        """The role's password: generated (scram cluster), else the role name (services)
+        or none (the trusted admin)."""
+        if self.pg_scram:
+            from .secrets import read
+
+            stored = read(self.pg_passwords_file).get(role)
+            if stored is None:
+                raise KeyError(f"no password for role {role!r} in {self.pg_passwords_file}")
+            return stored
+        return None if role == "postgres" else role
+
+    def _dsn(self, role: str, database: str) -> str:
+        password = self.pg_password(role)
+        auth = f"{role}:{password}" if password is not None else role
+        return f"postgresql://{auth}@{self.host}:{self.pg_port}/{database}"
+
+    @property
     def pg_admin_dsn(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.pg_port}/postgres"
+        return self._dsn("postgres", "postgres")
 
     def service_dsn(self, service: str) -> str:
-        return f"postgresql://{service}:{service}@{self.host}:{self.pg_port}/{service}"
+        return self._dsn(service, service)
+
+    def service_passwords(self) -> dict[str, str]:
+        return {service: self.pg_password(service) or service for service in SERVICES}
 
     # --- shared --------------------------------------------------------------------------
     @property

@@ -67,7 +67,7 @@ def _start_services() -> list[ServiceProcess]:
             env=service_env(
                 name,
                 kafka_bootstrap=bootstrap,
-                database_url=f"postgresql://{name}:{name}@{settings.host}:{settings.pg_port}/{name}",
+                database_url=settings.service_dsn(name),
             ),
             log_path=settings.state_dir / "logs" / f"{name}.log",
         )

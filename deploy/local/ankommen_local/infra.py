@@ -19,7 +19,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from . import kafka, postgres, stack
@@ -39,6 +39,8 @@ KAFKA_CONTAINER_TIMEOUT = 120.0
 class Endpoints:
     kafka_bootstrap: str
     pg_admin_dsn: str
+    # Each service role's password where it is not the role's name (a scram cluster).
+    passwords: dict[str, str] = field(default_factory=dict, compare=False)
 
     def dsn_for(self, database: str, user: str | None = None, password: str | None = None) -> str:
         """The admin DSN pointed at another database (and optionally another role)."""
@@ -50,8 +52,9 @@ class Endpoints:
         return urlunsplit((parts.scheme, netloc, f"/{database}", parts.query, parts.fragment))
 
     def service_dsn(self, service: str) -> str:
-        """A service's own database as its own role (role = database = password)."""
-        return self.dsn_for(service, user=service, password=service)
+        """A service's own database as its own role (role = database name), with the role's
+        generated password (or the role name on an older trusted cluster)."""
+        return self.dsn_for(service, user=service, password=self.passwords.get(service, service))
 
 
 def docker_available(timeout: float = DOCKER_PROBE_TIMEOUT) -> bool:
@@ -85,13 +88,25 @@ def native_endpoints(settings: Settings | None = None) -> Endpoints:
     """Make sure the native servers run (same code as `ankommen-local up`); leave them up."""
     s = settings or Settings.from_env()
     stack.up(s)
-    return Endpoints(s.kafka_bootstrap, s.pg_admin_dsn)
+    return endpoints_of(s)
+
+
+def endpoints_of(s: Settings) -> Endpoints:
+    """The endpoints of one local installation, with its roles' passwords."""
+    return Endpoints(s.kafka_bootstrap, s.pg_admin_dsn, s.service_passwords())
 
 
 def external_endpoints() -> Endpoints:
+    # The per-service URLs `ankommen-local env` prints carry each role's password.
+    passwords = {}
+    for service in SERVICES:
+        url = os.environ.get(f"ANKOMMEN_{service.upper()}_DATABASE_URL", "")
+        password = urlsplit(url).password if url else None
+        if password is not None:
+            passwords[service] = password
     try:
         return Endpoints(
-            os.environ["ANKOMMEN_KAFKA_BOOTSTRAP"], os.environ["ANKOMMEN_PG_ADMIN_DSN"]
+            os.environ["ANKOMMEN_KAFKA_BOOTSTRAP"], os.environ["ANKOMMEN_PG_ADMIN_DSN"], passwords
         )
     except KeyError as exc:
         raise RuntimeError(

@@ -9,12 +9,13 @@ import os
 import pwd
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import asyncpg
 
-from .config import Settings
+from . import secrets
+from .config import SERVICES, Settings
 from .util import (
     Echo,
     InfraError,
@@ -139,25 +140,38 @@ def prepare_dirs(s: Settings, echo: Echo = quiet) -> None:
 
 # --- cluster --------------------------------------------------------------------------------
 def init_cluster(s: Settings, bindir: Path, echo: Echo = quiet) -> bool:
-    """initdb once; False if the data dir already holds a cluster."""
+    """initdb once, with scram-sha-256 and a generated password per role; False if the
+    data dir already holds a cluster (which keeps the authentication it was made with)."""
     if (s.pg_data / "PG_VERSION").is_file():
         return False
-    echo(f"initialising PostgreSQL cluster in {s.pg_data} …")
-    run(
-        _pg_cmd(
-            bindir / "initdb",
-            "-D",
-            s.pg_data,
-            "-U",
-            PG_USER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-instructions",
-        ),
-        what="initdb",
-        timeout=300,
-    )
+    echo(f"initialising PostgreSQL cluster in {s.pg_data} (scram-sha-256) …")
+    passwords = secrets.load_or_create(s.pg_passwords_file, (PG_USER, *SERVICES))
+    # initdb reads the superuser's password from a file the postgres OS user can read;
+    # it lives only for the initdb call.
+    pwfile = s.pg_dir / ".initdb-pw"
+    secrets.write_private(pwfile, passwords[PG_USER] + "\n")
+    uid, gid = _owner()
+    os.chown(pwfile, uid, gid)
+    try:
+        run(
+            _pg_cmd(
+                bindir / "initdb",
+                "-D",
+                s.pg_data,
+                "-U",
+                PG_USER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ),
+            what="initdb",
+            timeout=300,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    s.pg_scram_marker.write_text("scram-sha-256\n")
     return True
 
 
@@ -176,6 +190,14 @@ log_line_prefix = '%m [%p] %q%u@%d '
 """
 
 
+SCRAM_HBA_CONF = """\
+# Written by ankommen-local: every role logs in with its password (scram-sha-256); the
+# passwords are generated per role in the state folder's secrets/ (mode 0600).
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  scram-sha-256
+host    all       all   127.0.0.1/32   scram-sha-256
+"""
+
 HBA_CONF = """\
 # Written by ankommen-local. LOCAL DEVELOPMENT ONLY: `trust` accepts any role without a
 # password. The server listens on 127.0.0.1 only; never copy this file anywhere else.
@@ -183,6 +205,12 @@ HBA_CONF = """\
 local   all       all                  trust
 host    all       all   127.0.0.1/32   trust
 """
+
+
+def hba_conf(s: Settings) -> str:
+    """scram for clusters made by this version; `trust` only for older ones (their roles
+    have no generated password to switch to)."""
+    return SCRAM_HBA_CONF if s.pg_scram else HBA_CONF
 
 
 def write_config(s: Settings) -> None:
@@ -194,7 +222,7 @@ def write_config(s: Settings) -> None:
         conf.write_text(text.rstrip("\n") + f"\n\n# ankommen-local settings\n{include}\n")
     for path, content in (
         (s.pg_data / "ankommen.conf", server_conf(s)),
-        (s.pg_data / "pg_hba.conf", HBA_CONF),
+        (s.pg_data / "pg_hba.conf", hba_conf(s)),
     ):
         write_if_changed(path, content)
         os.chown(path, uid, gid)
@@ -294,18 +322,25 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-async def ensure_databases(admin_dsn: str, services: Iterable[str], echo: Echo = quiet) -> None:
-    """One login role and one database per service (role = db = password), idempotently."""
+async def ensure_databases(
+    admin_dsn: str,
+    services: Iterable[str],
+    echo: Echo = quiet,
+    passwords: Mapping[str, str] | None = None,
+) -> None:
+    """One login role and one database per service, idempotently; each role's password
+    from ``passwords`` (generated), else the role's name (an older trusted cluster)."""
     conn = await asyncpg.connect(admin_dsn, timeout=10)
     try:
         for name in services:
             role, db = _ident(name), _ident(name)
+            password = (passwords or {}).get(name, name)
             if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name) is None:
                 # DDL takes no bind parameters, hence the quoting helpers.
-                await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD {_literal(name)}")
+                await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD {_literal(password)}")
                 echo(f"created role {name}")
             else:
-                await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD {_literal(name)}")
+                await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD {_literal(password)}")
             if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name) is None:
                 await conn.execute(f"CREATE DATABASE {db} OWNER {role}")
                 echo(f"created database {name}")

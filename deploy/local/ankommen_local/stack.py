@@ -67,7 +67,9 @@ async def _ready_and_provision(
 ) -> None:
     if "postgres" in components:
         await postgres.wait_ready(s)
-        await postgres.ensure_databases(s.pg_admin_dsn, SERVICES, echo)
+        await postgres.ensure_databases(
+            s.pg_admin_dsn, SERVICES, echo, passwords=s.service_passwords()
+        )
     if "kafka" in components:
         await kafka.wait_ready(s, kafka_pid)
         if s.kafka_sasl:
