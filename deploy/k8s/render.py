@@ -194,7 +194,10 @@ def pg_cluster() -> dict[str, Any]:
                 "limits": {"memory": "2Gi"},
             },
             "affinity": {"enablePodAntiAffinity": True, "topologyKey": "kubernetes.io/hostname"},
-            "monitoring": {"enablePodMonitor": True},
+            "monitoring": {
+                "enablePodMonitor": True,
+                "customQueriesConfigMap": [{"name": "ankommen-pg-monitoring", "key": "queries"}],
+            },
             "backup": {
                 "retentionPolicy": "30d",
                 "barmanObjectStore": {

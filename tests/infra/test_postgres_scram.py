@@ -131,3 +131,95 @@ def test_a_cluster_from_before_keeps_trust_so_running_setups_are_untouched(
     assert not old.pg_scram
     assert "trust" in postgres.hba_conf(old)
     assert old.service_dsn("housing").startswith("postgresql://housing:housing@")
+
+
+# --- backup and restore of every service database, on the same cluster of its own ------
+@pytest.fixture
+def own_env(cluster: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("ANKOMMEN_STATE_DIR", str(cluster.state_dir))
+    monkeypatch.setenv("ANKOMMEN_PG_PORT", str(cluster.pg_port))
+    return cluster
+
+
+async def _rows(dsn: str) -> list[tuple[int, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch("SELECT id, note FROM drill ORDER BY id")]
+    finally:
+        await conn.close()
+
+
+async def _seed(cluster: Settings) -> None:
+    for service in SERVICES:
+        conn = await asyncpg.connect(cluster.service_dsn(service))
+        try:
+            await conn.execute(
+                "DROP TABLE IF EXISTS drill; CREATE TABLE drill (id int PRIMARY KEY, note text)"
+            )
+            await conn.executemany(
+                "INSERT INTO drill VALUES ($1, $2)", [(i, f"{service}-{i}") for i in range(50)]
+            )
+        finally:
+            await conn.close()
+
+
+async def test_backup_then_restore_as_copies_reproduces_every_database(
+    own_env: Settings, tmp_path: Path
+) -> None:
+    await _seed(own_env)
+    out = tmp_path / "backup"
+    result = CliRunner().invoke(app, ["backup", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert sorted(p.name for p in out.glob("*.dump")) == sorted(f"{s}.dump" for s in SERVICES)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.glob("*.dump"))
+
+    result = CliRunner().invoke(app, ["restore", str(out), "--as-copy", "_drill"])
+    assert result.exit_code == 0, result.output
+    admin = await asyncpg.connect(own_env.pg_admin_dsn)
+    try:
+        owners = dict(
+            await admin.fetch(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+                "WHERE datname LIKE '%\\_drill'"
+            )
+        )
+    finally:
+        await admin.close()
+    assert owners == {f"{s}_drill": s for s in SERVICES}
+    for service in SERVICES:
+        original = await _rows(own_env.service_dsn(service))
+        copy_dsn = own_env.service_dsn(service).rsplit("/", 1)[0] + f"/{service}_drill"
+        assert len(original) == 50
+        assert await _rows(copy_dsn) == original
+
+
+async def test_restore_over_the_live_database_undoes_a_damaging_change(
+    own_env: Settings, tmp_path: Path
+) -> None:
+    await _seed(own_env)
+    out = tmp_path / "b"
+    assert CliRunner().invoke(app, ["backup", "--out", str(out), "housing"]).exit_code == 0
+    before = await _rows(own_env.service_dsn("housing"))
+    conn = await asyncpg.connect(own_env.service_dsn("housing"))
+    try:
+        await conn.execute("DELETE FROM drill WHERE id < 25")
+    finally:
+        await conn.close()
+    refused = CliRunner().invoke(app, ["restore", str(out), "housing"])
+    assert refused.exit_code == 2  # neither --yes nor --as-copy
+    result = CliRunner().invoke(app, ["restore", str(out), "housing", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert await _rows(own_env.service_dsn("housing")) == before
+
+
+def test_a_damaged_dump_is_refused_before_anything_is_dropped(
+    own_env: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "c"
+    assert CliRunner().invoke(app, ["backup", "--out", str(out), "reporting"]).exit_code == 0
+    dump = out / "reporting.dump"
+    dump.write_bytes(dump.read_bytes()[:-10])
+    result = CliRunner().invoke(app, ["restore", str(out), "reporting", "--as-copy", "_x"])
+    assert result.exit_code == 1
+    assert "checksum" in result.output
