@@ -101,6 +101,14 @@ class ServiceSettings(BaseSettings):
             self.database_url = os.environ.get(f"ANKOMMEN_{svc.upper()}_DATABASE_URL") or (
                 f"postgresql://{svc}:{svc}@127.0.0.1:55432/{svc}" if self.local_dev else None
             )
+        if self.kafka_security_protocol != "PLAINTEXT":
+            # Like the database URL: one shell (`ankommen-local env`) can hold every
+            # service's Kafka password; the user is the service unless named.
+            if self.kafka_sasl_username is None:
+                self.kafka_sasl_username = self.service
+            if self.kafka_sasl_password is None:
+                own = os.environ.get(f"ANKOMMEN_{self.service.upper()}_KAFKA_SASL_PASSWORD")
+                self.kafka_sasl_password = SecretStr(own) if own else None
         if self.consumer_group is None:
             self.consumer_group = self.service
         if self.oidc_jwks_url is None:

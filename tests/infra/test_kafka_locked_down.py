@@ -152,3 +152,36 @@ def test_passwords_are_kept_private_in_the_state_folder(locked: Settings) -> Non
     assert stat.S_IMODE(locked.kafka_properties.stat().st_mode) == 0o600
     passwords = kafka_acls.credentials(locked)
     assert len(set(passwords.values())) == len(passwords)
+
+
+async def test_env_gives_each_service_settings_that_reach_the_locked_broker(
+    locked: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ankommen_local.cli import app
+    from ankommen_runtime.settings import ServiceSettings
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("ANKOMMEN_STATE_DIR", str(locked.state_dir))
+    monkeypatch.setenv("ANKOMMEN_KAFKA_PORT", str(locked.kafka_port))
+    monkeypatch.setenv("ANKOMMEN_KAFKA_CONTROLLER_PORT", str(locked.kafka_controller_port))
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL", "true")
+    result = CliRunner().invoke(app, ["env"])
+    assert result.exit_code == 0, result.output
+    exported = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.output.splitlines()
+    )
+    assert exported["ANKOMMEN_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    for key, value in exported.items():
+        monkeypatch.setenv(key, value.strip("'"))
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+    settings = ServiceSettings(service="housing")
+    assert settings.kafka_bootstrap == locked.kafka_bootstrap
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_client_options()
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic("housing"), b"{}", key=b"k")
+    finally:
+        await producer.stop()

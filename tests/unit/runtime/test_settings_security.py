@@ -52,3 +52,29 @@ def test_sasl_without_credentials_is_refused_naming_the_variables(
     monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
     with pytest.raises(ValueError, match="ANKOMMEN_KAFKA_SASL_USERNAME"):
         ServiceSettings(service="housing").kafka_client_options()
+
+
+def test_the_per_service_password_variable_and_the_service_as_user_are_the_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+    monkeypatch.setenv("ANKOMMEN_REPORTING_KAFKA_SASL_PASSWORD", "r-pw")
+    options = ServiceSettings(service="reporting").kafka_client_options()
+    assert options["sasl_plain_username"] == "reporting"
+    assert options["sasl_plain_password"] == "r-pw"
+
+
+def test_the_consumers_broker_gets_the_same_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ankommen_runtime.kafka_security import broker_security
+    from faststream.security import SASLScram512
+
+    assert broker_security(ServiceSettings(service="housing")) is None
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_USERNAME", "housing")
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_PASSWORD", "h-pw")
+    security = broker_security(ServiceSettings(service="housing"))
+    assert isinstance(security, SASLScram512)
+    assert (security.username, security.password) == ("housing", "h-pw")
+    assert not security.use_ssl
