@@ -80,6 +80,11 @@ class ServiceSettings(BaseSettings):
     retry_max_seconds: float = Field(default=2.0, gt=0)
     pool_min_size: int = 1
     pool_max_size: int = 10
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces; "
+        "tracing is off when unset or empty.",
+    )
     oidc_issuer: str = Field(
         default=LOCAL_ISSUER,
         description="Issuer (`iss`) of the access tokens: the city's identity provider in "

@@ -17,6 +17,7 @@ import asyncpg
 from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_for
 
 from .context import current_causation_id, current_correlation_id
+from .tracing import event_trace_headers
 
 OUTBOX_CHANNEL = "ankommen_outbox"
 
@@ -94,7 +95,10 @@ class Transaction:
 
 
 def _headers_json(envelope: Envelope[Any]) -> str:
-    return json.dumps([[k, v.decode()] for k, v in envelope.kafka_headers()])
+    # The raising span's W3C trace context travels with the event (tracing.py); nothing
+    # is added while tracing is off.
+    headers = [*envelope.kafka_headers(), *event_trace_headers()]
+    return json.dumps([[k, v.decode()] for k, v in headers])
 
 
 class UnitOfWork:
