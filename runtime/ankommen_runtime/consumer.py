@@ -5,40 +5,51 @@
   delivery + inbox = effectively once).
 - If the batch fails, its events are applied one by one, so one bad event never holds
   back or loses the others. An event failing ``retry_attempts`` times (bounded
-  exponential backoff) goes to ``<topic>.dlq`` with the error; the partition moves on.
-- Bytes that are not a valid event go to the DLQ at once (retrying cannot fix them).
-  Well-formed events of unknown types, or types this service does not handle, are
-  ignored and counted.
-- Infrastructure failures (database or broker unreachable) are not the event's fault: they
-  are retried without limit and never dead-letter an event.
+  exponential backoff) goes to this consumer's dead-letter topic
+  ``<prefix><consumer>.dlq.<source topic>`` with the error; the partition moves on.
+- Records that are not a valid event (bytes, or headers that are not UTF-8) go to the DLQ
+  at once (retrying cannot fix them). Well-formed events of unknown types, or types this
+  service does not handle, are ignored and counted.
+- Failures are classified by cause (``errors.classify``): infrastructure (failover,
+  overload, lost connection) is retried without limit and never dead-letters an event;
+  ambiguous errors (``OSError``, ``TimeoutError``, ``InterfaceError``) count as the
+  event's fault only while the database answers a probe.
+- The records of a poll are parsed here, not by faststream (a custom parser hands over
+  the untouched records), and offsets are committed here, exactly up to the records
+  settled. If anything escapes the policy, the consumer seeks back to the first record of
+  each partition of the poll: an offset never moves past a record not applied or
+  dead-lettered.
 - A handler wrapped in ``batched(fn)`` receives each run of consecutive events it handles
   in a batch at once (``fn(tx, envelopes)``), so a projection can write them with one
   statement instead of one round trip per event. Order of effects is unchanged.
 
 faststream's defaults do not give this (see notes/faststream-delivery.md): subscribers are
-declared here, once, with manual acknowledgement, a raw-record decoder and ``batch=True``.
+declared here, once, with manual acknowledgement, a raw-record parser and decoder and
+``batch=True``; faststream is the poll loop and lifecycle, the runtime owns the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
 from ankommen_contracts import Envelope, EventData, InvalidEvent, UnknownEventType, decode
 from ankommen_contracts.registry import CATALOGUE
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER, KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from .context import message_context
+from .errors import Cause, classify
 from .inbox import InboxEntry, claim
 from .logging import get_logger
 from .metrics import BATCH_SIZE, CONSUMER_RETRIES, EVENTS_CONSUMED
@@ -48,7 +59,21 @@ log = get_logger(__name__)
 
 EventHandler = Callable[[Transaction, Envelope[Any]], Awaitable[None]]
 BatchEventHandler = Callable[[Transaction, Sequence[Envelope[Any]]], Awaitable[None]]
-DLQ_SUFFIX = ".dlq"
+DLQ_MARK = ".dlq."
+
+
+def dead_letter_topic(consumer: str, source_topic: str, topic_prefix: str = "") -> str:
+    """``<prefix><consumer>.dlq.<source topic>``: whose letters, and from where.
+
+    The consumer's own name comes first, so the topic falls under the consumer's prefix
+    (``reporting.``): with per-service ACLs on prefixes, each service writes only its own
+    dead letters, and an operator sees at a glance which consumer failed on which topic.
+    """
+    return f"{topic_prefix}{consumer}{DLQ_MARK}{source_topic.removeprefix(topic_prefix)}"
+
+
+def is_dead_letter_topic(name: str) -> bool:
+    return DLQ_MARK in name
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,8 @@ class RetryPolicy:
         return min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
 
 
+# What HTTP answers with 503 (the service cannot do it now; retry). The consumer does not
+# use this list: it classifies by cause (errors.classify).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -107,8 +134,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
+    asyncpg.ReadOnlySQLTransactionError,  # failover: the primary became a standby
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.LockNotAvailableError,
     KafkaError,
 )
+
+
+class InvalidRecord(Exception):
+    """A record that is not an event of the contract for a reason outside its body."""
 
 
 _TYPED: dict[type[EventData], Any] = {}
@@ -130,6 +164,8 @@ def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
             event_type = value
         elif key == "schema_version":
             version = value
+    if record.value is None:
+        raise InvalidEvent("invalid envelope: the record has no value (a tombstone)")
     model = CATALOGUE.get(event_type.decode(errors="replace")) if event_type else None
     if model is not None and version == str(model.VERSION).encode():
         typed = _TYPED.get(model)
@@ -143,15 +179,35 @@ def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
     return decode(record.value)
 
 
+def check_headers(record: ConsumerRecord[Any, Any]) -> None:
+    """Headers are UTF-8 text (CloudEvents' Kafka binding); anything else is malformed."""
+    for key, value in record.headers or ():
+        if value is None:
+            continue
+        try:
+            value.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidRecord(
+                f"header {key!r} is not UTF-8 ({value[:16].hex(' ')}…): {exc.reason}"
+            ) from None
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Would the same event succeed later without a code or data fix?"""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """Is this, by its type alone, the infrastructure's fault rather than the event's?"""
+    return classify(exc) == Cause.INFRASTRUCTURE
 
 
 def dead_letter_headers(
-    record: ConsumerRecord[Any, Any], error: BaseException, *, group: str, attempts: int
+    record: ConsumerRecord[Any, Any],
+    error: BaseException,
+    *,
+    group: str,
+    attempts: int,
 ) -> list[tuple[str, bytes]]:
-    """The original headers plus where the event came from and why it failed."""
+    """The original headers plus where the event came from and why it failed.
+
+    Which consumer failed is in the dead-letter topic's name (``dead_letter_topic``).
+    """
     reason = f"{type(error).__name__}: {error}"[:4000]
     return [
         *((k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")),
@@ -166,7 +222,12 @@ def dead_letter_headers(
 
 
 class ConsumerPolicy:
-    """Applies batches of records for one consumer group; see the module docstring."""
+    """Applies batches of records for one consumer; see the module docstring.
+
+    ``consumer`` is the service's own name for this consumer: the inbox and the dead-letter
+    topic are keyed by it. ``group`` is only the Kafka consumer group, a deployment
+    setting: renaming it, or replaying through a new one, changes nothing already applied.
+    """
 
     def __init__(
         self,
@@ -179,20 +240,33 @@ class ConsumerPolicy:
         topic_prefix: str = "",
         retry: RetryPolicy | None = None,
         infra_backoff_max: float = 5.0,
+        consumer: str | None = None,
     ) -> None:
         self.service = service
         self.group = group
+        self.consumer = consumer or service
         self.uow = uow
         self.producer = producer
+        self.topic_prefix = topic_prefix
         self.handlers = {
             f"{topic_prefix}{s.source}.events": dict(s.handlers) for s in subscriptions
         }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max
+        # Why the consumer cannot make progress right now (readiness), and since when.
+        self.stalled: str | None = None
+        self.stalled_since: float | None = None
 
     @property
     def topics(self) -> list[str]:
         return list(self.handlers)
+
+    def dead_letter_topic(self, source_topic: str) -> str:
+        return dead_letter_topic(self.consumer, source_topic, self.topic_prefix)
+
+    @property
+    def dead_letter_topics(self) -> list[str]:
+        return [self.dead_letter_topic(t) for t in self.topics]
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Apply or dead-letter every record; returns only when all are settled."""
@@ -200,11 +274,12 @@ class ConsumerPolicy:
         items: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
         for record in records:
             try:
+                check_headers(record)
                 envelope = decode_record(record)
             except UnknownEventType:
                 EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
                 continue
-            except InvalidEvent as exc:
+            except (InvalidEvent, InvalidRecord) as exc:
                 await self._dead_letter(record, exc, attempts=1)
                 continue
             if envelope.type not in self.handlers.get(record.topic, {}):
@@ -215,9 +290,10 @@ class ConsumerPolicy:
             return
         try:
             await self._apply(items)
+            self._progressed()
             return
         except Exception as exc:
-            if len(items) == 1 and not is_transient(exc):
+            if len(items) == 1 and classify(exc) == Cause.EVENT:
                 first_failure: BaseException | None = exc
             else:
                 first_failure = None
@@ -241,7 +317,7 @@ class ConsumerPolicy:
         ]
         duplicates = 0
         async with self.uow() as tx:
-            fresh = await claim(tx.conn, self.group, entries)
+            fresh = await claim(tx.conn, self.consumer, entries)
             todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
             for record, envelope in items:
                 if envelope.event_id not in fresh:
@@ -275,6 +351,31 @@ class ConsumerPolicy:
             EVENTS_CONSUMED.labels(self.service, topic, "duplicate").inc(duplicates)
             log.info("redelivered events ignored", count=duplicates)
 
+    async def database_answers(self) -> bool:
+        """Does the database answer right now (a probe, at most 2 s)?"""
+        try:
+            async with asyncio.timeout(2.0):
+                await self.uow.pool.fetchval("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    async def cause_of(self, exc: BaseException) -> str:
+        cause = classify(exc)
+        if cause == Cause.AMBIGUOUS:
+            # A socket error while the database does not answer is the outage; the same
+            # error while it answers comes from the handler (a bug, a file it cannot read).
+            cause = Cause.EVENT if await self.database_answers() else Cause.INFRASTRUCTURE
+        return cause
+
+    def _stalled(self, reason: str) -> None:
+        if self.stalled_since is None:
+            self.stalled_since = asyncio.get_running_loop().time()
+        self.stalled = reason
+
+    def _progressed(self) -> None:
+        self.stalled = self.stalled_since = None
+
     async def _apply_one(
         self,
         item: tuple[ConsumerRecord[Any, Any], Envelope[Any]],
@@ -283,40 +384,47 @@ class ConsumerPolicy:
         record, envelope = item
         attempt, infra_wait = (1, 0.0) if already_failed else (0, 0.0)
         error = already_failed
+        cause = Cause.EVENT if already_failed else None
         while True:
-            if error is not None and not is_transient(error):
+            if error is not None and cause == Cause.EVENT:
                 if attempt >= self.retry.attempts:
                     with message_context(envelope.event_id, envelope.correlation_id):
                         log.error("event failed every retry", error=repr(error), attempts=attempt)
                     await self._dead_letter(record, error, attempts=attempt)
+                    self._progressed()
                     return
                 CONSUMER_RETRIES.labels(self.service, record.topic).inc()
                 await asyncio.sleep(self.retry.delay(attempt))
             elif error is not None:
                 infra_wait = min(max(infra_wait * 2, 0.1), self.infra_backoff_max)
+                self._stalled(f"infrastructure: {type(error).__name__}: {error}"[:300])
                 log.warning("infrastructure unavailable; retrying", error=repr(error))
                 await asyncio.sleep(infra_wait)
             try:
                 await self._apply([item])
+                self._progressed()
                 return
             except Exception as exc:
                 error = exc
-                if not is_transient(exc):
+                cause = await self.cause_of(exc)
+                if cause == Cause.EVENT:
                     attempt += 1
 
     async def _dead_letter(
         self, record: ConsumerRecord[Any, Any], error: BaseException, *, attempts: int
     ) -> None:
-        """Publish to ``<topic>.dlq`` and wait for the broker's ack before moving on."""
+        """Publish to this consumer's DLQ and wait for the broker's ack before moving on."""
         headers = dead_letter_headers(record, error, group=self.group, attempts=attempts)
+        topic = self.dead_letter_topic(record.topic)
         wait = 0.1
         while True:
             try:
                 await self.producer.send_and_wait(
-                    record.topic + DLQ_SUFFIX, value=record.value, key=record.key, headers=headers
+                    topic, value=record.value, key=record.key, headers=headers
                 )
                 break
             except KafkaError as exc:
+                self._stalled(f"dead-letter publish to {topic} failing: {exc!r}"[:300])
                 log.warning("dead-letter publish failed; retrying", error=repr(exc))
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self.infra_backoff_max)
@@ -326,6 +434,7 @@ class ConsumerPolicy:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            dead_letter_topic=topic,
             error=f"{type(error).__name__}: {error}",
         )
 
@@ -334,6 +443,42 @@ async def _raw_records(message: StreamMessage[Any]) -> Any:
     # Hand the handler the untouched ConsumerRecords: decoding is the policy's job, and a
     # body that is not JSON must reach the DLQ rather than fail inside faststream.
     return message.raw_message
+
+
+async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...]) -> KafkaMessage:
+    """faststream's batch parser decodes every header as UTF-8 and, when one is not, drops
+    the whole poll (logged, never handled, and committed past by the next poll). This one
+    touches nothing: header and body checks are the policy's, which dead-letters them."""
+    first, last = records[0], records[-1]
+    return KafkaMessage(
+        body=b"",
+        headers={},
+        batch_headers=[],
+        message_id=f"{first.topic}-{first.partition}-{first.offset}-{last.offset}",
+        raw_message=records,
+        consumer=FAKE_CONSUMER,
+    )
+
+
+def settled_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:
+    """The offsets to commit once ``records`` are settled: one past each partition's last."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    return offsets
+
+
+def rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Seek each partition of ``records`` back to its first record: they come again."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    for tp, offset in first.items():
+        # No longer assigned: its new owner starts from the committed offset anyway.
+        with contextlib.suppress(IllegalStateError, AssertionError):
+            consumer.seek(tp, offset)
 
 
 def subscribe(
@@ -346,8 +491,7 @@ def subscribe(
     quiet moment waits up to ``poll_ms`` more.
     """
     topics = policy.topics
-
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=policy.group,
         batch=True,
@@ -355,19 +499,39 @@ def subscribe(
         batch_timeout_ms=poll_ms,
         ack_policy=AckPolicy.MANUAL,  # offsets after effects, never on a timer
         auto_offset_reset="earliest",
+        parser=_parse_records,
         decoder=_raw_records,
         title=f"{policy.service}:{','.join(topics)}",
     )
-    async def on_batch(records: Any, msg: KafkaMessage) -> None:
-        await policy.handle_batch(records)
+    backoff = RetryPolicy(attempts=0, base_seconds=0.1, max_seconds=policy.infra_backoff_max)
+    failures = 0
+
+    @subscriber
+    async def on_batch(records: Any) -> None:
+        nonlocal failures
+        consumer: AIOKafkaConsumer | None = subscriber.consumer
+        assert consumer is not None, "the subscriber is running"
         try:
-            await msg.ack()
-        except KafkaError as exc:
+            await policy.handle_batch(records)
+        except Exception as exc:
+            # Nothing may move the offset past a record that was neither applied nor
+            # dead-lettered: seek back, so the same records come again after a pause.
+            failures += 1
+            policy._stalled(f"batch handling failing: {type(exc).__name__}: {exc}"[:300])
+            log.error("batch not settled; its records will be read again", error=repr(exc))
+            rewind(consumer, records)
+            await asyncio.sleep(backoff.delay(failures))
+            return
+        failures = 0
+        try:
+            await consumer.commit(settled_offsets(records))
+        except (KafkaError, IllegalStateError) as exc:
             # A rebalance took the partitions: the new owner re-reads, the inbox dedups.
             log.warning("offset commit failed; events will be redelivered", error=repr(exc))
 
 
 __all__ = [
+    "DLQ_MARK",
     "TRANSIENT_ERRORS",
     "BatchEventHandler",
     "Batched",
@@ -376,8 +540,11 @@ __all__ = [
     "RetryPolicy",
     "Subscription",
     "batched",
+    "check_headers",
     "dead_letter_headers",
+    "dead_letter_topic",
     "decode_record",
+    "is_dead_letter_topic",
     "is_transient",
     "subscribe",
 ]

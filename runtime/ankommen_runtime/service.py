@@ -27,11 +27,11 @@ from . import health
 from .auth import TokenVerifier
 from .clock import Clock, WallClock
 from .consumer import (
-    DLQ_SUFFIX,
     TRANSIENT_ERRORS,
     ConsumerPolicy,
     RetryPolicy,
     Subscription,
+    dead_letter_topic,
     subscribe,
 )
 from .context import request_context
@@ -98,6 +98,7 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
+        self.policy: ConsumerPolicy | None = None
         self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -128,7 +129,10 @@ class Runtime:
             for sub in spec.subscriptions:
                 # The source's topic too: a consumer may start before its publisher.
                 topics[settings.topic(sub.source)] = settings.topic_partitions
-                topics[settings.topic(sub.source) + DLQ_SUFFIX] = 1
+                dlq = dead_letter_topic(
+                    spec.name, settings.topic(sub.source), settings.topic_prefix
+                )
+                topics[dlq] = 1
             if topics:
                 await ensure_topics(settings.kafka_bootstrap, topics)
         if spec.publishes:
@@ -149,7 +153,7 @@ class Runtime:
                 # root's JSON handler like every other library logger.
                 logger=logging.getLogger("faststream.access"),
             )
-            policy = ConsumerPolicy(
+            self.policy = policy = ConsumerPolicy(
                 service=spec.name,
                 group=settings.group,
                 uow=self.uow,
