@@ -50,9 +50,31 @@ from pydantic import ValidationError
 
 from .context import message_context
 from .errors import Cause, classify
-from .inbox import InboxEntry, claim
+from .inbox import (
+    DEAD_LETTER,
+    NEWER_VERSION,
+    Hold,
+    InboxEntry,
+    Parked,
+    advance,
+    claim,
+    hold,
+    holds_among,
+    park,
+    parked_of,
+    summary,
+)
+from .inbox import purge as purge_inbox
 from .logging import get_logger
-from .metrics import BATCH_SIZE, CONSUMER_RETRIES, EVENTS_CONSUMED
+from .metrics import (
+    BATCH_SIZE,
+    CONSUMER_RETRIES,
+    EVENTS_CONSUMED,
+    EVENTS_PARKED,
+    INBOX_PURGED,
+    SEQUENCE_GAPS,
+    SUBJECTS_HELD,
+)
 from .uow import Transaction, UnitOfWork
 
 log = get_logger(__name__)
@@ -146,6 +168,44 @@ class InvalidRecord(Exception):
 
 
 _TYPED: dict[type[EventData], Any] = {}
+
+# What a consumed record turned out to be.
+_APPLY, _IGNORE, _NEWER = "apply", "ignore", "newer"
+_Decoded = tuple[str, ConsumerRecord[Any, Any], Any]  # (kind, record, envelope or raw)
+
+
+def _to_parked(record: ConsumerRecord[Any, Any], envelope: Any) -> Parked:
+    return Parked(
+        id=0,
+        topic=record.topic,
+        subject=envelope.subject,
+        event_id=envelope.event_id,
+        type=envelope.type,
+        schema_version=envelope.schema_version,
+        sequence=envelope.sequence,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+        attempts=0,
+    )
+
+
+def _record_of(p: Parked) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(
+        topic=p.topic,
+        partition=p.partition,
+        offset=p.offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=p.key,
+        value=p.value,
+        checksum=None,
+        serialized_key_size=len(p.key or b""),
+        serialized_value_size=len(p.value),
+        headers=p.headers,
+    )
 
 
 def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
@@ -241,6 +301,7 @@ class ConsumerPolicy:
         retry: RetryPolicy | None = None,
         infra_backoff_max: float = 5.0,
         consumer: str | None = None,
+        inbox_retention_hours: float = 168.0,
     ) -> None:
         self.service = service
         self.group = group
@@ -256,6 +317,10 @@ class ConsumerPolicy:
         # Why the consumer cannot make progress right now (readiness), and since when.
         self.stalled: str | None = None
         self.stalled_since: float | None = None
+        self.inbox_retention_hours = inbox_retention_hours
+        self._drain_wake = asyncio.Event()
+        self.held: dict[str, int] = {}  # subjects on hold by reason (refreshed by run_drain)
+        self.parked = 0
 
     @property
     def topics(self) -> list[str]:
@@ -269,40 +334,134 @@ class ConsumerPolicy:
         return [self.dead_letter_topic(t) for t in self.topics]
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Apply or dead-letter every record; returns only when all are settled."""
+        """Apply, park or dead-letter every record; returns only when all are settled."""
         BATCH_SIZE.labels(self.service).observe(len(records))
-        items: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        decoded: list[_Decoded] = []
         for record in records:
             try:
                 check_headers(record)
-                envelope = decode_record(record)
-            except UnknownEventType:
-                EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
-                continue
+                envelope: Any = decode_record(record)
+                kind = _APPLY if envelope.type in self.handlers.get(record.topic, {}) else _IGNORE
+            except UnknownEventType as exc:
+                envelope = exc.envelope
+                # A newer version of a type this consumer handles must not vanish: park
+                # it (and its subject) until this service can read it. Unknown types
+                # and types it does not handle are skipped.
+                kind = _NEWER if envelope.type in self.handlers.get(record.topic, {}) else _IGNORE
             except (InvalidEvent, InvalidRecord) as exc:
                 await self._dead_letter(record, exc, attempts=1)
                 continue
-            if envelope.type not in self.handlers.get(record.topic, {}):
+            if kind == _IGNORE:
                 EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
-                continue
-            items.append((record, envelope))
-        if not items:
+            decoded.append((kind, record, envelope))
+        if not decoded:
             return
+        holds = await holds_among(
+            self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
+        )
         try:
-            await self._apply(items)
+            async with self.uow() as tx:
+                await self._settle(tx, decoded, dict(holds))
             self._progressed()
             return
         except Exception as exc:
-            if len(items) == 1 and classify(exc) == Cause.EVENT:
+            if len(decoded) == 1 and classify(exc) == Cause.EVENT:
                 first_failure: BaseException | None = exc
             else:
                 first_failure = None
                 log.warning("batch failed; applying its events one by one", error=repr(exc))
-        for item in items:
-            await self._apply_one(item, first_failure)
+        held = dict(
+            await holds_among(
+                self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
+            )
+        )
+        for entry in decoded:
+            kind, record, envelope = entry
+            key = (record.topic, envelope.subject)
+            if kind == _APPLY and key not in held:
+                if not await self._apply_one((record, envelope), first_failure):
+                    held[key] = Hold(record.topic, envelope.subject, DEAD_LETTER, "", None)
+            elif kind != _IGNORE or key not in held:
+                await self._in_own_transaction(self._settle, [entry], held)
             first_failure = None
 
+    async def _in_own_transaction(self, fn: Any, *args: Any) -> None:
+        wait = 0.0
+        while True:
+            try:
+                async with self.uow() as tx:
+                    await fn(tx, *args)
+                self._progressed()
+                return
+            except Exception as exc:
+                if await self.cause_of(exc) == Cause.EVENT:
+                    raise
+                wait = min(max(wait * 2, 0.1), self.infra_backoff_max)
+                self._stalled(f"infrastructure: {type(exc).__name__}: {exc}"[:300])
+                log.warning("infrastructure unavailable; retrying", error=repr(exc))
+                await asyncio.sleep(wait)
+
+    async def _settle(
+        self, tx: Transaction, decoded: Sequence[_Decoded], held: dict[tuple[str, str], Hold]
+    ) -> None:
+        """In ``tx``: park what waits behind a hold, apply the rest in order.
+
+        ``held`` is updated with the holds this batch starts.
+        """
+        apply: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        parked: list[Parked] = []
+        seen: list[tuple[str, str, int]] = []
+        for kind, record, envelope in decoded:
+            key = (record.topic, envelope.subject)
+            hold_of = held.get(key)
+            if kind == _NEWER and hold_of is None:
+                detail = (
+                    f"{envelope.type} v{envelope.schema_version} is newer than this service "
+                    f"reads (v{CATALOGUE[envelope.type].VERSION})"
+                )
+                await hold(
+                    tx.conn,
+                    self.consumer,
+                    record.topic,
+                    envelope.subject,
+                    reason=NEWER_VERSION,
+                    detail=detail,
+                    blocker=envelope.event_id,
+                )
+                held[key] = Hold(record.topic, envelope.subject, NEWER_VERSION, detail, None)
+                log.warning("event of a newer schema version parked", detail=detail)
+                hold_of = held[key]
+            if hold_of is not None:
+                if kind != _IGNORE:
+                    parked.append(_to_parked(record, envelope))
+                    if hold_of.blocker == envelope.event_id:
+                        self.wake_drain()  # a dead letter came back: release its subject
+            elif kind == _APPLY:
+                apply.append((record, envelope))
+            else:
+                seen.append((record.topic, envelope.subject, envelope.sequence))
+        if parked:
+            await park(tx.conn, self.consumer, parked)
+            for p in parked:
+                EVENTS_CONSUMED.labels(self.service, p.topic, "parked").inc()
+        if seen:
+            await self._count_gaps(await advance(tx.conn, self.consumer, seen), decoded)
+        if apply:
+            await self._apply_in(tx, apply)
+
+    async def _count_gaps(self, gaps: int, decoded: Sequence[Any]) -> None:
+        if gaps:
+            topic = decoded[0][1].topic
+            SEQUENCE_GAPS.labels(self.service, topic).inc(gaps)
+            log.warning("sequence gap: events of a subject never arrived", missing=gaps)
+
     async def _apply(self, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
+        async with self.uow() as tx:
+            await self._apply_in(tx, items)
+
+    async def _apply_in(
+        self, tx: Transaction, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]
+    ) -> None:
         entries = [
             InboxEntry(
                 env.event_id,
@@ -316,40 +475,178 @@ class ConsumerPolicy:
             for rec, env in items
         ]
         duplicates = 0
-        async with self.uow() as tx:
-            fresh = await claim(tx.conn, self.consumer, entries)
-            todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
-            for record, envelope in items:
-                if envelope.event_id not in fresh:
-                    duplicates += 1
-                    continue
-                fresh.discard(envelope.event_id)  # the same event twice in one batch
-                todo.append((record, envelope))
-            i = 0
-            while i < len(todo):
-                record, envelope = todo[i]
-                handler = self.handlers[record.topic][envelope.type]
-                if isinstance(handler, Batched):
-                    j = i + 1  # the run of events for this same batched handler
-                    handlers = self.handlers[record.topic]
-                    while (
-                        j < len(todo)
-                        and todo[j][0].topic == record.topic
-                        and handlers.get(todo[j][1].type) is handler
-                    ):
-                        j += 1
-                    await handler.fn(tx, [env for _, env in todo[i:j]])
-                    i = j
-                    continue
-                with message_context(envelope.event_id, envelope.correlation_id):
-                    await handler(tx, envelope)
-                i += 1
+        fresh = await claim(tx.conn, self.consumer, entries)
+        todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        for record, envelope in items:
+            if envelope.event_id not in fresh:
+                duplicates += 1
+                continue
+            fresh.discard(envelope.event_id)  # the same event twice in one batch
+            todo.append((record, envelope))
+        gaps = await advance(
+            tx.conn, self.consumer, [(r.topic, e.subject, e.sequence) for r, e in todo]
+        )
+        i = 0
+        while i < len(todo):
+            record, envelope = todo[i]
+            handler = self.handlers[record.topic][envelope.type]
+            if isinstance(handler, Batched):
+                j = i + 1  # the run of events for this same batched handler
+                handlers = self.handlers[record.topic]
+                while (
+                    j < len(todo)
+                    and todo[j][0].topic == record.topic
+                    and handlers.get(todo[j][1].type) is handler
+                ):
+                    j += 1
+                await handler.fn(tx, [env for _, env in todo[i:j]])
+                i = j
+                continue
+            with message_context(envelope.event_id, envelope.correlation_id):
+                await handler(tx, envelope)
+            i += 1
         applied = len(todo)
         topic = items[0][0].topic
         EVENTS_CONSUMED.labels(self.service, topic, "applied").inc(applied)
+        await self._count_gaps(gaps, [(None, items[0][0], None)])
         if duplicates:
             EVENTS_CONSUMED.labels(self.service, topic, "duplicate").inc(duplicates)
             log.info("redelivered events ignored", count=duplicates)
+
+    # --- Holds: release and drain ----------------------------------------------------
+
+    def wake_drain(self) -> None:
+        self._drain_wake.set()
+
+    async def drain(self) -> int:
+        """Release every hold that can be released, applying its parked events in order.
+
+        Returns how many parked events were applied. Safe to run in every replica: each
+        subject is drained under its hold row's lock (``FOR UPDATE SKIP LOCKED``).
+        """
+        rows = await self.uow.pool.fetch(
+            """SELECT h.topic, h.subject, h.reason, h.blocker, b.type, b.schema_version,
+                      b.event_id IS NOT NULL AS blocker_parked
+               FROM consumer_hold h
+               LEFT JOIN consumer_parked b ON b.consumer = h.consumer AND b.event_id = h.blocker
+               WHERE h.consumer = $1""",
+            self.consumer,
+        )
+        applied = 0
+        for row in rows:
+            if row["reason"] == DEAD_LETTER and not row["blocker_parked"]:
+                continue  # waits for the re-drive (or an operator)
+            if row["reason"] == NEWER_VERSION and row["blocker_parked"]:
+                model = CATALOGUE.get(row["type"])
+                if model is None or row["schema_version"] > model.VERSION:
+                    continue  # still newer than this service reads
+            applied += await self._drain_subject(row["topic"], row["subject"])
+        return applied
+
+    async def _drain_subject(self, topic: str, subject: str) -> int:
+        applied = 0
+        async with self.uow() as tx:
+            locked = await tx.conn.fetchrow(
+                """SELECT reason, blocker FROM consumer_hold
+                   WHERE consumer = $1 AND topic = $2 AND subject = $3
+                   FOR UPDATE SKIP LOCKED""",
+                self.consumer,
+                topic,
+                subject,
+            )
+            if locked is None:
+                return 0  # released meanwhile, or another replica is at it
+            for parked in await parked_of(tx.conn, self.consumer, topic, subject):
+                record = _record_of(parked)
+                if not await self._drain_one(tx, parked, record):
+                    return applied
+                applied += 1
+            await tx.conn.execute(
+                "DELETE FROM consumer_hold WHERE consumer = $1 AND topic = $2 AND subject = $3",
+                self.consumer,
+                topic,
+                subject,
+            )
+            log.info("hold released; parked events applied", subject=subject, applied=applied)
+        return applied
+
+    async def _drain_one(
+        self, tx: Transaction, parked: Parked, record: ConsumerRecord[Any, Any]
+    ) -> bool:
+        """Apply one parked event inside the drain's transaction; False stops the drain."""
+
+        async def stop_at(reason: str, detail: str) -> bool:
+            await hold(
+                tx.conn,
+                self.consumer,
+                parked.topic,
+                parked.subject,
+                reason=reason,
+                detail=detail,
+                blocker=parked.event_id,
+            )
+            return False
+
+        async def dead_letter(error: BaseException, attempts: int) -> bool:
+            await self._dead_letter(record, error, attempts=attempts)
+            await tx.conn.execute("DELETE FROM consumer_parked WHERE id = $1", parked.id)
+            detail = f"dead-lettered {parked.type} {parked.event_id}: {type(error).__name__}"
+            return await stop_at(DEAD_LETTER, detail)
+
+        try:
+            envelope = decode_record(record)
+        except UnknownEventType:
+            detail = f"{parked.type} v{parked.schema_version} is newer than this service reads"
+            return await stop_at(NEWER_VERSION, detail)
+        except InvalidEvent as exc:
+            return await dead_letter(exc, 1)
+        queued = len(tx._pending)
+        try:
+            async with tx.conn.transaction():  # a savepoint: a failure undoes this event only
+                await self._apply_in(tx, [(record, envelope)])
+        except Exception as exc:
+            del tx._pending[queued:]  # events its handler raised die with its effect
+            if await self.cause_of(exc) != Cause.EVENT:
+                raise
+            attempts = parked.attempts + 1
+            if attempts >= self.retry.attempts:
+                return await dead_letter(exc, attempts)
+            await tx.conn.execute(
+                "UPDATE consumer_parked SET attempts = $2, last_error = $3 WHERE id = $1",
+                parked.id,
+                attempts,
+                f"{type(exc).__name__}: {exc}"[:2000],
+            )
+            return False
+        await tx.conn.execute("DELETE FROM consumer_parked WHERE id = $1", parked.id)
+        return True
+
+    async def run_drain(self, *, every: float = 2.0, purge_every: float = 3600.0) -> None:
+        """Until cancelled: drain releasable holds, refresh the gauges, purge the inbox."""
+        loop = asyncio.get_running_loop()
+        last_purge = loop.time()
+        wait = every
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wake.wait(), wait)
+            self._drain_wake.clear()
+            try:
+                await self.drain()
+                held, parked = await summary(self.uow.pool, self.consumer)
+                self.held, self.parked = held, parked
+                EVENTS_PARKED.labels(self.service).set(parked)
+                for reason in (NEWER_VERSION, DEAD_LETTER):
+                    SUBJECTS_HELD.labels(self.service, reason).set(held.get(reason, 0))
+                if loop.time() - last_purge > purge_every:
+                    last_purge = loop.time()
+                    purged = await purge_inbox(
+                        self.uow.pool, self.consumer, older_than_hours=self.inbox_retention_hours
+                    )
+                    INBOX_PURGED.labels(self.service).inc(purged)
+                wait = every
+            except Exception as exc:
+                log.warning("draining held subjects failed; retrying", error=repr(exc))
+                wait = min(wait * 2, 30.0)
 
     async def database_answers(self) -> bool:
         """Does the database answer right now (a probe, at most 2 s)?"""
@@ -380,7 +677,8 @@ class ConsumerPolicy:
         self,
         item: tuple[ConsumerRecord[Any, Any], Envelope[Any]],
         already_failed: BaseException | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply one event with retries; False if it was dead-lettered (subject held)."""
         record, envelope = item
         attempt, infra_wait = (1, 0.0) if already_failed else (0, 0.0)
         error = already_failed
@@ -390,9 +688,9 @@ class ConsumerPolicy:
                 if attempt >= self.retry.attempts:
                     with message_context(envelope.event_id, envelope.correlation_id):
                         log.error("event failed every retry", error=repr(error), attempts=attempt)
-                    await self._dead_letter(record, error, attempts=attempt)
+                    await self._dead_letter(record, error, attempts=attempt, envelope=envelope)
                     self._progressed()
-                    return
+                    return False
                 CONSUMER_RETRIES.labels(self.service, record.topic).inc()
                 await asyncio.sleep(self.retry.delay(attempt))
             elif error is not None:
@@ -403,7 +701,7 @@ class ConsumerPolicy:
             try:
                 await self._apply([item])
                 self._progressed()
-                return
+                return True
             except Exception as exc:
                 error = exc
                 cause = await self.cause_of(exc)
@@ -411,9 +709,35 @@ class ConsumerPolicy:
                     attempt += 1
 
     async def _dead_letter(
-        self, record: ConsumerRecord[Any, Any], error: BaseException, *, attempts: int
+        self,
+        record: ConsumerRecord[Any, Any],
+        error: BaseException,
+        *,
+        attempts: int,
+        envelope: Envelope[Any] | None = None,
     ) -> None:
-        """Publish to this consumer's DLQ and wait for the broker's ack before moving on."""
+        """Publish to this consumer's DLQ and wait for the broker's ack before moving on.
+
+        With the ``envelope``, its subject is put on hold first: later events of the
+        subject are parked until the dead letter is re-driven (and applied first), so a
+        fold never sees them out of order. Hold before publish: a crash in between leaves a
+        hold whose blocker is simply redelivered, parked and retried by the drain.
+        """
+        if envelope is not None:
+            reason = f"dead-lettered {envelope.type} {envelope.event_id}: {type(error).__name__}"
+
+            async def hold_subject(tx: Transaction) -> None:
+                await hold(
+                    tx.conn,
+                    self.consumer,
+                    record.topic,
+                    envelope.subject,
+                    reason=DEAD_LETTER,
+                    detail=reason,
+                    blocker=envelope.event_id,
+                )
+
+            await self._in_own_transaction(hold_subject)
         headers = dead_letter_headers(record, error, group=self.group, attempts=attempts)
         topic = self.dead_letter_topic(record.topic)
         wait = 0.1

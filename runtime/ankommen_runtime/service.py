@@ -37,6 +37,7 @@ from .consumer import (
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError
+from .inbox import adopt_group
 from .kafka import ensure_topics, new_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
@@ -164,6 +165,9 @@ class Runtime:
                     settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds
                 ),
             )
+            adopted = await adopt_group(self.pool, policy.consumer, policy.group)
+            if adopted:
+                log.info("inbox rows re-keyed from the group to the consumer", rows=adopted)
             subscribe(
                 self.broker,
                 policy,
@@ -171,6 +175,7 @@ class Runtime:
                 poll_ms=settings.consumer_poll_ms,
             )
             await self.broker.start()
+            self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects"))
         for hook in spec.on_started:
             await hook(self)
         for task in spec.background:
