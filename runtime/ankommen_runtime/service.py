@@ -100,6 +100,8 @@ class Runtime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.policy: ConsumerPolicy | None = None
+        # Seconds a relay or consumer may fail without progress before readiness says stuck.
+        self.stuck_after = 30.0
         self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -175,7 +177,7 @@ class Runtime:
                 poll_ms=settings.consumer_poll_ms,
             )
             await self.broker.start()
-            self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects"))
+            self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects-drain"))
         for hook in spec.on_started:
             await hook(self)
         for task in spec.background:
@@ -199,19 +201,49 @@ class Runtime:
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, str]:
+        """Can this process do its job? Each check is ``ok…`` or says why not.
+
+        Kafka alone being down does not make a service unready: commands are durable in
+        the outbox and views are served from the database (the check says ``ok, degraded``).
+        Stuck is unready: a relay failing for ``stuck_after`` seconds while the broker
+        answers (a refused row, a dead producer), a consumer that has not settled a batch
+        for as long (dead-letter publish failing, the database refusing writes), a task
+        that ended.
+        """
         checks: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
         try:
             assert self.pool is not None
             await self.pool.fetchval("SELECT 1")
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
+        kafka_up = True
         try:
             assert self.producer is not None
-            await self.producer.client.fetch_all_metadata()
+            async with asyncio.timeout(3.0):
+                await self.producer.client.fetch_all_metadata()
             checks["kafka"] = "ok"
         except Exception as exc:
-            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+            kafka_up = False
+            checks["kafka"] = (
+                f"ok, degraded: unreachable ({type(exc).__name__}); commands wait in the outbox"
+            )
+        if self.relay is not None:
+            checks["outbox-relay"] = self.relay.health(
+                kafka_up=kafka_up, stuck_after=self.stuck_after, now=loop.time()
+            )
+        if self.policy is not None:
+            policy = self.policy
+            since = policy.stalled_since
+            if policy.stalled and since is not None and loop.time() - since > self.stuck_after:
+                checks["consumer"] = f"stalled for {loop.time() - since:.0f} s: {policy.stalled}"
+            else:
+                checks["consumer"] = "ok"
+            held = ", ".join(f"{k}: {v}" for k, v in sorted(policy.held.items()))
+            checks["held-subjects"] = f"ok: {policy.parked} events parked" + (
+                f"; subjects held: {held}" if held else ""
+            )
         for task in self._tasks:
             checks[task.get_name()] = "stopped" if task.done() else "ok"
         return checks
