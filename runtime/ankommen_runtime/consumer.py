@@ -75,6 +75,8 @@ from .metrics import (
     SEQUENCE_GAPS,
     SUBJECTS_HELD,
 )
+from .outbox import refused
+from .topics import dead_letter_topic
 from .uow import Transaction, UnitOfWork
 
 log = get_logger(__name__)
@@ -82,16 +84,8 @@ log = get_logger(__name__)
 EventHandler = Callable[[Transaction, Envelope[Any]], Awaitable[None]]
 BatchEventHandler = Callable[[Transaction, Sequence[Envelope[Any]]], Awaitable[None]]
 DLQ_MARK = ".dlq."
-
-
-def dead_letter_topic(consumer: str, source_topic: str, topic_prefix: str = "") -> str:
-    """``<prefix><consumer>.dlq.<source topic>``: whose letters, and from where.
-
-    The consumer's own name comes first, so the topic falls under the consumer's prefix
-    (``reporting.``): with per-service ACLs on prefixes, each service writes only its own
-    dead letters, and an operator sees at a glance which consumer failed on which topic.
-    """
-    return f"{topic_prefix}{consumer}{DLQ_MARK}{source_topic.removeprefix(topic_prefix)}"
+# Header of a dead letter sent without its value (too large): the value's size in bytes.
+VALUE_OMITTED = "dlq_value_omitted"
 
 
 def is_dead_letter_topic(name: str) -> bool:
@@ -741,13 +735,23 @@ class ConsumerPolicy:
         headers = dead_letter_headers(record, error, group=self.group, attempts=attempts)
         topic = self.dead_letter_topic(record.topic)
         wait = 0.1
+        value = record.value
         while True:
             try:
                 await self.producer.send_and_wait(
-                    topic, value=record.value, key=record.key, headers=headers
+                    topic, value=value, key=record.key, headers=headers
                 )
                 break
             except KafkaError as exc:
+                if refused(exc) and value is not None:
+                    # Too large with the added headers (a record just under the broker's
+                    # limit): the letter goes without the value, which stays in the source
+                    # topic at the offset the headers name; `ankommen dlq redrive` reads it
+                    # from there. Never block the partition on it.
+                    log.warning("dead letter too large; sent without its value", error=repr(exc))
+                    headers = [*headers, (VALUE_OMITTED, str(len(value)).encode())]
+                    value = None
+                    continue
                 self._stalled(f"dead-letter publish to {topic} failing: {exc!r}"[:300])
                 log.warning("dead-letter publish failed; retrying", error=repr(exc))
                 await asyncio.sleep(wait)

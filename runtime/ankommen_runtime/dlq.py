@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from .consumer import DLQ_MARK
+from .consumer import DLQ_MARK, VALUE_OMITTED
 
 REDRIVE_GROUP = "ankommen-dlq-redrive"
 OPERATIONS_CLIENT = "ankommen-ops"
@@ -147,9 +147,12 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
     await producer.start()
     try:
         for letter in letters:
+            value = letter.value
+            if letter.header(VALUE_OMITTED):
+                value = await original_value(bootstrap, letter)
             await producer.send_and_wait(
                 letter.original_topic,
-                value=letter.value,
+                value=value,
                 key=letter.key,
                 headers=letter.original_headers,
             )
@@ -157,6 +160,29 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
         await producer.stop()
     await _mark_redriven(bootstrap, letters)
     return len(letters)
+
+
+async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
+    """The value of a letter sent without it (too large), read back from its source topic."""
+    tp = TopicPartition(letter.original_topic, int(letter.header("dlq_original_partition")))
+    offset = int(letter.header("dlq_original_offset"))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        if (await consumer.beginning_offsets([tp]))[tp] > offset:
+            raise LookupError(
+                f"the original of {letter.topic}@{letter.offset} expired from {tp.topic}"
+            )
+        consumer.seek(tp, offset)
+        record = await consumer.getone(tp)
+    finally:
+        await consumer.stop()
+    if record.offset != offset:
+        raise LookupError(f"offset {offset} of {tp.topic}/{tp.partition} is gone")
+    return bytes(record.value)
 
 
 async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:

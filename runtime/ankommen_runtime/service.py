@@ -12,7 +12,7 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +24,7 @@ from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
 from . import health
+from . import topics as topic_config
 from .auth import TokenVerifier
 from .clock import Clock, WallClock
 from .consumer import (
@@ -31,18 +32,18 @@ from .consumer import (
     ConsumerPolicy,
     RetryPolicy,
     Subscription,
-    dead_letter_topic,
     subscribe,
 )
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError
 from .inbox import adopt_group
-from .kafka import ensure_topics, new_producer
+from .kafka import new_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .startup import when_reachable
+from .topics import DEAD_LETTERS, EVENTS, TopicConfig, dead_letter_topic
 from .uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -102,6 +103,7 @@ class Runtime:
         self.policy: ConsumerPolicy | None = None
         # Seconds a relay or consumer may fail without progress before readiness says stuck.
         self.stuck_after = 30.0
+        self.topic_problems: list[str] | None = None  # None: not checked yet
         self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -125,19 +127,7 @@ class Runtime:
         await migrate(self.pool, folders)
         self.producer = new_producer(settings.kafka_bootstrap, client_id=spec.name)
         await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
-        if settings.create_topics:
-            topics: dict[str, int] = {}
-            if spec.publishes:
-                topics[settings.topic(spec.name)] = settings.topic_partitions
-            for sub in spec.subscriptions:
-                # The source's topic too: a consumer may start before its publisher.
-                topics[settings.topic(sub.source)] = settings.topic_partitions
-                dlq = dead_letter_topic(
-                    spec.name, settings.topic(sub.source), settings.topic_prefix
-                )
-                topics[dlq] = 1
-            if topics:
-                await ensure_topics(settings.kafka_bootstrap, topics)
+        await self._topics()
         if spec.publishes:
             self.relay = OutboxRelay(
                 self.pool,
@@ -186,6 +176,40 @@ class Runtime:
         tune_gc(settings.gc_threshold)
         log.info("service started", consumes=[s.source for s in spec.subscriptions])
 
+    def desired_topics(self) -> dict[str, TopicConfig]:
+        """The topics this service publishes to, consumes and dead-letters into."""
+        spec, settings = self.spec, self.settings
+        events = replace(EVENTS, partitions=settings.topic_partitions)
+        topics: dict[str, TopicConfig] = {}
+        if spec.publishes:
+            topics[settings.topic(spec.name)] = events
+        for sub in spec.subscriptions:
+            # The source's topic too: a consumer may start before its publisher.
+            topics[settings.topic(sub.source)] = events
+            dlq = dead_letter_topic(spec.name, settings.topic(sub.source), settings.topic_prefix)
+            topics[dlq] = DEAD_LETTERS
+        return topics
+
+    async def _topics(self) -> None:
+        """Create missing topics (unless an operator owns them), then check them all."""
+        topics = self.desired_topics()
+        if self.settings.create_topics:
+            await topic_config.ensure(self.settings.kafka_bootstrap, topics)
+        await self._check_topics(topics)
+
+    async def _check_topics(self, topics: dict[str, TopicConfig] | None = None) -> None:
+        try:
+            problems = await topic_config.check(
+                self.settings.kafka_bootstrap, topics or self.desired_topics()
+            )
+        except Exception as exc:  # the broker went away: readiness checks again
+            log.warning("topic configuration not checked yet", error=repr(exc))
+            self.topic_problems = None
+            return
+        self.topic_problems = problems
+        for problem in problems:
+            log.error("topic configured differently from the code", problem=problem)
+
     async def stop(self) -> None:
         if self.broker is not None:
             await self.broker.stop()
@@ -229,6 +253,14 @@ class Runtime:
             checks["kafka"] = (
                 f"ok, degraded: unreachable ({type(exc).__name__}); commands wait in the outbox"
             )
+        if self.topic_problems is None and kafka_up:
+            await self._check_topics()
+        if self.topic_problems is None:
+            checks["topics"] = "ok, degraded: not checked yet (Kafka unreachable)"
+        elif self.topic_problems:
+            checks["topics"] = "misconfigured: " + "; ".join(self.topic_problems)
+        else:
+            checks["topics"] = "ok"
         if self.relay is not None:
             checks["outbox-relay"] = self.relay.health(
                 kafka_up=kafka_up, stuck_after=self.stuck_after, now=loop.time()
