@@ -106,6 +106,7 @@ class OutboxRelay:
         self.failing_since: float | None = None
         self.last_error = ""
         self.consecutive_failures = 0
+        self.round_failures = 0
         self.parked = 0
 
     def health(self, *, kafka_up: bool, stuck_after: float, now: float) -> str:
@@ -354,6 +355,7 @@ class OutboxRelay:
         if self.failing_since is None:
             self.failing_since = asyncio.get_running_loop().time()
         self.consecutive_failures += 1
+        self.round_failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:300]
 
     async def _maybe_purge(self) -> None:
