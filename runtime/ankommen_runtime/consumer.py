@@ -314,6 +314,7 @@ class ConsumerPolicy:
         self.inbox_retention_hours = inbox_retention_hours
         self._drain_wake = asyncio.Event()
         self.held: dict[str, int] = {}  # subjects on hold by reason (refreshed by run_drain)
+        self.subscriber: Any = None  # faststream's, set by ``subscribe``
         self.parked = 0
 
     @property
@@ -831,6 +832,7 @@ def subscribe(
         decoder=_raw_records,
         title=f"{policy.service}:{','.join(topics)}",
     )
+    policy.subscriber = subscriber
     backoff = RetryPolicy(attempts=0, base_seconds=0.1, max_seconds=policy.infra_backoff_max)
     failures = 0
 

@@ -36,7 +36,7 @@ from .consumer import (
 )
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
-from .errors import DomainError
+from .errors import DomainError, outcome_unknown
 from .inbox import adopt_group
 from .kafka import new_producer
 from .logging import configure_logging, get_logger
@@ -212,7 +212,15 @@ class Runtime:
 
     async def stop(self) -> None:
         if self.broker is not None:
+            # faststream cancels its consume loop without waiting for it: wait here, so the
+            # handler it interrupts has rolled back and let go of its connection and the
+            # producer before they are closed under it.
+            consuming = list(getattr(getattr(self.policy, "subscriber", None), "tasks", []))
             await self.broker.stop()
+            if consuming:
+                _, pending = await asyncio.wait(consuming, timeout=30.0)
+                if pending:
+                    log.error("consumer did not stop within 30 s", tasks=len(pending))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -323,11 +331,19 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        # The database or broker is down (a restart, a failover): nothing was changed, and
-        # the caller may simply retry. Not a bug, so no traceback at error level.
+        # The database or broker is down (a restart, a failover). Not a bug, so no
+        # traceback at error level. If the connection dropped while a COMMIT may have been
+        # on its way, the change may have been applied: the answer must not say otherwise.
         log.warning("dependency unavailable; answered 503", error=repr(exc))
+        if outcome_unknown(exc):
+            detail = (
+                f"connection lost ({type(exc).__name__}): the change may or may not have "
+                "been applied; check its state before repeating it"
+            )
+        else:
+            detail = f"temporarily unavailable ({type(exc).__name__}); nothing was changed; retry"
         return JSONResponse(
-            {"detail": f"temporarily unavailable ({type(exc).__name__}); retry shortly"},
+            {"detail": detail, "outcome": "unknown" if outcome_unknown(exc) else "not-applied"},
             status_code=503,
             headers={"retry-after": "1"},
         )

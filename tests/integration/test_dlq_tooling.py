@@ -8,6 +8,7 @@ import sys
 import uuid
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from ankommen_contracts import Envelope, encode
 from ankommen_local.infra import Endpoints
 from ankommen_runtime import dlq
@@ -90,3 +91,28 @@ async def _letters(infra: Endpoints, dead: str, n: int) -> bool:
 
 async def _effect_count(dsn: str, n: int) -> bool:
     return len(await effects(dsn)) >= n
+
+
+async def test_purge_deletes_the_letters_listed_and_keeps_one_that_arrived_since(
+    infra: Endpoints, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}housing.events"
+    dead = dead_letter_topic("reporting", topic, topic_prefix)
+    await create_topics(infra.kafka_bootstrap, dead)
+    headers = [("dlq_error", b"ValueError: x"), ("dlq_original_topic", topic.encode())]
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n in range(3):
+            await producer.send_and_wait(dead, value=f"letter {n}".encode(), headers=headers)
+        listed = await dlq.read_letters(infra.kafka_bootstrap, [dead])
+        assert len(listed) == 3
+        # A new failure arrives while the operator reads the list.
+        await producer.send_and_wait(dead, value=b"arrived later", headers=headers)
+    finally:
+        await producer.stop()
+    assert await dlq.purge(infra.kafka_bootstrap, listed) == 3
+    left = await dlq.read_letters(infra.kafka_bootstrap, [dead])
+    assert [x.value for x in left] == [b"arrived later"]
+    assert left[0].consumer == "reporting"
+    assert left[0].original_topic == topic
