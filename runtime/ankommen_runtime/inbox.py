@@ -53,13 +53,16 @@ async def claim(
     rows = await conn.fetch(
         """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
                               kafka_partition, kafka_offset)
-           SELECT $1, e.* FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                                      $6::text[], $7::int[], $8::bigint[])
-                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset)
+           SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
+                  e.kafka_partition, e.kafka_offset
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                       $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
+                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset, n)
            WHERE NOT EXISTS (
                SELECT 1 FROM consumer_subject_position p
                WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
                  AND e.sequence <= p.purged_through)
+           ORDER BY e.n  -- applied_order follows the batch
            ON CONFLICT (consumer, event_id) DO NOTHING
            RETURNING event_id""",
         consumer,

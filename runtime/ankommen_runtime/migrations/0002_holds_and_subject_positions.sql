@@ -56,3 +56,7 @@ CREATE TABLE consumer_parked (
 CREATE INDEX consumer_parked_subject ON consumer_parked (consumer, topic, subject, sequence, id);
 
 CREATE INDEX inbox_processed_at ON inbox (processed_at);
+
+-- The order in which this consumer applied events (a batch's rows in batch order), so
+-- per-subject order can be checked on what was applied, not only on the broker.
+ALTER TABLE inbox ADD COLUMN applied_order bigserial;
