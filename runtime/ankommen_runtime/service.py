@@ -104,6 +104,7 @@ class Runtime:
         # Seconds a relay or consumer may fail without progress before readiness says stuck.
         self.stuck_after = 30.0
         self.topic_problems: list[str] | None = None  # None: not checked yet
+        self._topics_checked_at = 0.0
         self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -197,18 +198,30 @@ class Runtime:
             await topic_config.ensure(self.settings.kafka_bootstrap, topics)
         await self._check_topics(topics)
 
-    async def _check_topics(self, topics: dict[str, TopicConfig] | None = None) -> None:
-        try:
-            problems = await topic_config.check(
-                self.settings.kafka_bootstrap, topics or self.desired_topics()
-            )
-        except Exception as exc:  # the broker went away: readiness checks again
-            log.warning("topic configuration not checked yet", error=repr(exc))
-            self.topic_problems = None
-            return
+    async def _check_topics(
+        self, topics: dict[str, TopicConfig] | None = None, *, patience: float = 10.0
+    ) -> None:
+        """Compare the topics with the code; a topic just created (by this process or a
+        replica) may take a moment to show in metadata, so "missing" is asked again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        self._topics_checked_at = loop.time()
+        while True:
+            try:
+                problems = await topic_config.check(
+                    self.settings.kafka_bootstrap, topics or self.desired_topics()
+                )
+            except Exception as exc:  # the broker went away: readiness checks again
+                log.warning("topic configuration not checked yet", error=repr(exc))
+                self.topic_problems = None
+                return
+            if not any(p.endswith(": missing") for p in problems) or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if problems != self.topic_problems:
+            for problem in problems:
+                log.error("topic configured differently from the code", problem=problem)
         self.topic_problems = problems
-        for problem in problems:
-            log.error("topic configured differently from the code", problem=problem)
 
     async def stop(self) -> None:
         if self.broker is not None:
@@ -261,8 +274,11 @@ class Runtime:
             checks["kafka"] = (
                 f"ok, degraded: unreachable ({type(exc).__name__}); commands wait in the outbox"
             )
-        if self.topic_problems is None and kafka_up:
-            await self._check_topics()
+        recheck = self.topic_problems is None or (
+            self.topic_problems and loop.time() - self._topics_checked_at > 10.0
+        )
+        if recheck and kafka_up:  # an operator may have fixed them meanwhile
+            await self._check_topics(patience=0.0)
         if self.topic_problems is None:
             checks["topics"] = "ok, degraded: not checked yet (Kafka unreachable)"
         elif self.topic_problems:
