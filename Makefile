@@ -42,5 +42,5 @@ infra-status: bootstrap ## Show whether they run and answer
 demo: bootstrap ## Run the demo
 	scripts/demo.sh
 
-chaos: bootstrap ## The long fault run: 100 service kills, 10 broker and 3 PostgreSQL restarts (SEED=n)
-	$(RUN) python tests/fault/chaos.py --seed $(or $(SEED),7) --service-kills 100 --broker-restarts 10 --postgres-restarts 3
+chaos: bootstrap ## The long fault run: 2 replicas each, 100 kills, 10 broker and 3 PostgreSQL outages of 60 s+, 6 partitions (SEED=n)
+	$(RUN) python tests/fault/chaos.py --seed $(or $(SEED),7) --service-kills 100 --broker-restarts 10 --postgres-restarts 3 --partitions 6 --broker-down 60 --postgres-down 60 --summary tests/fault/last-long-run.json

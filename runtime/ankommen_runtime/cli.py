@@ -15,7 +15,10 @@ from .auth import Role
 from .local_issuer import DEFAULT_TTL_SECONDS, LocalIssuer, audience_of
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters in the <topic>.dlq topics.")
+dlq_app = typer.Typer(
+    no_args_is_help=True,
+    help="Dead letters in the consumers' <prefix><consumer>.dlq.<source topic> topics.",
+)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"  # the local broker; ANKOMMEN_KAFKA_BOOTSTRAP overrides
@@ -27,7 +30,11 @@ Bootstrap = Annotated[
     ),
 ]
 TopicArg = Annotated[
-    str | None, typer.Argument(help="Topic or its .dlq topic; all dead-letter topics if omitted")
+    str | None,
+    typer.Argument(
+        help="A dead-letter topic, a source topic (every consumer's letters from it) or a "
+        "consumer (all its letters); all dead-letter topics if omitted"
+    ),
 ]
 
 
@@ -53,6 +60,7 @@ def list_letters(
     table = Table(title=f"{len(letters)} dead letters")
     for column in (
         "topic",
+        "consumer",
         "part",
         "offset",
         "type",
@@ -66,6 +74,7 @@ def list_letters(
     for x in letters:
         table.add_row(
             x.topic,
+            x.consumer,
             str(x.partition),
             str(x.offset),
             x.header("ce_type") or "?",
@@ -80,7 +89,9 @@ def list_letters(
 
 @dlq_app.command()
 def show(
-    topic: Annotated[str, typer.Argument(help="The .dlq topic (or its original topic)")],
+    topic: Annotated[
+        str, typer.Argument(help="The dead-letter topic (or its source topic, or consumer)")
+    ],
     offset: Annotated[int, typer.Argument(help="Offset of the letter")],
     partition: Annotated[int, typer.Option(help="Partition of the letter")] = 0,
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
@@ -89,22 +100,31 @@ def show(
     letter = _find(_letters(bootstrap, topic), partition, offset)
     console.print_json(json.dumps({k: v.decode(errors="replace") for k, v in letter.headers}))
     try:
-        console.print_json(letter.value.decode())
+        console.print_json((letter.value or b"").decode())
     except (UnicodeDecodeError, json.JSONDecodeError):
         console.print(repr(letter.value))
 
 
 def _find(letters: list[dlq.DeadLetter], partition: int, offset: int) -> dlq.DeadLetter:
-    for letter in letters:
-        if (letter.partition, letter.offset) == (partition, offset):
-            return letter
-    console.print(f"[red]no dead letter at partition {partition} offset {offset}[/]")
+    found = [x for x in letters if (x.partition, x.offset) == (partition, offset)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        names = ", ".join(sorted(x.topic for x in found))
+        console.print(
+            f"[red]several letters at partition {partition} offset {offset} "
+            f"({names}): name the dead-letter topic[/]"
+        )
+    else:
+        console.print(f"[red]no dead letter at partition {partition} offset {offset}[/]")
     raise typer.Exit(2)
 
 
 @dlq_app.command("redrive")
 def redrive(
-    topic: Annotated[str, typer.Argument(help="The .dlq topic (or its original topic)")],
+    topic: Annotated[
+        str, typer.Argument(help="The dead-letter topic (or its source topic, or consumer)")
+    ],
     offset: Annotated[int | None, typer.Option(help="Re-drive only this letter")] = None,
     partition: Annotated[int, typer.Option(help="Partition of --offset")] = 0,
     all_pending: Annotated[bool, typer.Option("--all", help="Every pending letter")] = False,
@@ -129,7 +149,10 @@ def purge(
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
-    """Delete every dead letter in a topic (or all), after confirmation."""
+    """Delete the dead letters listed in a topic (or all), after confirmation.
+
+    Exactly the letters counted in the question are deleted; one arriving meanwhile stays.
+    """
     letters = _letters(bootstrap, topic)
     topics = sorted({x.topic for x in letters})
     if not letters:
@@ -142,7 +165,7 @@ def purge(
             f"{', '.join(topics)}?",
             abort=True,
         )
-    deleted = asyncio.run(dlq.purge(bootstrap, topics))
+    deleted = asyncio.run(dlq.purge(bootstrap, letters))
     console.print(f"purged: {deleted}")
 
 

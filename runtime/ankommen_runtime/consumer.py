@@ -5,50 +5,93 @@
   delivery + inbox = effectively once).
 - If the batch fails, its events are applied one by one, so one bad event never holds
   back or loses the others. An event failing ``retry_attempts`` times (bounded
-  exponential backoff) goes to ``<topic>.dlq`` with the error; the partition moves on.
-- Bytes that are not a valid event go to the DLQ at once (retrying cannot fix them).
-  Well-formed events of unknown types, or types this service does not handle, are
-  ignored and counted.
-- Infrastructure failures (database or broker unreachable) are not the event's fault: they
-  are retried without limit and never dead-letter an event.
+  exponential backoff) goes to this consumer's dead-letter topic
+  ``<prefix><consumer>.dlq.<source topic>`` with the error; the partition moves on.
+- Records that are not a valid event (bytes, or headers that are not UTF-8) go to the DLQ
+  at once (retrying cannot fix them). Well-formed events of unknown types, or types this
+  service does not handle, are ignored and counted.
+- Failures are classified by cause (``errors.classify``): infrastructure (failover,
+  overload, lost connection) is retried without limit and never dead-letters an event;
+  ambiguous errors (``OSError``, ``TimeoutError``, ``InterfaceError``) count as the
+  event's fault only while the database answers a probe.
+- The records of a poll are parsed here, not by faststream (a custom parser hands over
+  the untouched records), and offsets are committed here, exactly up to the records
+  settled. If anything escapes the policy, the consumer seeks back to the first record of
+  each partition of the poll: an offset never moves past a record not applied or
+  dead-lettered.
 - A handler wrapped in ``batched(fn)`` receives each run of consecutive events it handles
   in a batch at once (``fn(tx, envelopes)``), so a projection can write them with one
   statement instead of one round trip per event. Order of effects is unchanged.
 
 faststream's defaults do not give this (see notes/faststream-delivery.md): subscribers are
-declared here, once, with manual acknowledgement, a raw-record decoder and ``batch=True``.
+declared here, once, with manual acknowledgement, a raw-record parser and decoder and
+``batch=True``; faststream is the poll loop and lifecycle, the runtime owns the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
 from ankommen_contracts import Envelope, EventData, InvalidEvent, UnknownEventType, decode
 from ankommen_contracts.registry import CATALOGUE
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER, KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from .context import message_context
-from .inbox import InboxEntry, claim
+from .errors import Cause, classify
+from .inbox import (
+    DEAD_LETTER,
+    NEWER_VERSION,
+    Hold,
+    InboxEntry,
+    Parked,
+    advance,
+    claim,
+    hold,
+    holds_among,
+    park,
+    parked_of,
+    summary,
+)
+from .inbox import purge as purge_inbox
 from .logging import get_logger
-from .metrics import BATCH_SIZE, CONSUMER_RETRIES, EVENTS_CONSUMED
+from .metrics import (
+    BATCH_SIZE,
+    CONSUMER_RETRIES,
+    EVENTS_CONSUMED,
+    EVENTS_PARKED,
+    INBOX_PURGED,
+    SEQUENCE_GAPS,
+    SUBJECTS_HELD,
+)
+from .outbox import refused
+from .provenance import ProvenanceError, check_provenance
+from .topics import dead_letter_topic
+from .tracing import consuming
 from .uow import Transaction, UnitOfWork
 
 log = get_logger(__name__)
 
 EventHandler = Callable[[Transaction, Envelope[Any]], Awaitable[None]]
 BatchEventHandler = Callable[[Transaction, Sequence[Envelope[Any]]], Awaitable[None]]
-DLQ_SUFFIX = ".dlq"
+DLQ_MARK = ".dlq."
+# Header of a dead letter sent without its value (too large): the value's size in bytes.
+VALUE_OMITTED = "dlq_value_omitted"
+
+
+def is_dead_letter_topic(name: str) -> bool:
+    return DLQ_MARK in name
 
 
 @dataclass(frozen=True)
@@ -99,6 +142,8 @@ class RetryPolicy:
         return min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
 
 
+# What HTTP answers with 503 (the service cannot do it now; retry). The consumer does not
+# use this list: it classifies by cause (errors.classify).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -107,11 +152,56 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
+    asyncpg.ReadOnlySQLTransactionError,  # failover: the primary became a standby
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.LockNotAvailableError,
     KafkaError,
 )
 
 
+class InvalidRecord(Exception):
+    """A record that is not an event of the contract for a reason outside its body."""
+
+
 _TYPED: dict[type[EventData], Any] = {}
+
+# What a consumed record turned out to be.
+_APPLY, _IGNORE, _NEWER = "apply", "ignore", "newer"
+_Decoded = tuple[str, ConsumerRecord[Any, Any], Any]  # (kind, record, envelope or raw)
+
+
+def _to_parked(record: ConsumerRecord[Any, Any], envelope: Any) -> Parked:
+    return Parked(
+        id=0,
+        topic=record.topic,
+        subject=envelope.subject,
+        event_id=envelope.event_id,
+        type=envelope.type,
+        schema_version=envelope.schema_version,
+        sequence=envelope.sequence,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+        attempts=0,
+    )
+
+
+def _record_of(p: Parked) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(
+        topic=p.topic,
+        partition=p.partition,
+        offset=p.offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=p.key,
+        value=p.value,
+        checksum=None,
+        serialized_key_size=len(p.key or b""),
+        serialized_value_size=len(p.value),
+        headers=p.headers,
+    )
 
 
 def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
@@ -130,6 +220,8 @@ def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
             event_type = value
         elif key == "schema_version":
             version = value
+    if record.value is None:
+        raise InvalidEvent("invalid envelope: the record has no value (a tombstone)")
     model = CATALOGUE.get(event_type.decode(errors="replace")) if event_type else None
     if model is not None and version == str(model.VERSION).encode():
         typed = _TYPED.get(model)
@@ -143,15 +235,35 @@ def decode_record(record: ConsumerRecord[Any, Any]) -> Envelope[Any]:
     return decode(record.value)
 
 
+def check_headers(record: ConsumerRecord[Any, Any]) -> None:
+    """Headers are UTF-8 text (CloudEvents' Kafka binding); anything else is malformed."""
+    for key, value in record.headers or ():
+        if value is None:
+            continue
+        try:
+            value.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidRecord(
+                f"header {key!r} is not UTF-8 ({value[:16].hex(' ')}…): {exc.reason}"
+            ) from None
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Would the same event succeed later without a code or data fix?"""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """Is this, by its type alone, the infrastructure's fault rather than the event's?"""
+    return classify(exc) == Cause.INFRASTRUCTURE
 
 
 def dead_letter_headers(
-    record: ConsumerRecord[Any, Any], error: BaseException, *, group: str, attempts: int
+    record: ConsumerRecord[Any, Any],
+    error: BaseException,
+    *,
+    group: str,
+    attempts: int,
 ) -> list[tuple[str, bytes]]:
-    """The original headers plus where the event came from and why it failed."""
+    """The original headers plus where the event came from and why it failed.
+
+    Which consumer failed is in the dead-letter topic's name (``dead_letter_topic``).
+    """
     reason = f"{type(error).__name__}: {error}"[:4000]
     return [
         *((k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")),
@@ -166,7 +278,12 @@ def dead_letter_headers(
 
 
 class ConsumerPolicy:
-    """Applies batches of records for one consumer group; see the module docstring."""
+    """Applies batches of records for one consumer; see the module docstring.
+
+    ``consumer`` is the service's own name for this consumer: the inbox and the dead-letter
+    topic are keyed by it. ``group`` is only the Kafka consumer group, a deployment
+    setting: renaming it, or replaying through a new one, changes nothing already applied.
+    """
 
     def __init__(
         self,
@@ -179,54 +296,172 @@ class ConsumerPolicy:
         topic_prefix: str = "",
         retry: RetryPolicy | None = None,
         infra_backoff_max: float = 5.0,
+        consumer: str | None = None,
+        inbox_retention_hours: float = 168.0,
     ) -> None:
         self.service = service
         self.group = group
+        self.consumer = consumer or service
         self.uow = uow
         self.producer = producer
+        self.topic_prefix = topic_prefix
         self.handlers = {
             f"{topic_prefix}{s.source}.events": dict(s.handlers) for s in subscriptions
         }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max
+        # Why the consumer cannot make progress right now (readiness), and since when.
+        self.stalled: str | None = None
+        self.stalled_since: float | None = None
+        self.inbox_retention_hours = inbox_retention_hours
+        self._drain_wake = asyncio.Event()
+        self.held: dict[str, int] = {}  # subjects on hold by reason (refreshed by run_drain)
+        self.subscriber: Any = None  # faststream's, set by ``subscribe``
+        self.parked = 0
 
     @property
     def topics(self) -> list[str]:
         return list(self.handlers)
 
+    def dead_letter_topic(self, source_topic: str) -> str:
+        return dead_letter_topic(self.consumer, source_topic, self.topic_prefix)
+
+    @property
+    def dead_letter_topics(self) -> list[str]:
+        return [self.dead_letter_topic(t) for t in self.topics]
+
     async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Apply or dead-letter every record; returns only when all are settled."""
+        """Apply, park or dead-letter every record; returns only when all are settled."""
         BATCH_SIZE.labels(self.service).observe(len(records))
-        items: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        decoded: list[_Decoded] = []
         for record in records:
             try:
-                envelope = decode_record(record)
-            except UnknownEventType:
-                EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
-                continue
-            except InvalidEvent as exc:
+                check_headers(record)
+                envelope: Any = decode_record(record)
+                # Only a topic's owner may publish on it (ACLs say so too; this catches a
+                # misconfigured or compromised producer that slipped past them).
+                check_provenance(record.topic, envelope.source, self.topic_prefix)
+                kind = _APPLY if envelope.type in self.handlers.get(record.topic, {}) else _IGNORE
+            except UnknownEventType as exc:
+                envelope = exc.envelope
+                # A newer version of a type this consumer handles must not vanish: park
+                # it (and its subject) until this service can read it. Unknown types
+                # and types it does not handle are skipped.
+                kind = _NEWER if envelope.type in self.handlers.get(record.topic, {}) else _IGNORE
+            except (InvalidEvent, InvalidRecord, ProvenanceError) as exc:
                 await self._dead_letter(record, exc, attempts=1)
                 continue
-            if envelope.type not in self.handlers.get(record.topic, {}):
+            if kind == _IGNORE:
                 EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
-                continue
-            items.append((record, envelope))
-        if not items:
+            decoded.append((kind, record, envelope))
+        if not decoded:
             return
+        holds = await holds_among(
+            self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
+        )
         try:
-            await self._apply(items)
+            async with self.uow() as tx:
+                await self._settle(tx, decoded, dict(holds))
+            self._progressed()
             return
         except Exception as exc:
-            if len(items) == 1 and not is_transient(exc):
+            if len(decoded) == 1 and classify(exc) == Cause.EVENT:
                 first_failure: BaseException | None = exc
             else:
                 first_failure = None
                 log.warning("batch failed; applying its events one by one", error=repr(exc))
-        for item in items:
-            await self._apply_one(item, first_failure)
+        held = dict(
+            await holds_among(
+                self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
+            )
+        )
+        for entry in decoded:
+            kind, record, envelope = entry
+            key = (record.topic, envelope.subject)
+            if kind == _APPLY and key not in held:
+                if not await self._apply_one((record, envelope), first_failure):
+                    held[key] = Hold(record.topic, envelope.subject, DEAD_LETTER, "", None)
+            elif kind != _IGNORE or key not in held:
+                await self._in_own_transaction(self._settle, [entry], held)
             first_failure = None
 
+    async def _in_own_transaction(self, fn: Any, *args: Any) -> None:
+        wait = 0.0
+        while True:
+            try:
+                async with self.uow() as tx:
+                    await fn(tx, *args)
+                self._progressed()
+                return
+            except Exception as exc:
+                if await self.cause_of(exc) == Cause.EVENT:
+                    raise
+                wait = min(max(wait * 2, 0.1), self.infra_backoff_max)
+                self._stalled(f"infrastructure: {type(exc).__name__}: {exc}"[:300])
+                log.warning("infrastructure unavailable; retrying", error=repr(exc))
+                await asyncio.sleep(wait)
+
+    async def _settle(
+        self, tx: Transaction, decoded: Sequence[_Decoded], held: dict[tuple[str, str], Hold]
+    ) -> None:
+        """In ``tx``: park what waits behind a hold, apply the rest in order.
+
+        ``held`` is updated with the holds this batch starts.
+        """
+        apply: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        parked: list[Parked] = []
+        seen: list[tuple[str, str, int]] = []
+        for kind, record, envelope in decoded:
+            key = (record.topic, envelope.subject)
+            hold_of = held.get(key)
+            if kind == _NEWER and hold_of is None:
+                detail = (
+                    f"{envelope.type} v{envelope.schema_version} is newer than this service "
+                    f"reads (v{CATALOGUE[envelope.type].VERSION})"
+                )
+                await hold(
+                    tx.conn,
+                    self.consumer,
+                    record.topic,
+                    envelope.subject,
+                    reason=NEWER_VERSION,
+                    detail=detail,
+                    blocker=envelope.event_id,
+                )
+                held[key] = Hold(record.topic, envelope.subject, NEWER_VERSION, detail, None)
+                log.warning("event of a newer schema version parked", detail=detail)
+                hold_of = held[key]
+            if hold_of is not None:
+                if kind != _IGNORE:
+                    parked.append(_to_parked(record, envelope))
+                    if hold_of.blocker == envelope.event_id:
+                        self.wake_drain()  # a dead letter came back: release its subject
+            elif kind == _APPLY:
+                apply.append((record, envelope))
+            else:
+                seen.append((record.topic, envelope.subject, envelope.sequence))
+        if parked:
+            await park(tx.conn, self.consumer, parked)
+            for p in parked:
+                EVENTS_CONSUMED.labels(self.service, p.topic, "parked").inc()
+        if seen:
+            await self._count_gaps(await advance(tx.conn, self.consumer, seen), decoded)
+        if apply:
+            await self._apply_in(tx, apply)
+
+    async def _count_gaps(self, gaps: int, decoded: Sequence[Any]) -> None:
+        if gaps:
+            topic = decoded[0][1].topic
+            SEQUENCE_GAPS.labels(self.service, topic).inc(gaps)
+            log.warning("sequence gap: events of a subject never arrived", missing=gaps)
+
     async def _apply(self, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
+        async with self.uow() as tx:
+            await self._apply_in(tx, items)
+
+    async def _apply_in(
+        self, tx: Transaction, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]
+    ) -> None:
         entries = [
             InboxEntry(
                 env.event_id,
@@ -240,83 +475,293 @@ class ConsumerPolicy:
             for rec, env in items
         ]
         duplicates = 0
-        async with self.uow() as tx:
-            fresh = await claim(tx.conn, self.group, entries)
-            todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
-            for record, envelope in items:
-                if envelope.event_id not in fresh:
-                    duplicates += 1
-                    continue
-                fresh.discard(envelope.event_id)  # the same event twice in one batch
-                todo.append((record, envelope))
-            i = 0
-            while i < len(todo):
-                record, envelope = todo[i]
-                handler = self.handlers[record.topic][envelope.type]
-                if isinstance(handler, Batched):
-                    j = i + 1  # the run of events for this same batched handler
-                    handlers = self.handlers[record.topic]
-                    while (
-                        j < len(todo)
-                        and todo[j][0].topic == record.topic
-                        and handlers.get(todo[j][1].type) is handler
-                    ):
-                        j += 1
-                    await handler.fn(tx, [env for _, env in todo[i:j]])
-                    i = j
-                    continue
-                with message_context(envelope.event_id, envelope.correlation_id):
-                    await handler(tx, envelope)
-                i += 1
+        fresh = await claim(tx.conn, self.consumer, entries)
+        todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        for record, envelope in items:
+            if envelope.event_id not in fresh:
+                duplicates += 1
+                continue
+            fresh.discard(envelope.event_id)  # the same event twice in one batch
+            todo.append((record, envelope))
+        gaps = await advance(
+            tx.conn, self.consumer, [(r.topic, e.subject, e.sequence) for r, e in todo]
+        )
+        i = 0
+        while i < len(todo):
+            record, envelope = todo[i]
+            handler = self.handlers[record.topic][envelope.type]
+            if isinstance(handler, Batched):
+                j = i + 1  # the run of events for this same batched handler
+                handlers = self.handlers[record.topic]
+                while (
+                    j < len(todo)
+                    and todo[j][0].topic == record.topic
+                    and handlers.get(todo[j][1].type) is handler
+                ):
+                    j += 1
+                await handler.fn(tx, [env for _, env in todo[i:j]])
+                i = j
+                continue
+            with (
+                message_context(envelope.event_id, envelope.correlation_id),
+                consuming(record.topic, record.headers or (), envelope.type),
+            ):
+                await handler(tx, envelope)
+            i += 1
         applied = len(todo)
         topic = items[0][0].topic
         EVENTS_CONSUMED.labels(self.service, topic, "applied").inc(applied)
+        await self._count_gaps(gaps, [(None, items[0][0], None)])
         if duplicates:
             EVENTS_CONSUMED.labels(self.service, topic, "duplicate").inc(duplicates)
             log.info("redelivered events ignored", count=duplicates)
+
+    # --- Holds: release and drain ----------------------------------------------------
+
+    def wake_drain(self) -> None:
+        self._drain_wake.set()
+
+    async def drain(self) -> int:
+        """Release every hold that can be released, applying its parked events in order.
+
+        Returns how many parked events were applied. Safe to run in every replica: each
+        subject is drained under its hold row's lock (``FOR UPDATE SKIP LOCKED``).
+        """
+        rows = await self.uow.pool.fetch(
+            """SELECT h.topic, h.subject, h.reason, h.blocker, b.type, b.schema_version,
+                      b.event_id IS NOT NULL AS blocker_parked
+               FROM consumer_hold h
+               LEFT JOIN consumer_parked b ON b.consumer = h.consumer AND b.event_id = h.blocker
+               WHERE h.consumer = $1""",
+            self.consumer,
+        )
+        applied = 0
+        for row in rows:
+            if row["reason"] == DEAD_LETTER and not row["blocker_parked"]:
+                continue  # waits for the re-drive (or an operator)
+            if row["reason"] == NEWER_VERSION and row["blocker_parked"]:
+                model = CATALOGUE.get(row["type"])
+                if model is None or row["schema_version"] > model.VERSION:
+                    continue  # still newer than this service reads
+            applied += await self._drain_subject(row["topic"], row["subject"])
+        return applied
+
+    async def _drain_subject(self, topic: str, subject: str) -> int:
+        applied = 0
+        async with self.uow() as tx:
+            locked = await tx.conn.fetchrow(
+                """SELECT reason, blocker FROM consumer_hold
+                   WHERE consumer = $1 AND topic = $2 AND subject = $3
+                   FOR UPDATE SKIP LOCKED""",
+                self.consumer,
+                topic,
+                subject,
+            )
+            if locked is None:
+                return 0  # released meanwhile, or another replica is at it
+            for parked in await parked_of(tx.conn, self.consumer, topic, subject):
+                record = _record_of(parked)
+                if not await self._drain_one(tx, parked, record):
+                    return applied
+                applied += 1
+            await tx.conn.execute(
+                "DELETE FROM consumer_hold WHERE consumer = $1 AND topic = $2 AND subject = $3",
+                self.consumer,
+                topic,
+                subject,
+            )
+            log.info("hold released; parked events applied", subject=subject, applied=applied)
+        return applied
+
+    async def _drain_one(
+        self, tx: Transaction, parked: Parked, record: ConsumerRecord[Any, Any]
+    ) -> bool:
+        """Apply one parked event inside the drain's transaction; False stops the drain."""
+
+        async def stop_at(reason: str, detail: str) -> bool:
+            await hold(
+                tx.conn,
+                self.consumer,
+                parked.topic,
+                parked.subject,
+                reason=reason,
+                detail=detail,
+                blocker=parked.event_id,
+            )
+            return False
+
+        async def dead_letter(error: BaseException, attempts: int) -> bool:
+            await self._dead_letter(record, error, attempts=attempts)
+            await tx.conn.execute("DELETE FROM consumer_parked WHERE id = $1", parked.id)
+            detail = f"dead-lettered {parked.type} {parked.event_id}: {type(error).__name__}"
+            return await stop_at(DEAD_LETTER, detail)
+
+        try:
+            envelope = decode_record(record)
+        except UnknownEventType:
+            detail = f"{parked.type} v{parked.schema_version} is newer than this service reads"
+            return await stop_at(NEWER_VERSION, detail)
+        except InvalidEvent as exc:
+            return await dead_letter(exc, 1)
+        queued = len(tx._pending)
+        try:
+            async with tx.conn.transaction():  # a savepoint: a failure undoes this event only
+                await self._apply_in(tx, [(record, envelope)])
+        except Exception as exc:
+            del tx._pending[queued:]  # events its handler raised die with its effect
+            if await self.cause_of(exc) != Cause.EVENT:
+                raise
+            attempts = parked.attempts + 1
+            if attempts >= self.retry.attempts:
+                return await dead_letter(exc, attempts)
+            await tx.conn.execute(
+                "UPDATE consumer_parked SET attempts = $2, last_error = $3 WHERE id = $1",
+                parked.id,
+                attempts,
+                f"{type(exc).__name__}: {exc}"[:2000],
+            )
+            return False
+        await tx.conn.execute("DELETE FROM consumer_parked WHERE id = $1", parked.id)
+        return True
+
+    async def run_drain(self, *, every: float = 2.0, purge_every: float = 3600.0) -> None:
+        """Until cancelled: drain releasable holds, refresh the gauges, purge the inbox."""
+        loop = asyncio.get_running_loop()
+        last_purge = loop.time()
+        wait = every
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wake.wait(), wait)
+            self._drain_wake.clear()
+            try:
+                await self.drain()
+                held, parked = await summary(self.uow.pool, self.consumer)
+                self.held, self.parked = held, parked
+                EVENTS_PARKED.labels(self.service).set(parked)
+                for reason in (NEWER_VERSION, DEAD_LETTER):
+                    SUBJECTS_HELD.labels(self.service, reason).set(held.get(reason, 0))
+                if loop.time() - last_purge > purge_every:
+                    last_purge = loop.time()
+                    purged = await purge_inbox(
+                        self.uow.pool, self.consumer, older_than_hours=self.inbox_retention_hours
+                    )
+                    INBOX_PURGED.labels(self.service).inc(purged)
+                wait = every
+            except Exception as exc:
+                log.warning("draining held subjects failed; retrying", error=repr(exc))
+                wait = min(wait * 2, 30.0)
+
+    async def database_answers(self) -> bool:
+        """Does the database answer right now (a probe, at most 2 s)?"""
+        try:
+            async with asyncio.timeout(2.0):
+                await self.uow.pool.fetchval("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    async def cause_of(self, exc: BaseException) -> str:
+        cause = classify(exc)
+        if cause == Cause.AMBIGUOUS:
+            # A socket error while the database does not answer is the outage; the same
+            # error while it answers comes from the handler (a bug, a file it cannot read).
+            cause = Cause.EVENT if await self.database_answers() else Cause.INFRASTRUCTURE
+        return cause
+
+    def _stalled(self, reason: str) -> None:
+        if self.stalled_since is None:
+            self.stalled_since = asyncio.get_running_loop().time()
+        self.stalled = reason
+
+    def _progressed(self) -> None:
+        self.stalled = self.stalled_since = None
 
     async def _apply_one(
         self,
         item: tuple[ConsumerRecord[Any, Any], Envelope[Any]],
         already_failed: BaseException | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply one event with retries; False if it was dead-lettered (subject held)."""
         record, envelope = item
         attempt, infra_wait = (1, 0.0) if already_failed else (0, 0.0)
         error = already_failed
+        cause = Cause.EVENT if already_failed else None
         while True:
-            if error is not None and not is_transient(error):
+            if error is not None and cause == Cause.EVENT:
                 if attempt >= self.retry.attempts:
                     with message_context(envelope.event_id, envelope.correlation_id):
                         log.error("event failed every retry", error=repr(error), attempts=attempt)
-                    await self._dead_letter(record, error, attempts=attempt)
-                    return
+                    await self._dead_letter(record, error, attempts=attempt, envelope=envelope)
+                    self._progressed()
+                    return False
                 CONSUMER_RETRIES.labels(self.service, record.topic).inc()
                 await asyncio.sleep(self.retry.delay(attempt))
             elif error is not None:
                 infra_wait = min(max(infra_wait * 2, 0.1), self.infra_backoff_max)
+                self._stalled(f"infrastructure: {type(error).__name__}: {error}"[:300])
                 log.warning("infrastructure unavailable; retrying", error=repr(error))
                 await asyncio.sleep(infra_wait)
             try:
                 await self._apply([item])
-                return
+                self._progressed()
+                return True
             except Exception as exc:
                 error = exc
-                if not is_transient(exc):
+                cause = await self.cause_of(exc)
+                if cause == Cause.EVENT:
                     attempt += 1
 
     async def _dead_letter(
-        self, record: ConsumerRecord[Any, Any], error: BaseException, *, attempts: int
+        self,
+        record: ConsumerRecord[Any, Any],
+        error: BaseException,
+        *,
+        attempts: int,
+        envelope: Envelope[Any] | None = None,
     ) -> None:
-        """Publish to ``<topic>.dlq`` and wait for the broker's ack before moving on."""
+        """Publish to this consumer's DLQ and wait for the broker's ack before moving on.
+
+        With the ``envelope``, its subject is put on hold first: later events of the
+        subject are parked until the dead letter is re-driven (and applied first), so a
+        fold never sees them out of order. Hold before publish: a crash in between leaves a
+        hold whose blocker is simply redelivered, parked and retried by the drain.
+        """
+        if envelope is not None:
+            reason = f"dead-lettered {envelope.type} {envelope.event_id}: {type(error).__name__}"
+
+            async def hold_subject(tx: Transaction) -> None:
+                await hold(
+                    tx.conn,
+                    self.consumer,
+                    record.topic,
+                    envelope.subject,
+                    reason=DEAD_LETTER,
+                    detail=reason,
+                    blocker=envelope.event_id,
+                )
+
+            await self._in_own_transaction(hold_subject)
         headers = dead_letter_headers(record, error, group=self.group, attempts=attempts)
+        topic = self.dead_letter_topic(record.topic)
         wait = 0.1
+        value = record.value
         while True:
             try:
                 await self.producer.send_and_wait(
-                    record.topic + DLQ_SUFFIX, value=record.value, key=record.key, headers=headers
+                    topic, value=value, key=record.key, headers=headers
                 )
                 break
             except KafkaError as exc:
+                if refused(exc) and value is not None:
+                    # Too large with the added headers (a record just under the broker's
+                    # limit): the letter goes without the value, which stays in the source
+                    # topic at the offset the headers name; `ankommen dlq redrive` reads it
+                    # from there. Never block the partition on it.
+                    log.warning("dead letter too large; sent without its value", error=repr(exc))
+                    headers = [*headers, (VALUE_OMITTED, str(len(value)).encode())]
+                    value = None
+                    continue
+                self._stalled(f"dead-letter publish to {topic} failing: {exc!r}"[:300])
                 log.warning("dead-letter publish failed; retrying", error=repr(exc))
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self.infra_backoff_max)
@@ -326,6 +771,7 @@ class ConsumerPolicy:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            dead_letter_topic=topic,
             error=f"{type(error).__name__}: {error}",
         )
 
@@ -334,6 +780,42 @@ async def _raw_records(message: StreamMessage[Any]) -> Any:
     # Hand the handler the untouched ConsumerRecords: decoding is the policy's job, and a
     # body that is not JSON must reach the DLQ rather than fail inside faststream.
     return message.raw_message
+
+
+async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...]) -> KafkaMessage:
+    """faststream's batch parser decodes every header as UTF-8 and, when one is not, drops
+    the whole poll (logged, never handled, and committed past by the next poll). This one
+    touches nothing: header and body checks are the policy's, which dead-letters them."""
+    first, last = records[0], records[-1]
+    return KafkaMessage(
+        body=b"",
+        headers={},
+        batch_headers=[],
+        message_id=f"{first.topic}-{first.partition}-{first.offset}-{last.offset}",
+        raw_message=records,
+        consumer=FAKE_CONSUMER,
+    )
+
+
+def settled_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:
+    """The offsets to commit once ``records`` are settled: one past each partition's last."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    return offsets
+
+
+def rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Seek each partition of ``records`` back to its first record: they come again."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    for tp, offset in first.items():
+        # No longer assigned: its new owner starts from the committed offset anyway.
+        with contextlib.suppress(IllegalStateError, AssertionError):
+            consumer.seek(tp, offset)
 
 
 def subscribe(
@@ -346,8 +828,7 @@ def subscribe(
     quiet moment waits up to ``poll_ms`` more.
     """
     topics = policy.topics
-
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=policy.group,
         batch=True,
@@ -355,19 +836,40 @@ def subscribe(
         batch_timeout_ms=poll_ms,
         ack_policy=AckPolicy.MANUAL,  # offsets after effects, never on a timer
         auto_offset_reset="earliest",
+        parser=_parse_records,
         decoder=_raw_records,
         title=f"{policy.service}:{','.join(topics)}",
     )
-    async def on_batch(records: Any, msg: KafkaMessage) -> None:
-        await policy.handle_batch(records)
+    policy.subscriber = subscriber
+    backoff = RetryPolicy(attempts=0, base_seconds=0.1, max_seconds=policy.infra_backoff_max)
+    failures = 0
+
+    @subscriber
+    async def on_batch(records: Any) -> None:
+        nonlocal failures
+        consumer: AIOKafkaConsumer | None = subscriber.consumer
+        assert consumer is not None, "the subscriber is running"
         try:
-            await msg.ack()
-        except KafkaError as exc:
+            await policy.handle_batch(records)
+        except Exception as exc:
+            # Nothing may move the offset past a record that was neither applied nor
+            # dead-lettered: seek back, so the same records come again after a pause.
+            failures += 1
+            policy._stalled(f"batch handling failing: {type(exc).__name__}: {exc}"[:300])
+            log.error("batch not settled; its records will be read again", error=repr(exc))
+            rewind(consumer, records)
+            await asyncio.sleep(backoff.delay(failures))
+            return
+        failures = 0
+        try:
+            await consumer.commit(settled_offsets(records))
+        except (KafkaError, IllegalStateError) as exc:
             # A rebalance took the partitions: the new owner re-reads, the inbox dedups.
             log.warning("offset commit failed; events will be redelivered", error=repr(exc))
 
 
 __all__ = [
+    "DLQ_MARK",
     "TRANSIENT_ERRORS",
     "BatchEventHandler",
     "Batched",
@@ -376,8 +878,11 @@ __all__ = [
     "RetryPolicy",
     "Subscription",
     "batched",
+    "check_headers",
     "dead_letter_headers",
+    "dead_letter_topic",
     "decode_record",
+    "is_dead_letter_topic",
     "is_transient",
     "subscribe",
 ]

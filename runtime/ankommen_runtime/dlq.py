@@ -1,11 +1,15 @@
-"""Dead letters: list, show, re-drive and purge the ``<topic>.dlq`` topics.
+"""Dead letters: list, show, re-drive and purge the consumers' dead-letter topics.
 
-A dead letter is the original record (key, value, headers) plus ``dlq_*`` headers saying
-where it came from and why it failed (see ``consumer.dead_letter_headers``). Re-driving
-publishes the original back to its topic: the consumers' inbox keys on ``event_id``, so a
-re-driven event is applied once, however often it is re-driven or by how many groups.
-Which letters were re-driven is remembered as the offsets of the consumer group
-``ankommen-dlq-redrive``.
+Each consuming service owns its dead-letter topics, one per source topic:
+``<prefix><consumer>.dlq.<source topic>`` (e.g. ``reporting.dlq.housing.events``), so
+with per-service ACLs a consumer writes only under its own prefix, and an operator sees
+both who failed and on what. A dead letter is the original record (key, value, headers)
+plus ``dlq_*`` headers saying where it came from and why it failed (see
+``consumer.dead_letter_headers``). Re-driving publishes the original back to its topic:
+the consumers' inbox keys on ``event_id``, so a re-driven event is applied once, however
+often it is re-driven. It runs as the operations identity (client id ``ankommen-ops``),
+never as a service. Which letters were re-driven is remembered as the offsets of the
+consumer group ``ankommen-dlq-redrive``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from .consumer import DLQ_SUFFIX
+from .consumer import DLQ_MARK, VALUE_OMITTED
 
 REDRIVE_GROUP = "ankommen-dlq-redrive"
+OPERATIONS_CLIENT = "ankommen-ops"
+
+
+def parse_dead_letter_topic(name: str) -> tuple[str, str]:
+    """``(consumer, source topic)`` of ``<prefix><consumer>.dlq.<source>``."""
+    head, _, tail = name.partition(DLQ_MARK)
+    prefix, _, consumer = head.rpartition(".")
+    return consumer, f"{prefix}.{tail}" if prefix else tail
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,11 @@ class DeadLetter:
 
     @property
     def original_topic(self) -> str:
-        return self.header("dlq_original_topic") or self.topic.removesuffix(DLQ_SUFFIX)
+        return self.header("dlq_original_topic") or parse_dead_letter_topic(self.topic)[1]
+
+    @property
+    def consumer(self) -> str:
+        return parse_dead_letter_topic(self.topic)[0]
 
     @property
     def original_headers(self) -> list[tuple[str, bytes]]:
@@ -48,18 +64,23 @@ class DeadLetter:
 
 
 async def dlq_topics(bootstrap: str, topic: str | None = None) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    """The dead-letter topics; with ``topic``, those it names.
+
+    ``topic`` is a dead-letter topic, a source topic (every consumer's letters from it),
+    or a consumer (all its dead-letter topics).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
     await admin.start()
     try:
-        names = sorted(t for t in await admin.list_topics() if t.endswith(DLQ_SUFFIX))
+        names = sorted(t for t in await admin.list_topics() if DLQ_MARK in t)
     finally:
         await admin.close()
     if topic is None:
         return names
-    wanted = topic if topic.endswith(DLQ_SUFFIX) else topic + DLQ_SUFFIX
-    if wanted not in names:
-        raise LookupError(f"no dead-letter topic {wanted}")
-    return [wanted]
+    wanted = [n for n in names if topic in (n, *parse_dead_letter_topic(n))]
+    if not wanted:
+        raise LookupError(f"no dead-letter topic for {topic}")
+    return wanted
 
 
 async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
@@ -117,13 +138,21 @@ def _letter(record: ConsumerRecord[Any, Any], *, redriven: bool) -> DeadLetter:
 
 async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
     """Publish each letter's original record to its original topic; return how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=OPERATIONS_CLIENT,
+        acks="all",
+        enable_idempotence=True,
+    )
     await producer.start()
     try:
         for letter in letters:
+            value = letter.value
+            if letter.header(VALUE_OMITTED):
+                value = await original_value(bootstrap, letter)
             await producer.send_and_wait(
                 letter.original_topic,
-                value=letter.value,
+                value=value,
                 key=letter.key,
                 headers=letter.original_headers,
             )
@@ -131,6 +160,29 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
         await producer.stop()
     await _mark_redriven(bootstrap, letters)
     return len(letters)
+
+
+async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
+    """The value of a letter sent without it (too large), read back from its source topic."""
+    tp = TopicPartition(letter.original_topic, int(letter.header("dlq_original_partition")))
+    offset = int(letter.header("dlq_original_offset"))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        if (await consumer.beginning_offsets([tp]))[tp] > offset:
+            raise LookupError(
+                f"the original of {letter.topic}@{letter.offset} expired from {tp.topic}"
+            )
+        consumer.seek(tp, offset)
+        record = await consumer.getone(tp)
+    finally:
+        await consumer.stop()
+    if record.offset != offset:
+        raise LookupError(f"offset {offset} of {tp.topic}/{tp.partition} is gone")
+    return bytes(record.value)
 
 
 async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
@@ -158,22 +210,31 @@ async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
         await consumer.stop()
 
 
-async def purge(bootstrap: str, topics: Sequence[str]) -> int:
-    """Delete every dead letter now in ``topics``; return how many were deleted."""
-    partitions = await partitions_of(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def purge(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+    """Delete the dead letters listed (``letters``), never one that arrived since.
+
+    Kafka deletes a prefix of a partition, so each partition is cut just after the last
+    letter listed: a letter written after the listing keeps its place. Returns how many
+    letters were deleted.
+    """
+    cut: dict[TopicPartition, int] = {}
+    for letter in letters:
+        tp = TopicPartition(letter.topic, letter.partition)
+        cut[tp] = max(cut.get(tp, 0), letter.offset + 1)
+    if not cut:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
+        starts = await consumer.beginning_offsets(list(cut))
     finally:
         await consumer.stop()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
     await admin.start()
     try:
         await admin.delete_records(
-            {tp: RecordsToDelete(before_offset=end) for tp, end in ends.items() if end > 0}
+            {tp: RecordsToDelete(before_offset=end) for tp, end in cut.items()}
         )
     finally:
         await admin.close()
-    return sum(ends[tp] - starts[tp] for tp in partitions)
+    return sum(max(end - starts[tp], 0) for tp, end in cut.items())

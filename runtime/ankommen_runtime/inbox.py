@@ -1,13 +1,33 @@
-"""The inbox: which events a consumer has already applied.
+"""The inbox: which events a consumer has applied, where each subject stands, what waits.
 
 Claimed in the same transaction as the effect, so an event redelivered after a crash
 (offset not yet committed) finds its row and changes nothing.
+
+Keyed by the consumer's own name (the service), never by the Kafka consumer group: the
+group is a deployment setting, and renaming it or replaying through a new group must not
+apply anything twice.
+
+Order per subject is the runtime's job, not each fold's: a subject whose event cannot be
+applied now (a newer schema version, a dead letter) is put on hold, and its later events
+are parked in ``consumer_parked`` until the hold is released; other subjects go on. So
+per consumer and subject, events are applied in sequence order, and
+``consumer_subject_position.last_sequence`` only grows.
+
+Purging (``purge``): an inbox row may go once it is older than the retention *and* its
+sequence is at or below its subject's position. Its subject's ``purged_through`` then
+records the highest purged sequence, and ``claim`` treats any event at or below it as a
+duplicate. That is safe because events of a subject are applied in sequence order (the
+hold above): every sequence up to ``purged_through`` was already seen, so a redelivery of
+one of them, from Kafka, a replay through a new group or a re-drive, is recognised without
+its row. What it costs: a producer whose sequences restart (a wiped database) would be
+taken for duplicates; that is counted and logged, never silent (``stale`` outcome).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -33,8 +53,16 @@ async def claim(
     rows = await conn.fetch(
         """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
                               kafka_partition, kafka_offset)
-           SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                                    $6::text[], $7::int[], $8::bigint[])
+           SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
+                  e.kafka_partition, e.kafka_offset
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                       $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
+                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset, n)
+           WHERE NOT EXISTS (
+               SELECT 1 FROM consumer_subject_position p
+               WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
+                 AND e.sequence <= p.purged_through)
+           ORDER BY e.n  -- applied_order follows the batch
            ON CONFLICT (consumer, event_id) DO NOTHING
            RETURNING event_id""",
         consumer,
@@ -47,3 +75,260 @@ async def claim(
         [e.offset for e in entries],
     )
     return {r["event_id"] for r in rows}
+
+
+async def advance(
+    conn: asyncpg.Connection, consumer: str, seen: Sequence[tuple[str, str, int]]
+) -> int:
+    """Move each (topic, subject)'s position to the sequences seen; return the gaps found.
+
+    A gap is a sequence skipped: the next event of a subject should be ``last + 1``. The
+    first event of a subject counts the sequences before it (a consumer reads topics
+    from the beginning, so those were never on the topic, or have expired).
+    """
+    if not seen:
+        return 0
+    keys = sorted({(t, s) for t, s, _ in seen})
+    rows = await conn.fetch(
+        """SELECT topic, subject, last_sequence FROM consumer_subject_position
+           WHERE consumer = $1 AND (topic, subject) IN
+                 (SELECT * FROM unnest($2::text[], $3::text[]))
+           FOR UPDATE""",
+        consumer,
+        [t for t, _ in keys],
+        [s for _, s in keys],
+    )
+    last = {(r["topic"], r["subject"]): r["last_sequence"] for r in rows}
+    gaps: dict[tuple[str, str], int] = {}
+    for topic, subject, sequence in seen:
+        key = (topic, subject)
+        before = last.get(key, 0)
+        if sequence > before + 1:
+            gaps[key] = gaps.get(key, 0) + sequence - before - 1
+        last[key] = max(before, sequence)
+    await conn.execute(
+        """INSERT INTO consumer_subject_position AS p
+               (consumer, topic, subject, last_sequence, gaps)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+           ON CONFLICT (consumer, topic, subject) DO UPDATE
+               SET last_sequence = GREATEST(p.last_sequence, EXCLUDED.last_sequence),
+                   gaps = p.gaps + EXCLUDED.gaps""",
+        consumer,
+        [t for t, _ in keys],
+        [s for _, s in keys],
+        [last[k] for k in keys],
+        [gaps.get(k, 0) for k in keys],
+    )
+    return sum(gaps.values())
+
+
+async def adopt_group(pool: asyncpg.Pool, consumer: str, group: str) -> int:
+    """Re-key inbox rows written under the Kafka group name to the consumer's own name."""
+    if consumer == group:
+        return 0
+    async with pool.acquire() as conn, conn.transaction():
+        moved = await conn.execute(
+            """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
+                                  kafka_partition, kafka_offset, processed_at)
+               SELECT $1, event_id, type, subject, sequence, topic, kafka_partition,
+                      kafka_offset, processed_at
+               FROM inbox WHERE consumer = $2
+               ON CONFLICT (consumer, event_id) DO NOTHING""",
+            consumer,
+            group,
+        )
+        await conn.execute("DELETE FROM inbox WHERE consumer = $1", group)
+    return int(moved.split()[-1])
+
+
+async def purge(pool: asyncpg.Pool, consumer: str, *, older_than_hours: float) -> int:
+    """Delete inbox rows that can no longer be redelivered unrecognised; return how many.
+
+    See the module docstring for why this is safe.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """WITH gone AS (
+                   DELETE FROM inbox i USING consumer_subject_position p
+                   WHERE i.consumer = $1 AND p.consumer = $1 AND p.topic = i.topic
+                     AND p.subject = i.subject AND i.sequence <= p.last_sequence
+                     AND i.processed_at < now() - make_interval(secs => $2)
+                   RETURNING i.topic, i.subject, i.sequence)
+               SELECT topic, subject, max(sequence) AS through, count(*) AS n
+               FROM gone GROUP BY topic, subject""",
+            consumer,
+            older_than_hours * 3600,
+        )
+        if rows:
+            await conn.execute(
+                """UPDATE consumer_subject_position p
+                   SET purged_through = GREATEST(p.purged_through, u.through)
+                   FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(topic, subject, through)
+                   WHERE p.consumer = $1 AND p.topic = u.topic AND p.subject = u.subject""",
+                consumer,
+                [r["topic"] for r in rows],
+                [r["subject"] for r in rows],
+                [r["through"] for r in rows],
+            )
+    return sum(r["n"] for r in rows)
+
+
+# --- Holds and parked events ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """An event waiting behind its subject's hold, as it came from Kafka."""
+
+    id: int
+    topic: str
+    subject: str
+    event_id: uuid.UUID
+    type: str
+    schema_version: int
+    sequence: int
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    topic: str
+    subject: str
+    reason: str
+    detail: str
+    blocker: uuid.UUID | None
+
+
+NEWER_VERSION = "newer_version"
+DEAD_LETTER = "dead_letter"
+PARKED = "parked"
+
+
+async def holds_among(
+    conn: asyncpg.Connection | asyncpg.Pool, consumer: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Hold]:
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT topic, subject, reason, detail, blocker FROM consumer_hold
+           WHERE consumer = $1 AND (topic, subject) IN
+                 (SELECT * FROM unnest($2::text[], $3::text[]))""",
+        consumer,
+        [t for t, _ in keys],
+        [s for _, s in keys],
+    )
+    return {(r["topic"], r["subject"]): Hold(**dict(r)) for r in rows}
+
+
+async def hold(
+    conn: asyncpg.Connection,
+    consumer: str,
+    topic: str,
+    subject: str,
+    *,
+    reason: str,
+    detail: str = "",
+    blocker: uuid.UUID | None = None,
+    replace: bool = True,
+) -> None:
+    """Put a subject on hold (or change why it is held, if ``replace``)."""
+    await conn.execute(
+        f"""INSERT INTO consumer_hold (consumer, topic, subject, reason, detail, blocker)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (consumer, topic, subject) DO {
+            "UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, "
+            "blocker = EXCLUDED.blocker, held_at = now()"
+            if replace
+            else "NOTHING"
+        }""",
+        consumer,
+        topic,
+        subject,
+        reason,
+        detail[:2000],
+        blocker,
+    )
+
+
+async def park(conn: asyncpg.Connection, consumer: str, events: Sequence[Parked]) -> None:
+    """Park events behind their subject's hold; a subject parked into is always held."""
+    if not events:
+        return
+    await conn.executemany(
+        """INSERT INTO consumer_parked (consumer, topic, subject, event_id, type,
+                                         schema_version, sequence, kafka_partition,
+                                         kafka_offset, key, value, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (consumer, event_id) DO NOTHING""",
+        [
+            (
+                consumer,
+                e.topic,
+                e.subject,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                e.sequence,
+                e.partition,
+                e.offset,
+                e.key,
+                e.value,
+                json.dumps([[k, v.hex()] for k, v in e.headers]),
+            )
+            for e in events
+        ],
+    )
+    for topic, subject in sorted({(e.topic, e.subject) for e in events}):
+        # A hold released by another replica meanwhile: hold again, so the drain applies
+        # what was just parked (in order) instead of stranding it.
+        await hold(conn, consumer, topic, subject, reason=PARKED, replace=False)
+
+
+def _parked(row: asyncpg.Record) -> Parked:
+    return Parked(
+        id=row["id"],
+        topic=row["topic"],
+        subject=row["subject"],
+        event_id=row["event_id"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        sequence=row["sequence"],
+        partition=row["kafka_partition"],
+        offset=row["kafka_offset"],
+        key=row["key"],
+        value=row["value"],
+        headers=[(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])],
+        attempts=row["attempts"],
+    )
+
+
+async def parked_of(
+    conn: asyncpg.Connection, consumer: str, topic: str, subject: str
+) -> list[Parked]:
+    """A held subject's parked events in the order to apply them: by sequence."""
+    rows = await conn.fetch(
+        """SELECT * FROM consumer_parked WHERE consumer = $1 AND topic = $2 AND subject = $3
+           ORDER BY sequence, id""",
+        consumer,
+        topic,
+        subject,
+    )
+    return [_parked(r) for r in rows]
+
+
+async def summary(pool: asyncpg.Pool, consumer: str) -> tuple[dict[str, int], int]:
+    """(held subjects by reason, parked events) of one consumer."""
+    held = await pool.fetch(
+        "SELECT reason, count(*) AS n FROM consumer_hold WHERE consumer = $1 GROUP BY reason",
+        consumer,
+    )
+    parked = await pool.fetchval(
+        "SELECT count(*) FROM consumer_parked WHERE consumer = $1", consumer
+    )
+    return {r["reason"]: r["n"] for r in held}, parked

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+
+from .topics import DEAD_LETTERS, EVENTS, TopicConfig, ensure
+
+DLQ_MARK = ".dlq."
 
 
 def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafkaProducer:
@@ -27,19 +28,17 @@ def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafka
 
 
 async def ensure_topics(bootstrap: str, topics: Mapping[str, int], **security: Any) -> list[str]:
-    """Create the named topics (name -> partitions) that do not exist yet; return those."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
-            for name, partitions in topics.items()
-            if name not in existing
-        ]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # a replica was quicker
-                await admin.create_topics(missing)
-        return [t.name for t in missing]
-    finally:
-        await admin.close()
+    """Create the named topics (name -> partitions) that do not exist yet; return those.
+
+    Configured as ``topics.EVENTS`` (retention for ever, replication and min ISR), or as
+    ``topics.DEAD_LETTERS`` for dead-letter topics, with the partitions given.
+    """
+    wanted = {
+        name: TopicConfig(
+            partitions,
+            (DEAD_LETTERS if DLQ_MARK in name else EVENTS).replication_factor,
+            (DEAD_LETTERS if DLQ_MARK in name else EVENTS).configs,
+        )
+        for name, partitions in topics.items()
+    }
+    return await ensure(bootstrap, wanted, **security)

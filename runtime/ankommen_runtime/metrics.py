@@ -6,7 +6,7 @@ apps can live in one test process.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_PUBLISHED = Counter(
     "ankommen_outbox_published_total", "Outbox rows published and acknowledged", ["service"]
@@ -35,4 +35,30 @@ BATCH_SIZE = Histogram(
     "Events per consumed batch",
     ["service"],
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
+)
+SEQUENCE_GAPS = Counter(
+    "ankommen_consumer_sequence_gaps_total",
+    "Events of a subject that never arrived: a sequence jumped past last seen + 1",
+    ["service", "topic"],
+)
+EVENTS_PARKED = Gauge(
+    "ankommen_consumer_parked_events",
+    "Events parked behind a held subject (newer schema version, dead letter)",
+    ["service"],
+)
+SUBJECTS_HELD = Gauge(
+    "ankommen_consumer_held_subjects", "Subjects on hold, by reason", ["service", "reason"]
+)
+RELAY_ROUND_FAILURES = Counter(
+    "ankommen_outbox_relay_round_failures_total",
+    "Relay rounds that failed or ran out of time",
+    ["service", "kind"],
+)
+OUTBOX_PARKED = Gauge(
+    "ankommen_outbox_parked_rows",
+    "Outbox rows the broker refused, parked with an alert",
+    ["service"],
+)
+INBOX_PURGED = Counter(
+    "ankommen_inbox_purged_total", "Inbox rows purged (no longer redeliverable)", ["service"]
 )

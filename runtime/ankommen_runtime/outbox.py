@@ -6,7 +6,16 @@ are marked; it and everything after are sent again on the next round. Duplicates
 fine (the consumers' inbox absorbs them); reordering is not.
 
 Two replicas of a service never interleave: each batch takes a transaction-scoped
-advisory lock besides ``FOR UPDATE SKIP LOCKED``, so one relay publishes at a time.
+advisory lock besides ``FOR UPDATE SKIP LOCKED``, so one relay publishes at a time. A
+round has a time limit (``round_seconds``): during a broker outage or a network partition
+it gives up, rolls back and releases the lock, so another replica that can reach the
+broker publishes meanwhile. Failed rounds are counted
+(``ankommen_outbox_relay_round_failures_total``) and reported by readiness.
+
+Acknowledgements are marked per partition: a failure on one partition leaves rows on
+others published (they are not re-sent every round). A row the broker refuses for good
+(too large, not authorised) is parked with an alert (ERROR log, gauge, readiness):
+later rows of its subject wait behind it, other subjects go on.
 """
 
 from __future__ import annotations
@@ -20,15 +29,54 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from .logging import get_logger
-from .metrics import OUTBOX_LAG, OUTBOX_PUBLISHED, OUTBOX_SEND_FAILURES
+from .metrics import (
+    OUTBOX_LAG,
+    OUTBOX_PARKED,
+    OUTBOX_PUBLISHED,
+    OUTBOX_SEND_FAILURES,
+    RELAY_ROUND_FAILURES,
+)
 from .uow import OUTBOX_CHANNEL
 
 log = get_logger(__name__)
 
 _RELAY_LOCK = 0x72656C79  # "rely"
+
+
+def refused(exc: BaseException) -> bool:
+    """Does the broker refuse this record for good (sending it again cannot help)?"""
+    return (
+        isinstance(exc, KafkaError)
+        and exc.retriable is False
+        and not isinstance(exc, _NOT_ABOUT_THE_RECORD)
+    )
+
+
+def _not_about_the_record() -> tuple[type[BaseException], ...]:
+    from aiokafka import errors
+
+    # Non-retriable, but about the connection or the producer, not one record.
+    return (
+        errors.KafkaTimeoutError,
+        errors.KafkaConnectionError,
+        errors.ProducerFenced,
+        errors.OutOfOrderSequenceNumber,
+        errors.ProducerClosed,
+        errors.IllegalStateError,
+    )
+
+
+_NOT_ABOUT_THE_RECORD = _not_about_the_record()
+
+
+class _Oversized(KafkaError):
+    """A row larger than a record batch: sent on its own, it may still be refused."""
+
+    retriable = False
 
 
 class OutboxRelay:
@@ -41,6 +89,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention_hours: float = 168.0,
+        round_seconds: float = 15.0,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -52,94 +101,206 @@ class OutboxRelay:
         # The producer's own partitioner (murmur2 of the key), used for batches built here.
         self._partitioner = DefaultPartitioner()
         self._last_purge = 0.0
+        self.round_seconds = round_seconds
+        # For readiness: since when rounds fail (loop time), the last error, parked rows.
+        self.failing_since: float | None = None
+        self.last_error = ""
+        self.consecutive_failures = 0
+        self.round_failures = 0
+        self.parked = 0
+
+    def health(self, *, kafka_up: bool, stuck_after: float, now: float) -> str:
+        """``ok…`` while the relay does its job; why not, when it is stuck."""
+        parked = f"; {self.parked} rows parked (refused by the broker)" if self.parked else ""
+        if self.failing_since is None or now - self.failing_since <= stuck_after:
+            return f"ok: {self.parked} rows parked (refused by the broker)" if parked else "ok"
+        failing = f"{now - self.failing_since:.0f} s, {self.consecutive_failures} rounds"
+        if not kafka_up:
+            return f"ok, degraded: waiting for Kafka for {failing}{parked}"
+        return f"failing for {failing} while Kafka answers: {self.last_error}{parked}"
 
     async def publish_batch(self) -> int:
-        """Claim up to ``batch_size`` unpublished rows, send, mark the acknowledged prefix.
+        """Claim up to ``batch_size`` unpublished rows, send, mark what was acknowledged.
 
-        Returns the number marked published. Raises after marking if a send failed.
+        Returns the number marked published. Raises after marking if a send failed, and
+        ``TimeoutError`` if the round outlasted ``round_seconds`` (nothing marked, the
+        transaction and its lock released).
         """
+        async with asyncio.timeout(self.round_seconds):
+            return await self._round()
+
+    async def _round(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
+            # Rows of a subject with a parked row wait behind it: never reordered.
             rows = await conn.fetch(
-                """SELECT id, topic, subject, payload, headers, created_at FROM outbox
-                   WHERE published_at IS NULL ORDER BY id LIMIT $1
+                """SELECT id, topic, subject, payload, headers, created_at FROM outbox o
+                   WHERE published_at IS NULL AND parked_at IS NULL
+                     AND NOT EXISTS (
+                         SELECT 1 FROM outbox p
+                         WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL
+                           AND p.topic = o.topic AND p.subject = o.subject)
+                   ORDER BY id LIMIT $1
                    FOR UPDATE SKIP LOCKED""",
                 self.batch_size,
             )
             if not rows:
                 return 0
-            acked, failure = await self._send(rows)
+            acked, failures = await self._send(rows)
+            parked: list[tuple[int, str]] = []
+            for target, (position, error) in failures.items():
+                if refused(error) and target[1] >= 0:
+                    # Find the refused row: the partition's rows one by one, in order.
+                    more, refusal = await self._send_one_by_one(rows, target, position)
+                    acked.extend(more)
+                    if refusal is not None:
+                        parked.append(refusal)
             if acked:
-                done = rows[:acked]
                 await conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                    [r["id"] for r in done],
+                    [rows[i]["id"] for i in acked],
                 )
                 now = datetime.now(UTC)
-                OUTBOX_PUBLISHED.labels(self.service).inc(acked)
+                OUTBOX_PUBLISHED.labels(self.service).inc(len(acked))
                 lag = OUTBOX_LAG.labels(self.service)
-                for r in done:
-                    lag.observe((now - r["created_at"]).total_seconds())
-        if failure is not None:
+                for i in acked:
+                    lag.observe((now - rows[i]["created_at"]).total_seconds())
+            for row_id, reason in parked:
+                await conn.execute(
+                    "UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1",
+                    row_id,
+                    reason[:2000],
+                )
+                log.error(
+                    "outbox row refused by the broker; parked, its subject waits",
+                    outbox_id=row_id,
+                    reason=reason,
+                )
+        if parked:
+            await self.count_parked()
+        left = [e for t, e in failures.items() if not (refused(e[1]) and t[1] >= 0)]
+        if left:
             OUTBOX_SEND_FAILURES.labels(self.service).inc()
-            raise RuntimeError(f"relay: send failed after {acked} acked: {failure!r}") from failure
-        return acked
+            error = left[0][1]
+            raise RuntimeError(f"relay: send failed after {len(acked)} acked: {error!r}") from error
+        return len(acked)
 
-    async def _send(self, rows: Sequence[asyncpg.Record]) -> tuple[int, BaseException | None]:
-        """Send rows in id order; (how many from the start were acknowledged, first error).
+    async def count_parked(self) -> int:
+        self.parked = await self.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL"
+        )
+        OUTBOX_PARKED.labels(self.service).set(self.parked)
+        return self.parked
+
+    async def _send_one_by_one(
+        self, rows: Sequence[asyncpg.Record], target: tuple[str, int], position: int
+    ) -> tuple[list[int], tuple[int, str] | None]:
+        """Send ``target``'s rows from ``position`` alone, in order, until one is refused.
+
+        Returns the positions acknowledged and the refused row (id, reason), if any.
+        """
+        acked: list[int] = []
+        for i in range(position, len(rows)):
+            row = rows[i]
+            if self._target_of(row, self._known[row["topic"]]) != target:
+                continue
+            try:
+                await self.producer.send_and_wait(
+                    row["topic"],
+                    value=row["payload"],
+                    key=row["subject"].encode(),
+                    partition=target[1],
+                    headers=[(k, v.encode()) for k, v in json.loads(row["headers"])],
+                )
+            except KafkaError as exc:
+                if refused(exc):
+                    return acked, (row["id"], f"{type(exc).__name__}: {exc}")
+                return acked, None  # the broker, not the row: next round
+            acked.append(i)
+        return acked, None
+
+    def _target_of(self, row: asyncpg.Record, known: list[int]) -> tuple[str, int]:
+        key = row["subject"].encode()
+        return (row["topic"], self._partitioner(key, known, known))
+
+    async def _send(
+        self, rows: Sequence[asyncpg.Record]
+    ) -> tuple[list[int], dict[tuple[str, int], tuple[int, BaseException]]]:
+        """Send rows in id order; (positions acknowledged, first failure per partition).
 
         Rows go into one record batch per partition (aiokafka's batch API: one future per
         batch instead of one per record, a third less CPU per event than ``send``), each
         partition's rows in id order. The partition is the one ``send`` would choose for the
         key (the producer's default murmur2 partitioner, as the Java client), so a subject
-        stays on its partition. A batch that failed, or was never submitted, fails all its
-        rows: the acknowledged prefix ends at its first row, and everything from there is
-        sent again next round.
+        stays on its partition. Per partition, the acknowledged prefix is marked: a batch
+        that failed, or was never submitted, fails its rows and every later row of its
+        partition (sent again next round); other partitions are not held back.
         """
         producer = self.producer
-        partitions: dict[str, list[int]] = {}
+        self._known: dict[str, list[int]] = {}
         building: dict[tuple[str, int], tuple[Any, int]] = {}  # -> (builder, its first row)
-        sent: list[tuple[int, asyncio.Future[Any]]] = []  # (first row, ack of its batch)
-        failure: BaseException | None = None
-        position = 0
+        # per partition: [(first row, ack of its batch, rows in it)]
+        sent: dict[tuple[str, int], list[tuple[int, asyncio.Future[Any], list[int]]]] = {}
+        members: dict[tuple[str, int], list[int]] = {}
+        failures: dict[tuple[str, int], tuple[int, BaseException]] = {}
+        stopped_at: int | None = None
+        stop_error: BaseException | None = None
         try:
             for position, row in enumerate(rows):
                 topic = row["topic"]
-                known = partitions.get(topic)
+                known = self._known.get(topic)
                 if known is None:
-                    known = partitions[topic] = sorted(await producer.partitions_for(topic))
-                key = row["subject"].encode()
-                target = (topic, self._partitioner(key, known, known))
+                    known = self._known[topic] = sorted(await producer.partitions_for(topic))
+                target = self._target_of(row, known)
+                if target in failures:
+                    continue  # its partition already failed this round
                 record = {
                     "timestamp": None,
-                    "key": key,
+                    "key": row["subject"].encode(),
                     "value": row["payload"],
                     "headers": [(k, v.encode()) for k, v in json.loads(row["headers"])],
                 }
                 current = building.get(target)
                 if current is not None:
                     if current[0].append(**record) is not None:
+                        members[target].append(position)
                         continue
                     # Full: submit it; this row starts the partition's next batch.
-                    sent.append((current[1], await self._submit(target, current[0])))
+                    ack = await self._submit(target, current[0])
+                    sent.setdefault(target, []).append((current[1], ack, members.pop(target)))
                     del building[target]
                 builder = producer.create_batch()
                 if builder.append(**record) is None:
-                    raise ValueError(f"outbox row {row['id']} is larger than a record batch")
+                    failures[target] = (position, _Oversized("larger than a record batch"))
+                    continue
                 building[target] = (builder, position)
-            position = len(rows)
+                members[target] = [position]
             for target, (builder, first) in list(building.items()):
-                sent.append((first, await self._submit(target, builder)))
+                ack = await self._submit(target, builder)
+                sent.setdefault(target, []).append((first, ack, members.pop(target)))
                 del building[target]
         except Exception as exc:  # no metadata, buffer full: what is not submitted waits
-            failure = exc
-        acked = min([position, *(first for _, first in building.values())])
-        results = await asyncio.gather(*(ack for _, ack in sent), return_exceptions=True)
-        for (first, _), result in zip(sent, results, strict=True):
-            if isinstance(result, BaseException) and first < acked:
-                acked, failure = first, result
-        return acked, failure
+            stopped_at = position
+            stop_error = exc
+        for target, (_, first) in building.items():
+            failures.setdefault(target, (first, stop_error or RuntimeError("not submitted")))
+        acked: list[int] = []
+        for target, batches in sent.items():
+            results = await asyncio.gather(*(a for _, a, _ in batches), return_exceptions=True)
+            for (first, _, positions), result in zip(batches, results, strict=True):
+                if target in failures and failures[target][0] < first:
+                    break  # an earlier row of this partition failed: not marked
+                if isinstance(result, BaseException):
+                    failures[target] = (first, result)
+                    break
+                acked.extend(positions)
+        if stopped_at is not None and stop_error is not None:
+            # Rows from the one that failed to be placed on are not sent; any partition
+            # they belong to must not be marked past them (unknown: mark none after it).
+            acked = [i for i in acked if i < stopped_at]
+            failures.setdefault(("", -1), (stopped_at, stop_error))
+        return sorted(acked), failures
 
     async def _submit(self, target: tuple[str, int], builder: Any) -> asyncio.Future[Any]:
         topic, partition = target
@@ -165,10 +326,13 @@ class OutboxRelay:
                 try:
                     published = await self.publish_batch()
                     backoff = 0.1
+                    self._succeeded()
                     await self._maybe_purge()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    kind = "timeout" if isinstance(exc, TimeoutError) else "send"
+                    self._failed(kind, exc)
                     log.warning("relay round failed; retrying", error=repr(exc), backoff=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -183,11 +347,23 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
 
+    def _succeeded(self) -> None:
+        self.failing_since, self.consecutive_failures, self.last_error = None, 0, ""
+
+    def _failed(self, kind: str, exc: BaseException) -> None:
+        RELAY_ROUND_FAILURES.labels(self.service, kind).inc()
+        if self.failing_since is None:
+            self.failing_since = asyncio.get_running_loop().time()
+        self.consecutive_failures += 1
+        self.round_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
     async def _maybe_purge(self) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_purge > 300:
             self._last_purge = loop.time()
             await self.purge_published()
+            await self.count_parked()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

@@ -12,7 +12,7 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -24,10 +24,10 @@ from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
 from . import health
+from . import topics as topic_config
 from .auth import TokenVerifier
 from .clock import Clock, WallClock
 from .consumer import (
-    DLQ_SUFFIX,
     TRANSIENT_ERRORS,
     ConsumerPolicy,
     RetryPolicy,
@@ -36,12 +36,16 @@ from .consumer import (
 )
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
-from .errors import DomainError
-from .kafka import ensure_topics, new_producer
+from .errors import DomainError, outcome_unknown
+from .inbox import adopt_group
+from .kafka import new_producer
+from .kafka_security import broker_security
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .startup import when_reachable
+from .topics import DEAD_LETTERS, EVENTS, TopicConfig, dead_letter_topic
+from .tracing import TracingMiddleware, configure_tracing
 from .uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -98,6 +102,11 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
+        self.policy: ConsumerPolicy | None = None
+        # Seconds a relay or consumer may fail without progress before readiness says stuck.
+        self.stuck_after = 30.0
+        self.topic_problems: list[str] | None = None  # None: not checked yet
+        self._topics_checked_at = 0.0
         self.clock: Clock = WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -119,18 +128,11 @@ class Runtime:
         if spec.migrations is not None:
             folders.append((spec.name, spec.migrations))
         await migrate(self.pool, folders)
-        self.producer = new_producer(settings.kafka_bootstrap, client_id=spec.name)
+        self.producer = new_producer(
+            settings.kafka_bootstrap, client_id=spec.name, **settings.kafka_client_options()
+        )
         await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
-        if settings.create_topics:
-            topics: dict[str, int] = {}
-            if spec.publishes:
-                topics[settings.topic(spec.name)] = settings.topic_partitions
-            for sub in spec.subscriptions:
-                # The source's topic too: a consumer may start before its publisher.
-                topics[settings.topic(sub.source)] = settings.topic_partitions
-                topics[settings.topic(sub.source) + DLQ_SUFFIX] = 1
-            if topics:
-                await ensure_topics(settings.kafka_bootstrap, topics)
+        await self._topics()
         if spec.publishes:
             self.relay = OutboxRelay(
                 self.pool,
@@ -145,11 +147,12 @@ class Runtime:
             self.broker = KafkaBroker(
                 settings.kafka_bootstrap,
                 client_id=spec.name,
+                security=broker_security(settings),
                 # Its own logger would print coloured text lines; this one propagates to the
                 # root's JSON handler like every other library logger.
                 logger=logging.getLogger("faststream.access"),
             )
-            policy = ConsumerPolicy(
+            self.policy = policy = ConsumerPolicy(
                 service=spec.name,
                 group=settings.group,
                 uow=self.uow,
@@ -160,6 +163,9 @@ class Runtime:
                     settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds
                 ),
             )
+            adopted = await adopt_group(self.pool, policy.consumer, policy.group)
+            if adopted:
+                log.info("inbox rows re-keyed from the group to the consumer", rows=adopted)
             subscribe(
                 self.broker,
                 policy,
@@ -167,6 +173,7 @@ class Runtime:
                 poll_ms=settings.consumer_poll_ms,
             )
             await self.broker.start()
+            self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects-drain"))
         for hook in spec.on_started:
             await hook(self)
         for task in spec.background:
@@ -175,9 +182,67 @@ class Runtime:
         tune_gc(settings.gc_threshold)
         log.info("service started", consumes=[s.source for s in spec.subscriptions])
 
+    def desired_topics(self) -> dict[str, TopicConfig]:
+        """The topics this service publishes to, consumes and dead-letters into."""
+        spec, settings = self.spec, self.settings
+        events = replace(EVENTS, partitions=settings.topic_partitions)
+        topics: dict[str, TopicConfig] = {}
+        if spec.publishes:
+            topics[settings.topic(spec.name)] = events
+        for sub in spec.subscriptions:
+            # The source's topic too: a consumer may start before its publisher.
+            topics[settings.topic(sub.source)] = events
+            dlq = dead_letter_topic(spec.name, settings.topic(sub.source), settings.topic_prefix)
+            topics[dlq] = DEAD_LETTERS
+        return topics
+
+    async def _topics(self) -> None:
+        """Create missing topics (unless an operator owns them), then check them all."""
+        topics = self.desired_topics()
+        if self.settings.create_topics:
+            await topic_config.ensure(
+                self.settings.kafka_bootstrap, topics, **self.settings.kafka_client_options()
+            )
+        await self._check_topics(topics)
+
+    async def _check_topics(
+        self, topics: dict[str, TopicConfig] | None = None, *, patience: float = 10.0
+    ) -> None:
+        """Compare the topics with the code; a topic just created (by this process or a
+        replica) may take a moment to show in metadata, so "missing" is asked again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        self._topics_checked_at = loop.time()
+        while True:
+            try:
+                problems = await topic_config.check(
+                    self.settings.kafka_bootstrap,
+                    topics or self.desired_topics(),
+                    **self.settings.kafka_client_options(),
+                )
+            except Exception as exc:  # the broker went away: readiness checks again
+                log.warning("topic configuration not checked yet", error=repr(exc))
+                self.topic_problems = None
+                return
+            if not any(p.endswith(": missing") for p in problems) or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if problems != self.topic_problems:
+            for problem in problems:
+                log.error("topic configured differently from the code", problem=problem)
+        self.topic_problems = problems
+
     async def stop(self) -> None:
         if self.broker is not None:
+            # faststream cancels its consume loop without waiting for it: wait here, so the
+            # handler it interrupts has rolled back and let go of its connection and the
+            # producer before they are closed under it.
+            consuming = list(getattr(getattr(self.policy, "subscriber", None), "tasks", []))
             await self.broker.stop()
+            if consuming:
+                _, pending = await asyncio.wait(consuming, timeout=30.0)
+                if pending:
+                    log.error("consumer did not stop within 30 s", tasks=len(pending))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -190,19 +255,60 @@ class Runtime:
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, str]:
+        """Can this process do its job? Each check is ``ok…`` or says why not.
+
+        Kafka alone being down does not make a service unready: commands are durable in
+        the outbox and views are served from the database (the check says ``ok, degraded``).
+        Stuck is unready: a relay failing for ``stuck_after`` seconds while the broker
+        answers (a refused row, a dead producer), a consumer that has not settled a batch
+        for as long (dead-letter publish failing, the database refusing writes), a task
+        that ended.
+        """
         checks: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
         try:
             assert self.pool is not None
             await self.pool.fetchval("SELECT 1")
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
+        kafka_up = True
         try:
             assert self.producer is not None
-            await self.producer.client.fetch_all_metadata()
+            async with asyncio.timeout(3.0):
+                await self.producer.client.fetch_all_metadata()
             checks["kafka"] = "ok"
         except Exception as exc:
-            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+            kafka_up = False
+            checks["kafka"] = (
+                f"ok, degraded: unreachable ({type(exc).__name__}); commands wait in the outbox"
+            )
+        recheck = self.topic_problems is None or (
+            self.topic_problems and loop.time() - self._topics_checked_at > 10.0
+        )
+        if recheck and kafka_up:  # an operator may have fixed them meanwhile
+            await self._check_topics(patience=0.0)
+        if self.topic_problems is None:
+            checks["topics"] = "ok, degraded: not checked yet (Kafka unreachable)"
+        elif self.topic_problems:
+            checks["topics"] = "misconfigured: " + "; ".join(self.topic_problems)
+        else:
+            checks["topics"] = "ok"
+        if self.relay is not None:
+            checks["outbox-relay"] = self.relay.health(
+                kafka_up=kafka_up, stuck_after=self.stuck_after, now=loop.time()
+            )
+        if self.policy is not None:
+            policy = self.policy
+            since = policy.stalled_since
+            if policy.stalled and since is not None and loop.time() - since > self.stuck_after:
+                checks["consumer"] = f"stalled for {loop.time() - since:.0f} s: {policy.stalled}"
+            else:
+                checks["consumer"] = "ok"
+            held = ", ".join(f"{k}: {v}" for k, v in sorted(policy.held.items()))
+            checks["held-subjects"] = f"ok: {policy.parked} events parked" + (
+                f"; subjects held: {held}" if held else ""
+            )
         for task in self._tasks:
             checks[task.get_name()] = "stopped" if task.done() else "ok"
         return checks
@@ -212,6 +318,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     """Build the service's HTTP app; nothing connects until the app starts."""
     settings = settings or ServiceSettings(service=spec.name)
     configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
+    configure_tracing(spec.name, settings.otlp_endpoint)  # off unless an endpoint is set
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -230,6 +337,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     app.state.runtime = None
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings.oidc_issuer, settings.audience, settings.jwks_url)
+    # Added first, so it wraps every other middleware: one SERVER span per request.
+    app.add_middleware(TracingMiddleware)
 
     @app.middleware("http")
     async def correlation(
@@ -250,11 +359,19 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        # The database or broker is down (a restart, a failover): nothing was changed, and
-        # the caller may simply retry. Not a bug, so no traceback at error level.
+        # The database or broker is down (a restart, a failover). Not a bug, so no
+        # traceback at error level. If the connection dropped while a COMMIT may have been
+        # on its way, the change may have been applied: the answer must not say otherwise.
         log.warning("dependency unavailable; answered 503", error=repr(exc))
+        if outcome_unknown(exc):
+            detail = (
+                f"connection lost ({type(exc).__name__}): the change may or may not have "
+                "been applied; check its state before repeating it"
+            )
+        else:
+            detail = f"temporarily unavailable ({type(exc).__name__}); nothing was changed; retry"
         return JSONResponse(
-            {"detail": f"temporarily unavailable ({type(exc).__name__}); retry shortly"},
+            {"detail": detail, "outcome": "unknown" if outcome_unknown(exc) else "not-applied"},
             status_code=503,
             headers={"retry-after": "1"},
         )

@@ -1,11 +1,9 @@
 """Who writes and reads which topic: the single source the deployment reads names from.
 
-The runtime names topics in two places (``ServiceSettings.topic`` for event streams, the
-consumer's dead-letter suffix); this module wraps both so that Kubernetes KafkaTopics,
-KafkaUser ACLs, the local broker's ACLs and the alert rules are derived from the services'
-own ``ServiceSpec``s instead of being typed out again. If the naming changes (issue 14:
-dead letters per consumer), only ``dead_letter_topic`` changes and every generated list
-follows.
+Names and configuration come from ``topics`` (event streams, per-consumer dead letters);
+this module applies them to the services' own ``ServiceSpec``s, so that Kubernetes
+KafkaTopics, KafkaUser ACLs, the local broker's topics and ACLs and the alert rules are
+derived from what the services really publish and consume instead of being typed out again.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .consumer import DLQ_SUFFIX
+from . import topics
 from .settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -24,9 +22,9 @@ if TYPE_CHECKING:
 EVENTS_SUFFIX = ".events"
 # Event streams are the system of record for the read models (reporting rebuilds from
 # them), so they are kept forever; dead letters wait four weeks for a fix and a re-drive.
-EVENT_RETENTION_MS = -1
-DEAD_LETTER_RETENTION_MS = 28 * 24 * 3600 * 1000
-DEAD_LETTER_PARTITIONS = 1
+EVENT_RETENTION_MS = int(topics.EVENTS.configs["retention.ms"])
+DEAD_LETTER_RETENTION_MS = int(topics.DEAD_LETTERS.configs["retention.ms"])
+DEAD_LETTER_PARTITIONS = topics.DEAD_LETTERS.partitions
 
 
 def event_topic(source: str, prefix: str = "") -> str:
@@ -34,20 +32,16 @@ def event_topic(source: str, prefix: str = "") -> str:
     return f"{prefix}{source}{EVENTS_SUFFIX}"
 
 
-def dead_letter_topic(topic: str, consumer: str) -> str:
-    """Where ``consumer`` parks events of ``topic`` that failed every retry.
-
-    Today one dead-letter topic per source topic, shared by its consumers (the consumer
-    writes ``record.topic + DLQ_SUFFIX``); ``consumer`` is accepted already so that the
-    per-consumer naming of issue 14 changes this function only.
-    """
-    del consumer
-    return topic + DLQ_SUFFIX
+def dead_letter_topic(topic: str, consumer: str, prefix: str = "") -> str:
+    """Where ``consumer`` parks events of ``topic`` that failed every retry (``topics``)."""
+    return topics.dead_letter_topic(consumer, topic, prefix)
 
 
 def owner_of(topic: str, prefix: str = "") -> str | None:
     """The service that owns (alone may write) an event topic; None for anything else."""
     if not topic.startswith(prefix) or not topic.endswith(EVENTS_SUFFIX):
+        return None
+    if ".dlq." in topic:  # <consumer>.dlq.<source>.events: dead letters, no event stream
         return None
     owner = topic[len(prefix) : -len(EVENTS_SUFFIX)]
     return owner or None
@@ -84,7 +78,9 @@ def topology_of(spec: ServiceSpec, settings: ServiceSettings) -> ServiceTopology
         group=settings.group,
         publishes=(settings.topic(spec.name),) if spec.publishes else (),
         consumes=consumes,
-        dead_letters=tuple(dead_letter_topic(t, spec.name) for t in consumes),
+        dead_letters=tuple(
+            dead_letter_topic(t, spec.name, settings.topic_prefix) for t in consumes
+        ),
     )
 
 

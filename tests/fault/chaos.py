@@ -1,17 +1,26 @@
 """Fault injection: drive allocation, housing and reporting while killing them and their servers.
 
     python tests/fault/chaos.py --seed 7 --service-kills 100 --broker-restarts 10 \
-        --postgres-restarts 3
+        --postgres-restarts 3 --partitions 6 --broker-down 60 --postgres-down 60
 
 A stream of assignments (weekly batches) and site changes runs through the real services
-as separate processes, and site staff check in whoever holds a reservation. Meanwhile a
-controller, reproducible from its seed, SIGKILLs services at random moments, kills and
-restarts the Kafka broker and crash-restarts PostgreSQL. Then, with no faults, it waits
-until every consumer lag is 0 and proves:
+as separate processes, two replicas of each (so rebalances happen in the middle of
+batches), and site staff check in whoever holds a reservation. Meanwhile a controller,
+reproducible from its seed, SIGKILLs replicas at random moments, takes the Kafka broker
+and PostgreSQL down (for longer than the clients' timeouts in the long run), cuts the
+second replicas off from Kafka or their database through a loopback proxy and heals the
+partition, and injects records that are not events. Then, with no faults, it waits until
+every consumer lag is 0 and proves:
 - every assignment was placed or waitlisted exactly once;
 - no site is over capacity, and housing's occupancy equals its checked-in occupants and
   allocation's housed households;
-- every event in every outbox was published, and none went to a dead-letter topic;
+- every outbox event id is on its topic and every event id on a topic came from an outbox
+  (set equality);
+- every event delivered to a consumer is in its inbox exactly once, and per subject the
+  inbox's applied order follows the sequence (order on effects, not only on the broker);
+- records that are not events are counted, and each consumer's dead-letter topic holds
+  exactly those (nothing else was dead-lettered under faults);
+- no ERROR log line that the faults run do not explain;
 - reporting's views equal a rebuild from the topics (and housing's own figures);
 - per-subject order held on every topic.
 It prints a summary and exits non-zero on any difference.
@@ -27,6 +36,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +44,37 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+import allocation.handlers as allocation_handlers
+import housing.handlers as housing_handlers
+import reporting.handlers as reporting_handlers
+from aiokafka import AIOKafkaProducer
 from ankommen_local.supervisor import ServiceProcess
-from harness import REPO, Cluster, consumer_lag, order_violations, read_all, until
+from ankommen_runtime.topics import dead_letter_topic
+from harness import (
+    REPO,
+    Cluster,
+    applied_once,
+    applied_out_of_order,
+    consumer_lag,
+    event_types,
+    order_violations,
+    read_all,
+    set_differences,
+    topic_event_ids,
+    unexpected_errors,
+    until,
+)
+from proxy import free_port
 
-SERVICES = {"allocation": 8201, "housing": 8202, "reporting": 8205}
+# The event types each consuming service handles (its subscription), from its own code.
+HANDLED = {
+    "allocation": set(allocation_handlers.HOUSING),
+    "housing": set(housing_handlers.allocation_handlers(timedelta(seconds=1))),
+    "reporting": set(reporting_handlers.HOUSING),
+}
+
+SERVICES = ("allocation", "housing", "reporting")
+REPLICAS = 2
 # Who consumes whose topic (groups are "<prefix><service>").
 CONSUMES = {"allocation": ["housing"], "housing": ["allocation"], "reporting": ["housing"]}
 COUNTRIES = ["SYR", "IRQ", "AFG", "ERI", "IRN", "ALB", "XXX"]
@@ -62,6 +99,11 @@ class Config:
     households_per_batch: int = 12
     fault_gap: tuple[float, float] = (1.0, 3.0)
     settle_timeout: float = 240.0
+    partitions: int = 1  # cuts of the second replicas' path to Kafka or PostgreSQL
+    broker_down: tuple[float, float] = (1.0, 3.0)  # seconds the broker stays down
+    postgres_down: tuple[float, float] = (0.0, 0.0)
+    partition_length: tuple[float, float] = (2.0, 5.0)
+    poison_records: int = 2  # records that are not events, injected into housing.events
 
 
 @dataclass
@@ -71,6 +113,12 @@ class Summary:
     crash_restarts: int = 0
     broker_restarts: int = 0
     postgres_restarts: int = 0
+    partitions: int = 0
+    fault_seconds: dict[str, float] = field(default_factory=dict)
+    poison_records: int = 0
+    undecodable_on_topics: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    inbox_checked: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     households: int = 0
     persons: int = 0
@@ -93,19 +141,28 @@ class Chaos:
         self.prefix = f"c{uuid.uuid4().hex[:8]}."
         self.log_dir = REPO / ".state" / "chaos" / "logs" / self.prefix.rstrip(".")
         self.summary = Summary(seed=config.seed)
-        self.procs: dict[str, ServiceProcess] = {}
+        self.replicas: dict[str, list[ServiceProcess]] = {}
+        self.fault_kinds: set[str] = set()
+        self.poison: list[bytes] = []
         self.references: dict[str, int] = {}  # land reference -> persons
         self.site_ids: list[str] = []
         self.faults_done = asyncio.Event()
 
     # --- processes ------------------------------------------------------------------------
     def _service(
-        self, name: str, port: int, *, database: str | None = None, group: str | None = None
+        self,
+        name: str,
+        port: int,
+        *,
+        database: str | None = None,
+        group: str | None = None,
+        replica: int = 1,
     ) -> ServiceProcess:
         proc = self.cluster.service(
             name,
             port,
             self.log_dir,
+            replica=replica,
             topic_prefix=self.prefix,
             consumer_group=f"{self.prefix}{group or name}",
             relay_poll_seconds="0.5",
@@ -116,15 +173,26 @@ class Chaos:
             )
         return proc
 
+    @property
+    def procs(self) -> dict[str, ServiceProcess]:
+        """The first replica of each service (what the proof reads from)."""
+        return {name: replicas[0] for name, replicas in self.replicas.items()}
+
+    def all_procs(self) -> list[ServiceProcess]:
+        return [p for replicas in self.replicas.values() for p in replicas]
+
     async def start_services(self) -> None:
-        for name, port in SERVICES.items():
-            self.procs[name] = self._service(name, port)
-            self.procs[name].start()
-        for proc in self.procs.values():
+        for name in SERVICES:
+            self.replicas[name] = [
+                self._service(name, free_port(), replica=n) for n in range(1, REPLICAS + 1)
+            ]
+            for proc in self.replicas[name]:
+                proc.start()
+        for proc in self.all_procs():
             await asyncio.to_thread(proc.wait_ready, 120)
 
     def stop_services(self) -> None:
-        for proc in self.procs.values():
+        for proc in self.all_procs():
             proc.stop()
 
     # --- HTTP with patience: the services die under us ----------------------------------
@@ -137,10 +205,12 @@ class Chaos:
         ok: tuple[int, ...] = (200, 201),
         patience: float = 180,
     ) -> httpx.Response:
-        url = f"{self.procs[service].url}{path}"
         deadline = time.monotonic() + patience
         async with httpx.AsyncClient(timeout=10) as client:
             while True:
+                # Any live replica will do; the cut-off one answers 503 and we try another.
+                alive = [p for p in self.replicas[service] if p.alive()] or self.replicas[service]
+                url = f"{self.random.choice(alive).url}{path}"
                 try:
                     response = await client.request(method, url, json=body)
                     if response.status_code in ok or response.status_code < 500:
@@ -243,33 +313,69 @@ class Chaos:
 
     # --- the faults -----------------------------------------------------------------------
     async def faults(self) -> None:
+        c = self.config
         plan = (
-            ["service"] * self.config.service_kills
-            + ["broker"] * self.config.broker_restarts
-            + ["postgres"] * self.config.postgres_restarts
+            ["service"] * c.service_kills
+            + ["broker"] * c.broker_restarts
+            + ["postgres"] * c.postgres_restarts
+            + ["partition"] * c.partitions
+            + ["poison"] * (1 if c.poison_records else 0)
         )
         self.random.shuffle(plan)
         try:
             for fault in plan:
-                await asyncio.sleep(self.random.uniform(*self.config.fault_gap))
+                await asyncio.sleep(self.random.uniform(*c.fault_gap))
+                began = time.monotonic()
+                self.fault_kinds.add(fault)
                 if fault == "service":
-                    name = self.random.choice(list(self.procs))
-                    self.procs[name].kill()
+                    proc = self.random.choice(self.all_procs())
+                    proc.kill()
                     self.summary.service_kills += 1
                     await asyncio.sleep(self.random.uniform(0.0, 1.0))
-                    self.procs[name].start()
+                    proc.start()
                 elif fault == "broker":
                     await asyncio.to_thread(self.cluster.kill_broker)
-                    await asyncio.sleep(self.random.uniform(1.0, 3.0))
+                    await asyncio.sleep(self.random.uniform(*c.broker_down))
                     await asyncio.to_thread(self.cluster.start_broker)
                     self.summary.broker_restarts += 1
-                else:
-                    await asyncio.to_thread(self.cluster.restart_postgres)
+                elif fault == "postgres":
+                    await asyncio.to_thread(self.cluster.crash_postgres)
+                    await asyncio.sleep(self.random.uniform(*c.postgres_down))
+                    await asyncio.to_thread(self.cluster.start_postgres)
                     self.summary.postgres_restarts += 1
+                elif fault == "partition":
+                    proxy = self.random.choice([self.cluster.kafka_proxy, self.cluster.pg_proxy])
+                    assert proxy is not None
+                    proxy.cut()
+                    await asyncio.sleep(self.random.uniform(*c.partition_length))
+                    proxy.heal()
+                    self.summary.partitions += 1
+                else:
+                    await self.inject_poison()
+                took = time.monotonic() - began
+                self.summary.fault_seconds[fault] = round(
+                    self.summary.fault_seconds.get(fault, 0.0) + took, 1
+                )
                 self.revive()
                 self.progress(fault)
         finally:
             self.faults_done.set()
+
+    async def inject_poison(self) -> None:
+        """Records that are not events (bad bytes, a header that is not UTF-8)."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.cluster.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for n in range(self.config.poison_records):
+                value = b"\x00not an event " + str(n).encode()
+                headers = [("trace", b"\xff\xfe")] if n % 2 else []
+                await producer.send_and_wait(
+                    f"{self.prefix}housing.events", value=value, key=b"poison", headers=headers
+                )
+                self.poison.append(value)
+        finally:
+            await producer.stop()
+        self.summary.poison_records = len(self.poison)
 
     def progress(self, fault: str) -> None:
         s = self.summary
@@ -283,7 +389,7 @@ class Chaos:
 
     def revive(self) -> None:
         """A service that died on its own (e.g. started while the broker was down) restarts."""
-        for proc in self.procs.values():
+        for proc in self.all_procs():
             if not proc.alive():
                 proc.start()
                 self.summary.crash_restarts += 1
@@ -393,11 +499,69 @@ class Chaos:
             problems = order_violations(recs)
             if problems:
                 fail(f"order broken on {topic}: {problems[:3]}")
-        dead = await read_all(self.cluster.bootstrap, [t + ".dlq" for t in topics])
-        letters = sum(len(v) for v in dead.values())
-        if letters:
-            fail(f"{letters} events were dead-lettered under faults")
+        await self.prove_delivery(records, fail)
         await self.compare_rebuild(fail)
+
+    async def prove_delivery(
+        self, records: dict[str, list[tuple[bytes, bytes]]], fail: Any
+    ) -> None:
+        """Set equalities between outboxes, topics, inboxes and dead letters; order; logs."""
+        on_topic: dict[str, set[uuid.UUID]] = {}
+        types: dict[str, dict[uuid.UUID, str]] = {}
+        for service in ("allocation", "housing"):
+            topic = f"{self.prefix}{service}.events"
+            ids, undecodable = topic_event_ids(records.get(topic, []))
+            on_topic[topic] = ids
+            types[topic] = event_types(records.get(topic, []))
+            self.summary.undecodable_on_topics += undecodable
+            conn = await asyncpg.connect(self.cluster.dsn(service))
+            try:
+                outbox = [r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox")]
+            finally:
+                await conn.close()
+            for problem in set_differences(f"{service} outbox vs {topic}", outbox, ids):
+                fail(problem)
+        if self.summary.undecodable_on_topics != len(self.poison):
+            fail(
+                f"{self.summary.undecodable_on_topics} records on the topics are not events, "
+                f"{len(self.poison)} were injected"
+            )
+        for consumer, sources in CONSUMES.items():
+            conn = await asyncpg.connect(self.cluster.dsn(consumer))
+            try:
+                inbox = await conn.fetch(
+                    "SELECT event_id, topic, subject, sequence, applied_order FROM inbox"
+                )
+                left = await conn.fetchval("SELECT count(*) FROM consumer_parked")
+            finally:
+                await conn.close()
+            if left:
+                fail(f"{consumer}: {left} events still parked")
+            self.summary.inbox_checked[consumer] = len(inbox)
+            for source in sources:
+                topic = f"{self.prefix}{source}.events"
+                mine = [r for r in inbox if r["topic"] == topic]
+                # Every event of a type the consumer handles, exactly once in its inbox.
+                delivered = {e for e, t in types.get(topic, {}).items() if t in HANDLED[consumer]}
+                for problem in applied_once(delivered, [r["event_id"] for r in mine], consumer):
+                    fail(problem)
+                for problem in applied_out_of_order(
+                    (r["subject"], r["sequence"], r["applied_order"]) for r in mine
+                ):
+                    fail(f"{consumer} applied out of order: {problem}")
+                dead = dead_letter_topic(consumer, topic, self.prefix)
+                letters = (await read_all(self.cluster.bootstrap, [dead])).get(dead, [])
+                self.summary.dead_letters[dead] = len(letters)
+                expected = self.poison if source == "housing" else []
+                for problem in set_differences(
+                    f"{dead} (dead letters vs injected)", expected, [v for _, v in letters]
+                ):
+                    fail(problem)
+        lines: list[str] = []
+        for path in self.log_dir.glob("*.log"):
+            lines.extend(path.read_text(errors="replace").splitlines())
+        for problem in unexpected_errors(lines, self.fault_kinds)[:10]:
+            fail(f"unexpected ERROR log line: {problem}")
 
     async def compare_rebuild(self, fail: Any) -> None:
         """A second reporting, from an empty database, replays the topic: same view."""
@@ -408,7 +572,7 @@ class Chaos:
         finally:
             await admin.close()
         rebuild = self._service(
-            "reporting", 8206, database="reporting_rebuild", group="reporting-rebuild"
+            "reporting", free_port(), database="reporting_rebuild", group="reporting-rebuild"
         )
         rebuild.start()
         try:
@@ -469,6 +633,10 @@ def main() -> None:
     parser.add_argument("--service-kills", type=int, default=100)
     parser.add_argument("--broker-restarts", type=int, default=10)
     parser.add_argument("--postgres-restarts", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--broker-down", type=float, default=60.0, help="seconds per outage")
+    parser.add_argument("--postgres-down", type=float, default=60.0, help="seconds per outage")
+    parser.add_argument("--summary", type=Path, help="write the summary JSON here too")
     parser.add_argument("--keep-cluster", action="store_true", help="leave Kafka/Postgres up")
     args = parser.parse_args()
     config = Config(
@@ -476,6 +644,12 @@ def main() -> None:
         service_kills=args.service_kills,
         broker_restarts=args.broker_restarts,
         postgres_restarts=args.postgres_restarts,
+        partitions=args.partitions,
+        broker_down=(args.broker_down, args.broker_down * 1.2),
+        postgres_down=(args.postgres_down, args.postgres_down * 1.2),
+        partition_length=(10.0, 40.0),
+        fault_gap=(2.0, 8.0),
+        settle_timeout=900.0,
     )
     chaos = Chaos(config)
     try:
@@ -483,7 +657,10 @@ def main() -> None:
     finally:
         if not args.keep_cluster:
             chaos.cluster.down()
-    print(json.dumps({**summary.__dict__, "ok": summary.ok}, indent=2))
+    text = json.dumps({**summary.__dict__, "ok": summary.ok}, indent=2)
+    print(text)
+    if args.summary:
+        args.summary.write_text(text + "\n")
     sys.exit(0 if summary.ok else 1)
 
 

@@ -1,14 +1,25 @@
 """Fault-injection harness: an isolated Kafka + PostgreSQL, services as processes, and checks.
 
-The cluster lives in its own state folder and ports, so killing the broker or restarting
-PostgreSQL never disturbs the servers other tests use.
+The cluster lives in its own state folder and on free ports (picked per run, so runs and
+other helpers' tests never collide), so killing the broker or restarting PostgreSQL never
+disturbs the servers other tests use. The broker has a second listener that is advertised
+at a loopback proxy (``proxy.Proxy``): a client bootstrapped through the proxy stays on it
+(its metadata names the proxy), so cutting the proxy partitions exactly the processes
+configured to use it.
+
+The checks are pure functions over what the run read back, each with a self-test in
+``test_harness_checks.py`` that proves it can fail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import os
+import re
+import shutil
 import signal
 import time
 import uuid
@@ -26,28 +37,70 @@ from ankommen_local.config import SERVICES, Settings
 from ankommen_local.supervisor import ServiceProcess, service_env
 from ankommen_local.util import run_sync
 from ankommen_runtime.dlq import partitions_of
+from proxy import Proxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+RUNS = REPO / ".state" / "chaos-runs"
+JAR_CACHE = Settings(state_dir=REPO / ".state" / "chaos-jars")
+
+# state dir -> (port of the broker's PROXIED listener, port of the proxy in front of it)
+_PROXIED: dict[Path, tuple[int, int]] = {}
+_server_properties = kafka.server_properties
+
+
+def _with_proxied_listener(s: Settings) -> str:
+    text = _server_properties(s)
+    ports = _PROXIED.get(s.state_dir)
+    if ports is None:
+        return text
+    listen, proxy = ports
+    h = s.host
+    # Later keys win in a Java properties file.
+    return text + (
+        "\n# Fault harness: a listener advertised at a loopback proxy the controller cuts.\n"
+        f"listeners=PLAINTEXT://{h}:{s.kafka_port},CONTROLLER://{h}:{s.kafka_controller_port},"
+        f"PROXIED://{h}:{listen}\n"
+        f"advertised.listeners=PLAINTEXT://{h}:{s.kafka_port},PROXIED://{h}:{proxy}\n"
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+        "PROXIED:PLAINTEXT\n"
+    )
+
+
+kafka.server_properties = _with_proxied_listener
+
+
+def _fresh_settings() -> Settings:
+    return Settings(
+        state_dir=RUNS / uuid.uuid4().hex[:8],
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        pg_port=free_port(),
+    )
 
 
 @dataclass
 class Cluster:
-    """Kafka and PostgreSQL of one fault run, on their own ports and state folder."""
+    """Kafka and PostgreSQL of one fault run, on their own free ports and state folder."""
 
-    settings: Settings = field(
-        default_factory=lambda: Settings(
-            state_dir=REPO / ".state" / "chaos",
-            kafka_port=29092,
-            kafka_controller_port=29093,
-            pg_port=55532,
-        )
-    )
+    settings: Settings = field(default_factory=_fresh_settings)
     broker_restarts: int = 0
     postgres_restarts: int = 0
+    kafka_proxy: Proxy | None = None
+    pg_proxy: Proxy | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.settings.host}:{self.settings.kafka_port}"
+
+    @property
+    def proxied_bootstrap(self) -> str:
+        assert self.kafka_proxy is not None
+        return f"{self.settings.host}:{self.kafka_proxy.port}"
+
+    def proxied_dsn(self, service: str) -> str:
+        assert self.pg_proxy is not None
+        h = self.settings.host
+        return f"postgresql://{service}:{service}@{h}:{self.pg_proxy.port}/{service}"
 
     @property
     def admin_dsn(self) -> str:
@@ -58,10 +111,33 @@ class Cluster:
         return self.settings.service_dsn(service)
 
     def up(self) -> None:
+        self._seed_jars()
+        listen, proxy = free_port(), free_port()
+        _PROXIED[self.settings.state_dir] = (listen, proxy)
         stack.up(self.settings)
+        self.kafka_proxy = Proxy(listen, port=proxy).start()
+        self.pg_proxy = Proxy(self.settings.pg_port).start()
 
     def down(self) -> None:
+        for proxy in (self.kafka_proxy, self.pg_proxy):
+            if proxy is not None:
+                proxy.stop()
         stack.down(self.settings)
+        if self.settings.state_dir.parent == RUNS:
+            shutil.rmtree(self.settings.state_dir, ignore_errors=True)
+
+    def _seed_jars(self) -> None:
+        """The broker's jars, fetched once into a cache and hard-linked into each run."""
+        if kafka.jars_present(self.settings):
+            return
+        kafka.fetch_jars(JAR_CACHE)
+        target = self.settings.kafka_lib
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copytree(JAR_CACHE.kafka_lib, target, copy_function=os.link)
+        except OSError:
+            shutil.copytree(JAR_CACHE.kafka_lib, target)
 
     async def reset_databases(self) -> None:
         """Fresh service databases for a run: nothing from an earlier run counts."""
@@ -85,26 +161,37 @@ class Cluster:
         run_sync(kafka.wait_ready(self.settings, kafka.running_pid(self.settings)))
         self.broker_restarts += 1
 
-    def restart_postgres(self) -> None:
-        """Stop PostgreSQL in immediate mode (a crash: no checkpoint) and start it again."""
-        bindir = postgres.find_bin()
-        assert bindir is not None
+    def restart_postgres(self, down_seconds: float = 0.0) -> None:
+        """Stop PostgreSQL in immediate mode (a crash: no checkpoint), wait, start it again."""
+        self.crash_postgres()
+        time.sleep(down_seconds)
+        self.start_postgres()
+
+    def crash_postgres(self) -> None:
         pid = postgres.running_pid(self.settings)
         if pid is not None:
             os.kill(pid, signal.SIGQUIT)  # the postmaster's immediate shutdown
             _wait_gone(pid)
+
+    def start_postgres(self) -> None:
+        bindir = postgres.find_bin()
+        assert bindir is not None
         postgres.start(self.settings, bindir)
         run_sync(postgres.wait_ready(self.settings))
         self.postgres_restarts += 1
 
-    def service(self, name: str, port: int, log_dir: Path, **extra: str) -> ServiceProcess:
+    def service(
+        self, name: str, port: int, log_dir: Path, *, replica: int = 1, **extra: str
+    ) -> ServiceProcess:
+        """Replica 1 talks to the servers directly, replica 2 through the cuttable proxies."""
+        proxied = replica > 1 and self.kafka_proxy is not None
+        bootstrap = self.proxied_bootstrap if proxied else self.bootstrap
+        dsn = self.proxied_dsn(name) if proxied else self.dsn(name)
         return ServiceProcess(
             name=name,
             port=port,
-            env=service_env(
-                name, kafka_bootstrap=self.bootstrap, database_url=self.dsn(name), **extra
-            ),
-            log_path=log_dir / f"{name}.log",
+            env=service_env(name, kafka_bootstrap=bootstrap, database_url=dsn, **extra),
+            log_path=log_dir / f"{name}-{replica}.log",
         )
 
 
@@ -195,3 +282,116 @@ async def until(check: object, *, timeout: float, interval: float = 0.5) -> bool
             return True
         await asyncio.sleep(interval)
     return False
+
+
+# --- the checks: pure, each with a self-test that makes it fail -----------------------------
+
+
+def set_differences(what: str, expected: Iterable[object], actual: Iterable[object]) -> list[str]:
+    """Both directions of a set equality, as failure lines (empty when equal)."""
+    want, have = set(expected), set(actual)
+    problems = []
+    if want - have:
+        problems.append(
+            f"{what}: {len(want - have)} missing, e.g. {sorted(map(str, want - have))[:3]}"
+        )
+    if have - want:
+        problems.append(
+            f"{what}: {len(have - want)} unexpected, e.g. {sorted(map(str, have - want))[:3]}"
+        )
+    return problems
+
+
+def topic_event_ids(records: Iterable[tuple[bytes, bytes]]) -> tuple[set[uuid.UUID], int]:
+    """Event ids on a topic, and how many records are not events (counted, never skipped)."""
+    ids: set[uuid.UUID] = set()
+    undecodable = 0
+    for _, value in records:
+        try:
+            ids.add(decode(value).event_id)
+        except UnknownEventType as exc:
+            ids.add(exc.envelope.event_id)
+        except (InvalidEvent, TypeError):
+            undecodable += 1
+    return ids, undecodable
+
+
+def event_types(records: Iterable[tuple[bytes, bytes]]) -> dict[uuid.UUID, str]:
+    """Each event id on a topic and its type (records that are not events left out)."""
+    out: dict[uuid.UUID, str] = {}
+    for _, value in records:
+        try:
+            env = decode(value)
+        except UnknownEventType as exc:
+            out[exc.envelope.event_id] = exc.envelope.type
+        except (InvalidEvent, TypeError):
+            continue
+        else:
+            out[env.event_id] = env.type
+    return out
+
+
+def applied_once(
+    delivered: Iterable[uuid.UUID], applied: Sequence[uuid.UUID], what: str
+) -> list[str]:
+    """Every event delivered to a consumer is in its inbox exactly once, nothing else is."""
+    counts: dict[uuid.UUID, int] = defaultdict(int)
+    for event_id in applied:
+        counts[event_id] += 1
+    twice = [str(e) for e, n in counts.items() if n > 1]
+    problems = [f"{what}: {len(twice)} applied more than once, e.g. {twice[:3]}"] if twice else []
+    return problems + set_differences(f"{what} applied vs delivered", delivered, counts)
+
+
+def applied_out_of_order(rows: Iterable[tuple[str, int, int]]) -> list[str]:
+    """(subject, sequence, applied_order) rows: per subject, sequence grows with applied order."""
+    by_subject: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for subject, sequence, order in rows:
+        by_subject[subject].append((order, sequence))
+    problems = []
+    for subject, applied in by_subject.items():
+        sequences = [seq for _, seq in sorted(applied)]
+        if any(b <= a for a, b in itertools.pairwise(sequences)):
+            problems.append(f"{subject}: applied in the order {sequences}")
+    return problems
+
+
+# ERROR lines a fault may cause (by the kinds of fault that ran); any other fails the run.
+EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
+    # aiokafka logs a consumer group's coordinator lookup at ERROR while it retries; a fresh
+    # group on a fresh broker always sees it once or twice. Not a fault's doing, not a loss.
+    "always": ("Group Coordinator Request failed",),
+    "poison": ("event dead-lettered",),
+    "broker": (
+        "Kafka error occurred",
+        "Unable connect to node",
+        "Unable to update metadata",
+        "Failed fetch messages",
+        "Unable to request metadata",
+        "Coordinator",
+        "Heartbeat",
+        "OffsetCommit failed",
+        "Error sending",
+    ),
+    "postgres": (),
+}
+EXPECTED_ERRORS["partition"] = EXPECTED_ERRORS["broker"]
+
+
+def unexpected_errors(lines: Iterable[str], fault_kinds: Iterable[str]) -> list[str]:
+    """ERROR log lines (JSON lines of the services) that none of the faults run explains."""
+    allowed = tuple(p for kind in ("always", *fault_kinds) for p in EXPECTED_ERRORS.get(kind, ()))
+    problems = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if str(entry.get("level", "")).lower() not in ("error", "critical"):
+            continue
+        text = f"{entry.get('event', '')} {entry.get('error', '')}"
+        if not any(re.search(re.escape(p), text) for p in allowed):
+            problems.append(f"{entry.get('service')}: {text[:200]}")
+    return problems

@@ -1,6 +1,8 @@
-"""The short fault run of `make test`: a few service kills, a broker and a PostgreSQL restart.
+"""The short fault run of `make test`: two replicas per service, a few kills, a broker and a
+PostgreSQL outage, a network partition through the proxy, and injected non-events.
 
-`make chaos` runs the long one (100 service kills, 10 broker restarts, 3 PostgreSQL restarts).
+`make chaos` runs the long one (100 replica kills, 10 broker and 3 PostgreSQL outages of
+60 s and more, 6 partitions of 10-40 s).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ async def test_nothing_is_lost_or_doubled_when_services_and_servers_die() -> Non
             postgres_restarts=1,
             min_batches=6,
             households_per_batch=10,
+            partitions=1,
+            poison_records=2,
+            postgres_down=(1.0, 2.0),
         )
     )
     try:
@@ -27,5 +32,8 @@ async def test_nothing_is_lost_or_doubled_when_services_and_servers_die() -> Non
         chaos.cluster.down()
     assert summary.failures == []
     assert (summary.service_kills, summary.broker_restarts, summary.postgres_restarts) == (4, 1, 1)
+    assert summary.partitions == 1
+    assert summary.undecodable_on_topics == summary.poison_records == 2, "counted, not skipped"
+    assert all(n > 0 for n in summary.inbox_checked.values()), summary.inbox_checked
     assert summary.households == len(chaos.references) > 0
     assert summary.check_ins > 0, "households reached a checked-in bed under faults"

@@ -74,5 +74,7 @@ def test_topic_list() -> None:
     names = {t.name: t.partitions for t in TOPICS}
     for stream in ("allocation", "housing", "integration", "volunteers"):
         assert names[f"{stream}.events"] == 3
-        assert names[f"{stream}.events.dlq"] == 1
-    assert len(names) == 8
+    for consumer, source in (("allocation", "housing"), ("housing", "allocation")):
+        assert names[f"{consumer}.dlq.{source}.events"] == 1
+    assert names["reporting.dlq.housing.events"] == 1
+    assert len(names) == 7

@@ -45,7 +45,7 @@ async def test_broker_answers_metadata_and_has_the_project_topics(
     partitions = {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0}
     assert partitions == {t.name: t.partitions for t in TOPICS}
     assert partitions["allocation.events"] == 3
-    assert partitions["allocation.events.dlq"] == 1
+    assert partitions["reporting.dlq.housing.events"] == 1
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -16,7 +16,7 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
 )
 from ankommen_local.infra import Endpoints
-from ankommen_runtime.consumer import batched
+from ankommen_runtime.consumer import batched, dead_letter_topic
 from ankommen_runtime.service import Runtime
 from ankommen_runtime.uow import Transaction
 from procs import consumer_under_test
@@ -117,7 +117,9 @@ async def test_runs_of_a_type_are_applied_at_once_in_order_and_a_poison_event_is
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq")
+    await create_topics(
+        infra.kafka_bootstrap, topic, dead_letter_topic("reporting", topic, topic_prefix)
+    )
     first = [opened() for _ in range(4)]
     middle = changed()
     last = [opened() for _ in range(3)]
@@ -143,7 +145,11 @@ async def test_runs_of_a_type_are_applied_at_once_in_order_and_a_poison_event_is
     assert after.event_id in ids
     assert poison.event_id not in ids
     assert len(ids) == len(set(ids)) == 10
-    dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", until=lambda rs: len(rs) >= 1)
+    dead = await read_topic(
+        infra.kafka_bootstrap,
+        dead_letter_topic("reporting", topic, topic_prefix),
+        until=lambda rs: len(rs) >= 1,
+    )
     assert [r.value for r in dead] == [encode(poison)]
     assert b"this site cannot be projected" in dict(dead[0].headers)["dlq_error"]
 
@@ -156,7 +162,9 @@ async def test_one_batched_handler_for_several_types_gets_them_together_in_order
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq")
+    await create_topics(
+        infra.kafka_bootstrap, topic, dead_letter_topic("reporting", topic, topic_prefix)
+    )
     sent = [opened(), changed(), opened(), changed(), changed(), opened()]
     await produce(infra.kafka_bootstrap, topic, sent)
     recorder = Recorder()

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ankommen_contracts import Envelope, Pillar, encode, new_envelope
 from ankommen_contracts.events.housing import ShelterOpened
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.consumer import dead_letter_topic
 from ankommen_runtime.service import Runtime
 from ankommen_runtime.uow import Transaction
 from procs import consumer_under_test, record_effect
@@ -112,7 +113,9 @@ async def test_poison_messages_go_to_the_dlq_and_the_partition_moves_on(
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq")
+    await create_topics(
+        infra.kafka_bootstrap, topic, dead_letter_topic("reporting", topic, topic_prefix)
+    )
     poison_site = uuid.uuid4()
 
     async def fails_for_poison_site(tx: Transaction, env: Envelope[Any]) -> None:
@@ -145,7 +148,11 @@ async def test_poison_messages_go_to_the_dlq_and_the_partition_moves_on(
         await runtime.stop()
     assert {r["event_id"] for r in await effects(database)} == {e.event_id for e in good}
 
-    dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", until=lambda rs: len(rs) >= 3)
+    dead = await read_topic(
+        infra.kafka_bootstrap,
+        dead_letter_topic("reporting", topic, topic_prefix),
+        until=lambda rs: len(rs) >= 3,
+    )
     assert len(dead) == 3
     by_value = {r.value: dict(r.headers) for r in dead}
     assert set(by_value) == {values[0], values[2], values[4]}, "originals kept byte for byte"
@@ -182,7 +189,7 @@ async def _killed_then_restarted(
     infra: Endpoints, dsn: str, prefix: str, tmp_path: Path, die: str
 ) -> tuple[list[asyncpg.Record], str]:
     topic = f"{prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq")
+    await create_topics(infra.kafka_bootstrap, topic, dead_letter_topic("reporting", topic, prefix))
     sent = [envelope(uuid.uuid4(), 1) for _ in range(20)]
     await produce(infra.kafka_bootstrap, topic, [encode(e) for e in sent])
     log = tmp_path / "consumer.log"

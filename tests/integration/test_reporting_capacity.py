@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from ankommen_contracts import EventData, Pillar, encode, new_envelope
 from ankommen_contracts.events import housing as ho
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.consumer import dead_letter_topic
 from ankommen_runtime.settings import ServiceSettings
 from support import create_topics, eventually, running
 
@@ -116,7 +117,12 @@ async def test_capacity_view_follows_the_site_lifecycle_and_a_replay_equals_it(
     infra: Endpoints, new_database: Callable[[], Awaitable[str]], topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq", partitions=3)
+    await create_topics(
+        infra.kafka_bootstrap,
+        topic,
+        dead_letter_topic("reporting", topic, topic_prefix),
+        partitions=3,
+    )
     sites = [uuid.uuid4() for _ in range(3)]
     for site_id in sites:
         await publish(infra.kafka_bootstrap, topic, site_history(site_id))

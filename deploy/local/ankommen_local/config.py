@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ankommen_runtime.topics import EVENT_STREAMS, all_topics
+
 KAFKA_VERSION = "4.3.1"
 
 # The package sits at <repo>/deploy/local/ankommen_local; the workspace installs it editable,
@@ -18,6 +20,7 @@ KAFKA_POM = PACKAGE_DIR.parent / "kafka" / "pom.xml"
 # by this version uses scram-sha-256 with a generated password per role (secrets.py); one
 # initialised before keeps `trust` and password = role name, so it runs on unchanged.
 SERVICES: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers", "reporting")
+__all__ = ["EVENT_STREAMS", "SERVICES", "TOPICS", "Settings", "TopicSpec"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,19 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
-# Services that publish an event stream; each gets "<name>.events" and a dead-letter topic.
-EVENT_STREAMS: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers")
-
-# Every topic the project creates itself (the broker runs with auto.create.topics.enable=false).
+# Every topic the project creates itself (the broker runs with auto.create.topics.enable=false),
+# derived from the runtime's topic configuration as code (ankommen_runtime.topics): the
+# event streams and each consumer's own dead-letter topics, with retention and min ISR.
+# The local broker is a single node, so replication is 1 here (topics.for_cluster).
 TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(f"{stream}.events", partitions=3) for stream in EVENT_STREAMS
-) + tuple(TopicSpec(f"{stream}.events.dlq", partitions=1) for stream in EVENT_STREAMS)
+    TopicSpec(
+        name,
+        partitions=config.for_cluster(1).partitions,
+        replication_factor=config.for_cluster(1).replication_factor,
+        configs=dict(config.for_cluster(1).configs),
+    )
+    for name, config in all_topics().items()
+)
 
 
 def _bool_env(name: str) -> bool:

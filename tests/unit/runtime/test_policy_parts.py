@@ -6,7 +6,15 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
-from ankommen_runtime.consumer import RetryPolicy, dead_letter_headers, is_transient
+from ankommen_runtime.consumer import (
+    RetryPolicy,
+    check_headers,
+    dead_letter_headers,
+    dead_letter_topic,
+    is_transient,
+)
+from ankommen_runtime.dlq import parse_dead_letter_topic
+from ankommen_runtime.errors import Cause, classify
 
 
 def test_backoff_grows_exponentially_and_is_bounded() -> None:
@@ -19,16 +27,36 @@ def test_backoff_grows_exponentially_and_is_bounded() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        ConnectionRefusedError(),
-        TimeoutError(),
         asyncpg.CannotConnectNowError("starting up"),
         asyncpg.AdminShutdownError("terminating connection"),
-        asyncpg.InterfaceError("connection is closed"),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.DiskFullError("could not extend file"),
+        asyncpg.LockNotAvailableError("could not obtain lock"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.DeadlockDetectedError("deadlock detected"),
         KafkaConnectionError(),
     ],
 )
-def test_infrastructure_failures_are_transient(error: BaseException) -> None:
+def test_failover_and_overload_errors_are_the_infrastructures_fault(error: BaseException) -> None:
+    assert classify(error) == Cause.INFRASTRUCTURE
     assert is_transient(error), "never dead-letter an event because a server was down"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(),
+        FileNotFoundError("/etc/ankommen/districts.csv"),
+        TimeoutError(),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+    ],
+)
+def test_socket_like_errors_are_ambiguous_and_decided_by_a_database_probe(
+    error: BaseException,
+) -> None:
+    assert classify(error) == Cause.AMBIGUOUS
+    assert not is_transient(error), "a handler bug raising OSError must not stall for ever"
 
 
 @pytest.mark.parametrize(
@@ -36,7 +64,26 @@ def test_infrastructure_failures_are_transient(error: BaseException) -> None:
     [ValueError("bad"), KeyError("site"), asyncpg.CheckViolationError("over capacity")],
 )
 def test_event_faults_are_not_transient(error: BaseException) -> None:
+    assert classify(error) == Cause.EVENT
     assert not is_transient(error)
+
+
+def test_headers_that_are_not_utf8_make_a_record_invalid() -> None:
+    good = ConsumerRecord("t", 0, 0, 0, 0, b"k", b"v", None, 1, 1, [("trace", b"abc")])
+    bad = ConsumerRecord("t", 0, 1, 0, 0, b"k", b"v", None, 1, 1, [("trace", b"\xff\xfe")])
+    check_headers(good)
+    with pytest.raises(Exception, match="header 'trace' is not UTF-8"):
+        check_headers(bad)
+
+
+def test_a_dead_letter_topic_names_the_consumer_and_the_source_topic() -> None:
+    name = dead_letter_topic("reporting", "t1.housing.events", "t1.")
+    assert name == "t1.reporting.dlq.housing.events"
+    assert parse_dead_letter_topic(name) == ("reporting", "t1.housing.events")
+    assert parse_dead_letter_topic("allocation.dlq.housing.events") == (
+        "allocation",
+        "housing.events",
+    )
 
 
 def test_dead_letter_headers_keep_the_original_and_say_why() -> None:

@@ -1,5 +1,6 @@
-"""The relay's batched send: records per partition in id order, and the acknowledged prefix
-ends at the first row whose batch failed or never left (the rest is sent again)."""
+"""The relay's batched send: records per partition in id order; per partition, the
+acknowledged prefix ends at the first row whose batch failed or never left (the rest of
+that partition is sent again), and other partitions are not held back."""
 
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def relay(producer: Producer) -> OutboxRelay:
 
 async def test_every_row_goes_to_its_keys_partition_in_id_order() -> None:
     producer, batch = Producer(capacity=4), rows(30)
-    acked, failure = await relay(producer)._send(batch)  # type: ignore[arg-type]
-    assert (acked, failure) == (30, None)
+    acked, failures = await relay(producer)._send(batch)  # type: ignore[arg-type]
+    assert (acked, failures) == (list(range(30)), {})
     for partition in PARTITIONS:
         sent = [r["value"] for p, b in producer.batches if p == partition for r in b.records]
         assert sent == [r["payload"] for r in batch if partition_of(r) == partition]
@@ -90,23 +91,30 @@ async def test_every_row_goes_to_its_keys_partition_in_id_order() -> None:
     assert record["headers"] == [("ce_type", b"ShelterOpened")]
 
 
-async def test_a_failed_batch_ends_the_acknowledged_prefix_at_its_first_row() -> None:
+async def test_a_failed_batch_holds_back_its_partition_only() -> None:
     batch = rows(30)
     failing = partition_of(batch[5])
     first_failing = next(i for i, r in enumerate(batch) if partition_of(r) == failing)
-    acked, failure = await relay(Producer(fail_partition=failing))._send(batch)  # type: ignore[arg-type]
-    assert acked == first_failing
-    assert isinstance(failure, ConnectionError)
+    acked, failures = await relay(Producer(fail_partition=failing))._send(batch)  # type: ignore[arg-type]
+    assert acked == [i for i, r in enumerate(batch) if partition_of(r) != failing]
+    assert list(failures) == [("housing.events", failing)]
+    position, error = failures[("housing.events", failing)]
+    assert position == first_failing
+    assert isinstance(error, ConnectionError)
 
 
 async def test_rows_never_submitted_are_not_acknowledged() -> None:
     batch = rows(30)
     producer = Producer(capacity=3, refuse_submission=2)
-    acked, failure = await relay(producer)._send(batch)  # type: ignore[arg-type]
-    assert isinstance(failure, TimeoutError)
+    acked, failures = await relay(producer)._send(batch)  # type: ignore[arg-type]
+    assert any(isinstance(e, TimeoutError) for _, e in failures.values())
     submitted = {id(b) for _, b in producer.batches}
     assert len(submitted) == 2
-    # Every row before the prefix's end is in a submitted, acknowledged batch.
     in_submitted = {r["value"] for _, b in producer.batches for r in b.records}
-    assert all(r["payload"] in in_submitted for r in batch[:acked])
-    assert batch[acked]["payload"] not in in_submitted
+    assert {batch[i]["payload"] for i in acked} <= in_submitted
+    assert len(acked) == len(in_submitted), "everything submitted and acknowledged is marked"
+    for partition in PARTITIONS:
+        # Per partition, what is marked is a prefix of its rows in id order.
+        mine = [i for i, r in enumerate(batch) if partition_of(r) == partition]
+        marked = [i for i in mine if i in acked]
+        assert marked == mine[: len(marked)]
