@@ -94,6 +94,32 @@ UniqueList = Annotated[
 """A list used as a set: order is kept, duplicates are rejected."""
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold U+0000, and a lone surrogate has no UTF-8
+    # form: refused here, such a value is a 422 naming the field, never a 500.
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("contains a lone UTF-16 surrogate, which cannot be stored")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""Free text a person typed (a name of a site, a reason): any characters that can be stored.
+
+Combine with a length, e.g. ``Annotated[Text, Field(max_length=200)]``.
+"""
+
+Pseudonym = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="Keyed pseudonym: HMAC-SHA256 as 64 lowercase hex characters",
+    ),
+]
+"""A direct identifier replaced by its keyed pseudonym (``ankommen_runtime.pseudonym``)."""
+
+
 class AgeBand(StrEnum):
     """Coarse age band (Altersgruppe) of a person; never a birth date."""
 
@@ -165,9 +191,11 @@ __all__ = [
     "Gender",
     "LanguageCode",
     "Pillar",
+    "Pseudonym",
     "Skill",
     "SpecialNeed",
     "Suitability",
+    "Text",
     "UniqueList",
     "UtcDatetime",
     "ValueObject",

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
 from ankommen_contracts.events.allocation import (
@@ -20,10 +20,10 @@ from ankommen_contracts.events.allocation import (
     DepartureReason,
     Member,
     QuotaPeriodAnnounced,
-    RefugeeAssigned,
     RelocationReason,
 )
 from ankommen_runtime import Conflict, DomainError, NotFound, Transaction, UnitOfWork
+from ankommen_runtime.pseudonym import land_reference_pseudonym
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import store
@@ -105,7 +105,13 @@ class Assignment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    land_reference: Annotated[str, RefugeeAssigned.model_fields["land_reference"]]
+    land_reference: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9./_-]*$",
+        description="The Land's reference of the assignment (Zuweisungsbescheid), a code; "
+        "kept here, events carry only its keyed pseudonym",
+    )
     quota_period_id: uuid.UUID | None = Field(
         default=None, description="Quota period the assignment counts against, if known"
     )
@@ -253,6 +259,7 @@ async def register_assignments(
         for a in sorted(new, key=lambda a: a.land_reference):
             household = Household.assign(
                 land_reference=a.land_reference,
+                land_reference_pseudonym=land_reference_pseudonym(a.land_reference),
                 members=a.contract_members(),
                 quota_period_id=a.quota_period_id,
                 board=board,
