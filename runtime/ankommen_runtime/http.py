@@ -22,11 +22,9 @@ from urllib.parse import parse_qsl
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .auth import declared_roles
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -233,36 +231,75 @@ UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (asyncpg.DataError, UnicodeEnco
 
 
 _RUNTIME_FREE_PATHS = frozenset({"/health/live", "/metrics"})
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
+def _runtime_statuses(path: str, operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the runtime may answer for one operation, besides what the route declares."""
+    parameters = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    has_path_params = any(p.get("in") == "path" for p in parameters)
+    added: dict[str, dict[str, Any]] = {}
+    if operation.get("security"):  # declared roles: allow() puts the bearer scheme here
+        added["401"] = {"description": "No or invalid bearer token", "content": _ref(Problem)}
+        added["403"] = {
+            "description": "The token's roles do not allow this",
+            "content": _ref(Problem),
+        }
+    if has_body or has_path_params:
+        added["400"] = {
+            "description": "The command breaks a business rule",
+            "content": _ref(Problem),
+        }
+        added["404"] = {
+            "description": "Something the request names is unknown",
+            "content": _ref(Problem),
+        }
+        added["409"] = {"description": "Clashes with the current state", "content": _ref(Problem)}
+    if has_body:
+        added["413"] = {"description": "Request body over the size limit", "content": _ref(Problem)}
+    if has_body or parameters:
+        added["422"] = {
+            "description": "A field was refused, named in `loc`",
+            "content": _ref(InvalidInput),
+        }
+    if path == "/health/ready":
+        added["503"] = {"description": "Not ready: which check failed (status and reason)"}
+    elif path not in _RUNTIME_FREE_PATHS:
+        added["503"] = {
+            "description": "Database or broker unavailable; retry",
+            "content": _ref(Problem),
+        }
+    return added
 
 
 def document_statuses(app: FastAPI) -> None:
-    """Add every status the runtime may answer to each route's OpenAPI ``responses``.
+    """Add every status the runtime may answer to each operation of the app's OpenAPI.
 
-    Call after the routers are included; the schema is built lazily, so this shows in
-    ``/openapi.json``. A route's own entries (with its own descriptions) win.
+    A route's own entries (with its own descriptions and models) win; FastAPI's own 422
+    model stays where it put one (it names the field the same way).
     """
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        added: dict[int | str, dict[str, Any]] = {}
-        has_body = route.body_field is not None
-        has_params = has_body or bool(route.dependant.query_params or route.dependant.path_params)
-        if declared_roles(route) is not None:
-            added[401] = {"model": Problem, "description": "No or invalid bearer token"}
-            added[403] = {"model": Problem, "description": "The token's roles do not allow this"}
-        if has_body or route.dependant.path_params:
-            added[400] = {"model": Problem, "description": "The command breaks a business rule"}
-            added[404] = {"model": Problem, "description": "Something the request names is unknown"}
-            added[409] = {"model": Problem, "description": "Clashes with the current state"}
-        if has_body:
-            added[413] = {"model": Problem, "description": "Request body over the size limit"}
-        if has_params or route.dependant.query_params:
-            added[422] = {
-                "model": InvalidInput,
-                "description": "A field was refused, named in `loc`",
-            }
-        if route.path not in _RUNTIME_FREE_PATHS:
-            added[503] = {"model": Problem, "description": "Database or broker unavailable; retry"}
-        for status, response in added.items():
-            route.responses.setdefault(status, response)
-    app.openapi_schema = None
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Problem, FieldProblem, InvalidInput):
+            if model.__name__ not in components:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                model_schema.pop("$defs", None)  # each is a component of its own
+                components[model.__name__] = model_schema
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if method not in _METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, response in _runtime_statuses(path, operation).items():
+                    responses.setdefault(status, response)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

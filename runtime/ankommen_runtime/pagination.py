@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+import asyncpg
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
@@ -67,3 +68,26 @@ class Page(BaseModel, Generic[T]):
     def slice_of(cls, everything: Sequence[T], request: PageRequest) -> Page[T]:
         """Page a list read whole (bounded by nature, e.g. a city's sites)."""
         return cls.of(request.slice(everything), len(everything), request)
+
+
+async def fetch_page(
+    db: asyncpg.Pool | asyncpg.Connection,
+    select: str,
+    *args: Any,
+    order_by: str,
+    page: PageRequest,
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of ``select`` (no ORDER BY/LIMIT of its own) and the total it matches.
+
+    ``order_by`` must make the order total (end with a unique column), or pages could
+    repeat or skip rows.
+    """
+    n = len(args)
+    rows = await db.fetch(
+        f"{select} ORDER BY {order_by} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        page.limit,
+        page.offset,
+    )
+    total = await db.fetchval(f"SELECT count(*) FROM ({select}) AS matching", *args)
+    return list(rows), int(total)
