@@ -7,6 +7,7 @@ and the owning service keeps the rest in its own database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -110,6 +111,31 @@ Text = Annotated[str, AfterValidator(_storable)]
 Combine with a length, e.g. ``Annotated[Text, Field(max_length=200)]``.
 """
 
+_CONTACT_LIKE = (
+    (re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+"), "an e-mail address"),
+    (re.compile(r"\+?\d(?:[\s()/.-]*\d){5,}"), "a phone number or another long number"),
+    (re.compile(r"\b\d{1,2}\.\s?\d{1,2}\.\s?\d{2,4}\b"), "a date"),
+    (re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b"), "a date"),
+)
+
+
+def _no_contact_data(text: str) -> str:
+    # Published text (a site's public name, its operator) goes to every consumer and stays
+    # on the topics: what looks like contact data or a birth date is refused at the door.
+    for pattern, what in _CONTACT_LIKE:
+        if pattern.search(text):
+            raise ValueError(f"looks like {what}; published text must not carry contact data")
+    return text
+
+
+PublicText = Annotated[Text, AfterValidator(_no_contact_data)]
+"""Free text that is published in events (a site's public name, its operator's name).
+
+Storable, and without anything that looks like an e-mail address, a phone number or a
+date; a person's name cannot be recognised, so such fields are listed in the record of
+processing as public by design (docs/records-of-processing.md).
+"""
+
 Pseudonym = Annotated[
     str,
     Field(
@@ -192,6 +218,7 @@ __all__ = [
     "LanguageCode",
     "Pillar",
     "Pseudonym",
+    "PublicText",
     "Skill",
     "SpecialNeed",
     "Suitability",

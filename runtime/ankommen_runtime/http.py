@@ -277,6 +277,26 @@ def _runtime_statuses(path: str, operation: dict[str, Any]) -> dict[str, dict[st
     return added
 
 
+# Statuses a DomainError raised anywhere below a route answers with a Problem body.
+_DOMAIN_STATUSES = frozenset({"400", "404", "409"})
+
+
+def _or_problem(response: dict[str, Any]) -> None:
+    """A route's own model for a domain status may also arrive as a plain Problem.
+
+    E.g. housing documents its 409 rejection with its own model, yet a Conflict raised in
+    the same route is a ``{"detail": …}``: the schema must allow both.
+    """
+    content = response.get("content", {}).get("application/json")
+    if content is None or "schema" not in content:
+        return
+    problem = {"$ref": "#/components/schemas/Problem"}
+    own = content["schema"]
+    if own == problem or problem in own.get("anyOf", []):
+        return
+    content["schema"] = {"anyOf": [own, problem]}
+
+
 def document_statuses(app: FastAPI) -> None:
     """Add every status the runtime may answer to each operation of the app's OpenAPI.
 
@@ -299,7 +319,11 @@ def document_statuses(app: FastAPI) -> None:
                     continue
                 responses = operation.setdefault("responses", {})
                 for status, response in _runtime_statuses(path, operation).items():
-                    responses.setdefault(status, response)
+                    own = responses.get(status)
+                    if own is None:
+                        responses[status] = response
+                    elif status in _DOMAIN_STATUSES:
+                        _or_problem(own)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

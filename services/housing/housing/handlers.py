@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from ankommen_contracts import District, Envelope, Pillar, SpecialNeed, Suitability, UniqueList
+from ankommen_contracts import (
+    District,
+    Envelope,
+    Pillar,
+    PublicText,
+    SpecialNeed,
+    Suitability,
+    UniqueList,
+)
 from ankommen_contracts.events.allocation import (
     PlacementCancelled,
     PlacementDecided,
@@ -62,10 +70,10 @@ class Command(BaseModel):
 class OpenSite(Command):
     """Open a site (Unterkunft) that takes occupants from now on."""
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
+    operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
     suitability: UniqueList[Suitability] = Field(
         default_factory=list, description="Whom the site suits; empty: nothing special"
@@ -78,10 +86,10 @@ class OpenSite(Command):
 class PlanSite(Command):
     """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str | None = Field(
+    operator: PublicText | None = Field(
         default=None, min_length=1, max_length=200, description="Operator, if chosen"
     )
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places planned")
@@ -97,7 +105,7 @@ class PlanSite(Command):
 class OpenPlannedSite(Command):
     """Open a planned site; name the operator here if the plan had none."""
 
-    operator: str | None = Field(default=None, min_length=1, max_length=200)
+    operator: PublicText | None = Field(default=None, min_length=1, max_length=200)
     capacity: int | None = Field(
         default=None, ge=1, le=MAX_CAPACITY, description="Final places, if not as planned"
     )
