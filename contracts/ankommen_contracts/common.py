@@ -113,7 +113,7 @@ Combine with a length, e.g. ``Annotated[Text, Field(max_length=200)]``.
 
 _CONTACT_LIKE = (
     (re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+"), "an e-mail address"),
-    (re.compile(r"\+?\d(?:[\s()/.-]*\d){5,}"), "a phone number or another long number"),
+    (re.compile(r"\+?\d(?:[\s()/.-]*\d){6,}"), "a phone number or another long number"),
     (re.compile(r"\b\d{1,2}\.\s?\d{1,2}\.\s?\d{2,4}\b"), "a date"),
     (re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b"), "a date"),
 )
