@@ -29,7 +29,10 @@ from .logging import get_logger
 
 log = get_logger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 1_048_576  # 1 MiB: the Land's weekly batch of 1,000 is ~400 KiB
+# 16 MiB: the largest body a route accepts is the Land's batch at its bounds (1,000
+# households of 30 members: 7.5 MB compact JSON, 12 MB indented); a real weekly batch is
+# well under 1 MB, so an operator may lower it (ANKOMMEN_MAX_BODY_BYTES).
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class Problem(BaseModel):
