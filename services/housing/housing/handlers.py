@@ -34,10 +34,10 @@ from ankommen_contracts.events.housing import (
     ClosingReason,
     ReleaseReason,
 )
-from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork
+from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
 from ankommen_runtime.consumer import EventHandler
 from ankommen_runtime.logging import get_logger
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from . import store
 from .domain import (
@@ -59,9 +59,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Command(BaseModel):
-    # Unknown fields are refused (422 naming them): a typo must not pass as a default.
-    model_config = ConfigDict(extra="forbid")
+class Command(commands.Command):
+    """Unknown fields are refused and JSON types checked (422 naming the field)."""
 
 
 # -- sites ---------------------------------------------------------------------------------

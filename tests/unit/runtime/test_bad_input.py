@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 
 import asyncpg
 import pytest
 from ankommen_contracts import Text
+from ankommen_runtime.commands import Command
 from ankommen_runtime.pagination import MAX_LIMIT, MAX_OFFSET, Page, PageQuery
 from ankommen_runtime.service import ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 router = APIRouter()
 
@@ -125,3 +127,24 @@ def test_every_operation_documents_the_runtime_statuses(client: TestClient) -> N
     assert {"422", "503"} <= set(listed)
     assert "413" not in listed
     assert "503" not in paths["/health/live"]["get"]["responses"]
+
+
+class Quota(Command):
+    persons: int
+    starts_on: date
+    urgent: bool = False
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("persons", True), ("persons", "5"), ("starts_on", 0.0), ("urgent", 1)]
+)
+def test_a_command_takes_json_types_at_their_word(field: str, value: object) -> None:
+    body = {"persons": 5, "starts_on": "2016-01-04", field: value}
+    with pytest.raises(ValidationError) as refused:
+        Quota.model_validate(body)
+    assert refused.value.errors()[0]["loc"] == (field,)
+
+
+def test_a_command_still_reads_ids_dates_and_enums_from_strings() -> None:
+    quota = Quota.model_validate({"persons": 5, "starts_on": "2016-01-04", "urgent": True})
+    assert (quota.persons, quota.starts_on, quota.urgent) == (5, date(2016, 1, 4), True)
