@@ -11,7 +11,7 @@ LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap lint test bench infra-up infra-down infra-status demo chaos
+.PHONY: help bootstrap lint test fuzz bench infra-up infra-down infra-status demo chaos
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,10 @@ lint: bootstrap ## ruff over the whole repository
 
 test: bootstrap lint ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
 	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
+
+fuzz: bootstrap ## Long schemathesis run: 500 valid + 500 invalid cases per operation (EXAMPLES=n); figures in tests/fuzz/last-long-run.json
+	ANKOMMEN_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) ANKOMMEN_FUZZ_REPORT=tests/fuzz/last-long-run.json \
+		scripts/with-infra.sh $(RUN) pytest tests/fuzz --timeout 7200 -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: bootstrap ## Benchmarks against same-run ceilings; writes bench/results/latest.{json,md} (BENCH_ARGS=--tiny ...)
 	scripts/with-infra.sh $(RUN) python -m bench $(BENCH_ARGS)

@@ -11,6 +11,7 @@ from typing import Any
 from ankommen_contracts import EventData, Pillar, encode, new_envelope
 from ankommen_contracts.events import allocation as al
 from ankommen_contracts.events import housing as ho
+from ankommen_contracts.pseudonym import land_reference_pseudonym
 
 # A household of three encodes to ~1,000 bytes: the "1 KB events".
 HOUSEHOLD = 3
@@ -34,7 +35,9 @@ def assignment(week: int, index: int, quota_period: uuid.UUID) -> al.RefugeeAssi
     ]
     return al.RefugeeAssigned(
         household_id=uuid.uuid4(),
-        land_reference=f"NI-2016-KW{week:03d}-{index:06d}",
+        land_reference_pseudonym=land_reference_pseudonym(
+            f"NI-2016-KW{week:03d}-{index:06d}", key=b"bench-pseudonym-key-bench-pseudonym-key"
+        ),
         quota_period_id=quota_period,
         household_size=HOUSEHOLD,
         members=members,

@@ -132,7 +132,7 @@ async def run(bench: Bench) -> Result:
                     step.update(i + 1)
 
             async def replica_ready() -> bool:
-                return len((await alloc.get("/sites")).json()) >= len(sites)
+                return len((await alloc.get("/sites")).json()["items"]) >= len(sites)
 
             await _until(replica_ready, "allocation learning every site", children, 120)
             measured = await _place(bench, alloc, house, assignments, children)
@@ -199,8 +199,12 @@ async def _place(
     async def staff() -> None:
         """Staff at the sites: check in every held reservation as soon as it shows."""
         while True:
-            held = await house.get("/reservations", params={"status": "held", "limit": 10_000})
-            fresh = [r["reservation_id"] for r in held.json() if r["reservation_id"] not in checked]
+            held = await house.get("/reservations", params={"status": "held", "limit": 1000})
+            fresh = [
+                r["reservation_id"]
+                for r in held.json()["items"]
+                if r["reservation_id"] not in checked
+            ]
             checked.update(fresh)
             await asyncio.gather(*(check_in(r) for r in fresh))
             if not fresh:
@@ -262,14 +266,16 @@ async def _outcome(alloc: httpx.AsyncClient, house: httpx.AsyncClient) -> dict[s
     households: list[dict[str, Any]] = []
     offset = 0
     while True:
-        page = (await alloc.get("/households", params={"limit": 1000, "offset": offset})).json()
+        page = (await alloc.get("/households", params={"limit": 1000, "offset": offset})).json()[
+            "items"
+        ]
         households += page
         offset += len(page)
         if len(page) < 1000:
             break
     summary = (await alloc.get("/placements/summary")).json()
-    sites = (await house.get("/sites")).json()
-    occupants = (await house.get("/occupants")).json()
+    sites = (await house.get("/sites")).json()["items"]
+    occupants = (await house.get("/occupants")).json()["items"]
     over = [s for s in sites if s["occupied"] + s["reserved"] + s["blocked"] > s["capacity"]]
     attempts = [h["attempts"] for h in households]
     return {

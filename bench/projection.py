@@ -37,7 +37,7 @@ def _row(event: Envelope[Any]) -> tuple[Any, ...]:
     data = event.data
     return (
         data.household_id,
-        data.land_reference,
+        data.land_reference_pseudonym,
         data.quota_period_id,
         data.household_size,
         data.members[0].country_of_origin,

@@ -7,6 +7,7 @@ and the owning service keeps the rest in its own database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -94,6 +95,57 @@ UniqueList = Annotated[
 """A list used as a set: order is kept, duplicates are rejected."""
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold U+0000, and a lone surrogate has no UTF-8
+    # form: refused here, such a value is a 422 naming the field, never a 500.
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("contains a lone UTF-16 surrogate, which cannot be stored")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""Free text a person typed (a name of a site, a reason): any characters that can be stored.
+
+Combine with a length, e.g. ``Annotated[Text, Field(max_length=200)]``.
+"""
+
+_CONTACT_LIKE = (
+    (re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+"), "an e-mail address"),
+    (re.compile(r"\+?\d(?:[\s()/.-]*\d){6,}"), "a phone number or another long number"),
+    (re.compile(r"\b\d{1,2}\.\s?\d{1,2}\.\s?\d{2,4}\b"), "a date"),
+    (re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b"), "a date"),
+)
+
+
+def _no_contact_data(text: str) -> str:
+    # Published text (a site's public name, its operator) goes to every consumer and stays
+    # on the topics: what looks like contact data or a birth date is refused at the door.
+    for pattern, what in _CONTACT_LIKE:
+        if pattern.search(text):
+            raise ValueError(f"looks like {what}; published text must not carry contact data")
+    return text
+
+
+PublicText = Annotated[Text, AfterValidator(_no_contact_data)]
+"""Free text that is published in events (a site's public name, its operator's name).
+
+Storable, and without anything that looks like an e-mail address, a phone number or a
+date; a person's name cannot be recognised, so such fields are listed in the record of
+processing as public by design (docs/records-of-processing.md).
+"""
+
+Pseudonym = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="Keyed pseudonym: HMAC-SHA256 as 64 lowercase hex characters",
+    ),
+]
+"""A direct identifier replaced by its keyed pseudonym (``ankommen_runtime.pseudonym``)."""
+
+
 class AgeBand(StrEnum):
     """Coarse age band (Altersgruppe) of a person; never a birth date."""
 
@@ -165,9 +217,12 @@ __all__ = [
     "Gender",
     "LanguageCode",
     "Pillar",
+    "Pseudonym",
+    "PublicText",
     "Skill",
     "SpecialNeed",
     "Suitability",
+    "Text",
     "UniqueList",
     "UtcDatetime",
     "ValueObject",

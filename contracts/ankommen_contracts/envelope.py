@@ -21,6 +21,9 @@ from pydantic import (
 )
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+# PostgreSQL's bigint: a larger sequence could not be stored by any consumer, so it makes
+# the event invalid (one dead letter with the reason) instead of failing a whole batch.
+MAX_SEQUENCE = 2**63 - 1
 
 
 class EventData(BaseModel):
@@ -59,8 +62,22 @@ class Envelope(BaseModel, Generic[DataT]):
     causation_id: uuid.UUID | None = Field(
         default=None, description="`event_id` of the event that caused this one, if any."
     )
-    sequence: int = Field(ge=1, description="Position of this event among its subject's events.")
+    sequence: int = Field(
+        ge=1,
+        description="Position of this event among its subject's events (a signed 64-bit "
+        "number, as the consumers' databases store it).",
+    )
     data: DataT
+
+    @field_validator("sequence")
+    @classmethod
+    def _fits_bigint(cls, value: int) -> int:
+        # A validator, not a schema maximum: every producer draws sequences from a bigint
+        # column, so no released event can exceed it and the published schemas stay as
+        # released; what a foreign or broken producer sends above it is an invalid event.
+        if value > MAX_SEQUENCE:
+            raise ValueError(f"sequence {value} exceeds {MAX_SEQUENCE} (a signed 64-bit number)")
+        return value
 
     @field_validator("source")
     @classmethod

@@ -18,6 +18,7 @@ from .events import allocation as al
 from .events import housing as ho
 from .events import integration as it
 from .events import volunteers as vo
+from .pseudonym import LOCAL_DEVELOPMENT_KEY, land_reference_pseudonym
 
 _NAMESPACE = uuid.UUID("5f0c2a57-1d3e-4c8b-9a6e-2b7d4e1f0a93")
 
@@ -83,7 +84,10 @@ _EXAMPLES: list[EventData] = [
     ),
     al.RefugeeAssigned(
         household_id=_HOUSEHOLD,
-        land_reference="NI-2015-10-0815",
+        # HMAC-SHA256 of "NI-2015-10-0815" under the local development key
+        land_reference_pseudonym=land_reference_pseudonym(
+            "NI-2015-10-0815", key=LOCAL_DEVELOPMENT_KEY.encode()
+        ),
         quota_period_id=_QUOTA,
         household_size=4,
         members=_MEMBERS,

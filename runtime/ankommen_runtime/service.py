@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
-from . import health
+from . import health, pseudonym
 from . import topics as topic_config
 from .auth import TokenVerifier
 from .clock import Clock, WallClock
@@ -37,6 +37,7 @@ from .consumer import (
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError, outcome_unknown
+from .http import UNSTORABLE_ERRORS, InputGuard, document_statuses, unstorable_value
 from .inbox import adopt_group
 from .kafka import new_producer
 from .kafka_security import broker_security
@@ -319,6 +320,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     settings = settings or ServiceSettings(service=spec.name)
     configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
     configure_tracing(spec.name, settings.otlp_endpoint)  # off unless an endpoint is set
+    assert settings.pseudonym_key is not None  # the settings fill it or refuse to start
+    pseudonym.configure(settings.pseudonym_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -379,9 +382,14 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     for transient in TRANSIENT_ERRORS:
         app.add_exception_handler(transient, unavailable)
 
+    for unstorable in UNSTORABLE_ERRORS:
+        app.add_exception_handler(unstorable, unstorable_value)
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes)
+
     app.include_router(health.router)
     for router in spec.routers:
         app.include_router(router)
+    document_statuses(app)
     return app
 
 

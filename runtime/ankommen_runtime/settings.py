@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .http import DEFAULT_MAX_BODY_BYTES
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
+from .pseudonym import LOCAL_DEVELOPMENT_KEY, MIN_KEY_LENGTH
 
 
 class ServiceSettings(BaseSettings):
@@ -98,6 +100,19 @@ class ServiceSettings(BaseSettings):
     oidc_audience: str | None = Field(
         default=None, description="Audience (`aud`) this service accepts; `ankommen-<service>`."
     )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Request bodies larger than this are answered 413 before parsing.",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_KEY_LENGTH,
+        description="Key of the HMAC pseudonyms events carry instead of direct identifiers "
+        "(the Land's reference). Required unless the local issuer is used (development, "
+        "tests, demo); keep it in the secret store, and never rotate it without a plan: "
+        "pseudonyms made under another key do not match.",
+    )
 
     @model_validator(mode="after")
     def _database_url(self) -> ServiceSettings:
@@ -120,6 +135,13 @@ class ServiceSettings(BaseSettings):
             self.oidc_jwks_url = LocalIssuer().jwks_url
         if self.oidc_audience is None:
             self.oidc_audience = audience_of(self.service)
+        if self.pseudonym_key is None:
+            if self.oidc_issuer != LOCAL_ISSUER:
+                raise ValueError(
+                    "ANKOMMEN_PSEUDONYM_KEY is required outside local development "
+                    f"(the token issuer is {self.oidc_issuer!r}, not the local issuer)"
+                )
+            self.pseudonym_key = SecretStr(LOCAL_DEVELOPMENT_KEY)
         return self
 
     def topic(self, source: str) -> str:

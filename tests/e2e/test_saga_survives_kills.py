@@ -76,7 +76,7 @@ async def test_killed_allocation_and_housing_resume_the_saga(
             assert site.status_code == 201, site.text
 
             async def allocation_knows_the_site() -> bool:
-                return len((await client.get(f"{allocation.url}/sites")).json()) == 1
+                return (await client.get(f"{allocation.url}/sites")).json()["total"] == 1
 
             assert await eventually(allocation_knows_the_site)
             batch = {"assignments": [household(n, topic_prefix) for n in range(20)]}
@@ -94,7 +94,7 @@ async def test_killed_allocation_and_housing_resume_the_saga(
             async def all_checked_in() -> bool:
                 held = (
                     await client.get(f"{housing.url}/reservations", params={"status": "held"})
-                ).json()
+                ).json()["items"]
                 for reservation in held:
                     await client.post(
                         f"{housing.url}/reservations/{reservation['reservation_id']}/check-in"

@@ -299,7 +299,7 @@ class Chaos:
         """Site staff: check in every household that holds a reservation (until cancelled)."""
         while True:
             response = await self.call("GET", "housing", "/reservations?status=held&limit=500")
-            held = response.json() if response.status_code == 200 else []
+            held = response.json()["items"] if response.status_code == 200 else []
             for reservation in held:
                 done = await self.call(
                     "POST",
@@ -587,8 +587,12 @@ class Chaos:
                 live = (await client.get(f"{self.procs['reporting'].url}/views/capacity")).json()
                 again = (await client.get(f"{rebuild.url}/views/capacity")).json()
                 occupancy = (await client.get(f"{self.procs['housing'].url}/occupancy")).json()
-                replica = (await client.get(f"{self.procs['allocation'].url}/sites")).json()
-                sites = (await client.get(f"{self.procs['housing'].url}/sites")).json()
+                replica = (
+                    await client.get(f"{self.procs['allocation'].url}/sites?limit=1000")
+                ).json()["items"]
+                sites = (await client.get(f"{self.procs['housing'].url}/sites?limit=1000")).json()[
+                    "items"
+                ]
             if live != again:
                 fail("reporting's live view differs from its rebuild from the topic")
             figures = ("capacity", "blocked", "reserved", "occupied", "status")

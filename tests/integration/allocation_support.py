@@ -203,7 +203,7 @@ async def until_sites(api: httpx.AsyncClient, count: int) -> list[dict[str, Any]
     """Wait until allocation's replica knows ``count`` sites."""
 
     async def check() -> list[dict[str, Any]] | None:
-        sites = (await api.get("/sites")).json()
+        sites = (await api.get("/sites")).json()["items"]
         return sites if len(sites) >= count else None
 
     sites = await eventually(check)

@@ -69,7 +69,7 @@ async def test_the_same_batch_sent_twice_creates_nothing_new(
         conflict = await api.post("/assignments/batch", json=changed)
         assert conflict.status_code == 409
         assert "NI-2016-W12-2" in conflict.json()["detail"]
-        assert len((await api.get("/households")).json()) == 3
+        assert (await api.get("/households")).json()["total"] == 3
 
         youth = (await api.get("/youth-welfare")).json()
         assert (youth["households"], youth["persons"]) == (1, 2)
@@ -91,7 +91,7 @@ async def test_concurrent_identical_assignments_create_one_household(
         answers = await asyncio.gather(*(api.post("/assignments", json=body) for _ in range(10)))
         assert Counter(a.status_code for a in answers) == {201: 1, 200: 9}
         assert len({a.json()["household_id"] for a in answers}) == 1
-        assert len((await api.get("/households")).json()) == 1
+        assert (await api.get("/households")).json()["total"] == 1
 
 
 async def test_bad_input_gets_422_naming_the_field_and_changes_nothing(
@@ -144,7 +144,7 @@ async def test_bad_input_gets_422_naming_the_field_and_changes_nothing(
                 "weekly_quota": 1,
             },
         ) == {()}
-        assert (await api.get("/households")).json() == []
+        assert (await api.get("/households")).json()["items"] == []
         missing = "00000000-0000-4000-8000-000000000000"
         assert (await api.get(f"/households/{missing}")).status_code == 404
         readiness = {"independence": "high", "german": "b1", "residence_prospects": "good"}
@@ -177,7 +177,7 @@ async def test_quota_periods_count_the_persons_assigned_against_them(
         for ref, size in (("NI-Q-1", 4), ("NI-Q-2", 3)):
             body = an_assignment(ref, size, quota_period_id=period["quota_period_id"])
             assert (await api.post("/assignments", json=body)).status_code == 201
-        [listed] = (await api.get("/quota-periods")).json()
+        [listed] = (await api.get("/quota-periods")).json()["items"]
         assert (listed["assigned_households"], listed["assigned_persons"]) == (2, 7)
         assert listed["remaining_persons"] == 7273 - 7
         [week] = listed["weeks"]
@@ -217,7 +217,7 @@ async def test_a_batch_never_asks_for_more_places_than_allocation_thinks_are_fre
         for request in of_type(events, "PlacementDecided"):
             requested[request.site_id] += request.places
         assert requested == {a: 10, b: 10, hall: 4}, "households fill regular places first"
-        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()}
+        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()["items"]}
         assert (sites[str(a)]["requested"], sites[str(a)]["free"]) == (10, 0)
 
         # A housed household's relocation needs a place: 409 when none fits, nothing changes.

@@ -80,7 +80,7 @@ async def test_an_assignment_flows_to_a_checked_in_bed(
         ]
         assert "new arrival" in found["history"][1]["reason"]
 
-        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()}
+        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()["items"]}
         assert (sites[str(home)]["occupied"], sites[str(home)]["free"]) == (4, 96)
 
         # The same housing events delivered again change nothing.
@@ -90,7 +90,7 @@ async def test_an_assignment_flows_to_a_checked_in_bed(
         await until_sites(api, 3)  # one partition or another: give the duplicates time too
         await asyncio.sleep(1.0)
         assert await household(api, household_id) == found
-        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()}
+        sites = {s["site_id"]: s for s in (await api.get("/sites")).json()["items"]}
         assert (sites[str(home)]["occupied"], sites[str(home)]["reserved"]) == (4, 0)
         assert sites[str(marker)]["free"] == 2
 
@@ -141,9 +141,9 @@ async def test_rejections_move_to_the_next_candidate_then_waitlist_then_retry(
         found = await until_status(api, household_id, "waitlisted")
         assert [h["kind"] for h in found["history"]][-1] == "failed"
 
-        [waiting] = (await api.get("/waitlist")).json()
+        [waiting] = (await api.get("/waitlist")).json()["items"]
         assert (waiting["household_id"], waiting["position"]) == (household_id, 1)
-        [alert] = (await api.get("/alerts")).json()
+        [alert] = (await api.get("/alerts")).json()["items"]
         assert alert["household_id"] == household_id
         assert "already tried in this round" in alert["reason"]
 
@@ -159,7 +159,7 @@ async def test_rejections_move_to_the_next_candidate_then_waitlist_then_retry(
         assert third.attempt == 3
         assert third.reason.startswith("from the waitlist: ")
         await until_status(api, household_id, "placing")
-        assert (await api.get("/alerts")).json() == []
+        assert (await api.get("/alerts")).json()["items"] == []
         assert len(of_type(events, "PlacementFailed")) == 1, "one alert, not one per retry"
 
 
@@ -361,18 +361,18 @@ async def test_places_appearing_for_a_long_waitlist_are_used_oldest_first_beyond
             created = await api.post("/assignments", json=an_assignment(f"NI-W-{i:02d}", 1))
             assert created.json()["status"] == "waitlisted"
             waiting.append(created.json()["household_id"])
-        assert [w["household_id"] for w in (await api.get("/waitlist")).json()] == waiting
-        assert len((await api.get("/alerts")).json()) == 25
+        assert [w["household_id"] for w in (await api.get("/waitlist")).json()["items"]] == waiting
+        assert (await api.get("/alerts")).json()["total"] == 25
 
         # One event frees 100 places; it places 20 households, the waitlist sweep the rest.
         await housing.open("Deutscher Pavillon", Pillar.NOTUNTERKUNFT, 100)
 
         async def all_placing() -> list[dict[str, Any]] | None:
-            found = (await api.get("/households?status=placing")).json()
+            found = (await api.get("/households?status=placing")).json()["items"]
             return found if len(found) == 25 else None
 
         assert await eventually(all_placing), "every waitlisted household got a decision"
-        assert (await api.get("/alerts")).json() == []
+        assert (await api.get("/alerts")).json()["items"] == []
         retried_at = {}
         for household_id in waiting:
             history = (await household(api, household_id))["history"]

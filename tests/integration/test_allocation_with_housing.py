@@ -58,7 +58,7 @@ async def until_counts(api: httpx.AsyncClient, expected: dict[str, int]) -> None
 
 
 async def sites_of(housing_api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
-    return {s["site_id"]: s for s in (await housing_api.get("/sites")).json()}
+    return {s["site_id"]: s for s in (await housing_api.get("/sites")).json()["items"]}
 
 
 async def check_in_everyone_reserved(
@@ -87,12 +87,12 @@ async def test_200_assignments_at_50_free_places_none_lost_none_overbooked(
         await until_counts(api, {"reserved": 50, "waitlisted": 150})
         site = (await sites_of(housing_api))[home]
         assert (site["reserved"], site["free"]) == (50, 0), "never over capacity"
-        assert len((await api.get("/alerts")).json()) == 150, "nobody waits silently"
+        assert (await api.get("/alerts")).json()["total"] == 150, "nobody waits silently"
 
         # An emergency shelter opens: everyone waiting gets a place there, nobody is lost.
         hall = await open_site(housing_api, "Deutscher Pavillon", "notunterkunft", 400)
         await until_counts(api, {"reserved": 200})
-        assert (await api.get("/alerts")).json() == []
+        assert (await api.get("/alerts")).json()["items"] == []
 
         await check_in_everyone_reserved(api, housing_api, ids)
         await until_counts(api, {"housed": 200})
@@ -148,7 +148,7 @@ async def test_emergency_residents_move_on_and_a_closing_site_is_emptied(
         )
         assert closing.status_code == 200, closing.text
         await until_counts(api, {"housed": 2, "waitlisted": 4})
-        assert len((await api.get("/alerts")).json()) == 4
+        assert (await api.get("/alerts")).json()["total"] == 4
         assert (await housing_api.post(f"/sites/{hall}/close")).status_code == 409
 
         await open_site(housing_api, "Wohnheim Karlsruher Straße", "wohnheim", 20)

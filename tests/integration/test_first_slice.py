@@ -102,7 +102,7 @@ async def test_invalid_site_gets_422_naming_the_field_and_changes_nothing(
         assert response.status_code == 422
         fields = {tuple(e["loc"])[-1] for e in response.json()["detail"]}
         assert fields == {"pillar", "district", "capacity"}
-        assert (await api.get("/sites")).json() == []
+        assert (await api.get("/sites")).json()["items"] == []
         missing = await api.get(f"/sites/{uuid.uuid4()}")
         assert missing.status_code == 404
         site_id = str(uuid.uuid4())
@@ -143,5 +143,5 @@ async def test_a_command_while_the_database_is_gone_gets_503_and_changes_nothing
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"].startswith("unreachable")
         runtime.pool = await create_pool(database)  # back again
-        assert (await api.get("/sites")).json() == []
+        assert (await api.get("/sites")).json()["items"] == []
         assert (await api.post("/sites", json=body)).status_code == 201

@@ -84,7 +84,7 @@ async def test_200_concurrent_reservations_for_50_places_never_overbook(
         assert [r.json() for r in repeats] == [a.json() for a in answers], "same figures"
         assert (await site(api_one, site_id))["reserved"] == 50
         held = await api_one.get("/reservations", params={"site_id": site_id, "status": "held"})
-        assert len(held.json()) == 50
+        assert len(held.json()["items"]) == 50
 
         reserved_ids = {
             b["reservation_id"]
@@ -154,7 +154,9 @@ async def test_placement_decided_is_answered_once_however_often_it_arrives(
         assert answers[0] == answers[1], "the re-send gets the same answer, same expiry"
         assert answers[0]["reservation_id"] == str(rid)
         assert answers[0]["places"] == 3
-        mine = (await api.get("/reservations", params={"household_id": str(household)})).json()
+        mine = (await api.get("/reservations", params={"household_id": str(household)})).json()[
+            "items"
+        ]
         assert [(r["reservation_id"], r["status"]) for r in mine] == [(str(rid), "held")]
         assert (await site(api, site_id))["reserved"] == 3
 
@@ -234,7 +236,9 @@ async def test_refugee_departed_releases_reservations_and_checks_the_household_o
         )
 
         async def gone() -> bool:
-            return (await api.get("/occupants", params={"household_id": household})).json() == []
+            return (await api.get("/occupants", params={"household_id": household})).json()[
+                "items"
+            ] == []
 
         assert await eventually(gone), "the household no longer lives anywhere"
         assert (await site(api, home))["occupied"] == 0
@@ -316,9 +320,9 @@ async def test_check_in_moves_a_relocated_household_out_of_its_old_site(
             0,
             4,
         )
-        lives = (await api.get("/occupants", params={"household_id": household})).json()
+        lives = (await api.get("/occupants", params={"household_id": household})).json()["items"]
         assert [o["site_id"] for o in lives] == [flat], "a household lives in one place"
-        assert (await api.get("/occupants", params={"site_id": shelter})).json() == []
+        assert (await api.get("/occupants", params={"site_id": shelter})).json()["items"] == []
 
         events = await housing_events(
             infra,

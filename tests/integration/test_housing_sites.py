@@ -148,11 +148,11 @@ async def test_queries_filter_and_the_occupancy_view_adds_up(
                 )
         await command(api, f"/sites/{halle}/block", {"places": 20})
 
-        by_district = (await api.get("/sites", params={"district": 2})).json()
+        by_district = (await api.get("/sites", params={"district": 2})).json()["items"]
         assert len(by_district) == 3
         open_two = await api.get("/sites", params={"district": 2, "status": "open"})
-        assert {s["site_id"] for s in open_two.json()} == {heim, halle}
-        flats = (await api.get("/sites", params={"pillar": "wohnung"})).json()
+        assert {s["site_id"] for s in open_two.json()["items"]} == {heim, halle}
+        flats = (await api.get("/sites", params={"pillar": "wohnung"})).json()["items"]
         assert [s["site_id"] for s in flats] == [flat]
         assert (await site(api, flat))["free"] == 0
 
@@ -182,9 +182,11 @@ async def test_queries_filter_and_the_occupancy_view_adds_up(
             25,
             225,
         )
-        occupants = (await api.get("/occupants", params={"site_id": heim})).json()
+        occupants = (await api.get("/occupants", params={"site_id": heim})).json()["items"]
         assert [o["persons"] for o in occupants] == [30]
-        assert len((await api.get("/reservations", params={"status": "checked_in"})).json()) == 2
+        assert (await api.get("/reservations", params={"status": "checked_in"})).json()[
+            "total"
+        ] == 2
 
 
 async def test_bad_input_names_the_field_and_unknown_sites_are_404(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -20,12 +20,14 @@ from ..common import (
     District,
     Gender,
     Pillar,
+    Pseudonym,
     SpecialNeed,
     UniqueList,
     ValueObject,
 )
 from ..envelope import EventData
-from ..registry import event
+from ..pseudonym import land_reference_pseudonym
+from ..registry import event, upcaster
 
 __all__ = [
     "DepartureReason",
@@ -126,11 +128,12 @@ class RefugeeAssigned(_HouseholdEvent):
 
     TYPE: ClassVar[str] = "RefugeeAssigned"
 
-    land_reference: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9./_-]*$",
-        description="The Land's reference of the assignment (Zuweisungsbescheid), a code",
+    VERSION: ClassVar[int] = 2  # v2: a keyed pseudonym replaced the Land's reference
+
+    land_reference_pseudonym: Pseudonym = Field(
+        description="Keyed pseudonym (HMAC-SHA256) of the Land's reference of the assignment "
+        "(Zuweisungsbescheid): the same reference always gives the same pseudonym, but "
+        "the reference itself stays in allocation's database"
     )
     quota_period_id: uuid.UUID | None = Field(
         default=None, description="Quota period the assignment counts against, if known"
@@ -257,3 +260,11 @@ class RefugeeDeparted(_HouseholdEvent):
     )
     reason: DepartureReason
     persons: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Persons who left")
+
+
+@upcaster("RefugeeAssigned", 1)
+def _refugee_assigned_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried the Land's reference itself; reading it replaces it by its pseudonym."""
+    data = dict(data)
+    data["land_reference_pseudonym"] = land_reference_pseudonym(data.pop("land_reference"))
+    return data

@@ -14,7 +14,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from ..common import District, Pillar, Suitability, UniqueList, UtcDatetime
+from ..common import District, Pillar, PublicText, Suitability, UniqueList, UtcDatetime
 from ..envelope import EventData
 from ..registry import event
 
@@ -101,10 +101,10 @@ class ShelterPlanned(_SiteEvent):
 
     TYPE: ClassVar[str] = "ShelterPlanned"
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str | None = Field(
+    operator: PublicText | None = Field(
         default=None, min_length=1, max_length=200, description="Operator (Betreiber), if chosen"
     )
     planned_capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places planned")
@@ -121,10 +121,10 @@ class ShelterOpened(_SiteEvent):
 
     TYPE: ClassVar[str] = "ShelterOpened"
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
+    operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Usable places")
     suitability: UniqueList[Suitability] = Field(
         default_factory=list,

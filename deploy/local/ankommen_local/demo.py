@@ -170,7 +170,7 @@ def _check_in_arrivals(client: httpx.Client, allocation: str, housing: str) -> N
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         held = client.get(f"{housing}/reservations", params={"status": "held", "limit": 500})
-        for reservation in held.json():
+        for reservation in held.json()["items"]:
             client.post(f"{housing}/reservations/{reservation['reservation_id']}/check-in")
         summary = client.get(f"{allocation}/placements/summary").json()["by_status"]
         in_flight = sum(summary.get(s, {}).get("households", 0) for s in ("placing", "reserved"))
@@ -229,7 +229,7 @@ def _wait_for_sites(allocation: str, expected: int, timeout: float = 60) -> None
     """Allocation places from its replica of housing's sites: wait until it has them all."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sites = httpx.get(f"{allocation}/sites", timeout=10).json()
+        sites = httpx.get(f"{allocation}/sites", params={"limit": 1000}, timeout=10).json()["items"]
         if len([s for s in sites if s["status"] == "open"]) >= expected:
             return
         time.sleep(0.3)

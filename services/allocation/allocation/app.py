@@ -19,6 +19,7 @@ from ankommen_contracts.events.allocation import Member, RelocationReason
 from ankommen_runtime import NotFound, UnitOfWork, request_context
 from ankommen_runtime.consumer import Subscription
 from ankommen_runtime.logging import get_logger
+from ankommen_runtime.pagination import Page, PageQuery
 from ankommen_runtime.service import (
     Runtime,
     ServiceSpec,
@@ -317,12 +318,13 @@ async def announce_quota_period(
 
 
 @quota.get("/quota-periods", summary="Quota periods with persons assigned so far")
-async def list_quota_periods(pool: Pool) -> list[QuotaPeriodView]:
+async def list_quota_periods(pool: Pool, page: PageQuery) -> Page[QuotaPeriodView]:
     weeks = await store.weekly_assignments(pool)
-    return [
+    periods = [  # a few per year: read whole, paged here
         QuotaPeriodView.of(q, weeks.get(q.quota_period_id, []))
         for q in await store.list_quota_periods(pool)
     ]
+    return Page.slice_of(periods, page)
 
 
 @assignments.post(
@@ -363,12 +365,11 @@ async def register_batch(
 @households.get("/households", summary="Households, optionally by status")
 async def list_households(
     pool: Pool,
+    page: PageQuery,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[HouseholdView]:
-    found = await store.list_households(pool, status=status_, limit=limit, offset=offset)
-    return [HouseholdView.of(h) for h in found]
+) -> Page[HouseholdView]:
+    found, total = await store.list_households(pool, status=status_, page=page)
+    return Page.of([HouseholdView.of(h) for h in found], total, page)
 
 
 @households.get("/households/{household_id}", summary="One household with its decisions")
@@ -414,16 +415,17 @@ async def record_departure(
 
 
 @views.get("/waitlist", summary="Waitlisted households, oldest first")
-async def waitlist(pool: Pool) -> list[WaitingView]:
-    return [
+async def waitlist(pool: Pool, page: PageQuery) -> Page[WaitingView]:
+    waiting = [
         WaitingView(position=i, **w.__dict__)
         for i, w in enumerate(await store.waitlist(pool), start=1)
     ]
+    return Page.slice_of(waiting, page)
 
 
 @views.get("/alerts", summary="Open homelessness alerts (PlacementFailed, still waitlisted)")
-async def alerts(pool: Pool) -> list[AlertView]:
-    return [
+async def alerts(pool: Pool, page: PageQuery) -> Page[AlertView]:
+    everything = [
         AlertView(
             household_id=w.household_id,
             persons=w.persons,
@@ -432,6 +434,7 @@ async def alerts(pool: Pool) -> list[AlertView]:
         )
         for w in await store.waitlist(pool)
     ]
+    return Page.slice_of(everything, page)
 
 
 @views.get("/youth-welfare", summary="Unaccompanied minors routed to youth welfare, counted apart")
@@ -460,8 +463,9 @@ async def summary(pool: Pool) -> SummaryView:
 
 
 @views.get("/sites", summary="Sites as allocation sees them (folded from housing's events)")
-async def sites(pool: Pool) -> list[SiteView]:
-    return [SiteView(**s.__dict__, free=max(s.free, 0)) for s in await store.list_sites(pool)]
+async def sites(pool: Pool, page: PageQuery) -> Page[SiteView]:
+    known = [SiteView(**s.__dict__, free=max(s.free, 0)) for s in await store.list_sites(pool)]
+    return Page.slice_of(known, page)
 
 
 # ---------------------------------------------------------------------------------------

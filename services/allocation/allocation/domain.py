@@ -480,6 +480,7 @@ class Household:
         cls,
         *,
         land_reference: str,
+        land_reference_pseudonym: str,
         members: Sequence[Member],
         quota_period_id: uuid.UUID | None,
         board: Board,
@@ -498,7 +499,7 @@ class Household:
         household.events.append(
             RefugeeAssigned(
                 household_id=household.household_id,
-                land_reference=land_reference,
+                land_reference_pseudonym=land_reference_pseudonym,
                 quota_period_id=quota_period_id,
                 household_size=household.persons,
                 members=list(members),

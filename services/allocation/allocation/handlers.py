@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
 from ankommen_contracts.events.allocation import (
@@ -20,11 +20,12 @@ from ankommen_contracts.events.allocation import (
     DepartureReason,
     Member,
     QuotaPeriodAnnounced,
-    RefugeeAssigned,
     RelocationReason,
 )
 from ankommen_runtime import Conflict, DomainError, NotFound, Transaction, UnitOfWork
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ankommen_runtime.commands import Command
+from ankommen_runtime.pseudonym import land_reference_pseudonym
+from pydantic import Field, model_validator
 
 from . import store
 from .domain import (
@@ -54,10 +55,8 @@ def _now() -> datetime:
 # ---------------------------------------------------------------------------------------
 
 
-class AnnounceQuotaPeriod(BaseModel):
+class AnnounceQuotaPeriod(Command):
     """The Land announces how many people it will assign in a period (Aufnahmequote)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     quota_period_id: uuid.UUID | None = Field(
         default=None, description="Optional id chosen by the caller; a repeat is answered again"
@@ -74,10 +73,8 @@ class AnnounceQuotaPeriod(BaseModel):
         return self
 
 
-class AssignedMember(BaseModel):
+class AssignedMember(Command):
     """One person of the household: coarse attributes only, never a name."""
-
-    model_config = ConfigDict(extra="forbid")
 
     person_id: uuid.UUID | None = Field(
         default=None, description="Pseudonymous person id; a random one if not given"
@@ -100,12 +97,16 @@ class AssignedMember(BaseModel):
         return self
 
 
-class Assignment(BaseModel):
+class Assignment(Command):
     """One household assigned by the Land (Zuweisung); placed together."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    land_reference: Annotated[str, RefugeeAssigned.model_fields["land_reference"]]
+    land_reference: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9./_-]*$",
+        description="The Land's reference of the assignment (Zuweisungsbescheid), a code; "
+        "kept here, events carry only its keyed pseudonym",
+    )
     quota_period_id: uuid.UUID | None = Field(
         default=None, description="Quota period the assignment counts against, if known"
     )
@@ -132,10 +133,8 @@ class Assignment(BaseModel):
         ]
 
 
-class AssignmentBatch(BaseModel):
+class AssignmentBatch(Command):
     """The Land's weekly batch of assignments."""
-
-    model_config = ConfigDict(extra="forbid")
 
     assignments: list[Assignment] = Field(min_length=1, max_length=1000)
 
@@ -148,25 +147,19 @@ class AssignmentBatch(BaseModel):
         return self
 
 
-class RecordReadiness(BaseModel):
+class RecordReadiness(Command):
     """Coarse attributes that decide which regular pillar a household is ready for."""
-
-    model_config = ConfigDict(extra="forbid")
 
     independence: Independence
     german: GermanLevel
     residence_prospects: ResidenceProspects
 
 
-class RequestRelocation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RequestRelocation(Command):
     reason: RelocationReason
 
 
-class RecordDeparture(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RecordDeparture(Command):
     reason: DepartureReason
 
 
@@ -253,6 +246,7 @@ async def register_assignments(
         for a in sorted(new, key=lambda a: a.land_reference):
             household = Household.assign(
                 land_reference=a.land_reference,
+                land_reference_pseudonym=land_reference_pseudonym(a.land_reference),
                 members=a.contract_members(),
                 quota_period_id=a.quota_period_id,
                 board=board,

@@ -31,6 +31,7 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
     ShelterPlanned,
 )
+from ankommen_runtime.pagination import PageRequest, fetch_page
 from pydantic import TypeAdapter
 
 from .domain import (
@@ -330,17 +331,17 @@ async def get_household(conn: Conn, household_id: uuid.UUID) -> Household | None
 
 
 async def list_households(
-    conn: Conn, *, status: HouseholdStatus | None, limit: int, offset: int
-) -> list[Household]:
-    rows = await conn.fetch(
+    conn: Conn, *, status: HouseholdStatus | None, page: PageRequest
+) -> tuple[list[Household], int]:
+    rows, total = await fetch_page(
+        conn,
         f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE ($1::text IS NULL OR status = $1)
-            ORDER BY assigned_at, household_id LIMIT $2 OFFSET $3""",
+            WHERE ($1::text IS NULL OR status = $1)""",
         status.value if status else None,
-        limit,
-        offset,
+        order_by="assigned_at, household_id",
+        page=page,
     )
-    return [_household(r) for r in rows]
+    return [_household(r) for r in rows], total
 
 
 async def history(conn: Conn, household_id: uuid.UUID) -> list[HistoryEntry]:

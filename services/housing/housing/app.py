@@ -23,6 +23,7 @@ from ankommen_contracts.events.housing import (
 from ankommen_runtime import NotFound, UnitOfWork, request_context
 from ankommen_runtime.consumer import Subscription
 from ankommen_runtime.logging import get_logger
+from ankommen_runtime.pagination import Page, PageQuery
 from ankommen_runtime.service import (
     Runtime,
     ServiceSpec,
@@ -236,12 +237,13 @@ async def plan_site(command: handlers.PlanSite, uow: Uow) -> SiteView:
 @sites.get("/sites", summary="List sites")
 async def list_sites(
     pool: Pool,
+    page: PageQuery,
     pillar: Pillar | None = None,
     district: Annotated[District | None, Query()] = None,
     status: SiteStatus | None = None,
-) -> list[SiteView]:
+) -> Page[SiteView]:
     found = await store.list_sites(pool, pillar=pillar, district=district, status=status)
-    return [SiteView.of(s) for s in found]
+    return Page.slice_of([SiteView.of(s) for s in found], page)  # a city's sites: read whole
 
 
 @sites.get("/sites/{site_id}", summary="One site")
@@ -327,10 +329,13 @@ async def occupancy(pool: Pool) -> OccupancyView:
 
 @sites.get("/occupants", summary="Households living at sites")
 async def list_occupants(
-    pool: Pool, site_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None
-) -> list[OccupantView]:
+    pool: Pool,
+    page: PageQuery,
+    site_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+) -> Page[OccupantView]:
     found = await store.list_occupants(pool, site_id=site_id, household_id=household_id)
-    return [OccupantView.of(o) for o in found]
+    return Page.slice_of([OccupantView.of(o) for o in found], page)  # at most the beds
 
 
 # -- reservations --------------------------------------------------------------------------
@@ -378,16 +383,16 @@ async def reserve(command: handlers.ReserveBeds, uow: Uow, settings: Settings) -
 @reservations.get("/reservations", summary="List reservations")
 async def list_reservations(
     pool: Pool,
+    page: PageQuery,
     site_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
     status: ReservationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-) -> list[ReservationView]:
+) -> Page[ReservationView]:
     """Newest first."""
-    found = await store.list_reservations(
-        pool, site_id=site_id, household_id=household_id, status=status, limit=limit
+    found, total = await store.list_reservations(
+        pool, site_id=site_id, household_id=household_id, status=status, page=page
     )
-    return [ReservationView.of(r) for r in found]
+    return Page.of([ReservationView.of(r) for r in found], total, page)
 
 
 @reservations.get("/reservations/{reservation_id}", summary="One reservation")

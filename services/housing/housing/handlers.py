@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from ankommen_contracts import District, Envelope, Pillar, SpecialNeed, Suitability, UniqueList
+from ankommen_contracts import (
+    District,
+    Envelope,
+    Pillar,
+    PublicText,
+    SpecialNeed,
+    Suitability,
+    UniqueList,
+)
 from ankommen_contracts.events.allocation import (
     PlacementCancelled,
     PlacementDecided,
@@ -26,10 +34,10 @@ from ankommen_contracts.events.housing import (
     ClosingReason,
     ReleaseReason,
 )
-from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork
+from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
 from ankommen_runtime.consumer import EventHandler
 from ankommen_runtime.logging import get_logger
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from . import store
 from .domain import (
@@ -51,9 +59,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Command(BaseModel):
-    # Unknown fields are refused (422 naming them): a typo must not pass as a default.
-    model_config = ConfigDict(extra="forbid")
+class Command(commands.Command):
+    """Unknown fields are refused and JSON types checked (422 naming the field)."""
 
 
 # -- sites ---------------------------------------------------------------------------------
@@ -62,10 +69,10 @@ class Command(BaseModel):
 class OpenSite(Command):
     """Open a site (Unterkunft) that takes occupants from now on."""
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
+    operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
     suitability: UniqueList[Suitability] = Field(
         default_factory=list, description="Whom the site suits; empty: nothing special"
@@ -78,10 +85,10 @@ class OpenSite(Command):
 class PlanSite(Command):
     """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
 
-    name: str = Field(min_length=1, max_length=200, description="Public name of the site")
+    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: str | None = Field(
+    operator: PublicText | None = Field(
         default=None, min_length=1, max_length=200, description="Operator, if chosen"
     )
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places planned")
@@ -97,7 +104,7 @@ class PlanSite(Command):
 class OpenPlannedSite(Command):
     """Open a planned site; name the operator here if the plan had none."""
 
-    operator: str | None = Field(default=None, min_length=1, max_length=200)
+    operator: PublicText | None = Field(default=None, min_length=1, max_length=200)
     capacity: int | None = Field(
         default=None, ge=1, le=MAX_CAPACITY, description="Final places, if not as planned"
     )

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 from ankommen_contracts import Pillar, SpecialNeed, Suitability
 from ankommen_contracts.events.housing import ClosingReason, RejectionReason, ReleaseReason
+from ankommen_runtime.pagination import PageRequest, fetch_page
 
 from .domain import (
     Occupant,
@@ -279,21 +280,21 @@ async def list_reservations(
     site_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
     status: ReservationStatus | None = None,
-    limit: int = 500,
-) -> list[Reservation]:
-    rows = await db.fetch(
+    page: PageRequest,
+) -> tuple[list[Reservation], int]:
+    rows, total = await fetch_page(
+        db,
         f"""SELECT {_RESERVATION} FROM reservations
             WHERE status <> 'pending'
               AND ($1::uuid IS NULL OR site_id = $1) AND ($2::uuid IS NULL OR household_id = $2)
-              AND ($3::text IS NULL OR status = $3)
-            ORDER BY requested_at DESC, reservation_id
-            LIMIT $4""",
+              AND ($3::text IS NULL OR status = $3)""",
         site_id,
         household_id,
         status.value if status else None,
-        limit,
+        order_by="requested_at DESC, reservation_id",
+        page=page,
     )
-    return [_reservation(r) for r in rows]
+    return [_reservation(r) for r in rows], total
 
 
 # -- occupants -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ LATER = NOW + timedelta(minutes=5)
 def assign(members: list[Member], sites: Board) -> Household:
     return Household.assign(
         land_reference="NI-2016-0001",
+        land_reference_pseudonym="0" * 64,
         members=members,
         quota_period_id=None,
         board=sites,

@@ -1,0 +1,80 @@
+"""Bad input is refused cleanly: schemathesis finds no server error, no response that breaks
+its own schema and no undocumented status in any service.
+
+``make test`` runs a short pass (``ANKOMMEN_FUZZ_EXAMPLES``, default 5 positive and 5
+negative cases per operation); ``make fuzz`` the long one (500 + 500 per operation) and
+writes its figures to ``tests/fuzz/last-long-run.json`` (``ANKOMMEN_FUZZ_REPORT``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ankommen_local.infra import Endpoints
+from ankommen_runtime.settings import ServiceSettings
+from fuzzing import ServiceResult, create_topics, fresh_database, fuzz_app, stop_apps
+
+EXAMPLES = int(os.environ.get("ANKOMMEN_FUZZ_EXAMPLES", "5"))
+REPORT = os.environ.get("ANKOMMEN_FUZZ_REPORT")
+SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+# What each service consumes, so its topics exist before its consumers start.
+SOURCES = {
+    "allocation": ("housing",),
+    "housing": ("allocation",),
+    "reporting": ("allocation", "housing", "integration", "volunteers"),
+}
+
+_results: dict[str, ServiceResult] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    started = datetime.now(UTC)
+    yield
+    if REPORT and _results:
+        figures: dict[str, Any] = {
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "examples_per_operation_and_mode": EXAMPLES,
+            "cases": sum(r.cases for r in _results.values()),
+            "failures": sum(sum(r.failures.values()) for r in _results.values()),
+            "services": {name: r.as_json() for name, r in sorted(_results.items())},
+        }
+        Path(REPORT).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_generated_request_breaks_the_service_or_its_contract(
+    service: str, infra: Endpoints
+) -> None:
+    prefix = f"fz{uuid.uuid4().hex[:10]}."
+    create_topics(infra, *(f"{prefix}{s}.events" for s in SOURCES.get(service, ())))
+    module = importlib.import_module(f"{service}.app")
+    with fresh_database(infra) as dsn:
+        settings = ServiceSettings(
+            service=service,
+            database_url=dsn,
+            kafka_bootstrap=infra.kafka_bootstrap,
+            topic_prefix=prefix,
+            consumer_group=f"{prefix}{service}",
+            relay_poll_seconds=0.2,
+        )
+        app = module.create_app(settings)
+        try:
+            result = fuzz_app(service, app, examples=EXAMPLES)
+        finally:
+            stop_apps()
+    _results[service] = result
+    assert result.operations, f"{service}: no operations found in its OpenAPI"
+    found = {
+        label: (o.failures, o.examples) for label, o in result.operations.items() if o.failures
+    }
+    assert not found, json.dumps(found, indent=1, default=str)[:20_000]
