@@ -42,13 +42,13 @@ from .context import message_context
 from .inbox import InboxEntry, claim
 from .logging import get_logger
 from .metrics import BATCH_SIZE, CONSUMER_RETRIES, EVENTS_CONSUMED
+from .topics import DLQ_SUFFIX, event_topic
 from .uow import Transaction, UnitOfWork
 
 log = get_logger(__name__)
 
 EventHandler = Callable[[Transaction, Envelope[Any]], Awaitable[None]]
 BatchEventHandler = Callable[[Transaction, Sequence[Envelope[Any]]], Awaitable[None]]
-DLQ_SUFFIX = ".dlq"
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ class ConsumerPolicy:
         self.uow = uow
         self.producer = producer
         self.handlers = {
-            f"{topic_prefix}{s.source}.events": dict(s.handlers) for s in subscriptions
+            event_topic(s.source, topic_prefix): dict(s.handlers) for s in subscriptions
         }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max

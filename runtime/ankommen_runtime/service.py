@@ -12,8 +12,9 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -27,7 +28,6 @@ from . import health
 from .auth import TokenVerifier
 from .clock import Clock, WallClock
 from .consumer import (
-    DLQ_SUFFIX,
     TRANSIENT_ERRORS,
     ConsumerPolicy,
     RetryPolicy,
@@ -48,21 +48,82 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Periodic:
+    """Work the runtime repeats for a service (a sweep): declared on the spec, run here.
+
+    ``work`` returns whether more is waiting (a full batch): then it runs again at once,
+    else after ``every(settings)`` seconds. Each round has its own correlation id; a
+    failure (database away) is logged and the round tried again later, never ending the
+    loop. Business time comes from ``runtime.clock``, never from ``datetime.now()``.
+    """
+
+    name: str
+    work: Callable[[Runtime], Awaitable[bool]]
+    every: Callable[[Any], float]
+
+    async def run(self, runtime: Runtime) -> None:
+        interval = self.every(runtime.settings)
+        while True:
+            more = False
+            try:
+                with request_context():
+                    more = await self.work(runtime)
+            except Exception as exc:
+                log.warning(f"{self.name} failed; trying again", error=repr(exc))
+            if not more:
+                await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
-    """What makes a service itself; everything else is the runtime's."""
+    """What makes a service itself; everything else is the runtime's.
+
+    ``settings`` is the service's settings class (a ``ServiceSettings`` subclass, read from
+    the environment once by ``create_service_app``). ``subscriptions`` is the handler-map
+    convention of every service: ``handlers.subscriptions(settings)`` returns one
+    ``Subscription(source, {event type: handler})`` per topic consumed.
+    """
 
     name: str
     title: str
     description: str = ""
+    settings: type[ServiceSettings] = ServiceSettings
     migrations: Path | None = None
     routers: Sequence[APIRouter] = ()
-    subscriptions: Sequence[Subscription] = ()
+    subscriptions: Callable[[Any], Sequence[Subscription]] | Sequence[Subscription] = ()
     publishes: bool = True
     version: str = "0.1.0"
     on_started: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
-    # Long-running tasks (e.g. a sweeper), started after everything else is up and
-    # cancelled on stop; each shows in /health/ready under its function's name.
+    # Sweeps the runtime repeats; each shows in /health/ready under its name.
+    periodic: Sequence[Periodic] = ()
+    # Long-running tasks, started after everything else is up and cancelled on stop; each
+    # shows in /health/ready under its function's name.
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
+
+    def configure(self, given: ServiceSettings | None = None) -> ServiceSettings:
+        """The service's own settings class, keeping whatever ``given`` set explicitly."""
+        if isinstance(given, self.settings) and given.service == self.name:
+            return given
+        values = given.model_dump(exclude_unset=True) if given is not None else {}
+        values["service"] = self.name
+        return self.settings(**values)
+
+    def bind(self, settings: ServiceSettings) -> ServiceSpec:
+        """This spec for one settings object: subscriptions resolved, sweeps as tasks."""
+        subscriptions = self.subscriptions
+        if callable(subscriptions):
+            subscriptions = subscriptions(settings)
+        tasks = [*self.background]
+        for sweep in self.periodic:
+
+            async def task(runtime: Runtime, sweep: Periodic = sweep) -> None:
+                await sweep.run(runtime)
+
+            task.__name__ = sweep.name.replace("-", "_")
+            tasks.append(task)
+        return replace(
+            self, subscriptions=tuple(subscriptions), periodic=(), background=tuple(tasks)
+        )
 
 
 _gc_frozen = False
@@ -128,7 +189,7 @@ class Runtime:
             for sub in spec.subscriptions:
                 # The source's topic too: a consumer may start before its publisher.
                 topics[settings.topic(sub.source)] = settings.topic_partitions
-                topics[settings.topic(sub.source) + DLQ_SUFFIX] = 1
+                topics[settings.dlq_topic(sub.source)] = 1
             if topics:
                 await ensure_topics(settings.kafka_bootstrap, topics)
         if spec.publishes:
@@ -210,7 +271,8 @@ class Runtime:
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """Build the service's HTTP app; nothing connects until the app starts."""
-    settings = settings or ServiceSettings(service=spec.name)
+    settings = spec.configure(settings)
+    spec = spec.bind(settings)
     configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
+from .topics import dlq_topic, event_topic
 
 
 class ServiceSettings(BaseSettings):
@@ -93,7 +94,11 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, source: str) -> str:
         """The topic ``source`` publishes on, in this environment."""
-        return f"{self.topic_prefix}{source}.events"
+        return event_topic(source, self.topic_prefix)
+
+    def dlq_topic(self, source: str) -> str:
+        """The dead-letter topic of consumers of ``source``'s topic, in this environment."""
+        return dlq_topic(self.topic(source))
 
     @property
     def dsn(self) -> str:

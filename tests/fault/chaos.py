@@ -27,13 +27,10 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-
-sys.path.insert(0, str(Path(__file__).parent))
 from ankommen_local.supervisor import ServiceProcess
 from harness import REPO, Cluster, consumer_lag, order_violations, read_all, until
 

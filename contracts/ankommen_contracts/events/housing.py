@@ -14,7 +14,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from ..common import District, Pillar, Suitability, UniqueList, UtcDatetime
+from ..common import MAX_HOUSEHOLD, District, Pillar, Suitability, UniqueList, UtcDatetime
 from ..envelope import EventData
 from ..registry import event
 
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 MAX_CAPACITY = 5000
-MAX_HOUSEHOLD = 30
 
 
 class CapacityChangeReason(StrEnum):
