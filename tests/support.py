@@ -11,7 +11,10 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from ankommen_contracts import Envelope, decode
+from ankommen_runtime.auth import Role, declared_roles
 from ankommen_runtime.kafka import ensure_topics
+from ankommen_runtime.local_issuer import LocalIssuer
+from ankommen_runtime.routes import api_routes
 from fastapi import FastAPI
 
 
@@ -62,12 +65,35 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
         await asyncio.sleep(0.1)
 
 
+def app_roles(app: FastAPI) -> frozenset[Role]:
+    """Every role some route of ``app`` allows."""
+    roles: set[Role] = set()
+    for _, route in api_routes(app):
+        roles |= declared_roles(route) or set()
+    return frozenset(roles)
+
+
+def token_headers(app: FastAPI, roles: Any = None, **claims: Any) -> dict[str, str]:
+    """An ``Authorization`` header for ``app``: a token of the local issuer, for the app's
+    audience, with ``roles`` (default: every role the app's routes allow, so a test acts
+    as the staff who may do everything it does; narrower tests pass their role)."""
+    chosen = app_roles(app) if roles is None else roles
+    return LocalIssuer().bearer(chosen, audience=app.state.settings.audience, **claims)
+
+
 @contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Start a service app with its lifespan (pool, relay, subscribers); an HTTP client."""
+async def running(
+    app: FastAPI, *, roles: Any = None, **claims: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service app with its lifespan (pool, relay, subscribers); an HTTP client
+    that sends a token (``token_headers``) with every request."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://service",
+            headers=token_headers(app, roles, **claims),
+        ) as client:
             yield client
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from ankommen_local.infra import Endpoints
 from ankommen_local.supervisor import ServiceProcess, service_env
+from ankommen_runtime.local_issuer import local_tool_headers
 from support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ async def test_killed_allocation_and_housing_resume_the_saga(
     try:
         for proc in (housing, allocation):
             await asyncio.to_thread(proc.wait_ready)
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
             site = await client.post(
                 f"{housing.url}/sites",
                 json={

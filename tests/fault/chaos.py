@@ -32,6 +32,7 @@ from typing import Any
 import asyncpg
 import httpx
 from ankommen_local.supervisor import ServiceProcess
+from ankommen_runtime.local_issuer import local_tool_headers
 from harness import REPO, Cluster, consumer_lag, order_violations, read_all, until
 
 SERVICES = {"allocation": 8201, "housing": 8202, "reporting": 8205}
@@ -136,7 +137,7 @@ class Chaos:
     ) -> httpx.Response:
         url = f"{self.procs[service].url}{path}"
         deadline = time.monotonic() + patience
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
             while True:
                 try:
                     response = await client.request(method, url, json=body)
@@ -416,7 +417,7 @@ class Chaos:
                 lambda: _zero(consumer_lag(self.cluster.bootstrap, group, topic)), timeout=120
             ):
                 fail("the rebuild did not catch up")
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
                 live = (await client.get(f"{self.procs['reporting'].url}/views/capacity")).json()
                 again = (await client.get(f"{rebuild.url}/views/capacity")).json()
                 occupancy = (await client.get(f"{self.procs['housing'].url}/occupancy")).json()

@@ -15,10 +15,11 @@ import asyncpg
 from ankommen_contracts import Pillar, SpecialNeed
 from ankommen_contracts.events.allocation import Member, RelocationReason
 from ankommen_runtime import UnitOfWork
+from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -281,6 +282,49 @@ Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 
+# Who may do what (docs/roles.md is generated from these). The Land's intake feed only
+# announces periods and registers assignments; social workers see and assess households
+# of their own Stadtbezirk; youth welfare sees the unaccompanied minors in its care.
+Intake = Annotated[Actor, Depends(allow(Role.LAND_INTAKE, Role.ALLOCATION_STAFF))]
+QuotaReader = Annotated[
+    Actor, Depends(allow(Role.LAND_INTAKE, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
+]
+Staff = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF))]
+CaseReader = Annotated[
+    Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER, Role.YOUTH_WELFARE))
+]
+Assessor = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER))]
+AlertReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.HOUSING_STAFF))]
+YouthWelfare = Annotated[Actor, Depends(allow(Role.YOUTH_WELFARE, Role.ALLOCATION_STAFF))]
+CountReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.COUNCIL_READER))]
+SiteReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.HOUSING_STAFF))]
+
+
+def may_see(actor: Actor, household: Household) -> bool:
+    """Allocation staff see every household; a social worker those living in their
+    Stadtbezirk; youth welfare the unaccompanied minors routed to it."""
+    if actor.has(Role.ALLOCATION_STAFF):
+        return True
+    if actor.has(Role.YOUTH_WELFARE) and household.status is HouseholdStatus.YOUTH_WELFARE:
+        return True
+    return (
+        actor.has(Role.SOCIAL_WORKER)
+        and household.home is not None
+        and actor.covers_district(household.home.district)
+    )
+
+
+async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) -> Household:
+    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+    if not may_see(actor, household):
+        raise HTTPException(403, f"household {household_id} is not in your care")
+    return household
+
+
+async def _detail(household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime) -> HouseholdView:
+    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+    return HouseholdView.of(household, now, await store.history(pool, household_id))
+
 
 @quota.post(
     "/quota-periods",
@@ -289,7 +333,7 @@ BusinessClock = Annotated[Clock, Depends(get_clock)]
     responses={200: {"description": "Announced before with the same figures"}},
 )
 async def announce_quota_period(
-    command: handlers.AnnounceQuotaPeriod, uow: Uow, pool: Pool, response: Response
+    command: handlers.AnnounceQuotaPeriod, actor: Intake, uow: Uow, pool: Pool, response: Response
 ) -> QuotaPeriodView:
     period, created = await handlers.announce_quota_period(uow, command)
     if not created:
@@ -299,7 +343,7 @@ async def announce_quota_period(
 
 
 @quota.get("/quota-periods", summary="Quota periods with persons assigned so far")
-async def list_quota_periods(pool: Pool) -> list[QuotaPeriodView]:
+async def list_quota_periods(actor: QuotaReader, pool: Pool) -> list[QuotaPeriodView]:
     weeks = await store.weekly_assignments(pool)
     return [QuotaPeriodView.of(q, weeks) for q in await store.list_quota_periods(pool)]
 
@@ -311,7 +355,7 @@ async def list_quota_periods(pool: Pool) -> list[QuotaPeriodView]:
     responses={200: {"description": "Registered before: the existing household"}},
 )
 async def register_assignment(
-    command: handlers.Assignment, uow: Uow, response: Response
+    command: handlers.Assignment, actor: Intake, uow: Uow, response: Response
 ) -> RegisteredView:
     [result] = await handlers.register_assignments(uow, [command])
     if not result.created:
@@ -326,7 +370,7 @@ async def register_assignment(
     responses={200: {"description": "Every assignment was registered before"}},
 )
 async def register_batch(
-    command: handlers.AssignmentBatch, uow: Uow, response: Response
+    command: handlers.AssignmentBatch, actor: Intake, uow: Uow, response: Response
 ) -> BatchView:
     results = await handlers.register_assignments(uow, command.assignments, batch=True)
     created = sum(r.created for r in results)
@@ -341,6 +385,7 @@ async def register_batch(
 
 @households.get("/households", summary="Households, optionally by status")
 async def list_households(
+    actor: Staff,
     pool: Pool,
     clock: BusinessClock,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
@@ -353,8 +398,12 @@ async def list_households(
 
 
 @households.get("/households/{household_id}", summary="One household with its decisions")
-async def get_household(household_id: uuid.UUID, pool: Pool, clock: BusinessClock) -> HouseholdView:
-    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+async def get_household(
+    household_id: uuid.UUID, actor: CaseReader, pool: Pool, clock: BusinessClock
+) -> HouseholdView:
+    """Allocation staff: any household; social workers: those living in their Stadtbezirk;
+    youth welfare: unaccompanied minors in its care (else 403)."""
+    household = await _visible(pool, household_id, actor)
     return HouseholdView.of(household, clock.now(), await store.history(pool, household_id))
 
 
@@ -365,12 +414,15 @@ async def get_household(household_id: uuid.UUID, pool: Pool, clock: BusinessCloc
 async def record_readiness(
     household_id: uuid.UUID,
     command: handlers.RecordReadiness,
+    actor: Assessor,
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
 ) -> HouseholdView:
+    """Social workers only for households living in their Stadtbezirk."""
+    await _visible(pool, household_id, actor)
     await handlers.record_readiness(uow, household_id, command)
-    return await get_household(household_id, pool, clock)
+    return await _detail(household_id, pool, clock.now())
 
 
 @households.post(
@@ -381,12 +433,13 @@ async def record_readiness(
 async def request_relocation(
     household_id: uuid.UUID,
     command: handlers.RequestRelocation,
+    actor: Staff,
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
 ) -> HouseholdView:
     await handlers.request_relocation(uow, household_id, command)
-    return await get_household(household_id, pool, clock)
+    return await _detail(household_id, pool, clock.now())
 
 
 @households.post(
@@ -396,16 +449,17 @@ async def request_relocation(
 async def record_departure(
     household_id: uuid.UUID,
     command: handlers.RecordDeparture,
+    actor: Staff,
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
 ) -> HouseholdView:
     await handlers.record_departure(uow, household_id, command)
-    return await get_household(household_id, pool, clock)
+    return await _detail(household_id, pool, clock.now())
 
 
 @views.get("/waitlist", summary="Waitlisted households, oldest first")
-async def waitlist(pool: Pool) -> list[WaitingView]:
+async def waitlist(actor: Staff, pool: Pool) -> list[WaitingView]:
     return [
         WaitingView.model_validate(w).model_copy(update={"position": i})
         for i, w in enumerate(await store.waitlist(pool), start=1)
@@ -413,12 +467,12 @@ async def waitlist(pool: Pool) -> list[WaitingView]:
 
 
 @views.get("/alerts", summary="Open homelessness alerts (PlacementFailed, still waitlisted)")
-async def alerts(pool: Pool) -> list[AlertView]:
+async def alerts(actor: AlertReader, pool: Pool) -> list[AlertView]:
     return [AlertView.model_validate(w) for w in await store.waitlist(pool)]
 
 
 @views.get("/youth-welfare", summary="Unaccompanied minors routed to youth welfare, counted apart")
-async def youth_welfare(pool: Pool) -> YouthWelfareView:
+async def youth_welfare(actor: YouthWelfare, pool: Pool) -> YouthWelfareView:
     rows = await store.youth_welfare(pool)
     return YouthWelfareView(
         households=len(rows),
@@ -428,7 +482,7 @@ async def youth_welfare(pool: Pool) -> YouthWelfareView:
 
 
 @views.get("/placements/summary", summary="Households and persons by status and by pillar")
-async def summary(pool: Pool) -> SummaryView:
+async def summary(actor: CountReader, pool: Pool) -> SummaryView:
     by_status = {s: Count() for s in HouseholdStatus}
     by_pillar = {p: Count() for p in Pillar}
     total = Count()
@@ -443,7 +497,7 @@ async def summary(pool: Pool) -> SummaryView:
 
 
 @views.get("/sites", summary="Sites as allocation sees them (folded from housing's events)")
-async def sites(pool: Pool) -> list[SiteView]:
+async def sites(actor: SiteReader, pool: Pool) -> list[SiteView]:
     return [SiteView.model_validate(s) for s in await store.list_sites(pool)]
 
 

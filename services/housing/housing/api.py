@@ -19,9 +19,10 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_runtime import UnitOfWork
+from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.service import get_pool, get_uow
 from ankommen_runtime.store import found
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import status as http
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,6 +45,29 @@ def _default_hold(request: Request) -> timedelta:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 DefaultHold = Annotated[timedelta, Depends(_default_hold)]
+
+# Who may do what (docs/roles.md is generated from these). Site operators (Betreiber) act
+# on their own sites only, named in their token's ``sites`` claim.
+Planner = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF))]
+SiteReader = Annotated[
+    Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF, Role.SITE_OPERATOR))
+]
+SiteCrew = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.SITE_OPERATOR))]
+OccupancyReader = Annotated[
+    Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
+]
+Reserver = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF))]
+
+
+def _operates(actor: Actor, site_id: uuid.UUID | None) -> None:
+    """403 unless the caller may act on ``site_id``; a caller who is only a site operator
+    must name one of its own sites (lists are not open to it across sites)."""
+    only_operator = not (actor.roles - {Role.SITE_OPERATOR})
+    if site_id is None and only_operator:
+        raise HTTPException(403, "a site operator must name one of its sites (site_id)")
+    if site_id is not None and not actor.operates(site_id):
+        raise HTTPException(403, f"site {site_id} is not one of your sites")
+
 
 # -- views ---------------------------------------------------------------------------------
 
@@ -144,36 +168,42 @@ sites = APIRouter(tags=["sites"])
 
 
 @sites.post("/sites", status_code=http.HTTP_201_CREATED, summary="Open a new site")
-async def open_site(command: handlers.OpenSite, uow: Uow) -> SiteView:
+async def open_site(command: handlers.OpenSite, actor: Planner, uow: Uow) -> SiteView:
     """Open a site (Unterkunft) that takes occupants at once (ShelterOpened)."""
     return SiteView.model_validate(await handlers.open_site(uow, command))
 
 
 @sites.post("/sites/planned", status_code=http.HTTP_201_CREATED, summary="Plan a site")
-async def plan_site(command: handlers.PlanSite, uow: Uow) -> SiteView:
+async def plan_site(command: handlers.PlanSite, actor: Planner, uow: Uow) -> SiteView:
     """A site in planning or under construction (ShelterPlanned); it takes nobody yet."""
     return SiteView.model_validate(await handlers.plan_site(uow, command))
 
 
 @sites.get("/sites", summary="List sites")
 async def list_sites(
+    actor: SiteReader,
     pool: Pool,
     pillar: Pillar | None = None,
     district: Annotated[District | None, Query()] = None,
     status: SiteStatus | None = None,
 ) -> list[SiteView]:
+    """A site operator sees its own sites only."""
     found = await store.list_sites(pool, pillar=pillar, district=district, status=status)
-    return [SiteView.model_validate(s) for s in found]
+    return [SiteView.model_validate(s) for s in found if actor.operates(s.site_id)]
 
 
 @sites.get("/sites/{site_id}", summary="One site")
-async def get_site(site_id: uuid.UUID, pool: Pool) -> SiteView:
+async def get_site(site_id: uuid.UUID, actor: SiteReader, pool: Pool) -> SiteView:
+    _operates(actor, site_id)
     return SiteView.model_validate(found(await store.get_site(pool, site_id), f"site {site_id}"))
 
 
 @sites.post("/sites/{site_id}/open", summary="Open a planned site")
 async def open_planned_site(
-    site_id: uuid.UUID, uow: Uow, command: handlers.OpenPlannedSite | None = None
+    site_id: uuid.UUID,
+    actor: Planner,
+    uow: Uow,
+    command: handlers.OpenPlannedSite | None = None,
 ) -> SiteView:
     """ShelterOpened; 409 unless the site is planned and has an operator (Betreiber)."""
     command = command or handlers.OpenPlannedSite()
@@ -182,34 +212,40 @@ async def open_planned_site(
 
 @sites.post("/sites/{site_id}/capacity", summary="Change a site's capacity")
 async def change_capacity(
-    site_id: uuid.UUID, command: handlers.ChangeCapacity, uow: Uow
+    site_id: uuid.UUID, command: handlers.ChangeCapacity, actor: Planner, uow: Uow
 ) -> SiteView:
     """ShelterCapacityChanged; 409 below the places occupied, reserved and blocked."""
     return SiteView.model_validate(await handlers.change_capacity(uow, site_id, command))
 
 
 @sites.post("/sites/{site_id}/block", summary="Block free places")
-async def block_places(site_id: uuid.UUID, command: handlers.Places, uow: Uow) -> SiteView:
+async def block_places(
+    site_id: uuid.UUID, command: handlers.Places, actor: SiteCrew, uow: Uow
+) -> SiteView:
     """Places out of use (gesperrt: damage, renovation, quarantine); 409 beyond the free ones."""
+    _operates(actor, site_id)
     return SiteView.model_validate(await handlers.block_places(uow, site_id, command))
 
 
 @sites.post("/sites/{site_id}/unblock", summary="Release blocked places")
 async def release_blocked_places(
-    site_id: uuid.UUID, command: handlers.Places, uow: Uow
+    site_id: uuid.UUID, command: handlers.Places, actor: SiteCrew, uow: Uow
 ) -> SiteView:
     """Blocked places usable again (ShelterCapacityChanged, places_released)."""
+    _operates(actor, site_id)
     return SiteView.model_validate(await handlers.release_blocked_places(uow, site_id, command))
 
 
 @sites.post("/sites/{site_id}/closing", summary="Start closing a site")
-async def start_closing(site_id: uuid.UUID, command: handlers.StartClosing, uow: Uow) -> SiteView:
+async def start_closing(
+    site_id: uuid.UUID, command: handlers.StartClosing, actor: Planner, uow: Uow
+) -> SiteView:
     """ShelterClosing: no new reservations or occupants; residents are to be relocated."""
     return SiteView.model_validate(await handlers.start_closing(uow, site_id, command))
 
 
 @sites.post("/sites/{site_id}/close", summary="Close a site")
-async def close_site(site_id: uuid.UUID, uow: Uow) -> SiteView:
+async def close_site(site_id: uuid.UUID, actor: Planner, uow: Uow) -> SiteView:
     """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).
 
     A planned site that will not be built is closed here too.
@@ -222,14 +258,17 @@ async def close_site(site_id: uuid.UUID, uow: Uow) -> SiteView:
     status_code=http.HTTP_201_CREATED,
     summary="Check a household out",
 )
-async def check_out(site_id: uuid.UUID, command: handlers.CheckOut, uow: Uow) -> CheckOutView:
+async def check_out(
+    site_id: uuid.UUID, command: handlers.CheckOut, actor: SiteCrew, uow: Uow
+) -> CheckOutView:
     """OccupantCheckedOut (Auszug): the household's places are free again."""
+    _operates(actor, site_id)
     occupant = await handlers.check_out(uow, site_id, command)
     return CheckOutView.model_validate(occupant.__dict__ | {"reason": command.reason})
 
 
 @sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
-async def occupancy(pool: Pool) -> OccupancyView:
+async def occupancy(actor: OccupancyReader, pool: Pool) -> OccupancyView:
     """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free."""
     by_pillar, by_district, total = domain.occupancy(await store.sites_in_use(pool))
     return OccupancyView(
@@ -241,8 +280,13 @@ async def occupancy(pool: Pool) -> OccupancyView:
 
 @sites.get("/occupants", summary="Households living at sites")
 async def list_occupants(
-    pool: Pool, site_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None
+    actor: SiteReader,
+    pool: Pool,
+    site_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
 ) -> list[OccupantView]:
+    """A site operator names one of its sites."""
+    _operates(actor, site_id)
     found = await store.list_occupants(pool, site_id=site_id, household_id=household_id)
     return [OccupantView.model_validate(o) for o in found]
 
@@ -264,7 +308,9 @@ _REJECTION_STATUS = {RejectionReason.UNKNOWN_SITE: http.HTTP_404_NOT_FOUND}
         409: {"model": RejectionView, "description": "Rejected, with the reason"},
     },
 )
-async def reserve(command: handlers.ReserveBeds, uow: Uow, hold: DefaultHold) -> Any:
+async def reserve(
+    command: handlers.ReserveBeds, actor: Reserver, uow: Uow, hold: DefaultHold
+) -> Any:
     """Reserve atomically (BedReserved) or reject (ReservationRejected), as for PlacementDecided.
 
     Idempotent by ``reservation_id``: a repeat gets the same answer and reserves nothing;
@@ -290,13 +336,15 @@ async def reserve(command: handlers.ReserveBeds, uow: Uow, hold: DefaultHold) ->
 
 @reservations.get("/reservations", summary="List reservations")
 async def list_reservations(
+    actor: SiteReader,
     pool: Pool,
     site_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
     status: ReservationStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[ReservationView]:
-    """Newest first."""
+    """Newest first. A site operator names one of its sites."""
+    _operates(actor, site_id)
     found = await store.list_reservations(
         pool, site_id=site_id, household_id=household_id, status=status, limit=limit
     )
@@ -304,9 +352,13 @@ async def list_reservations(
 
 
 @reservations.get("/reservations/{reservation_id}", summary="One reservation")
-async def get_reservation(reservation_id: uuid.UUID, pool: Pool) -> ReservationView:
+async def get_reservation(
+    reservation_id: uuid.UUID, actor: SiteReader, pool: Pool
+) -> ReservationView:
     reservation = await store.get_reservation(pool, reservation_id)
-    return ReservationView.model_validate(found(reservation, f"reservation {reservation_id}"))
+    reservation = found(reservation, f"reservation {reservation_id}")
+    _operates(actor, reservation.site_id)
+    return ReservationView.model_validate(reservation)
 
 
 @reservations.post(
@@ -314,11 +366,16 @@ async def get_reservation(reservation_id: uuid.UUID, pool: Pool) -> ReservationV
     status_code=http.HTTP_201_CREATED,
     summary="Check a household in",
 )
-async def check_in(reservation_id: uuid.UUID, uow: Uow) -> OccupantView:
+async def check_in(
+    reservation_id: uuid.UUID, actor: SiteCrew, uow: Uow, pool: Pool
+) -> OccupantView:
     """OccupantCheckedIn (Einzug) on a held reservation; 409 if checked in already, rejected,
     released, expired or the site is closing. A household living at another site is checked
-    out there in the same transaction (OccupantCheckedOut, relocated).
+    out there in the same transaction (OccupantCheckedOut, relocated). A site operator
+    checks in at its own sites only.
     """
+    reservation = await store.get_reservation(pool, reservation_id)
+    _operates(actor, found(reservation, f"reservation {reservation_id}").site_id)
     return OccupantView.model_validate(await handlers.check_in(uow, reservation_id))
 
 

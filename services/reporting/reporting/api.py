@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
+from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.service import get_pool
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
@@ -43,11 +44,26 @@ class CapacityView(View):
 
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 
+# Who may read the views (docs/roles.md is generated from these). Places, not persons:
+# nothing here is small enough to need suppression, so public readers see it too.
+Reader = Annotated[
+    Actor,
+    Depends(
+        allow(
+            Role.COUNCIL_READER,
+            Role.PUBLIC_READER,
+            Role.HOUSING_STAFF,
+            Role.ALLOCATION_STAFF,
+            Role.OPERATIONS,
+        )
+    ),
+]
+
 views = APIRouter(tags=["views"])
 
 
 @views.get("/views/capacity", summary="Places by pillar and by Stadtbezirk")
-async def capacity(pool: Pool) -> CapacityView:
+async def capacity(actor: Reader, pool: Pool) -> CapacityView:
     by_pillar, by_district, total = domain.capacity_view(await store.site_capacities(pool))
     return CapacityView.model_validate(
         {"by_pillar": by_pillar, "by_district": by_district, "total": total}
