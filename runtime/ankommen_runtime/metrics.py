@@ -36,3 +36,8 @@ BATCH_SIZE = Histogram(
     ["service"],
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
 )
+PERIODIC_ROUNDS = Counter(
+    "ankommen_periodic_rounds_total",
+    "Rounds of a service's periodic work (sweeps), by outcome: done, more, failed",
+    ["service", "name", "outcome"],
+)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import asyncpg
 from ankommen_contracts import Pillar, SpecialNeed
 from ankommen_contracts.events.allocation import Member, RelocationReason
-from ankommen_runtime import UnitOfWork
+from ankommen_runtime import UnitOfWork, audit
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
 from ankommen_runtime.service import get_clock, get_pool, get_uow
@@ -394,6 +394,8 @@ async def list_households(
 ) -> list[HouseholdView]:
     found = await store.list_households(pool, status=status_, limit=limit, offset=offset)
     now = clock.now()
+    # Members, special needs, the Land's reference: a read of persons' details, recorded.
+    await audit.record_read(pool, now, [h.household_id for h in found])
     return [HouseholdView.of(h, now) for h in found]
 
 
@@ -404,7 +406,9 @@ async def get_household(
     """Allocation staff: any household; social workers: those living in their Stadtbezirk;
     youth welfare: unaccompanied minors in its care (else 403)."""
     household = await _visible(pool, household_id, actor)
-    return HouseholdView.of(household, clock.now(), await store.history(pool, household_id))
+    now = clock.now()
+    await audit.record_read(pool, now, [household_id])  # who read whose details
+    return HouseholdView.of(household, now, await store.history(pool, household_id))
 
 
 @households.put(
