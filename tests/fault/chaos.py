@@ -32,10 +32,11 @@ from typing import Any
 import asyncpg
 import httpx
 from ankommen_local.supervisor import ServiceProcess
+from ankommen_local.util import free_port
 from ankommen_runtime.local_issuer import local_tool_headers
 from harness import REPO, Cluster, consumer_lag, order_violations, read_all, until
 
-SERVICES = {"allocation": 8201, "housing": 8202, "reporting": 8205}
+SERVICES = ("allocation", "housing", "reporting")
 # Who consumes whose topic (groups are "<prefix><service>").
 CONSUMES = {"allocation": ["housing"], "housing": ["allocation"], "reporting": ["housing"]}
 COUNTRIES = ["SYR", "IRQ", "AFG", "ERI", "IRN", "ALB", "XXX"]
@@ -92,6 +93,8 @@ class Chaos:
         self.log_dir = REPO / ".state" / "chaos" / "logs" / self.prefix.rstrip(".")
         self.summary = Summary(seed=config.seed)
         self.procs: dict[str, ServiceProcess] = {}
+        # Free ports chosen once: a killed service comes back on its own port.
+        self.ports = {name: free_port() for name in (*SERVICES, "rebuild")}
         self.references: dict[str, int] = {}  # land reference -> persons
         self.site_ids: list[str] = []
         self.faults_done = asyncio.Event()
@@ -115,8 +118,8 @@ class Chaos:
         return proc
 
     async def start_services(self) -> None:
-        for name, port in SERVICES.items():
-            self.procs[name] = self._service(name, port)
+        for name in SERVICES:
+            self.procs[name] = self._service(name, self.ports[name])
             self.procs[name].start()
         for proc in self.procs.values():
             await asyncio.to_thread(proc.wait_ready, 120)
@@ -406,7 +409,10 @@ class Chaos:
         finally:
             await admin.close()
         rebuild = self._service(
-            "reporting", 8206, database="reporting_rebuild", group="reporting-rebuild"
+            "reporting",
+            self.ports["rebuild"],
+            database="reporting_rebuild",
+            group="reporting-rebuild",
         )
         rebuild.start()
         try:

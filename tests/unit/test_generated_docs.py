@@ -1,8 +1,8 @@
-"""docs/roles.md is generated from the routes; the checked-in file must be the current one."""
+"""docs/roles.md and docs/events.md are generated; the checked-in files must be current."""
 
 from __future__ import annotations
 
-from scripts import roles
+from scripts import events, roles
 
 
 def test_the_checked_in_role_table_matches_the_routes() -> None:
@@ -18,3 +18,9 @@ def test_every_route_is_either_public_by_name_or_declares_its_roles() -> None:
                 assert path in roles.PUBLIC, f"{service}: {method} {path} declares no roles"
             else:
                 assert allowed, f"{service}: {method} {path} allows nobody"
+
+
+def test_the_checked_in_event_catalogue_matches_the_contract() -> None:
+    assert events.TARGET.read_text() == events.render(), (
+        "docs/events.md is stale: run `uv run python scripts/events.py`"
+    )
