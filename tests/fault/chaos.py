@@ -34,6 +34,7 @@ import httpx
 from ankommen_local.supervisor import ServiceProcess
 from ankommen_local.util import free_port
 from ankommen_runtime.local_issuer import local_tool_headers
+from ankommen_runtime.topics import dlq_topic, event_topic
 from harness import REPO, Cluster, consumer_lag, order_violations, read_all, until
 
 SERVICES = ("allocation", "housing", "reporting")
@@ -293,7 +294,7 @@ class Chaos:
     async def lag(self) -> int:
         total = 0
         for service, sources in CONSUMES.items():
-            topics = [f"{self.prefix}{s}.events" for s in sources]
+            topics = [event_topic(s, self.prefix) for s in sources]
             total += await consumer_lag(self.cluster.bootstrap, f"{self.prefix}{service}", topics)
         return total
 
@@ -387,14 +388,14 @@ class Chaos:
 
         if await self.unpublished():
             fail("outbox rows left unpublished")
-        topics = [f"{self.prefix}{s}.events" for s in ("allocation", "housing")]
+        topics = [event_topic(s, self.prefix) for s in ("allocation", "housing")]
         records = await read_all(self.cluster.bootstrap, topics)
         for topic, recs in records.items():
             self.summary.events[topic] = len(recs)
             problems = order_violations(recs)
             if problems:
                 fail(f"order broken on {topic}: {problems[:3]}")
-        dead = await read_all(self.cluster.bootstrap, [t + ".dlq" for t in topics])
+        dead = await read_all(self.cluster.bootstrap, [dlq_topic(t) for t in topics])
         letters = sum(len(v) for v in dead.values())
         if letters:
             fail(f"{letters} events were dead-lettered under faults")
@@ -418,7 +419,7 @@ class Chaos:
         try:
             await asyncio.to_thread(rebuild.wait_ready, 120)
             group = f"{self.prefix}reporting-rebuild"
-            topic = [f"{self.prefix}housing.events"]
+            topic = [event_topic("housing", self.prefix)]
             if not await until(
                 lambda: _zero(consumer_lag(self.cluster.bootstrap, group, topic)), timeout=120
             ):

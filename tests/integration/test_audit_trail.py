@@ -14,6 +14,7 @@ from ankommen_contracts import Pillar, decode
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import CITY_TZ
+from ankommen_runtime.topics import event_topic
 from support import create_topics, read_topic, running
 
 BUSINESS_NOW = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)  # the simulated day of the command
@@ -39,7 +40,7 @@ async def audit_rows(dsn: str) -> list[dict[str, Any]]:
 async def test_commands_and_reads_are_recorded_and_events_name_the_actor(
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
-    await create_topics(infra.kafka_bootstrap, f"{topic_prefix}housing.events", partitions=3)
+    await create_topics(infra.kafka_bootstrap, event_topic("housing", topic_prefix), partitions=3)
     app = allocation.app.create_app(settings(infra, database, topic_prefix))
     staff = {"roles": [Role.ALLOCATION_STAFF, Role.LAND_INTAKE], "subject": "staff-4f1c"}
     async with running(app, **staff) as api, FakeHousing(infra, topic_prefix) as housing:
@@ -59,7 +60,7 @@ async def test_commands_and_reads_are_recorded_and_events_name_the_actor(
 
         records = await read_topic(
             infra.kafka_bootstrap,
-            f"{topic_prefix}allocation.events",
+            event_topic("allocation", topic_prefix),
             until=lambda rs: len(rs) >= 4,
         )
 
@@ -84,7 +85,7 @@ async def test_commands_and_reads_are_recorded_and_events_name_the_actor(
 async def test_what_the_system_does_by_itself_names_no_actor(
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
-    await create_topics(infra.kafka_bootstrap, f"{topic_prefix}housing.events", partitions=3)
+    await create_topics(infra.kafka_bootstrap, event_topic("housing", topic_prefix), partitions=3)
     app = allocation.app.create_app(settings(infra, database, topic_prefix))
     async with running(app) as api, FakeHousing(infra, topic_prefix) as housing:
         first = await housing.open("Wohnheim A", Pillar.WOHNHEIM, 10, district=9)
@@ -96,7 +97,7 @@ async def test_what_the_system_does_by_itself_names_no_actor(
         def decided(rs: list[Any]) -> list[Any]:
             return [decode(r.value) for r in rs if decode(r.value).type == "PlacementDecided"]
 
-        topic = f"{topic_prefix}allocation.events"
+        topic = event_topic("allocation", topic_prefix)
         records = await read_topic(infra.kafka_bootstrap, topic, until=lambda rs: decided(rs))
         [request] = [e.data for e in decided(records)]
         assert request.site_id == first
