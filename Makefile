@@ -11,7 +11,7 @@ LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap lint test fuzz bench infra-up infra-down infra-status demo chaos
+.PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo chaos
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ bootstrap: ## Install uv if missing, then every workspace package and the dev to
 
 lint: bootstrap ## ruff over the whole repository
 	$(RUN) ruff check .
+
+unit: bootstrap ## Unit tests and the contract tests that need no server, in seconds (starts none)
+	$(RUN) pytest -q -m "not integration" tests/unit tests/contract tests/fault/test_harness_checks.py tests/infra/test_infra_api.py $(PYTEST_ARGS)
 
 test: bootstrap lint ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
 	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)

@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from ankommen_runtime.local_issuer import local_tool_headers
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 
@@ -76,7 +77,9 @@ async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start an app with its lifespan (pool, relay, subscribers); an HTTP client to it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://housing") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://housing", headers=local_tool_headers()
+        ) as client:
             yield client
 
 
@@ -222,7 +225,9 @@ async def _variant(
                     measured = await _probe(
                         bench, variant, api, reporting_dsn, children, probes, probe_rate
                     )
-                    async with httpx.AsyncClient(base_url=reporting.url) as client:
+                    async with httpx.AsyncClient(
+                        base_url=reporting.url, headers=local_tool_headers()
+                    ) as client:
                         view = (await client.get("/views/capacity")).json()
                 stages = await _stages(housing_dsn, reporting_dsn, measured.answered)
     return measured, view, stages

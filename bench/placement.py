@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import httpx
+from ankommen_runtime.local_issuer import local_tool_headers
 
 from .common import Bench, Figure, Result, ServiceChild, rate, running
 
@@ -120,10 +121,11 @@ async def run(bench: Bench) -> Result:
             bench, "placement-housing", "housing.app:create_app", housing_dsn, prefix, {}
         )
         children = [allocation, housing]
+        auth = local_tool_headers()
         async with (
             running(allocation, housing),
-            httpx.AsyncClient(base_url=allocation.url, timeout=60) as alloc,
-            httpx.AsyncClient(base_url=housing.url, timeout=60) as house,
+            httpx.AsyncClient(base_url=allocation.url, timeout=60, headers=auth) as alloc,
+            httpx.AsyncClient(base_url=housing.url, timeout=60, headers=auth) as house,
         ):
             with bench.ui.step(f"placement: open {len(sites)} sites", len(sites)) as step:
                 for i, site in enumerate(sites):

@@ -22,7 +22,7 @@ from ankommen_runtime.consumer import Subscription, batched
 from ankommen_runtime.service import ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
-from reporting import app as reporting_app
+from reporting import api as reporting_api
 from reporting import handlers as reporting_handlers
 
 SERVICE = "reporting"
@@ -208,7 +208,7 @@ SPEC = ServiceSpec(
     name=SERVICE,
     title="Reporting's capacity fold, batched (benchmark)",
     migrations=MIGRATIONS,
-    routers=[reporting_app.router],  # the real views, over the same tables
+    routers=reporting_api.ROUTERS,  # the real views, over the same tables
     subscriptions=[Subscription("housing", dict.fromkeys(TYPES, FOLD))],
     publishes=False,
 )

@@ -14,6 +14,22 @@ import asyncpg
 import pytest
 from ankommen_local.infra import Endpoints, endpoints
 
+# Folders whose tests start or need servers even without the ``infra`` fixture.
+_SERVER_FOLDERS = ("integration", "e2e", "fault")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a server ``integration``, so ``-m "not integration"``
+    (``make unit``) starts none: by fixture (``infra``, directly or through another
+    fixture) or by folder."""
+    for item in items:
+        folder = item.path.parent.name
+        needs_server = "infra" in getattr(item, "fixturenames", ())
+        if needs_server or (
+            folder in _SERVER_FOLDERS and item.path.name != "test_harness_checks.py"
+        ):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Endpoints]:

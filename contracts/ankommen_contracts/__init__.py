@@ -6,12 +6,15 @@ Importing this package registers every event model in ``CATALOGUE``.
 from . import events
 from .common import (
     DISTRICT_NAMES,
+    MAX_HOUSEHOLD,
+    PILLAR_LABELS,
     AgeBand,
     CountryCode,
     District,
     Gender,
     LanguageCode,
     Pillar,
+    PlacesRow,
     PublicText,
     Skill,
     SpecialNeed,
@@ -20,6 +23,8 @@ from .common import (
     UniqueList,
     UtcDatetime,
     ValueObject,
+    district_label,
+    roll_up,
 )
 from .envelope import SERVICES, Envelope, EventData, RawEnvelope, new_envelope
 from .events import *  # noqa: F403  (registers the catalogue)
@@ -45,6 +50,11 @@ def topic_for(source: str) -> str:
 __all__ = [
     "CATALOGUE",
     "DISTRICT_NAMES",
+    "MAX_HOUSEHOLD",
+    "PILLAR_LABELS",
+    "PlacesRow",
+    "district_label",
+    "roll_up",
     "PUBLISHERS",
     "SERVICES",
     "UPCASTERS",

@@ -8,10 +8,11 @@ and the owning service keeps the rest in its own database.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -30,6 +31,16 @@ class Pillar(StrEnum):
     WOHNUNG = "wohnung"  # flat rented by the city
     NOTUNTERKUNFT = "notunterkunft"  # temporary emergency shelter (the fourth pillar)
 
+
+PILLAR_LABELS: dict[Pillar, str] = {
+    Pillar.WOHNHEIM: "Wohnheime",
+    Pillar.WOHNPROJEKT: "Wohnprojekte",
+    Pillar.WOHNUNG: "Wohnungen",
+    Pillar.NOTUNTERKUNFT: "Notunterkünfte",
+}
+
+# The largest household the Land assigns as one (every contract and command bounds by it).
+MAX_HOUSEHOLD = 30
 
 District = Annotated[
     int, Field(ge=1, le=13, description="Stadtbezirk number 1-13 (01 Mitte … 13 Nord)")
@@ -50,6 +61,86 @@ DISTRICT_NAMES: dict[int, str] = {
     12: "Herrenhausen-Stöcken",
     13: "Nord",
 }
+
+
+CITY = "Hannover"
+
+
+def district_label(number: int) -> str:
+    """``Stadtbezirk 09 Ricklingen``: how staff and reports name a district."""
+    return f"Stadtbezirk {number:02d} {DISTRICT_NAMES.get(number, '')}".rstrip()
+
+
+# -- the capacity roll-up ------------------------------------------------------------------
+# One rule, used by housing (its live Belegung, from its own sites) and by reporting (the
+# interim review's view 3, folded from housing's events): places grouped by pillar (all
+# four), by Stadtbezirk (all 13) and in total. Which sites count is the caller's choice.
+
+
+class HasPlaces(Protocol):
+    """Anything with a site's places: housing's ``Site``, reporting's projected row."""
+
+    @property
+    def pillar(self) -> Pillar: ...
+    @property
+    def district(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def blocked(self) -> int: ...
+    @property
+    def reserved(self) -> int: ...
+    @property
+    def occupied(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PlacesRow:
+    """Places (Plätze) of one group of sites: capacity = free + reserved + occupied + blocked."""
+
+    key: str
+    label: str
+    sites: int
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.blocked - self.reserved - self.occupied, 0)
+
+    @property
+    def occupancy_rate(self) -> float:
+        """Occupied share of the usable (not blocked) places, 4 decimals."""
+        usable = self.capacity - self.blocked
+        return round(self.occupied / usable, 4) if usable > 0 else 0.0
+
+
+def _places_row(key: str, label: str, sites: list[HasPlaces]) -> PlacesRow:
+    return PlacesRow(
+        key=key,
+        label=label,
+        sites=len(sites),
+        capacity=sum(s.capacity for s in sites),
+        blocked=sum(s.blocked for s in sites),
+        reserved=sum(s.reserved for s in sites),
+        occupied=sum(s.occupied for s in sites),
+    )
+
+
+def roll_up(sites: Iterable[HasPlaces]) -> tuple[list[PlacesRow], list[PlacesRow], PlacesRow]:
+    """Places by pillar (model order), by Stadtbezirk (01-13) and for the whole city."""
+    counted = list(sites)
+    by_pillar = [
+        _places_row(p.value, PILLAR_LABELS[p], [s for s in counted if s.pillar is p])
+        for p in Pillar
+    ]
+    by_district = [
+        _places_row(f"{d:02d}", name, [s for s in counted if s.district == d])
+        for d, name in DISTRICT_NAMES.items()
+    ]
+    return by_pillar, by_district, _places_row("total", CITY, counted)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -210,13 +301,18 @@ class Skill(StrEnum):
 
 
 __all__ = [
+    "CITY",
     "DISTRICT_NAMES",
+    "MAX_HOUSEHOLD",
+    "PILLAR_LABELS",
     "AgeBand",
     "CountryCode",
     "District",
     "Gender",
+    "HasPlaces",
     "LanguageCode",
     "Pillar",
+    "PlacesRow",
     "Pseudonym",
     "PublicText",
     "Skill",
@@ -226,4 +322,6 @@ __all__ = [
     "UniqueList",
     "UtcDatetime",
     "ValueObject",
+    "district_label",
+    "roll_up",
 ]

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -24,6 +25,7 @@ SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 # PostgreSQL's bigint: a larger sequence could not be stored by any consumer, so it makes
 # the event invalid (one dead letter with the reason) instead of failing a whole batch.
 MAX_SEQUENCE = 2**63 - 1
+MAX_ACTOR = 255
 
 
 class EventData(BaseModel):
@@ -68,6 +70,24 @@ class Envelope(BaseModel, Generic[DataT]):
         "number, as the consumers' databases store it).",
     )
     data: DataT
+    # The acting staff member: a CloudEvents extension attribute, so it travels as the
+    # ``ce_actor`` Kafka header (binary content mode), not in the JSON body, whose released
+    # schemas forbid new fields (a consumer of an older contract would refuse the event).
+    _actor: str | None = PrivateAttr(default=None)
+
+    @property
+    def actor(self) -> str | None:
+        """Pseudonymous id (the OIDC ``sub``, never a name) of the staff member whose
+        command raised this event; None for what the system did by itself (a reaction to
+        another event, a sweep)."""
+        return self._actor
+
+    def with_actor(self, actor: str | None) -> Self:
+        """This envelope, attributed to ``actor`` (as read back from ``ce_actor``)."""
+        if actor is not None and not 0 < len(actor) <= MAX_ACTOR:
+            raise ValueError(f"actor must be 1-{MAX_ACTOR} characters")
+        self._actor = actor
+        return self
 
     @field_validator("sequence")
     @classmethod
@@ -113,6 +133,7 @@ class Envelope(BaseModel, Generic[DataT]):
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
         """CloudEvents 1.0 binary-mode attributes as Kafka headers."""
+        extensions = [("ce_actor", self._actor.encode())] if self._actor else []
         return [
             ("ce_specversion", b"1.0"),
             ("ce_id", str(self.event_id).encode()),
@@ -122,6 +143,7 @@ class Envelope(BaseModel, Generic[DataT]):
             ("ce_time", self.occurred_at.isoformat().encode()),
             ("content-type", b"application/json"),
             ("schema_version", str(self.schema_version).encode()),
+            *extensions,
         ]
 
 
@@ -136,9 +158,10 @@ def new_envelope(
     causation_id: uuid.UUID | None = None,
     occurred_at: datetime | None = None,
     event_id: uuid.UUID | None = None,
+    actor: str | None = None,
 ) -> Envelope[Any]:
     """Wrap a payload; the owning service's unit of work supplies ``sequence``."""
-    return Envelope[type(data)](  # type: ignore[misc]
+    envelope = Envelope[type(data)](  # type: ignore[misc]
         event_id=event_id or uuid.uuid4(),
         type=data.TYPE,
         schema_version=data.VERSION,
@@ -150,3 +173,4 @@ def new_envelope(
         sequence=sequence,
         data=data,
     )
+    return envelope.with_actor(actor)

@@ -51,6 +51,14 @@ KAFKA_HEADERS_SCHEMA: dict[str, Any] = {
             "pattern": "^[1-9][0-9]*$",
             "description": "= envelope `schema_version`, as decimal text",
         },
+        "ce_actor": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "description": "CloudEvents extension `actor`: the pseudonymous id (OIDC `sub`) of "
+            "the staff member whose command raised the event; absent when the system acted "
+            "by itself",
+        },
     },
     "required": [
         "ce_specversion",

@@ -33,6 +33,7 @@ import jwt
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from . import audit
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -221,6 +222,13 @@ class RoleCheck:
                 403, f"this needs one of the roles: {', '.join(sorted(self.roles))}"
             )
         request.state.actor = actor
+        # The rest of this request acts as ``actor``: audit rows, ``ce_actor`` on events.
+        route = request.scope.get("route")
+        audit.enter(
+            actor,
+            f"{request.method} {getattr(route, 'path', request.url.path)}",
+            request.path_params,
+        )
         return actor
 
 

@@ -77,7 +77,7 @@ from .metrics import (
 )
 from .outbox import refused
 from .provenance import ProvenanceError, check_provenance
-from .topics import dead_letter_topic
+from .topics import dead_letter_topic, event_topic
 from .tracing import consuming
 from .uow import Transaction, UnitOfWork
 
@@ -306,7 +306,7 @@ class ConsumerPolicy:
         self.producer = producer
         self.topic_prefix = topic_prefix
         self.handlers = {
-            f"{topic_prefix}{s.source}.events": dict(s.handlers) for s in subscriptions
+            event_topic(s.source, topic_prefix): dict(s.handlers) for s in subscriptions
         }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max

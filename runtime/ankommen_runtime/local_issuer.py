@@ -113,3 +113,32 @@ class LocalIssuer:
         key = serialization.load_pem_private_key(self.key_file.read_bytes(), password=None)
         kid = (self.folder / "kid").read_text().strip()
         return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})  # type: ignore[arg-type]
+
+    def bearer(
+        self, roles: Iterable[Role | str], *, audience: str | Iterable[str], **claims: object
+    ) -> dict[str, str]:
+        """The ``Authorization`` header a client sends, with a freshly minted token."""
+        token = self.mint(roles, audience=audience, **claims)  # type: ignore[arg-type]
+        return {"authorization": f"Bearer {token}"}
+
+
+# What the project's own tools (the demo, e2e and chaos runs, the benchmarks) act as: the
+# city's staff who run the placement end to end, never a bypass of the checks.
+LOCAL_TOOL_ROLES = (
+    Role.LAND_INTAKE,
+    Role.ALLOCATION_STAFF,
+    Role.HOUSING_STAFF,
+    Role.COUNCIL_READER,
+    Role.OPERATIONS,
+)
+SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+
+
+def local_tool_headers(
+    services: Iterable[str] = SERVICES,
+    roles: Iterable[Role] = LOCAL_TOOL_ROLES,
+    issuer: LocalIssuer | None = None,
+) -> dict[str, str]:
+    """One token from the local issuer, for the named services' audiences."""
+    audiences = [audience_of(s) for s in services]
+    return (issuer or LocalIssuer()).bearer(roles, audience=audiences, subject="local-tool")

@@ -62,3 +62,8 @@ OUTBOX_PARKED = Gauge(
 INBOX_PURGED = Counter(
     "ankommen_inbox_purged_total", "Inbox rows purged (no longer redeliverable)", ["service"]
 )
+PERIODIC_ROUNDS = Counter(
+    "ankommen_periodic_rounds_total",
+    "Rounds of a service's periodic work (sweeps), by outcome: done, more, failed",
+    ["service", "name", "outcome"],
+)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -42,6 +43,7 @@ from .inbox import adopt_group
 from .kafka import new_producer
 from .kafka_security import broker_security
 from .logging import configure_logging, get_logger
+from .metrics import PERIODIC_ROUNDS
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .startup import when_reachable
@@ -53,21 +55,85 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Periodic:
+    """Work the runtime repeats for a service (a sweep): declared on the spec, run here.
+
+    ``work`` returns whether more is waiting (a full batch): then it runs again at once,
+    else after ``every(settings)`` seconds. Each round has its own correlation id; a
+    failure (database away) is logged and the round tried again later, never ending the
+    loop. Business time comes from ``runtime.clock``, never from ``datetime.now()``.
+    """
+
+    name: str
+    work: Callable[[Runtime], Awaitable[bool]]
+    every: Callable[[Any], float]
+
+    async def run(self, runtime: Runtime) -> None:
+        interval = self.every(runtime.settings)
+        while True:
+            more, outcome = False, "failed"
+            try:
+                with request_context():
+                    more = await self.work(runtime)
+                outcome = "more" if more else "done"
+            except Exception as exc:
+                log.warning(f"{self.name} failed; trying again", error=repr(exc))
+            # Counted, so operators (and tests) see a sweep run instead of guessing by time.
+            PERIODIC_ROUNDS.labels(runtime.spec.name, self.name, outcome).inc()
+            if not more:
+                await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
-    """What makes a service itself; everything else is the runtime's."""
+    """What makes a service itself; everything else is the runtime's.
+
+    ``settings`` is the service's settings class (a ``ServiceSettings`` subclass, read from
+    the environment once by ``create_service_app``). ``subscriptions`` is the handler-map
+    convention of every service: ``handlers.subscriptions(settings)`` returns one
+    ``Subscription(source, {event type: handler})`` per topic consumed.
+    """
 
     name: str
     title: str
     description: str = ""
+    settings: type[ServiceSettings] = ServiceSettings
     migrations: Path | None = None
     routers: Sequence[APIRouter] = ()
-    subscriptions: Sequence[Subscription] = ()
+    subscriptions: Callable[[Any], Sequence[Subscription]] | Sequence[Subscription] = ()
     publishes: bool = True
     version: str = "0.1.0"
     on_started: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
-    # Long-running tasks (e.g. a sweeper), started after everything else is up and
-    # cancelled on stop; each shows in /health/ready under its function's name.
+    # Sweeps the runtime repeats; each shows in /health/ready under its name.
+    periodic: Sequence[Periodic] = ()
+    # Long-running tasks, started after everything else is up and cancelled on stop; each
+    # shows in /health/ready under its function's name.
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
+
+    def configure(self, given: ServiceSettings | None = None) -> ServiceSettings:
+        """The service's own settings class, keeping whatever ``given`` set explicitly."""
+        if isinstance(given, self.settings) and given.service == self.name:
+            return given
+        values = given.model_dump(exclude_unset=True) if given is not None else {}
+        values["service"] = self.name
+        return self.settings(**values)
+
+    def bind(self, settings: ServiceSettings) -> ServiceSpec:
+        """This spec for one settings object: subscriptions resolved, sweeps as tasks."""
+        subscriptions = self.subscriptions
+        if callable(subscriptions):
+            subscriptions = subscriptions(settings)
+        tasks = [*self.background]
+        for sweep in self.periodic:
+
+            async def task(runtime: Runtime, sweep: Periodic = sweep) -> None:
+                await sweep.run(runtime)
+
+            task.__name__ = sweep.name.replace("-", "_")
+            tasks.append(task)
+        return replace(
+            self, subscriptions=tuple(subscriptions), periodic=(), background=tuple(tasks)
+        )
 
 
 _gc_frozen = False
@@ -114,7 +180,7 @@ class Runtime:
     @property
     def uow(self) -> UnitOfWork:
         assert self.pool is not None, "runtime not started"
-        return UnitOfWork(self.pool, self.settings.topic_prefix)
+        return UnitOfWork(self.pool, self.settings.topic_prefix, self.clock)
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings
@@ -317,7 +383,8 @@ class Runtime:
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """Build the service's HTTP app; nothing connects until the app starts."""
-    settings = settings or ServiceSettings(service=spec.name)
+    settings = spec.configure(settings)
+    spec = spec.bind(settings)
     configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
     configure_tracing(spec.name, settings.otlp_endpoint)  # off unless an endpoint is set
     assert settings.pseudonym_key is not None  # the settings fill it or refuse to start

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .http import DEFAULT_MAX_BODY_BYTES
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
 from .pseudonym import LOCAL_DEVELOPMENT_KEY, MIN_KEY_LENGTH
+from .topics import dead_letter_topic, event_topic
 
 
 class ServiceSettings(BaseSettings):
@@ -146,7 +147,11 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, source: str) -> str:
         """The topic ``source`` publishes on, in this environment."""
-        return f"{self.topic_prefix}{source}.events"
+        return event_topic(source, self.topic_prefix)
+
+    def dlq_topic(self, source: str) -> str:
+        """Where this service parks events of ``source``'s topic that failed every retry."""
+        return dead_letter_topic(self.service, self.topic(source), self.topic_prefix)
 
     @property
     def dsn(self) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
+from ankommen_contracts import topic_for
 
 # Services that publish an event stream: "<name>.events".
 EVENT_STREAMS: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers")
@@ -62,8 +63,9 @@ EVENTS = _config(EVENT_PARTITIONS)
 DEAD_LETTERS = _config(1)
 
 
-def events_topic(source: str, prefix: str = "") -> str:
-    return f"{prefix}{source}.events"
+def event_topic(source: str, prefix: str = "") -> str:
+    """The topic ``source`` publishes on, in the environment named by ``prefix``."""
+    return prefix + topic_for(source)
 
 
 def dead_letter_topic(consumer: str, source_topic: str, prefix: str = "") -> str:
@@ -81,7 +83,7 @@ def all_topics(prefix: str = "") -> dict[str, TopicConfig]:
     # Who consumes what is read from the services' specs (topology), never typed out here.
     from .topology import service_topologies
 
-    topics = {events_topic(s, prefix): EVENTS for s in EVENT_STREAMS}
+    topics = {event_topic(s, prefix): EVENTS for s in EVENT_STREAMS}
     for service in service_topologies(prefix):
         for name in service.dead_letters:
             topics[name] = DEAD_LETTERS

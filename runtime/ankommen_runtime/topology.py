@@ -122,7 +122,8 @@ def service_spec(service: str, settings: ServiceSettings | None = None) -> Servi
     module = importlib.import_module(f"{service}.app")
     settings = settings or settings_class(service)(service=service)
     if hasattr(module, "SPEC"):
-        return module.SPEC
+        spec: ServiceSpec = module.SPEC
+        return spec.bind(spec.configure(settings))
     if hasattr(module, "service_spec"):
         return module.service_spec(settings)
     raise LookupError(f"{service}.app has neither SPEC nor service_spec(settings)")

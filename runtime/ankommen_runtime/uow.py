@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_for
 
+from . import audit
+from .clock import Clock, WallClock
 from .context import current_causation_id, current_correlation_id
 from .tracing import event_trace_headers
 
@@ -28,16 +30,18 @@ class Transaction:
     def __init__(self, conn: asyncpg.Connection, topic_prefix: str = "") -> None:
         self.conn = conn
         self.topic_prefix = topic_prefix
-        self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None]] = []
+        self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None, str | None]] = []
         self.published: list[Envelope[Any]] = []
 
     def publish(self, *events: EventData) -> None:
         """Queue events; they reach the outbox when the transaction commits.
 
-        Correlation and causation are taken now, from the request or event being handled.
+        Correlation and causation are taken now, from the request or event being handled,
+        and so is the acting staff member (``ce_actor``), if a staff member's command runs.
         """
         correlation, causation = current_correlation_id(), current_causation_id()
-        self._pending.extend((data, correlation, causation) for data in events)
+        actor = audit.current_actor_id()
+        self._pending.extend((data, correlation, causation, actor) for data in events)
 
     async def flush(self) -> list[Envelope[Any]]:
         """Write queued events to the outbox with their per-subject sequence numbers."""
@@ -45,7 +49,7 @@ class Transaction:
             return []
         pending, self._pending = self._pending, []
         counts: dict[str, int] = {}
-        for data, _, _ in pending:
+        for data, _, _, _ in pending:
             counts[data.subject()] = counts.get(data.subject(), 0) + 1
         subjects = sorted(counts)  # fixed lock order: no deadlock between writers
         rows = await self.conn.fetch(
@@ -59,7 +63,7 @@ class Transaction:
         )
         next_seq = {r["subject"]: r["last_sequence"] - counts[r["subject"]] + 1 for r in rows}
         envelopes = []
-        for data, correlation, causation in pending:
+        for data, correlation, causation, actor in pending:
             subject = data.subject()
             envelopes.append(
                 new_envelope(
@@ -67,6 +71,7 @@ class Transaction:
                     sequence=next_seq[subject],
                     correlation_id=correlation,
                     causation_id=causation,
+                    actor=actor,
                 )
             )
             next_seq[subject] += 1
@@ -102,11 +107,18 @@ def _headers_json(envelope: Envelope[Any]) -> str:
 
 
 class UnitOfWork:
-    """``async with uow() as tx:`` commits state and events together, or neither."""
+    """``async with uow() as tx:`` commits state and events together, or neither.
 
-    def __init__(self, pool: asyncpg.Pool, topic_prefix: str = "") -> None:
+    In a staff member's request (``audit.enter`` by ``allow``) the same transaction also
+    writes the audit row: actor, action, the subjects acted on, business time (``clock``).
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, topic_prefix: str = "", clock: Clock | None = None
+    ) -> None:
         self.pool = pool
         self.topic_prefix = topic_prefix
+        self.clock: Clock = clock or WallClock()
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[Transaction]:
@@ -114,3 +126,5 @@ class UnitOfWork:
             tx = Transaction(conn, self.topic_prefix)
             yield tx
             await tx.flush()
+            if audit.current() is not None:
+                await audit.write(conn, self.clock.now(), [e.subject for e in tx.published])

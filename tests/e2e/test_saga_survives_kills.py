@@ -17,6 +17,8 @@ import httpx
 import pytest
 from ankommen_local.infra import Endpoints
 from ankommen_local.supervisor import ServiceProcess, service_env
+from ankommen_local.util import free_port
+from ankommen_runtime.local_issuer import local_tool_headers
 from support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -55,14 +57,15 @@ async def test_killed_allocation_and_housing_resume_the_saga(
     tmp_path: Path,
 ) -> None:
     housing_dsn, allocation_dsn = await new_database(), await new_database()
-    housing = process("housing", 8302, housing_dsn, infra, topic_prefix, tmp_path)
-    allocation = process("allocation", 8301, allocation_dsn, infra, topic_prefix, tmp_path)
+    # Ports the OS hands out now: another run (or another worktree's) may hold fixed ones.
+    housing = process("housing", free_port(), housing_dsn, infra, topic_prefix, tmp_path)
+    allocation = process("allocation", free_port(), allocation_dsn, infra, topic_prefix, tmp_path)
     for proc in (housing, allocation):
         proc.start()
     try:
         for proc in (housing, allocation):
             await asyncio.to_thread(proc.wait_ready)
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
             site = await client.post(
                 f"{housing.url}/sites",
                 json={

@@ -40,16 +40,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
-
-sys.path.insert(0, str(Path(__file__).parent))
 import allocation.handlers as allocation_handlers
+import asyncpg
 import housing.handlers as housing_handlers
+import httpx
 import reporting.handlers as reporting_handlers
 from aiokafka import AIOKafkaProducer
 from ankommen_local.supervisor import ServiceProcess
-from ankommen_runtime.topics import dead_letter_topic
+from ankommen_runtime.local_issuer import local_tool_headers
+from ankommen_runtime.topics import dead_letter_topic, event_topic
 from harness import (
     REPO,
     Cluster,
@@ -206,7 +205,7 @@ class Chaos:
         patience: float = 180,
     ) -> httpx.Response:
         deadline = time.monotonic() + patience
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
             while True:
                 # Any live replica will do; the cut-off one answers 503 and we try another.
                 alive = [p for p in self.replicas[service] if p.alive()] or self.replicas[service]
@@ -398,7 +397,7 @@ class Chaos:
     async def lag(self) -> int:
         total = 0
         for service, sources in CONSUMES.items():
-            topics = [f"{self.prefix}{s}.events" for s in sources]
+            topics = [event_topic(s, self.prefix) for s in sources]
             total += await consumer_lag(self.cluster.bootstrap, f"{self.prefix}{service}", topics)
         return total
 
@@ -492,7 +491,7 @@ class Chaos:
 
         if await self.unpublished():
             fail("outbox rows left unpublished")
-        topics = [f"{self.prefix}{s}.events" for s in ("allocation", "housing")]
+        topics = [event_topic(s, self.prefix) for s in ("allocation", "housing")]
         records = await read_all(self.cluster.bootstrap, topics)
         for topic, recs in records.items():
             self.summary.events[topic] = len(recs)
@@ -578,12 +577,12 @@ class Chaos:
         try:
             await asyncio.to_thread(rebuild.wait_ready, 120)
             group = f"{self.prefix}reporting-rebuild"
-            topic = [f"{self.prefix}housing.events"]
+            topic = [event_topic("housing", self.prefix)]
             if not await until(
                 lambda: _zero(consumer_lag(self.cluster.bootstrap, group, topic)), timeout=120
             ):
                 fail("the rebuild did not catch up")
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=10, headers=local_tool_headers()) as client:
                 live = (await client.get(f"{self.procs['reporting'].url}/views/capacity")).json()
                 again = (await client.get(f"{rebuild.url}/views/capacity")).json()
                 occupancy = (await client.get(f"{self.procs['housing'].url}/occupancy")).json()

@@ -22,6 +22,7 @@ from ankommen_contracts import (
     EventData,
     Pillar,
     Suitability,
+    decode,
     encode,
     new_envelope,
 )
@@ -34,7 +35,16 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
 )
 from ankommen_local.infra import Endpoints
-from support import create_topics, eventually, read_events, running
+from ankommen_runtime.topics import event_topic
+from support import (
+    create_topics,
+    eventually,
+    read_events,
+    read_to_end,
+    running,
+    until_consumed,
+    until_drained,
+)
 
 
 def settings(
@@ -55,7 +65,7 @@ async def allocation_service(
     infra: Endpoints, dsn: str, prefix: str, **extra: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The allocation app in-process, its housing topic created first (3 partitions)."""
-    await create_topics(infra.kafka_bootstrap, f"{prefix}housing.events", partitions=3)
+    await create_topics(infra.kafka_bootstrap, event_topic("housing", prefix), partitions=3)
     async with running(allocation.app.create_app(settings(infra, dsn, prefix, **extra))) as api:
         yield api
 
@@ -64,7 +74,7 @@ class FakeHousing:
     """Housing's side of the saga, driven by the test."""
 
     def __init__(self, infra: Endpoints, prefix: str) -> None:
-        self.topic = f"{prefix}housing.events"
+        self.topic = event_topic("housing", prefix)
         self.producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
         self.sequence: dict[str, int] = defaultdict(int)
 
@@ -156,7 +166,32 @@ async def allocation_events(
 ) -> list[Envelope[Any]]:
     """Everything allocation published so far, decoded, once ``until`` holds (or time is up)."""
     return await read_events(
-        infra.kafka_bootstrap, f"{prefix}allocation.events", until=until, timeout=timeout
+        infra.kafka_bootstrap, event_topic("allocation", prefix), until=until, timeout=timeout
+    )
+
+
+async def everything_published(infra: Endpoints, prefix: str, dsn: str) -> list[Envelope[Any]]:
+    """All allocation has published, once its outbox is drained (no fixed wait)."""
+    await until_drained(dsn)
+    records = await read_to_end(infra.kafka_bootstrap, event_topic("allocation", prefix))
+    return [decode(r.value) for r in records]
+
+
+async def until_housing_consumed(infra: Endpoints, prefix: str) -> None:
+    """Allocation applied every housing event sent so far (its group's lag is 0)."""
+    await until_consumed(
+        infra.kafka_bootstrap, f"{prefix}allocation", event_topic("housing", prefix)
+    )
+
+
+async def sweep_rounds(api: httpx.AsyncClient, name: str) -> float:
+    """Rounds a periodic sweep of allocation has run (``ankommen_periodic_rounds_total``)."""
+    text = (await api.get("/metrics")).text
+    wanted = ("ankommen_periodic_rounds_total{", f'name="{name}"', 'service="allocation"')
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(wanted[0]) and all(w in line for w in wanted[1:])
     )
 
 

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from ankommen_contracts import Envelope, EventData, Pillar, decode, encode, new_envelope
 from ankommen_contracts.events.allocation import PlacementDecided
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.topics import event_topic
 from housing.app import HousingSettings, create_app
 from support import create_topics, read_events, running
 
@@ -41,7 +42,7 @@ async def housing(
 
 
 def allocation_topic(prefix: str) -> str:
-    return f"{prefix}allocation.events"
+    return event_topic("allocation", prefix)
 
 
 async def open_site(api: httpx.AsyncClient, capacity: int, **extra: Any) -> str:
@@ -114,7 +115,7 @@ async def housing_events(
     timeout: float = 30.0,
 ) -> list[Envelope[Any]]:
     return await read_events(
-        infra.kafka_bootstrap, f"{prefix}housing.events", until=until, timeout=timeout
+        infra.kafka_bootstrap, event_topic("housing", prefix), until=until, timeout=timeout
     )
 
 

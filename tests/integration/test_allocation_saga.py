@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,8 +13,11 @@ from allocation_support import (
     allocation_events,
     allocation_service,
     an_assignment,
+    everything_published,
     household,
     of_type,
+    sweep_rounds,
+    until_housing_consumed,
     until_sites,
     until_status,
 )
@@ -87,8 +89,8 @@ async def test_an_assignment_flows_to_a_checked_in_bed(
         await housing.deliver_again(reserved)
         await housing.deliver_again(checked_in)
         marker = await housing.open("Wohnung Limmerstraße", Pillar.WOHNUNG, 2, district=10)
-        await until_sites(api, 3)  # one partition or another: give the duplicates time too
-        await asyncio.sleep(1.0)
+        await until_sites(api, 3)
+        await until_housing_consumed(infra, topic_prefix)  # the duplicates were applied too
         assert await household(api, household_id) == found
         sites = {s["site_id"]: s for s in (await api.get("/sites")).json()["items"]}
         assert (sites[str(home)]["occupied"], sites[str(home)]["reserved"]) == (4, 0)
@@ -98,7 +100,7 @@ async def test_an_assignment_flows_to_a_checked_in_bed(
         assert summary["by_status"]["housed"] == {"households": 1, "persons": 4}
         assert summary["living_by_pillar"]["wohnheim"] == {"households": 1, "persons": 4}
 
-        everything = await allocation_events(infra, topic_prefix, lambda es: False, timeout=3)
+        everything = await everything_published(infra, topic_prefix, database)
         assert [e.type for e in everything] == ["RefugeeAssigned", "PlacementDecided"]
 
 
@@ -185,15 +187,17 @@ async def test_a_request_without_an_answer_is_sent_again_unchanged(
 
         await housing.reserve(first)
         await until_status(api, household_id, "reserved")
-        sent = len(
-            of_type(
-                await allocation_events(infra, topic_prefix, lambda es: False, 2),
-                "PlacementDecided",
-            )
-        )
-        await asyncio.sleep(2.5)
+        published = await everything_published(infra, topic_prefix, database)
+        sent = len(of_type(published, "PlacementDecided"))
+        # Not a fixed sleep: two more complete rounds of the timeout sweep, counted.
+        rounds = await sweep_rounds(api, "placement-timeouts")
+
+        async def two_more_rounds() -> bool:
+            return await sweep_rounds(api, "placement-timeouts") >= rounds + 2
+
+        await eventually(two_more_rounds, what="two more rounds of the placement-timeout sweep")
         later = of_type(
-            await allocation_events(infra, topic_prefix, lambda es: False, 2), "PlacementDecided"
+            await everything_published(infra, topic_prefix, database), "PlacementDecided"
         )
         assert len(later) == sent, "an answered request is not sent again"
 

@@ -30,7 +30,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from allocation_support import allocation_service
 from ankommen_local.infra import Endpoints
-from ankommen_runtime.consumer import DLQ_SUFFIX
+from ankommen_runtime.consumer import is_dead_letter_topic
+from ankommen_runtime.topics import dead_letter_topic, event_topic
 from fastapi import FastAPI
 from housing_support import housing, open_site
 from hypothesis import strategies as st
@@ -289,10 +290,11 @@ async def test_names_birth_dates_and_phone_numbers_reach_no_topic_dead_letter_or
             drained = await eventually(lambda app=app: outbox_drained(app), timeout=30)
             assert drained, f"{service}'s outbox still holds unpublished events after 30 s"
 
-    topics = [
-        f"{topic_prefix}{source}.events{suffix}"
-        for source in ("allocation", "housing")
-        for suffix in ("", DLQ_SUFFIX)
+    streams = [event_topic(source, topic_prefix) for source in ("allocation", "housing")]
+    consumers = {"allocation": "housing", "housing": "allocation"}  # who consumes whose stream
+    topics = streams + [
+        dead_letter_topic(consumer, event_topic(source, topic_prefix), topic_prefix)
+        for consumer, source in consumers.items()
     ]
     records = await everything_on(infra.kafka_bootstrap, topics)
     assert len(records) >= 10, f"only {len(records)} records: the commands published nothing"
@@ -309,7 +311,7 @@ async def test_names_birth_dates_and_phone_numbers_reach_no_topic_dead_letter_or
             if (
                 not holders
                 or not holders <= PUBLISHED_NAME_FIELDS
-                or record.topic.endswith(DLQ_SUFFIX)
+                or is_dead_letter_topic(record.topic)
             ):
                 leaks.append((record.topic, f"{PUBLIC_NAME} outside the published fields"))
     assert leaks == [], leaks

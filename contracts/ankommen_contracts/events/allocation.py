@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 from pydantic import Field, model_validator
 
 from ..common import (
+    MAX_HOUSEHOLD,
     AgeBand,
     CountryCode,
     District,
@@ -42,8 +43,6 @@ __all__ = [
     "RelocationReason",
     "RelocationRequested",
 ]
-
-MAX_HOUSEHOLD = 30
 
 
 class RelocationReason(StrEnum):

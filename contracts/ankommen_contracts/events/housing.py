@@ -14,7 +14,15 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from ..common import District, Pillar, PublicText, Suitability, UniqueList, UtcDatetime
+from ..common import (
+    MAX_HOUSEHOLD,
+    District,
+    Pillar,
+    PublicText,
+    Suitability,
+    UniqueList,
+    UtcDatetime,
+)
 from ..envelope import EventData
 from ..registry import event
 
@@ -37,7 +45,6 @@ __all__ = [
 ]
 
 MAX_CAPACITY = 5000
-MAX_HOUSEHOLD = 30
 
 
 class CapacityChangeReason(StrEnum):

@@ -16,7 +16,7 @@ from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from ..common import District, LanguageCode, Skill, UniqueList
+from ..common import MAX_HOUSEHOLD, District, LanguageCode, Skill, UniqueList
 from ..envelope import EventData
 from ..registry import event
 
@@ -34,8 +34,6 @@ __all__ = [
     "MoveOutTarget",
     "SupportRequested",
 ]
-
-MAX_HOUSEHOLD = 30
 
 
 class FocusArea(StrEnum):

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import typer
+from ankommen_runtime.local_issuer import local_tool_headers
 from rich.console import Console
 from rich.table import Table
 
@@ -83,7 +84,7 @@ def _start_services() -> list[ServiceProcess]:
 
 def _open_sites(housing: str) -> int:
     opened = 0
-    with httpx.Client(base_url=housing, timeout=10) as client:
+    with httpx.Client(base_url=housing, timeout=10, headers=local_tool_headers()) as client:
         for name, pillar, district, operator, capacity, suitability in SITES:
             body = {
                 "site_id": str(uuid.uuid5(NAMESPACE, name)),
@@ -132,7 +133,7 @@ def _assign_weeks(allocation: str, housing: str) -> dict[str, int]:
     """Three weekly batches from the Land; arrivals are checked in as they come."""
     rng = random.Random(2015)
     created = 0
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=local_tool_headers()) as client:
         period = client.post(
             f"{allocation}/quota-periods",
             json={
@@ -195,8 +196,12 @@ def _capacity_view(reporting: str, housing: str, expected_sites: int, timeout: f
     deadline = time.monotonic() + timeout
     view: dict = {}
     while time.monotonic() < deadline:
-        view = httpx.get(f"{reporting}/views/capacity", timeout=10).json()
-        truth = httpx.get(f"{housing}/occupancy", timeout=10).json()["total"]
+        view = httpx.get(
+            f"{reporting}/views/capacity", timeout=10, headers=local_tool_headers()
+        ).json()
+        truth = httpx.get(f"{housing}/occupancy", timeout=10, headers=local_tool_headers()).json()[
+            "total"
+        ]
         if view["total"]["sites"] >= expected_sites and all(
             view["total"][k] == truth[k] for k in ("capacity", "occupied", "reserved")
         ):
@@ -229,7 +234,12 @@ def _wait_for_sites(allocation: str, expected: int, timeout: float = 60) -> None
     """Allocation places from its replica of housing's sites: wait until it has them all."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sites = httpx.get(f"{allocation}/sites", params={"limit": 1000}, timeout=10).json()["items"]
+        sites = httpx.get(
+            f"{allocation}/sites",
+            params={"limit": 1000},
+            timeout=10,
+            headers=local_tool_headers(),
+        ).json()["items"]
         if len([s for s in sites if s["status"] == "open"]) >= expected:
             return
         time.sleep(0.3)
@@ -248,8 +258,12 @@ def main() -> None:
         _wait_for_sites(urls["allocation"], len(SITES))
         assigned = _assign_weeks(urls["allocation"], urls["housing"])
         console.print(f"allocation: {assigned['created']} households new in this run")
-        summary = httpx.get(f"{urls['allocation']}/placements/summary", timeout=10).json()
-        alerts = httpx.get(f"{urls['allocation']}/alerts", timeout=10).json()
+        summary = httpx.get(
+            f"{urls['allocation']}/placements/summary", timeout=10, headers=local_tool_headers()
+        ).json()
+        alerts = httpx.get(
+            f"{urls['allocation']}/alerts", timeout=10, headers=local_tool_headers()
+        ).json()
         _print_placements(summary)
         console.print(f"open homelessness alerts (PlacementFailed, waitlisted): {len(alerts)}")
         view = _capacity_view(urls["reporting"], urls["housing"], len(SITES))

@@ -22,9 +22,11 @@ from ankommen_contracts.events.allocation import (
     QuotaPeriodAnnounced,
     RelocationReason,
 )
-from ankommen_runtime import Conflict, DomainError, NotFound, Transaction, UnitOfWork
+from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
 from ankommen_runtime.commands import Command
+from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.pseudonym import land_reference_pseudonym
+from ankommen_runtime.store import found
 from pydantic import Field, model_validator
 
 from . import store
@@ -312,10 +314,9 @@ async def record_departure(
     return household
 
 
-async def resend_overdue(uow: UnitOfWork, timeout: timedelta) -> bool:
-    """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``;
-    True if there may be more to re-send."""
-    now = _now()
+async def resend_overdue(uow: UnitOfWork, timeout: timedelta, now: datetime) -> bool:
+    """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``
+    at ``now`` (the runtime's clock); True if there may be more to re-send."""
     async with uow() as tx:
         households = await store.lock_overdue(tx.conn, now - timeout, OVERDUE_PER_SWEEP)
         for household in households:
@@ -367,7 +368,7 @@ async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
     d = event.data
     if not await store.reservation_held(tx.conn, d):
         return  # housing answered a re-sent request again: handled the first time
-    household = await store.lock_household(tx.conn, d.household_id)
+    household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, _now())
         await _save(tx, household)
@@ -375,7 +376,7 @@ async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
 
 async def on_reservation_rejected(tx: Transaction, event: Envelope[Any]) -> None:
     d = event.data
-    household = await store.lock_household(tx.conn, d.household_id)
+    household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         board = await store.load_board(tx.conn)
         household.reservation_rejected(
@@ -387,7 +388,7 @@ async def on_reservation_rejected(tx: Transaction, event: Envelope[Any]) -> None
 async def on_reservation_released(tx: Transaction, event: Envelope[Any]) -> None:
     d = event.data
     await store.reservation_released(tx.conn, d)
-    household = await store.lock_household(tx.conn, d.household_id)
+    household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         board = await store.load_board(tx.conn)
         household.reservation_released(d.reservation_id, d.reason, board, _now())
@@ -398,7 +399,7 @@ async def on_reservation_released(tx: Transaction, event: Envelope[Any]) -> None
 async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
     d = event.data
     await store.occupant_checked_in(tx.conn, d)
-    household = await store.lock_household(tx.conn, d.household_id)
+    household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         # The site matters only for a direct check-in (no reservation to take it from).
         site = await store.site_option(tx.conn, d.site_id) if d.reservation_id is None else None
@@ -409,14 +410,14 @@ async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
 async def on_occupant_checked_out(tx: Transaction, event: Envelope[Any]) -> None:
     d = event.data
     await store.occupant_checked_out(tx.conn, d)
-    household = await store.lock_household(tx.conn, d.household_id)
+    household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         household.checked_out(d.site_id, d.reason, _now())
         await _save(tx, household)
     await _use_freed_places(tx)
 
 
-HOUSING = {
+HOUSING: dict[str, EventHandler] = {
     "ShelterPlanned": on_shelter_planned,
     "ShelterOpened": on_shelter_opened,
     "ShelterCapacityChanged": on_shelter_capacity_changed,
@@ -428,6 +429,11 @@ HOUSING = {
     "OccupantCheckedIn": on_occupant_checked_in,
     "OccupantCheckedOut": on_occupant_checked_out,
 }
+
+
+def subscriptions(settings: object) -> list[Subscription]:
+    """What allocation consumes: housing's answers and its sites (the handler-map convention)."""
+    return [Subscription("housing", HOUSING)]
 
 
 async def _use_freed_places(tx: Transaction) -> int:
@@ -462,10 +468,8 @@ async def _use_freed_places(tx: Transaction) -> int:
 
 
 async def _locked(tx: Transaction, household_id: uuid.UUID) -> Household:
-    household = await store.lock_household(tx.conn, household_id)
-    if household is None:
-        raise NotFound(f"no household {household_id}")
-    return household
+    household = await store.get_household(tx.conn, household_id, for_update=True)
+    return found(household, f"household {household_id}")
 
 
 async def _save(tx: Transaction, household: Household) -> None:

@@ -32,6 +32,8 @@ from ankommen_contracts.events.housing import (
     ShelterPlanned,
 )
 from ankommen_runtime.pagination import PageRequest, fetch_page
+from ankommen_runtime.store import Db
+from ankommen_runtime.store import for_update as lock_clause
 from pydantic import TypeAdapter
 
 from .domain import (
@@ -42,13 +44,12 @@ from .domain import (
     Household,
     HouseholdStatus,
     Independence,
+    Placement,
     Readiness,
     ResidenceProspects,
     SiteOption,
     SiteStatus,
 )
-
-Conn = asyncpg.Connection | asyncpg.Pool
 
 _MEMBERS = TypeAdapter(list[Member])
 
@@ -89,7 +90,7 @@ async def add_quota_period(
     return row is not None
 
 
-async def known_quota_periods(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+async def known_quota_periods(conn: Db, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT quota_period_id FROM quota_periods WHERE quota_period_id = ANY($1::uuid[])", ids
     )
@@ -97,7 +98,7 @@ async def known_quota_periods(conn: Conn, ids: Sequence[uuid.UUID]) -> set[uuid.
 
 
 async def list_quota_periods(
-    conn: Conn, quota_period_id: uuid.UUID | None = None
+    conn: Db, quota_period_id: uuid.UUID | None = None
 ) -> list[QuotaPeriod]:
     """Periods (all, or one) with the households and persons assigned against them so far."""
     rows = await conn.fetch(
@@ -112,7 +113,7 @@ async def list_quota_periods(
     return [QuotaPeriod(**dict(r)) for r in rows]
 
 
-async def weekly_assignments(conn: Conn) -> dict[uuid.UUID, list[tuple[date, int]]]:
+async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]]:
     """Persons assigned per calendar week (starting Monday), per quota period."""
     rows = await conn.fetch(
         """SELECT quota_period_id, date_trunc('week', assigned_at AT TIME ZONE 'UTC')::date AS week,
@@ -158,9 +159,13 @@ def _household(row: asyncpg.Record) -> Household:
         assigned_at=row["assigned_at"],
         status=HouseholdStatus(row["status"]),
         home=home,
-        pending=PlacementDecided.model_validate_json(row["pending"]) if row["pending"] else None,
-        decided_at=row["decided_at"],
-        reserved_until=row["reserved_until"],
+        placement=Placement(
+            PlacementDecided.model_validate_json(row["pending"]),
+            decided_at=row["decided_at"],
+            reserved_until=row["reserved_until"],
+        )
+        if row["pending"]
+        else None,
         relocation_reason=RelocationReason(row["relocation_reason"])
         if row["relocation_reason"]
         else None,
@@ -181,9 +186,9 @@ def _mutable(h: Household) -> tuple[Any, ...]:
         h.home.pillar.value if h.home else None,
         h.home.district if h.home else None,
         h.home.checked_in_at if h.home else None,
-        h.pending.model_dump_json() if h.pending else None,
-        h.decided_at,
-        h.reserved_until,
+        h.placement.request.model_dump_json() if h.placement else None,
+        h.placement.decided_at if h.placement else None,
+        h.placement.reserved_until if h.placement else None,
         h.relocation_reason.value if h.relocation_reason else None,
         h.tried_site_ids,
         h.cancelled_reservation_ids,
@@ -251,7 +256,7 @@ async def add_history(
 
 
 async def assignments_by_reference(
-    conn: Conn, references: Sequence[str]
+    conn: Db, references: Sequence[str]
 ) -> dict[str, tuple[uuid.UUID, dict[str, Any], HouseholdStatus]]:
     """Households already registered for these Land references: id, request, status."""
     rows = await conn.fetch(
@@ -267,14 +272,6 @@ async def assignments_by_reference(
         )
         for r in rows
     }
-
-
-async def lock_household(conn: asyncpg.Connection, household_id: uuid.UUID) -> Household | None:
-    row = await conn.fetchrow(
-        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1 FOR UPDATE",
-        household_id,
-    )
-    return _household(row) if row else None
 
 
 async def lock_at_site(conn: asyncpg.Connection, site_id: uuid.UUID) -> list[Household]:
@@ -323,15 +320,19 @@ async def lock_overdue(
     return [_household(r) for r in rows]
 
 
-async def get_household(conn: Conn, household_id: uuid.UUID) -> Household | None:
-    row = await conn.fetchrow(
-        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1", household_id
+async def get_household(
+    db: Db, household_id: uuid.UUID, *, for_update: bool = False
+) -> Household | None:
+    row = await db.fetchrow(
+        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1"
+        + lock_clause(for_update),
+        household_id,
     )
     return _household(row) if row else None
 
 
 async def list_households(
-    conn: Conn, *, status: HouseholdStatus | None, page: PageRequest
+    conn: Db, *, status: HouseholdStatus | None, page: PageRequest
 ) -> tuple[list[Household], int]:
     rows, total = await fetch_page(
         conn,
@@ -344,7 +345,7 @@ async def list_households(
     return [_household(r) for r in rows], total
 
 
-async def history(conn: Conn, household_id: uuid.UUID) -> list[HistoryEntry]:
+async def history(conn: Db, household_id: uuid.UUID) -> list[HistoryEntry]:
     rows = await conn.fetch(
         """SELECT at, kind, reason, site_id, reservation_id, attempt FROM placement_history
            WHERE household_id = $1 ORDER BY id""",
@@ -365,7 +366,7 @@ class Waiting:
     reason: str
 
 
-async def waitlist(conn: Conn) -> list[Waiting]:
+async def waitlist(conn: Db) -> list[Waiting]:
     """Waitlisted households, oldest first, each with the reason of its alert."""
     rows = await conn.fetch(
         """SELECT h.household_id, h.persons, h.special_needs, h.waitlisted_since, h.site_id,
@@ -380,14 +381,14 @@ async def waitlist(conn: Conn) -> list[Waiting]:
     return [Waiting(**{**dict(r), "special_needs": list(r["special_needs"])}) for r in rows]
 
 
-async def youth_welfare(conn: Conn) -> list[asyncpg.Record]:
+async def youth_welfare(conn: Db) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT household_id, persons, assigned_at, quota_period_id FROM households
            WHERE status = 'youth_welfare' ORDER BY assigned_at, household_id"""
     )
 
 
-async def status_counts(conn: Conn) -> list[asyncpg.Record]:
+async def status_counts(conn: Db) -> list[asyncpg.Record]:
     """Households and persons by status, and by the pillar they live in (if any)."""
     return await conn.fetch(
         """SELECT status, site_pillar, count(*) AS households, sum(persons) AS persons
@@ -457,18 +458,18 @@ def _option(site: SiteRow) -> SiteOption:
     )
 
 
-async def load_board(conn: Conn) -> Board:
+async def load_board(conn: Db) -> Board:
     """Open sites with allocation's estimate of their free places: the policy's candidates."""
     rows = await conn.fetch(_SITES_WITH_REQUESTS + " WHERE s.status = 'open'")
     return Board(_option(_site_row(r)) for r in rows)
 
 
-async def site_option(conn: Conn, site_id: uuid.UUID) -> SiteOption | None:
+async def site_option(conn: Db, site_id: uuid.UUID) -> SiteOption | None:
     row = await conn.fetchrow(_SITES_WITH_REQUESTS + " WHERE s.site_id = $1", site_id)
     return _option(_site_row(row)) if row else None
 
 
-async def list_sites(conn: Conn) -> list[SiteRow]:
+async def list_sites(conn: Db) -> list[SiteRow]:
     rows = await conn.fetch(_SITES_WITH_REQUESTS + " ORDER BY s.pillar, s.district, s.name")
     return [_site_row(r) for r in rows]
 

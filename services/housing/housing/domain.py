@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from ankommen_contracts import DISTRICT_NAMES, Pillar, SpecialNeed, Suitability
+from ankommen_contracts import Pillar, SpecialNeed, Suitability
+from ankommen_contracts.common import PlacesRow, roll_up
 from ankommen_contracts.envelope import EventData
 from ankommen_contracts.events.housing import (
     BedReserved,
@@ -529,42 +530,10 @@ class Site:
 
 
 # -- occupancy (Belegung) ------------------------------------------------------------------
+# The roll-up itself (groups, labels) is the city's one rule in ankommen_contracts.common;
+# housing decides only which of its sites hold places.
 
-PILLAR_LABELS = {
-    Pillar.WOHNHEIM: "Wohnheime",
-    Pillar.WOHNPROJEKT: "Wohnprojekte",
-    Pillar.WOHNUNG: "Wohnungen",
-    Pillar.NOTUNTERKUNFT: "Notunterkünfte",
-}
-
-
-@dataclass(frozen=True)
-class OccupancyRow:
-    """Places of a group of sites in use (open or closing)."""
-
-    key: str
-    label: str
-    sites: int
-    capacity: int
-    blocked: int
-    reserved: int
-    occupied: int
-
-    @property
-    def free(self) -> int:
-        return max(self.capacity - self.blocked - self.reserved - self.occupied, 0)
-
-
-def _row(key: str, label: str, sites: list[Site]) -> OccupancyRow:
-    return OccupancyRow(
-        key=key,
-        label=label,
-        sites=len(sites),
-        capacity=sum(s.capacity for s in sites),
-        blocked=sum(s.blocked for s in sites),
-        reserved=sum(s.reserved for s in sites),
-        occupied=sum(s.occupied for s in sites),
-    )
+OccupancyRow = PlacesRow
 
 
 def occupancy(
@@ -575,12 +544,4 @@ def occupancy(
     Counts sites in use (open or closing), as reporting's capacity view does; planned and
     closed sites hold no places.
     """
-    in_use = [s for s in sites if s.status in (SiteStatus.OPEN, SiteStatus.CLOSING)]
-    by_pillar = [
-        _row(p.value, PILLAR_LABELS[p], [s for s in in_use if s.pillar is p]) for p in Pillar
-    ]
-    by_district = [
-        _row(f"{d:02d}", name, [s for s in in_use if s.district == d])
-        for d, name in DISTRICT_NAMES.items()
-    ]
-    return by_pillar, by_district, _row("total", "Hannover", in_use)
+    return roll_up(s for s in sites if s.status in (SiteStatus.OPEN, SiteStatus.CLOSING))

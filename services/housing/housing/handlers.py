@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 from ankommen_contracts import (
+    MAX_HOUSEHOLD,
     District,
     Envelope,
     Pillar,
@@ -35,7 +36,7 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
-from ankommen_runtime.consumer import EventHandler
+from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from pydantic import Field, field_validator
 
@@ -51,7 +52,6 @@ from .domain import (
 
 log = get_logger(__name__)
 
-MAX_HOUSEHOLD = 30
 MAX_HOLD_SECONDS = 30 * 24 * 3600
 
 
@@ -438,3 +438,10 @@ def allocation_handlers(hold: timedelta) -> dict[str, EventHandler]:
         "PlacementCancelled": on_placement_cancelled,
         "RefugeeDeparted": on_refugee_departed,
     }
+
+
+def subscriptions(settings: Any) -> list[Subscription]:
+    """What housing consumes (the handler-map convention): allocation's requests, held for
+    ``reservation_hold_seconds`` unless a request says otherwise."""
+    hold = timedelta(seconds=settings.reservation_hold_seconds)
+    return [Subscription("allocation", allocation_handlers(hold))]

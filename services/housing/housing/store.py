@@ -14,6 +14,8 @@ import asyncpg
 from ankommen_contracts import Pillar, SpecialNeed, Suitability
 from ankommen_contracts.events.housing import ClosingReason, RejectionReason, ReleaseReason
 from ankommen_runtime.pagination import PageRequest, fetch_page
+from ankommen_runtime.store import Db
+from ankommen_runtime.store import for_update as lock_clause
 
 from .domain import (
     Occupant,
@@ -23,8 +25,6 @@ from .domain import (
     Site,
     SiteStatus,
 )
-
-Db = asyncpg.Connection | asyncpg.Pool
 
 # -- sites ---------------------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ async def save_site(conn: asyncpg.Connection, site: Site) -> None:
 
 
 async def get_site(db: Db, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = lock_clause(for_update)
     row = await db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
     return _site(row) if row else None
 
@@ -241,7 +241,7 @@ async def save_sites(conn: asyncpg.Connection, sites: Iterable[Site]) -> None:
 async def get_reservation(
     db: Db, reservation_id: uuid.UUID, *, for_update: bool = False
 ) -> Reservation | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = lock_clause(for_update)
     row = await db.fetchrow(
         f"SELECT {_RESERVATION} FROM reservations WHERE reservation_id = $1{lock}", reservation_id
     )
@@ -315,7 +315,7 @@ def _occupant(row: asyncpg.Record) -> Occupant:
 async def get_occupant(
     db: Db, household_id: uuid.UUID, *, for_update: bool = False
 ) -> Occupant | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = lock_clause(for_update)
     row = await db.fetchrow(
         f"SELECT {_OCCUPANT} FROM occupants WHERE household_id = $1{lock}", household_id
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ankommen_contracts import Envelope
 from ankommen_runtime import Transaction
-from ankommen_runtime.consumer import EventHandler
+from ankommen_runtime.consumer import EventHandler, Subscription
 
 from . import store
 
@@ -73,3 +73,8 @@ HOUSING: dict[str, EventHandler] = {
     "OccupantCheckedIn": on_checked_in,
     "OccupantCheckedOut": on_checked_out,
 }
+
+
+def subscriptions(settings: Any) -> list[Subscription]:
+    """What reporting consumes (the handler-map convention): housing's sites and places."""
+    return [Subscription("housing", HOUSING)]

@@ -40,8 +40,18 @@ def test_headers_are_cloudevents_binary_mode(event_type: str) -> None:
     assert values["schema_version"] == str(envelope.schema_version).encode()
 
 
+def test_the_acting_staff_member_travels_as_the_ce_actor_extension() -> None:
+    envelope = example_envelope("ShelterOpened")
+    assert "ce_actor" not in dict(envelope.kafka_headers()), "the system acted by itself"
+    envelope.with_actor("staff-7f3a")
+    assert dict(envelope.kafka_headers())["ce_actor"] == b"staff-7f3a"
+    assert "actor" not in envelope.model_dump(), "not in the body: released schemas forbid it"
+    with pytest.raises(ValueError, match="actor"):
+        envelope.with_actor("x" * 256)
+
+
 def test_header_schema_describes_exactly_the_headers() -> None:
-    headers = dict(example_envelope("ShelterOpened").kafka_headers())
+    headers = dict(example_envelope("ShelterOpened").with_actor("staff-7f3a").kafka_headers())
     for name, rule in KAFKA_HEADERS_SCHEMA["properties"].items():
         value = headers[name].decode()
         if "const" in rule:

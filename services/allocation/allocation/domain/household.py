@@ -1,25 +1,21 @@
-"""Allocation's model: households assigned by the Land and where they should live. Pure: no I/O.
+"""The Household aggregate: one household's placement saga. Pure: no I/O.
 
 Allocation decides *where* a household should go; housing, the only authority on places,
-confirms or rejects (docs/placement-saga.md). A ``Household`` is the aggregate of that
-saga: it guards its own transitions and records the events it raises in ``events`` and
-what happened, in words for staff, in ``history`` (cosmicpython's aggregate; the unit of
-work writes the events to the outbox in the same transaction).
-
-The placement policy (``choose_site``) is a pure function of the household's needs and
-allocation's estimate of the sites (``Board``), and every decision says which rule chose it.
+confirms or rejects (docs/placement-saga.md). A ``Household`` guards its own transitions
+and records the events it raises in ``events`` and what happened, in words for staff, in
+``history`` (cosmicpython's aggregate; the unit of work writes the events to the outbox in
+the same transaction).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from ankommen_contracts import DISTRICT_NAMES, Pillar, SpecialNeed, Suitability
+from ankommen_contracts import Pillar, SpecialNeed
 from ankommen_contracts.envelope import EventData
 from ankommen_contracts.events.allocation import (
     DepartureReason,
@@ -36,8 +32,20 @@ from ankommen_contracts.events.allocation import (
 from ankommen_contracts.events.housing import CheckOutReason, RejectionReason, ReleaseReason
 from ankommen_runtime.errors import Conflict
 
+from .policy import (
+    SINGULAR,
+    Board,
+    Choice,
+    Need,
+    NoFit,
+    SiteOption,
+    choose_site,
+    clip,
+    persons_text,
+)
+from .readiness import Readiness, months_since, ready_for
+
 MAX_ATTEMPTS = 1000  # PlacementDecided.attempt's upper bound in the contract
-MAX_REASON = 500  # the contract's limit on every `reason` text
 
 
 class HouseholdStatus(StrEnum):
@@ -45,347 +53,44 @@ class HouseholdStatus(StrEnum):
 
     PLACING = "placing"  # no bed yet; PlacementDecided sent, waiting for housing's answer
     RESERVED = "reserved"  # no bed yet; housing holds the places, waiting for the check-in
-    HOUSED = "housed"  # lives at a site; a relocation may be under way (``pending``)
+    HOUSED = "housed"  # lives at a site; a relocation may be under way (``placement``)
     WAITLISTED = "waitlisted"  # nothing fits: PlacementFailed raised, retried as places free
     YOUTH_WELFARE = "youth_welfare"  # unaccompanied minors: Jugendhilfe, not a site
     MOVED_OUT = "moved_out"  # left the city's accommodation (Auszug into an own flat)
     DEPARTED = "departed"  # left the city's care (RefugeeDeparted)
 
 
-class SiteStatus(StrEnum):
-    """A site's lifecycle as housing reports it."""
-
-    PLANNED = "planned"
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-# ---------------------------------------------------------------------------------------
-# Readiness: which regular pillar a household is ready for
-# ---------------------------------------------------------------------------------------
-
-
-class Independence(StrEnum):
-    """How independently the household manages everyday life (social workers' estimate)."""
-
-    LOW = "low"
-    SOME = "some"
-    HIGH = "high"
-
-
-class GermanLevel(StrEnum):
-    """German of the household's best speaker, coarse CEFR level."""
-
-    NONE = "none"
-    A1 = "a1"
-    A2 = "a2"
-    B1 = "b1"
-    B2_PLUS = "b2_plus"
-
-
-class ResidenceProspects(StrEnum):
-    """Prospects of staying (Bleibeperspektive), coarse."""
-
-    GOOD = "good"
-    UNCLEAR = "unclear"
-    POOR = "poor"
-
-
-_INDEPENDENCE_RANK = {level: i for i, level in enumerate(Independence)}
-_GERMAN_RANK = {level: i for i, level in enumerate(GermanLevel)}
-
-# Below these lengths of stay a household counts as a new arrival whatever else is known.
-WOHNPROJEKT_AFTER_MONTHS = 3
-WOHNUNG_AFTER_MONTHS = 6
-
-
 @dataclass(frozen=True)
-class Readiness:
-    """Coarse attributes recorded by staff; with the length of stay they decide the pillar."""
+class Placement:
+    """The placement in flight: the request exactly as sent, when, and housing's hold.
 
-    independence: Independence
-    german: GermanLevel
-    residence_prospects: ResidenceProspects
-
-
-def months_since(start: datetime, now: datetime) -> int:
-    """Whole months (of 30 days) between two moments; never negative."""
-    return max((now - start).days // 30, 0)
-
-
-def ready_for(readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
-    """The most independent regular pillar the household is ready for, and why in words.
-
-    Wohnung: 6+ months here, high independence, German A2+, good residence prospects.
-    Wohnprojekt: 3+ months, at least some independence, German A1+, prospects not poor.
-    Anyone else, and every new arrival, starts in a Wohnheim with 24/7 care.
+    One value, replaced as a whole: decided (``reserved_until`` None, waiting for housing),
+    then held (``reserved_until`` set by BedReserved), then gone (checked in, rejected,
+    expired, cancelled). Nothing about it is ever reset field by field.
     """
-    stay = f"{months} months in Hannover"
-    if months < WOHNPROJEKT_AFTER_MONTHS:
-        return Pillar.WOHNHEIM, f"new arrival ({stay})"
-    if readiness is None:
-        return Pillar.WOHNHEIM, f"{stay}, readiness not assessed yet"
-    r = readiness
-    not_for_flat = [
-        text
-        for missing, text in (
-            (months < WOHNUNG_AFTER_MONTHS, f"under {WOHNUNG_AFTER_MONTHS} months here"),
-            (r.independence is not Independence.HIGH, "independence not yet high"),
-            (_GERMAN_RANK[r.german] < _GERMAN_RANK[GermanLevel.A2], "German below A2"),
-            (r.residence_prospects is not ResidenceProspects.GOOD, "residence prospects not good"),
-        )
-        if missing
-    ]
-    if not not_for_flat:
-        return Pillar.WOHNUNG, (
-            f"ready for a Wohnung ({stay}, {r.independence.value} independence, "
-            f"German {_german(r.german)}, {r.residence_prospects.value} residence prospects)"
-        )
-    not_for_project = [
-        text
-        for missing, text in (
-            (_INDEPENDENCE_RANK[r.independence] < 1, "independence low"),
-            (r.german is GermanLevel.NONE, "no German yet"),
-            (r.residence_prospects is ResidenceProspects.POOR, "residence prospects poor"),
-        )
-        if missing
-    ]
-    if not not_for_project:
-        return Pillar.WOHNPROJEKT, (
-            f"ready for a Wohnprojekt, not yet for a Wohnung ({', '.join(not_for_flat)})"
-        )
-    return Pillar.WOHNHEIM, f"not yet ready for a Wohnprojekt ({', '.join(not_for_project)})"
 
+    request: PlacementDecided
+    decided_at: datetime
+    reserved_until: datetime | None = None
 
-def _german(level: GermanLevel) -> str:
-    return "B2 or better" if level is GermanLevel.B2_PLUS else level.value.upper()
+    @property
+    def site_id(self) -> uuid.UUID:
+        return self.request.site_id
 
+    @property
+    def reservation_id(self) -> uuid.UUID:
+        return self.request.reservation_id
 
-# ---------------------------------------------------------------------------------------
-# Sites as allocation sees them, and the placement policy
-# ---------------------------------------------------------------------------------------
+    @property
+    def held(self) -> bool:
+        """Housing reserved the places (BedReserved); else the request is unanswered."""
+        return self.reserved_until is not None
 
+    def hold(self, until: datetime) -> Placement:
+        return replace(self, reserved_until=until)
 
-@dataclass(frozen=True)
-class SiteOption:
-    """A site in allocation's replica; ``free`` is an estimate (housing has the truth)."""
-
-    site_id: uuid.UUID
-    name: str
-    pillar: Pillar
-    district: int
-    suitability: frozenset[Suitability]
-    status: SiteStatus
-    free: int
-
-
-class Board:
-    """The sites one transaction chooses from; decisions hold places so the next one sees it."""
-
-    def __init__(self, sites: Iterable[SiteOption] = ()) -> None:
-        self._sites = {s.site_id: s for s in sites}
-
-    def sites(self) -> list[SiteOption]:
-        return list(self._sites.values())
-
-    def get(self, site_id: uuid.UUID) -> SiteOption | None:
-        return self._sites.get(site_id)
-
-    def hold(self, site_id: uuid.UUID, places: int) -> None:
-        site = self._sites.get(site_id)
-        if site is not None:
-            self._sites[site_id] = replace(site, free=site.free - places)
-
-    def has_free(self, *, regular_only: bool = False) -> bool:
-        """Any open site with a free place (a cheap test before looking for takers)."""
-        return any(
-            s.free > 0
-            and s.status is SiteStatus.OPEN
-            and not (regular_only and s.pillar is Pillar.NOTUNTERKUNFT)
-            for s in self._sites.values()
-        )
-
-
-REGULAR_ORDER: dict[Pillar, tuple[Pillar, ...]] = {
-    # New arrivals and anyone not ready for more start with 24/7 care.
-    Pillar.WOHNHEIM: (Pillar.WOHNHEIM, Pillar.WOHNPROJEKT, Pillar.WOHNUNG),
-    # Ready for shared housing but not a flat: a Wohnheim suits better than a flat.
-    Pillar.WOHNPROJEKT: (Pillar.WOHNPROJEKT, Pillar.WOHNHEIM, Pillar.WOHNUNG),
-    Pillar.WOHNUNG: (Pillar.WOHNUNG, Pillar.WOHNPROJEKT, Pillar.WOHNHEIM),
-}
-SINGULAR = {
-    Pillar.WOHNHEIM: "Wohnheim",
-    Pillar.WOHNPROJEKT: "Wohnprojekt",
-    Pillar.WOHNUNG: "Wohnung",
-    Pillar.NOTUNTERKUNFT: "Notunterkunft",
-}
-PLURAL = {
-    Pillar.WOHNHEIM: "Wohnheime",
-    Pillar.WOHNPROJEKT: "Wohnprojekte",
-    Pillar.WOHNUNG: "Wohnungen",
-    Pillar.NOTUNTERKUNFT: "Notunterkünfte",
-}
-# Special needs a site must declare a suitability for; others (medical, family) are not
-# declared by sites, so they cannot exclude one (family only prefers family sites).
-REQUIRED_SUITABILITY: dict[SpecialNeed, Suitability] = {
-    SpecialNeed.WHEELCHAIR: Suitability.ACCESSIBLE,
-    SpecialNeed.REDUCED_MOBILITY: Suitability.ACCESSIBLE,
-    SpecialNeed.WOMEN_ONLY: Suitability.WOMEN_ONLY,
-}
-
-
-@dataclass(frozen=True)
-class Need:
-    """What a placement must satisfy: the whole household, its needs, its readiness."""
-
-    persons: int
-    special_needs: frozenset[SpecialNeed]
-    ready_for: Pillar
-    assessment: str  # why that pillar, in words (from ``ready_for``)
-    allow_emergency: bool = True  # relocations never move anyone *into* a Notunterkunft
-
-
-@dataclass(frozen=True)
-class Choice:
-    site: SiteOption
-    reason: str
-
-
-@dataclass(frozen=True)
-class NoFit:
-    reason: str
-
-
-def unfit(site: SiteOption, need: Need) -> str | None:
-    """Why a site cannot take the household, or None if it can (free places aside)."""
-    if site.status is not SiteStatus.OPEN:
-        return "closing" if site.status is SiteStatus.CLOSING else "not open"
-    if Suitability.MINORS in site.suitability:
-        return "for unaccompanied minors (Jugendhilfe)"
-    for need_ in sorted(need.special_needs):
-        required = REQUIRED_SUITABILITY.get(need_)
-        if required is not None and required not in site.suitability:
-            return f"not {required.value.replace('_', '-')}"
-    if (
-        Suitability.WOMEN_ONLY in site.suitability
-        and SpecialNeed.WOMEN_ONLY not in need.special_needs
-    ):
-        return "women-only"
-    if site.pillar is Pillar.NOTUNTERKUNFT and not need.allow_emergency:
-        return "a Notunterkunft (relocations go to regular places)"
-    if site.free < need.persons:
-        return f"fewer than {need.persons} free places"
-    return None
-
-
-def choose_site(
-    need: Need, sites: Iterable[SiteOption], *, exclude: Set[uuid.UUID] = frozenset()
-) -> Choice | NoFit:
-    """The placement policy. Households stay together: one site with room for everyone.
-
-    1. Regular pillars first, in the order of the household's readiness (new arrivals:
-       Wohnheime; ready households: Wohnprojekte or Wohnungen first).
-    2. Notunterkünfte only when no regular place fits.
-    3. Within a pillar the site with the most free places (a family-suitable one first for
-       a household that needs a family unit).
-    Special needs exclude sites that do not declare the matching suitability, and a
-    women-only site takes only households that need one.
-    """
-    fitting: list[SiteOption] = []
-    why_not: Counter[str] = Counter()
-    for site in sites:
-        problem = "already tried in this round" if site.site_id in exclude else unfit(site, need)
-        if problem is None:
-            fitting.append(site)
-        else:
-            why_not[problem] += 1
-    order = REGULAR_ORDER[need.ready_for]
-    if need.allow_emergency:
-        order = (*order, Pillar.NOTUNTERKUNFT)
-    family = SpecialNeed.FAMILY in need.special_needs
-    for rank, pillar in enumerate(order):
-        candidates = [s for s in fitting if s.pillar is pillar]
-        if not candidates:
-            continue
-        best = min(
-            candidates,
-            key=lambda s: (
-                family and Suitability.FAMILIES not in s.suitability,
-                -s.free,
-                s.name,
-                str(s.site_id),
-            ),
-        )
-        return Choice(best, _decision_reason(need, best, order[:rank], candidates))
-    return NoFit(_no_fit_reason(need, why_not))
-
-
-def _decision_reason(
-    need: Need, site: SiteOption, skipped: Sequence[Pillar], candidates: Sequence[SiteOption]
-) -> str:
-    first = REGULAR_ORDER[need.ready_for][0]
-    if not skipped:
-        rule = f"{need.assessment}: {PLURAL[first]} first"
-    elif site.pillar is Pillar.NOTUNTERKUNFT:
-        rule = (
-            f"{need.assessment}; no regular place (Wohnheim, Wohnprojekt, Wohnung) fits "
-            f"{_persons(need.persons)}: a Notunterkunft only because nothing else is free"
-        )
-    else:
-        none_fit = ", ".join(SINGULAR[p] for p in skipped)
-        rule = (
-            f"{need.assessment}: {PLURAL[first]} first, but no {none_fit} place fits "
-            f"{_persons(need.persons)}; next regular pillar {PLURAL[site.pillar]}"
-        )
-    if len(candidates) == 1:
-        within = f"the only fitting {SINGULAR[site.pillar]} ({site.free} free)"
-    else:
-        within = (
-            f"most free places of {len(candidates)} fitting {PLURAL[site.pillar]} "
-            f"({site.free} free)"
-        )
-    if SpecialNeed.FAMILY in need.special_needs and Suitability.FAMILIES in site.suitability:
-        within += ", suited for families"
-    parts = [f"{site.name} ({SINGULAR[site.pillar]}, {_district(site.district)})", rule, within]
-    met = sorted(
-        f"{REQUIRED_SUITABILITY[n].value.replace('_', '-')} ({n.value})"
-        for n in need.special_needs
-        if n in REQUIRED_SUITABILITY
-    )
-    if met:
-        parts.append("needs met: " + ", ".join(met))
-    return _clip(": ".join(parts[:2]) + "; " + "; ".join(parts[2:]))
-
-
-def _no_fit_reason(need: Need, why_not: Counter[str]) -> str:
-    needs = f" with needs {', '.join(sorted(n.value for n in need.special_needs))}"
-    head = f"No open site fits {_persons(need.persons)}{needs if need.special_needs else ''}"
-    if not why_not:
-        return _clip(f"{head}: no open site is known")
-    detail = ", ".join(f"{n} {_sites(n)} {why}" for why, n in why_not.most_common())
-    return _clip(f"{head}: {detail}")
-
-
-def _persons(n: int) -> str:
-    return "1 person" if n == 1 else f"{n} persons"
-
-
-def _sites(n: int) -> str:
-    return "site" if n == 1 else "sites"
-
-
-def _district(number: int) -> str:
-    return f"Stadtbezirk {number:02d} {DISTRICT_NAMES.get(number, '')}".rstrip()
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
-
-
-# ---------------------------------------------------------------------------------------
-# The household aggregate
-# ---------------------------------------------------------------------------------------
+    def resent(self, now: datetime) -> Placement:
+        return replace(self, decided_at=now)
 
 
 @dataclass(frozen=True)
@@ -425,11 +130,7 @@ class Household:
     status: HouseholdStatus
     quota_period_id: uuid.UUID | None = None
     home: Home | None = None
-    # The request in flight, exactly as sent; ``reserved_until`` is set once housing
-    # granted it (BedReserved), so an unanswered request has ``reserved_until is None``.
-    pending: PlacementDecided | None = None
-    decided_at: datetime | None = None
-    reserved_until: datetime | None = None
+    placement: Placement | None = None
     relocation_reason: RelocationReason | None = None
     tried_site_ids: list[uuid.UUID] = field(default_factory=list)
     cancelled_reservation_ids: list[uuid.UUID] = field(default_factory=list)
@@ -442,6 +143,19 @@ class Household:
     history: list[HistoryEntry] = field(default_factory=list, repr=False, compare=False)
 
     # -- facts --------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> PlacementDecided | None:
+        """The request in flight, exactly as sent, if any."""
+        return self.placement.request if self.placement else None
+
+    @property
+    def decided_at(self) -> datetime | None:
+        return self.placement.decided_at if self.placement else None
+
+    @property
+    def reserved_until(self) -> datetime | None:
+        return self.placement.reserved_until if self.placement else None
 
     @property
     def persons(self) -> int:
@@ -505,7 +219,7 @@ class Household:
                 members=list(members),
             )
         )
-        household._note(now, "assigned", f"assigned by the Land: {_persons(household.persons)}")
+        household._note(now, "assigned", f"assigned by the Land: {persons_text(household.persons)}")
         if household.unaccompanied_minors:
             household.status = HouseholdStatus.YOUTH_WELFARE
             household._note(
@@ -563,11 +277,11 @@ class Household:
         self, site_id: uuid.UUID, reservation_id: uuid.UUID, expires_at: datetime, now: datetime
     ) -> None:
         """BedReserved: the awaited reservation is held; any other one is handed back."""
-        if self._awaits(reservation_id):
-            if self.reserved_until is None:
+        if self.placement is not None and self._awaits(reservation_id):
+            if not self.placement.held:
                 if self.home is None:
                     self.status = HouseholdStatus.RESERVED
-                self.reserved_until = expires_at
+                self.placement = self.placement.hold(expires_at)
                 self.waitlisted_since = None
                 self._note(now, "reserved", "housing reserved the places", site_id, reservation_id)
             return
@@ -591,7 +305,7 @@ class Household:
         now: datetime,
     ) -> None:
         """ReservationRejected: try the next candidate, or waitlist (an alert) if none fits."""
-        if not (self._awaits(reservation_id) and self.reserved_until is None):
+        if not (self._awaits(reservation_id) and self.reserved_until is None):  # unanswered
             return  # an answer to a request this household no longer waits for
         free = "unknown" if free_places is None else str(free_places)
         self._note(
@@ -601,7 +315,7 @@ class Household:
             site_id,
             reservation_id,
         )
-        self.pending = None
+        self.placement = None
         self._place(board, now)
 
     def reservation_released(
@@ -618,7 +332,7 @@ class Household:
             self.pending.site_id,
             reservation_id,
         )
-        self.pending = None
+        self.placement = None
         self.tried_site_ids = []  # a new round: the site was right, only the arrival was late
         self._place(board, now)
 
@@ -683,7 +397,7 @@ class Household:
         pending = self.pending
         if pending is not None and pending.site_id == site_id and self.reserved_until is not None:
             self._cancel(site_id, pending.reservation_id, "site is closing", now)
-            self.pending = None
+            self.placement = None
             if self.home is None:
                 self._request(RelocationReason.SITE_CLOSING, site_id, now)
             self._place(board, now)
@@ -728,17 +442,18 @@ class Household:
 
     def resend(self, now: datetime) -> bool:
         """No answer in time: send the *same* request again (same reservation_id)."""
-        if self.pending is None or self.reserved_until is not None:
+        if self.placement is None or self.placement.held:
             return False
-        self.events.append(self.pending)
-        self.decided_at = now
+        self.placement = self.placement.resent(now)
+        request = self.placement.request
+        self.events.append(request)
         self._note(
             now,
             "resent",
             "no answer from housing in time: request sent again",
-            self.pending.site_id,
-            self.pending.reservation_id,
-            self.pending.attempt,
+            request.site_id,
+            request.reservation_id,
+            request.attempt,
         )
         return True
 
@@ -794,7 +509,7 @@ class Household:
     def _decide(self, choice: Choice, board: Board, now: datetime, prefix: str = "") -> None:
         site = choice.site
         self.attempts += 1
-        self.pending = PlacementDecided(
+        request = PlacementDecided(
             household_id=self.household_id,
             site_id=site.site_id,
             reservation_id=uuid.uuid4(),  # new for every attempt; housing's idempotency key
@@ -802,29 +517,21 @@ class Household:
             special_needs=self.special_needs,
             pillar=site.pillar,
             district=site.district,
-            reason=_clip(prefix + choice.reason),
+            reason=clip(prefix + choice.reason),
             attempt=self.attempts,
         )
+        self.placement = Placement(request, decided_at=now)
         # Whoever has a bed keeps it (and the status) until the check-in at the new site.
         self.status = HouseholdStatus.PLACING if self.home is None else HouseholdStatus.HOUSED
-        self.decided_at = now
-        self.reserved_until = None
         self.tried_site_ids.append(site.site_id)
         board.hold(site.site_id, self.persons)
-        self.events.append(self.pending)
+        self.events.append(request)
         self._note(
-            now,
-            "decided",
-            self.pending.reason,
-            site.site_id,
-            self.pending.reservation_id,
-            self.attempts,
+            now, "decided", request.reason, site.site_id, request.reservation_id, self.attempts
         )
 
     def _no_place(self, reason: str, now: datetime) -> None:
-        self.pending = None
-        self.decided_at = None
-        self.reserved_until = None
+        self.placement = None
         if self.home is not None and not self.must_move:
             # It still has its bed: give the move up; nobody becomes homeless.
             self._note(
@@ -840,7 +547,7 @@ class Household:
             self.events.append(
                 PlacementFailed(
                     household_id=self.household_id,
-                    reason=_clip(f"{reason}; waitlisted"),
+                    reason=clip(f"{reason}; waitlisted"),
                     waitlisted=True,
                     persons=self.persons,
                 )
@@ -867,9 +574,7 @@ class Household:
         """End of a saga: no request in flight, no round, no relocation, no waiting."""
         self.status = status
         self.home = home
-        self.pending = None
-        self.decided_at = None
-        self.reserved_until = None
+        self.placement = None
         self.relocation_reason = None
         self.tried_site_ids = []
         self.waitlisted_since = None

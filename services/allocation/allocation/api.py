@@ -1,0 +1,514 @@
+"""Allocation's HTTP API: routes and their view models.
+
+Views are built from the domain's and the store's objects with ``model_validate``
+(``from_attributes``), never copied field by field; the time a view depends on (a
+household's readiness) comes from the runtime's clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from ankommen_contracts import Pillar, SpecialNeed
+from ankommen_contracts.events.allocation import Member, RelocationReason
+from ankommen_runtime import UnitOfWork, audit
+from ankommen_runtime.auth import Actor, Role, allow
+from ankommen_runtime.clock import Clock
+from ankommen_runtime.pagination import Page, PageQuery
+from ankommen_runtime.service import get_clock, get_pool, get_uow
+from ankommen_runtime.store import found
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from . import handlers, store
+from .domain import (
+    GermanLevel,
+    HistoryEntry,
+    Household,
+    HouseholdStatus,
+    Independence,
+    Placement,
+    Readiness,
+    ResidenceProspects,
+    SiteStatus,
+    months_since,
+    ready_for,
+)
+
+
+class View(BaseModel):
+    """Base of every view: built from attributes (``View.model_validate(obj)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------
+
+
+class HomeView(View):
+    site_id: uuid.UUID
+    pillar: Pillar
+    district: int
+    checked_in_at: datetime
+
+
+class PendingView(View):
+    """The placement in flight: requested (``reserved_until`` null) or reserved."""
+
+    site_id: uuid.UUID
+    reservation_id: uuid.UUID
+    pillar: Pillar
+    district: int
+    attempt: int
+    reason: str
+    decided_at: datetime | None
+    reserved_until: datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _of_placement(cls, data: Any) -> Any:
+        if isinstance(data, Placement):  # the request as sent, and housing's hold
+            return data.request.model_dump() | {
+                "decided_at": data.decided_at,
+                "reserved_until": data.reserved_until,
+            }
+        return data
+
+
+class ReadinessView(View):
+    independence: Independence
+    german: GermanLevel
+    residence_prospects: ResidenceProspects
+    ready_for: Pillar
+    assessment: str
+
+
+class HistoryView(View):
+    at: datetime
+    kind: str
+    reason: str
+    site_id: uuid.UUID | None
+    reservation_id: uuid.UUID | None
+    attempt: int | None
+
+
+class HouseholdView(View):
+    household_id: uuid.UUID
+    land_reference: str
+    quota_period_id: uuid.UUID | None
+    status: HouseholdStatus
+    persons: int
+    special_needs: list[SpecialNeed]
+    members: list[Member]
+    assigned_at: datetime
+    site: HomeView | None = Field(
+        validation_alias="home", description="Where the household lives now"
+    )
+    pending: PendingView | None = Field(validation_alias="placement")
+    relocation_reason: RelocationReason | None
+    attempts: int
+    waitlisted_since: datetime | None
+    readiness: ReadinessView | None
+    history: list[HistoryView] | None = Field(
+        default=None,
+        # Not read from the aggregate (its ``history`` holds unsaved notes only): the
+        # detail route passes the stored decisions.
+        validation_alias="decisions",
+        description="Decisions with reasons (single household only)",
+    )
+
+    @field_validator("readiness", mode="before")
+    @classmethod
+    def _assess(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, Readiness):
+            return value
+        context = info.context or {}
+        pillar, assessment = ready_for(
+            value, months_since(info.data["assigned_at"], context["now"])
+        )
+        return {**value.__dict__, "ready_for": pillar, "assessment": assessment}
+
+    @classmethod
+    def of(
+        cls, h: Household, now: datetime, history: list[HistoryEntry] | None = None
+    ) -> HouseholdView:
+        """The household as staff see it at ``now`` (readiness depends on the stay)."""
+        view = cls.model_validate(h, context={"now": now})
+        if history is not None:
+            view.history = [HistoryView.model_validate(e) for e in history]
+        return view
+
+
+class RegisteredView(View):
+    land_reference: str
+    household_id: uuid.UUID
+    outcome: str = Field(description="`created`, or `existing` for a repeat")
+    status: HouseholdStatus
+
+    @classmethod
+    def of(cls, r: handlers.Registered) -> RegisteredView:
+        return cls.model_validate(r.__dict__ | {"outcome": "created" if r.created else "existing"})
+
+
+class BatchView(View):
+    created: int
+    existing: int
+    items: list[RegisteredView]
+
+
+class WeekView(View):
+    week_starting: date
+    assigned_persons: int
+
+
+class QuotaPeriodView(View):
+    quota_period_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    expected_persons: int
+    weekly_quota: int
+    assigned_households: int
+    assigned_persons: int
+    remaining_persons: int = Field(description="expected_persons − assigned_persons, at least 0")
+    weeks: list[WeekView] = Field(description="Persons assigned per calendar week vs the quota")
+
+    @classmethod
+    def of(
+        cls, q: store.QuotaPeriod, weeks: dict[uuid.UUID, list[tuple[date, int]]]
+    ) -> QuotaPeriodView:
+        return cls.model_validate(
+            q.__dict__
+            | {
+                "remaining_persons": max(q.expected_persons - q.assigned_persons, 0),
+                "weeks": [
+                    {"week_starting": w, "assigned_persons": n}
+                    for w, n in weeks.get(q.quota_period_id, [])
+                ],
+            }
+        )
+
+
+class WaitingView(View):
+    position: int = 0
+    household_id: uuid.UUID
+    persons: int
+    special_needs: list[str]
+    waitlisted_since: datetime
+    site_id: uuid.UUID | None = Field(description="The closing site it still lives in, if any")
+    reason: str
+
+
+class AlertView(View):
+    """An open homelessness alert: PlacementFailed for a household still waitlisted."""
+
+    household_id: uuid.UUID
+    persons: int
+    raised_at: datetime = Field(validation_alias=AliasChoices("raised_at", "waitlisted_since"))
+    reason: str
+
+
+class YouthWelfareHousehold(View):
+    household_id: uuid.UUID
+    persons: int
+    assigned_at: datetime
+    quota_period_id: uuid.UUID | None
+
+
+class YouthWelfareView(View):
+    """Unaccompanied minors: Jugendhilfe's responsibility, counted apart from placements."""
+
+    households: int
+    persons: int
+    items: list[YouthWelfareHousehold]
+
+
+class Count(View):
+    households: int = 0
+    persons: int = 0
+
+
+class SummaryView(View):
+    by_status: dict[HouseholdStatus, Count]
+    living_by_pillar: dict[Pillar, Count] = Field(
+        description="Households living at a site now (housed, relocations included)"
+    )
+    total: Count
+
+
+class SiteView(View):
+    """A site as allocation sees it: an estimate folded from housing's events."""
+
+    site_id: uuid.UUID
+    name: str
+    pillar: Pillar
+    district: int
+    suitability: list[str]
+    status: SiteStatus
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+    requested: int = Field(description="Places of allocation's requests not yet answered")
+    free: int
+
+    @field_validator("free")
+    @classmethod
+    def _never_negative(cls, free: int) -> int:
+        return max(free, 0)  # an estimate may run below zero until housing answers
+
+
+# ---------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------
+
+quota = APIRouter(tags=["quota periods"])
+assignments = APIRouter(tags=["assignments"])
+households = APIRouter(tags=["households"])
+views = APIRouter(tags=["placement views"])
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+BusinessClock = Annotated[Clock, Depends(get_clock)]
+
+# Who may do what (docs/roles.md is generated from these). The Land's intake feed only
+# announces periods and registers assignments; social workers see and assess households
+# of their own Stadtbezirk; youth welfare sees the unaccompanied minors in its care.
+Intake = Annotated[Actor, Depends(allow(Role.LAND_INTAKE, Role.ALLOCATION_STAFF))]
+QuotaReader = Annotated[
+    Actor, Depends(allow(Role.LAND_INTAKE, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
+]
+Staff = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF))]
+CaseReader = Annotated[
+    Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER, Role.YOUTH_WELFARE))
+]
+Assessor = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER))]
+AlertReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.HOUSING_STAFF))]
+YouthWelfare = Annotated[Actor, Depends(allow(Role.YOUTH_WELFARE, Role.ALLOCATION_STAFF))]
+CountReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.COUNCIL_READER))]
+SiteReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.HOUSING_STAFF))]
+
+
+def may_see(actor: Actor, household: Household) -> bool:
+    """Allocation staff see every household; a social worker those living in their
+    Stadtbezirk; youth welfare the unaccompanied minors routed to it."""
+    if actor.has(Role.ALLOCATION_STAFF):
+        return True
+    if actor.has(Role.YOUTH_WELFARE) and household.status is HouseholdStatus.YOUTH_WELFARE:
+        return True
+    return (
+        actor.has(Role.SOCIAL_WORKER)
+        and household.home is not None
+        and actor.covers_district(household.home.district)
+    )
+
+
+async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) -> Household:
+    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+    if not may_see(actor, household):
+        raise HTTPException(403, f"household {household_id} is not in your care")
+    return household
+
+
+async def _detail(household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime) -> HouseholdView:
+    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+    return HouseholdView.of(household, now, await store.history(pool, household_id))
+
+
+@quota.post(
+    "/quota-periods",
+    status_code=status.HTTP_201_CREATED,
+    summary="The Land announces a quota period",
+    responses={200: {"description": "Announced before with the same figures"}},
+)
+async def announce_quota_period(
+    command: handlers.AnnounceQuotaPeriod, actor: Intake, uow: Uow, pool: Pool, response: Response
+) -> QuotaPeriodView:
+    period, created = await handlers.announce_quota_period(uow, command)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    weeks = await store.weekly_assignments(pool)
+    return QuotaPeriodView.of(period, weeks)
+
+
+@quota.get("/quota-periods", summary="Quota periods with persons assigned so far")
+async def list_quota_periods(
+    actor: QuotaReader, pool: Pool, page: PageQuery
+) -> Page[QuotaPeriodView]:
+    weeks = await store.weekly_assignments(pool)
+    periods = [QuotaPeriodView.of(q, weeks) for q in await store.list_quota_periods(pool)]
+    return Page.slice_of(periods, page)  # a few per year: read whole, paged here
+
+
+@assignments.post(
+    "/assignments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register one household assigned by the Land; its placement starts at once",
+    responses={200: {"description": "Registered before: the existing household"}},
+)
+async def register_assignment(
+    command: handlers.Assignment, actor: Intake, uow: Uow, response: Response
+) -> RegisteredView:
+    [result] = await handlers.register_assignments(uow, [command])
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return RegisteredView.of(result)
+
+
+@assignments.post(
+    "/assignments/batch",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register the Land's weekly batch; a repeat creates nothing new",
+    responses={200: {"description": "Every assignment was registered before"}},
+)
+async def register_batch(
+    command: handlers.AssignmentBatch, actor: Intake, uow: Uow, response: Response
+) -> BatchView:
+    results = await handlers.register_assignments(uow, command.assignments, batch=True)
+    created = sum(r.created for r in results)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return BatchView(
+        created=created,
+        existing=len(results) - created,
+        items=[RegisteredView.of(r) for r in results],
+    )
+
+
+@households.get("/households", summary="Households, optionally by status")
+async def list_households(
+    actor: Staff,
+    pool: Pool,
+    clock: BusinessClock,
+    page: PageQuery,
+    status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
+) -> Page[HouseholdView]:
+    found, total = await store.list_households(pool, status=status_, page=page)
+    now = clock.now()
+    # Members, special needs, the Land's reference: a read of persons' details, recorded.
+    await audit.record_read(pool, now, [h.household_id for h in found])
+    return Page.of([HouseholdView.of(h, now) for h in found], total, page)
+
+
+@households.get("/households/{household_id}", summary="One household with its decisions")
+async def get_household(
+    household_id: uuid.UUID, actor: CaseReader, pool: Pool, clock: BusinessClock
+) -> HouseholdView:
+    """Allocation staff: any household; social workers: those living in their Stadtbezirk;
+    youth welfare: unaccompanied minors in its care (else 403)."""
+    household = await _visible(pool, household_id, actor)
+    now = clock.now()
+    await audit.record_read(pool, now, [household_id])  # who read whose details
+    return HouseholdView.of(household, now, await store.history(pool, household_id))
+
+
+@households.put(
+    "/households/{household_id}/readiness",
+    summary="Record readiness for a Wohnprojekt or a Wohnung (used by later placements)",
+)
+async def record_readiness(
+    household_id: uuid.UUID,
+    command: handlers.RecordReadiness,
+    actor: Assessor,
+    uow: Uow,
+    pool: Pool,
+    clock: BusinessClock,
+) -> HouseholdView:
+    """Social workers only for households living in their Stadtbezirk."""
+    await _visible(pool, household_id, actor)
+    await handlers.record_readiness(uow, household_id, command)
+    return await _detail(household_id, pool, clock.now())
+
+
+@households.post(
+    "/households/{household_id}/relocation",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Move a housed household to another site (409 if it cannot move now)",
+)
+async def request_relocation(
+    household_id: uuid.UUID,
+    command: handlers.RequestRelocation,
+    actor: Staff,
+    uow: Uow,
+    pool: Pool,
+    clock: BusinessClock,
+) -> HouseholdView:
+    await handlers.request_relocation(uow, household_id, command)
+    return await _detail(household_id, pool, clock.now())
+
+
+@households.post(
+    "/households/{household_id}/departure",
+    summary="The household left the city's care (409 if it has departed already)",
+)
+async def record_departure(
+    household_id: uuid.UUID,
+    command: handlers.RecordDeparture,
+    actor: Staff,
+    uow: Uow,
+    pool: Pool,
+    clock: BusinessClock,
+) -> HouseholdView:
+    await handlers.record_departure(uow, household_id, command)
+    return await _detail(household_id, pool, clock.now())
+
+
+@views.get("/waitlist", summary="Waitlisted households, oldest first")
+async def waitlist(actor: Staff, pool: Pool, page: PageQuery) -> Page[WaitingView]:
+    waiting = [
+        WaitingView.model_validate(w).model_copy(update={"position": i})
+        for i, w in enumerate(await store.waitlist(pool), start=1)
+    ]
+    return Page.slice_of(waiting, page)
+
+
+@views.get("/alerts", summary="Open homelessness alerts (PlacementFailed, still waitlisted)")
+async def alerts(actor: AlertReader, pool: Pool, page: PageQuery) -> Page[AlertView]:
+    everything = [AlertView.model_validate(w) for w in await store.waitlist(pool)]
+    return Page.slice_of(everything, page)
+
+
+@views.get("/youth-welfare", summary="Unaccompanied minors routed to youth welfare, counted apart")
+async def youth_welfare(actor: YouthWelfare, pool: Pool) -> YouthWelfareView:
+    rows = await store.youth_welfare(pool)
+    return YouthWelfareView(
+        households=len(rows),
+        persons=sum(r["persons"] for r in rows),
+        items=[YouthWelfareHousehold.model_validate(dict(r)) for r in rows],
+    )
+
+
+@views.get("/placements/summary", summary="Households and persons by status and by pillar")
+async def summary(actor: CountReader, pool: Pool) -> SummaryView:
+    by_status = {s: Count() for s in HouseholdStatus}
+    by_pillar = {p: Count() for p in Pillar}
+    total = Count()
+    for row in await store.status_counts(pool):
+        for count in (by_status[HouseholdStatus(row["status"])], total):
+            count.households += row["households"]
+            count.persons += row["persons"]
+        if row["site_pillar"] is not None:
+            by_pillar[Pillar(row["site_pillar"])].households += row["households"]
+            by_pillar[Pillar(row["site_pillar"])].persons += row["persons"]
+    return SummaryView(by_status=by_status, living_by_pillar=by_pillar, total=total)
+
+
+@views.get("/sites", summary="Sites as allocation sees them (folded from housing's events)")
+async def sites(actor: SiteReader, pool: Pool, page: PageQuery) -> Page[SiteView]:
+    known = [SiteView.model_validate(s) for s in await store.list_sites(pool)]
+    return Page.slice_of(known, page)
+
+
+ROUTERS = (quota, assignments, households, views)

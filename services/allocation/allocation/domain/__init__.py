@@ -1,0 +1,79 @@
+"""Allocation's model: households assigned by the Land and where they should live. Pure: no I/O.
+
+Three modules, in the order a placement needs them:
+
+- ``readiness``: which regular pillar a household is ready for (Wohnfähigkeit);
+- ``policy``: sites as allocation sees them (``Board``) and the placement policy
+  (``choose_site``), every decision with the rule that chose it;
+- ``household``: the ``Household`` aggregate of the placement saga, with the placement in
+  flight as one value (``Placement``).
+
+Nothing here imports I/O: errors come from ``ankommen_runtime.errors`` (import-light), the
+time is passed in by the handlers, which take it from the runtime's clock.
+"""
+
+from .household import (
+    MAX_ATTEMPTS,
+    MUST_MOVE,
+    HistoryEntry,
+    Home,
+    Household,
+    HouseholdStatus,
+    Placement,
+)
+from .policy import (
+    MAX_REASON,
+    PLURAL,
+    REGULAR_ORDER,
+    REQUIRED_SUITABILITY,
+    SINGULAR,
+    Board,
+    Choice,
+    Need,
+    NoFit,
+    SiteOption,
+    SiteStatus,
+    choose_site,
+    unfit,
+)
+from .readiness import (
+    WOHNPROJEKT_AFTER_MONTHS,
+    WOHNUNG_AFTER_MONTHS,
+    GermanLevel,
+    Independence,
+    Readiness,
+    ResidenceProspects,
+    months_since,
+    ready_for,
+)
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_REASON",
+    "MUST_MOVE",
+    "PLURAL",
+    "REGULAR_ORDER",
+    "REQUIRED_SUITABILITY",
+    "SINGULAR",
+    "WOHNPROJEKT_AFTER_MONTHS",
+    "WOHNUNG_AFTER_MONTHS",
+    "Board",
+    "Choice",
+    "GermanLevel",
+    "HistoryEntry",
+    "Home",
+    "Household",
+    "HouseholdStatus",
+    "Independence",
+    "Need",
+    "NoFit",
+    "Placement",
+    "Readiness",
+    "ResidenceProspects",
+    "SiteOption",
+    "SiteStatus",
+    "choose_site",
+    "months_since",
+    "ready_for",
+    "unfit",
+]

@@ -1,0 +1,109 @@
+"""Readiness: which regular pillar a household is ready for (Wohnfähigkeit). Pure: no I/O.
+
+Staff record coarse attributes; with the length of stay they decide whether a household
+starts in a Wohnheim or is ready for a Wohnprojekt or a Wohnung.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ankommen_contracts import Pillar
+
+
+class Independence(StrEnum):
+    """How independently the household manages everyday life (social workers' estimate)."""
+
+    LOW = "low"
+    SOME = "some"
+    HIGH = "high"
+
+
+class GermanLevel(StrEnum):
+    """German of the household's best speaker, coarse CEFR level."""
+
+    NONE = "none"
+    A1 = "a1"
+    A2 = "a2"
+    B1 = "b1"
+    B2_PLUS = "b2_plus"
+
+
+class ResidenceProspects(StrEnum):
+    """Prospects of staying (Bleibeperspektive), coarse."""
+
+    GOOD = "good"
+    UNCLEAR = "unclear"
+    POOR = "poor"
+
+
+_INDEPENDENCE_RANK = {level: i for i, level in enumerate(Independence)}
+_GERMAN_RANK = {level: i for i, level in enumerate(GermanLevel)}
+
+# Below these lengths of stay a household counts as a new arrival whatever else is known.
+WOHNPROJEKT_AFTER_MONTHS = 3
+WOHNUNG_AFTER_MONTHS = 6
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Coarse attributes recorded by staff; with the length of stay they decide the pillar."""
+
+    independence: Independence
+    german: GermanLevel
+    residence_prospects: ResidenceProspects
+
+
+def months_since(start: datetime, now: datetime) -> int:
+    """Whole months (of 30 days) between two moments; never negative."""
+    return max((now - start).days // 30, 0)
+
+
+def ready_for(readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
+    """The most independent regular pillar the household is ready for, and why in words.
+
+    Wohnung: 6+ months here, high independence, German A2+, good residence prospects.
+    Wohnprojekt: 3+ months, at least some independence, German A1+, prospects not poor.
+    Anyone else, and every new arrival, starts in a Wohnheim with 24/7 care.
+    """
+    stay = f"{months} months in Hannover"
+    if months < WOHNPROJEKT_AFTER_MONTHS:
+        return Pillar.WOHNHEIM, f"new arrival ({stay})"
+    if readiness is None:
+        return Pillar.WOHNHEIM, f"{stay}, readiness not assessed yet"
+    r = readiness
+    not_for_flat = [
+        text
+        for missing, text in (
+            (months < WOHNUNG_AFTER_MONTHS, f"under {WOHNUNG_AFTER_MONTHS} months here"),
+            (r.independence is not Independence.HIGH, "independence not yet high"),
+            (_GERMAN_RANK[r.german] < _GERMAN_RANK[GermanLevel.A2], "German below A2"),
+            (r.residence_prospects is not ResidenceProspects.GOOD, "residence prospects not good"),
+        )
+        if missing
+    ]
+    if not not_for_flat:
+        return Pillar.WOHNUNG, (
+            f"ready for a Wohnung ({stay}, {r.independence.value} independence, "
+            f"German {_german(r.german)}, {r.residence_prospects.value} residence prospects)"
+        )
+    not_for_project = [
+        text
+        for missing, text in (
+            (_INDEPENDENCE_RANK[r.independence] < 1, "independence low"),
+            (r.german is GermanLevel.NONE, "no German yet"),
+            (r.residence_prospects is ResidenceProspects.POOR, "residence prospects poor"),
+        )
+        if missing
+    ]
+    if not not_for_project:
+        return Pillar.WOHNPROJEKT, (
+            f"ready for a Wohnprojekt, not yet for a Wohnung ({', '.join(not_for_flat)})"
+        )
+    return Pillar.WOHNHEIM, f"not yet ready for a Wohnprojekt ({', '.join(not_for_project)})"
+
+
+def _german(level: GermanLevel) -> str:
+    return "B2 or better" if level is GermanLevel.B2_PLUS else level.value.upper()

@@ -1,0 +1,386 @@
+"""Housing's HTTP API: routes and their view models.
+
+Views are built from the domain's objects with ``model_validate`` (``from_attributes``),
+never copied field by field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from ankommen_contracts import District, Pillar, SpecialNeed, Suitability
+from ankommen_contracts.events.housing import (
+    CheckOutReason,
+    ClosingReason,
+    RejectionReason,
+    ReleaseReason,
+)
+from ankommen_runtime import UnitOfWork
+from ankommen_runtime.auth import Actor, Role, allow
+from ankommen_runtime.pagination import Page, PageQuery
+from ankommen_runtime.service import get_pool, get_uow
+from ankommen_runtime.store import found
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import status as http
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import domain, handlers, store
+from .domain import ReservationStatus, SiteStatus
+
+
+class View(BaseModel):
+    """Base of every view: built from attributes (``View.model_validate(obj)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _default_hold(request: Request) -> timedelta:
+    """How long places wait for check-in (``HousingSettings.reservation_hold_seconds``)."""
+    return timedelta(seconds=request.app.state.settings.reservation_hold_seconds)
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+DefaultHold = Annotated[timedelta, Depends(_default_hold)]
+
+# Who may do what (docs/roles.md is generated from these). Site operators (Betreiber) act
+# on their own sites only, named in their token's ``sites`` claim.
+Planner = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF))]
+SiteReader = Annotated[
+    Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF, Role.SITE_OPERATOR))
+]
+SiteCrew = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.SITE_OPERATOR))]
+OccupancyReader = Annotated[
+    Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
+]
+Reserver = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.ALLOCATION_STAFF))]
+
+
+def _operates(actor: Actor, site_id: uuid.UUID | None) -> None:
+    """403 unless the caller may act on ``site_id``; a caller who is only a site operator
+    must name one of its own sites (lists are not open to it across sites)."""
+    only_operator = not (actor.roles - {Role.SITE_OPERATOR})
+    if site_id is None and only_operator:
+        raise HTTPException(403, "a site operator must name one of its sites (site_id)")
+    if site_id is not None and not actor.operates(site_id):
+        raise HTTPException(403, f"site {site_id} is not one of your sites")
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+class SiteView(View):
+    """A site (Unterkunft) and its places: capacity = free + reserved + occupied + blocked."""
+
+    site_id: uuid.UUID
+    name: str
+    pillar: Pillar
+    district: int
+    operator: str | None
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+    free: int
+    status: SiteStatus
+    suitability: list[Suitability]
+    planned_opening_on: date | None
+    closing_reason: ClosingReason | None
+    closes_on: date | None
+
+
+class ReservationView(View):
+    """A reservation request and what became of it."""
+
+    reservation_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    places: int
+    special_needs: list[SpecialNeed]
+    status: ReservationStatus
+    requested_at: datetime
+    expires_at: datetime | None
+    rejection_reason: RejectionReason | None
+    free_places: int | None = Field(description="Free places when the request was rejected")
+    released_at: datetime | None
+    release_reason: ReleaseReason | None
+    checked_in_at: datetime | None
+
+    @field_validator("special_needs", mode="before")
+    @classmethod
+    def _in_order(cls, needs: Any) -> Any:
+        return sorted(needs) if isinstance(needs, (set, frozenset)) else needs
+
+
+class RejectionView(View):
+    """Why no places were reserved (the body of a 409, or 404 for an unknown site)."""
+
+    detail: str
+    reason: RejectionReason
+    free_places: int | None
+    reservation: ReservationView
+
+
+class OccupantView(View):
+    """A household living at a site (Bewohner)."""
+
+    household_id: uuid.UUID
+    site_id: uuid.UUID
+    persons: int
+    reservation_id: uuid.UUID | None
+    checked_in_at: datetime
+
+
+class CheckOutView(View):
+    """A household that left a site (Auszug)."""
+
+    household_id: uuid.UUID
+    site_id: uuid.UUID
+    persons: int
+    reason: CheckOutReason
+
+
+class OccupancyRowView(View):
+    key: str
+    label: str
+    sites: int
+    capacity: int
+    blocked: int
+    reserved: int
+    occupied: int
+    free: int
+
+
+class OccupancyView(View):
+    """Belegung: places of open and closing sites per pillar, per Stadtbezirk, in total."""
+
+    by_pillar: list[OccupancyRowView]
+    by_district: list[OccupancyRowView]
+    total: OccupancyRowView
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+sites = APIRouter(tags=["sites"])
+
+
+@sites.post("/sites", status_code=http.HTTP_201_CREATED, summary="Open a new site")
+async def open_site(command: handlers.OpenSite, actor: Planner, uow: Uow) -> SiteView:
+    """Open a site (Unterkunft) that takes occupants at once (ShelterOpened)."""
+    return SiteView.model_validate(await handlers.open_site(uow, command))
+
+
+@sites.post("/sites/planned", status_code=http.HTTP_201_CREATED, summary="Plan a site")
+async def plan_site(command: handlers.PlanSite, actor: Planner, uow: Uow) -> SiteView:
+    """A site in planning or under construction (ShelterPlanned); it takes nobody yet."""
+    return SiteView.model_validate(await handlers.plan_site(uow, command))
+
+
+@sites.get("/sites", summary="List sites")
+async def list_sites(
+    actor: SiteReader,
+    pool: Pool,
+    page: PageQuery,
+    pillar: Pillar | None = None,
+    district: Annotated[District | None, Query()] = None,
+    status: SiteStatus | None = None,
+) -> Page[SiteView]:
+    """A site operator sees its own sites only."""
+    found = await store.list_sites(pool, pillar=pillar, district=district, status=status)
+    mine = [SiteView.model_validate(s) for s in found if actor.operates(s.site_id)]
+    return Page.slice_of(mine, page)  # a city's sites: read whole
+
+
+@sites.get("/sites/{site_id}", summary="One site")
+async def get_site(site_id: uuid.UUID, actor: SiteReader, pool: Pool) -> SiteView:
+    _operates(actor, site_id)
+    return SiteView.model_validate(found(await store.get_site(pool, site_id), f"site {site_id}"))
+
+
+@sites.post("/sites/{site_id}/open", summary="Open a planned site")
+async def open_planned_site(
+    site_id: uuid.UUID,
+    actor: Planner,
+    uow: Uow,
+    command: handlers.OpenPlannedSite | None = None,
+) -> SiteView:
+    """ShelterOpened; 409 unless the site is planned and has an operator (Betreiber)."""
+    command = command or handlers.OpenPlannedSite()
+    return SiteView.model_validate(await handlers.open_planned_site(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/capacity", summary="Change a site's capacity")
+async def change_capacity(
+    site_id: uuid.UUID, command: handlers.ChangeCapacity, actor: Planner, uow: Uow
+) -> SiteView:
+    """ShelterCapacityChanged; 409 below the places occupied, reserved and blocked."""
+    return SiteView.model_validate(await handlers.change_capacity(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/block", summary="Block free places")
+async def block_places(
+    site_id: uuid.UUID, command: handlers.Places, actor: SiteCrew, uow: Uow
+) -> SiteView:
+    """Places out of use (gesperrt: damage, renovation, quarantine); 409 beyond the free ones."""
+    _operates(actor, site_id)
+    return SiteView.model_validate(await handlers.block_places(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/unblock", summary="Release blocked places")
+async def release_blocked_places(
+    site_id: uuid.UUID, command: handlers.Places, actor: SiteCrew, uow: Uow
+) -> SiteView:
+    """Blocked places usable again (ShelterCapacityChanged, places_released)."""
+    _operates(actor, site_id)
+    return SiteView.model_validate(await handlers.release_blocked_places(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/closing", summary="Start closing a site")
+async def start_closing(
+    site_id: uuid.UUID, command: handlers.StartClosing, actor: Planner, uow: Uow
+) -> SiteView:
+    """ShelterClosing: no new reservations or occupants; residents are to be relocated."""
+    return SiteView.model_validate(await handlers.start_closing(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/close", summary="Close a site")
+async def close_site(site_id: uuid.UUID, actor: Planner, uow: Uow) -> SiteView:
+    """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).
+
+    A planned site that will not be built is closed here too.
+    """
+    return SiteView.model_validate(await handlers.close_site(uow, site_id))
+
+
+@sites.post(
+    "/sites/{site_id}/check-outs",
+    status_code=http.HTTP_201_CREATED,
+    summary="Check a household out",
+)
+async def check_out(
+    site_id: uuid.UUID, command: handlers.CheckOut, actor: SiteCrew, uow: Uow
+) -> CheckOutView:
+    """OccupantCheckedOut (Auszug): the household's places are free again."""
+    _operates(actor, site_id)
+    occupant = await handlers.check_out(uow, site_id, command)
+    return CheckOutView.model_validate(occupant.__dict__ | {"reason": command.reason})
+
+
+@sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
+async def occupancy(actor: OccupancyReader, pool: Pool) -> OccupancyView:
+    """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free."""
+    by_pillar, by_district, total = domain.occupancy(await store.sites_in_use(pool))
+    return OccupancyView(
+        by_pillar=[OccupancyRowView.model_validate(r) for r in by_pillar],
+        by_district=[OccupancyRowView.model_validate(r) for r in by_district],
+        total=OccupancyRowView.model_validate(total),
+    )
+
+
+@sites.get("/occupants", summary="Households living at sites")
+async def list_occupants(
+    actor: SiteReader,
+    pool: Pool,
+    page: PageQuery,
+    site_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+) -> Page[OccupantView]:
+    """A site operator names one of its sites."""
+    _operates(actor, site_id)
+    found = await store.list_occupants(pool, site_id=site_id, household_id=household_id)
+    return Page.slice_of([OccupantView.model_validate(o) for o in found], page)  # at most the beds
+
+
+# -- reservations --------------------------------------------------------------------------
+
+reservations = APIRouter(tags=["reservations"])
+
+_REJECTION_STATUS = {RejectionReason.UNKNOWN_SITE: http.HTTP_404_NOT_FOUND}
+
+
+@reservations.post(
+    "/reservations",
+    status_code=http.HTTP_201_CREATED,
+    response_model=ReservationView,
+    summary="Reserve places for a household",
+    responses={
+        404: {"model": RejectionView, "description": "Unknown site (rejection recorded)"},
+        409: {"model": RejectionView, "description": "Rejected, with the reason"},
+    },
+)
+async def reserve(
+    command: handlers.ReserveBeds, actor: Reserver, uow: Uow, hold: DefaultHold
+) -> Any:
+    """Reserve atomically (BedReserved) or reject (ReservationRejected), as for PlacementDecided.
+
+    Idempotent by ``reservation_id``: a repeat gets the same answer and reserves nothing;
+    the same id for a different request is a 409.
+    """
+    reservation = await handlers.request_reservation(uow, command, hold)
+    view = ReservationView.model_validate(reservation)
+    if reservation.rejection_reason is None:
+        return JSONResponse(view.model_dump(mode="json"), status_code=http.HTTP_201_CREATED)
+    reason = reservation.rejection_reason
+    body = RejectionView(
+        detail=f"no places reserved at site {reservation.site_id}: {reason.value}",
+        reason=reason,
+        free_places=reservation.free_places,
+        reservation=view,
+    )
+    # Not raised: the rejection is recorded and published, so the transaction commits.
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=_REJECTION_STATUS.get(reason, http.HTTP_409_CONFLICT),
+    )
+
+
+@reservations.get("/reservations", summary="List reservations")
+async def list_reservations(
+    actor: SiteReader,
+    pool: Pool,
+    page: PageQuery,
+    site_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    status: ReservationStatus | None = None,
+) -> Page[ReservationView]:
+    """Newest first. A site operator names one of its sites."""
+    _operates(actor, site_id)
+    found, total = await store.list_reservations(
+        pool, site_id=site_id, household_id=household_id, status=status, page=page
+    )
+    return Page.of([ReservationView.model_validate(r) for r in found], total, page)
+
+
+@reservations.get("/reservations/{reservation_id}", summary="One reservation")
+async def get_reservation(
+    reservation_id: uuid.UUID, actor: SiteReader, pool: Pool
+) -> ReservationView:
+    reservation = await store.get_reservation(pool, reservation_id)
+    reservation = found(reservation, f"reservation {reservation_id}")
+    _operates(actor, reservation.site_id)
+    return ReservationView.model_validate(reservation)
+
+
+@reservations.post(
+    "/reservations/{reservation_id}/check-in",
+    status_code=http.HTTP_201_CREATED,
+    summary="Check a household in",
+)
+async def check_in(
+    reservation_id: uuid.UUID, actor: SiteCrew, uow: Uow, pool: Pool
+) -> OccupantView:
+    """OccupantCheckedIn (Einzug) on a held reservation; 409 if checked in already, rejected,
+    released, expired or the site is closing. A household living at another site is checked
+    out there in the same transaction (OccupantCheckedOut, relocated). A site operator
+    checks in at its own sites only.
+    """
+    reservation = await store.get_reservation(pool, reservation_id)
+    _operates(actor, found(reservation, f"reservation {reservation_id}").site_id)
+    return OccupantView.model_validate(await handlers.check_in(uow, reservation_id))
+
+
+ROUTERS = (sites, reservations)

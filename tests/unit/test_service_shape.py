@@ -1,0 +1,74 @@
+"""Every service has the same shape: a pure domain, a short composition root, an API module."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ankommen_runtime.service import Periodic, ServiceSpec
+from ankommen_runtime.settings import ServiceSettings
+
+SERVICES = ("allocation", "housing", "reporting")
+IO_MODULES = ("asyncpg", "aiokafka", "faststream", "fastapi", "pydantic_settings", "httpx")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_domain_imports_no_io_library(service: str) -> None:
+    # A fresh interpreter: this test process has imported everything long ago.
+    probe = (
+        f"import sys, {service}.domain; "
+        f"print(','.join(m for m in {IO_MODULES!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "", f"{service}.domain pulled in {loaded}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_app_is_only_the_composition_root(service: str) -> None:
+    app = importlib.import_module(f"{service}.app")
+    api = importlib.import_module(f"{service}.api")
+    source = Path(app.__file__ or "").read_text()
+    assert len(source.splitlines()) < 100, "routes and views belong in api.py"
+    assert "APIRouter" not in source
+    assert "BaseModel" not in source
+    assert isinstance(app.SPEC, ServiceSpec)
+    assert tuple(app.SPEC.routers) == tuple(api.ROUTERS)
+    assert callable(app.SPEC.subscriptions), "handlers.subscriptions(settings) is the convention"
+    assert issubclass(app.SPEC.settings, ServiceSettings)
+
+
+def test_a_spec_builds_its_own_settings_class_keeping_what_the_caller_set() -> None:
+    class PilotSettings(ServiceSettings):
+        sweep_seconds: float = 7.0
+
+    spec = ServiceSpec(name="pilot", title="Pilot", settings=PilotSettings)
+    given = ServiceSettings(service="pilot", topic_prefix="t1.", database_url="postgresql://x/y")
+    settings = spec.configure(given)
+    assert isinstance(settings, PilotSettings)
+    assert (settings.topic_prefix, settings.dsn, settings.sweep_seconds) == (
+        "t1.",
+        "postgresql://x/y",
+        7.0,
+    )
+    assert spec.configure(None).service == "pilot"
+
+
+def test_periodic_work_becomes_a_named_task_and_subscriptions_are_resolved() -> None:
+    async def sweep(_: object) -> bool:
+        return False
+
+    spec = ServiceSpec(
+        name="pilot",
+        title="Pilot",
+        subscriptions=lambda settings: [],
+        periodic=[Periodic("expiry-sweeper", sweep, lambda s: 1.0)],
+    )
+    bound = spec.bind(ServiceSettings(service="pilot"))
+    assert bound.subscriptions == ()
+    assert [t.__name__ for t in bound.background] == ["expiry_sweeper"]
+    assert bound.periodic == ()
