@@ -40,6 +40,7 @@ async def test_a_request_is_matched_to_the_best_volunteer_and_volunteer_matched_
         ranked = await call(api, "GET", f"/requests/{request['request_id']}/proposals")
         ids = [p["volunteer_id"] for p in ranked["proposals"]]
         assert ids == [here["volunteer_id"], next_door["volunteer_id"]]
+        assert ranked["qualified"] == 2
         assert far["volunteer_id"] not in ids
         best = ranked["proposals"][0]
         assert [c["name"] for c in best["components"]] == [

@@ -235,8 +235,11 @@ class ProposalView(BaseModel):
 class ProposalsView(BaseModel):
     request: RequestView
     proposals: list[ProposalView]
-    considered: int = Field(description="Volunteers the pre-filter returned and the rules weighed")
-    excluded: dict[Exclusion, int] = Field(description="Of those, excluded by each rule")
+    qualified: int = Field(description="Volunteers who pass every rule (all, not only shown)")
+    considered: int = Field(description="Best-scoring volunteers the domain weighed again")
+    excluded: dict[Exclusion, int] = Field(
+        description="Of those, excluded on the re-check (a change since the database read)"
+    )
 
 
 class MatchView(BaseModel):
@@ -528,10 +531,13 @@ async def proposals(
     language, skill, schedule, load, vetting, MSO). Nobody without a valid certificate is
     proposed for work with children; nobody over their weekly hours."""
     today = clock.today()
-    request, ranking = await handlers.propose(pool, request_id, neighbourhood, today, limit)
+    request, ranking, qualified = await handlers.propose(
+        pool, request_id, neighbourhood, today, limit
+    )
     return ProposalsView(
         request=RequestView.of(request, today),
         proposals=[ProposalView.of(a) for a in ranking.proposals],
+        qualified=qualified,
         considered=ranking.considered,
         excluded=dict(ranking.excluded),
     )

@@ -519,24 +519,30 @@ def coverage(figures: Iterable[DistrictFigures]) -> list[CoverageRow]:
 
 # -- ranking --------------------------------------------------------------------------------
 
-# Points of each component; the sum is the score (at most 100 + the MSO bonus).
-DISTRICT_SAME = 40.0
-DISTRICT_NEIGHBOURING = 20.0
-LANGUAGE_FIRST = 25.0
-LANGUAGE_OTHER = 15.0
-SKILL = 15.0
-SCHEDULE = 10.0
-LOAD = 10.0
-MSO_BONUS = 5.0
+# Points of each component, in hundredths of a point; the sum is the score. Whole numbers
+# (fractions floored), so the store can pre-rank candidates with exactly the same
+# arithmetic in SQL (``store.candidates``) and both orders agree to the last place.
+DISTRICT_SAME = 4000
+DISTRICT_NEIGHBOURING = 2000
+LANGUAGE_FIRST = 2500
+LANGUAGE_OTHER = 1500
+SKILL = 1500
+SCHEDULE = 1000  # times the share of the request's days the volunteer is free on
+LOAD = 1000  # times the share of the weekly hours still free after the match
+MSO_BONUS = 500
 
 
 @dataclass(frozen=True)
 class ScoreComponent:
-    """One reason for a score: what counted, how much, and why."""
+    """One reason for a score: what counted, how much (hundredths of a point), and why."""
 
     name: str
-    points: float
+    hundredths: int
     detail: str
+
+    @property
+    def points(self) -> float:
+        return self.hundredths / 100
 
 
 @dataclass(frozen=True)
@@ -545,9 +551,13 @@ class Assessment:
 
     volunteer_id: uuid.UUID
     exclusion: Exclusion | None
-    score: float
+    hundredths: int
     components: tuple[ScoreComponent, ...]
     explanation: str
+
+    @property
+    def score(self) -> float:
+        return self.hundredths / 100
 
     @property
     def eligible(self) -> bool:
@@ -555,7 +565,7 @@ class Assessment:
 
 
 def _excluded(volunteer: Volunteer, why: Exclusion, detail: str) -> Assessment:
-    return Assessment(volunteer.volunteer_id, why, 0.0, (), detail)
+    return Assessment(volunteer.volunteer_id, why, 0, (), detail)
 
 
 def assess(
@@ -615,7 +625,7 @@ def assess(
             return _excluded(volunteer, Exclusion.SCHEDULE, "free on none of the request's days")
         schedule = ScoreComponent(
             "schedule",
-            round(SCHEDULE * len(days) / len(request.weekdays), 2),
+            SCHEDULE * len(days) // len(request.weekdays),
             f"free on {len(days)} of the {len(request.weekdays)} days needed "
             f"({', '.join(d.value for d in Weekday if d in days)})",
         )
@@ -631,7 +641,7 @@ def assess(
         )
     load = ScoreComponent(
         "load",
-        round(LOAD * free_after / volunteer.hours_per_week, 2),
+        LOAD * free_after // volunteer.hours_per_week,
         f"{free_after} of {volunteer.hours_per_week} weekly hours still free after this",
     )
     first = common[0] == request.languages[0]
@@ -647,7 +657,7 @@ def assess(
         components.append(
             ScoreComponent(
                 "vetting",
-                0.0,
+                0,
                 f"certificate valid until {volunteer.certificate_valid_until}",
             )
         )
@@ -655,11 +665,10 @@ def assess(
         components.append(
             ScoreComponent("mso", MSO_BONUS, "comes through a migrant self-organisation (MSO)")
         )
-    score = round(sum(c.points for c in components), 2)
     return Assessment(
         volunteer.volunteer_id,
         None,
-        score,
+        sum(c.hundredths for c in components),
         tuple(components),
         "; ".join(f"{c.name} +{c.points:g}: {c.detail}" for c in components),
     )
@@ -693,5 +702,5 @@ def rank(
             eligible.append(assessment)
         else:
             excluded[assessment.exclusion] += 1
-    eligible.sort(key=lambda a: (-a.score, a.volunteer_id))
+    eligible.sort(key=lambda a: (-a.hundredths, a.volunteer_id))
     return Ranking(tuple(eligible[:limit]), considered, dict(excluded))

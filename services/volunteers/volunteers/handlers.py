@@ -326,13 +326,15 @@ async def propose(
     neighbourhood: Neighbourhood,
     today: date,
     limit: int,
-) -> tuple[SupportRequest, Ranking]:
-    """The ranked, explained proposals for a request (read only)."""
+) -> tuple[SupportRequest, Ranking, int]:
+    """The ranked, explained proposals for a request (read only), and how many volunteers
+    qualify in all."""
     request = await store.get_request(pool, request_id)
     if request is None:
         raise NotFound(f"no request {request_id}")
-    found = await store.candidates(pool, request, neighbourhood.reachable(request.district), today)
-    return request, rank(request, found, neighbourhood, today, limit)
+    reachable = neighbourhood.reachable(request.district)
+    found, qualified = await store.candidates(pool, request, reachable, today, limit)
+    return request, rank(request, found, neighbourhood, today, limit), qualified
 
 
 class MakeMatch(Command):
@@ -364,13 +366,16 @@ async def make_match(
         volunteer_id = command.volunteer_id
         if volunteer_id is None:
             reachable = neighbourhood.reachable(request.district)
-            found = await store.candidates(tx.conn, request, reachable, on)
+            found, _ = await store.candidates(tx.conn, request, reachable, on, limit=1)
             ranking = rank(request, found, neighbourhood, on, limit=1)
             if not ranking.proposals:
-                excluded = ", ".join(f"{k.value}: {n}" for k, n in sorted(ranking.excluded.items()))
                 raise Conflict(
-                    f"no volunteer qualifies for request {request_id}"
-                    + (f" (excluded {excluded})" if excluded else "")
+                    f"no volunteer qualifies for request {request_id} (active, "
+                    f"{request.kind.value}, speaking {' or '.join(request.languages)}, "
+                    f"in or next to district {request.district}, "
+                    f"{request.hours_per_week} free hours a week"
+                    + (", a valid police certificate" if request.involves_children else "")
+                    + ")"
                 )
             volunteer_id = ranking.proposals[0].volunteer_id
         volunteer = await _locked_volunteer(tx, volunteer_id)

@@ -16,6 +16,13 @@ from ankommen_contracts import Skill
 from ankommen_contracts.events.volunteers import MatchEndReason
 
 from .domain import (
+    DISTRICT_NEIGHBOURING,
+    DISTRICT_SAME,
+    LANGUAGE_FIRST,
+    LANGUAGE_OTHER,
+    LOAD,
+    MSO_BONUS,
+    SCHEDULE,
     Contact,
     DistrictFigures,
     HoursEntry,
@@ -196,30 +203,63 @@ async def list_volunteers(
 
 
 async def candidates(
-    db: Db, request: SupportRequest, reachable: Iterable[int], today: date
-) -> list[Volunteer]:
-    """Active volunteers who might take ``request``: the hard rules as an index-backed
-    pre-filter (district or neighbour, skill, a common language, a common day, free hours,
-    a valid certificate for work with children). The domain decides again on what comes
-    back, so this query may only ever be wider than the rules, never narrower."""
+    db: Db,
+    request: SupportRequest,
+    reachable: Iterable[int],
+    today: date,
+    limit: int,
+) -> tuple[list[Volunteer], int]:
+    """The best ``limit`` volunteers for ``request`` by the domain's score, and how many
+    qualify in all.
+
+    The hard rules are the WHERE clause (district or neighbour, skill, a common language,
+    a common day, free hours, a valid certificate for work with children); the ORDER BY is
+    the domain's score in the same whole hundredths (``domain.assess``: district, first
+    language, skill, schedule and load shares floored, MSO), ties by volunteer id. So only
+    ``limit`` rows leave the database, and the domain re-checks, scores and explains them.
+    The benchmark compares the result with the domain ranking everyone (a full scan).
+    """
+    weekdays = sorted(request.weekdays)
     rows = await db.fetch(
-        f"""SELECT {_CANDIDATE} FROM volunteers
+        f"""SELECT {_CANDIDATE}, count(*) OVER () AS qualified FROM volunteers
             WHERE status = 'active'
               AND districts && $1::int[]
               AND skills @> ARRAY[$2::text]
               AND languages && $3::text[]
               AND (cardinality($4::text[]) = 0 OR weekdays && $4::text[])
               AND hours_per_week - committed_hours >= $5
-              AND (NOT $6 OR certificate_valid_until >= $7)""",
+              AND (NOT $6 OR certificate_valid_until >= $7)
+            ORDER BY
+              CASE WHEN districts @> ARRAY[$8::int] THEN $9::int ELSE $10::int END
+              + CASE WHEN languages @> ARRAY[$11::text] THEN $12::int ELSE $13::int END
+              + CASE WHEN cardinality($4::text[]) = 0 THEN $14::int
+                     ELSE $14::int * (SELECT count(*) FROM unnest(weekdays) AS d
+                                      WHERE d = ANY($4::text[]))::int
+                          / cardinality($4::text[]) END
+              + $15::int * (hours_per_week - committed_hours - $5) / hours_per_week
+              + CASE WHEN mso THEN $16::int ELSE 0 END
+              DESC,
+              volunteer_id
+            LIMIT $17""",
         sorted(reachable),
         request.kind.value,
         list(request.languages),
-        sorted(request.weekdays),
+        weekdays,
         request.hours_per_week,
         request.involves_children,
         today,
+        request.district,
+        DISTRICT_SAME,
+        DISTRICT_NEIGHBOURING,
+        request.languages[0],
+        LANGUAGE_FIRST,
+        LANGUAGE_OTHER,
+        SCHEDULE,
+        LOAD,
+        MSO_BONUS,
+        limit,
     )
-    return [_candidate(r) for r in rows]
+    return [_candidate(r) for r in rows], rows[0]["qualified"] if rows else 0
 
 
 async def all_volunteers(db: Db) -> list[Volunteer]:

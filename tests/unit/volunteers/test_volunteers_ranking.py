@@ -32,8 +32,8 @@ def test_a_volunteer_in_the_requests_own_district_ranks_above_one_from_next_door
         here.volunteer_id,
         next_door.volunteer_id,
     ]
-    assert points(ranking.proposals[0], "district") == DISTRICT_SAME
-    assert points(ranking.proposals[1], "district") == DISTRICT_NEIGHBOURING
+    assert points(ranking.proposals[0], "district") == DISTRICT_SAME / 100
+    assert points(ranking.proposals[1], "district") == DISTRICT_NEIGHBOURING / 100
     assert "09 Ricklingen" in ranking.proposals[1].components[0].detail
 
 
@@ -48,8 +48,8 @@ def test_speaking_the_requests_first_language_counts_more_than_another_of_its_la
     arabic = volunteer(languages=["ar"])
     german = volunteer(languages=["de"])
     req = request(languages=("ar", "de"))
-    assert points(assess(arabic, req, NEIGHBOURHOOD, TODAY), "language") == LANGUAGE_FIRST
-    assert points(assess(german, req, NEIGHBOURHOOD, TODAY), "language") == LANGUAGE_OTHER
+    assert points(assess(arabic, req, NEIGHBOURHOOD, TODAY), "language") == LANGUAGE_FIRST / 100
+    assert points(assess(german, req, NEIGHBOURHOOD, TODAY), "language") == LANGUAGE_OTHER / 100
 
 
 def test_no_common_language_excludes_a_volunteer() -> None:
@@ -65,6 +65,15 @@ def test_a_volunteer_who_does_not_offer_the_kind_of_support_is_excluded() -> Non
         TODAY,
     )
     assert assessment.exclusion is Exclusion.SKILL
+
+
+def test_shares_are_floored_to_whole_hundredths_so_sql_can_rank_the_same_way() -> None:
+    v = volunteer(weekdays=[Weekday.MON, Weekday.WED], hours_per_week=3)
+    three_days = frozenset({Weekday.MON, Weekday.TUE, Weekday.FRI})
+    assessment = assess(v, request(weekdays=three_days, hours_per_week=1), NEIGHBOURHOOD, TODAY)
+    assert points(assessment, "schedule") == 3.33  # 10 x 1/3, floored
+    assert points(assessment, "load") == 6.66  # 10 x 2/3, floored
+    assert all(isinstance(c.hundredths, int) for c in assessment.components)
 
 
 def test_the_schedule_scores_the_share_of_the_requests_days_the_volunteer_is_free() -> None:
@@ -135,7 +144,8 @@ def test_every_score_is_the_sum_of_its_listed_components() -> None:
         assert assessment.eligible
         names = [c.name for c in assessment.components]
         assert names[:5] == ["district", "language", "skill", "schedule", "load"]
-        assert assessment.score == round(sum(c.points for c in assessment.components), 2)
+        assert assessment.hundredths == sum(c.hundredths for c in assessment.components)
+        assert assessment.score == assessment.hundredths / 100
         for component in assessment.components:
             assert component.detail
             assert f"{component.name} +{component.points:g}" in assessment.explanation
