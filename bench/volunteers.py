@@ -47,7 +47,7 @@ TARGET = Target("<=", 20.0)  # p99 in ms at 10,000 volunteers (issue 17)
 TARGET_AT = 10_000
 # Volunteers per measured population, requests ranked (indexed), of which also naive.
 PLAN = {
-    "full": ((10_000, 300, 100), (100_000, 300, 20)),
+    "full": ((10_000, 300, 50), (100_000, 300, 10)),
     "tiny": ((300, 20, 10), (1_000, 20, 5)),
 }
 LANGUAGES = ("ar", "fa", "ku", "ti", "en", "fr", "ru", "tr", "so", "ps", "sq", "sr")

@@ -40,6 +40,34 @@ from .domain import (
 
 Db = asyncpg.Connection | asyncpg.Pool
 
+# Fixed bit of each skill and weekday in the *_mask columns: never renumber one (stored
+# rows keep their bits); a new skill takes the next free bit.
+SKILL_BITS: dict[Skill, int] = {
+    Skill.TRANSLATION: 0,
+    Skill.LANGUAGE_TUTORING: 1,
+    Skill.HOMEWORK_HELP: 2,
+    Skill.CHILDCARE: 3,
+    Skill.ACCOMPANIMENT: 4,
+    Skill.HOUSING_SEARCH: 5,
+    Skill.JOB_SEARCH: 6,
+    Skill.SPORT_AND_LEISURE: 7,
+    Skill.EVERYDAY_HELP: 8,
+}
+WEEKDAY_BITS: dict[Weekday, int] = {day: i for i, day in enumerate(Weekday)}
+
+
+def skills_mask(skills: Iterable[Skill]) -> int:
+    return sum(1 << SKILL_BITS[s] for s in set(skills))
+
+
+def districts_mask(districts: Iterable[int]) -> int:
+    return sum(1 << d for d in set(districts))
+
+
+def weekdays_mask(days: Iterable[Weekday]) -> int:
+    return sum(1 << WEEKDAY_BITS[d] for d in set(days))
+
+
 # -- volunteers -----------------------------------------------------------------------------
 
 _VOLUNTEER = (
@@ -115,12 +143,16 @@ def _volunteer_args(v: Volunteer) -> tuple[object, ...]:
         v.withdrawn_on,
         v.certificate_issued_on,
         v.certificate_valid_until,
+        skills_mask(v.skills),
+        districts_mask(v.districts),
+        weekdays_mask(v.weekdays),
     )
 
 
 _INSERT_VOLUNTEER = f"""
-    INSERT INTO volunteers ({_VOLUNTEER})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"""
+    INSERT INTO volunteers ({_VOLUNTEER}, skills_mask, districts_mask, weekdays_mask)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21)"""
 
 
 async def add_volunteer(conn: asyncpg.Connection, volunteer: Volunteer) -> None:
@@ -219,42 +251,42 @@ async def candidates(
     ``limit`` rows leave the database, and the domain re-checks, scores and explains them.
     The benchmark compares the result with the domain ranking everyone (a full scan).
     """
-    weekdays = sorted(request.weekdays)
+    days = weekdays_mask(request.weekdays)
     rows = await db.fetch(
         f"""SELECT {_CANDIDATE}, count(*) OVER () AS qualified FROM volunteers
             WHERE status = 'active'
-              AND districts && $1::int[]
-              AND skills @> ARRAY[$2::text]
-              AND languages && $3::text[]
-              AND (cardinality($4::text[]) = 0 OR weekdays && $4::text[])
-              AND hours_per_week - committed_hours >= $5
-              AND (NOT $6 OR certificate_valid_until >= $7)
+              AND skills_mask & $1::int <> 0
+              AND districts_mask & $2::int <> 0
+              AND ($3::int = 0 OR weekdays_mask & $3::int <> 0)
+              AND hours_per_week - committed_hours >= $4::int
+              AND (NOT $5 OR certificate_valid_until >= $6)
+              AND languages && $7::text[]
             ORDER BY
-              CASE WHEN districts @> ARRAY[$8::int] THEN $9::int ELSE $10::int END
+              CASE WHEN districts_mask & $8::int <> 0 THEN $9::int ELSE $10::int END
               + CASE WHEN languages @> ARRAY[$11::text] THEN $12::int ELSE $13::int END
-              + CASE WHEN cardinality($4::text[]) = 0 THEN $14::int
-                     ELSE $14::int * (SELECT count(*) FROM unnest(weekdays) AS d
-                                      WHERE d = ANY($4::text[]))::int
-                          / cardinality($4::text[]) END
-              + $15::int * (hours_per_week - committed_hours - $5) / hours_per_week
-              + CASE WHEN mso THEN $16::int ELSE 0 END
+              + CASE WHEN $3::int = 0 THEN $14::int
+                     ELSE $14::int * bit_count((weekdays_mask & $3::int)::bit(7))::int / $15::int
+                END
+              + $16::int * (hours_per_week - committed_hours - $4::int) / hours_per_week
+              + CASE WHEN mso THEN $17::int ELSE 0 END
               DESC,
               volunteer_id
-            LIMIT $17""",
-        sorted(reachable),
-        request.kind.value,
-        list(request.languages),
-        weekdays,
+            LIMIT $18::int""",
+        skills_mask([request.kind]),
+        districts_mask(reachable),
+        days,
         request.hours_per_week,
         request.involves_children,
         today,
-        request.district,
+        list(request.languages),
+        districts_mask([request.district]),
         DISTRICT_SAME,
         DISTRICT_NEIGHBOURING,
         request.languages[0],
         LANGUAGE_FIRST,
         LANGUAGE_OTHER,
         SCHEDULE,
+        len(request.weekdays),
         LOAD,
         MSO_BONUS,
         limit,

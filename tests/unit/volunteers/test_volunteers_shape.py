@@ -6,8 +6,11 @@ import ast
 from pathlib import Path
 
 import volunteers
+from ankommen_contracts import Skill
 from ankommen_runtime.auth import Role, declared_roles
 from volunteers.api import ROUTERS
+from volunteers.domain import Weekday
+from volunteers.store import SKILL_BITS, WEEKDAY_BITS, districts_mask, skills_mask
 
 PACKAGE = Path(volunteers.__file__).parent
 IO_MODULES = {
@@ -70,3 +73,12 @@ def test_every_route_admits_the_volunteer_coordinators_and_nobody_else() -> None
     assert len(routes) >= 15
     for route in routes:
         assert declared_roles(route) == {Role.VOLUNTEER_COORDINATOR}, route.path
+
+
+def test_every_skill_weekday_and_district_has_a_bit_of_its_own() -> None:
+    assert set(SKILL_BITS) == set(Skill), "a new skill needs the next free bit"
+    assert len(set(SKILL_BITS.values())) == len(SKILL_BITS)
+    assert set(WEEKDAY_BITS) == set(Weekday)
+    assert sorted(WEEKDAY_BITS.values()) == list(range(7))
+    assert skills_mask(Skill) == 2 ** len(Skill) - 1
+    assert districts_mask(range(1, 14)) == 2**14 - 2
