@@ -68,6 +68,11 @@ def weekdays_mask(days: Iterable[Weekday]) -> int:
     return sum(1 << WEEKDAY_BITS[d] for d in set(days))
 
 
+def match_keys(skills: Iterable[Skill], districts: Iterable[int]) -> list[int]:
+    """Each (skill, district) pair as one integer, for the GIN index on ``match_keys``."""
+    return sorted({SKILL_BITS[s] * 16 + d for s in set(skills) for d in set(districts)})
+
+
 # -- volunteers -----------------------------------------------------------------------------
 
 _VOLUNTEER = (
@@ -146,13 +151,15 @@ def _volunteer_args(v: Volunteer) -> tuple[object, ...]:
         skills_mask(v.skills),
         districts_mask(v.districts),
         weekdays_mask(v.weekdays),
+        match_keys(v.skills, v.districts),
     )
 
 
 _INSERT_VOLUNTEER = f"""
-    INSERT INTO volunteers ({_VOLUNTEER}, skills_mask, districts_mask, weekdays_mask)
+    INSERT INTO volunteers
+        ({_VOLUNTEER}, skills_mask, districts_mask, weekdays_mask, match_keys)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21)"""
+            $19, $20, $21, $22)"""
 
 
 async def add_volunteer(conn: asyncpg.Connection, volunteer: Volunteer) -> None:
@@ -255,6 +262,7 @@ async def candidates(
     rows = await db.fetch(
         f"""SELECT {_CANDIDATE}, count(*) OVER () AS qualified FROM volunteers
             WHERE status = 'active'
+              AND match_keys && $19::int[]
               AND skills_mask & $1::int <> 0
               AND districts_mask & $2::int <> 0
               AND ($3::int = 0 OR weekdays_mask & $3::int <> 0)
@@ -290,6 +298,7 @@ async def candidates(
         LOAD,
         MSO_BONUS,
         limit,
+        match_keys([request.kind], reachable),
     )
     return [_candidate(r) for r in rows], rows[0]["qualified"] if rows else 0
 

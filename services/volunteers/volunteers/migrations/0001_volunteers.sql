@@ -30,6 +30,10 @@ CREATE TABLE volunteers (
     mso                     boolean NOT NULL DEFAULT false,
     certificate_valid_until date,
     status                  text NOT NULL CHECK (status IN ('active', 'paused', 'withdrawn')),
+    -- Every (skill, district) the volunteer offers, as skill bit * 16 + district: the GIN
+    -- index below finds who offers a request's skill in or next to its district without
+    -- reading the rest of the table.
+    match_keys              integer[] NOT NULL CHECK (cardinality(match_keys) > 0),
     languages               text[] NOT NULL CHECK (cardinality(languages) > 0),
     skills                  text[] NOT NULL CHECK (cardinality(skills) > 0),
     districts               integer[] NOT NULL CHECK (cardinality(districts) > 0)
@@ -46,6 +50,8 @@ CREATE TABLE volunteers (
     phone                   text,
     recorded_at             timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX volunteers_active_match_keys ON volunteers USING gin (match_keys)
+    WHERE status = 'active';
 CREATE INDEX volunteers_certificate ON volunteers (certificate_valid_until)
     WHERE status <> 'withdrawn';
 CREATE INDEX volunteers_listing ON volunteers (registered_on DESC, volunteer_id);
