@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from ..common import District, LanguageCode, Skill, UniqueList
 from ..envelope import EventData
-from ..registry import event
+from ..registry import event, upcaster
 
 __all__ = [
     "MatchEndReason",
@@ -52,6 +52,7 @@ class VolunteerRegistered(_VolunteerEvent):
     """Someone offered to volunteer (Hilfsangebot); what, where and how much, never who."""
 
     TYPE: ClassVar[str] = "VolunteerRegistered"
+    VERSION: ClassVar[int] = 2
 
     districts: UniqueList[District] = Field(
         min_length=1, max_length=13, description="Stadtbezirke the volunteer can help in"
@@ -62,6 +63,10 @@ class VolunteerRegistered(_VolunteerEvent):
     mso: bool = Field(
         description="Came through a migrant self-organisation (Migrantenselbstorganisation)"
     )
+    registered_on: date | None = Field(
+        default=None,
+        description="Business date of the offer (v2); null only in events upcast from v1",
+    )
 
 
 @event
@@ -69,9 +74,17 @@ class VolunteerVetted(_VolunteerEvent):
     """A volunteer showed an extended police certificate (erweitertes Führungszeugnis)."""
 
     TYPE: ClassVar[str] = "VolunteerVetted"
+    VERSION: ClassVar[int] = 2
 
     certificate_valid_until: date = Field(
         description="Last day the certificate counts; work with children needs it valid"
+    )
+    certificate_issued_on: date | None = Field(
+        default=None, description="Issue date of the certificate (v2); null only from v1"
+    )
+    vetted_on: date | None = Field(
+        default=None,
+        description="Business date the certificate was shown (v2); null only from v1",
     )
 
 
@@ -80,11 +93,18 @@ class VolunteerMatched(_VolunteerEvent):
     """A volunteer was matched to a support request."""
 
     TYPE: ClassVar[str] = "VolunteerMatched"
+    VERSION: ClassVar[int] = 2
 
     match_id: uuid.UUID
     request_id: uuid.UUID = Field(description="SupportRequested.request_id")
     district: District = Field(description="Where the support happens (the request's)")
     skill: Skill = Field(description="The request's skill")
+    involves_children: bool | None = Field(
+        default=None, description="Work with children (v2); null only from v1"
+    )
+    matched_on: date | None = Field(
+        default=None, description="Business date of the match (v2); null only from v1"
+    )
 
 
 @event
@@ -92,10 +112,14 @@ class MatchEnded(_VolunteerEvent):
     """A match ended; the request is open again unless the reason says otherwise."""
 
     TYPE: ClassVar[str] = "MatchEnded"
+    VERSION: ClassVar[int] = 2
 
     match_id: uuid.UUID
     request_id: uuid.UUID
     reason: MatchEndReason
+    ended_on: date | None = Field(
+        default=None, description="Business date the match ended (v2); null only from v1"
+    )
 
 
 @event
@@ -110,3 +134,27 @@ class VolunteerHoursLogged(_VolunteerEvent):
     district: District = Field(description="Where the help happened")
     worked_on: date
     hours: float = Field(gt=0, le=24, multiple_of=0.25, description="Hours, in quarter hours")
+
+
+# v1 → v2: the business dates were added. What v1 events did not say stays unknown (null);
+# a reader falls back to the envelope's ``occurred_at``.
+
+
+@upcaster("VolunteerRegistered", 1)
+def _registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "registered_on": None}
+
+
+@upcaster("VolunteerVetted", 1)
+def _vetted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "certificate_issued_on": None, "vetted_on": None}
+
+
+@upcaster("VolunteerMatched", 1)
+def _matched_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "involves_children": None, "matched_on": None}
+
+
+@upcaster("MatchEnded", 1)
+def _ended_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "ended_on": None}

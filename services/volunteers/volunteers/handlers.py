@@ -1,0 +1,513 @@
+"""One function per command or consumed event; thin: load, let the domain decide, save,
+publish, in one unit of work. The business date comes from the caller (the runtime's
+clock), never from ``datetime.now()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from ankommen_contracts import District, Envelope, LanguageCode, Skill, UniqueList
+from ankommen_contracts.events.integration import CaseClosed, SupportRequested
+from ankommen_contracts.events.volunteers import MatchEndReason
+from ankommen_runtime import Conflict, NotFound, UnitOfWork
+from ankommen_runtime.clock import Clock, local_date
+from ankommen_runtime.consumer import EventHandler
+from ankommen_runtime.logging import get_logger
+from ankommen_runtime.uow import Transaction
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import store
+from .domain import (
+    MAX_HOURS_PER_WEEK,
+    Contact,
+    HoursEntry,
+    Initiative,
+    InitiativeKind,
+    Match,
+    MatchStatus,
+    Neighbourhood,
+    Ranking,
+    RequestSource,
+    RequestStatus,
+    SupportRequest,
+    Volunteer,
+    Weekday,
+    assess,
+    rank,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The service's settings the rules need (from ``VolunteersSettings``)."""
+
+    certificate_validity: timedelta
+    certificate_max_age: timedelta
+    request_overdue_after: timedelta
+
+
+class Command(BaseModel):
+    """A command body: unknown fields are refused (422 naming them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Hours = Annotated[int, Field(ge=1, le=MAX_HOURS_PER_WEEK, description="Hours per week")]
+
+
+# -- volunteers -----------------------------------------------------------------------------
+
+
+class RegisterVolunteer(Command):
+    """A volunteer's offer (Hilfsangebot). Name and contact stay in this service."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9 +()/-]+$")
+    skills: UniqueList[Skill] = Field(min_length=1)
+    languages: UniqueList[LanguageCode] = Field(
+        min_length=1, max_length=20, description="Best first"
+    )
+    districts: UniqueList[District] = Field(
+        min_length=1, max_length=13, description="Stadtbezirke the volunteer can reach"
+    )
+    weekdays: UniqueList[Weekday] = Field(min_length=1, max_length=7)
+    hours_per_week: Hours
+    initiative_id: uuid.UUID | None = Field(
+        default=None, description="The support circle, MSO or group they came through"
+    )
+    mso: bool = Field(
+        default=False,
+        description="Came through a migrant self-organisation; implied by an MSO initiative",
+    )
+    registered_on: date | None = Field(default=None, description="Default: today")
+
+
+async def register_volunteer(uow: UnitOfWork, command: RegisterVolunteer, today: date) -> Volunteer:
+    async with uow() as tx:
+        mso = command.mso
+        if command.initiative_id is not None:
+            initiative = await store.get_initiative(tx.conn, command.initiative_id)
+            if initiative is None:
+                raise Conflict(f"initiative_id: no initiative {command.initiative_id}")
+            mso = mso or initiative.mso
+        volunteer = Volunteer.register(
+            volunteer_id=uuid.uuid4(),
+            contact=Contact(command.name, command.email, command.phone),
+            skills=command.skills,
+            languages=command.languages,
+            districts=command.districts,
+            weekdays=command.weekdays,
+            hours_per_week=command.hours_per_week,
+            registered_on=command.registered_on or today,
+            mso=mso,
+            initiative_id=command.initiative_id,
+        )
+        if volunteer.registered_on > today:
+            raise Conflict(f"registered_on {volunteer.registered_on} is in the future")
+        await store.add_volunteer(tx.conn, volunteer)
+        tx.publish(*volunteer.events)
+    return volunteer
+
+
+class Pause(Command):
+    until: date | None = Field(default=None, description="Planned return, if known")
+
+
+async def pause(uow: UnitOfWork, volunteer_id: uuid.UUID, command: Pause) -> Volunteer:
+    async with uow() as tx:
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        volunteer.pause(command.until)
+        await store.save_volunteer(tx.conn, volunteer)
+    return volunteer
+
+
+async def resume(uow: UnitOfWork, volunteer_id: uuid.UUID) -> Volunteer:
+    async with uow() as tx:
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        volunteer.resume()
+        await store.save_volunteer(tx.conn, volunteer)
+    return volunteer
+
+
+class Withdraw(Command):
+    withdrawn_on: date | None = Field(default=None, description="Default: today")
+
+
+async def withdraw(
+    uow: UnitOfWork, volunteer_id: uuid.UUID, command: Withdraw, today: date
+) -> Volunteer:
+    """The offer is taken back; running matches end (volunteer_withdrew), their requests
+    open again."""
+    on = command.withdrawn_on or today
+    if on > today:
+        raise Conflict(f"withdrawn_on {on} is in the future")
+    async with uow() as tx:
+        running = await store.active_matches(tx.conn, volunteer_id=volunteer_id)
+        requests = await store.lock_requests(tx.conn, [m.request_id for m in running])
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        matches = await store.active_matches(tx.conn, volunteer_id=volunteer_id, for_update=True)
+        if {m.match_id for m in matches} != {m.match_id for m in running}:
+            raise Conflict(f"volunteer {volunteer_id}'s matches changed meanwhile; try again")
+        volunteer.withdraw(on, [])
+        for match in matches:
+            volunteer.end(match, MatchEndReason.VOLUNTEER_WITHDREW, on, requests[match.request_id])
+        await store.save_volunteer(tx.conn, volunteer)
+        await store.save_matches(tx.conn, matches)
+        for request in requests.values():
+            await store.save_request(tx.conn, request)
+        tx.publish(*volunteer.events)
+    return volunteer
+
+
+class Vet(Command):
+    """An extended police certificate (erweitertes Führungszeugnis) was shown."""
+
+    certificate_issued_on: date
+    vetted_on: date | None = Field(default=None, description="When it was shown; default today")
+
+
+async def vet(
+    uow: UnitOfWork, volunteer_id: uuid.UUID, command: Vet, today: date, rules: Rules
+) -> Volunteer:
+    vetted_on = command.vetted_on or today
+    if vetted_on > today:
+        raise Conflict(f"vetted_on {vetted_on} is in the future")
+    async with uow() as tx:
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        volunteer.vet(
+            issued_on=command.certificate_issued_on,
+            vetted_on=vetted_on,
+            validity=rules.certificate_validity,
+            max_age_at_vetting=rules.certificate_max_age,
+        )
+        await store.save_volunteer(tx.conn, volunteer)
+        tx.publish(*volunteer.events)
+    return volunteer
+
+
+class LogHours(Command):
+    hours: float = Field(gt=0, le=24, multiple_of=0.25, description="In quarter hours")
+    worked_on: date | None = Field(default=None, description="Default: today")
+    match_id: uuid.UUID | None = Field(default=None, description="Null for general help")
+    district: District | None = Field(
+        default=None, description="Where the help happened; taken from the match if given"
+    )
+
+    @model_validator(mode="after")
+    def _district_or_match(self) -> LogHours:
+        if self.match_id is None and self.district is None:
+            raise ValueError("district is required for hours that belong to no match")
+        return self
+
+
+async def log_hours(
+    uow: UnitOfWork, volunteer_id: uuid.UUID, command: LogHours, today: date
+) -> HoursEntry:
+    async with uow() as tx:
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        match = None
+        if command.match_id is not None:
+            match = await store.get_match(tx.conn, command.match_id)
+            if match is None:
+                raise NotFound(f"no match {command.match_id}")
+        entry = volunteer.log_hours(
+            hours=command.hours,
+            worked_on=command.worked_on or today,
+            today=today,
+            match=match,
+            district=command.district or 0,
+        )
+        await store.add_hours(tx.conn, entry)
+        tx.publish(*volunteer.events)
+    return entry
+
+
+async def _locked_volunteer(tx: Transaction, volunteer_id: uuid.UUID) -> Volunteer:
+    volunteer = await store.get_volunteer(tx.conn, volunteer_id, for_update=True)
+    if volunteer is None:
+        raise NotFound(f"no volunteer {volunteer_id}")
+    return volunteer
+
+
+# -- initiatives ----------------------------------------------------------------------------
+
+
+class Links(Command):
+    districts: UniqueList[District] = Field(default_factory=list, max_length=13)
+    site_ids: UniqueList[uuid.UUID] = Field(
+        default_factory=list, max_length=200, description="Housing's site ids (Unterkünfte)"
+    )
+
+
+class AddInitiative(Links):
+    """A support circle (Unterstützerkreis), MSO or other group."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: InitiativeKind
+
+
+async def add_initiative(uow: UnitOfWork, command: AddInitiative) -> Initiative:
+    initiative = Initiative(uuid.uuid4(), command.name, command.kind, frozenset())
+    initiative.link(command.districts, command.site_ids)
+    async with uow() as tx:
+        await store.add_initiative(tx.conn, initiative)
+    return initiative
+
+
+async def link_initiative(uow: UnitOfWork, initiative_id: uuid.UUID, command: Links) -> Initiative:
+    async with uow() as tx:
+        initiative = await store.get_initiative(tx.conn, initiative_id, for_update=True)
+        if initiative is None:
+            raise NotFound(f"no initiative {initiative_id}")
+        initiative.link(command.districts, command.site_ids)
+        await store.save_initiative(tx.conn, initiative)
+    return initiative
+
+
+# -- support requests and matching ---------------------------------------------------------
+
+
+class EnterRequest(Command):
+    """A support request entered by a coordinator (no case or household data)."""
+
+    request_id: uuid.UUID | None = Field(
+        default=None, description="Idempotency key; a repeat with the same id is a 409"
+    )
+    kind: Skill
+    district: District
+    languages: UniqueList[LanguageCode] = Field(min_length=1, max_length=10)
+    weekdays: UniqueList[Weekday] = Field(
+        default_factory=list, max_length=7, description="Days the help is needed; empty: any"
+    )
+    hours_per_week: Hours
+    involves_children: bool
+    requested_on: date | None = Field(default=None, description="Default: today")
+
+    @model_validator(mode="after")
+    def _children(self) -> EnterRequest:
+        if self.kind.involves_children and not self.involves_children:
+            raise ValueError(f"involves_children must be true for kind {self.kind.value!r}")
+        return self
+
+
+async def enter_request(uow: UnitOfWork, command: EnterRequest, today: date) -> SupportRequest:
+    requested_on = command.requested_on or today
+    if requested_on > today:
+        raise Conflict(f"requested_on {requested_on} is in the future")
+    request = SupportRequest(
+        request_id=command.request_id or uuid.uuid4(),
+        kind=command.kind,
+        district=command.district,
+        languages=tuple(command.languages),
+        weekdays=frozenset(command.weekdays),
+        hours_per_week=command.hours_per_week,
+        involves_children=command.involves_children,
+        requested_on=requested_on,
+        source=RequestSource.COORDINATOR,
+    )
+    async with uow() as tx:
+        if not await store.add_request(tx.conn, request):
+            raise Conflict(f"request {request.request_id} exists already")
+    return request
+
+
+async def propose(
+    pool: asyncpg.Pool,
+    request_id: uuid.UUID,
+    neighbourhood: Neighbourhood,
+    today: date,
+    limit: int,
+) -> tuple[SupportRequest, Ranking, int]:
+    """The ranked, explained proposals for a request (read only), and how many volunteers
+    qualify in all."""
+    request = await store.get_request(pool, request_id)
+    if request is None:
+        raise NotFound(f"no request {request_id}")
+    reachable = neighbourhood.reachable(request.district)
+    found, qualified = await store.candidates(pool, request, reachable, today, limit)
+    return request, rank(request, found, neighbourhood, today, limit), qualified
+
+
+class MakeMatch(Command):
+    volunteer_id: uuid.UUID | None = Field(
+        default=None, description="The volunteer chosen; default: the best proposal"
+    )
+    matched_on: date | None = Field(default=None, description="Default: today")
+
+
+async def make_match(
+    uow: UnitOfWork,
+    request_id: uuid.UUID,
+    command: MakeMatch,
+    neighbourhood: Neighbourhood,
+    today: date,
+) -> Match:
+    """Match a volunteer to an open request (VolunteerMatched). The rules are checked
+    again on the locked rows: a stale proposal or a chosen volunteer who does not qualify
+    (e.g. no valid certificate for work with children) is a 409 with the reason."""
+    on = command.matched_on or today
+    if on > today:
+        raise Conflict(f"matched_on {on} is in the future")
+    async with uow() as tx:
+        request = await store.get_request(tx.conn, request_id, for_update=True)
+        if request is None:
+            raise NotFound(f"no request {request_id}")
+        if request.status is not RequestStatus.OPEN:
+            raise Conflict(f"request {request_id} is {request.status.value}, not open")
+        volunteer_id = command.volunteer_id
+        if volunteer_id is None:
+            reachable = neighbourhood.reachable(request.district)
+            found, _ = await store.candidates(tx.conn, request, reachable, on, limit=1)
+            ranking = rank(request, found, neighbourhood, on, limit=1)
+            if not ranking.proposals:
+                raise Conflict(
+                    f"no volunteer qualifies for request {request_id} (active, "
+                    f"{request.kind.value}, speaking {' or '.join(request.languages)}, "
+                    f"in or next to district {request.district}, "
+                    f"{request.hours_per_week} free hours a week"
+                    + (", a valid police certificate" if request.involves_children else "")
+                    + ")"
+                )
+            volunteer_id = ranking.proposals[0].volunteer_id
+        volunteer = await _locked_volunteer(tx, volunteer_id)
+        match = volunteer.take(request, assess(volunteer, request, neighbourhood, on), on)
+        await store.add_match(tx.conn, match)
+        await store.save_volunteer(tx.conn, volunteer)
+        await store.save_request(tx.conn, request)
+        tx.publish(*volunteer.events)
+    return match
+
+
+class EndMatch(Command):
+    reason: MatchEndReason
+    ended_on: date | None = Field(default=None, description="Default: today")
+
+
+async def end_match(uow: UnitOfWork, match_id: uuid.UUID, command: EndMatch, today: date) -> Match:
+    on = command.ended_on or today
+    if on > today:
+        raise Conflict(f"ended_on {on} is in the future")
+    async with uow() as tx:
+        seen = await store.get_match(tx.conn, match_id)
+        if seen is None:
+            raise NotFound(f"no match {match_id}")
+        request = await store.get_request(tx.conn, seen.request_id, for_update=True)
+        volunteer = await _locked_volunteer(tx, seen.volunteer_id)
+        match = await store.get_match(tx.conn, match_id, for_update=True)
+        assert match is not None
+        assert request is not None
+        volunteer.end(match, command.reason, on, request)
+        await store.save_matches(tx.conn, [match])
+        await store.save_volunteer(tx.conn, volunteer)
+        await store.save_request(tx.conn, request)
+        tx.publish(*volunteer.events)
+    return match
+
+
+async def withdraw_request(uow: UnitOfWork, request_id: uuid.UUID, today: date) -> SupportRequest:
+    """The support is no longer wanted: closed; a running match ends (request_withdrawn)."""
+    async with uow() as tx:
+        request = await store.get_request(tx.conn, request_id, for_update=True)
+        if request is None:
+            raise NotFound(f"no request {request_id}")
+        if request.status is RequestStatus.CLOSED:
+            raise Conflict(f"request {request_id} is closed already")
+        await _close_requests(tx, [request], today)
+    return request
+
+
+async def _close_requests(tx: Transaction, requests: list[SupportRequest], on: date) -> None:
+    """Close locked requests, ending their running matches (request_withdrawn)."""
+    by_id = {r.request_id: r for r in requests}
+    running = await store.active_matches(tx.conn, request_ids=list(by_id))
+    volunteers = await store.lock_volunteers(tx.conn, [m.volunteer_id for m in running])
+    matches = await store.active_matches(tx.conn, request_ids=list(by_id), for_update=True)
+    for match in matches:
+        volunteer = volunteers[match.volunteer_id]
+        volunteer.end(match, MatchEndReason.REQUEST_WITHDRAWN, max(on, match.matched_on))
+    for request in requests:
+        request.status = RequestStatus.CLOSED
+        await store.save_request(tx.conn, request)
+    await store.save_matches(tx.conn, matches)
+    for volunteer in sorted(volunteers.values(), key=lambda v: v.volunteer_id):
+        await store.save_volunteer(tx.conn, volunteer)
+        tx.publish(*volunteer.events)
+
+
+# -- periodic checks (on the business clock) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    flagged_overdue: list[uuid.UUID]
+    ended_for_expired_certificate: list[uuid.UUID]
+
+
+async def sweep(uow: UnitOfWork, today: date, rules: Rules, limit: int) -> SweepResult:
+    """Flag requests open too long; end matches with children whose volunteer's
+    certificate expired (MatchEnded certificate_expired), opening their requests again."""
+    async with uow() as tx:
+        flagged = await store.flag_overdue(tx.conn, today - rules.request_overdue_after, today)
+    ended: list[uuid.UUID] = []
+    for seen in await store.expired_children_matches(uow.pool, today, limit):
+        async with uow() as tx:
+            request = await store.get_request(tx.conn, seen.request_id, for_update=True)
+            volunteer = await _locked_volunteer(tx, seen.volunteer_id)
+            match = await store.get_match(tx.conn, seen.match_id, for_update=True)
+            assert match is not None
+            assert request is not None
+            if match.status is not MatchStatus.ACTIVE or volunteer.certified_on(today):
+                continue  # ended or re-vetted meanwhile
+            volunteer.end(
+                match, MatchEndReason.CERTIFICATE_EXPIRED, max(today, match.matched_on), request
+            )
+            await store.save_matches(tx.conn, [match])
+            await store.save_volunteer(tx.conn, volunteer)
+            await store.save_request(tx.conn, request)
+            tx.publish(*volunteer.events)
+            ended.append(match.match_id)
+    return SweepResult(flagged, ended)
+
+
+# -- events from integration ---------------------------------------------------------------
+
+
+def integration_handlers(clock: Clock) -> Mapping[str, EventHandler]:
+    """What volunteers does with ``integration.events``; other types are ignored."""
+
+    async def support_requested(tx: Transaction, event: Envelope[Any]) -> None:
+        """SupportRequested → an open request (no schedule given: any day suits). A request
+        id seen before changes nothing (the inbox absorbs redeliveries; this absorbs a
+        republished request)."""
+        data: SupportRequested = event.data
+        request = SupportRequest(
+            request_id=data.request_id,
+            kind=data.skill,
+            district=data.district,
+            languages=tuple(data.languages),
+            hours_per_week=data.hours_per_week,
+            involves_children=data.involves_children,
+            requested_on=min(local_date(event.occurred_at), clock.today()),
+            source=RequestSource.INTEGRATION,
+            case_id=data.case_id,
+        )
+        if not await store.add_request(tx.conn, request):
+            log.info("support request known already", request_id=str(data.request_id))
+
+    async def case_closed(tx: Transaction, event: Envelope[Any]) -> None:
+        """CaseClosed → the case's requests are withdrawn, running matches end."""
+        data: CaseClosed = event.data
+        requests = await store.lock_requests_of_case(tx.conn, data.case_id)
+        if requests:
+            await _close_requests(tx, requests, clock.today())
+
+    return {"SupportRequested": support_requested, "CaseClosed": case_closed}
