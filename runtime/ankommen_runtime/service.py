@@ -162,7 +162,9 @@ def tune_gc(threshold: int) -> None:
 class Runtime:
     """The running adapters of one service process (``app.state.runtime``)."""
 
-    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+    def __init__(
+        self, spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
@@ -174,7 +176,7 @@ class Runtime:
         self.stuck_after = 30.0
         self.topic_problems: list[str] | None = None  # None: not checked yet
         self._topics_checked_at = 0.0
-        self.clock: Clock = WallClock()
+        self.clock: Clock = clock or WallClock()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -381,8 +383,12 @@ class Runtime:
         return checks
 
 
-def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
-    """Build the service's HTTP app; nothing connects until the app starts."""
+def create_service_app(
+    spec: ServiceSpec, settings: ServiceSettings | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the service's HTTP app; nothing connects until the app starts.
+
+    ``clock`` is the business clock (the wall clock unless given: tests move their own)."""
     settings = spec.configure(settings)
     spec = spec.bind(settings)
     configure_logging(spec.name, settings.log_level)  # before uvicorn's first line
@@ -392,7 +398,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(spec, settings)
+        runtime = Runtime(spec, settings, clock)
         try:
             await runtime.start()
             app.state.runtime = runtime

@@ -6,16 +6,12 @@ No I/O at import; run with ``uvicorn --factory volunteers.app:create_app``.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from ankommen_runtime import request_context
-from ankommen_runtime.clock import Clock, WallClock
-from ankommen_runtime.consumer import Subscription
+from ankommen_runtime.clock import Clock
 from ankommen_runtime.logging import get_logger
-from ankommen_runtime.service import Runtime, ServiceSpec, create_service_app
+from ankommen_runtime.service import Periodic, Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 from pydantic import Field
@@ -29,6 +25,7 @@ log = get_logger(__name__)
 class VolunteersSettings(ServiceSettings):
     """The runtime's settings plus the coordination office's rules (``ANKOMMEN_*``)."""
 
+    service: str = "volunteers"
     certificate_validity_days: int = Field(
         default=5 * 365,
         ge=1,
@@ -66,59 +63,42 @@ class VolunteersSettings(ServiceSettings):
         )
 
 
-def coordination_check(
-    settings: VolunteersSettings,
-) -> Callable[[Runtime], Awaitable[None]]:
+async def coordination_check(runtime: Runtime) -> bool:
     """The periodic check, on the business clock: flag requests open too long, end matches
-    with children whose volunteer's certificate expired. Declared as the spec's
-    ``background`` task (the runtime has no periodic-work hook of its own)."""
-
-    async def coordination_check(runtime: Runtime) -> None:
-        while True:
-            with request_context():  # one correlation id per round
-                try:
-                    done = await handlers.sweep(
-                        runtime.uow,
-                        runtime.clock.today(),
-                        settings.rules,
-                        settings.sweep_batch_size,
-                    )
-                    if done.flagged_overdue or done.ended_for_expired_certificate:
-                        log.info(
-                            "periodic check",
-                            flagged_overdue=len(done.flagged_overdue),
-                            ended_for_expired_certificate=len(done.ended_for_expired_certificate),
-                        )
-                except Exception as exc:  # database away: try again next round, never stop
-                    log.warning("periodic check failed; next round", error=repr(exc))
-            await asyncio.sleep(settings.sweep_seconds)
-
-    return coordination_check
-
-
-def spec(settings: VolunteersSettings, clock: Clock) -> ServiceSpec:
-    async def use_clock(runtime: Runtime) -> None:
-        # One clock for routes, the periodic check and the consumer (which holds it already).
-        runtime.clock = clock
-
-    return ServiceSpec(
-        name="volunteers",
-        title="Ankommen volunteers",
-        description="Koordinierungsstelle Flüchtlingshilfe: volunteers, vetting, support "
-        "requests, explained matching, initiatives and hours.",
-        migrations=Path(__file__).parent / "migrations",
-        routers=ROUTERS,
-        subscriptions=(Subscription("integration", handlers.integration_handlers(clock)),),
-        on_started=(use_clock,),
-        background=(coordination_check(settings),),
+    with children whose volunteer's certificate expired. True if a full batch was ended,
+    so more may wait."""
+    settings = runtime.settings
+    assert isinstance(settings, VolunteersSettings)
+    done = await handlers.sweep(
+        runtime.uow, runtime.clock.today(), settings.rules, settings.sweep_batch_size
     )
+    if done.flagged_overdue or done.ended_for_expired_certificate:
+        log.info(
+            "periodic check",
+            flagged_overdue=len(done.flagged_overdue),
+            ended_for_expired_certificate=len(done.ended_for_expired_certificate),
+        )
+    return len(done.ended_for_expired_certificate) >= settings.sweep_batch_size
 
 
-def create_app(settings: VolunteersSettings | None = None, clock: Clock | None = None) -> FastAPI:
-    settings = settings or VolunteersSettings(service="volunteers")
-    clock = clock or WallClock()
-    app = create_service_app(spec(settings, clock), settings)
-    app.state.rules = settings.rules
+SPEC = ServiceSpec(
+    name="volunteers",
+    title="Ankommen volunteers",
+    description="Koordinierungsstelle Flüchtlingshilfe: volunteers, vetting, support "
+    "requests, explained matching, initiatives and hours.",
+    settings=VolunteersSettings,
+    migrations=Path(__file__).parent / "migrations",
+    routers=ROUTERS,
+    subscriptions=handlers.subscriptions,
+    periodic=[Periodic("coordination-check", coordination_check, lambda s: s.sweep_seconds)],
+)
+
+
+def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    """``clock``: the business clock (the runtime's wall clock unless a test moves its own)."""
+    app = create_service_app(SPEC, settings, clock)
+    configured: VolunteersSettings = app.state.settings
+    app.state.rules = configured.rules
     app.state.neighbourhood = districts.load()
-    app.state.certificate_warning_days = settings.certificate_warning_days
+    app.state.certificate_warning_days = configured.certificate_warning_days
     return app

@@ -6,7 +6,6 @@ clock), never from ``datetime.now()``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -16,8 +15,8 @@ from ankommen_contracts import District, Envelope, LanguageCode, Skill, UniqueLi
 from ankommen_contracts.events.integration import CaseClosed, SupportRequested
 from ankommen_contracts.events.volunteers import MatchEndReason
 from ankommen_runtime import Conflict, NotFound, UnitOfWork
-from ankommen_runtime.clock import Clock, local_date
-from ankommen_runtime.consumer import EventHandler
+from ankommen_runtime.clock import local_date
+from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.uow import Transaction
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -481,33 +480,42 @@ async def sweep(uow: UnitOfWork, today: date, rules: Rules, limit: int) -> Sweep
 # -- events from integration ---------------------------------------------------------------
 
 
-def integration_handlers(clock: Clock) -> Mapping[str, EventHandler]:
-    """What volunteers does with ``integration.events``; other types are ignored."""
+async def on_support_requested(tx: Transaction, event: Envelope[Any]) -> None:
+    """SupportRequested → an open request, dated by the event's business time (no
+    schedule given: any day suits). A request id seen before changes nothing (the inbox
+    absorbs redeliveries; this absorbs a republished request)."""
+    data: SupportRequested = event.data
+    request = SupportRequest(
+        request_id=data.request_id,
+        kind=data.skill,
+        district=data.district,
+        languages=tuple(data.languages),
+        hours_per_week=data.hours_per_week,
+        involves_children=data.involves_children,
+        requested_on=local_date(event.occurred_at),
+        source=RequestSource.INTEGRATION,
+        case_id=data.case_id,
+    )
+    if not await store.add_request(tx.conn, request):
+        log.info("support request known already", request_id=str(data.request_id))
 
-    async def support_requested(tx: Transaction, event: Envelope[Any]) -> None:
-        """SupportRequested → an open request (no schedule given: any day suits). A request
-        id seen before changes nothing (the inbox absorbs redeliveries; this absorbs a
-        republished request)."""
-        data: SupportRequested = event.data
-        request = SupportRequest(
-            request_id=data.request_id,
-            kind=data.skill,
-            district=data.district,
-            languages=tuple(data.languages),
-            hours_per_week=data.hours_per_week,
-            involves_children=data.involves_children,
-            requested_on=min(local_date(event.occurred_at), clock.today()),
-            source=RequestSource.INTEGRATION,
-            case_id=data.case_id,
-        )
-        if not await store.add_request(tx.conn, request):
-            log.info("support request known already", request_id=str(data.request_id))
 
-    async def case_closed(tx: Transaction, event: Envelope[Any]) -> None:
-        """CaseClosed → the case's requests are withdrawn, running matches end."""
-        data: CaseClosed = event.data
-        requests = await store.lock_requests_of_case(tx.conn, data.case_id)
-        if requests:
-            await _close_requests(tx, requests, clock.today())
+async def on_case_closed(tx: Transaction, event: Envelope[Any]) -> None:
+    """CaseClosed → the case's requests are withdrawn on the day it closed, running
+    matches end."""
+    data: CaseClosed = event.data
+    requests = await store.lock_requests_of_case(tx.conn, data.case_id)
+    if requests:
+        await _close_requests(tx, requests, local_date(event.occurred_at))
 
-    return {"SupportRequested": support_requested, "CaseClosed": case_closed}
+
+INTEGRATION: dict[str, EventHandler] = {
+    "SupportRequested": on_support_requested,
+    "CaseClosed": on_case_closed,
+}
+
+
+def subscriptions(settings: object) -> list[Subscription]:
+    """What volunteers consumes (the handler-map convention): integration's requests and
+    closed cases; other types are ignored and counted."""
+    return [Subscription("integration", INTEGRATION)]
