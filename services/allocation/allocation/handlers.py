@@ -23,6 +23,7 @@ from ankommen_contracts.events.allocation import (
     RefugeeAssigned,
     RelocationReason,
 )
+from ankommen_contracts.events.integration import ErasureRequested
 from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.store import found
@@ -437,9 +438,21 @@ HOUSING: dict[str, EventHandler] = {
 }
 
 
+async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
+    """ErasureRequested (integration): the intake data that could identify the household
+    (the Land's file reference, in its column and in the assignment as received) is
+    replaced by a pseudonymous marker; members, history and every count stay."""
+    data: ErasureRequested = event.data
+    await store.erase_intake(tx.conn, data.household_id)
+
+
+INTEGRATION: dict[str, EventHandler] = {"ErasureRequested": on_erasure_requested}
+
+
 def subscriptions(settings: object) -> list[Subscription]:
-    """What allocation consumes: housing's answers and its sites (the handler-map convention)."""
-    return [Subscription("housing", HOUSING)]
+    """What allocation consumes: housing's answers and its sites, integration's erasures
+    (the handler-map convention)."""
+    return [Subscription("housing", HOUSING), Subscription("integration", INTEGRATION)]
 
 
 async def _use_freed_places(tx: Transaction) -> int:
