@@ -38,6 +38,7 @@ from ankommen_contracts.events.integration import (
     ResidenceProspects,
     ResidenceStatus,
     TimeSlot,
+    Weekday,
 )
 from ankommen_runtime import Conflict, Transaction, UnitOfWork
 from ankommen_runtime.auth import Actor, Role
@@ -331,12 +332,29 @@ async def close_case(
     return (await _change(uow, actor, case_id, change))[0]
 
 
+class Slot(Command):
+    """A weekly time (Wochentag, von–bis, local time), as staff enter it."""
+
+    weekday: Weekday
+    starts_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["15:00"])
+    ends_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["16:30"])
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError(f"ends_at {self.ends_at} is not after starts_at {self.starts_at}")
+        return self
+
+    def slot(self) -> TimeSlot:
+        return TimeSlot(weekday=self.weekday, starts_at=self.starts_at, ends_at=self.ends_at)
+
+
 class RequestSupport(Command):
     """A need volunteers can meet: what, where, in which language, when; nothing else."""
 
     skill: Skill = Field(description="language_tutoring (Sprachtandem), accompaniment, …")
     languages: UniqueList[LanguageCode] = Field(min_length=1, max_length=10)
-    schedule: list[TimeSlot] = Field(default_factory=list, max_length=21)
+    schedule: list[Slot] = Field(default_factory=list, max_length=21)
     hours_per_week: int = Field(ge=1, le=40)
     involves_children: bool = Field(description="Children take part (needs a vetted volunteer)")
     district: District | None = Field(default=None, description="Default: the case's district")
@@ -363,7 +381,7 @@ async def request_support(
             languages=tuple(command.languages),
             involves_children=command.involves_children,
             hours_per_week=command.hours_per_week,
-            schedule=tuple(command.schedule),
+            schedule=tuple(s.slot() for s in command.schedule),
             requested_on=today,
         )
         case.request_support(request)

@@ -21,6 +21,7 @@ from ankommen_contracts.events.integration import (
     ResidenceProspects,
     ResidenceStatus,
     TimeSlot,
+    Weekday,
 )
 from ankommen_runtime.store import Db
 from ankommen_runtime.store import for_update as lock_clause
@@ -330,7 +331,12 @@ async def list_support_requests(db: Db, case_id: uuid.UUID) -> list[SupportReque
             languages=tuple(r["languages"]),
             involves_children=r["involves_children"],
             hours_per_week=r["hours_per_week"],
-            schedule=tuple(TimeSlot(**s) for s in json.loads(r["schedule"])),
+            schedule=tuple(
+                TimeSlot(
+                    weekday=Weekday(s["weekday"]), starts_at=s["starts_at"], ends_at=s["ends_at"]
+                )
+                for s in json.loads(r["schedule"])
+            ),
             requested_on=r["requested_on"],
         )
         for r in rows
