@@ -495,15 +495,21 @@ class Case:
         today: date,
         german: GermanLevel | None = None,
         prospects: ResidenceProspects | None = None,
+        arrived_on: date | None = None,
     ) -> Readiness:
-        """Assess readiness; German and prospects follow the milestones unless given."""
+        """Assess readiness; German and prospects follow the milestones unless given. The
+        stay counts from the case's opening, or from an earlier arrival in Hannover the
+        social worker knows of (e.g. before Integrationsmanagement began in 2015)."""
         self._require_open()
+        if arrived_on is not None and arrived_on > today:
+            raise Invalid(f"arrived_on {arrived_on} is in the future")
+        since = min(self.opened_on, arrived_on or self.opened_on)
         readiness = assess_readiness(
             independence,
             german or german_of(self.language_level),
             prospects or prospects_of(self.residence_status),
             self.residence_status,
-            months_between(self.opened_on, today),
+            months_between(since, today),
             today,
         )
         self.readiness = readiness

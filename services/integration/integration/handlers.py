@@ -237,13 +237,23 @@ class AssessReadiness(Command):
     residence_prospects: ResidenceProspects | None = Field(
         default=None, description="Default: from the recorded residence status"
     )
+    arrived_on: date | None = Field(
+        default=None,
+        description="Arrival in Hannover, if before the case opened; the stay counts from it",
+    )
 
 
 async def assess_readiness(
     uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
 ) -> Case:
     async def change(tx: Transaction, case: Case) -> None:
-        case.assess(command.independence, today, command.german, command.residence_prospects)
+        case.assess(
+            command.independence,
+            today,
+            command.german,
+            command.residence_prospects,
+            command.arrived_on,
+        )
 
     return (await _change(uow, actor, case_id, change))[0]
 

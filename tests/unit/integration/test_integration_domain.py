@@ -293,3 +293,15 @@ def test_a_caseload_above_the_limit_shows_a_warning() -> None:
     [worker] = ricklingen.workers
     assert (worker.social_worker, worker.over_limit) == ("staff-a", True)
     assert next(t for t in caseloads(TEAMS, loads, 30) if t.district == 9).over_limit
+
+
+def test_an_earlier_arrival_counts_for_the_stay_but_not_one_in_the_future() -> None:
+    case = a_case()
+    today = date(2016, 1, 20)
+    case.record_milestone(
+        milestone(Milestone.LANGUAGE_LEVEL, today, language_level=LanguageLevel.A2), [], today
+    )
+    readiness = case.assess(Independence.SOME, today, arrived_on=date(2015, 9, 1))
+    assert readiness.ready_for is Pillar.WOHNPROJEKT
+    with pytest.raises(Invalid, match="future"):
+        case.assess(Independence.SOME, today, arrived_on=date(2016, 2, 1))
