@@ -43,6 +43,7 @@ class City:
     integration: httpx.AsyncClient
     issuer: LocalIssuer
     integration_app: Any
+    dsns: dict[str, str]
 
     def as_(self, *roles: Role, district: int | None = None, subject: str | None = None) -> dict:
         token = self.issuer.mint(
@@ -72,11 +73,12 @@ async def city(
         "relay_poll_seconds": 0.2,
         "oidc_jwks_url": issuer.jwks_url,
     }
+    dsns = {name: await new_database() for name in ("allocation", "housing", "integration")}
     housing_settings = housing.app.HousingSettings(
-        database_url=await new_database(), consumer_group=f"{prefix}housing", **common
+        database_url=dsns["housing"], consumer_group=f"{prefix}housing", **common
     )
     integration_settings = integration.app.IntegrationSettings(
-        database_url=await new_database(),
+        database_url=dsns["integration"],
         consumer_group=f"{prefix}integration",
         **common,
         **integration_extra,
@@ -85,7 +87,7 @@ async def city(
     async with (
         allocation_service(
             infra,
-            await new_database(),
+            dsns["allocation"],
             prefix,
             pool_max_size=10,
             waitlist_retry_seconds=0.5,
@@ -94,7 +96,7 @@ async def city(
         running(housing.app.create_app(housing_settings)) as housing_api,
         running(integration_app) as integration_api,
     ):
-        yield City(allocation, housing_api, integration_api, issuer, integration_app)
+        yield City(allocation, housing_api, integration_api, issuer, integration_app, dsns)
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:

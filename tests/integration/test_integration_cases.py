@@ -220,13 +220,9 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
     given, family_name = f"Zaynab{uuid.uuid4().hex[:8]}", f"Haddad{uuid.uuid4().hex[:8]}"
     phone, email = "+49 511 7770 4242", f"{given.lower()}@example.org"
     markers = [given, family_name, phone, email, "1987-03-14"]
-    dsns: list[str] = []
 
-    async def remembering() -> str:
-        dsns.append(await new_database())
-        return dsns[-1]
-
-    async with city(infra, remembering, topic_prefix, tmp_path) as c:
+    async with city(infra, new_database, topic_prefix, tmp_path) as c:
+        dsns = list(c.dsns.values())
         await open_site(c, "Wohnheim Am Bahndamm", "wohnheim", 11, 10)
         await until_sites(c.allocation, 1)
         reference = f"NI-ER-{uuid.uuid4().hex[:6]}"
@@ -242,6 +238,22 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
             "email": email,
         }
         await post(c, f"{path}/people", 11, person, status=201)
+        # Housing's resident list (being built beside this service): a row of the family.
+        residents = await asyncpg.connect(c.dsns["housing"])
+        try:
+            await residents.execute(
+                """CREATE TABLE residents (person_id uuid PRIMARY KEY, household_id uuid,
+                                           given_name text, family_name text)"""
+            )
+            await residents.execute(
+                "INSERT INTO residents VALUES ($1, $2, $3, $4)",
+                uuid.uuid4(),
+                uuid.UUID(family),
+                given,
+                family_name,
+            )
+        finally:
+            await residents.close()
         people = await c.integration.get(f"{path}/people", headers=c.social_worker(11))
         assert [p["family_name"] for p in people.json()] == [family_name]
         assert (
@@ -273,6 +285,11 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
 
         await until(reference_gone, "allocation to erase the Land's reference")
 
+        async def residents_gone() -> bool:
+            return await _rows_containing(c.dsns["housing"], [family_name]) == []
+
+        await until(residents_gone, "housing to erase the family from its resident list")
+
         # The case still counts, its milestones too.
         loads = await c.integration.get("/caseloads", headers=c.as_(Role.COUNCIL_READER))
         assert next(t for t in loads.json() if t["district"] == 11)["cases"] == 1
@@ -299,3 +316,55 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
     logged = capfd.readouterr()
     assert "personal details erased" in logged.out
     assert [m for m in markers if m in logged.out + logged.err] == []
+
+
+async def test_the_retention_sweep_erases_a_closed_cases_details_everywhere_on_business_time(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    async with city(
+        infra,
+        new_database,
+        topic_prefix,
+        tmp_path,
+        retention_days=30,
+        retention_sweep_seconds=0.2,
+    ) as c:
+        await open_site(c, "Wohnheim Karlsruher Straße", "wohnheim", 8, 10)
+        await until_sites(c.allocation, 1)
+        reference = f"NI-RT-{uuid.uuid4().hex[:6]}"
+        family = await assign(c, reference, 2)
+        await check_in(c, family)
+        case = await case_of(c, family, 8)
+        path = f"/cases/{case['case_id']}"
+        person = {"given_name": "Retention", "family_name": f"Probe{uuid.uuid4().hex[:8]}"}
+        await post(c, f"{path}/people", 8, person, status=201)
+        closed = await post(c, f"{path}/close", 8, {"reason": "goals_reached"})
+        assert closed["status"] == "closed"
+
+        # Within the retention period nothing goes.
+        c.let_months_pass(0)
+        people = await c.integration.get(f"{path}/people", headers=c.social_worker(8))
+        assert len(people.json()) == 1
+
+        # Two months later (business time), the sweep erases here and everywhere.
+        c.let_months_pass(2)
+
+        async def erased_here() -> bool:
+            listed = await c.integration.get(f"{path}/people", headers=c.social_worker(8))
+            return listed.json() == []
+
+        await until(erased_here, "the retention sweep to erase the personal details")
+
+        async def reference_gone() -> bool:
+            return (await household(c.allocation, family))["land_reference"] != reference
+
+        await until(reference_gone, "allocation to erase the Land's reference on retention")
+        kept = await c.integration.get(path, headers=c.social_worker(8))
+        assert kept.json()["details_erased_on"] is not None
+        assert kept.json()["close_reason"] == "goals_reached"
+        events = await integration_events(infra, topic_prefix, 3)
+        erasures = [e.data for e in events if e.type == "ErasureRequested"]
+        assert [(e.reason.value, str(e.household_id)) for e in erasures] == [("retention", family)]
