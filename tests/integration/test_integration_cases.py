@@ -144,6 +144,13 @@ async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_the
         assert assessed["readiness"]["ready_for"] == "wohnung"
         assert assessed["readiness"]["ready_for_own_tenancy"] is True
 
+        async def allocation_knows() -> dict[str, Any] | None:
+            readiness = (await household(c.allocation, first))["readiness"]
+            return readiness if readiness and readiness["independence"] == "high" else None
+
+        known = await until(allocation_knows, "allocation to take integration's assessment")
+        assert (known["german"], known["residence_prospects"]) == ("b1", "good")
+
         ready = await c.integration.get(
             "/teams/im-09/ready-to-move-out", headers=c.social_worker(9)
         )

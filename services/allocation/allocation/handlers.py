@@ -23,7 +23,7 @@ from ankommen_contracts.events.allocation import (
     RefugeeAssigned,
     RelocationReason,
 )
-from ankommen_contracts.events.integration import ErasureRequested
+from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
 from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.store import found
@@ -446,7 +446,27 @@ async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
     await store.erase_intake(tx.conn, data.household_id)
 
 
-INTEGRATION: dict[str, EventHandler] = {"ErasureRequested": on_erasure_requested}
+async def on_readiness_assessed(tx: Transaction, event: Envelope[Any]) -> None:
+    """ReadinessAssessed (integration): Integrationsmanagement assesses readiness; later
+    placements use its factors as they used the staff route's. A household allocation
+    does not know or that departed is left alone."""
+    data: ReadinessAssessed = event.data
+    household = await store.get_household(tx.conn, data.household_id, for_update=True)
+    if household is None or household.status is HouseholdStatus.DEPARTED:
+        return
+    assessed = Readiness(
+        Independence(data.independence.value),
+        GermanLevel(data.german.value),
+        ResidenceProspects(data.residence_prospects.value),
+    )
+    household.record_readiness(assessed, event.occurred_at)
+    await _save(tx, household)
+
+
+INTEGRATION: dict[str, EventHandler] = {
+    "ErasureRequested": on_erasure_requested,
+    "ReadinessAssessed": on_readiness_assessed,
+}
 
 
 def subscriptions(settings: object) -> list[Subscription]:

@@ -203,7 +203,7 @@ class TeamLoadView(View):
     workers: list[WorkerLoadView]
 
 
-class ErasureView(BaseModel):
+class ErasureView(View):
     erasure_id: uuid.UUID
     household_id: uuid.UUID
     erased_here: int = Field(description="People whose details this service deleted")
@@ -433,10 +433,8 @@ async def request_erasure(
 ) -> ErasureView:
     """Deleted here at once; ErasureRequested makes allocation (the Land's file reference)
     and housing (its resident list) erase theirs. The case and every count stay."""
-    erasure_id, erased = await handlers.request_erasure(uow, actor, command, clock.today())
-    return ErasureView(
-        erasure_id=erasure_id, household_id=command.household_id, erased_here=len(erased)
-    )
+    receipt = await handlers.request_erasure(uow, actor, command, clock.today())
+    return ErasureView.model_validate(receipt)
 
 
 # -- teams and caseloads -------------------------------------------------------------------

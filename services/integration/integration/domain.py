@@ -659,6 +659,15 @@ class Case:
         )
 
 
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """What an erasure request did here; the other services follow ErasureRequested."""
+
+    erasure_id: uuid.UUID
+    household_id: uuid.UUID
+    erased_here: int
+
+
 def erasure(
     household_id: uuid.UUID,
     person_ids: Iterable[uuid.UUID],

@@ -42,7 +42,7 @@ from ankommen_contracts.events.integration import (
 )
 from ankommen_runtime import Conflict, Transaction, UnitOfWork
 from ankommen_runtime.auth import Actor, Role
-from ankommen_runtime.consumer import Subscription
+from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import DomainError
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.store import found
@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from . import store
 from .domain import (
     Case,
+    ErasureReceipt,
     Invalid,
     MilestoneRecord,
     Person,
@@ -91,7 +92,7 @@ async def on_site(tx: Transaction, event: Envelope[Any]) -> None:
     await store.save_site(tx.conn, SiteRef(data.site_id, data.district, data.pillar))
 
 
-def on_checked_in(teams: Teams) -> Any:
+def on_checked_in(teams: Teams) -> EventHandler:
     async def checked_in(tx: Transaction, event: Envelope[Any]) -> None:
         """OccupantCheckedIn: a placed household gets a case; a relocated one takes it along."""
         data: OccupantCheckedIn = event.data
@@ -454,9 +455,9 @@ class RequestErasure(Command):
 
 async def request_erasure(
     uow: UnitOfWork, actor: Actor, command: RequestErasure, today: date
-) -> tuple[uuid.UUID, list[uuid.UUID]]:
+) -> ErasureReceipt:
     """Erase here and publish ErasureRequested for allocation and housing; the case, its
-    milestones and every count stay. Returns the erasure id and the people erased here."""
+    milestones and every count stay."""
     async with uow() as tx:
         case = await store.get_latest_case_of(tx.conn, command.household_id)
         if case is not None:
@@ -484,7 +485,7 @@ async def request_erasure(
         household_id=str(command.household_id),
         people=len(erased),
     )
-    return event.erasure_id, erased
+    return ErasureReceipt(event.erasure_id, command.household_id, len(erased))
 
 
 async def erase_after_retention(
