@@ -218,6 +218,8 @@ def _own_district(actor: Actor, district: int | None) -> int | None:
     """A social worker's lists are of their own district; asking for another is refused."""
     if actor.roles - {Role.SOCIAL_WORKER}:
         return district
+    if actor.district is None:
+        raise handlers.NotYourDistrict("a social worker's token names no Stadtbezirk")
     if district is not None and district != actor.district:
         raise handlers.NotYourDistrict(f"you counsel in Stadtbezirk {actor.district} only")
     return actor.district
