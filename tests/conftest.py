@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -22,8 +23,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs a server ``integration``, so ``-m "not integration"``
     (``make unit``) starts none: by fixture (``infra``, directly or through another
     fixture) or by folder."""
+    tests = Path(__file__).parent
     for item in items:
-        folder = item.path.parent.name
+        # The folder right under tests/: tests/unit/integration holds unit tests.
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        folder = parts[0] if len(parts) > 1 else ""
         needs_server = "infra" in getattr(item, "fixturenames", ())
         if needs_server or (
             folder in _SERVER_FOLDERS and item.path.name != "test_harness_checks.py"

@@ -34,6 +34,7 @@ _HOUSEHOLD = example_id("household:1")
 _RESERVATION = example_id("reservation:1")
 _CASE = example_id("case:1")
 _REQUEST = example_id("request:1")
+_ERASURE = example_id("erasure:1")
 _VOLUNTEER = example_id("volunteer:1")
 _MATCH = example_id("match:1")
 _QUOTA = example_id("quota:2015-h2")
@@ -201,6 +202,17 @@ _EXAMPLES: list[EventData] = [
         district=9,
         site_id=_OTHER_SITE,
         focus_areas=[it.FocusArea.HOUSING, it.FocusArea.SCHOOL, it.FocusArea.LANGUAGE],
+        persons=4,
+        opened_on=date(2016, 3, 14),
+    ),
+    it.CaseTransferred(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        from_district=9,
+        to_district=10,
+        site_id=_SITE,
+        reason=it.CaseTransferReason.RELOCATED,
+        transferred_on=date(2016, 5, 2),
     ),
     it.MilestoneReached(
         case_id=_CASE,
@@ -208,6 +220,25 @@ _EXAMPLES: list[EventData] = [
         milestone=it.Milestone.KITA,
         reached_on=date(2016, 8, 1),
         persons=1,
+    ),
+    it.MilestoneReached(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        milestone=it.Milestone.LANGUAGE_LEVEL,
+        reached_on=date(2016, 9, 30),
+        persons=2,
+        language_level=it.LanguageLevel.A2,
+    ),
+    it.ReadinessAssessed(
+        case_id=_CASE,
+        household_id=_HOUSEHOLD,
+        ready_for=Pillar.WOHNUNG,
+        ready_for_own_tenancy=True,
+        independence=it.Independence.HIGH,
+        german=it.GermanLevel.A2,
+        residence_prospects=it.ResidenceProspects.GOOD,
+        assessed_on=date(2016, 10, 4),
+        reason="ready for a Wohnung (7 months in Hannover, high independence, German A2)",
     ),
     it.MoveOutPlanned(
         case_id=_CASE,
@@ -223,14 +254,17 @@ _EXAMPLES: list[EventData] = [
         from_site_id=_OTHER_SITE,
         target_kind=it.MoveOutTarget.OWN_FLAT,
         target_district=10,
+        moved_on=date(2016, 11, 2),
     ),
     it.CaseHandedOver(
         case_id=_CASE,
         household_id=_HOUSEHOLD,
         to_structure=it.DistrictStructure.GEMEINWESENARBEIT,
         district=10,
+        receiving_partner="Gemeinwesenarbeit Linden-Süd",
+        handed_over_on=date(2017, 2, 1),
     ),
-    it.CaseClosed(case_id=_CASE, reason=it.CaseCloseReason.HANDED_OVER),
+    it.CaseClosed(case_id=_CASE, reason=it.CaseCloseReason.HANDED_OVER, closed_on=date(2017, 2, 1)),
     it.SupportRequested(
         case_id=_CASE,
         request_id=_REQUEST,
@@ -239,6 +273,17 @@ _EXAMPLES: list[EventData] = [
         skill=Skill.HOMEWORK_HELP,
         involves_children=True,
         hours_per_week=2,
+        schedule=[
+            it.TimeSlot(weekday=it.Weekday.TUESDAY, starts_at="15:00", ends_at="16:30"),
+            it.TimeSlot(weekday=it.Weekday.THURSDAY, starts_at="15:00", ends_at="16:30"),
+        ],
+    ),
+    it.ErasureRequested(
+        erasure_id=_ERASURE,
+        household_id=_HOUSEHOLD,
+        person_ids=[],
+        reason=it.ErasureReason.REQUESTED,
+        requested_on=date(2018, 3, 1),
     ),
     # volunteers
     vo.VolunteerRegistered(

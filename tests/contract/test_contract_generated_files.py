@@ -70,9 +70,9 @@ def test_check_mode_fails_on_a_drifted_file_and_generate_repairs_it(
 
 
 def test_check_mode_reports_an_unreleased_version(copy_of_contracts: Path) -> None:
-    (copy_of_contracts / SNAPSHOTS_DIR / schema_filename("CaseClosed", 1)).unlink()
+    (copy_of_contracts / SNAPSHOTS_DIR / schema_filename("CaseClosed", 2)).unlink()
     assert check(copy_of_contracts) == [
-        "snapshots/CaseClosed.v1.json: missing (new type or version not yet snapshotted)"
+        "snapshots/CaseClosed.v2.json: missing (new type or version not yet snapshotted)"
     ]
 
 

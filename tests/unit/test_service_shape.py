@@ -11,7 +11,7 @@ import pytest
 from ankommen_runtime.service import Periodic, ServiceSpec
 from ankommen_runtime.settings import ServiceSettings
 
-SERVICES = ("allocation", "housing", "reporting")
+SERVICES = ("allocation", "housing", "integration", "reporting")
 IO_MODULES = ("asyncpg", "aiokafka", "faststream", "fastapi", "pydantic_settings", "httpx")
 
 

@@ -3,9 +3,13 @@
 The scenario so far: housing opens named Hannover sites; the Land announces a quota
 period and sends three weekly batches of assignments (synthetic, from a fixed seed);
 allocation places every household through the saga with housing, site staff check the
-arrivals in, and reporting projects it all from events. The placements and the capacity
-view are printed and written to ``demo-output/``. With ``CI=true`` (or no terminal) it
-stops every service it started and exits; at a terminal it keeps serving until Ctrl-C.
+arrivals in, and reporting projects it all from events. Integrationsmanagement has opened
+a case for every household checked in; a district social worker records milestones,
+assesses a family ready for a flat of its own, completes its move-out (housing frees the
+places) and hands the case over to a district structure. The placements, the capacity
+view and the caseloads are printed and written to ``demo-output/``. With ``CI=true`` (or
+no terminal) it stops every service it started and exits; at a terminal it keeps serving
+until Ctrl-C.
 A second run reuses the databases and adds nothing twice (the Land's references and the
 site ids are stable).
 """
@@ -23,7 +27,8 @@ from typing import Any
 
 import httpx
 import typer
-from ankommen_runtime.local_issuer import local_tool_headers
+from ankommen_runtime.auth import Role
+from ankommen_runtime.local_issuer import LocalIssuer, audience_of, local_tool_headers
 from rich.console import Console
 from rich.table import Table
 
@@ -58,6 +63,11 @@ def _interactive() -> bool:
     return os.environ.get("CI", "").lower() not in ("1", "true") and sys.stdin.isatty()
 
 
+def _issuer() -> LocalIssuer:
+    """The local issuer whose keys every service of the demo trusts."""
+    return LocalIssuer(Settings.from_env().state_dir).ensure()
+
+
 def _start_services() -> list[ServiceProcess]:
     settings = Settings.from_env()
     bootstrap = f"{settings.host}:{settings.kafka_port}"
@@ -69,6 +79,7 @@ def _start_services() -> list[ServiceProcess]:
                 name,
                 kafka_bootstrap=bootstrap,
                 database_url=settings.service_dsn(name),
+                oidc_jwks_url=_issuer().jwks_url,
             ),
             log_path=settings.state_dir / "logs" / f"{name}.log",
         )
@@ -246,6 +257,134 @@ def _wait_for_sites(allocation: str, expected: int, timeout: float = 60) -> None
     raise TimeoutError("allocation did not learn the sites from housing's events")
 
 
+def _as(issuer: LocalIssuer, role: Role, district: int | None = None) -> dict[str, str]:
+    token = issuer.mint(
+        [role], audience=audience_of("integration"), district=district, subject=f"demo-{role}"
+    )
+    return {"authorization": f"Bearer {token}"}
+
+
+def _until(check: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not reached within {timeout} s")
+
+
+def _caseloads(client: httpx.Client, issuer: LocalIssuer) -> list[dict[str, Any]]:
+    response = client.get("/caseloads", headers=_as(issuer, Role.COUNCIL_READER))
+    response.raise_for_status()
+    return list(response.json())
+
+
+def _print_caseloads(loads: list[dict[str, Any]]) -> None:
+    table = Table(title="Integrationsmanagement: Fallzahlen nach Team")
+    for column in ("", "Fälle", "Personen", "Sozialarb.", "Pers./SozArb.", "Warnung"):
+        table.add_column(column, justify="right" if column else "left")
+    for t in loads:
+        per_worker = t["persons_per_worker"]
+        table.add_row(
+            t["label"],
+            str(t["cases"]),
+            str(t["persons"]),
+            str(t["social_workers"]),
+            "–" if per_worker is None else f"{per_worker:.1f}",
+            "über Grenze" if t["over_limit"] else "",
+        )
+    console.print(table)
+
+
+def _integration_story(urls: dict[str, str], issuer: LocalIssuer) -> dict[str, Any]:
+    """Cases for the housed households; one family's way from a communal home into a flat
+    of its own (Auszugsmanagement) and on to a district structure (Übergabe)."""
+    today = date.today()
+    with httpx.Client(base_url=urls["integration"], timeout=30) as client:
+        summary = httpx.get(f"{urls['allocation']}/placements/summary", timeout=10).json()
+        housed = summary["by_status"].get("housed", {}).get("households", 0)
+
+        def all_cases_open() -> list[dict[str, Any]] | None:
+            loads = _caseloads(client, issuer)
+            return loads if sum(t["cases"] for t in loads) >= housed else None
+
+        _print_caseloads(_until(all_cases_open, f"a case for each of {housed} households"))
+        staff = _as(issuer, Role.ALLOCATION_STAFF)
+        listed = client.get("/cases", params={"status": "open", "limit": 500}, headers=staff)
+        listed.raise_for_status()
+        candidates = [
+            c
+            for c in listed.json()["items"]
+            if c["site_pillar"] in ("wohnheim", "notunterkunft") and c["persons"] >= 2
+        ]
+        if not candidates:
+            raise RuntimeError("no family in a communal home to move out")
+        case = candidates[0]
+        path, here = f"/cases/{case['case_id']}", case["district"]
+        worker = _as(issuer, Role.SOCIAL_WORKER, district=here)
+        client.post(f"{path}/assign", headers=worker).raise_for_status()
+        for milestone in (
+            {"milestone": "language_course", "reached_on": str(today - timedelta(days=200))},
+            {
+                "milestone": "language_level",
+                "language_level": "b1",
+                "persons": 2,
+                "reached_on": str(today - timedelta(days=30)),
+            },
+            {
+                "milestone": "residence_status",
+                "residence_status": "protection_granted",
+                "reached_on": str(today - timedelta(days=60)),
+            },
+            {"milestone": "kita", "reached_on": str(today - timedelta(days=20))},
+        ):
+            response = client.post(f"{path}/milestones", json=milestone, headers=worker)
+            if response.status_code not in (201, 409):  # 409: recorded in an earlier run
+                raise RuntimeError(f"milestone: {response.status_code} {response.text}")
+        assessment = {"independence": "high", "arrived_on": str(today - timedelta(days=240))}
+        assessed = client.post(f"{path}/readiness", json=assessment, headers=worker)
+        assessed.raise_for_status()
+        readiness = assessed.json()["readiness"]
+        console.print(f"Wohnfähigkeit: {readiness['reason']}")
+        target = 10 if here != 10 else 2
+        plan = {"target_kind": "social_housing", "target_district": target}
+        client.post(f"{path}/move-out", json=plan, headers=worker).raise_for_status()
+        moved = client.post(f"{path}/move-out/complete", json={}, headers=worker)
+        moved.raise_for_status()
+
+        def moved_out() -> bool:
+            url = f"{urls['allocation']}/households/{case['household_id']}"
+            return httpx.get(url, timeout=10).json()["status"] == "moved_out"
+
+        _until(moved_out, "housing to check the family out and allocation to see it")
+        console.print(
+            f"Auszug: Haushalt {case['household_id']} aus Stadtbezirk {here:02d} in eine "
+            f"Wohnung des städtischen Programms in Stadtbezirk {target:02d}; Plätze frei"
+        )
+        there = _as(issuer, Role.SOCIAL_WORKER, district=target)
+        support = {
+            "skill": "homework_help",
+            "languages": ["ar", "de"],
+            "hours_per_week": 2,
+            "involves_children": True,
+            "schedule": [{"weekday": "tue", "starts_at": "15:00", "ends_at": "16:30"}],
+        }
+        client.post(f"{path}/support-requests", json=support, headers=there).raise_for_status()
+        handover = {
+            "to_structure": "stadtteilzentrum",
+            "receiving_partner": f"Stadtteilzentrum im Stadtbezirk {target:02d}",
+        }
+        closed = client.post(f"{path}/handover", json=handover, headers=there)
+        closed.raise_for_status()
+        console.print(
+            f"Übergabe an {handover['receiving_partner']}: Fall {closed.json()['status']} "
+            f"({closed.json()['close_reason']})"
+        )
+        loads = _caseloads(client, issuer)
+        return {"case": closed.json(), "readiness": readiness, "caseloads": loads}
+
+
 @app.command()
 def main() -> None:
     """Run the demo scenario through the services."""
@@ -268,8 +407,14 @@ def main() -> None:
         console.print(f"open homelessness alerts (PlacementFailed, waitlisted): {len(alerts)}")
         view = _capacity_view(urls["reporting"], urls["housing"], len(SITES))
         _print_view(view)
+        integration = _integration_story(urls, _issuer())
         OUTPUT.mkdir(exist_ok=True)
-        outputs = {"capacity.json": view, "placements.json": summary, "alerts.json": alerts}
+        outputs = {
+            "capacity.json": view,
+            "placements.json": summary,
+            "alerts.json": alerts,
+            "integration.json": integration,
+        }
         for name, content in outputs.items():
             (OUTPUT / name).write_text(json.dumps(content, indent=2, ensure_ascii=False))
         console.print(f"written: {', '.join(str(OUTPUT / n) for n in outputs)}")

@@ -22,6 +22,7 @@ from ankommen_contracts.events.allocation import (
     QuotaPeriodAnnounced,
     RelocationReason,
 )
+from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
 from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
 from ankommen_runtime.commands import Command
 from ankommen_runtime.consumer import EventHandler, Subscription
@@ -431,9 +432,41 @@ HOUSING: dict[str, EventHandler] = {
 }
 
 
+async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
+    """ErasureRequested (integration): the intake data that could identify the household
+    (the Land's file reference, in its column and in the assignment as received) is
+    replaced by a pseudonymous marker; members, history and every count stay."""
+    data: ErasureRequested = event.data
+    await store.erase_intake(tx.conn, data.household_id)
+
+
+async def on_readiness_assessed(tx: Transaction, event: Envelope[Any]) -> None:
+    """ReadinessAssessed (integration): Integrationsmanagement assesses readiness; later
+    placements use its factors as they used the staff route's. A household allocation
+    does not know or that departed is left alone."""
+    data: ReadinessAssessed = event.data
+    household = await store.get_household(tx.conn, data.household_id, for_update=True)
+    if household is None or household.status is HouseholdStatus.DEPARTED:
+        return
+    assessed = Readiness(
+        Independence(data.independence.value),
+        GermanLevel(data.german.value),
+        ResidenceProspects(data.residence_prospects.value),
+    )
+    household.record_readiness(assessed, event.occurred_at)
+    await _save(tx, household)
+
+
+INTEGRATION: dict[str, EventHandler] = {
+    "ErasureRequested": on_erasure_requested,
+    "ReadinessAssessed": on_readiness_assessed,
+}
+
+
 def subscriptions(settings: object) -> list[Subscription]:
-    """What allocation consumes: housing's answers and its sites (the handler-map convention)."""
-    return [Subscription("housing", HOUSING)]
+    """What allocation consumes: housing's answers and its sites, integration's erasures
+    (the handler-map convention)."""
+    return [Subscription("housing", HOUSING), Subscription("integration", INTEGRATION)]
 
 
 async def _use_freed_places(tx: Transaction) -> int:

@@ -608,3 +608,19 @@ async def occupant_checked_out(conn: asyncpg.Connection, d: OccupantCheckedOut) 
     )
     if row is not None:
         await _adjust(conn, d.site_id, occupied=-row["persons"])
+
+
+async def erase_intake(conn: asyncpg.Connection, household_id: uuid.UUID) -> bool:
+    """Replace the Land's file reference by ``erased-<household_id>`` (column and the
+    assignment as received); True if the household is known here. A later assignment with
+    the old reference is then a new one: nothing links it to the erased household."""
+    result = await conn.execute(
+        """UPDATE households
+           SET land_reference = 'erased-' || household_id::text,
+               request = jsonb_set(request, '{land_reference}',
+                                   to_jsonb('erased-' || household_id::text)),
+               updated_at = now()
+           WHERE household_id = $1""",
+        household_id,
+    )
+    return result.endswith(" 1")

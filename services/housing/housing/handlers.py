@@ -35,6 +35,7 @@ from ankommen_contracts.events.housing import (
     ClosingReason,
     ReleaseReason,
 )
+from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompleted
 from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
@@ -440,8 +441,57 @@ def allocation_handlers(hold: timedelta) -> dict[str, EventHandler]:
     }
 
 
+# -- events from integration ---------------------------------------------------------------
+
+
+async def on_move_out_completed(tx: Transaction, event: Envelope[Any]) -> None:
+    """MoveOutCompleted → OccupantCheckedOut(moved_out): the household left municipal
+    accommodation for a tenancy of its own, so its places are free again (and allocation
+    gives them to the waitlist). Nothing if it lives here no more (a repeat)."""
+    data: MoveOutCompleted = event.data
+    home = await store.get_occupant(tx.conn, data.household_id, for_update=True)
+    if home is None:
+        log.info("moved-out household lives at no site", household_id=str(data.household_id))
+        return
+    if home.site_id != data.from_site_id:
+        log.warning(
+            "moved-out household lived elsewhere than integration knew; checked out there",
+            household_id=str(data.household_id),
+            site_id=str(home.site_id),
+        )
+    site = await store.get_site(tx.conn, home.site_id, for_update=True)
+    assert site is not None
+    site.check_out(home, CheckOutReason.MOVED_OUT)
+    await store.move_out(tx.conn, home.household_id)
+    await store.save_site(tx.conn, site)
+    tx.publish(*site.events)
+
+
+async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
+    """ErasureRequested → the people's rows leave housing's resident list (``residents``,
+    if this database has one yet); occupancy counts stay, they carry no personal data."""
+    data: ErasureRequested = event.data
+    erased = await store.erase_residents(tx.conn, data.household_id, data.person_ids)
+    log.info(
+        "residents erased",
+        erasure_id=str(data.erasure_id),
+        household_id=str(data.household_id),
+        rows=erased,
+    )
+
+
+INTEGRATION_HANDLERS: dict[str, EventHandler] = {
+    "MoveOutCompleted": on_move_out_completed,
+    "ErasureRequested": on_erasure_requested,
+}
+
+
 def subscriptions(settings: Any) -> list[Subscription]:
     """What housing consumes (the handler-map convention): allocation's requests, held for
-    ``reservation_hold_seconds`` unless a request says otherwise."""
+    ``reservation_hold_seconds`` unless a request says otherwise; integration's move-outs
+    and erasures."""
     hold = timedelta(seconds=settings.reservation_hold_seconds)
-    return [Subscription("allocation", allocation_handlers(hold))]
+    return [
+        Subscription("allocation", allocation_handlers(hold)),
+        Subscription("integration", INTEGRATION_HANDLERS),
+    ]

@@ -365,3 +365,35 @@ async def list_occupants(
         household_id,
     )
     return [_occupant(r) for r in rows]
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+async def erase_residents(
+    conn: asyncpg.Connection, household_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
+) -> int:
+    """Delete the named people (the whole household if none) from the resident list.
+
+    The list (``residents``) arrives in its own migration; until then there is nothing
+    personal here to erase. A table without ``person_id`` is erased by household.
+    """
+    columns = {
+        r["column_name"]
+        for r in await conn.fetch(
+            """SELECT column_name FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'residents'"""
+        )
+    }
+    if "household_id" not in columns:
+        return 0
+    ids = list(person_ids)
+    if ids and "person_id" in columns:
+        result = await conn.execute(
+            "DELETE FROM residents WHERE household_id = $1 AND person_id = ANY($2::uuid[])",
+            household_id,
+            ids,
+        )
+    else:
+        result = await conn.execute("DELETE FROM residents WHERE household_id = $1", household_id)
+    return int(result.split()[-1])

@@ -51,12 +51,15 @@ def test_the_catalogue_is_the_one_in_the_design() -> None:
         },
         "integration": {
             "CaseOpened",
+            "CaseTransferred",
             "MilestoneReached",
+            "ReadinessAssessed",
             "MoveOutPlanned",
             "MoveOutCompleted",
             "CaseHandedOver",
             "CaseClosed",
             "SupportRequested",
+            "ErasureRequested",
         },
         "volunteers": {
             "VolunteerRegistered",

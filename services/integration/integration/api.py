@@ -1,0 +1,497 @@
+"""Integration's HTTP API: routes, their view models and the roles allowed per route.
+
+District social workers (``social-worker``, with a ``district`` claim) see and change the
+cases of their own Stadtbezirk only; allocation staff read cases (who is ready for a flat)
+and caseloads; council readers see caseloads (counts, no household); operations may erase
+personal details on a request to the data protection officer. Personal details are shown
+to social workers only. Lists are paged (``limit`` ≤ 500).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Generic, TypeVar
+
+import asyncpg
+from ankommen_contracts import District, Pillar, Skill
+from ankommen_contracts.events.integration import (
+    CaseCloseReason,
+    DistrictStructure,
+    GermanLevel,
+    Independence,
+    LanguageLevel,
+    Milestone,
+    MoveOutTarget,
+    ResidenceProspects,
+    ResidenceStatus,
+    TimeSlot,
+)
+from ankommen_runtime import UnitOfWork
+from ankommen_runtime.auth import Actor, Role, allow
+from ankommen_runtime.clock import Clock
+from ankommen_runtime.service import get_clock, get_pool, get_uow
+from ankommen_runtime.store import found
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import status as http
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import domain, handlers, store
+from .domain import CaseStatus, Teams
+
+T = TypeVar("T")
+
+
+class View(BaseModel):
+    """Base of every view: built from attributes (``View.model_validate(obj)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _teams(request: Request) -> Teams:
+    return request.app.state.settings.load_teams()
+
+
+def _caseload_limit(request: Request) -> int:
+    return request.app.state.settings.caseload_limit_persons
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+BusinessClock = Annotated[Clock, Depends(get_clock)]
+TeamData = Annotated[Teams, Depends(_teams)]
+CaseloadLimit = Annotated[int, Depends(_caseload_limit)]
+
+SocialWorker = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER))]
+CaseReader = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER, Role.ALLOCATION_STAFF))]
+LoadReader = Annotated[
+    Actor, Depends(allow(Role.SOCIAL_WORKER, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
+]
+Eraser = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER, Role.OPERATIONS))]
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; ``next_offset`` is null on the last page."""
+
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    more = offset + limit if len(items) == limit else None
+    return {"items": items, "limit": limit, "offset": offset, "next_offset": more}
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+class ReadinessView(View):
+    ready_for: Pillar
+    ready_for_own_tenancy: bool
+    independence: Independence
+    german: GermanLevel
+    residence_prospects: ResidenceProspects
+    assessed_on: date
+    reason: str
+
+
+class MoveOutView(View):
+    target_kind: MoveOutTarget
+    target_district: int | None
+    from_site_id: uuid.UUID
+    planned_on: date | None
+    completed_on: date | None
+
+
+class HandoverView(View):
+    structure: DistrictStructure
+    receiving_partner: str
+    district: int
+    handed_over_on: date
+
+
+class CaseView(View):
+    """An Integrationsmanagement case (Fall): pseudonymous, no personal details."""
+
+    case_id: uuid.UUID
+    household_id: uuid.UUID
+    persons: int
+    district: int
+    team_id: str
+    opened_on: date
+    status: CaseStatus
+    site_id: uuid.UUID | None = Field(description="Municipal site lived in; null after moving out")
+    site_pillar: Pillar | None
+    social_worker: str | None
+    language_level: LanguageLevel | None
+    residence_status: ResidenceStatus | None
+    readiness: ReadinessView | None
+    move_out: MoveOutView | None
+    handover: HandoverView | None
+    ready_to_move_out: bool
+    closed_on: date | None
+    close_reason: CaseCloseReason | None
+    details_erased_on: date | None
+
+
+class MilestoneView(View):
+    milestone_id: uuid.UUID
+    case_id: uuid.UUID
+    milestone: Milestone
+    reached_on: date
+    persons: int
+    language_level: LanguageLevel | None
+    residence_status: ResidenceStatus | None
+
+
+class SupportRequestView(View):
+    request_id: uuid.UUID
+    case_id: uuid.UUID
+    skill: Skill
+    district: int
+    languages: list[str]
+    involves_children: bool
+    hours_per_week: int
+    schedule: list[TimeSlot]
+    requested_on: date
+
+
+class PersonView(View):
+    """Personal details, for the counselling social worker only."""
+
+    person_id: uuid.UUID
+    case_id: uuid.UUID
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    phone: str | None
+    email: str | None
+
+
+class TeamView(View):
+    team_id: str
+    district: int
+    label: str
+    social_workers: int
+
+
+class WorkerLoadView(View):
+    social_worker: str
+    cases: int
+    persons: int
+    over_limit: bool
+
+
+class TeamLoadView(View):
+    """Fallzahlen: open cases and persons of a team, per social worker, with warnings."""
+
+    team_id: str
+    district: int
+    label: str
+    social_workers: int
+    cases: int
+    persons: int
+    unassigned_cases: int
+    persons_per_worker: float | None
+    limit: int = Field(description="Persons per social worker above which a warning shows")
+    over_limit: bool
+    workers: list[WorkerLoadView]
+
+
+class ErasureView(View):
+    erasure_id: uuid.UUID
+    household_id: uuid.UUID
+    erased_here: int = Field(description="People whose details this service deleted")
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+cases = APIRouter(tags=["cases"])
+
+
+def _own_district(actor: Actor, district: int | None) -> int | None:
+    """A social worker's lists are of their own district; asking for another is refused."""
+    if actor.roles - {Role.SOCIAL_WORKER}:
+        return district
+    if actor.district is None:
+        raise handlers.NotYourDistrict("a social worker's token names no Stadtbezirk")
+    if district is not None and district != actor.district:
+        raise handlers.NotYourDistrict(f"you counsel in Stadtbezirk {actor.district} only")
+    return actor.district
+
+
+async def _readable_case(pool: asyncpg.Pool, actor: Actor, case_id: uuid.UUID) -> domain.Case:
+    case = found(await store.get_case(pool, case_id), f"case {case_id}")
+    handlers.guard(actor, case)
+    return case
+
+
+@cases.get("/cases", summary="List cases")
+async def list_cases(
+    pool: Pool,
+    actor: CaseReader,
+    district: Annotated[District | None, Query()] = None,
+    status: CaseStatus | None = None,
+    household_id: uuid.UUID | None = None,
+    social_worker: str | None = None,
+    ready_to_move_out: bool = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[CaseView]:
+    """Oldest first. A social worker sees the cases of their own Stadtbezirk only."""
+    found_cases = await store.list_cases(
+        pool,
+        district=_own_district(actor, district),
+        status=status,
+        household_id=household_id,
+        social_worker=social_worker,
+        ready_to_move_out=ready_to_move_out,
+        limit=limit,
+        offset=offset,
+    )
+    return Page[CaseView].model_validate(
+        _page([CaseView.model_validate(c) for c in found_cases], limit, offset)
+    )
+
+
+@cases.get("/cases/{case_id}", summary="One case")
+async def get_case(case_id: uuid.UUID, pool: Pool, actor: CaseReader) -> CaseView:
+    return CaseView.model_validate(await _readable_case(pool, actor, case_id))
+
+
+@cases.post("/cases/{case_id}/assign", summary="Assign the case to a social worker")
+async def assign(
+    case_id: uuid.UUID, uow: Uow, actor: SocialWorker, command: handlers.AssignCase | None = None
+) -> CaseView:
+    """Default: the caller takes the case (by their pseudonymous id)."""
+    command = command or handlers.AssignCase()
+    return CaseView.model_validate(await handlers.assign(uow, actor, case_id, command))
+
+
+@cases.post(
+    "/cases/{case_id}/milestones",
+    status_code=http.HTTP_201_CREATED,
+    summary="Record a milestone (MilestoneReached)",
+)
+async def record_milestone(
+    case_id: uuid.UUID,
+    command: handlers.RecordMilestone,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> MilestoneView:
+    """Integration course, language level (A1–C1), school, Kita, training, work, residence
+    status changes, everyday skills; with the day it happened. 409 if recorded already."""
+    record = await handlers.record_milestone(uow, actor, case_id, command, clock.today())
+    return MilestoneView.model_validate(record)
+
+
+@cases.get("/cases/{case_id}/milestones", summary="A case's milestones")
+async def list_milestones(case_id: uuid.UUID, pool: Pool, actor: CaseReader) -> list[MilestoneView]:
+    """Bounded by the case: one household's milestones."""
+    await _readable_case(pool, actor, case_id)
+    return [MilestoneView.model_validate(m) for m in await store.list_milestones(pool, case_id)]
+
+
+@cases.post("/cases/{case_id}/readiness", summary="Assess readiness for a flat")
+async def assess_readiness(
+    case_id: uuid.UUID,
+    command: handlers.AssessReadiness,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> CaseView:
+    """ReadinessAssessed: which pillar the household is ready for, and whether for a
+    tenancy of its own. Allocation places by it; nobody else computes it."""
+    return CaseView.model_validate(
+        await handlers.assess_readiness(uow, actor, case_id, command, clock.today())
+    )
+
+
+@cases.post("/cases/{case_id}/move-out", summary="Plan a move-out (MoveOutPlanned)")
+async def plan_move_out(
+    case_id: uuid.UUID, command: handlers.PlanMoveOut, uow: Uow, actor: SocialWorker
+) -> CaseView:
+    """Into a flat from the city's programme (social_housing) or the free market
+    (own_flat), or another tenancy. 409 unless the household lives in municipal
+    accommodation and is assessed ready for a tenancy of its own. Moving into a
+    city-rented Wohnung is a relocation (allocation), not a move-out."""
+    return CaseView.model_validate(await handlers.plan_move_out(uow, actor, case_id, command))
+
+
+@cases.post("/cases/{case_id}/move-out/complete", summary="Complete the move-out")
+async def complete_move_out(
+    case_id: uuid.UUID,
+    uow: Uow,
+    clock: BusinessClock,
+    teams: TeamData,
+    actor: SocialWorker,
+    command: handlers.CompleteMoveOut | None = None,
+) -> CaseView:
+    """MoveOutCompleted: housing checks the household out and its places go back to the
+    waitlist; the case follows it to the target district's team."""
+    command = command or handlers.CompleteMoveOut()
+    return CaseView.model_validate(
+        await handlers.complete_move_out(uow, actor, case_id, command, clock.today(), teams)
+    )
+
+
+@cases.post("/cases/{case_id}/handover", summary="Hand over to a district structure")
+async def hand_over(
+    case_id: uuid.UUID,
+    command: handlers.HandOver,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> CaseView:
+    """CaseHandedOver naming the receiving partner, then CaseClosed (handed_over)."""
+    return CaseView.model_validate(
+        await handlers.hand_over(uow, actor, case_id, command, clock.today())
+    )
+
+
+@cases.post("/cases/{case_id}/close", summary="Close a case")
+async def close_case(
+    case_id: uuid.UUID,
+    command: handlers.CloseCase,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> CaseView:
+    """CaseClosed (goals reached, declined, other); 409 if closed already."""
+    return CaseView.model_validate(
+        await handlers.close_case(uow, actor, case_id, command, clock.today())
+    )
+
+
+@cases.post(
+    "/cases/{case_id}/support-requests",
+    status_code=http.HTTP_201_CREATED,
+    summary="Ask volunteers for support (SupportRequested)",
+)
+async def request_support(
+    case_id: uuid.UUID,
+    command: handlers.RequestSupport,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> SupportRequestView:
+    """Language tandem, accompaniment to offices, homework help, sports, translation: the
+    volunteers service learns district, language, kind, schedule and whether children
+    take part; nothing about the household."""
+    request = await handlers.request_support(uow, actor, case_id, command, clock.today())
+    return SupportRequestView.model_validate(request)
+
+
+@cases.get("/cases/{case_id}/support-requests", summary="A case's support requests")
+async def list_support_requests(
+    case_id: uuid.UUID, pool: Pool, actor: SocialWorker
+) -> list[SupportRequestView]:
+    await _readable_case(pool, actor, case_id)
+    found_requests = await store.list_support_requests(pool, case_id)
+    return [SupportRequestView.model_validate(r) for r in found_requests]
+
+
+# -- personal details ----------------------------------------------------------------------
+
+people = APIRouter(tags=["personal details"])
+
+
+@people.post(
+    "/cases/{case_id}/people",
+    status_code=http.HTTP_201_CREATED,
+    summary="Record a household member's personal details",
+)
+async def add_person(
+    case_id: uuid.UUID,
+    command: handlers.AddPerson,
+    uow: Uow,
+    clock: BusinessClock,
+    actor: SocialWorker,
+) -> PersonView:
+    """Names, date of birth, contact: kept in this service's database only."""
+    person = await handlers.add_person(uow, actor, case_id, command, clock.today())
+    return PersonView.model_validate(person)
+
+
+@people.get("/cases/{case_id}/people", summary="A case's personal details")
+async def list_people(case_id: uuid.UUID, pool: Pool, actor: SocialWorker) -> list[PersonView]:
+    await _readable_case(pool, actor, case_id)
+    return [PersonView.model_validate(p) for p in await store.list_people(pool, case_id)]
+
+
+@people.post(
+    "/erasures",
+    status_code=http.HTTP_202_ACCEPTED,
+    summary="Erase personal details in every service (right to erasure)",
+)
+async def request_erasure(
+    command: handlers.RequestErasure, uow: Uow, clock: BusinessClock, actor: Eraser
+) -> ErasureView:
+    """Deleted here at once; ErasureRequested makes allocation (the Land's file reference)
+    and housing (its resident list) erase theirs. The case and every count stay."""
+    receipt = await handlers.request_erasure(uow, actor, command, clock.today())
+    return ErasureView.model_validate(receipt)
+
+
+# -- teams and caseloads -------------------------------------------------------------------
+
+teams_router = APIRouter(tags=["teams"])
+
+
+@teams_router.get("/teams", summary="Integrationsmanagement teams and their staffing")
+async def list_teams(teams: TeamData, actor: LoadReader) -> list[TeamView]:
+    return [TeamView.model_validate(t) for t in teams]
+
+
+@teams_router.get("/caseloads", summary="Caseloads per team and social worker")
+async def caseloads(
+    pool: Pool,
+    teams: TeamData,
+    limit: CaseloadLimit,
+    actor: LoadReader,
+    district: Annotated[District | None, Query()] = None,
+) -> list[TeamLoadView]:
+    """Open cases and persons per team and per social worker; ``over_limit`` warns above
+    the configured persons per social worker. A social worker sees their own team."""
+    own = _own_district(actor, district)
+    loads = domain.caseloads(teams, await store.open_loads(pool), limit)
+    return [TeamLoadView.model_validate(t) for t in loads if own is None or t.district == own]
+
+
+@teams_router.get(
+    "/teams/{team_id}/ready-to-move-out", summary="Households of a team ready to move out"
+)
+async def ready_to_move_out(
+    team_id: str,
+    pool: Pool,
+    teams: TeamData,
+    actor: CaseReader,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[CaseView]:
+    """Open cases in municipal accommodation assessed ready for a tenancy of their own,
+    with no completed move-out: the team's Auszugsmanagement list."""
+    team = found(teams.by_id(team_id), f"team {team_id}")
+    district = _own_district(actor, team.district)
+    found_cases = await store.list_cases(
+        pool,
+        district=district,
+        status=CaseStatus.OPEN,
+        household_id=None,
+        social_worker=None,
+        ready_to_move_out=True,
+        limit=limit,
+        offset=offset,
+    )
+    return Page[CaseView].model_validate(
+        _page([CaseView.model_validate(c) for c in found_cases], limit, offset)
+    )
+
+
+ROUTERS = (cases, people, teams_router)

@@ -1,0 +1,516 @@
+"""Integration's handlers: thin, one per command and per consumed event; rules in ``domain``.
+
+Cases open and move from housing's events (where a household lives is housing's word) and
+close on allocation's RefugeeDeparted. Event handlers run in the consumer's transaction,
+beside the inbox row that makes a redelivery change nothing; the business date of what
+they record is the event's ``occurred_at`` (the check-in happened then), never the wall
+clock. Commands take the day from the runtime's clock (``today``).
+
+Log lines name cases and households by their pseudonymous ids only: never a name, a
+birth date or contact details (these reach the ``people`` table and nothing else).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any, Self
+
+import asyncpg
+from ankommen_contracts import MAX_HOUSEHOLD, District, Envelope, Skill, UniqueList
+from ankommen_contracts.common import LanguageCode
+from ankommen_contracts.events.allocation import RefugeeDeparted
+from ankommen_contracts.events.housing import (
+    OccupantCheckedIn,
+    OccupantCheckedOut,
+    ShelterOpened,
+    ShelterPlanned,
+)
+from ankommen_contracts.events.integration import (
+    CaseCloseReason,
+    DistrictStructure,
+    ErasureReason,
+    GermanLevel,
+    Independence,
+    LanguageLevel,
+    Milestone,
+    MoveOutTarget,
+    ResidenceProspects,
+    ResidenceStatus,
+    TimeSlot,
+    Weekday,
+)
+from ankommen_runtime import Conflict, Transaction, UnitOfWork
+from ankommen_runtime.auth import Actor, Role
+from ankommen_runtime.consumer import EventHandler, Subscription
+from ankommen_runtime.errors import DomainError
+from ankommen_runtime.logging import get_logger
+from ankommen_runtime.store import found
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import store
+from .domain import (
+    Case,
+    ErasureReceipt,
+    Invalid,
+    MilestoneRecord,
+    Person,
+    SiteRef,
+    SupportRequest,
+    Teams,
+    erasure,
+)
+
+log = get_logger(__name__)
+
+
+class NotYourDistrict(DomainError):
+    """A district social worker acts only on the cases of their own Stadtbezirk."""
+
+    status_code = 403
+
+
+def guard(actor: Actor, case: Case) -> None:
+    if not actor.covers_district(case.district):
+        raise NotYourDistrict(
+            f"case {case.case_id} is counselled in Stadtbezirk {case.district}, "
+            f"not in yours ({actor.district})"
+        )
+
+
+class Command(BaseModel):
+    # Unknown fields are refused (422 naming them): a typo must not pass as a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- events from housing and allocation ----------------------------------------------------
+
+
+async def on_site(tx: Transaction, event: Envelope[Any]) -> None:
+    """ShelterPlanned / ShelterOpened: remember where the site is and which pillar."""
+    data: ShelterPlanned | ShelterOpened = event.data
+    await store.save_site(tx.conn, SiteRef(data.site_id, data.district, data.pillar))
+
+
+def on_checked_in(teams: Teams) -> EventHandler:
+    async def checked_in(tx: Transaction, event: Envelope[Any]) -> None:
+        """OccupantCheckedIn: a placed household gets a case; a relocated one takes it along."""
+        data: OccupantCheckedIn = event.data
+        site = await store.get_site(tx.conn, data.site_id)
+        if site is None:
+            # Housing publishes a site before anyone checks in there (same subject, same
+            # partition): a missing site is an error worth a dead letter, not a guess.
+            raise LookupError(f"site {data.site_id} is unknown to integration")
+        case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+        team = teams.of(site.district)
+        if case is None:
+            case = Case.open_for(data.household_id, data.persons, site, team, event.occurred_at)
+            await store.add_case(tx.conn, case)
+            log.info("case opened", case_id=str(case.case_id), district=case.district)
+        elif case.moved_in(site, data.persons, team, event.occurred_at):
+            await store.save_case(tx.conn, case)
+        tx.publish(*case.events)
+
+    return checked_in
+
+
+async def on_checked_out(tx: Transaction, event: Envelope[Any]) -> None:
+    """OccupantCheckedOut: the household no longer lives there (if it still did)."""
+    data: OccupantCheckedOut = event.data
+    case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+    if case is not None and case.left_site(data.site_id, event.occurred_at):
+        await store.save_case(tx.conn, case)
+
+
+async def on_departed(tx: Transaction, event: Envelope[Any]) -> None:
+    """RefugeeDeparted: the household left the city's care; its case closes (moved away)."""
+    data: RefugeeDeparted = event.data
+    case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+    if case is not None and case.departed(event.occurred_at):
+        await store.save_case(tx.conn, case)
+        tx.publish(*case.events)
+
+
+def subscriptions(settings: Any) -> list[Subscription]:
+    """What integration consumes (the handler-map convention)."""
+    checked_in = on_checked_in(settings.load_teams())
+    return [
+        Subscription(
+            "housing",
+            {
+                "ShelterPlanned": on_site,
+                "ShelterOpened": on_site,
+                "OccupantCheckedIn": checked_in,
+                "OccupantCheckedOut": on_checked_out,
+            },
+        ),
+        Subscription("allocation", {"RefugeeDeparted": on_departed}),
+    ]
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+async def _change(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, change: Any
+) -> tuple[Case, Any]:
+    """Lock the case, check the caller's district, apply a rule, save and publish."""
+    async with uow() as tx:
+        case = found(await store.get_case(tx.conn, case_id, for_update=True), f"case {case_id}")
+        guard(actor, case)
+        result = await change(tx, case)
+        await store.save_case(tx.conn, case)
+        tx.publish(*case.events)
+    return case, result
+
+
+class AssignCase(Command):
+    """Who of the team counsels the household (Fallzuständigkeit)."""
+
+    social_worker: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The staff member's pseudonymous id (token subject); default: the caller",
+    )
+
+
+async def assign(uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssignCase) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.assign(command.social_worker or actor.subject)
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class RecordMilestone(Command):
+    """A milestone with its business date (the day it happened, default today)."""
+
+    milestone: Milestone
+    reached_on: date | None = Field(default=None, description="Default: today (Hannover)")
+    persons: int | None = Field(
+        default=None, ge=1, le=MAX_HOUSEHOLD, description="Members concerned; default: 1"
+    )
+    language_level: LanguageLevel | None = Field(
+        default=None, description="Required for language_level: A1–C1"
+    )
+    residence_status: ResidenceStatus | None = Field(
+        default=None, description="Required for residence_status: the new status"
+    )
+
+    @model_validator(mode="after")
+    def _details_fit(self) -> Self:
+        for name, kind in (
+            ("language_level", Milestone.LANGUAGE_LEVEL),
+            ("residence_status", Milestone.RESIDENCE_STATUS),
+        ):
+            if (getattr(self, name) is None) == (self.milestone is kind):
+                raise ValueError(f"{name} is required exactly for a {kind.value} milestone")
+        return self
+
+
+async def record_milestone(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: RecordMilestone, today: date
+) -> MilestoneRecord:
+    record = MilestoneRecord(
+        milestone_id=uuid.uuid4(),
+        case_id=case_id,
+        milestone=command.milestone,
+        reached_on=command.reached_on or today,
+        persons=command.persons or 1,
+        language_level=command.language_level,
+        residence_status=command.residence_status,
+    )
+
+    async def change(tx: Transaction, case: Case) -> None:
+        case.record_milestone(record, await store.list_milestones(tx.conn, case_id), today)
+        await store.add_milestone(tx.conn, record)
+
+    await _change(uow, actor, case_id, change)
+    return record
+
+
+class AssessReadiness(Command):
+    """The social worker's assessment; German and prospects follow the milestones unless
+    given here."""
+
+    independence: Independence
+    german: GermanLevel | None = Field(default=None, description="Default: from milestones")
+    residence_prospects: ResidenceProspects | None = Field(
+        default=None, description="Default: from the recorded residence status"
+    )
+    arrived_on: date | None = Field(
+        default=None,
+        description="Arrival in Hannover, if before the case opened; the stay counts from it",
+    )
+
+
+async def assess_readiness(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
+) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.assess(
+            command.independence,
+            today,
+            command.german,
+            command.residence_prospects,
+            command.arrived_on,
+        )
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class PlanMoveOut(Command):
+    """A move into a tenancy of the household's own: a flat from the city's programme
+    (social_housing) or the free market (own_flat), or another tenancy."""
+
+    target_kind: MoveOutTarget
+    target_district: District | None = Field(
+        default=None, description="Stadtbezirk moved to; null exactly for other_municipality"
+    )
+    planned_on: date | None = Field(default=None, description="Planned moving day, if known")
+
+    @model_validator(mode="after")
+    def _district_fits_target(self) -> Self:
+        leaves = self.target_kind is MoveOutTarget.OTHER_MUNICIPALITY
+        if leaves != (self.target_district is None):
+            raise ValueError("target_district is required unless target_kind is other_municipality")
+        return self
+
+
+async def plan_move_out(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: PlanMoveOut
+) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.plan_move_out(command.target_kind, command.target_district, command.planned_on)
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class CompleteMoveOut(Command):
+    moved_on: date | None = Field(default=None, description="Moving day; default today")
+
+
+async def complete_move_out(
+    uow: UnitOfWork,
+    actor: Actor,
+    case_id: uuid.UUID,
+    command: CompleteMoveOut,
+    today: date,
+    teams: Teams,
+) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.complete_move_out(command.moved_on or today, today, teams)
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class HandOver(Command):
+    """Handover to a district structure, naming the receiving partner (an organisation)."""
+
+    to_structure: DistrictStructure
+    receiving_partner: str = Field(
+        min_length=1, max_length=200, description="e.g. 'Stadtteilzentrum Ricklingen'"
+    )
+    district: District | None = Field(default=None, description="Default: the case's district")
+    handed_over_on: date | None = Field(default=None, description="Default: today")
+
+
+async def hand_over(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
+) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.hand_over(
+            command.to_structure,
+            command.receiving_partner,
+            command.district or case.district,
+            command.handed_over_on or today,
+        )
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class CloseCase(Command):
+    reason: CaseCloseReason = Field(description="goals_reached, declined or other")
+    closed_on: date | None = Field(default=None, description="Default: today")
+
+
+async def close_case(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
+) -> Case:
+    async def change(tx: Transaction, case: Case) -> None:
+        case.close(command.reason, command.closed_on or today)
+
+    return (await _change(uow, actor, case_id, change))[0]
+
+
+class Slot(Command):
+    """A weekly time (Wochentag, von–bis, local time), as staff enter it."""
+
+    weekday: Weekday
+    starts_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["15:00"])
+    ends_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["16:30"])
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError(f"ends_at {self.ends_at} is not after starts_at {self.starts_at}")
+        return self
+
+    def slot(self) -> TimeSlot:
+        return TimeSlot(weekday=self.weekday, starts_at=self.starts_at, ends_at=self.ends_at)
+
+
+class RequestSupport(Command):
+    """A need volunteers can meet: what, where, in which language, when; nothing else."""
+
+    skill: Skill = Field(description="language_tutoring (Sprachtandem), accompaniment, …")
+    languages: UniqueList[LanguageCode] = Field(min_length=1, max_length=10)
+    schedule: list[Slot] = Field(default_factory=list, max_length=21)
+    hours_per_week: int = Field(ge=1, le=40)
+    involves_children: bool = Field(description="Children take part (needs a vetted volunteer)")
+    district: District | None = Field(default=None, description="Default: the case's district")
+
+    @model_validator(mode="after")
+    def _children(self) -> Self:
+        if self.skill.involves_children and not self.involves_children:
+            raise ValueError(f"involves_children must be true for {self.skill.value}")
+        return self
+
+
+async def request_support(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: RequestSupport, today: date
+) -> SupportRequest:
+    request: SupportRequest | None = None
+
+    async def change(tx: Transaction, case: Case) -> None:
+        nonlocal request
+        request = SupportRequest(
+            request_id=uuid.uuid4(),
+            case_id=case_id,
+            skill=command.skill,
+            district=command.district or case.district,
+            languages=tuple(command.languages),
+            involves_children=command.involves_children,
+            hours_per_week=command.hours_per_week,
+            schedule=tuple(s.slot() for s in command.schedule),
+            requested_on=today,
+        )
+        case.request_support(request)
+        await store.add_support_request(tx.conn, request)
+
+    await _change(uow, actor, case_id, change)
+    assert request is not None
+    return request
+
+
+class AddPerson(Command):
+    """A household member's personal details; they stay in this service's database."""
+
+    person_id: uuid.UUID | None = Field(
+        default=None, description="The pseudonym from the assignment, if known; else new"
+    )
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    date_of_birth: date | None = None
+    phone: str | None = Field(default=None, min_length=3, max_length=40)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
+
+
+async def add_person(
+    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
+) -> Person:
+    if command.date_of_birth is not None and command.date_of_birth > today:
+        raise Invalid("date_of_birth is in the future")
+    async with uow() as tx:
+        case = found(await store.get_case(tx.conn, case_id, for_update=True), f"case {case_id}")
+        guard(actor, case)
+        if not case.is_open:
+            raise Conflict(f"case {case_id} is closed")
+        person = Person(
+            person_id=command.person_id or uuid.uuid4(),
+            case_id=case_id,
+            household_id=case.household_id,
+            given_name=command.given_name,
+            family_name=command.family_name,
+            date_of_birth=command.date_of_birth,
+            phone=command.phone,
+            email=command.email,
+        )
+        try:
+            await store.add_person(tx.conn, person)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"person {person.person_id} is recorded already") from exc
+    log.info("personal details recorded", case_id=str(case_id), person_id=str(person.person_id))
+    return person
+
+
+class RequestErasure(Command):
+    """Erase personal details everywhere (Art. 17 DSGVO): of named people or a household."""
+
+    household_id: uuid.UUID
+    person_ids: UniqueList[uuid.UUID] = Field(
+        default_factory=list, max_length=MAX_HOUSEHOLD, description="Empty: the whole household"
+    )
+
+
+async def request_erasure(
+    uow: UnitOfWork, actor: Actor, command: RequestErasure, today: date
+) -> ErasureReceipt:
+    """Erase here and publish ErasureRequested for allocation and housing; the case, its
+    milestones and every count stay."""
+    async with uow() as tx:
+        case = await store.get_latest_case_of(tx.conn, command.household_id)
+        if case is not None:
+            guard(actor, case)
+        elif actor.district is not None and not actor.roles - {Role.SOCIAL_WORKER}:
+            # A district social worker erases for the households of their own cases only.
+            raise NotYourDistrict(f"household {command.household_id} has no case of yours")
+        erased = await store.erase_people(tx.conn, command.household_id, command.person_ids)
+        await store.mark_erased(tx.conn, command.household_id, today)
+        event = erasure(command.household_id, command.person_ids, ErasureReason.REQUESTED, today)
+        await store.record_erasure(
+            tx.conn,
+            event.erasure_id,
+            command.household_id,
+            list(command.person_ids),
+            event.reason.value,
+            today,
+            len(erased),
+            actor.subject,
+        )
+        tx.publish(event)
+    log.info(
+        "personal details erased",
+        erasure_id=str(event.erasure_id),
+        household_id=str(command.household_id),
+        people=len(erased),
+    )
+    return ErasureReceipt(event.erasure_id, command.household_id, len(erased))
+
+
+async def erase_after_retention(
+    uow: UnitOfWork, *, today: date, retention: timedelta, limit: int
+) -> int:
+    """Erase the personal details of cases closed longer than ``retention``; how many."""
+    async with uow() as tx:
+        due = await store.claim_due_for_erasure(tx.conn, today - retention, limit)
+        for case in due:
+            erased = await store.erase_people(tx.conn, case.household_id, case_id=case.case_id)
+            case.details_erased_on = today
+            await store.save_case(tx.conn, case)
+            if await store.get_open_case_of(tx.conn, case.household_id) is None:
+                # The household is no longer counselled: the other services let go of the
+                # whole household too (no person list: everyone).
+                event = erasure(case.household_id, [], ErasureReason.RETENTION, today)
+                await store.record_erasure(
+                    tx.conn,
+                    event.erasure_id,
+                    case.household_id,
+                    erased,
+                    event.reason.value,
+                    today,
+                    len(erased),
+                    None,
+                )
+                tx.publish(event)
+    return len(due)

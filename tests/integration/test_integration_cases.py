@@ -1,0 +1,455 @@
+"""Integrationsmanagement with allocation and housing on real Kafka and PostgreSQL: cases
+open from placements and follow relocations, a move-out frees a bed for the waitlist,
+redelivery changes nothing, erasure leaves no personal detail anywhere."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from allocation_support import an_assignment, household, until_sites, until_status
+from ankommen_contracts import decode, encode, new_envelope
+from ankommen_local.infra import Endpoints
+from ankommen_runtime.auth import Role
+from integration_support import (
+    City,
+    case_of,
+    check_in,
+    city,
+    open_site,
+    until,
+)
+from prometheus_client import REGISTRY
+from support import read_topic
+
+HOUSING_TYPES_HANDLED = {
+    "ShelterPlanned",
+    "ShelterOpened",
+    "OccupantCheckedIn",
+    "OccupantCheckedOut",
+}
+
+
+async def assign(city: City, reference: str, size: int) -> str:
+    response = await city.allocation.post("/assignments", json=an_assignment(reference, size))
+    assert response.status_code == 201, response.text
+    return str(response.json()["household_id"])
+
+
+async def post(city: City, path: str, district: int, body: Any = None, status: int = 200) -> Any:
+    response = await city.integration.post(path, json=body, headers=city.social_worker(district))
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def integration_events(infra: Endpoints, prefix: str, expected: int) -> list[Any]:
+    records = await read_topic(
+        infra.kafka_bootstrap,
+        f"{prefix}integration.events",
+        until=lambda rs: len(rs) >= expected,
+    )
+    events, seen = [], set()
+    for event in (decode(r.value) for r in records):
+        if event.event_id not in seen:  # a redelivered copy is the same event
+            seen.add(event.event_id)
+            events.append(event)
+    return events
+
+
+async def test_a_placement_opens_a_case_and_a_relocation_moves_it_redelivery_changes_nothing(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    async with city(infra, new_database, topic_prefix, tmp_path) as c:
+        await open_site(c, "Turnhalle Ricklingen", "notunterkunft", 9, 10)
+        await until_sites(c.allocation, 1)
+        family = await assign(c, "NI-IM-1", 3)
+        await check_in(c, family)
+
+        case = await case_of(c, family, 9)
+        assert (case["district"], case["team_id"], case["persons"]) == (9, "im-09", 3)
+        assert case["site_pillar"] == "notunterkunft"
+        # The social worker of another district does not see it.
+        other = await c.integration.get(f"/cases/{case['case_id']}", headers=c.social_worker(10))
+        assert other.status_code == 403, other.text
+        nowhere = await c.integration.get("/cases", headers=c.as_(Role.SOCIAL_WORKER))
+        assert nowhere.status_code == 403, "a social worker without a district sees nothing"
+        elsewhere = await c.integration.get(
+            "/cases", params={"district": 9}, headers=c.social_worker(10)
+        )
+        assert elsewhere.status_code == 403
+        unauthenticated = await c.integration.get("/cases")
+        assert unauthenticated.status_code == 401
+        volunteers = await c.integration.get("/cases", headers=c.as_(Role.VOLUNTEER_COORDINATOR))
+        assert volunteers.status_code == 403, "no household data for volunteer coordinators"
+
+        # A Wohnheim opens in Linden-Limmer: allocation moves the family out of the hall.
+        home = await open_site(c, "Wohnheim Steigertahlstraße", "wohnheim", 10, 10)
+        assert await check_in(c, family) == home
+        moved = await case_of(c, family, 9, district=10)
+        assert (moved["case_id"], moved["team_id"]) == (case["case_id"], "im-10")
+        assert moved["site_id"] == home
+
+        events = await integration_events(infra, topic_prefix, 2)
+        assert [e.type for e in events] == ["CaseOpened", "CaseTransferred"]
+        assert (events[1].data.from_district, events[1].data.to_district) == (9, 10)
+
+        # Every housing event delivered again: no second case, no second transfer.
+        housing_topic = f"{topic_prefix}housing.events"
+        records = await read_topic(
+            infra.kafka_bootstrap,
+            housing_topic,
+            until=lambda rs: [decode(r.value).type for r in rs].count("OccupantCheckedIn") == 2,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for r in records:
+                await producer.send_and_wait(
+                    r.topic, r.value, key=r.key, headers=list(r.headers), partition=r.partition
+                )
+        finally:
+            await producer.stop()
+
+        async def all_seen_again() -> bool:
+            duplicates = REGISTRY.get_sample_value(
+                "ankommen_events_consumed_total",
+                {"service": "integration", "topic": housing_topic, "outcome": "duplicate"},
+            )
+            return (duplicates or 0) >= len(handled)
+
+        # Types integration does not handle are ignored before the inbox, not deduplicated.
+        handled = [r for r in records if decode(r.value).type in HOUSING_TYPES_HANDLED]
+        await until(all_seen_again, f"integration to skip {len(handled)} redelivered events")
+        listing = await c.integration.get(
+            "/cases", params={"household_id": family}, headers=c.as_(Role.ALLOCATION_STAFF)
+        )
+        assert [x["case_id"] for x in listing.json()["items"]] == [case["case_id"]]
+        moved_again = await case_of(c, family, 10)
+        assert (moved_again["district"], moved_again["site_id"]) == (10, home)
+        after = await integration_events(infra, topic_prefix, 2)
+        assert [e.type for e in after] == ["CaseOpened", "CaseTransferred"]
+
+
+async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_then_a_handover(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    async with city(infra, new_database, topic_prefix, tmp_path) as c:
+        home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 2)
+        await until_sites(c.allocation, 1)
+        first = await assign(c, "NI-MO-1", 2)
+        await check_in(c, first)
+        waiting = await assign(c, "NI-MO-2", 2)
+        await until_status(c.allocation, waiting, "waitlisted")
+        case = await case_of(c, first, 9)
+        path = f"/cases/{case['case_id']}"
+
+        # Bad input: 422 naming the field; a move-out before readiness: 409.
+        bad = await c.integration.post(
+            f"{path}/milestones",
+            json={"milestone": "language_level"},
+            headers=c.social_worker(9),
+        )
+        assert bad.status_code == 422
+        assert "language_level" in bad.text
+        not_ready = {"target_kind": "social_housing", "target_district": 10}
+        await post(c, f"{path}/move-out", 9, not_ready, status=409)
+
+        # Seven months later: B1 German, protection granted, high independence.
+        c.let_months_pass(7)
+        for milestone in (
+            {"milestone": "language_level", "language_level": "b1", "persons": 2},
+            {"milestone": "residence_status", "residence_status": "protection_granted"},
+            {"milestone": "kita"},
+        ):
+            await post(c, f"{path}/milestones", 9, milestone, status=201)
+        await post(c, f"{path}/milestones", 9, {"milestone": "kita"}, status=409)
+        assessed = await post(c, f"{path}/readiness", 9, {"independence": "high"})
+        assert assessed["readiness"]["ready_for"] == "wohnung"
+        assert assessed["readiness"]["ready_for_own_tenancy"] is True
+
+        async def allocation_knows() -> dict[str, Any] | None:
+            readiness = (await household(c.allocation, first))["readiness"]
+            return readiness if readiness and readiness["independence"] == "high" else None
+
+        known = await until(allocation_knows, "allocation to take integration's assessment")
+        assert (known["german"], known["residence_prospects"]) == ("b1", "good")
+
+        ready = await c.integration.get(
+            "/teams/im-09/ready-to-move-out", headers=c.social_worker(9)
+        )
+        assert [x["case_id"] for x in ready.json()["items"]] == [case["case_id"]]
+        loads = await c.integration.get("/caseloads", headers=c.as_(Role.COUNCIL_READER))
+        ricklingen = next(t for t in loads.json() if t["district"] == 9)
+        assert (ricklingen["cases"], ricklingen["persons"]) == (1, 2)
+
+        await post(c, f"{path}/move-out", 9, not_ready)
+        moved = await post(c, f"{path}/move-out/complete", 9, {})
+        assert (moved["site_id"], moved["district"], moved["team_id"]) == (None, 10, "im-10")
+
+        # Housing checks the family out; allocation gives the places to the waitlist.
+        await until_status(c.allocation, first, "moved_out")
+        assert await check_in(c, waiting) == home
+        await until_status(c.allocation, waiting, "housed")
+        site = (await c.housing.get(f"/sites/{home}")).json()
+        assert (site["occupied"], site["free"]) == (2, 0)
+
+        # The move-out delivered again, and once more as a new event: nobody else leaves.
+        published = await read_topic(
+            infra.kafka_bootstrap,
+            f"{topic_prefix}integration.events",
+            until=lambda rs: any(decode(r.value).type == "MoveOutCompleted" for r in rs),
+        )
+        completed = next(decode(r.value) for r in published if b"MoveOutCompleted" in r.value)
+        repeat = new_envelope(
+            completed.data, sequence=completed.sequence + 100, correlation_id=uuid.uuid4()
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for r in published:
+                await producer.send_and_wait(r.topic, r.value, key=r.key, headers=list(r.headers))
+            await producer.send_and_wait(
+                f"{topic_prefix}integration.events",
+                encode(repeat),
+                key=repeat.subject.encode(),
+                headers=repeat.kafka_headers(),
+            )
+        finally:
+            await producer.stop()
+
+        async def housing_took_the_repeat() -> bool:
+            conn = await asyncpg.connect(c.dsns["housing"])
+            try:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM inbox WHERE event_id = $1", repeat.event_id
+                    )
+                )
+            finally:
+                await conn.close()
+
+        await until(housing_took_the_repeat, "housing to consume the repeated move-out")
+        site = (await c.housing.get(f"/sites/{home}")).json()
+        assert (site["occupied"], site["free"]) == (2, 0)
+        assert (await household(c.allocation, waiting))["status"] == "housed"
+
+        # Counselling continues in Linden-Limmer, then the case goes to the district.
+        handover = {
+            "to_structure": "gemeinwesenarbeit",
+            "receiving_partner": "Gemeinwesenarbeit Linden-Süd",
+        }
+        await post(c, f"{path}/handover", 9, handover, status=403)
+        closed = await post(c, f"{path}/handover", 10, handover)
+        assert (closed["status"], closed["close_reason"]) == ("closed", "handed_over")
+        events = await integration_events(infra, topic_prefix, 11)
+        types = [
+            e.type
+            for e in events
+            if e.subject == case["case_id"] and e.event_id != repeat.event_id  # the test's
+        ]
+        assert types[-5:] == [
+            "MoveOutPlanned",
+            "MoveOutCompleted",
+            "CaseTransferred",
+            "CaseHandedOver",
+            "CaseClosed",
+        ]
+        checked_out = await read_topic(
+            infra.kafka_bootstrap,
+            f"{topic_prefix}housing.events",
+            until=lambda rs: any(decode(r.value).type == "OccupantCheckedOut" for r in rs),
+        )
+        reasons = [
+            decode(r.value).data.reason.value
+            for r in checked_out
+            if decode(r.value).type == "OccupantCheckedOut"
+        ]
+        assert reasons == ["moved_out"]
+
+
+async def _rows_containing(dsn: str, markers: list[str]) -> list[str]:
+    """Every row of every table of a database, as text, that contains a marker."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        hits = []
+        for t in tables:
+            name = t["table_name"]
+            for row in await conn.fetch(f'SELECT t::text AS row FROM "{name}" t'):
+                hits += [f"{name}: {m}" for m in markers if m in row["row"]]
+        return hits
+    finally:
+        await conn.close()
+
+
+async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_the_case_counts(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    given, family_name = f"Zaynab{uuid.uuid4().hex[:8]}", f"Haddad{uuid.uuid4().hex[:8]}"
+    phone, email = "+49 511 7770 4242", f"{given.lower()}@example.org"
+    markers = [given, family_name, phone, email, "1987-03-14"]
+
+    async with city(infra, new_database, topic_prefix, tmp_path) as c:
+        dsns = list(c.dsns.values())
+        await open_site(c, "Wohnheim Am Bahndamm", "wohnheim", 11, 10)
+        await until_sites(c.allocation, 1)
+        reference = f"NI-ER-{uuid.uuid4().hex[:6]}"
+        family = await assign(c, reference, 2)
+        await check_in(c, family)
+        case = await case_of(c, family, 11)
+        path = f"/cases/{case['case_id']}"
+        person = {
+            "given_name": given,
+            "family_name": family_name,
+            "date_of_birth": "1987-03-14",
+            "phone": phone,
+            "email": email,
+        }
+        await post(c, f"{path}/people", 11, person, status=201)
+        # Housing's resident list (being built beside this service): a row of the family.
+        residents = await asyncpg.connect(c.dsns["housing"])
+        try:
+            await residents.execute(
+                """CREATE TABLE residents (person_id uuid PRIMARY KEY, household_id uuid,
+                                           given_name text, family_name text)"""
+            )
+            await residents.execute(
+                "INSERT INTO residents VALUES ($1, $2, $3, $4)",
+                uuid.uuid4(),
+                uuid.UUID(family),
+                given,
+                family_name,
+            )
+        finally:
+            await residents.close()
+        people = await c.integration.get(f"{path}/people", headers=c.social_worker(11))
+        assert [p["family_name"] for p in people.json()] == [family_name]
+        assert (
+            await c.integration.get(f"{path}/people", headers=c.social_worker(1))
+        ).status_code == 403
+        await post(c, f"{path}/milestones", 11, {"milestone": "kita"}, status=201)
+        await post(
+            c,
+            f"{path}/support-requests",
+            11,
+            {
+                "skill": "homework_help",
+                "languages": ["ar"],
+                "hours_per_week": 2,
+                "involves_children": True,
+                "schedule": [{"weekday": "tue", "starts_at": "15:00", "ends_at": "16:30"}],
+            },
+            status=201,
+        )
+
+        erased = await c.integration.post(
+            "/erasures", json={"household_id": family}, headers=c.as_(Role.OPERATIONS)
+        )
+        assert erased.status_code == 202, erased.text
+        assert erased.json()["erased_here"] == 1
+
+        async def reference_gone() -> bool:
+            return (await household(c.allocation, family))["land_reference"] != reference
+
+        await until(reference_gone, "allocation to erase the Land's reference")
+
+        async def residents_gone() -> bool:
+            return await _rows_containing(c.dsns["housing"], [family_name]) == []
+
+        await until(residents_gone, "housing to erase the family from its resident list")
+
+        # The case still counts, its milestones too.
+        loads = await c.integration.get("/caseloads", headers=c.as_(Role.COUNCIL_READER))
+        assert next(t for t in loads.json() if t["district"] == 11)["cases"] == 1
+        kept = await c.integration.get(f"{path}/milestones", headers=c.social_worker(11))
+        assert [m["milestone"] for m in kept.json()] == ["kita"]
+        asked = await c.integration.get(f"{path}/support-requests", headers=c.social_worker(11))
+        assert [r["schedule"][0]["weekday"] for r in asked.json()] == ["tue"]
+        assert (await c.integration.get(f"{path}/people", headers=c.social_worker(11))).json() == []
+
+    for dsn in dsns:
+        assert await _rows_containing(dsn, markers) == []
+        # The Land's reference travels in RefugeeAssigned (allocation's contract), so the
+        # outbox keeps it until its rows are purged; every other table lets it go.
+        assert [
+            h for h in await _rows_containing(dsn, [reference]) if not h.startswith("outbox")
+        ] == []
+    topics = ["allocation.events", "housing.events", "integration.events"]
+    for topic in topics:
+        records = await read_topic(
+            infra.kafka_bootstrap, f"{topic_prefix}{topic}", until=lambda rs: False, timeout=3
+        )
+        assert records, topic
+        assert [m for r in records for m in markers if m.encode() in r.value] == []
+    logged = capfd.readouterr()
+    assert "personal details erased" in logged.out
+    assert [m for m in markers if m in logged.out + logged.err] == []
+
+
+async def test_the_retention_sweep_erases_a_closed_cases_details_everywhere_on_business_time(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    async with city(
+        infra,
+        new_database,
+        topic_prefix,
+        tmp_path,
+        retention_days=30,
+        retention_sweep_seconds=0.2,
+    ) as c:
+        await open_site(c, "Wohnheim Karlsruher Straße", "wohnheim", 8, 10)
+        await until_sites(c.allocation, 1)
+        reference = f"NI-RT-{uuid.uuid4().hex[:6]}"
+        family = await assign(c, reference, 2)
+        await check_in(c, family)
+        case = await case_of(c, family, 8)
+        path = f"/cases/{case['case_id']}"
+        person = {"given_name": "Retention", "family_name": f"Probe{uuid.uuid4().hex[:8]}"}
+        await post(c, f"{path}/people", 8, person, status=201)
+        closed = await post(c, f"{path}/close", 8, {"reason": "goals_reached"})
+        assert closed["status"] == "closed"
+
+        # Within the retention period nothing goes.
+        c.let_months_pass(0)
+        people = await c.integration.get(f"{path}/people", headers=c.social_worker(8))
+        assert len(people.json()) == 1
+
+        # Two months later (business time), the sweep erases here and everywhere.
+        c.let_months_pass(2)
+
+        async def erased_here() -> bool:
+            listed = await c.integration.get(f"{path}/people", headers=c.social_worker(8))
+            return listed.json() == []
+
+        await until(erased_here, "the retention sweep to erase the personal details")
+
+        async def reference_gone() -> bool:
+            return (await household(c.allocation, family))["land_reference"] != reference
+
+        await until(reference_gone, "allocation to erase the Land's reference on retention")
+        kept = await c.integration.get(path, headers=c.social_worker(8))
+        assert kept.json()["details_erased_on"] is not None
+        assert kept.json()["close_reason"] == "goals_reached"
+        events = await integration_events(infra, topic_prefix, 3)
+        erasures = [e.data for e in events if e.type == "ErasureRequested"]
+        assert [(e.reason.value, str(e.household_id)) for e in erasures] == [("retention", family)]
