@@ -372,8 +372,10 @@ EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
         "OffsetCommit failed",
         "Error sending",
     ),
-    "postgres": (),
+    # A replica (re)started while a server is down gives up after 60 s and is restarted.
+    "postgres": ("Application startup failed", "in lifespan"),
 }
+EXPECTED_ERRORS["broker"] += EXPECTED_ERRORS["postgres"]
 EXPECTED_ERRORS["partition"] = EXPECTED_ERRORS["broker"]
 
 
