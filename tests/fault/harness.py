@@ -364,6 +364,7 @@ EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
     "broker": (
         "Kafka error occurred",
         "Unable connect to node",
+        'Unable connect to "',  # the bootstrap address (the proxy, when cut)
         "Unable to update metadata",
         "Failed fetch messages",
         "Unable to request metadata",
