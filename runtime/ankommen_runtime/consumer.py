@@ -356,9 +356,8 @@ class ConsumerPolicy:
             decoded.append((kind, record, envelope))
         if not decoded:
             return
-        holds = await holds_among(
-            self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
-        )
+        keys = [(r.topic, e.subject) for _, r, e in decoded]
+        holds = await self._until_reachable(lambda: holds_among(self.uow.pool, self.consumer, keys))
         try:
             async with self.uow() as tx:
                 await self._settle(tx, decoded, dict(holds))
@@ -371,9 +370,7 @@ class ConsumerPolicy:
                 first_failure = None
                 log.warning("batch failed; applying its events one by one", error=repr(exc))
         held = dict(
-            await holds_among(
-                self.uow.pool, self.consumer, ((r.topic, e.subject) for _, r, e in decoded)
-            )
+            await self._until_reachable(lambda: holds_among(self.uow.pool, self.consumer, keys))
         )
         for entry in decoded:
             kind, record, envelope = entry
@@ -384,6 +381,20 @@ class ConsumerPolicy:
             elif kind != _IGNORE or key not in held:
                 await self._in_own_transaction(self._settle, [entry], held)
             first_failure = None
+
+    async def _until_reachable(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """``await fn()``, waiting out infrastructure failures (never an event's fault)."""
+        wait = 0.0
+        while True:
+            try:
+                return await fn()
+            except Exception as exc:
+                if await self.cause_of(exc) == Cause.EVENT:
+                    raise
+                wait = min(max(wait * 2, 0.1), self.infra_backoff_max)
+                self._stalled(f"infrastructure: {type(exc).__name__}: {exc}"[:300])
+                log.warning("infrastructure unavailable; retrying", error=repr(exc))
+                await asyncio.sleep(wait)
 
     async def _in_own_transaction(self, fn: Any, *args: Any) -> None:
         wait = 0.0
@@ -856,7 +867,10 @@ def subscribe(
             # dead-lettered: seek back, so the same records come again after a pause.
             failures += 1
             policy._stalled(f"batch handling failing: {type(exc).__name__}: {exc}"[:300])
-            log.error("batch not settled; its records will be read again", error=repr(exc))
+            # A server gone mid-batch is expected (warning); anything else is a bug (error).
+            cause = await policy.cause_of(exc)
+            level = log.warning if cause == Cause.INFRASTRUCTURE else log.error
+            level("batch not settled; its records will be read again", error=repr(exc))
             rewind(consumer, records)
             await asyncio.sleep(backoff.delay(failures))
             return

@@ -365,6 +365,7 @@ EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
     "broker": (
         "Kafka error occurred",
         "Unable connect to node",
+        'Unable connect to "',  # the bootstrap address (the proxy, when cut)
         "Unable to update metadata",
         "Failed fetch messages",
         "Unable to request metadata",
@@ -373,8 +374,10 @@ EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
         "OffsetCommit failed",
         "Error sending",
     ),
-    "postgres": (),
+    # A replica (re)started while a server is down gives up after 60 s and is restarted.
+    "postgres": ("Application startup failed", "in lifespan"),
 }
+EXPECTED_ERRORS["broker"] += EXPECTED_ERRORS["postgres"]
 EXPECTED_ERRORS["partition"] = EXPECTED_ERRORS["broker"]
 
 
