@@ -418,7 +418,8 @@ async def on_occupant_checked_out(tx: Transaction, event: Envelope[Any]) -> None
     await store.occupant_checked_out(tx.conn, d)
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
-        household.checked_out(d.site_id, d.reason, _now())
+        board = await store.load_board(tx.conn)
+        household.checked_out(d.site_id, d.reason, board, _now())
         await _save(tx, household)
     await _use_freed_places(tx)
 

@@ -31,6 +31,7 @@ def test_the_catalogue_is_the_one_in_the_design() -> None:
             "QuotaPeriodAnnounced",
             "RefugeeAssigned",
             "PlacementDecided",
+            "MinorReferredToYouthWelfare",
             "PlacementCancelled",
             "PlacementFailed",
             "RelocationRequested",
