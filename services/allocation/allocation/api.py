@@ -12,13 +12,13 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from ankommen_contracts import Pillar, SpecialNeed
+from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, SpecialNeed
 from ankommen_contracts.events.allocation import Member, RelocationReason
 from ankommen_runtime import UnitOfWork
 from ankommen_runtime.clock import Clock
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -37,6 +37,7 @@ from .domain import (
     HouseholdStatus,
     Independence,
     Placement,
+    PlacementPolicy,
     Readiness,
     ResidenceProspects,
     SiteStatus,
@@ -72,6 +73,12 @@ class PendingView(View):
     district: int
     attempt: int
     reason: str
+    requirements: list[SiteRequirement] = Field(
+        description="What the site must be (protection rules), never a need"
+    )
+    for_review: bool = Field(
+        description="A move-on place for a household not ready for it: staff review"
+    )
     decided_at: datetime | None
     reserved_until: datetime | None
 
@@ -179,7 +186,10 @@ class QuotaPeriodView(View):
     expected_persons: int
     weekly_quota: int
     assigned_households: int
-    assigned_persons: int
+    assigned_persons: int = Field(description="Against the quota; unaccompanied minors apart")
+    unaccompanied_minors: int = Field(
+        description="Referred to youth welfare; counted apart from the asylum quota"
+    )
     remaining_persons: int = Field(description="expected_persons − assigned_persons, at least 0")
     weeks: list[WeekView] = Field(description="Persons assigned per calendar week vs the quota")
 
@@ -219,8 +229,11 @@ class AlertView(View):
 
 
 class YouthWelfareHousehold(View):
+    """An assignment with minors referred to youth welfare (§42a SGB VIII)."""
+
     household_id: uuid.UUID
-    persons: int
+    persons: int = Field(description="Minors referred to youth welfare")
+    placed_persons: int = Field(description="Others of the assignment, placed by the city")
     assigned_at: datetime
     quota_period_id: uuid.UUID | None
 
@@ -261,6 +274,12 @@ class SiteView(View):
     occupied: int
     requested: int = Field(description="Places of allocation's requests not yet answered")
     free: int
+    building: BuildingKind
+    closes_on: date | None
+    free_units: list[int] | None = Field(
+        description="Flats: places of each flat nobody rents (one household each); null for "
+        "a site of shared rooms"
+    )
 
     @field_validator("free")
     @classmethod
@@ -277,7 +296,14 @@ assignments = APIRouter(tags=["assignments"])
 households = APIRouter(tags=["households"])
 views = APIRouter(tags=["placement views"])
 
+
+def _policy(request: Request) -> PlacementPolicy:
+    """The city's placement policy (``AllocationSettings.placement``)."""
+    return request.app.state.settings.placement  # type: ignore[no-any-return]
+
+
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Policy = Annotated[PlacementPolicy, Depends(_policy)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 
@@ -311,9 +337,9 @@ async def list_quota_periods(pool: Pool) -> list[QuotaPeriodView]:
     responses={200: {"description": "Registered before: the existing household"}},
 )
 async def register_assignment(
-    command: handlers.Assignment, uow: Uow, response: Response
+    command: handlers.Assignment, uow: Uow, response: Response, policy: Policy
 ) -> RegisteredView:
-    [result] = await handlers.register_assignments(uow, [command])
+    [result] = await handlers.register_assignments(uow, [command], policy=policy)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return RegisteredView.of(result)
@@ -326,9 +352,11 @@ async def register_assignment(
     responses={200: {"description": "Every assignment was registered before"}},
 )
 async def register_batch(
-    command: handlers.AssignmentBatch, uow: Uow, response: Response
+    command: handlers.AssignmentBatch, uow: Uow, response: Response, policy: Policy
 ) -> BatchView:
-    results = await handlers.register_assignments(uow, command.assignments, batch=True)
+    results = await handlers.register_assignments(
+        uow, command.assignments, batch=True, policy=policy
+    )
     created = sum(r.created for r in results)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -382,10 +410,11 @@ async def request_relocation(
     household_id: uuid.UUID,
     command: handlers.RequestRelocation,
     uow: Uow,
+    policy: Policy,
     pool: Pool,
     clock: BusinessClock,
 ) -> HouseholdView:
-    await handlers.request_relocation(uow, household_id, command)
+    await handlers.request_relocation(uow, household_id, command, policy)
     return await get_household(household_id, pool, clock)
 
 
