@@ -42,7 +42,6 @@ from .domain import (
     ResidenceProspects,
     SiteStatus,
     months_since,
-    ready_for,
 )
 
 
@@ -141,17 +140,23 @@ class HouseholdView(View):
         if not isinstance(value, Readiness):
             return value
         context = info.context or {}
-        pillar, assessment = ready_for(
+        policy: PlacementPolicy = context["policy"]
+        pillar, assessment = policy.ready_for(
             value, months_since(info.data["assigned_at"], context["now"])
         )
         return {**value.__dict__, "ready_for": pillar, "assessment": assessment}
 
     @classmethod
     def of(
-        cls, h: Household, now: datetime, history: list[HistoryEntry] | None = None
+        cls,
+        h: Household,
+        now: datetime,
+        policy: PlacementPolicy,
+        history: list[HistoryEntry] | None = None,
     ) -> HouseholdView:
-        """The household as staff see it at ``now`` (readiness depends on the stay)."""
-        view = cls.model_validate(h, context={"now": now})
+        """The household as staff see it at ``now`` (readiness depends on the stay and on
+        the city's policy)."""
+        view = cls.model_validate(h, context={"now": now, "policy": policy})
         if history is not None:
             view.history = [HistoryView.model_validate(e) for e in history]
         return view
@@ -371,19 +376,23 @@ async def register_batch(
 async def list_households(
     pool: Pool,
     clock: BusinessClock,
+    policy: Policy,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[HouseholdView]:
     found = await store.list_households(pool, status=status_, limit=limit, offset=offset)
     now = clock.now()
-    return [HouseholdView.of(h, now) for h in found]
+    return [HouseholdView.of(h, now, policy) for h in found]
 
 
 @households.get("/households/{household_id}", summary="One household with its decisions")
-async def get_household(household_id: uuid.UUID, pool: Pool, clock: BusinessClock) -> HouseholdView:
+async def get_household(
+    household_id: uuid.UUID, pool: Pool, clock: BusinessClock, policy: Policy
+) -> HouseholdView:
     household = found(await store.get_household(pool, household_id), f"household {household_id}")
-    return HouseholdView.of(household, clock.now(), await store.history(pool, household_id))
+    history = await store.history(pool, household_id)
+    return HouseholdView.of(household, clock.now(), policy, history)
 
 
 @households.put(
@@ -396,9 +405,10 @@ async def record_readiness(
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
+    policy: Policy,
 ) -> HouseholdView:
-    await handlers.record_readiness(uow, household_id, command)
-    return await get_household(household_id, pool, clock)
+    await handlers.record_readiness(uow, household_id, command, policy)
+    return await get_household(household_id, pool, clock, policy)
 
 
 @households.post(
@@ -415,7 +425,7 @@ async def request_relocation(
     clock: BusinessClock,
 ) -> HouseholdView:
     await handlers.request_relocation(uow, household_id, command, policy)
-    return await get_household(household_id, pool, clock)
+    return await get_household(household_id, pool, clock, policy)
 
 
 @households.post(
@@ -428,9 +438,10 @@ async def record_departure(
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
+    policy: Policy,
 ) -> HouseholdView:
     await handlers.record_departure(uow, household_id, command)
-    return await get_household(household_id, pool, clock)
+    return await get_household(household_id, pool, clock, policy)
 
 
 @views.get("/waitlist", summary="Waitlisted households, oldest first")

@@ -297,12 +297,17 @@ def _repeat(
 
 
 async def record_readiness(
-    uow: UnitOfWork, household_id: uuid.UUID, command: RecordReadiness
+    uow: UnitOfWork,
+    household_id: uuid.UUID,
+    command: RecordReadiness,
+    policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Household:
     async with uow() as tx:
         household = await _locked(tx, household_id)
         household.record_readiness(
-            Readiness(command.independence, command.german, command.residence_prospects), _now()
+            Readiness(command.independence, command.german, command.residence_prospects),
+            _now(),
+            policy,
         )
         await _save(tx, household)
     return household

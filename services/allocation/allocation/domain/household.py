@@ -47,7 +47,7 @@ from .policy import (
     clip,
     persons_text,
 )
-from .readiness import Readiness, months_since, ready_for
+from .readiness import Readiness, months_since
 
 MAX_ATTEMPTS = 1000  # PlacementDecided.attempt's upper bound in the contract
 
@@ -234,13 +234,7 @@ class Household:
         return self.relocation_reason in MUST_MOVE
 
     def need(self, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY) -> Need:
-        pillar, assessment = ready_for(
-            self.readiness,
-            months_since(self.assigned_at, now),
-            wohnprojekt_after=policy.wohnprojekt_after_months,
-            wohnung_after=policy.wohnung_after_months,
-            prospects_count=policy.prospects_affect_standard,
-        )
+        pillar, assessment = policy.ready_for(self.readiness, months_since(self.assigned_at, now))
         relocating = self.home is not None
         return Need(
             persons=self.persons,
@@ -322,11 +316,13 @@ class Household:
                 f"the other {persons_text(self.persons)} placed as a household",
             )
 
-    def record_readiness(self, readiness: Readiness, now: datetime) -> None:
+    def record_readiness(
+        self, readiness: Readiness, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY
+    ) -> None:
         if self.status is HouseholdStatus.DEPARTED:
             raise Conflict(f"household {self.household_id} has departed")
         self.readiness = readiness
-        _, assessment = ready_for(readiness, months_since(self.assigned_at, now))
+        _, assessment = policy.ready_for(readiness, months_since(self.assigned_at, now))
         self._note(now, "readiness", f"readiness recorded: {assessment}")
 
     def request_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> None:

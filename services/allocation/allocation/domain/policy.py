@@ -22,6 +22,8 @@ from enum import StrEnum
 from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, SpecialNeed, Suitability
 from ankommen_contracts.common import district_label, unmet_requirements
 
+from .readiness import WOHNPROJEKT_AFTER_MONTHS, WOHNUNG_AFTER_MONTHS, Readiness, ready_for
+
 MAX_REASON = 500  # the contract's limit on every `reason` text
 
 # Emergency shelters go back in this order when two close on the same day (or on none):
@@ -55,8 +57,8 @@ class PlacementPolicy:
     # standard a household is offered. Hannover's default: yes.
     prospects_affect_standard: bool = True
     # Lengths of stay below which a household counts as a new arrival for each pillar.
-    wohnprojekt_after_months: int = 3
-    wohnung_after_months: int = 6
+    wohnprojekt_after_months: int = WOHNPROJEKT_AFTER_MONTHS
+    wohnung_after_months: int = WOHNUNG_AFTER_MONTHS
     # Nobody homeless first: when neither a Wohnheim nor an emergency place fits, a free
     # Wohnprojekt or flat place is used (flagged for review) before PlacementFailed.
     move_on_places_before_failure: bool = True
@@ -67,6 +69,16 @@ class PlacementPolicy:
     vulnerable_first: bool = True
     # Which emergency shelters go back first when closing dates do not decide.
     dissolution_order: tuple[BuildingKind, ...] = field(default=DEFAULT_DISSOLUTION_ORDER)
+
+    def ready_for(self, readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
+        """The pillar a household is ready for under these settings, and why in words."""
+        return ready_for(
+            readiness,
+            months,
+            wohnprojekt_after=self.wohnprojekt_after_months,
+            wohnung_after=self.wohnung_after_months,
+            prospects_count=self.prospects_affect_standard,
+        )
 
     def dissolution_rank(self, building: BuildingKind) -> int:
         order = self.dissolution_order
