@@ -185,6 +185,7 @@ _EXAMPLES: list[EventData] = [
         reason=ho.ClosingReason.EMERGENCY_DISSOLUTION,
         closes_on=date(2017, 3, 22),
     ),
+    ho.ShelterClosingDateSet(site_id=_SITE, closes_on=date(2017, 3, 22)),
     ho.ShelterClosed(site_id=_SITE),
     ho.BedReserved(
         site_id=_SITE,

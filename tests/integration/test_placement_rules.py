@@ -232,6 +232,50 @@ async def test_rule_6_the_school_sports_hall_is_emptied_before_the_hotel(
         assert (await household(api, longest))["pending"] is None
 
 
+async def test_rule_6_the_shelter_due_to_close_first_is_emptied_first(
+    infra: Endpoints, new_database: Callable[[], Awaitable[str]], topic_prefix: str
+) -> None:
+    async with both_services(infra, new_database, topic_prefix) as (api, housing_api):
+        hall = await add_site(
+            housing_api, "Turnhalle Voltmerstraße", "notunterkunft", capacity=10,
+            building="club_sports_hall", owner="sports_club",
+        )  # fmt: skip
+        await until_sites(api, 1)
+        in_hall = await assign(api, "NI-DATE-1", a_member(gender="male"))
+        await until_held(api, in_hall)
+        await check_in_everyone_reserved(api, housing_api, [in_hall])
+        await until_status(api, in_hall, "housed")
+        blocked = await housing_api.post(f"/sites/{hall}/block", json={"places": 9})
+        assert blocked.status_code == 200, blocked.text
+        await until_free(api, hall, 0)
+
+        tents = await add_site(
+            housing_api, "Zeltdorf Carlo-Schmid-Allee", "notunterkunft", capacity=10,
+            building="tent_village", owner="private",
+        )  # fmt: skip
+        await until_sites(api, 2)
+        in_tents = await assign(api, "NI-DATE-2", a_member(gender="male"))
+        assert (await until_held(api, in_tents))["pending"]["site_id"] == tents
+        await check_in_everyone_reserved(api, housing_api, [in_tents])
+        await until_status(api, in_tents, "housed")
+
+        # The lease of the tent village ends first: its residents go before the hall's,
+        # though halls go back first when no date decides.
+        dated = await housing_api.put(
+            f"/sites/{tents}/closing-date", json={"closes_on": "2016-04-30"}
+        )
+        assert dated.status_code == 200, dated.text
+
+        async def date_seen() -> bool:
+            sites = {s["site_id"]: s for s in (await api.get("/sites")).json()}
+            return sites[tents]["closes_on"] == "2016-04-30"
+
+        assert await eventually(date_seen, timeout=60)
+        home = await add_site(housing_api, "Wohnheim Steigertahlstraße", "wohnheim", capacity=1)
+        assert (await until_held(api, in_tents))["pending"]["site_id"] == home
+        assert (await household(api, in_hall))["pending"] is None
+
+
 async def test_rule_8_operators_keep_a_resident_list_only_in_housing(
     infra: Endpoints, new_database: Callable[[], Awaitable[str]], topic_prefix: str
 ) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "ShelterCapacityChanged",
     "ShelterClosed",
     "ShelterClosing",
+    "ShelterClosingDateSet",
     "ShelterOpened",
     "ShelterPlanned",
     "Unit",
@@ -242,6 +243,16 @@ class ShelterClosing(_SiteEvent):
 
     reason: ClosingReason
     closes_on: date | None = Field(default=None, description="Planned closing day, if set")
+
+
+@event
+class ShelterClosingDateSet(_SiteEvent):
+    """The day the city must give a site's building up was agreed or changed (e.g. a
+    school wants its sports hall back); emergency shelters due first are emptied first."""
+
+    TYPE: ClassVar[str] = "ShelterClosingDateSet"
+
+    closes_on: date | None = Field(description="The agreed day; null: no date any more")
 
 
 @event

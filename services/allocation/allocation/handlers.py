@@ -384,11 +384,16 @@ async def on_shelter_closing(
     site_id = event.data.site_id
     await store.site_status(tx.conn, site_id, SiteStatus.CLOSING, event.sequence)
     if event.data.closes_on is not None:
-        await store.closing_date(tx.conn, site_id, event.data.closes_on)
+        await store.closing_date(tx.conn, site_id, event.data.closes_on, event.sequence)
     board, now = await store.load_board(tx.conn, policy), _now()
     for household in await store.lock_at_site(tx.conn, site_id):
         household.site_closing(site_id, board, now)
         await _save(tx, household)
+
+
+async def on_shelter_closing_date_set(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    await store.closing_date(tx.conn, d.site_id, d.closes_on, event.sequence)
 
 
 async def on_shelter_closed(tx: Transaction, event: Envelope[Any]) -> None:
@@ -463,6 +468,7 @@ def housing_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, Even
         "ShelterOpened": decide(on_shelter_opened, policy=policy),
         "ShelterCapacityChanged": decide(on_shelter_capacity_changed, policy=policy),
         "ShelterClosing": decide(on_shelter_closing, policy=policy),
+        "ShelterClosingDateSet": on_shelter_closing_date_set,
         "ShelterClosed": on_shelter_closed,
         "BedReserved": on_bed_reserved,
         "ReservationRejected": decide(on_reservation_rejected, policy=policy),

@@ -590,8 +590,18 @@ async def _units(conn: asyncpg.Connection, site_id: uuid.UUID, units: Sequence[U
         )
 
 
-async def closing_date(conn: asyncpg.Connection, site_id: uuid.UUID, closes_on: date) -> None:
-    await conn.execute("UPDATE sites SET closes_on = $2 WHERE site_id = $1", site_id, closes_on)
+async def closing_date(
+    conn: asyncpg.Connection, site_id: uuid.UUID, closes_on: date | None, sequence: int
+) -> None:
+    """The site's closing date; an older event than the last folded one changes nothing."""
+    await conn.execute(
+        """UPDATE sites SET closes_on = $2, last_sequence = greatest(last_sequence, $3),
+                            updated_at = now()
+           WHERE site_id = $1 AND last_sequence <= $3""",
+        site_id,
+        closes_on,
+        sequence,
+    )
 
 
 async def capacity_changed(

@@ -255,6 +255,13 @@ async def start_closing(site_id: uuid.UUID, command: handlers.StartClosing, uow:
     return SiteView.model_validate(await handlers.start_closing(uow, site_id, command))
 
 
+@sites.put("/sites/{site_id}/closing-date", summary="Set the day the building is given up")
+async def set_closing_date(site_id: uuid.UUID, command: handlers.ClosingDate, uow: Uow) -> SiteView:
+    """ShelterClosingDateSet (e.g. the school wants its sports hall back by then); the
+    emergency shelters due first are emptied first. 409 for a closed site."""
+    return SiteView.model_validate(await handlers.set_closing_date(uow, site_id, command))
+
+
 @sites.post("/sites/{site_id}/close", summary="Close a site")
 async def close_site(site_id: uuid.UUID, uow: Uow) -> SiteView:
     """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).

@@ -38,6 +38,7 @@ from ankommen_contracts.events.housing import (
     ShelterCapacityChanged,
     ShelterClosed,
     ShelterClosing,
+    ShelterClosingDateSet,
     ShelterOpened,
     ShelterPlanned,
     Unit,
@@ -444,6 +445,15 @@ class Site:
         closes_on = closes_on or self.closes_on  # the agreed day stands unless a new one is set
         self.status, self.closing_reason, self.closes_on = SiteStatus.CLOSING, reason, closes_on
         self.events.append(ShelterClosing(site_id=self.site_id, reason=reason, closes_on=closes_on))
+
+    def set_closing_date(self, closes_on: date | None) -> None:
+        """Record the day the building must be given up (or that there is none any more)."""
+        if self.status is SiteStatus.CLOSED:
+            raise Conflict(f"site {self.site_id} is closed")
+        if closes_on == self.closes_on:
+            return  # nothing changed: nothing to tell anyone
+        self.closes_on = closes_on
+        self.events.append(ShelterClosingDateSet(site_id=self.site_id, closes_on=closes_on))
 
     def close(self) -> None:
         """Close an empty closing site, or drop a plan; refused while anyone lives or holds here."""

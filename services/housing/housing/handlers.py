@@ -249,6 +249,16 @@ async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosi
     )
 
 
+class ClosingDate(Command):
+    """The day the city must give the building up (agreed with its owner), or none."""
+
+    closes_on: date | None
+
+
+async def set_closing_date(uow: UnitOfWork, site_id: uuid.UUID, command: ClosingDate) -> Site:
+    return await _change_site(uow, site_id, lambda s: s.set_closing_date(command.closes_on))
+
+
 async def close_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site:
     return await _change_site(uow, site_id, lambda s: s.close())
 

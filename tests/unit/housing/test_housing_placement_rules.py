@@ -16,6 +16,7 @@ from ankommen_contracts.events.housing import (
     RejectionReason,
     ReleaseReason,
     ShelterClosing,
+    ShelterClosingDateSet,
     ShelterOpened,
 )
 from ankommen_runtime import Conflict
@@ -25,6 +26,7 @@ from housing.domain import (
     ReservationRequest,
     ReservationStatus,
     Site,
+    SiteStatus,
 )
 
 NOW = datetime(2016, 3, 1, 9, 0, tzinfo=UTC)
@@ -196,3 +198,15 @@ def test_rule_6_a_site_records_its_building_owner_and_closing_date() -> None:
     [closing] = hall.events
     assert isinstance(closing, ShelterClosing)
     assert closing.closes_on == date(2016, 6, 30), "the agreed day stands"
+
+
+def test_rule_6_an_agreed_closing_date_is_announced_once() -> None:
+    hall = wohnheim()
+    hall.set_closing_date(date(2016, 7, 31))
+    hall.set_closing_date(date(2016, 7, 31))
+    [announced] = hall.events
+    assert isinstance(announced, ShelterClosingDateSet)
+    assert announced.closes_on == date(2016, 7, 31)
+    hall.status = SiteStatus.CLOSED
+    with pytest.raises(Conflict, match="closed"):
+        hall.set_closing_date(None)
