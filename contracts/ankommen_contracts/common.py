@@ -281,6 +281,90 @@ class Suitability(StrEnum):
     MINORS = "minors"  # for unaccompanied minors (Jugendhilfe standard)
 
 
+class SiteRequirement(StrEnum):
+    """What a site must be (or must not be) for a household: the placement's protection rules.
+
+    Derived from the household's needs and composition and carried by events instead of
+    the needs themselves: a requirement names the kind of place, never a diagnosis.
+    """
+
+    ACCESSIBLE = "accessible"  # barrierefrei: wheelchair or reduced mobility
+    NOT_MASS_SHELTER = "not_mass_shelter"  # a quieter place: no hall, tent or open dormitory
+    WOMEN_ONLY = "women_only"  # Frauenschutz: the household needs a women-only site
+    NOT_SINGLE_ADULTS = "not_single_adults"  # children live here: never a site for single adults
+    NOT_WOMEN_ONLY = "not_women_only"  # an adult man lives here: never a women-only site
+
+
+class BuildingKind(StrEnum):
+    """What kind of building a site is (Gebäudeart); decides how it is dissolved.
+
+    Sports halls belong to schools or clubs and go back to them first; halls and tents are
+    mass shelters (no quieter place for anyone who needs one).
+    """
+
+    SCHOOL_SPORTS_HALL = "school_sports_hall"  # Schulsporthalle
+    CLUB_SPORTS_HALL = "club_sports_hall"  # Vereinssporthalle
+    TRADE_FAIR_HALL = "trade_fair_hall"  # Messehalle
+    TENT_VILLAGE = "tent_village"  # Zeltdorf (also tents inside a hall)
+    FORMER_STORE = "former_store"  # ehemaliger Bau- oder Möbelmarkt
+    HOTEL = "hotel"
+    FORMER_HOSPITAL = "former_hospital"  # e.g. Oststadtkrankenhaus, Siloah
+    MODULES = "modules"  # Modulanlage (timber or container modules)
+    PURPOSE_BUILT_HOME = "purpose_built_home"  # Wohnheim or Wohnprojekt built as such
+    FLATS = "flats"  # the city's rented flats (Wohnungen)
+    OTHER = "other"
+
+    @property
+    def is_mass_shelter(self) -> bool:
+        """Halls and tents: open dormitories where nobody has a quieter place."""
+        return self in _MASS_SHELTERS
+
+
+_MASS_SHELTERS = frozenset(
+    {
+        BuildingKind.SCHOOL_SPORTS_HALL,
+        BuildingKind.CLUB_SPORTS_HALL,
+        BuildingKind.TRADE_FAIR_HALL,
+        BuildingKind.TENT_VILLAGE,
+        BuildingKind.FORMER_STORE,
+    }
+)
+
+
+class BuildingOwner(StrEnum):
+    """Whose building a site is: whom it goes back to when the city gives it up."""
+
+    CITY = "city"  # the Landeshauptstadt itself (also bought buildings)
+    SCHOOL = "school"  # a school's hall (the city as school board)
+    SPORTS_CLUB = "sports_club"  # a club's hall
+    TRADE_FAIR = "trade_fair"  # the trade-fair company's halls and grounds
+    HOUSING_COMPANY = "housing_company"  # e.g. the municipal GBH
+    PRIVATE = "private"  # rented from a private owner (hotels, stores)
+    LAND = "land"  # the Land (Lower Saxony)
+    OTHER = "other"
+
+
+def unmet_requirements(
+    requirements: Iterable[SiteRequirement],
+    suitability: Iterable[Suitability],
+    building: BuildingKind,
+) -> list[SiteRequirement]:
+    """The requirements a site does not meet, in a fixed order; empty if it fits.
+
+    One rule for both sides of the placement saga: allocation chooses by it, housing
+    checks every reservation again by it.
+    """
+    offered, wanted = set(suitability), set(requirements)
+    met = {
+        SiteRequirement.ACCESSIBLE: Suitability.ACCESSIBLE in offered,
+        SiteRequirement.NOT_MASS_SHELTER: not building.is_mass_shelter,
+        SiteRequirement.WOMEN_ONLY: Suitability.WOMEN_ONLY in offered,
+        SiteRequirement.NOT_SINGLE_ADULTS: Suitability.SINGLE_ADULTS not in offered,
+        SiteRequirement.NOT_WOMEN_ONLY: Suitability.WOMEN_ONLY not in offered,
+    }
+    return [r for r in SiteRequirement if r in wanted and not met[r]]
+
+
 class Skill(StrEnum):
     """What a volunteer offers and a support request needs (Unterstützungsbereich)."""
 
@@ -306,6 +390,8 @@ __all__ = [
     "MAX_HOUSEHOLD",
     "PILLAR_LABELS",
     "AgeBand",
+    "BuildingKind",
+    "BuildingOwner",
     "CountryCode",
     "District",
     "Gender",
@@ -315,6 +401,7 @@ __all__ = [
     "PlacesRow",
     "Pseudonym",
     "PublicText",
+    "SiteRequirement",
     "Skill",
     "SpecialNeed",
     "Suitability",
@@ -324,4 +411,5 @@ __all__ = [
     "ValueObject",
     "district_label",
     "roll_up",
+    "unmet_requirements",
 ]

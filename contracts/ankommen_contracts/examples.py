@@ -12,7 +12,17 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .common import AgeBand, Gender, Pillar, Skill, SpecialNeed, Suitability
+from .common import (
+    AgeBand,
+    BuildingKind,
+    BuildingOwner,
+    Gender,
+    Pillar,
+    SiteRequirement,
+    Skill,
+    SpecialNeed,
+    Suitability,
+)
 from .envelope import Envelope, EventData, new_envelope
 from .events import allocation as al
 from .events import housing as ho
@@ -102,7 +112,16 @@ _EXAMPLES: list[EventData] = [
         reason="no regular place for a family of 4 free; emergency shelter with family units",
         attempt=2,
         places=4,
-        special_needs=[SpecialNeed.FAMILY],
+        requirements=[SiteRequirement.NOT_SINGLE_ADULTS, SiteRequirement.NOT_WOMEN_ONLY],
+    ),
+    al.MinorReferredToYouthWelfare(
+        household_id=example_id("household:umf"),
+        person_id=example_id("person:umf"),
+        age_band=AgeBand.AGE_6_17,
+        gender=Gender.MALE,
+        country_of_origin="AFG",
+        travels_with_adult=True,
+        quota_period_id=_QUOTA,
     ),
     al.PlacementCancelled(
         household_id=_HOUSEHOLD,
@@ -145,6 +164,8 @@ _EXAMPLES: list[EventData] = [
         planned_capacity=100,
         planned_opening_on=date(2015, 10, 21),
         suitability=[Suitability.FAMILIES, Suitability.ACCESSIBLE],
+        building=BuildingKind.PURPOSE_BUILT_HOME,
+        owner=BuildingOwner.HOUSING_COMPANY,
     ),
     ho.ShelterOpened(
         site_id=_SITE,
@@ -153,7 +174,10 @@ _EXAMPLES: list[EventData] = [
         district=4,
         operator="DRK",
         capacity=500,
-        suitability=[Suitability.FAMILIES, Suitability.SINGLE_ADULTS],
+        suitability=[Suitability.FAMILIES],
+        building=BuildingKind.FORMER_HOSPITAL,
+        owner=BuildingOwner.CITY,
+        closes_on=date(2017, 3, 22),
     ),
     ho.ShelterCapacityChanged(
         site_id=_SITE,
@@ -166,6 +190,7 @@ _EXAMPLES: list[EventData] = [
         reason=ho.ClosingReason.EMERGENCY_DISSOLUTION,
         closes_on=date(2017, 3, 22),
     ),
+    ho.ShelterClosingDateSet(site_id=_SITE, closes_on=date(2017, 3, 22)),
     ho.ShelterClosed(site_id=_SITE),
     ho.BedReserved(
         site_id=_SITE,
@@ -173,6 +198,7 @@ _EXAMPLES: list[EventData] = [
         household_id=_HOUSEHOLD,
         places=4,
         expires_at=datetime(2015, 10, 12, 18, 0, tzinfo=UTC),
+        unit_id=None,
     ),
     ho.ReservationRejected(
         site_id=_OTHER_SITE,

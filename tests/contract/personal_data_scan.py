@@ -96,6 +96,15 @@ ALLOWED: dict[str, frozenset[str]] = {
         "to_district": {INT},
         "target_district": {INT, NONE},
         "suitability": {"Suitability"},
+        # the kind of building and whose it is; a flat of the city's flats (no address)
+        "building": {"BuildingKind"},
+        "owner": {"BuildingOwner"},
+        "units": {"model:Unit"},
+        "unit_id": {UUID, NONE},
+        # what the site must be (accessible, not a mass shelter), never a need or diagnosis
+        "requirements": {"SiteRequirement"},
+        "for_review": {BOOL},
+        "travels_with_adult": {BOOL},
         "capacity": {INT},
         "planned_capacity": {INT},
         "blocked_places": {INT},

@@ -67,7 +67,7 @@ from proxy import free_port
 
 # The event types each consuming service handles (its subscription), from its own code.
 HANDLED = {
-    "allocation": set(allocation_handlers.HOUSING),
+    "allocation": set(allocation_handlers.housing_handlers()),
     "housing": set(housing_handlers.allocation_handlers(timedelta(seconds=1))),
     "reporting": set(reporting_handlers.HOUSING),
 }

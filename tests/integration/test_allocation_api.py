@@ -80,7 +80,11 @@ async def test_the_same_batch_sent_twice_creates_nothing_new(
         assert summary["total"] == {"households": 3, "persons": 7}
 
         events = await allocation_events(infra, topic_prefix, lambda es: len(es) >= 5)
-        assert Counter(e.type for e in events) == {"RefugeeAssigned": 3, "PlacementDecided": 2}
+        assert Counter(e.type for e in events) == {
+            "RefugeeAssigned": 3,
+            "PlacementDecided": 2,
+            "MinorReferredToYouthWelfare": 2,
+        }
 
 
 async def test_concurrent_identical_assignments_create_one_household(

@@ -141,14 +141,15 @@ async def test_emergency_residents_move_on_and_a_closing_site_is_emptied(
         sites = await sites_of(housing_api)
         assert (sites[hall]["occupied"], sites[home]["occupied"]) == (8, 4)
 
-        # The hall closes with 4 households in it and no regular place free: they stay,
-        # waitlisted with alerts, until a new Wohnheim takes them; then the hall can close.
+        # The hall closes with 4 households in it and no regular place free: they keep
+        # their beds, "relocation pending" (rule 5: not homelessness alerts), until a new
+        # Wohnheim takes them; then the hall can close.
         closing = await housing_api.post(
             f"/sites/{hall}/closing", json={"reason": "emergency_dissolution"}
         )
         assert closing.status_code == 200, closing.text
-        await until_counts(api, {"housed": 2, "waitlisted": 4})
-        assert (await api.get("/alerts")).json()["total"] == 4
+        await until_counts(api, {"housed": 2, "relocation_pending": 4})
+        assert (await api.get("/alerts")).json()["total"] == 0
         assert (await housing_api.post(f"/sites/{hall}/close")).status_code == 409
 
         await open_site(housing_api, "Wohnheim Karlsruher Straße", "wohnheim", 20)

@@ -22,6 +22,7 @@ from ..common import (
     Gender,
     Pillar,
     Pseudonym,
+    SiteRequirement,
     SpecialNeed,
     UniqueList,
     ValueObject,
@@ -33,6 +34,7 @@ from ..registry import event, upcaster
 __all__ = [
     "DepartureReason",
     "Member",
+    "MinorReferredToYouthWelfare",
     "PlacementCancelled",
     "PlacementDecided",
     "PlacementFailed",
@@ -82,7 +84,9 @@ class Member(ValueObject):
     gender: Gender
     country_of_origin: CountryCode
     unaccompanied_minor: bool = Field(
-        description="Unbegleitete minderjährige Geflüchtete (UMF); only with a minor age band"
+        description="Unbegleitete minderjährige Geflüchtete (UMF): no parent or legal "
+        "guardian travels with this minor (an adult sibling is no guardian); only with a "
+        "minor age band"
     )
     special_needs: UniqueList[SpecialNeed] = Field(
         max_length=len(SpecialNeed), description="Needs placement must respect; may be empty"
@@ -170,14 +174,21 @@ class PlacementDecided(_HouseholdEvent):
     """
 
     TYPE: ClassVar[str] = "PlacementDecided"
+    VERSION: ClassVar[int] = 2  # v2: ``requirements`` instead of ``special_needs``; ``for_review``
 
     site_id: uuid.UUID = Field(description="Site (Unterkunft) the household goes to")
     reservation_id: uuid.UUID = Field(
         description="Id of the requested reservation, chosen by allocation; idempotency key"
     )
-    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Beds to reserve: the household")
-    special_needs: UniqueList[SpecialNeed] = Field(
-        default_factory=list, description="Needs the site must meet (housing checks again)"
+    places: int = Field(
+        ge=1,
+        le=MAX_HOUSEHOLD,
+        description="Beds to reserve: the household without members referred to youth welfare",
+    )
+    requirements: UniqueList[SiteRequirement] = Field(
+        default_factory=list,
+        description="What the site must be for this household (protection rules; housing "
+        "checks again); the kind of place, never a need or a diagnosis",
     )
     pillar: Pillar
     district: District
@@ -189,6 +200,12 @@ class PlacementDecided(_HouseholdEvent):
     )
     attempt: int = Field(
         ge=1, le=1000, description="1 for the first try; higher after rejected reservations"
+    )
+    for_review: bool = Field(
+        default=False,
+        description="A place of a pillar the household is not ready for (a Wohnprojekt or "
+        "Wohnung for a new arrival), used because nothing else fits: nobody is left "
+        "homeless, and staff review the placement",
     )
 
 
@@ -267,3 +284,55 @@ def _refugee_assigned_v1(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     data["land_reference_pseudonym"] = land_reference_pseudonym(data.pop("land_reference"))
     return data
+
+
+@event
+class MinorReferredToYouthWelfare(_HouseholdEvent):
+    """An unaccompanied minor is referred to the youth office (Inobhutnahme, §42a SGB VIII).
+
+    Decided per person: a minor without a parent or legal guardian goes to youth welfare
+    even when an adult sibling travels with them, and is not placed at the household's
+    site. Minors are counted apart from the asylum quota. For the youth office to consume;
+    pseudonymous, coarse attributes only.
+    """
+
+    TYPE: ClassVar[str] = "MinorReferredToYouthWelfare"
+
+    person_id: uuid.UUID = Field(description="Pseudonymous id of the minor, as in RefugeeAssigned")
+    age_band: AgeBand
+    gender: Gender
+    country_of_origin: CountryCode
+    travels_with_adult: bool = Field(
+        description="An adult (not a guardian, e.g. an elder sibling) of the same assignment "
+        "travels with the minor and is placed by the city; the youth office decides on "
+        "keeping them in touch"
+    )
+    quota_period_id: uuid.UUID | None = Field(
+        default=None,
+        description="The assignment's quota period; the minor does not count against it",
+    )
+
+    @model_validator(mode="after")
+    def _a_minor(self) -> Self:
+        if not self.age_band.is_minor:
+            raise ValueError(f"age_band {self.age_band.value!r} is not a minor")
+        return self
+
+
+# v1 carried the household's special needs; v2 carries what the site must be instead
+# (never a need, let alone a diagnosis). The same mapping as allocation's policy.
+_V1_NEED_REQUIREMENT = {
+    "wheelchair": SiteRequirement.ACCESSIBLE.value,
+    "reduced_mobility": SiteRequirement.ACCESSIBLE.value,
+    "medical": SiteRequirement.NOT_MASS_SHELTER.value,
+    "women_only": SiteRequirement.WOMEN_ONLY.value,
+}
+
+
+@upcaster("PlacementDecided", 1)
+def _placement_decided_v1(data: dict[str, Any]) -> dict[str, Any]:
+    upcast = {k: v for k, v in data.items() if k != "special_needs"}
+    needs = data.get("special_needs") or []
+    wanted = {_V1_NEED_REQUIREMENT[n] for n in needs if n in _V1_NEED_REQUIREMENT}
+    upcast["requirements"] = [r.value for r in SiteRequirement if r.value in wanted]
+    return upcast

@@ -10,21 +10,24 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
 from ..common import (
     MAX_HOUSEHOLD,
+    BuildingKind,
+    BuildingOwner,
     District,
     Pillar,
     PublicText,
     Suitability,
     UniqueList,
     UtcDatetime,
+    ValueObject,
 )
 from ..envelope import EventData
-from ..registry import event
+from ..registry import event, upcaster
 
 __all__ = [
     "BedReserved",
@@ -40,8 +43,10 @@ __all__ = [
     "ShelterCapacityChanged",
     "ShelterClosed",
     "ShelterClosing",
+    "ShelterClosingDateSet",
     "ShelterOpened",
     "ShelterPlanned",
+    "Unit",
 ]
 
 MAX_CAPACITY = 5000
@@ -76,6 +81,7 @@ class RejectionReason(StrEnum):
     SITE_CLOSING = "site_closing"  # takes no new occupants
     UNKNOWN_SITE = "unknown_site"  # housing does not know the requested site_id
     UNSUITABLE = "unsuitable"  # the site does not fit the household's needs
+    NO_FREE_UNIT = "no_free_unit"  # flats: no unit free that the household fits in alone
 
 
 class ReleaseReason(StrEnum):
@@ -87,12 +93,37 @@ class ReleaseReason(StrEnum):
 
 
 class CheckOutReason(StrEnum):
-    """Why a household left a site."""
+    """Why a household left a site; coarse on purpose (never hospital or custody)."""
 
     MOVED_OUT = "moved_out"  # into a flat (Auszug, after MoveOutCompleted)
     RELOCATED = "relocated"  # to another site (after RefugeeRelocated)
     DEPARTED = "departed"  # left the city's care (after RefugeeDeparted)
+    HOUSE_BAN = "house_ban"  # Hausverbot: must leave this site, needs another place
+    INSTITUTION = "institution"  # a stay in an institution (clinic, care, custody: not said)
     OTHER = "other"
+
+    @property
+    def needs_follow_up(self) -> bool:
+        """No next place is known: staff must follow up (every exit has a place or an alert)."""
+        return self in (CheckOutReason.HOUSE_BAN, CheckOutReason.INSTITUTION, CheckOutReason.OTHER)
+
+
+class Unit(ValueObject):
+    """One flat (Wohnung) of a site: let to one household at a time, never shared."""
+
+    unit_id: uuid.UUID
+    places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places (beds) in the flat")
+
+
+def _check_units(units: list[Unit], capacity: int) -> None:
+    """A site with flats has exactly the places of its flats, each flat named once."""
+    if not units:
+        return
+    if len({u.unit_id for u in units}) != len(units):
+        raise ValueError("units: a unit_id appears twice")
+    places = sum(u.places for u in units)
+    if places != capacity:
+        raise ValueError(f"units hold {places} places but the capacity is {capacity}")
 
 
 class _SiteEvent(EventData):
@@ -107,6 +138,7 @@ class ShelterPlanned(_SiteEvent):
     """A site is planned or being built; it takes nobody yet."""
 
     TYPE: ClassVar[str] = "ShelterPlanned"
+    VERSION: ClassVar[int] = 2  # v2: building, owner, closes_on, units
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
@@ -120,6 +152,27 @@ class ShelterPlanned(_SiteEvent):
         default_factory=list,
         description="Whom the site will be suitable for; empty: nothing special declared",
     )
+    building: BuildingKind = Field(
+        default=BuildingKind.OTHER,
+        description="Kind of building; halls and tents are mass shelters",
+    )
+    owner: BuildingOwner = Field(
+        default=BuildingOwner.CITY, description="Whose building it is (whom it goes back to)"
+    )
+    closes_on: date | None = Field(
+        default=None, description="Day the city must give the building up, if agreed"
+    )
+    units: list[Unit] = Field(
+        default_factory=list,
+        max_length=MAX_CAPACITY,
+        description="Flats (Wohnungen) of the site, each let to one household; empty: the "
+        "site's places are shared rooms",
+    )
+
+    @model_validator(mode="after")
+    def _units_hold_the_places(self) -> Self:
+        _check_units(self.units, self.planned_capacity)
+        return self
 
 
 @event
@@ -127,6 +180,7 @@ class ShelterOpened(_SiteEvent):
     """A site (Unterkunft) opened and takes occupants."""
 
     TYPE: ClassVar[str] = "ShelterOpened"
+    VERSION: ClassVar[int] = 2  # v2: building, owner, closes_on, units
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
@@ -138,6 +192,27 @@ class ShelterOpened(_SiteEvent):
         description="Whom the site is suitable for, matched against special needs; empty: "
         "nothing special declared (only for households without special needs)",
     )
+    building: BuildingKind = Field(
+        default=BuildingKind.OTHER,
+        description="Kind of building; halls and tents are mass shelters",
+    )
+    owner: BuildingOwner = Field(
+        default=BuildingOwner.CITY, description="Whose building it is (whom it goes back to)"
+    )
+    closes_on: date | None = Field(
+        default=None, description="Day the city must give the building up, if agreed"
+    )
+    units: list[Unit] = Field(
+        default_factory=list,
+        max_length=MAX_CAPACITY,
+        description="Flats (Wohnungen) of the site, each let to one household; empty: the "
+        "site's places are shared rooms",
+    )
+
+    @model_validator(mode="after")
+    def _units_hold_the_places(self) -> Self:
+        _check_units(self.units, self.capacity)
+        return self
 
 
 @event
@@ -172,6 +247,16 @@ class ShelterClosing(_SiteEvent):
 
 
 @event
+class ShelterClosingDateSet(_SiteEvent):
+    """The day the city must give a site's building up was agreed or changed (e.g. a
+    school wants its sports hall back); emergency shelters due first are emptied first."""
+
+    TYPE: ClassVar[str] = "ShelterClosingDateSet"
+
+    closes_on: date | None = Field(description="The agreed day; null: no date any more")
+
+
+@event
 class ShelterClosed(_SiteEvent):
     """A site closed; it was empty (everyone relocated or moved out)."""
 
@@ -183,11 +268,15 @@ class BedReserved(_SiteEvent):
     """Housing reserved places at a site for a household (atomically, never over capacity)."""
 
     TYPE: ClassVar[str] = "BedReserved"
+    VERSION: ClassVar[int] = 2  # v2: unit_id
 
     reservation_id: uuid.UUID = Field(description="Chosen by the requester; idempotency key")
     household_id: uuid.UUID
     places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places reserved")
     expires_at: UtcDatetime = Field(description="The places return to the pool after this, UTC")
+    unit_id: uuid.UUID | None = Field(
+        default=None, description="The flat let to the household; null at a site without units"
+    )
 
 
 @event
@@ -195,6 +284,7 @@ class ReservationRejected(_SiteEvent):
     """Housing could not reserve; ``site_id`` is the requested site, even if unknown."""
 
     TYPE: ClassVar[str] = "ReservationRejected"
+    VERSION: ClassVar[int] = 2  # v2: reason no_free_unit
 
     reservation_id: uuid.UUID = Field(description="The requested reservation id")
     household_id: uuid.UUID
@@ -222,12 +312,16 @@ class OccupantCheckedIn(_SiteEvent):
     """A household moved into a site (Einzug)."""
 
     TYPE: ClassVar[str] = "OccupantCheckedIn"
+    VERSION: ClassVar[int] = 2  # v2: unit_id
 
     household_id: uuid.UUID
     reservation_id: uuid.UUID | None = Field(
         default=None, description="Reservation turned into occupancy; null for a direct check-in"
     )
     persons: int = Field(ge=1, le=MAX_HOUSEHOLD)
+    unit_id: uuid.UUID | None = Field(
+        default=None, description="The flat the household lives in; null without units"
+    )
 
 
 @event
@@ -235,7 +329,28 @@ class OccupantCheckedOut(_SiteEvent):
     """A household left a site (Auszug); its places are free again."""
 
     TYPE: ClassVar[str] = "OccupantCheckedOut"
+    VERSION: ClassVar[int] = 2  # v2: house_ban and institution reasons
 
     household_id: uuid.UUID
     persons: int = Field(ge=1, le=MAX_HOUSEHOLD)
     reason: CheckOutReason
+
+
+# -- upcasters: issue 13's one coordinated change per type. Every v1 field keeps its
+# meaning; the new fields have defaults (no units, an unknown building, no closing date),
+# and the widened enums only gained values. So a v1 payload is a valid v2 payload as is.
+
+
+def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
+    return dict(data)
+
+
+for _type in (
+    "ShelterPlanned",
+    "ShelterOpened",
+    "BedReserved",
+    "ReservationRejected",
+    "OccupantCheckedIn",
+    "OccupantCheckedOut",
+):
+    upcaster(_type, 1)(_unchanged)

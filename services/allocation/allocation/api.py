@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from ankommen_contracts import Pillar, SpecialNeed
+from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, SpecialNeed
 from ankommen_contracts.events.allocation import Member, RelocationReason
 from ankommen_runtime import UnitOfWork, audit
 from ankommen_runtime.auth import Actor, Role, allow
@@ -20,7 +20,7 @@ from ankommen_runtime.clock import Clock
 from ankommen_runtime.pagination import Page, PageQuery
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -39,11 +39,11 @@ from .domain import (
     HouseholdStatus,
     Independence,
     Placement,
+    PlacementPolicy,
     Readiness,
     ResidenceProspects,
     SiteStatus,
     months_since,
-    ready_for,
 )
 
 
@@ -74,6 +74,12 @@ class PendingView(View):
     district: int
     attempt: int
     reason: str
+    requirements: list[SiteRequirement] = Field(
+        description="What the site must be (protection rules), never a need"
+    )
+    for_review: bool = Field(
+        description="A move-on place for a household not ready for it: staff review"
+    )
     decided_at: datetime | None
     reserved_until: datetime | None
 
@@ -136,17 +142,23 @@ class HouseholdView(View):
         if not isinstance(value, Readiness):
             return value
         context = info.context or {}
-        pillar, assessment = ready_for(
+        policy: PlacementPolicy = context["policy"]
+        pillar, assessment = policy.ready_for(
             value, months_since(info.data["assigned_at"], context["now"])
         )
         return {**value.__dict__, "ready_for": pillar, "assessment": assessment}
 
     @classmethod
     def of(
-        cls, h: Household, now: datetime, history: list[HistoryEntry] | None = None
+        cls,
+        h: Household,
+        now: datetime,
+        policy: PlacementPolicy,
+        history: list[HistoryEntry] | None = None,
     ) -> HouseholdView:
-        """The household as staff see it at ``now`` (readiness depends on the stay)."""
-        view = cls.model_validate(h, context={"now": now})
+        """The household as staff see it at ``now`` (readiness depends on the stay and on
+        the city's policy)."""
+        view = cls.model_validate(h, context={"now": now, "policy": policy})
         if history is not None:
             view.history = [HistoryView.model_validate(e) for e in history]
         return view
@@ -181,7 +193,10 @@ class QuotaPeriodView(View):
     expected_persons: int
     weekly_quota: int
     assigned_households: int
-    assigned_persons: int
+    assigned_persons: int = Field(description="Against the quota; unaccompanied minors apart")
+    unaccompanied_minors: int = Field(
+        description="Referred to youth welfare; counted apart from the asylum quota"
+    )
     remaining_persons: int = Field(description="expected_persons − assigned_persons, at least 0")
     weeks: list[WeekView] = Field(description="Persons assigned per calendar week vs the quota")
 
@@ -221,8 +236,11 @@ class AlertView(View):
 
 
 class YouthWelfareHousehold(View):
+    """An assignment with minors referred to youth welfare (§42a SGB VIII)."""
+
     household_id: uuid.UUID
-    persons: int
+    persons: int = Field(description="Minors referred to youth welfare")
+    placed_persons: int = Field(description="Others of the assignment, placed by the city")
     assigned_at: datetime
     quota_period_id: uuid.UUID | None
 
@@ -263,6 +281,12 @@ class SiteView(View):
     occupied: int
     requested: int = Field(description="Places of allocation's requests not yet answered")
     free: int
+    building: BuildingKind
+    closes_on: date | None
+    free_units: list[int] | None = Field(
+        description="Flats: places of each flat nobody rents (one household each); null for "
+        "a site of shared rooms"
+    )
 
     @field_validator("free")
     @classmethod
@@ -279,7 +303,14 @@ assignments = APIRouter(tags=["assignments"])
 households = APIRouter(tags=["households"])
 views = APIRouter(tags=["placement views"])
 
+
+def _policy(request: Request) -> PlacementPolicy:
+    """The city's placement policy (``AllocationSettings.placement``)."""
+    return request.app.state.settings.placement  # type: ignore[no-any-return]
+
+
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Policy = Annotated[PlacementPolicy, Depends(_policy)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 
@@ -359,9 +390,9 @@ async def list_quota_periods(
     responses={200: {"description": "Registered before: the existing household"}},
 )
 async def register_assignment(
-    command: handlers.Assignment, actor: Intake, uow: Uow, response: Response
+    command: handlers.Assignment, actor: Intake, uow: Uow, response: Response, policy: Policy
 ) -> RegisteredView:
-    [result] = await handlers.register_assignments(uow, [command])
+    [result] = await handlers.register_assignments(uow, [command], policy=policy)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return RegisteredView.of(result)
@@ -374,9 +405,15 @@ async def register_assignment(
     responses={200: {"description": "Every assignment was registered before"}},
 )
 async def register_batch(
-    command: handlers.AssignmentBatch, actor: Intake, uow: Uow, response: Response
+    command: handlers.AssignmentBatch,
+    actor: Intake,
+    uow: Uow,
+    response: Response,
+    policy: Policy,
 ) -> BatchView:
-    results = await handlers.register_assignments(uow, command.assignments, batch=True)
+    results = await handlers.register_assignments(
+        uow, command.assignments, batch=True, policy=policy
+    )
     created = sum(r.created for r in results)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -393,25 +430,30 @@ async def list_households(
     pool: Pool,
     clock: BusinessClock,
     page: PageQuery,
+    policy: Policy,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
 ) -> Page[HouseholdView]:
     found, total = await store.list_households(pool, status=status_, page=page)
     now = clock.now()
     # Members, special needs, the Land's reference: a read of persons' details, recorded.
     await audit.record_read(pool, now, [h.household_id for h in found])
-    return Page.of([HouseholdView.of(h, now) for h in found], total, page)
+    return Page.of([HouseholdView.of(h, now, policy) for h in found], total, page)
 
 
 @households.get("/households/{household_id}", summary="One household with its decisions")
 async def get_household(
-    household_id: uuid.UUID, actor: CaseReader, pool: Pool, clock: BusinessClock
+    household_id: uuid.UUID,
+    actor: CaseReader,
+    pool: Pool,
+    clock: BusinessClock,
+    policy: Policy,
 ) -> HouseholdView:
     """Allocation staff: any household; social workers: those living in their Stadtbezirk;
     youth welfare: unaccompanied minors in its care (else 403)."""
     household = await _visible(pool, household_id, actor)
     now = clock.now()
     await audit.record_read(pool, now, [household_id])  # who read whose details
-    return HouseholdView.of(household, now, await store.history(pool, household_id))
+    return HouseholdView.of(household, now, policy, await store.history(pool, household_id))
 
 
 @households.put(
@@ -425,11 +467,12 @@ async def record_readiness(
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
+    policy: Policy,
 ) -> HouseholdView:
     """Social workers only for households living in their Stadtbezirk."""
     await _visible(pool, household_id, actor)
-    await handlers.record_readiness(uow, household_id, command)
-    return await _detail(household_id, pool, clock.now())
+    await handlers.record_readiness(uow, household_id, command, policy)
+    return await _detail(household_id, pool, clock.now(), policy)
 
 
 @households.post(
@@ -442,11 +485,12 @@ async def request_relocation(
     command: handlers.RequestRelocation,
     actor: Staff,
     uow: Uow,
+    policy: Policy,
     pool: Pool,
     clock: BusinessClock,
 ) -> HouseholdView:
-    await handlers.request_relocation(uow, household_id, command)
-    return await _detail(household_id, pool, clock.now())
+    await handlers.request_relocation(uow, household_id, command, policy)
+    return await _detail(household_id, pool, clock.now(), policy)
 
 
 @households.post(
@@ -460,9 +504,10 @@ async def record_departure(
     uow: Uow,
     pool: Pool,
     clock: BusinessClock,
+    policy: Policy,
 ) -> HouseholdView:
     await handlers.record_departure(uow, household_id, command)
-    return await _detail(household_id, pool, clock.now())
+    return await _detail(household_id, pool, clock.now(), policy)
 
 
 @views.get("/waitlist", summary="Waitlisted households, oldest first")

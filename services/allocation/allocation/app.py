@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from . import api, handlers
+from .domain import PlacementPolicy
 
 
 class AllocationSettings(ServiceSettings):
@@ -35,6 +36,11 @@ class AllocationSettings(ServiceSettings):
         description="How often the waitlist is retried besides after each housing event "
         "that frees places (which places at most 20 households each)",
     )
+    placement: PlacementPolicy = Field(
+        default_factory=PlacementPolicy,
+        description="The city's placement policy (README: 'City policy'), as JSON in "
+        'ANKOMMEN_PLACEMENT, e.g. {"prefer_home_district": false}; unset fields keep defaults',
+    )
 
 
 async def resend_overdue(runtime: Runtime) -> bool:
@@ -47,7 +53,9 @@ async def resend_overdue(runtime: Runtime) -> bool:
 
 async def retry_waitlist(runtime: Runtime) -> bool:
     """Place waitlisted households (and dissolve Notunterkünfte) beyond one event's bound."""
-    return await handlers.retry_waitlist(runtime.uow)
+    settings = runtime.settings
+    assert isinstance(settings, AllocationSettings)
+    return await handlers.retry_waitlist(runtime.uow, settings.placement)
 
 
 def _timeout_sweep_every(settings: AllocationSettings) -> float:

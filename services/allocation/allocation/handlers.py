@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, Self
 
 from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
@@ -32,14 +33,17 @@ from pydantic import Field, model_validator
 
 from . import store
 from .domain import (
+    DEFAULT_POLICY,
     Board,
     GermanLevel,
     Household,
     HouseholdStatus,
     Independence,
+    PlacementPolicy,
     Readiness,
     ResidenceProspects,
     SiteStatus,
+    dissolution_key,
 )
 
 # Bounds per housing event, so one event never triggers unbounded work; the periodic
@@ -219,7 +223,11 @@ async def announce_quota_period(
 
 
 async def register_assignments(
-    uow: UnitOfWork, assignments: Sequence[Assignment], *, batch: bool = False
+    uow: UnitOfWork,
+    assignments: Sequence[Assignment],
+    *,
+    batch: bool = False,
+    policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> list[Registered]:
     """Register the Land's assignments; each new household is placed in the same transaction.
 
@@ -244,7 +252,7 @@ async def register_assignments(
                 raise UnknownReference(
                     (*loc, "quota_period_id"), f"unknown quota period {a.quota_period_id}"
                 )
-        board = await store.load_board(tx.conn) if new else Board()
+        board = await store.load_board(tx.conn, policy) if new else Board(policy=policy)
         # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
         for a in sorted(new, key=lambda a: a.land_reference):
             household = Household.assign(
@@ -284,23 +292,32 @@ def _repeat(
 
 
 async def record_readiness(
-    uow: UnitOfWork, household_id: uuid.UUID, command: RecordReadiness
+    uow: UnitOfWork,
+    household_id: uuid.UUID,
+    command: RecordReadiness,
+    policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Household:
     async with uow() as tx:
         household = await _locked(tx, household_id)
         household.record_readiness(
-            Readiness(command.independence, command.german, command.residence_prospects), _now()
+            Readiness(command.independence, command.german, command.residence_prospects),
+            _now(),
+            policy,
         )
         await _save(tx, household)
     return household
 
 
 async def request_relocation(
-    uow: UnitOfWork, household_id: uuid.UUID, command: RequestRelocation
+    uow: UnitOfWork,
+    household_id: uuid.UUID,
+    command: RequestRelocation,
+    policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Household:
     async with uow() as tx:
         household = await _locked(tx, household_id)
-        household.request_relocation(command.reason, await store.load_board(tx.conn), _now())
+        board = await store.load_board(tx.conn, policy)
+        household.request_relocation(command.reason, board, _now())
         await _save(tx, household)
     return household
 
@@ -326,11 +343,11 @@ async def resend_overdue(uow: UnitOfWork, timeout: timedelta, now: datetime) -> 
     return len(households) == OVERDUE_PER_SWEEP
 
 
-async def retry_waitlist(uow: UnitOfWork) -> bool:
+async def retry_waitlist(uow: UnitOfWork, policy: PlacementPolicy = DEFAULT_POLICY) -> bool:
     """Use free places that the per-event bound left over (a periodic sweep); True if the
     bound was reached again, so there may be more to place."""
     async with uow() as tx:
-        return await _use_freed_places(tx) == MOVES_PER_EVENT
+        return await _use_freed_places(tx, policy) == MOVES_PER_EVENT
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,23 +359,36 @@ async def on_shelter_planned(tx: Transaction, event: Envelope[Any]) -> None:
     await store.site_planned(tx.conn, event.data, event.sequence)
 
 
-async def on_shelter_opened(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_shelter_opened(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     await store.site_opened(tx.conn, event.data, event.sequence)
-    await _use_freed_places(tx)
+    await _use_freed_places(tx, policy)
 
 
-async def on_shelter_capacity_changed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_shelter_capacity_changed(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     await store.capacity_changed(tx.conn, event.data, event.sequence)
-    await _use_freed_places(tx)
+    await _use_freed_places(tx, policy)
 
 
-async def on_shelter_closing(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_shelter_closing(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     site_id = event.data.site_id
     await store.site_status(tx.conn, site_id, SiteStatus.CLOSING, event.sequence)
-    board, now = await store.load_board(tx.conn), _now()
+    if event.data.closes_on is not None:
+        await store.closing_date(tx.conn, site_id, event.data.closes_on, event.sequence)
+    board, now = await store.load_board(tx.conn, policy), _now()
     for household in await store.lock_at_site(tx.conn, site_id):
         household.site_closing(site_id, board, now)
         await _save(tx, household)
+
+
+async def on_shelter_closing_date_set(tx: Transaction, event: Envelope[Any]) -> None:
+    d = event.data
+    await store.closing_date(tx.conn, d.site_id, d.closes_on, event.sequence)
 
 
 async def on_shelter_closed(tx: Transaction, event: Envelope[Any]) -> None:
@@ -375,26 +405,30 @@ async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
         await _save(tx, household)
 
 
-async def on_reservation_rejected(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_reservation_rejected(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     d = event.data
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
-        board = await store.load_board(tx.conn)
+        board = await store.load_board(tx.conn, policy)
         household.reservation_rejected(
             d.site_id, d.reservation_id, d.reason, d.free_places, board, _now()
         )
         await _save(tx, household)
 
 
-async def on_reservation_released(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_reservation_released(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     d = event.data
     await store.reservation_released(tx.conn, d)
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
-        board = await store.load_board(tx.conn)
+        board = await store.load_board(tx.conn, policy)
         household.reservation_released(d.reservation_id, d.reason, board, _now())
         await _save(tx, household)
-    await _use_freed_places(tx)
+    await _use_freed_places(tx, policy)
 
 
 async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
@@ -408,28 +442,35 @@ async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
         await _save(tx, household)
 
 
-async def on_occupant_checked_out(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_occupant_checked_out(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     d = event.data
     await store.occupant_checked_out(tx.conn, d)
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
-        household.checked_out(d.site_id, d.reason, _now())
+        board = await store.load_board(tx.conn, policy)
+        household.checked_out(d.site_id, d.reason, board, _now())
         await _save(tx, household)
-    await _use_freed_places(tx)
+    await _use_freed_places(tx, policy)
 
 
-HOUSING: dict[str, EventHandler] = {
-    "ShelterPlanned": on_shelter_planned,
-    "ShelterOpened": on_shelter_opened,
-    "ShelterCapacityChanged": on_shelter_capacity_changed,
-    "ShelterClosing": on_shelter_closing,
-    "ShelterClosed": on_shelter_closed,
-    "BedReserved": on_bed_reserved,
-    "ReservationRejected": on_reservation_rejected,
-    "ReservationReleased": on_reservation_released,
-    "OccupantCheckedIn": on_occupant_checked_in,
-    "OccupantCheckedOut": on_occupant_checked_out,
-}
+def housing_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, EventHandler]:
+    """What allocation does with ``housing.events``, deciding by the city's ``policy``."""
+    decide = partial  # handlers that may place someone are bound to the policy
+    return {
+        "ShelterPlanned": on_shelter_planned,
+        "ShelterOpened": decide(on_shelter_opened, policy=policy),
+        "ShelterCapacityChanged": decide(on_shelter_capacity_changed, policy=policy),
+        "ShelterClosing": decide(on_shelter_closing, policy=policy),
+        "ShelterClosingDateSet": on_shelter_closing_date_set,
+        "ShelterClosed": on_shelter_closed,
+        "BedReserved": on_bed_reserved,
+        "ReservationRejected": decide(on_reservation_rejected, policy=policy),
+        "ReservationReleased": decide(on_reservation_released, policy=policy),
+        "OccupantCheckedIn": on_occupant_checked_in,
+        "OccupantCheckedOut": decide(on_occupant_checked_out, policy=policy),
+    }
 
 
 async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
@@ -440,7 +481,9 @@ async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
     await store.erase_intake(tx.conn, data.household_id)
 
 
-async def on_readiness_assessed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_readiness_assessed(
+    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+) -> None:
     """ReadinessAssessed (integration): Integrationsmanagement assesses readiness; later
     placements use its factors as they used the staff route's. A household allocation
     does not know or that departed is left alone."""
@@ -453,28 +496,34 @@ async def on_readiness_assessed(tx: Transaction, event: Envelope[Any]) -> None:
         GermanLevel(data.german.value),
         ResidenceProspects(data.residence_prospects.value),
     )
-    household.record_readiness(assessed, event.occurred_at)
+    household.record_readiness(assessed, event.occurred_at, policy)
     await _save(tx, household)
 
 
-INTEGRATION: dict[str, EventHandler] = {
-    "ErasureRequested": on_erasure_requested,
-    "ReadinessAssessed": on_readiness_assessed,
-}
+def integration_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, EventHandler]:
+    """What allocation does with ``integration.events``."""
+    return {
+        "ErasureRequested": on_erasure_requested,
+        "ReadinessAssessed": partial(on_readiness_assessed, policy=policy),
+    }
 
 
-def subscriptions(settings: object) -> list[Subscription]:
-    """What allocation consumes: housing's answers and its sites, integration's erasures
-    (the handler-map convention)."""
-    return [Subscription("housing", HOUSING), Subscription("integration", INTEGRATION)]
+def subscriptions(settings: Any) -> list[Subscription]:
+    """What allocation consumes (the handler-map convention): housing's answers and its
+    sites, deciding by the city's placement policy from the settings; integration's
+    readiness assessments and erasures."""
+    return [
+        Subscription("housing", housing_handlers(settings.placement)),
+        Subscription("integration", integration_handlers(settings.placement)),
+    ]
 
 
-async def _use_freed_places(tx: Transaction) -> int:
+async def _use_freed_places(tx: Transaction, policy: PlacementPolicy = DEFAULT_POLICY) -> int:
     """Places may have appeared: the waitlist first (oldest first), then people waiting in
     Notunterkünfte for a regular place (longest stay first). Bounded: at most
     ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist`` carries on. Returns
     the placements started."""
-    board, now = await store.load_board(tx.conn), _now()
+    board, now = await store.load_board(tx.conn, policy), _now()
     if not board.has_free():
         return 0
     moves = 0
@@ -486,7 +535,17 @@ async def _use_freed_places(tx: Transaction) -> int:
             await _save(tx, household)
     if not board.has_free(regular_only=True):
         return moves
-    for household in await store.lock_emergency_residents(tx.conn, WAITLIST_SCAN):
+    # Dissolution order (a domain rule): the shelter due to close first, school sports
+    # halls first; vulnerable households first; then the longest stay.
+    residents = sorted(
+        await store.emergency_residents(tx.conn), key=lambda r: dissolution_key(r, policy)
+    )
+    order = [r.household_id for r in residents[:WAITLIST_SCAN]]
+    locked = await store.lock_households(tx.conn, order)
+    for household_id in order:
+        household = locked.get(household_id)
+        if household is None:
+            continue  # another transaction is moving it
         if moves == MOVES_PER_EVENT:
             return moves
         if household.relocate_from_emergency(board, now):

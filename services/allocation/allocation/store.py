@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from ankommen_contracts import Pillar, Suitability
+from ankommen_contracts import BuildingKind, Pillar, Suitability
 from ankommen_contracts.events.allocation import (
     Member,
     PlacementDecided,
@@ -30,6 +30,7 @@ from ankommen_contracts.events.housing import (
     ShelterCapacityChanged,
     ShelterOpened,
     ShelterPlanned,
+    Unit,
 )
 from ankommen_runtime.pagination import PageRequest, fetch_page
 from ankommen_runtime.store import Db
@@ -37,7 +38,9 @@ from ankommen_runtime.store import for_update as lock_clause
 from pydantic import TypeAdapter
 
 from .domain import (
+    DEFAULT_POLICY,
     Board,
+    EmergencyResident,
     GermanLevel,
     HistoryEntry,
     Home,
@@ -45,6 +48,7 @@ from .domain import (
     HouseholdStatus,
     Independence,
     Placement,
+    PlacementPolicy,
     Readiness,
     ResidenceProspects,
     SiteOption,
@@ -67,7 +71,8 @@ class QuotaPeriod:
     weekly_quota: int
     announced_at: datetime
     assigned_households: int = 0
-    assigned_persons: int = 0
+    assigned_persons: int = 0  # against the quota: unaccompanied minors counted apart
+    unaccompanied_minors: int = 0  # referred to youth welfare, not counted against it
 
 
 _QUOTA_COLUMNS = "quota_period_id, starts_on, ends_on, expected_persons, weekly_quota, announced_at"
@@ -103,8 +108,9 @@ async def list_quota_periods(
     """Periods (all, or one) with the households and persons assigned against them so far."""
     rows = await conn.fetch(
         f"""SELECT {", ".join("q." + c.strip() for c in _QUOTA_COLUMNS.split(","))},
-                   count(h.household_id) AS assigned_households,
-                   coalesce(sum(h.persons), 0) AS assigned_persons
+                   count(h.household_id) FILTER (WHERE h.persons > 0) AS assigned_households,
+                   coalesce(sum(h.persons), 0) AS assigned_persons,
+                   coalesce(sum(h.minors_referred), 0) AS unaccompanied_minors
             FROM quota_periods q LEFT JOIN households h USING (quota_period_id)
             WHERE $1::uuid IS NULL OR q.quota_period_id = $1
             GROUP BY q.quota_period_id ORDER BY q.starts_on, q.quota_period_id""",
@@ -118,7 +124,8 @@ async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]
     rows = await conn.fetch(
         """SELECT quota_period_id, date_trunc('week', assigned_at AT TIME ZONE 'UTC')::date AS week,
                   sum(persons) AS persons
-           FROM households WHERE quota_period_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
+           FROM households WHERE quota_period_id IS NOT NULL AND persons > 0
+           GROUP BY 1, 2 ORDER BY 1, 2"""
     )
     weeks: dict[uuid.UUID, list[tuple[date, int]]] = {}
     for r in rows:
@@ -216,8 +223,10 @@ async def insert_household(conn: asyncpg.Connection, h: Household, request: dict
     """
     row = await conn.fetchrow(
         f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
-                                    members, persons, special_needs, {_MUTABLE}, assigned_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)})
+                                    members, persons, special_needs, {_MUTABLE}, assigned_at,
+                                    minors_referred, vulnerable)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
+                    ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)})
             ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
         h.household_id,
         h.land_reference,
@@ -228,6 +237,8 @@ async def insert_household(conn: asyncpg.Connection, h: Household, request: dict
         [n.value for n in h.special_needs],
         *_mutable(h),
         h.assigned_at,
+        len(h.referred),
+        h.vulnerable,
     )
     return row is not None
 
@@ -286,24 +297,45 @@ async def lock_at_site(conn: asyncpg.Connection, site_id: uuid.UUID) -> list[Hou
 
 
 async def lock_waitlist(conn: asyncpg.Connection, limit: int) -> list[Household]:
-    """The oldest waitlisted households that no other transaction is working on."""
-    rows = await conn.fetch(
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE status = 'waitlisted'
-            ORDER BY waitlisted_since, household_id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-        limit,
-    )
-    return [_household(r) for r in rows]
-
-
-async def lock_emergency_residents(conn: asyncpg.Connection, limit: int) -> list[Household]:
-    """Households living in Notunterkünfte with no move under way, longest stay first."""
+    """The oldest waitlisted households that no other transaction is working on; then
+    residents of closing sites whose relocation is pending (they still have a bed)."""
     rows = await conn.fetch(
         f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE status = 'housed' AND site_pillar = 'notunterkunft' AND pending IS NULL
-            ORDER BY checked_in_at, household_id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            WHERE status IN ('waitlisted', 'relocation_pending')
+            ORDER BY status = 'relocation_pending', waitlisted_since, checked_in_at,
+                     household_id
+            LIMIT $1 FOR UPDATE SKIP LOCKED""",
         limit,
     )
     return [_household(r) for r in rows]
+
+
+async def emergency_residents(conn: Db) -> list[EmergencyResident]:
+    """Households living in Notunterkünfte with no move under way, with their shelter's
+    closing date and building: what the dissolution order (``dissolution_key``) needs."""
+    rows = await conn.fetch(
+        """SELECT h.household_id, h.checked_in_at, h.vulnerable,
+                  s.closes_on AS site_closes_on, coalesce(s.building, 'other') AS site_building
+           FROM households h LEFT JOIN sites s ON s.site_id = h.site_id
+           WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
+             AND h.pending IS NULL"""
+    )
+    return [
+        EmergencyResident(**{**dict(r), "site_building": BuildingKind(r["site_building"])})
+        for r in rows
+    ]
+
+
+async def lock_households(
+    conn: asyncpg.Connection, household_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Household]:
+    """Lock these households (in id order, skipping any another transaction holds)."""
+    rows = await conn.fetch(
+        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = ANY($1::uuid[])
+            ORDER BY household_id FOR UPDATE SKIP LOCKED""",
+        list(household_ids),
+    )
+    return {r["household_id"]: _household(r) for r in rows}
 
 
 async def lock_overdue(
@@ -382,16 +414,23 @@ async def waitlist(conn: Db) -> list[Waiting]:
 
 
 async def youth_welfare(conn: Db) -> list[asyncpg.Record]:
+    """Assignments with minors referred to youth welfare (``persons``: the minors), also
+    those whose adults the city placed."""
     return await conn.fetch(
-        """SELECT household_id, persons, assigned_at, quota_period_id FROM households
-           WHERE status = 'youth_welfare' ORDER BY assigned_at, household_id"""
+        """SELECT household_id, minors_referred AS persons, assigned_at, quota_period_id,
+                  persons AS placed_persons
+           FROM households WHERE minors_referred > 0 ORDER BY assigned_at, household_id"""
     )
 
 
 async def status_counts(conn: Db) -> list[asyncpg.Record]:
     """Households and persons by status, and by the pillar they live in (if any)."""
     return await conn.fetch(
-        """SELECT status, site_pillar, count(*) AS households, sum(persons) AS persons
+        # A household of unaccompanied minors only counts its minors under youth_welfare;
+        # minors referred from a household the city places are counted apart (/youth-welfare).
+        """SELECT status, site_pillar, count(*) AS households,
+                  sum(CASE WHEN status = 'youth_welfare' THEN minors_referred ELSE persons END)
+                      AS persons
            FROM households GROUP BY status, site_pillar ORDER BY status, site_pillar"""
     )
 
@@ -401,7 +440,8 @@ async def status_counts(conn: Db) -> list[asyncpg.Record]:
 # ---------------------------------------------------------------------------------------
 
 _SITE_COLUMNS = (
-    "site_id, name, pillar, district, suitability, status, capacity, blocked, reserved, occupied"
+    "site_id, name, pillar, district, suitability, status, capacity, blocked, reserved, occupied,"
+    " building, closes_on"
 )
 
 
@@ -417,7 +457,10 @@ class SiteRow:
     blocked: int
     reserved: int
     occupied: int
+    building: BuildingKind
+    closes_on: date | None
     requested: int  # places of allocation's own requests housing has not answered yet
+    free_units: list[int] | None  # flats: places of each flat nobody rents; else None
 
     @property
     def free(self) -> int:
@@ -428,7 +471,14 @@ class SiteRow:
 # every decision of one batch would pick the same "most free" site and most be rejected.
 _SITES_WITH_REQUESTS = f"""
     SELECT {", ".join("s." + c.strip() for c in _SITE_COLUMNS.split(","))},
-           coalesce(r.requested, 0) AS requested
+           coalesce(r.requested, 0) AS requested,
+           (SELECT count(*) FROM site_units u WHERE u.site_id = s.site_id) AS all_units,
+           (SELECT array_agg(u.places ORDER BY u.places) FROM site_units u
+            WHERE u.site_id = s.site_id
+              AND NOT EXISTS (SELECT 1 FROM site_reservations sr
+                              WHERE sr.unit_id = u.unit_id AND sr.state = 'held')
+              AND NOT EXISTS (SELECT 1 FROM site_occupants so
+                              WHERE so.unit_id = u.unit_id)) AS free_units
     FROM sites s
     LEFT JOIN (SELECT pending_site_id, sum(persons) AS requested FROM households
                WHERE pending IS NOT NULL AND reserved_until IS NULL
@@ -436,12 +486,16 @@ _SITES_WITH_REQUESTS = f"""
 
 
 def _site_row(row: asyncpg.Record) -> SiteRow:
+    fields = {k: v for k, v in dict(row).items() if k != "all_units"}
     return SiteRow(
         **{
-            **dict(row),
+            **fields,
             "pillar": Pillar(row["pillar"]),
             "status": SiteStatus(row["status"]),
             "suitability": list(row["suitability"]),
+            "building": BuildingKind(row["building"]),
+            # A site with flats: the free ones (none free: an empty list); else None.
+            "free_units": list(row["free_units"] or []) if row["all_units"] else None,
         }
     )
 
@@ -455,13 +509,17 @@ def _option(site: SiteRow) -> SiteOption:
         suitability=frozenset(Suitability(s) for s in site.suitability),
         status=site.status,
         free=site.free,
+        building=site.building,
+        closes_on=site.closes_on,
+        free_units=tuple(site.free_units) if site.free_units is not None else None,
     )
 
 
-async def load_board(conn: Db) -> Board:
-    """Open sites with allocation's estimate of their free places: the policy's candidates."""
+async def load_board(conn: Db, policy: PlacementPolicy = DEFAULT_POLICY) -> Board:
+    """Open sites with allocation's estimate of their free places: the policy's candidates,
+    decided by the city's ``policy``."""
     rows = await conn.fetch(_SITES_WITH_REQUESTS + " WHERE s.status = 'open'")
-    return Board(_option(_site_row(r)) for r in rows)
+    return Board((_option(_site_row(r)) for r in rows), policy)
 
 
 async def site_option(conn: Db, site_id: uuid.UUID) -> SiteOption | None:
@@ -477,11 +535,12 @@ async def list_sites(conn: Db) -> list[SiteRow]:
 async def site_planned(conn: asyncpg.Connection, d: ShelterPlanned, sequence: int) -> None:
     await conn.execute(
         """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
-                              last_sequence)
-           VALUES ($1, $2, $3, $4, $5, 'planned', $6, $7)
+                              last_sequence, building, closes_on)
+           VALUES ($1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9)
            ON CONFLICT (site_id) DO UPDATE SET
                name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
                suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+               building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
                last_sequence = EXCLUDED.last_sequence, updated_at = now()
            WHERE sites.last_sequence < EXCLUDED.last_sequence AND sites.status = 'planned'""",
         d.site_id,
@@ -491,18 +550,22 @@ async def site_planned(conn: asyncpg.Connection, d: ShelterPlanned, sequence: in
         [s.value for s in d.suitability],
         d.planned_capacity,
         sequence,
+        d.building.value,
+        d.closes_on,
     )
+    await _units(conn, d.site_id, d.units)
 
 
 async def site_opened(conn: asyncpg.Connection, d: ShelterOpened, sequence: int) -> None:
     # The sequence guard makes the upsert safe against stale redeliveries.
     await conn.execute(
         """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
-                              last_sequence)
-           VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)
+                              last_sequence, building, closes_on)
+           VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)
            ON CONFLICT (site_id) DO UPDATE SET
                name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
                suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+               building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
                status = 'open', last_sequence = EXCLUDED.last_sequence, updated_at = now()
            WHERE sites.last_sequence < EXCLUDED.last_sequence""",
         d.site_id,
@@ -511,6 +574,33 @@ async def site_opened(conn: asyncpg.Connection, d: ShelterOpened, sequence: int)
         d.district,
         [s.value for s in d.suitability],
         d.capacity,
+        sequence,
+        d.building.value,
+        d.closes_on,
+    )
+    await _units(conn, d.site_id, d.units)
+
+
+async def _units(conn: asyncpg.Connection, site_id: uuid.UUID, units: Sequence[Unit]) -> None:
+    """A site's flats as housing declared them (idempotent: a repeat changes nothing)."""
+    if units:
+        await conn.executemany(
+            """INSERT INTO site_units (unit_id, site_id, places) VALUES ($1, $2, $3)
+               ON CONFLICT (unit_id) DO NOTHING""",
+            [(u.unit_id, site_id, u.places) for u in units],
+        )
+
+
+async def closing_date(
+    conn: asyncpg.Connection, site_id: uuid.UUID, closes_on: date | None, sequence: int
+) -> None:
+    """The site's closing date; an older event than the last folded one changes nothing."""
+    await conn.execute(
+        """UPDATE sites SET closes_on = $2, last_sequence = greatest(last_sequence, $3),
+                            updated_at = now()
+           WHERE site_id = $1 AND last_sequence <= $3""",
+        site_id,
+        closes_on,
         sequence,
     )
 
@@ -556,13 +646,15 @@ async def _adjust(
 async def reservation_held(conn: asyncpg.Connection, d: BedReserved) -> bool:
     """Count a reservation once; False if it was seen before (housing answered a repeat)."""
     row = await conn.fetchrow(
-        """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state)
-           VALUES ($1, $2, $3, $4, 'held') ON CONFLICT (reservation_id) DO NOTHING
+        """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state,
+                                         unit_id)
+           VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
            RETURNING reservation_id""",
         d.reservation_id,
         d.site_id,
         d.household_id,
         d.places,
+        d.unit_id,
     )
     if row is None:
         return False
@@ -590,11 +682,13 @@ async def occupant_checked_in(conn: asyncpg.Connection, d: OccupantCheckedIn) ->
         if row is not None:
             await _adjust(conn, row["site_id"], reserved=-row["places"])
     row = await conn.fetchrow(
-        """INSERT INTO site_occupants (site_id, household_id, persons) VALUES ($1, $2, $3)
+        """INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
+           VALUES ($1, $2, $3, $4)
            ON CONFLICT (site_id, household_id) DO NOTHING RETURNING persons""",
         d.site_id,
         d.household_id,
         d.persons,
+        d.unit_id,
     )
     if row is not None:
         await _adjust(conn, d.site_id, occupied=d.persons)

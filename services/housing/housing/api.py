@@ -11,7 +11,14 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
-from ankommen_contracts import District, Pillar, SpecialNeed, Suitability
+from ankommen_contracts import (
+    BuildingKind,
+    BuildingOwner,
+    District,
+    Pillar,
+    SiteRequirement,
+    Suitability,
+)
 from ankommen_contracts.events.housing import (
     CheckOutReason,
     ClosingReason,
@@ -29,7 +36,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import domain, handlers, store
-from .domain import ReservationStatus, SiteStatus
+from .domain import FollowUpReason, ReservationStatus, SiteStatus
 
 
 class View(BaseModel):
@@ -46,6 +53,9 @@ def _default_hold(request: Request) -> timedelta:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 DefaultHold = Annotated[timedelta, Depends(_default_hold)]
+# The resident list holds names: housing staff, and a site's own operator for its sites.
+ResidentListActor = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.SITE_OPERATOR))]
+HousingStaff = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF))]
 
 # Who may do what (docs/roles.md is generated from these). Site operators (Betreiber) act
 # on their own sites only, named in their token's ``sites`` claim.
@@ -91,6 +101,10 @@ class SiteView(View):
     planned_opening_on: date | None
     closing_reason: ClosingReason | None
     closes_on: date | None
+    building: BuildingKind
+    owner: BuildingOwner
+    units: int = Field(description="Flats (Wohnungen) of the site; 0 for shared rooms")
+    free_units: int = Field(description="Flats nobody holds or lives in")
 
 
 class ReservationView(View):
@@ -100,7 +114,7 @@ class ReservationView(View):
     site_id: uuid.UUID
     household_id: uuid.UUID
     places: int
-    special_needs: list[SpecialNeed]
+    requirements: list[SiteRequirement]
     status: ReservationStatus
     requested_at: datetime
     expires_at: datetime | None
@@ -109,11 +123,14 @@ class ReservationView(View):
     released_at: datetime | None
     release_reason: ReleaseReason | None
     checked_in_at: datetime | None
+    unit_id: uuid.UUID | None = Field(description="The flat let to the household, if any")
 
-    @field_validator("special_needs", mode="before")
+    @field_validator("requirements", mode="before")
     @classmethod
-    def _in_order(cls, needs: Any) -> Any:
-        return sorted(needs) if isinstance(needs, (set, frozenset)) else needs
+    def _in_order(cls, wanted: Any) -> Any:
+        if isinstance(wanted, (set, frozenset)):
+            return [r for r in SiteRequirement if r in wanted]
+        return wanted
 
 
 class RejectionView(View):
@@ -133,15 +150,44 @@ class OccupantView(View):
     persons: int
     reservation_id: uuid.UUID | None
     checked_in_at: datetime
+    unit_id: uuid.UUID | None
 
 
 class CheckOutView(View):
-    """A household that left a site (Auszug)."""
+    """A household that left a site (Auszug); with the follow-up if no next place is known."""
 
     household_id: uuid.UUID
     site_id: uuid.UUID
     persons: int
     reason: CheckOutReason
+    follow_up_id: uuid.UUID | None = Field(
+        description="Raised for a house ban, a stay in an institution or another exit "
+        "without a next place: staff follow it up (GET /follow-ups)"
+    )
+
+
+class FollowUpView(View):
+    """An exit without a next place, for staff to follow up."""
+
+    follow_up_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    persons: int
+    reason: FollowUpReason
+    raised_at: datetime
+    open: bool
+    resolved_at: datetime | None
+    note: str | None
+
+
+class ResidentView(View):
+    """A person living at the site, as the operator saw them at the door."""
+
+    resident_id: uuid.UUID
+    household_id: uuid.UUID
+    family_name: str
+    given_names: str
+    recorded_at: datetime
 
 
 class OccupancyRowView(View):
@@ -247,6 +293,15 @@ async def start_closing(
     return SiteView.model_validate(await handlers.start_closing(uow, site_id, command))
 
 
+@sites.put("/sites/{site_id}/closing-date", summary="Set the day the building is given up")
+async def set_closing_date(
+    site_id: uuid.UUID, command: handlers.ClosingDate, actor: Planner, uow: Uow
+) -> SiteView:
+    """ShelterClosingDateSet (e.g. the school wants its sports hall back by then); the
+    emergency shelters due first are emptied first. 409 for a closed site."""
+    return SiteView.model_validate(await handlers.set_closing_date(uow, site_id, command))
+
+
 @sites.post("/sites/{site_id}/close", summary="Close a site")
 async def close_site(site_id: uuid.UUID, actor: Planner, uow: Uow) -> SiteView:
     """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).
@@ -266,8 +321,66 @@ async def check_out(
 ) -> CheckOutView:
     """OccupantCheckedOut (Auszug): the household's places are free again."""
     _operates(actor, site_id)
-    occupant = await handlers.check_out(uow, site_id, command)
-    return CheckOutView.model_validate(occupant.__dict__ | {"reason": command.reason})
+    occupant, follow_up = await handlers.check_out(uow, site_id, command)
+    return CheckOutView.model_validate(
+        occupant.__dict__
+        | {"reason": command.reason, "follow_up_id": follow_up.follow_up_id if follow_up else None}
+    )
+
+
+@sites.get("/follow-ups", summary="Exits without a next place, for staff to follow up")
+async def list_follow_ups(
+    pool: Pool,
+    actor: HousingStaff,
+    page: PageQuery,
+    open_only: bool = True,
+    site_id: uuid.UUID | None = None,
+) -> Page[FollowUpView]:
+    """Every exit has a next place or an alert: house bans, stays in an institution and
+    other exits with no next place, oldest first (open ones unless ``open_only=false``)."""
+    found_ = await store.list_follow_ups(pool, open_only=open_only, site_id=site_id)
+    return Page.slice_of([FollowUpView.model_validate(f) for f in found_], page)
+
+
+@sites.post("/follow-ups/{follow_up_id}/resolve", summary="Record what became of the household")
+async def resolve_follow_up(
+    follow_up_id: uuid.UUID, command: handlers.ResolveFollowUp, uow: Uow, actor: HousingStaff
+) -> FollowUpView:
+    """409 if resolved already."""
+    return FollowUpView.model_validate(await handlers.resolve_follow_up(uow, follow_up_id, command))
+
+
+def _own_site(actor: Actor, site_id: uuid.UUID) -> None:
+    if not actor.operates(site_id):
+        raise HTTPException(403, f"site {site_id} is not one of the caller's sites")
+
+
+@sites.get("/sites/{site_id}/residents", summary="Who lives at the site (names)")
+async def list_residents(
+    site_id: uuid.UUID, pool: Pool, actor: ResidentListActor, page: PageQuery
+) -> Page[ResidentView]:
+    """The resident list as the operator recorded it at the door: housing staff, and the
+    site's own operator only (403 for another operator's site). Names never leave
+    housing's database."""
+    _own_site(actor, site_id)
+    found(await store.get_site(pool, site_id), f"site {site_id}")
+    residents = [ResidentView.model_validate(r) for r in await store.list_residents(pool, site_id)]
+    return Page.slice_of(residents, page)  # at most the site's beds
+
+
+@sites.delete(
+    "/residents/{resident_id}",
+    status_code=http.HTTP_204_NO_CONTENT,
+    summary="Erase one person from the resident list",
+)
+async def erase_resident(
+    resident_id: uuid.UUID, uow: Uow, pool: Pool, actor: ResidentListActor
+) -> None:
+    """The person's names are deleted for good (404 if unknown); the household's places
+    and events are untouched. Housing staff, or the operator of the person's site."""
+    resident = found(await store.get_resident(pool, resident_id), f"resident {resident_id}")
+    _own_site(actor, resident.site_id)
+    await handlers.erase_resident(uow, resident_id)
 
 
 @sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
@@ -371,16 +484,21 @@ async def get_reservation(
     summary="Check a household in",
 )
 async def check_in(
-    reservation_id: uuid.UUID, actor: SiteCrew, uow: Uow, pool: Pool
+    reservation_id: uuid.UUID,
+    actor: SiteCrew,
+    uow: Uow,
+    pool: Pool,
+    command: handlers.CheckIn | None = None,
 ) -> OccupantView:
     """OccupantCheckedIn (Einzug) on a held reservation; 409 if checked in already, rejected,
     released, expired or the site is closing. A household living at another site is checked
-    out there in the same transaction (OccupantCheckedOut, relocated). A site operator
-    checks in at its own sites only.
+    out there in the same transaction (OccupantCheckedOut, relocated). ``residents``: the
+    persons as the operator saw them at the door, for the site's resident list only. A site
+    operator checks in at its own sites only.
     """
     reservation = await store.get_reservation(pool, reservation_id)
     _operates(actor, found(reservation, f"reservation {reservation_id}").site_id)
-    return OccupantView.model_validate(await handlers.check_in(uow, reservation_id))
+    return OccupantView.model_validate(await handlers.check_in(uow, reservation_id, command))
 
 
 ROUTERS = (sites, reservations)

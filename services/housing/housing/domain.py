@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from ankommen_contracts import Pillar, SpecialNeed, Suitability
-from ankommen_contracts.common import PlacesRow, roll_up
+from ankommen_contracts import (
+    BuildingKind,
+    BuildingOwner,
+    Pillar,
+    SiteRequirement,
+    Suitability,
+)
+from ankommen_contracts.common import PlacesRow, roll_up, unmet_requirements
 from ankommen_contracts.envelope import EventData
 from ankommen_contracts.events.housing import (
     BedReserved,
@@ -32,8 +38,10 @@ from ankommen_contracts.events.housing import (
     ShelterCapacityChanged,
     ShelterClosed,
     ShelterClosing,
+    ShelterClosingDateSet,
     ShelterOpened,
     ShelterPlanned,
+    Unit,
 )
 from ankommen_runtime.errors import Conflict
 
@@ -61,26 +69,19 @@ class ReservationStatus(StrEnum):
     REJECTED = "rejected"
 
 
-# Which needs a site must declare a suitability for (the placement saga's rule; allocation
-# applies the same rule when it picks a site, housing checks again).
-_NEEDS = {
-    SpecialNeed.WHEELCHAIR: Suitability.ACCESSIBLE,
-    SpecialNeed.REDUCED_MOBILITY: Suitability.ACCESSIBLE,
-    SpecialNeed.WOMEN_ONLY: Suitability.WOMEN_ONLY,
-}
+def suits(
+    suitability: Iterable[Suitability],
+    requirements: Iterable[SiteRequirement],
+    building: BuildingKind = BuildingKind.OTHER,
+) -> bool:
+    """Does a site fit a household with these requirements (the protection rules)?
 
-
-def suits(suitability: Iterable[Suitability], needs: Iterable[SpecialNeed]) -> bool:
-    """Does a site with ``suitability`` fit a household with ``needs``?
-
-    Wheelchair or reduced mobility needs an ``accessible`` site, ``women_only`` a
-    ``women_only`` site; and a ``women_only`` site takes only households that need one
-    (Frauenschutz).
+    The same rule allocation chooses by (``ankommen_contracts.common.unmet_requirements``):
+    accessible where needed, no hall or tent for who needs a quieter place, women-only for
+    who needs it, never a site for single adults for children, never a women-only site
+    for an adult man.
     """
-    offered, needed = set(suitability), set(needs)
-    if not {_NEEDS[n] for n in needed if n in _NEEDS} <= offered:
-        return False
-    return not (Suitability.WOMEN_ONLY in offered and SpecialNeed.WOMEN_ONLY not in needed)
+    return not unmet_requirements(requirements, suitability, building)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ReservationRequest:
     site_id: uuid.UUID
     household_id: uuid.UUID
     places: int
-    special_needs: frozenset[SpecialNeed] = frozenset()
+    requirements: frozenset[SiteRequirement] = frozenset()
     hold: timedelta = DEFAULT_HOLD
 
 
@@ -105,13 +106,14 @@ class Reservation:
     places: int
     status: ReservationStatus
     requested_at: datetime
-    special_needs: frozenset[SpecialNeed] = frozenset()
+    requirements: frozenset[SiteRequirement] = frozenset()
     expires_at: datetime | None = None
     rejection_reason: RejectionReason | None = None
     free_places: int | None = None
     released_at: datetime | None = None
     release_reason: ReleaseReason | None = None
     checked_in_at: datetime | None = None
+    unit_id: uuid.UUID | None = None  # the flat let to the household, at a site with flats
 
     @classmethod
     def for_unknown_site(cls, request: ReservationRequest, now: datetime) -> Reservation:
@@ -131,7 +133,7 @@ class Reservation:
             site_id=request.site_id,
             household_id=request.household_id,
             places=request.places,
-            special_needs=request.special_needs,
+            requirements=request.requirements,
             status=ReservationStatus.REJECTED,
             requested_at=now,
             rejection_reason=reason,
@@ -165,6 +167,7 @@ class Reservation:
             household_id=self.household_id,
             places=self.places,
             expires_at=self.expires_at,
+            unit_id=self.unit_id,
         )
 
 
@@ -177,6 +180,71 @@ class Occupant:
     persons: int
     checked_in_at: datetime
     reservation_id: uuid.UUID | None = None
+    unit_id: uuid.UUID | None = None
+
+
+@dataclass
+class Flat:
+    """A Wohnung: a unit with its places, let to one household at a time (never shared)."""
+
+    unit_id: uuid.UUID
+    places: int
+    household_id: uuid.UUID | None = None  # who holds or lives in it; None: free
+
+    @property
+    def free(self) -> bool:
+        return self.household_id is None
+
+
+class FollowUpReason(StrEnum):
+    """Why staff must follow up an exit; as coarse as the check-out reason."""
+
+    HOUSE_BAN = "house_ban"
+    INSTITUTION = "institution"
+    OTHER = "other"
+
+
+@dataclass
+class FollowUp:
+    """An exit without a next place: staff must follow up (every exit has a place or an alert).
+
+    Holds no more than the coarse reason (never hospital or custody); what staff learn goes
+    into their note, which stays in housing's database.
+    """
+
+    follow_up_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    persons: int
+    reason: FollowUpReason
+    raised_at: datetime
+    resolved_at: datetime | None = None
+    note: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+    def resolve(self, note: str, now: datetime) -> None:
+        if not self.open:
+            raise Conflict(f"follow-up {self.follow_up_id} was resolved already")
+        self.resolved_at, self.note = now, note
+
+
+@dataclass
+class Resident:
+    """A person as the operator saw them at the door (names as on the papers).
+
+    Kept only in housing's database, never in an event or a log line; erasable per person,
+    and gone when the household leaves the site.
+    """
+
+    resident_id: uuid.UUID
+    site_id: uuid.UUID
+    household_id: uuid.UUID
+    family_name: str
+    given_names: str
+    recorded_at: datetime
 
 
 @dataclass
@@ -200,7 +268,11 @@ class Site:
     suitability: list[Suitability] = field(default_factory=list)
     planned_opening_on: date | None = None
     closing_reason: ClosingReason | None = None
-    closes_on: date | None = None
+    closes_on: date | None = None  # the day the building must be given up, if agreed
+    building: BuildingKind = BuildingKind.OTHER
+    owner: BuildingOwner = BuildingOwner.CITY
+    # The city's flats in one district are one site; each flat a unit let to one household.
+    flats: list[Flat] = field(default_factory=list)
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -215,7 +287,33 @@ class Site:
 
     @property
     def free(self) -> int:
+        """Places new reservations may take; at a site with flats, those of free flats only
+        (the spare beds of a let flat belong to its household)."""
+        if self.flats:
+            return max(sum(f.places for f in self.flats if f.free) - self.blocked, 0)
         return max(self.capacity - self.taken, 0)
+
+    @property
+    def units(self) -> int:
+        return len(self.flats)
+
+    @property
+    def free_units(self) -> int:
+        return sum(1 for f in self.flats if f.free)
+
+    @staticmethod
+    def new_flats(places: Iterable[int]) -> list[Flat]:
+        return [Flat(uuid.uuid4(), p) for p in places]
+
+    def _declared_units(self) -> list[Unit]:
+        return [Unit(unit_id=f.unit_id, places=f.places) for f in self.flats]
+
+    def _check_flats(self) -> None:
+        if self.flats and sum(f.places for f in self.flats) != self.capacity:
+            raise Conflict(
+                f"the flats of site {self.site_id} hold {sum(f.places for f in self.flats)} "
+                f"places, not its capacity {self.capacity}"
+            )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -231,6 +329,10 @@ class Site:
         suitability: Iterable[Suitability] = (),
         planned_opening_on: date | None = None,
         site_id: uuid.UUID | None = None,
+        building: BuildingKind = BuildingKind.OTHER,
+        owner: BuildingOwner = BuildingOwner.CITY,
+        closes_on: date | None = None,
+        flats: Iterable[int] = (),
     ) -> Site:
         """Plan a site (in Planung or im Bau): known, counted in plans, takes nobody yet."""
         site = cls(
@@ -242,7 +344,12 @@ class Site:
             capacity=capacity,
             suitability=list(suitability),
             planned_opening_on=planned_opening_on,
+            building=building,
+            owner=owner,
+            closes_on=closes_on,
+            flats=cls.new_flats(flats),
         )
+        site._check_flats()
         site.events.append(
             ShelterPlanned(
                 site_id=site.site_id,
@@ -253,6 +360,10 @@ class Site:
                 planned_capacity=capacity,
                 planned_opening_on=planned_opening_on,
                 suitability=list(site.suitability),
+                building=building,
+                owner=owner,
+                closes_on=closes_on,
+                units=site._declared_units(),
             )
         )
         return site
@@ -268,6 +379,10 @@ class Site:
         capacity: int,
         suitability: Iterable[Suitability] = (),
         site_id: uuid.UUID | None = None,
+        building: BuildingKind = BuildingKind.OTHER,
+        owner: BuildingOwner = BuildingOwner.CITY,
+        closes_on: date | None = None,
+        flats: Iterable[int] = (),
     ) -> Site:
         """Open a site that was never planned here; it takes occupants from now on."""
         site = cls(
@@ -278,7 +393,12 @@ class Site:
             operator=operator,
             capacity=capacity,
             suitability=list(suitability),
+            building=building,
+            owner=owner,
+            closes_on=closes_on,
+            flats=cls.new_flats(flats),
         )
+        site._check_flats()
         site._opened()
         return site
 
@@ -292,6 +412,8 @@ class Site:
         capacity = self.capacity if capacity is None else capacity
         if capacity < 1:
             raise Conflict(f"site {self.site_id} needs at least one place to open")
+        if self.flats and capacity != self.capacity:
+            raise Conflict(f"site {self.site_id} has flats: its places are those of its flats")
         self.operator, self.capacity = operator, capacity
         self._opened()
 
@@ -307,6 +429,10 @@ class Site:
                 operator=self.operator,
                 capacity=self.capacity,
                 suitability=list(self.suitability),
+                building=self.building,
+                owner=self.owner,
+                closes_on=self.closes_on,
+                units=self._declared_units(),
             )
         )
 
@@ -316,8 +442,18 @@ class Site:
             raise Conflict(
                 f"site {self.site_id} is {self.status.value}: only an open site starts closing"
             )
+        closes_on = closes_on or self.closes_on  # the agreed day stands unless a new one is set
         self.status, self.closing_reason, self.closes_on = SiteStatus.CLOSING, reason, closes_on
         self.events.append(ShelterClosing(site_id=self.site_id, reason=reason, closes_on=closes_on))
+
+    def set_closing_date(self, closes_on: date | None) -> None:
+        """Record the day the building must be given up (or that there is none any more)."""
+        if self.status is SiteStatus.CLOSED:
+            raise Conflict(f"site {self.site_id} is closed")
+        if closes_on == self.closes_on:
+            return  # nothing changed: nothing to tell anyone
+        self.closes_on = closes_on
+        self.events.append(ShelterClosingDateSet(site_id=self.site_id, closes_on=closes_on))
 
     def close(self) -> None:
         """Close an empty closing site, or drop a plan; refused while anyone lives or holds here."""
@@ -343,6 +479,8 @@ class Site:
             raise Conflict(f"site {self.site_id} is closed")
         if capacity == self.capacity:
             return  # nothing changed: nothing to tell anyone
+        if self.flats:
+            raise Conflict(f"site {self.site_id} has flats: its places are those of its flats")
         if reason is None:
             reason = (
                 CapacityChangeReason.EXPANDED
@@ -402,35 +540,53 @@ class Site:
 
     # -- reservations, check-in, check-out ---------------------------------------------
 
-    def refusal(self, places: int, needs: Iterable[SpecialNeed] = ()) -> RejectionReason | None:
-        """Why the site cannot reserve ``places`` for a household with ``needs``; None if it can."""
+    def refusal(
+        self, places: int, requirements: Iterable[SiteRequirement] = ()
+    ) -> RejectionReason | None:
+        """Why the site cannot reserve ``places`` for a household with ``requirements``;
+        None if it can. Protection rules hold however many places are free."""
         if self.status is SiteStatus.CLOSING:
             return RejectionReason.SITE_CLOSING
         if self.status is not SiteStatus.OPEN:
             return RejectionReason.SITE_NOT_OPEN
-        if not suits(self.suitability, needs):
+        if not suits(self.suitability, requirements, self.building):
             return RejectionReason.UNSUITABLE
+        if self.flats and self._flat_for(places) is None:
+            return RejectionReason.NO_FREE_UNIT
         if places > self.free:
             return RejectionReason.NO_FREE_PLACES
         return None
 
+    def _flat_for(self, places: int) -> Flat | None:
+        """The smallest free flat the household fits in alone (bigger flats stay for bigger
+        households)."""
+        fitting = [f for f in self.flats if f.free and f.places >= places]
+        return min(fitting, key=lambda f: (f.places, str(f.unit_id)), default=None)
+
+    def _flat(self, unit_id: uuid.UUID | None) -> Flat | None:
+        return next((f for f in self.flats if f.unit_id == unit_id), None)
+
     def reserve(self, request: ReservationRequest, now: datetime) -> Reservation:
         """Reserve places until ``now + hold``, or reject with the reason and free places."""
         assert request.site_id == self.site_id
-        reason = self.refusal(request.places, request.special_needs)
+        reason = self.refusal(request.places, request.requirements)
         if reason is not None:
             reservation = Reservation.rejected(request, now, reason, free_places=self.free)
         else:
+            flat = self._flat_for(request.places) if self.flats else None
+            if flat is not None:
+                flat.household_id = request.household_id  # let to this household alone
             self.reserved += request.places
             reservation = Reservation(
                 reservation_id=request.reservation_id,
                 site_id=self.site_id,
                 household_id=request.household_id,
                 places=request.places,
-                special_needs=request.special_needs,
+                requirements=request.requirements,
                 status=ReservationStatus.HELD,
                 requested_at=now,
                 expires_at=now + request.hold,
+                unit_id=flat.unit_id if flat else None,
             )
         self.events.append(reservation.outcome())
         return reservation
@@ -444,6 +600,7 @@ class Site:
         if reservation.status is not ReservationStatus.HELD:
             return False
         self.reserved -= reservation.places
+        self._vacate(reservation.unit_id)
         reservation.status = ReservationStatus.RELEASED
         reservation.released_at, reservation.release_reason = now, reason
         self.events.append(
@@ -494,7 +651,7 @@ class Site:
         if home is not None:
             assert home_site is not None
             assert home_site.site_id == home.site_id
-            home_site.check_out(home, CheckOutReason.RELOCATED)
+            home_site.check_out(home, CheckOutReason.RELOCATED, now)
         self.reserved -= reservation.places
         self.occupied += reservation.places
         reservation.status, reservation.checked_in_at = ReservationStatus.CHECKED_IN, now
@@ -504,6 +661,7 @@ class Site:
             persons=reservation.places,
             checked_in_at=now,
             reservation_id=rid,
+            unit_id=reservation.unit_id,
         )
         self.events.append(
             OccupantCheckedIn(
@@ -511,14 +669,23 @@ class Site:
                 household_id=occupant.household_id,
                 reservation_id=rid,
                 persons=occupant.persons,
+                unit_id=reservation.unit_id,
             )
         )
         return occupant
 
-    def check_out(self, occupant: Occupant, reason: CheckOutReason) -> None:
-        """A household leaves (Auszug); its places are free again."""
+    def check_out(
+        self, occupant: Occupant, reason: CheckOutReason, now: datetime
+    ) -> FollowUp | None:
+        """A household leaves (Auszug); its places (its flat) are free again.
+
+        Every exit has a next place or an alert: leaving for a house ban, a stay in an
+        institution or another reason with no next place raises a follow-up for staff.
+        The event carries only the coarse reason.
+        """
         assert occupant.site_id == self.site_id
         self.occupied -= occupant.persons
+        self._vacate(occupant.unit_id)
         self.events.append(
             OccupantCheckedOut(
                 site_id=self.site_id,
@@ -527,6 +694,21 @@ class Site:
                 reason=reason,
             )
         )
+        if not reason.needs_follow_up:
+            return None
+        return FollowUp(
+            follow_up_id=uuid.uuid4(),
+            site_id=self.site_id,
+            household_id=occupant.household_id,
+            persons=occupant.persons,
+            reason=FollowUpReason(reason.value),
+            raised_at=now,
+        )
+
+    def _vacate(self, unit_id: uuid.UUID | None) -> None:
+        flat = self._flat(unit_id)
+        if flat is not None:
+            flat.household_id = None
 
 
 # -- occupancy (Belegung) ------------------------------------------------------------------

@@ -11,16 +11,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Self
 
 import asyncpg
 from ankommen_contracts import (
     MAX_HOUSEHOLD,
+    BuildingKind,
+    BuildingOwner,
     District,
     Envelope,
     Pillar,
     PublicText,
-    SpecialNeed,
+    SiteRequirement,
     Suitability,
     UniqueList,
 )
@@ -39,15 +41,17 @@ from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompl
 from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from . import store
 from .domain import (
     MAX_CAPACITY,
+    FollowUp,
     Occupant,
     Reservation,
     ReservationRequest,
     ReservationStatus,
+    Resident,
     Site,
 )
 
@@ -81,6 +85,30 @@ class OpenSite(Command):
     site_id: uuid.UUID | None = Field(
         default=None, description="Optional id chosen by the caller; a repeat is a conflict"
     )
+    building: BuildingKind = Field(
+        default=BuildingKind.OTHER,
+        description="Kind of building (halls and tents are mass shelters; decides the "
+        "dissolution order)",
+    )
+    owner: BuildingOwner = Field(
+        default=BuildingOwner.CITY, description="Whose building it is (whom it goes back to)"
+    )
+    closes_on: date | None = Field(
+        default=None, description="Day the city must give the building up, if agreed"
+    )
+    flats: list[Annotated[int, Field(ge=1, le=MAX_HOUSEHOLD)]] = Field(
+        default_factory=list,
+        max_length=MAX_CAPACITY,
+        description="Places of each flat (Wohnung) of the site, each let to one household; "
+        "they must add up to the capacity. Empty: shared rooms",
+    )
+
+    @model_validator(mode="after")
+    def _flats_hold_the_capacity(self) -> Self:
+        places = getattr(self, "capacity", None)
+        if self.flats and sum(self.flats) != places:
+            raise ValueError(f"flats hold {sum(self.flats)} places, not the capacity {places}")
+        return self
 
 
 class PlanSite(Command):
@@ -100,6 +128,30 @@ class PlanSite(Command):
     site_id: uuid.UUID | None = Field(
         default=None, description="Optional id chosen by the caller; a repeat is a conflict"
     )
+    building: BuildingKind = Field(
+        default=BuildingKind.OTHER,
+        description="Kind of building (halls and tents are mass shelters; decides the "
+        "dissolution order)",
+    )
+    owner: BuildingOwner = Field(
+        default=BuildingOwner.CITY, description="Whose building it is (whom it goes back to)"
+    )
+    closes_on: date | None = Field(
+        default=None, description="Day the city must give the building up, if agreed"
+    )
+    flats: list[Annotated[int, Field(ge=1, le=MAX_HOUSEHOLD)]] = Field(
+        default_factory=list,
+        max_length=MAX_CAPACITY,
+        description="Places of each flat (Wohnung) of the site, each let to one household; "
+        "they must add up to the capacity. Empty: shared rooms",
+    )
+
+    @model_validator(mode="after")
+    def _flats_hold_the_capacity(self) -> Self:
+        places = getattr(self, "capacity", None)
+        if self.flats and sum(self.flats) != places:
+            raise ValueError(f"flats hold {sum(self.flats)} places, not the capacity {places}")
+        return self
 
 
 class OpenPlannedSite(Command):
@@ -198,6 +250,16 @@ async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosi
     )
 
 
+class ClosingDate(Command):
+    """The day the city must give the building up (agreed with its owner), or none."""
+
+    closes_on: date | None
+
+
+async def set_closing_date(uow: UnitOfWork, site_id: uuid.UUID, command: ClosingDate) -> Site:
+    return await _change_site(uow, site_id, lambda s: s.set_closing_date(command.closes_on))
+
+
 async def close_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site:
     return await _change_site(uow, site_id, lambda s: s.close())
 
@@ -214,8 +276,10 @@ class ReserveBeds(Command):
     site_id: uuid.UUID
     household_id: uuid.UUID
     places: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Places: the whole household")
-    special_needs: UniqueList[SpecialNeed] = Field(
-        default_factory=list, description="Needs the site must meet"
+    requirements: UniqueList[SiteRequirement] = Field(
+        default_factory=list,
+        description="What the site must be for the household (protection rules), as in "
+        "PlacementDecided",
     )
     hold_seconds: int | None = Field(
         default=None,
@@ -231,7 +295,7 @@ class ReserveBeds(Command):
             site_id=self.site_id,
             household_id=self.household_id,
             places=self.places,
-            special_needs=frozenset(self.special_needs),
+            requirements=frozenset(self.requirements),
             hold=hold,
         )
 
@@ -255,6 +319,11 @@ async def reserve(
         reservation = Reservation.for_unknown_site(request, now)
         tx.publish(reservation.outcome())
     else:
+        if site.flats:
+            # A flat is let to one household: decide on the locked row, so two requests
+            # never pick the same free flat (the unique index would refuse the second).
+            site = await store.get_site(conn, request.site_id, for_update=True)
+            assert site is not None
         # The domain decides on a plain read; the conditional UPDATE makes it true or fails.
         reservation = site.reserve(request, now)
         if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
@@ -289,8 +358,36 @@ async def request_reservation(
     return reservation
 
 
-async def check_in(uow: UnitOfWork, reservation_id: uuid.UUID) -> Occupant:
-    """Turn a held reservation into occupancy; a household living elsewhere moves out there."""
+class SeenAtTheDoor(Command):
+    """One person as the operator saw them at the check-in (names as on the papers).
+
+    Kept only in housing's database for the site's resident list; never in an event or a
+    log; erasable per person.
+    """
+
+    family_name: str = Field(min_length=1, max_length=200)
+    given_names: str = Field(min_length=1, max_length=200)
+
+
+class CheckIn(Command):
+    """The check-in at the site's door (Einzug)."""
+
+    residents: list[SeenAtTheDoor] = Field(
+        default_factory=list,
+        max_length=MAX_HOUSEHOLD,
+        description="The persons who arrived, as the operator saw them at the door",
+    )
+
+
+async def check_in(
+    uow: UnitOfWork, reservation_id: uuid.UUID, command: CheckIn | None = None
+) -> Occupant:
+    """Turn a held reservation into occupancy; a household living elsewhere moves out there.
+
+    The residents seen at the door go into the site's resident list; at the site the
+    household left, its residents are forgotten.
+    """
+    command = command or CheckIn()
     now = _now()
     async with uow() as tx:
         conn = tx.conn
@@ -312,8 +409,28 @@ async def check_in(uow: UnitOfWork, reservation_id: uuid.UUID) -> Occupant:
             raise Conflict(
                 f"household {occupant.household_id} was checked in elsewhere at the same moment"
             ) from exc
+        if len(command.residents) > occupant.persons:
+            raise Conflict(
+                f"{len(command.residents)} residents recorded for {occupant.persons} places"
+            )
         await store.save_reservation(conn, reservation)
         await store.save_sites(conn, sites.values())
+        if home is not None:
+            await store.forget_residents(conn, home.household_id, home.site_id)
+        await store.add_residents(
+            conn,
+            [
+                Resident(
+                    uuid.uuid4(),
+                    site.site_id,
+                    occupant.household_id,
+                    p.family_name,
+                    p.given_names,
+                    now,
+                )
+                for p in command.residents
+            ],
+        )
         if home_site is not None:
             tx.publish(*home_site.events)  # out of the old place first, then in
         tx.publish(*site.events)
@@ -327,7 +444,11 @@ class CheckOut(Command):
     reason: CheckOutReason
 
 
-async def check_out(uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut) -> Occupant:
+async def check_out(
+    uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut
+) -> tuple[Occupant, FollowUp | None]:
+    """A household leaves; an exit with no next place raises a follow-up for staff."""
+    now = _now()
     async with uow() as tx:
         home = await store.get_occupant(tx.conn, command.household_id, for_update=True)
         site = await store.get_site(tx.conn, site_id, for_update=True)
@@ -335,11 +456,44 @@ async def check_out(uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut) -> O
             raise NotFound(f"no site {site_id}")
         if home is None or home.site_id != site_id:
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
-        site.check_out(home, command.reason)
+        follow_up = site.check_out(home, command.reason, now)
         await store.move_out(tx.conn, home.household_id)
+        await store.forget_residents(tx.conn, home.household_id, site_id)
         await store.save_site(tx.conn, site)
+        if follow_up is not None:
+            await store.add_follow_up(tx.conn, follow_up)
         tx.publish(*site.events)
-    return home
+    return home, follow_up
+
+
+class ResolveFollowUp(Command):
+    """Staff record what became of a household that left with no next place."""
+
+    note: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="What was done (e.g. placed elsewhere, back from the institution); "
+        "stays in housing's database",
+    )
+
+
+async def resolve_follow_up(
+    uow: UnitOfWork, follow_up_id: uuid.UUID, command: ResolveFollowUp
+) -> FollowUp:
+    async with uow() as tx:
+        follow_up = await store.get_follow_up(tx.conn, follow_up_id, for_update=True)
+        if follow_up is None:
+            raise NotFound(f"no follow-up {follow_up_id}")
+        follow_up.resolve(command.note, _now())
+        await store.save_follow_up(tx.conn, follow_up)
+    return follow_up
+
+
+async def erase_resident(uow: UnitOfWork, resident_id: uuid.UUID) -> None:
+    """Erase one person's names from the resident list (Löschung)."""
+    async with uow() as tx:
+        if not await store.erase_resident(tx.conn, resident_id):
+            raise NotFound(f"no resident {resident_id}")
 
 
 async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
@@ -371,7 +525,7 @@ def on_placement_decided(hold: timedelta) -> EventHandler:
             site_id=data.site_id,
             household_id=data.household_id,
             places=data.places,
-            special_needs=frozenset(data.special_needs),
+            requirements=frozenset(data.requirements),
             hold=hold,
         )
         reservation, repeated = await reserve(tx, request, _now())
@@ -424,8 +578,9 @@ async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
                 household_id=str(data.household_id),
                 site_id=str(home.site_id),
             )
-        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED)
+        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, now)
         await store.move_out(conn, home.household_id)
+        await store.forget_residents(conn, home.household_id, home.site_id)
     await store.save_reservations(conn, held)
     await store.save_sites(conn, sites.values())
     for site in sites.values():

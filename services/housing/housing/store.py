@@ -11,17 +11,21 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import asyncpg
-from ankommen_contracts import Pillar, SpecialNeed, Suitability
+from ankommen_contracts import BuildingKind, BuildingOwner, Pillar, SiteRequirement, Suitability
 from ankommen_contracts.events.housing import ClosingReason, RejectionReason, ReleaseReason
 from ankommen_runtime.pagination import PageRequest, fetch_page
 from ankommen_runtime.store import Db
 from ankommen_runtime.store import for_update as lock_clause
 
 from .domain import (
+    Flat,
+    FollowUp,
+    FollowUpReason,
     Occupant,
     Reservation,
     ReservationRequest,
     ReservationStatus,
+    Resident,
     Site,
     SiteStatus,
 )
@@ -30,7 +34,7 @@ from .domain import (
 
 _SITE = (
     "site_id, name, pillar, district, operator, capacity, blocked, reserved, occupied, status,"
-    " suitability, planned_opening_on, closing_reason, closes_on"
+    " suitability, planned_opening_on, closing_reason, closes_on, building, owner"
 )
 
 
@@ -50,14 +54,37 @@ def _site(row: asyncpg.Record) -> Site:
         planned_opening_on=row["planned_opening_on"],
         closing_reason=ClosingReason(row["closing_reason"]) if row["closing_reason"] else None,
         closes_on=row["closes_on"],
+        building=BuildingKind(row["building"]),
+        owner=BuildingOwner(row["owner"]),
     )
+
+
+async def _with_flats(db: Db, sites: list[Site]) -> list[Site]:
+    """Fill in the flats of sites that have them, each with the household holding it
+    (a held reservation) or living in it; a free flat has none."""
+    if not sites:
+        return sites
+    rows = await db.fetch(
+        """SELECT u.unit_id, u.site_id, u.places,
+                  coalesce(r.household_id, o.household_id) AS household_id
+           FROM units u
+           LEFT JOIN reservations r ON r.unit_id = u.unit_id AND r.status = 'held'
+           LEFT JOIN occupants o ON o.unit_id = u.unit_id
+           WHERE u.site_id = ANY($1::uuid[])
+           ORDER BY u.site_id, u.places, u.unit_id""",
+        [site.site_id for site in sites],
+    )
+    by_site = {site.site_id: site for site in sites}
+    for r in rows:
+        by_site[r["site_id"]].flats.append(Flat(r["unit_id"], r["places"], r["household_id"]))
+    return sites
 
 
 async def add_site(conn: asyncpg.Connection, site: Site) -> None:
     """Insert a new site; ``asyncpg.UniqueViolationError`` if its id exists."""
     await conn.execute(
         f"""INSERT INTO sites ({_SITE})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
         site.site_id,
         site.name,
         site.pillar.value,
@@ -72,7 +99,14 @@ async def add_site(conn: asyncpg.Connection, site: Site) -> None:
         site.planned_opening_on,
         site.closing_reason.value if site.closing_reason else None,
         site.closes_on,
+        site.building.value,
+        site.owner.value,
     )
+    if site.flats:
+        await conn.executemany(
+            "INSERT INTO units (unit_id, site_id, places) VALUES ($1, $2, $3)",
+            [(f.unit_id, site.site_id, f.places) for f in site.flats],
+        )
 
 
 async def save_site(conn: asyncpg.Connection, site: Site) -> None:
@@ -97,7 +131,7 @@ async def save_site(conn: asyncpg.Connection, site: Site) -> None:
 async def get_site(db: Db, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
     lock = lock_clause(for_update)
     row = await db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
-    return _site(row) if row else None
+    return (await _with_flats(db, [_site(row)]))[0] if row else None
 
 
 async def lock_sites(
@@ -108,7 +142,7 @@ async def lock_sites(
         f"SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id FOR UPDATE",
         sorted(set(site_ids)),
     )
-    return {r["site_id"]: _site(r) for r in rows}
+    return {s.site_id: s for s in await _with_flats(conn, [_site(r) for r in rows])}
 
 
 async def reserve_places(conn: asyncpg.Connection, site_id: uuid.UUID, places: int) -> bool:
@@ -144,19 +178,20 @@ async def list_sites(
         district,
         status.value if status else None,
     )
-    return [_site(r) for r in rows]
+    return await _with_flats(db, [_site(r) for r in rows])
 
 
 async def sites_in_use(db: Db) -> list[Site]:
     rows = await db.fetch(f"SELECT {_SITE} FROM sites WHERE status IN ('open', 'closing')")
-    return [_site(r) for r in rows]
+    return await _with_flats(db, [_site(r) for r in rows])
 
 
 # -- reservations --------------------------------------------------------------------------
 
 _RESERVATION = (
-    "reservation_id, site_id, household_id, places, special_needs, status, requested_at,"
-    " expires_at, rejection_reason, free_places, released_at, release_reason, checked_in_at"
+    "reservation_id, site_id, household_id, places, requirements, status, requested_at,"
+    " expires_at, rejection_reason, free_places, released_at, release_reason, checked_in_at,"
+    " unit_id"
 )
 
 
@@ -166,7 +201,7 @@ def _reservation(row: asyncpg.Record) -> Reservation:
         site_id=row["site_id"],
         household_id=row["household_id"],
         places=row["places"],
-        special_needs=frozenset(SpecialNeed(n) for n in row["special_needs"]),
+        requirements=frozenset(SiteRequirement(n) for n in row["requirements"]),
         status=ReservationStatus(row["status"]),
         requested_at=row["requested_at"],
         expires_at=row["expires_at"],
@@ -177,6 +212,7 @@ def _reservation(row: asyncpg.Record) -> Reservation:
         released_at=row["released_at"],
         release_reason=ReleaseReason(row["release_reason"]) if row["release_reason"] else None,
         checked_in_at=row["checked_in_at"],
+        unit_id=row["unit_id"],
     )
 
 
@@ -190,7 +226,7 @@ async def claim_reservation(
     """
     row = await conn.fetchrow(
         """INSERT INTO reservations (reservation_id, site_id, household_id, places,
-                                     special_needs, status, requested_at)
+                                     requirements, status, requested_at)
            VALUES ($1, $2, $3, $4, $5, 'pending', $6)
            ON CONFLICT (reservation_id) DO NOTHING
            RETURNING reservation_id""",
@@ -198,7 +234,7 @@ async def claim_reservation(
         request.site_id,
         request.household_id,
         request.places,
-        sorted(n.value for n in request.special_needs),
+        sorted(n.value for n in request.requirements),
         now,
     )
     return row is not None
@@ -207,7 +243,8 @@ async def claim_reservation(
 _SAVE_RESERVATION = """
     UPDATE reservations
     SET status = $2, requested_at = $3, expires_at = $4, rejection_reason = $5,
-        free_places = $6, released_at = $7, release_reason = $8, checked_in_at = $9
+        free_places = $6, released_at = $7, release_reason = $8, checked_in_at = $9,
+        unit_id = $10
     WHERE reservation_id = $1"""
 
 
@@ -222,6 +259,7 @@ def _reservation_args(r: Reservation) -> tuple[object, ...]:
         r.released_at,
         r.release_reason.value if r.release_reason else None,
         r.checked_in_at,
+        r.unit_id,
     )
 
 
@@ -299,7 +337,7 @@ async def list_reservations(
 
 # -- occupants -----------------------------------------------------------------------------
 
-_OCCUPANT = "household_id, site_id, persons, reservation_id, checked_in_at"
+_OCCUPANT = "household_id, site_id, persons, reservation_id, checked_in_at, unit_id"
 
 
 def _occupant(row: asyncpg.Record) -> Occupant:
@@ -309,6 +347,7 @@ def _occupant(row: asyncpg.Record) -> Occupant:
         persons=row["persons"],
         reservation_id=row["reservation_id"],
         checked_in_at=row["checked_in_at"],
+        unit_id=row["unit_id"],
     )
 
 
@@ -331,22 +370,24 @@ async def move_in(conn: asyncpg.Connection, occupant: Occupant, *, moving: bool)
     if moving:
         await conn.execute(
             """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
-                                    checked_in_at = $5
+                                    checked_in_at = $5, unit_id = $6
                WHERE household_id = $1""",
             occupant.household_id,
             occupant.site_id,
             occupant.persons,
             occupant.reservation_id,
             occupant.checked_in_at,
+            occupant.unit_id,
         )
     else:
         await conn.execute(
-            f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5)",
+            f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5, $6)",
             occupant.household_id,
             occupant.site_id,
             occupant.persons,
             occupant.reservation_id,
             occupant.checked_in_at,
+            occupant.unit_id,
         )
 
 
@@ -365,6 +406,111 @@ async def list_occupants(
         household_id,
     )
     return [_occupant(r) for r in rows]
+
+
+# -- follow-ups (exits without a next place) ---------------------------------------------
+
+_FOLLOW_UP = "follow_up_id, site_id, household_id, persons, reason, raised_at, resolved_at, note"
+
+
+def _follow_up(row: asyncpg.Record) -> FollowUp:
+    return FollowUp(**{**dict(row), "reason": FollowUpReason(row["reason"])})
+
+
+async def add_follow_up(conn: asyncpg.Connection, f: FollowUp) -> None:
+    await conn.execute(
+        f"INSERT INTO follow_ups ({_FOLLOW_UP}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        f.follow_up_id,
+        f.site_id,
+        f.household_id,
+        f.persons,
+        f.reason.value,
+        f.raised_at,
+        f.resolved_at,
+        f.note,
+    )
+
+
+async def get_follow_up(
+    db: Db, follow_up_id: uuid.UUID, *, for_update: bool = False
+) -> FollowUp | None:
+    row = await db.fetchrow(
+        f"SELECT {_FOLLOW_UP} FROM follow_ups WHERE follow_up_id = $1" + lock_clause(for_update),
+        follow_up_id,
+    )
+    return _follow_up(row) if row else None
+
+
+async def save_follow_up(conn: asyncpg.Connection, f: FollowUp) -> None:
+    await conn.execute(
+        "UPDATE follow_ups SET resolved_at = $2, note = $3 WHERE follow_up_id = $1",
+        f.follow_up_id,
+        f.resolved_at,
+        f.note,
+    )
+
+
+async def list_follow_ups(
+    db: Db, *, open_only: bool = True, site_id: uuid.UUID | None = None
+) -> list[FollowUp]:
+    rows = await db.fetch(
+        f"""SELECT {_FOLLOW_UP} FROM follow_ups
+            WHERE (NOT $1 OR resolved_at IS NULL) AND ($2::uuid IS NULL OR site_id = $2)
+            ORDER BY raised_at, follow_up_id""",
+        open_only,
+        site_id,
+    )
+    return [_follow_up(r) for r in rows]
+
+
+# -- residents as seen at the door (personal data: housing's database only) --------------
+
+_RESIDENT = "resident_id, site_id, household_id, family_name, given_names, recorded_at"
+
+
+def _resident(row: asyncpg.Record) -> Resident:
+    return Resident(**dict(row))
+
+
+async def add_residents(conn: asyncpg.Connection, residents: Iterable[Resident]) -> None:
+    await conn.executemany(
+        f"INSERT INTO residents ({_RESIDENT}) VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (r.resident_id, r.site_id, r.household_id, r.family_name, r.given_names, r.recorded_at)
+            for r in residents
+        ],
+    )
+
+
+async def list_residents(db: Db, site_id: uuid.UUID) -> list[Resident]:
+    rows = await db.fetch(
+        f"""SELECT {_RESIDENT} FROM residents WHERE site_id = $1
+            ORDER BY family_name, given_names, resident_id""",
+        site_id,
+    )
+    return [_resident(r) for r in rows]
+
+
+async def get_resident(db: Db, resident_id: uuid.UUID) -> Resident | None:
+    row = await db.fetchrow(
+        f"SELECT {_RESIDENT} FROM residents WHERE resident_id = $1", resident_id
+    )
+    return _resident(row) if row else None
+
+
+async def erase_resident(conn: asyncpg.Connection, resident_id: uuid.UUID) -> bool:
+    """Erase one person's record (names gone for good); False if there was none."""
+    status = await conn.execute("DELETE FROM residents WHERE resident_id = $1", resident_id)
+    return status != "DELETE 0"
+
+
+async def forget_residents(
+    conn: asyncpg.Connection, household_id: uuid.UUID, site_id: uuid.UUID
+) -> None:
+    """A household left a site: its operator no longer keeps their names."""
+    await conn.execute(
+        "DELETE FROM residents WHERE household_id = $1 AND site_id = $2", household_id, site_id
+    )
 
 
 # -- erasure -------------------------------------------------------------------------------

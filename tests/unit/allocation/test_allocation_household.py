@@ -16,7 +16,7 @@ from allocation.domain import (
     ResidenceProspects,
 )
 from allocation_builders import NOW, board, family, member, site
-from ankommen_contracts import AgeBand, Pillar, SpecialNeed, Suitability
+from ankommen_contracts import AgeBand, Pillar, SiteRequirement, SpecialNeed, Suitability
 from ankommen_contracts.events.allocation import (
     DepartureReason,
     Member,
@@ -77,7 +77,12 @@ def test_an_assignment_raises_refugee_assigned_and_a_placement_decision() -> Non
     assert assigned.household_size == 4
     assert isinstance(request, PlacementDecided)
     assert (request.site_id, request.places, request.attempt) == (home.site_id, 4, 1)
-    assert request.special_needs == [SpecialNeed.FAMILY]
+    # Events carry what the site must be, never the needs: children → no single-adults site,
+    # the father → no women-only site.
+    assert request.requirements == [
+        SiteRequirement.NOT_SINGLE_ADULTS,
+        SiteRequirement.NOT_WOMEN_ONLY,
+    ]
     assert request.pillar is Pillar.WOHNHEIM
     assert "new arrival" in request.reason
     assert household.status is HouseholdStatus.PLACING
@@ -90,7 +95,11 @@ def test_unaccompanied_minors_go_to_youth_welfare_not_to_a_site() -> None:
     minors = [member(AgeBand.AGE_6_17, unaccompanied=True) for _ in range(2)]
     household = assign(minors, board(site("Wohnheim", Pillar.WOHNHEIM, 100)))
     assert household.status is HouseholdStatus.YOUTH_WELFARE
-    assert types(household) == ["RefugeeAssigned"]
+    assert types(household) == [
+        "RefugeeAssigned",
+        "MinorReferredToYouthWelfare",
+        "MinorReferredToYouthWelfare",
+    ]
     assert household.pending is None
     assert "Jugendhilfe" in household.history[-1].reason
 
@@ -283,13 +292,22 @@ def test_a_closing_site_relocates_its_residents() -> None:
     assert household.home.site_id == home.site_id
 
 
-def test_a_closing_site_with_nowhere_to_go_raises_the_alert() -> None:
+def test_rule_5_residents_of_a_closing_site_with_a_bed_are_relocation_pending_not_an_alert() -> (
+    None
+):
     shelter = site("Turnhalle", Pillar.NOTUNTERKUNFT, 100)
     household = housed_at(board(shelter))
     household.site_closing(shelter.site_id, board(), NOW)
-    assert types(household) == ["RelocationRequested", "PlacementFailed"]
-    assert household.status is HouseholdStatus.WAITLISTED
+    assert types(household) == ["RelocationRequested"], "no PlacementFailed: it has a bed"
+    assert household.status is HouseholdStatus.RELOCATION_PENDING
     assert household.home is not None, "it still lives there until a place is found"
+    assert household.history[-1].kind == "relocation_pending"
+    # Places appear: the pending relocation goes on (still a must-move).
+    home = site("Wohnheim", Pillar.WOHNHEIM, 10)
+    assert household.retry_from_waitlist(board(home), LATER) is True
+    assert types(household) == ["PlacementDecided"]
+    assert decided(household).site_id == home.site_id
+    assert household.must_move
 
 
 def test_a_reservation_at_a_closing_site_is_handed_back_and_placed_elsewhere() -> None:
@@ -300,7 +318,8 @@ def test_a_reservation_at_a_closing_site_is_handed_back_and_placed_elsewhere() -
     household.reservation_confirmed(closing.site_id, request.reservation_id, LATER, NOW)
     types(household)
     household.site_closing(closing.site_id, sites, NOW)
-    assert types(household) == ["PlacementCancelled", "RelocationRequested", "PlacementDecided"]
+    # RelocationRequested only for households living at the site: this one only held places.
+    assert types(household) == ["PlacementCancelled", "PlacementDecided"]
     assert decided(household).site_id != closing.site_id
 
 
@@ -312,13 +331,17 @@ def test_emergency_residents_move_to_regular_places_only() -> None:
     assert types(household) == []
     assert household.relocation_reason is None
 
+    # A new arrival is not moved into a flat it is not ready for (no review fallback for a
+    # move by choice: it has a bed), but into a Wohnheim.
     flat = site("Wohnung", Pillar.WOHNUNG, 4)
-    assert household.relocate_from_emergency(board(other_shelter, flat), NOW) is True
+    assert household.relocate_from_emergency(board(other_shelter, flat), NOW) is False
+    wohnheim = site("Wohnheim", Pillar.WOHNHEIM, 4)
+    assert household.relocate_from_emergency(board(other_shelter, flat, wohnheim), NOW) is True
     requested, request = household.events
     assert isinstance(requested, RelocationRequested)
     assert requested.reason is RelocationReason.EMERGENCY_DISSOLUTION
     assert isinstance(request, PlacementDecided)
-    assert request.site_id == flat.site_id
+    assert request.site_id == wohnheim.site_id
 
 
 def test_a_voluntary_relocation_that_finds_nothing_leaves_the_household_housed() -> None:
@@ -348,11 +371,11 @@ def test_a_voluntary_relocation_that_finds_nothing_leaves_the_household_housed()
 def test_moving_out_ends_the_stay_and_cancels_a_move_in_flight() -> None:
     shelter = site("Halle", Pillar.NOTUNTERKUNFT, 100)
     household = housed_at(board(shelter))
-    household.relocate_from_emergency(board(site("Wohnung", Pillar.WOHNUNG, 9)), NOW)
+    household.relocate_from_emergency(board(site("Wohnheim", Pillar.WOHNHEIM, 9)), NOW)
     types(household)
-    household.checked_out(shelter.site_id, CheckOutReason.RELOCATED, NOW)
+    household.checked_out(shelter.site_id, CheckOutReason.RELOCATED, board(), NOW)
     assert household.status is HouseholdStatus.HOUSED, "relocated: recorded at the check-in"
-    household.checked_out(shelter.site_id, CheckOutReason.MOVED_OUT, NOW)
+    household.checked_out(shelter.site_id, CheckOutReason.MOVED_OUT, board(), NOW)
     assert types(household) == ["PlacementCancelled"]
     assert household.status is HouseholdStatus.MOVED_OUT
     assert household.home is None

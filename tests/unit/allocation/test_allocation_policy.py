@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from allocation.domain import (
+    DEFAULT_POLICY,
+    NEED_REQUIREMENTS,
     Choice,
     GermanLevel,
     Independence,
     Need,
     NoFit,
+    PlacementPolicy,
     Readiness,
     ResidenceProspects,
     SiteStatus,
@@ -15,7 +18,7 @@ from allocation.domain import (
     ready_for,
 )
 from allocation_builders import site
-from ankommen_contracts import Pillar, SpecialNeed, Suitability
+from ankommen_contracts import Pillar, SiteRequirement, SpecialNeed, Suitability
 
 
 def need(
@@ -23,13 +26,21 @@ def need(
     *needs: SpecialNeed,
     ready_for: Pillar = Pillar.WOHNHEIM,
     allow_emergency: bool = True,
+    requirements: frozenset[SiteRequirement] = frozenset(),
+    home_district: int | None = None,
+    policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Need:
+    """A household's need; its needs become the site requirements they imply."""
+    implied = {NEED_REQUIREMENTS[n] for n in needs if n in NEED_REQUIREMENTS}
     return Need(
         persons=persons,
         special_needs=frozenset(needs),
         ready_for=ready_for,
         assessment="new arrival (0 months in Hannover)",
         allow_emergency=allow_emergency,
+        requirements=frozenset(implied | requirements),
+        home_district=home_district,
+        policy=policy,
     )
 
 
@@ -51,14 +62,15 @@ def test_a_new_arrival_goes_to_the_wohnheim_with_the_most_free_places() -> None:
     assert "Stadtbezirk 09 Ricklingen" in choice.reason
 
 
-def test_regular_pillars_come_before_emergency_shelters() -> None:
+def test_regular_pillars_come_before_emergency_shelters_for_a_household_ready_to_move_on() -> None:
     full_home = site("Wohnheim voll", Pillar.WOHNHEIM, 2)
     project = site("Wohnprojekt Hermann-Ehlers-Allee", Pillar.WOHNPROJEKT, 6)
     shelter = site("Ex-Oststadtkrankenhaus", Pillar.NOTUNTERKUNFT, 500)
-    choice = chosen(choose_site(need(), [full_home, shelter, project]))
+    choice = chosen(choose_site(need(ready_for=Pillar.WOHNUNG), [full_home, shelter, project]))
     assert choice.site is project
-    assert "no Wohnheim place fits 4 persons" in choice.reason
+    assert "no Wohnung place fits 4 persons" in choice.reason
     assert "next regular pillar Wohnprojekte" in choice.reason
+    assert not choice.for_review
 
 
 def test_an_emergency_shelter_only_when_no_regular_place_fits() -> None:
@@ -68,7 +80,7 @@ def test_an_emergency_shelter_only_when_no_regular_place_fits() -> None:
     choice = chosen(choose_site(need(), [shelter_small, flat, shelter_big]))
     assert choice.site is shelter_big
     assert "a Notunterkunft only because nothing else is free" in choice.reason
-    assert "no regular place (Wohnheim, Wohnprojekt, Wohnung) fits 4 persons" in choice.reason
+    assert "no place of a pillar it is ready for fits 4 persons" in choice.reason
 
 
 def test_a_household_is_never_split_over_sites() -> None:
@@ -91,7 +103,7 @@ def test_nothing_fits_explains_why_each_site_was_left_out() -> None:
         ],
     )
     assert isinstance(result, NoFit)
-    assert "with needs wheelchair" in result.reason
+    assert "requiring accessible" in result.reason
     assert "1 site not accessible" in result.reason
     assert "1 site fewer than 2 free places" in result.reason
     assert "1 site not open" in result.reason
@@ -106,17 +118,21 @@ def test_wheelchair_and_reduced_mobility_need_an_accessible_site() -> None:
     for special in (SpecialNeed.WHEELCHAIR, SpecialNeed.REDUCED_MOBILITY):
         choice = chosen(choose_site(need(2, special), [stairs, accessible]))
         assert choice.site is accessible
-        assert f"needs met: accessible ({special.value})" in choice.reason
+        assert "requirements met: accessible" in choice.reason
 
 
-def test_women_only_sites_take_only_households_that_need_one() -> None:
+def test_women_only_sites_are_kept_for_households_that_need_one() -> None:
     mixed = site("Wohnheim gemischt", Pillar.WOHNHEIM, 100)
     women = site("Frauenhaus-Wohnprojekt", Pillar.WOHNHEIM, 30, Suitability.WOMEN_ONLY)
     assert chosen(choose_site(need(2, SpecialNeed.WOMEN_ONLY), [mixed, women])).site is women
+    # Women without the need go to a mixed site while one fits, else to the women-only one.
     assert chosen(choose_site(need(2), [mixed, women])).site is mixed
-    only_women = choose_site(need(2), [women])
-    assert isinstance(only_women, NoFit)
-    assert "women-only" in only_women.reason
+    assert chosen(choose_site(need(2), [women])).site is women
+    with_a_man = choose_site(
+        need(2, requirements=frozenset({SiteRequirement.NOT_WOMEN_ONLY})), [women]
+    )
+    assert isinstance(with_a_man, NoFit)
+    assert "women-only" in with_a_man.reason
 
 
 def test_sites_for_unaccompanied_minors_take_no_households() -> None:

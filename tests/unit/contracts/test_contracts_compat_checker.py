@@ -146,15 +146,16 @@ def test_a_deliberately_broken_real_model_fails_the_check() -> None:
 
         capacity: str  # type: ignore[assignment]
 
-    released = [snapshot_of(ShelterOpened)]
+    released = [snapshot_of(ShelterOpened, ShelterOpened.VERSION)]
     catalogue = {"ShelterOpened": BrokenShelterOpened}
 
     problems = check_released(released, catalogue=catalogue, upcasters={})
 
     assert len(problems) == 1
-    assert "ShelterOpened v1 changed incompatibly" in problems[0]
+    version = ShelterOpened.VERSION
+    assert f"ShelterOpened v{version} changed incompatibly" in problems[0]
     assert "data.capacity: type changed from integer to string" in problems[0]
-    assert "bump VERSION to 2" in problems[0]
+    assert f"bump VERSION to {version + 1}" in problems[0]
     assert check_released(released, catalogue={"ShelterOpened": ShelterOpened}, upcasters={}) == []
 
 
@@ -229,6 +230,6 @@ def test_removing_a_released_type_fails() -> None:
 def test_a_version_without_snapshot_is_reported() -> None:
     problems = check_released([], catalogue={"ShelterOpened": CATALOGUE["ShelterOpened"]})
     assert problems == [
-        "ShelterOpened v1 has no released snapshot: run `python -m ankommen_contracts.generate` "
-        "and commit contracts/snapshots/"
+        f"ShelterOpened v{ShelterOpened.VERSION} has no released snapshot: "
+        "run `python -m ankommen_contracts.generate` and commit contracts/snapshots/"
     ]

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ankommen_contracts import Pillar, SpecialNeed, Suitability
+from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, Suitability
 from ankommen_contracts.events.housing import (
     BedReserved,
     CapacityChangeReason,
@@ -53,14 +53,17 @@ def open_site(capacity: int = 10, **kwargs: object) -> Site:
 
 
 def request(
-    site: Site, places: int = 1, needs: frozenset[SpecialNeed] = frozenset(), **kwargs: object
+    site: Site,
+    places: int = 1,
+    requirements: frozenset[SiteRequirement] = frozenset(),
+    **kwargs: object,
 ) -> ReservationRequest:
     return ReservationRequest(
         reservation_id=uuid.uuid4(),
         site_id=site.site_id,
         household_id=uuid.uuid4(),
         places=places,
-        special_needs=needs,
+        requirements=requirements,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -140,29 +143,47 @@ def test_a_closing_site_refuses_new_reservations() -> None:
     assert site.refusal(1) is RejectionReason.SITE_CLOSING
 
 
+R = SiteRequirement
+
+
 @pytest.mark.parametrize(
-    ("suitability", "needs", "fits"),
+    ("suitability", "building", "requirements", "fits"),
     [
-        ([], [], True),
-        ([], [SpecialNeed.WHEELCHAIR], False),
-        ([Suitability.ACCESSIBLE], [SpecialNeed.WHEELCHAIR], True),
-        ([Suitability.ACCESSIBLE], [SpecialNeed.REDUCED_MOBILITY], True),
-        ([Suitability.FAMILIES], [SpecialNeed.WOMEN_ONLY], False),
-        ([Suitability.WOMEN_ONLY], [SpecialNeed.WOMEN_ONLY], True),
-        ([Suitability.WOMEN_ONLY], [], False),  # a women-only site takes only such households
-        ([Suitability.WOMEN_ONLY, Suitability.ACCESSIBLE], [SpecialNeed.WHEELCHAIR], False),
-        ([Suitability.FAMILIES], [SpecialNeed.FAMILY, SpecialNeed.MEDICAL], True),
+        ([], BuildingKind.OTHER, [], True),
+        ([], BuildingKind.OTHER, [R.ACCESSIBLE], False),
+        ([Suitability.ACCESSIBLE], BuildingKind.OTHER, [R.ACCESSIBLE], True),
+        ([Suitability.FAMILIES], BuildingKind.OTHER, [R.WOMEN_ONLY], False),
+        ([Suitability.WOMEN_ONLY], BuildingKind.OTHER, [R.WOMEN_ONLY], True),
+        # A women-only site takes women and their children, never an adult man.
+        ([Suitability.WOMEN_ONLY], BuildingKind.OTHER, [R.NOT_SINGLE_ADULTS], True),
+        ([Suitability.WOMEN_ONLY], BuildingKind.OTHER, [R.NOT_WOMEN_ONLY], False),
+        # Families with children never in a site for single adults.
+        ([Suitability.SINGLE_ADULTS], BuildingKind.OTHER, [R.NOT_SINGLE_ADULTS], False),
+        ([Suitability.SINGLE_ADULTS], BuildingKind.OTHER, [R.NOT_WOMEN_ONLY], True),
+        # Who needs a quieter place: no hall or tent, even an accessible one.
+        ([Suitability.ACCESSIBLE], BuildingKind.SCHOOL_SPORTS_HALL, [R.NOT_MASS_SHELTER], False),
+        ([], BuildingKind.TENT_VILLAGE, [R.NOT_MASS_SHELTER], False),
+        ([], BuildingKind.FORMER_HOSPITAL, [R.NOT_MASS_SHELTER], True),
     ],
 )
-def test_suitability_matches_special_needs(
-    suitability: list[Suitability], needs: list[SpecialNeed], fits: bool
+def test_rule_3_protection_rules_are_enforced_by_housing_too(
+    suitability: list[Suitability],
+    building: BuildingKind,
+    requirements: list[SiteRequirement],
+    fits: bool,
 ) -> None:
-    assert suits(suitability, needs) is fits
+    assert suits(suitability, requirements, building) is fits
+    site = open_site(suitability=suitability, building=building)
+    reservation = site.reserve(request(site, 2, frozenset(requirements)), NOW)
+    rejected = reservation.rejection_reason is RejectionReason.UNSUITABLE
+    assert rejected is not fits, "however many places are free"
 
 
 def test_an_unsuitable_site_rejects() -> None:
     site = open_site()
-    reservation = site.reserve(request(site, needs=frozenset({SpecialNeed.WHEELCHAIR})), NOW)
+    reservation = site.reserve(
+        request(site, requirements=frozenset({SiteRequirement.ACCESSIBLE})), NOW
+    )
     assert reservation.rejection_reason is RejectionReason.UNSUITABLE
 
 
@@ -289,7 +310,7 @@ def test_check_in_where_the_household_lives_already_is_a_conflict() -> None:
 def test_check_out_frees_the_places() -> None:
     site = open_site(capacity=6)
     occupant = housed(site, places=5)
-    site.check_out(occupant, CheckOutReason.MOVED_OUT)
+    site.check_out(occupant, CheckOutReason.MOVED_OUT, NOW)
     assert (site.occupied, site.free) == (0, 6)
     [event] = site.events
     assert isinstance(event, OccupantCheckedOut)
@@ -321,7 +342,7 @@ def test_closing_an_occupied_site_is_refused() -> None:
     assert isinstance(site.events[-1], ShelterClosing)
     with pytest.raises(Conflict, match="1 persons live here"):
         site.close()
-    site.check_out(occupant, CheckOutReason.RELOCATED)
+    site.check_out(occupant, CheckOutReason.RELOCATED, NOW)
     site.close()
     assert site.status is SiteStatus.CLOSED
     assert isinstance(site.events[-1], ShelterClosed)

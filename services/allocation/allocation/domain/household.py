@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from ankommen_contracts import Pillar, SpecialNeed
+from ankommen_contracts import AgeBand, Gender, Pillar, SiteRequirement, SpecialNeed
 from ankommen_contracts.envelope import EventData
 from ankommen_contracts.events.allocation import (
     DepartureReason,
     Member,
+    MinorReferredToYouthWelfare,
     PlacementCancelled,
     PlacementDecided,
     PlacementFailed,
@@ -33,17 +34,20 @@ from ankommen_contracts.events.housing import CheckOutReason, RejectionReason, R
 from ankommen_runtime.errors import Conflict
 
 from .policy import (
+    DEFAULT_POLICY,
+    NEED_REQUIREMENTS,
     SINGULAR,
     Board,
     Choice,
     Need,
     NoFit,
+    PlacementPolicy,
     SiteOption,
     choose_site,
     clip,
     persons_text,
 )
-from .readiness import Readiness, months_since, ready_for
+from .readiness import Readiness, months_since
 
 MAX_ATTEMPTS = 1000  # PlacementDecided.attempt's upper bound in the contract
 
@@ -54,6 +58,12 @@ class HouseholdStatus(StrEnum):
     PLACING = "placing"  # no bed yet; PlacementDecided sent, waiting for housing's answer
     RESERVED = "reserved"  # no bed yet; housing holds the places, waiting for the check-in
     HOUSED = "housed"  # lives at a site; a relocation may be under way (``placement``)
+    # Lives at a closing site and still has its bed there, but no other place fits yet:
+    # retried as places free; not a homelessness alert.
+    RELOCATION_PENDING = "relocation_pending"
+    # Left its site for a stay in an institution or another reason with no next place:
+    # housing raised a follow-up for staff.
+    AWAY = "away"
     WAITLISTED = "waitlisted"  # nothing fits: PlacementFailed raised, retried as places free
     YOUTH_WELFARE = "youth_welfare"  # unaccompanied minors: Jugendhilfe, not a site
     MOVED_OUT = "moved_out"  # left the city's accommodation (Auszug into an own flat)
@@ -158,26 +168,73 @@ class Household:
         return self.placement.reserved_until if self.placement else None
 
     @property
+    def referred(self) -> tuple[Member, ...]:
+        """Unaccompanied minors: referred to youth welfare one by one (§42a SGB VIII)."""
+        return tuple(m for m in self.members if m.unaccompanied_minor)
+
+    @property
+    def placed_members(self) -> tuple[Member, ...]:
+        """Who the city places: everyone but the minors referred to youth welfare."""
+        return tuple(m for m in self.members if not m.unaccompanied_minor)
+
+    @property
     def persons(self) -> int:
+        """Persons to place together (the household without referred minors)."""
+        return len(self.placed_members)
+
+    @property
+    def size(self) -> int:
+        """Everyone in the Land's assignment, referred minors included."""
         return len(self.members)
 
     @property
+    def quota_persons(self) -> int:
+        """Persons counted against the asylum quota: unaccompanied minors are counted apart."""
+        return self.persons
+
+    @property
     def special_needs(self) -> list[SpecialNeed]:
-        """Every need of any member, in a fixed order: the household is placed together."""
-        needs = {n for m in self.members for n in m.special_needs}
+        """Every need of any placed member, in a fixed order: the household stays together."""
+        needs = {n for m in self.placed_members for n in m.special_needs}
         return [n for n in SpecialNeed if n in needs]
+
+    @property
+    def requirements(self) -> list[SiteRequirement]:
+        """What a site must be for this household (protection rules), in a fixed order.
+
+        From the needs (accessible, not a mass shelter, women-only) and from who lives
+        together: children never in a site for single adults; an adult man (or an adult
+        whose gender is not recorded) never in a women-only site.
+        """
+        wanted = {NEED_REQUIREMENTS[n] for n in self.special_needs if n in NEED_REQUIREMENTS}
+        placed = self.placed_members
+        if any(m.age_band.is_minor for m in placed):
+            wanted.add(SiteRequirement.NOT_SINGLE_ADULTS)
+        if any(
+            not m.age_band.is_minor and m.gender in (Gender.MALE, Gender.UNKNOWN) for m in placed
+        ):
+            wanted.add(SiteRequirement.NOT_WOMEN_ONLY)
+        return [r for r in SiteRequirement if r in wanted]
+
+    @property
+    def vulnerable(self) -> bool:
+        """Children, special needs or 65+: moves first when a shelter is dissolved."""
+        return any(
+            m.age_band.is_minor or m.special_needs or m.age_band is AgeBand.AGE_65_PLUS
+            for m in self.placed_members
+        )
 
     @property
     def unaccompanied_minors(self) -> bool:
         """Only unaccompanied minors: youth welfare's responsibility, not a site's."""
-        return all(m.unaccompanied_minor for m in self.members)
+        return not self.placed_members
 
     @property
     def must_move(self) -> bool:
         return self.relocation_reason in MUST_MOVE
 
-    def need(self, now: datetime) -> Need:
-        pillar, assessment = ready_for(self.readiness, months_since(self.assigned_at, now))
+    def need(self, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY) -> Need:
+        pillar, assessment = policy.ready_for(self.readiness, months_since(self.assigned_at, now))
         relocating = self.home is not None
         return Need(
             persons=self.persons,
@@ -185,6 +242,9 @@ class Household:
             ready_for=pillar,
             assessment=assessment,
             allow_emergency=not relocating or self.must_move,
+            requirements=frozenset(self.requirements),
+            home_district=self.home.district if self.home else None,
+            policy=policy,
         )
 
     # -- commands -----------------------------------------------------------------------
@@ -215,27 +275,55 @@ class Household:
                 household_id=household.household_id,
                 land_reference_pseudonym=land_reference_pseudonym,
                 quota_period_id=quota_period_id,
-                household_size=household.persons,
+                household_size=household.size,
                 members=list(members),
             )
         )
-        household._note(now, "assigned", f"assigned by the Land: {persons_text(household.persons)}")
+        household._note(now, "assigned", f"assigned by the Land: {persons_text(household.size)}")
+        household._refer_minors(now)
         if household.unaccompanied_minors:
             household.status = HouseholdStatus.YOUTH_WELFARE
             household._note(
                 now,
                 "youth_welfare",
-                "unaccompanied minors: routed to youth welfare (Jugendhilfe), no site placement",
+                "unaccompanied minors only: youth welfare (Jugendhilfe), no site placement",
             )
         else:
             household._place(board, now)
         return household
 
-    def record_readiness(self, readiness: Readiness, now: datetime) -> None:
+    def _refer_minors(self, now: datetime) -> None:
+        """Decided per person: every minor without a parent or guardian goes to youth
+        welfare, even when an adult (a sibling) of the same assignment travels with them."""
+        with_adult = any(not m.age_band.is_minor for m in self.members)
+        for minor in self.referred:
+            self.events.append(
+                MinorReferredToYouthWelfare(
+                    household_id=self.household_id,
+                    person_id=minor.person_id,
+                    age_band=minor.age_band,
+                    gender=minor.gender,
+                    country_of_origin=minor.country_of_origin,
+                    travels_with_adult=with_adult,
+                    quota_period_id=self.quota_period_id,
+                )
+            )
+        if self.referred and self.placed_members:
+            self._note(
+                now,
+                "youth_welfare",
+                f"{persons_text(len(self.referred))} under 18 without a parent or guardian "
+                "referred to youth welfare (§42a SGB VIII), counted apart from the quota; "
+                f"the other {persons_text(self.persons)} placed as a household",
+            )
+
+    def record_readiness(
+        self, readiness: Readiness, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY
+    ) -> None:
         if self.status is HouseholdStatus.DEPARTED:
             raise Conflict(f"household {self.household_id} has departed")
         self.readiness = readiness
-        _, assessment = ready_for(readiness, months_since(self.assigned_at, now))
+        _, assessment = policy.ready_for(readiness, months_since(self.assigned_at, now))
         self._note(now, "readiness", f"readiness recorded: {assessment}")
 
     def request_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> None:
@@ -265,7 +353,7 @@ class Household:
                 household_id=self.household_id,
                 site_id=self.home.site_id if self.home else None,
                 reason=reason,
-                persons=self.persons,
+                persons=self.persons or self.size,
             )
         )
         self._note(now, "departed", f"left the city's care: {reason.value}", self._home_id())
@@ -371,35 +459,57 @@ class Household:
         elif (
             reservation_id is None
             and site is not None
-            and self.status is HouseholdStatus.WAITLISTED
+            and self.status in (HouseholdStatus.WAITLISTED, HouseholdStatus.AWAY)
             and self.home is None
         ):
-            # Staff housed a waitlisted household directly: its alert is closed.
+            # Staff housed a waitlisted (or returning) household directly: alert closed.
             home = Home(site.site_id, site.pillar, site.district, at)
             self._note(now, "housed", "checked in directly by staff", site.site_id)
             self._settle(HouseholdStatus.HOUSED, home=home)
 
-    def checked_out(self, site_id: uuid.UUID, reason: CheckOutReason, now: datetime) -> None:
-        """OccupantCheckedOut: a household that moved out no longer needs a place."""
+    def checked_out(
+        self, site_id: uuid.UUID, reason: CheckOutReason, board: Board, now: datetime
+    ) -> None:
+        """OccupantCheckedOut: every exit has a next place or an alert.
+
+        Moved out (own flat): no place needed. House ban (Hausverbot): placed again at
+        another site at once (or waitlisted with an alert). A stay in an institution or
+        another reason: away, with housing's follow-up for staff; the reason stays coarse.
+        """
         if self.home is None or self.home.site_id != site_id:
             return
         if reason in (CheckOutReason.RELOCATED, CheckOutReason.DEPARTED):
             return  # RefugeeRelocated / RefugeeDeparted recorded that already
         if self.pending is not None:
             self._cancel(
-                self.pending.site_id, self.pending.reservation_id, "household moved out", now
+                self.pending.site_id, self.pending.reservation_id, "household left its site", now
             )
-        self._note(now, "moved_out", f"checked out: {reason.value}", site_id)
-        self._settle(HouseholdStatus.MOVED_OUT, home=None)
+        if reason is CheckOutReason.MOVED_OUT:
+            self._note(now, "moved_out", f"checked out: {reason.value}", site_id)
+            self._settle(HouseholdStatus.MOVED_OUT, home=None)
+            return
+        if reason is CheckOutReason.HOUSE_BAN:
+            self._note(now, "house_ban", "checked out (house ban): needs another site", site_id)
+            self._settle(HouseholdStatus.PLACING, home=None)
+            self.tried_site_ids = [site_id]  # never back to the site that banned it
+            self._place(board, now)
+            return
+        self._note(
+            now,
+            "away",
+            f"checked out ({reason.value}) with no next place: housing's follow-up for staff",
+            site_id,
+        )
+        self._settle(HouseholdStatus.AWAY, home=None)
 
     def site_closing(self, site_id: uuid.UUID, board: Board, now: datetime) -> None:
         """ShelterClosing: whoever lives or holds places there has to go elsewhere."""
         pending = self.pending
         if pending is not None and pending.site_id == site_id and self.reserved_until is not None:
+            # Places held there, nobody living there yet: a new placement, no relocation
+            # (RelocationRequested is only for households living at the site).
             self._cancel(site_id, pending.reservation_id, "site is closing", now)
             self.placement = None
-            if self.home is None:
-                self._request(RelocationReason.SITE_CLOSING, site_id, now)
             self._place(board, now)
             return
         if self.home is None or self.home.site_id != site_id:
@@ -419,14 +529,22 @@ class Household:
     # -- places appeared, or time passed ------------------------------------------------
 
     def retry_from_waitlist(self, board: Board, now: datetime) -> bool:
-        """Places appeared: a waitlisted household gets a PlacementDecided if one fits now."""
-        if self.status is not HouseholdStatus.WAITLISTED:
+        """Places appeared: a waitlisted household (or one whose site is closing and that
+        still waits for another place) gets a PlacementDecided if one fits now."""
+        if self.status not in (HouseholdStatus.WAITLISTED, HouseholdStatus.RELOCATION_PENDING):
             return False
-        choice = choose_site(self.need(now), board.sites(), exclude=self._excluded([]))
+        choice = choose_site(
+            self.need(now, board.policy), board.sites(), exclude=self._excluded([])
+        )
         if isinstance(choice, NoFit):
-            return False  # still nothing: the open alert stands, no new one
+            return False  # still nothing: the open alert (or pending relocation) stands
         self.tried_site_ids = []  # a new round
-        self._decide(choice, board, now, prefix="from the waitlist: ")
+        prefix = (
+            "from the waitlist: "
+            if self.status is HouseholdStatus.WAITLISTED
+            else "relocation pending: "
+        )
+        self._decide(choice, board, now, prefix=prefix)
         return True
 
     def relocate_from_emergency(self, board: Board, now: datetime) -> bool:
@@ -474,7 +592,9 @@ class Household:
     def _start_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> bool:
         assert self.home is not None
         previous, self.relocation_reason = self.relocation_reason, reason
-        choice = choose_site(self.need(now), board.sites(), exclude=self._excluded([]))
+        choice = choose_site(
+            self.need(now, board.policy), board.sites(), exclude=self._excluded([])
+        )
         if isinstance(choice, NoFit):
             self.relocation_reason = previous
             return False
@@ -497,7 +617,7 @@ class Household:
     def _place(self, board: Board, now: datetime) -> None:
         """One step of a placement round: decide for the best untried site, or give up."""
         choice = choose_site(
-            self.need(now), board.sites(), exclude=self._excluded(self.tried_site_ids)
+            self.need(now, board.policy), board.sites(), exclude=self._excluded(self.tried_site_ids)
         )
         if isinstance(choice, NoFit):
             self._no_place(choice.reason, now)
@@ -514,11 +634,12 @@ class Household:
             site_id=site.site_id,
             reservation_id=uuid.uuid4(),  # new for every attempt; housing's idempotency key
             places=self.persons,
-            special_needs=self.special_needs,
+            requirements=self.requirements,
             pillar=site.pillar,
             district=site.district,
             reason=clip(prefix + choice.reason),
             attempt=self.attempts,
+            for_review=choice.for_review,
         )
         self.placement = Placement(request, decided_at=now)
         # Whoever has a bed keeps it (and the status) until the check-in at the new site.
@@ -540,6 +661,19 @@ class Household:
             self.relocation_reason = None
             self.tried_site_ids = []
             self.status = HouseholdStatus.HOUSED
+            return
+        if self.home is not None:
+            # Its site is closing but its bed is still there: relocation pending, retried as
+            # places free; not a homelessness alert.
+            if self.status is not HouseholdStatus.RELOCATION_PENDING:
+                self._note(
+                    now,
+                    "relocation_pending",
+                    f"its site is closing; no other place yet: {reason}",
+                    self.home.site_id,
+                )
+            self.tried_site_ids = []
+            self.status = HouseholdStatus.RELOCATION_PENDING
             return
         self.status = HouseholdStatus.WAITLISTED
         if self.waitlisted_since is None:

@@ -61,15 +61,23 @@ def months_since(start: datetime, now: datetime) -> int:
     return max((now - start).days // 30, 0)
 
 
-def ready_for(readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
+def ready_for(
+    readiness: Readiness | None,
+    months: int,
+    *,
+    wohnprojekt_after: int = WOHNPROJEKT_AFTER_MONTHS,
+    wohnung_after: int = WOHNUNG_AFTER_MONTHS,
+    prospects_count: bool = True,
+) -> tuple[Pillar, str]:
     """The most independent regular pillar the household is ready for, and why in words.
 
     Wohnung: 6+ months here, high independence, German A2+, good residence prospects.
     Wohnprojekt: 3+ months, at least some independence, German A1+, prospects not poor.
-    Anyone else, and every new arrival, starts in a Wohnheim with 24/7 care.
+    Anyone else, and every new arrival, starts in a Wohnheim with 24/7 care. The months
+    and whether residence prospects count are the city's settings (``PlacementPolicy``).
     """
     stay = f"{months} months in Hannover"
-    if months < WOHNPROJEKT_AFTER_MONTHS:
+    if months < wohnprojekt_after:
         return Pillar.WOHNHEIM, f"new arrival ({stay})"
     if readiness is None:
         return Pillar.WOHNHEIM, f"{stay}, readiness not assessed yet"
@@ -77,10 +85,13 @@ def ready_for(readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
     not_for_flat = [
         text
         for missing, text in (
-            (months < WOHNUNG_AFTER_MONTHS, f"under {WOHNUNG_AFTER_MONTHS} months here"),
+            (months < wohnung_after, f"under {wohnung_after} months here"),
             (r.independence is not Independence.HIGH, "independence not yet high"),
             (_GERMAN_RANK[r.german] < _GERMAN_RANK[GermanLevel.A2], "German below A2"),
-            (r.residence_prospects is not ResidenceProspects.GOOD, "residence prospects not good"),
+            (
+                prospects_count and r.residence_prospects is not ResidenceProspects.GOOD,
+                "residence prospects not good",
+            ),
         )
         if missing
     ]
@@ -94,7 +105,10 @@ def ready_for(readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
         for missing, text in (
             (_INDEPENDENCE_RANK[r.independence] < 1, "independence low"),
             (r.german is GermanLevel.NONE, "no German yet"),
-            (r.residence_prospects is ResidenceProspects.POOR, "residence prospects poor"),
+            (
+                prospects_count and r.residence_prospects is ResidenceProspects.POOR,
+                "residence prospects poor",
+            ),
         )
         if missing
     ]
