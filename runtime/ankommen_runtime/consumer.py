@@ -265,7 +265,9 @@ class ConsumerPolicy:
                     await handler.fn(tx, [env for _, env in todo[i:j]])
                     i = j
                     continue
-                with message_context(envelope.event_id, envelope.correlation_id):
+                with message_context(
+                    envelope.event_id, envelope.correlation_id, envelope.occurred_at
+                ):
                     await handler(tx, envelope)
                 i += 1
         applied = len(todo)

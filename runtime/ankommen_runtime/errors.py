@@ -19,3 +19,16 @@ class NotFound(DomainError):
     """The command names something this service does not know."""
 
     status_code = 404
+
+
+class Unprocessable(DomainError):
+    """A field's value is valid in form but not acceptable (a date far in the future): 422.
+
+    ``loc`` names the field as FastAPI's validation errors do, e.g. ``("body", "occurred_at")``.
+    """
+
+    status_code = 422
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
-from . import health
+from . import health, ids, simulation
 from .auth import TokenVerifier
-from .clock import Clock, WallClock
+from .clock import Clock, SimulatedClock, WallClock
 from .consumer import (
     TRANSIENT_ERRORS,
     ConsumerPolicy,
@@ -36,7 +36,7 @@ from .consumer import (
 )
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
-from .errors import DomainError
+from .errors import DomainError, Unprocessable
 from .kafka import ensure_topics, new_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
@@ -60,6 +60,12 @@ class Periodic:
     name: str
     work: Callable[[Runtime], Awaitable[bool]]
     every: Callable[[Any], float]
+    # ``business`` (holds, waitlist, readiness): in a simulation run it does not loop on
+    # wall time but runs when the simulated clock advances, until nothing more is due.
+    # ``wall`` (technical timeouts such as the saga's resend after silence): always loops
+    # on wall time and reads ``runtime.wall_clock``, so a simulated week never looks like
+    # a week of silence (docs/business-time.md).
+    timer: Literal["business", "wall"] = "business"
 
     async def run(self, runtime: Runtime) -> None:
         interval = self.every(runtime.settings)
@@ -109,20 +115,28 @@ class ServiceSpec:
         return self.settings(**values)
 
     def bind(self, settings: ServiceSettings) -> ServiceSpec:
-        """This spec for one settings object: subscriptions resolved, sweeps as tasks."""
+        """This spec for one settings object: subscriptions resolved, sweeps as tasks.
+
+        In a simulation run the business sweeps stay in ``periodic``: the simulated
+        clock's advance runs them (``simulation.advance``), never wall time.
+        """
         subscriptions = self.subscriptions
         if callable(subscriptions):
             subscriptions = subscriptions(settings)
         tasks = [*self.background]
+        simulated = settings.simulation
         for sweep in self.periodic:
+            if simulated and sweep.timer == "business":
+                continue
 
             async def task(runtime: Runtime, sweep: Periodic = sweep) -> None:
                 await sweep.run(runtime)
 
             task.__name__ = sweep.name.replace("-", "_")
             tasks.append(task)
+        kept = tuple(s for s in self.periodic if simulated and s.timer == "business")
         return replace(
-            self, subscriptions=tuple(subscriptions), periodic=(), background=tuple(tasks)
+            self, subscriptions=tuple(subscriptions), periodic=kept, background=tuple(tasks)
         )
 
 
@@ -159,13 +173,24 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
-        self.clock: Clock = WallClock()
+        # The business clock: simulated in a simulation run (moved by the scenario only),
+        # else the wall clock. ``wall_clock`` serves technical timeouts in both modes.
+        self.wall_clock: Clock = WallClock()
+        self.clock: Clock = (
+            SimulatedClock(settings.simulation_start) if settings.simulation else WallClock()
+        )
+        self.simulation_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def business_sweeps(self) -> Sequence[Periodic]:
+        """Sweeps the simulated clock's advance runs (empty outside a simulation)."""
+        return self.spec.periodic
 
     @property
     def uow(self) -> UnitOfWork:
         assert self.pool is not None, "runtime not started"
-        return UnitOfWork(self.pool, self.settings.topic_prefix)
+        return UnitOfWork(self.pool, self.settings.topic_prefix, self.clock)
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings
@@ -180,6 +205,19 @@ class Runtime:
         if spec.migrations is not None:
             folders.append((spec.name, spec.migrations))
         await migrate(self.pool, folders)
+        remembered = await simulation.claim_mode(
+            self.pool, simulation=settings.simulation, seed=settings.simulation_seed
+        )
+        if settings.simulation:
+            assert isinstance(self.clock, SimulatedClock)
+            if remembered is not None and remembered > self.clock.now():
+                self.clock.advance_to(remembered)  # a restart never takes the clock back
+            ids.seed(settings.simulation_seed)
+            log.warning(
+                "SIMULATION RUN: simulated business clock and seeded ids",
+                now=self.clock.now().isoformat(),
+                seed=settings.simulation_seed,
+            )
         self.producer = new_producer(settings.kafka_bootstrap, client_id=spec.name)
         await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
         if settings.create_topics:
@@ -248,6 +286,8 @@ class Runtime:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self.settings.simulation:
+            ids.seed(None)
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, str]:
@@ -311,6 +351,12 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
+    @app.exception_handler(Unprocessable)
+    async def unprocessable(_: Request, exc: Unprocessable) -> JSONResponse:
+        # Shaped like FastAPI's own 422, so clients read one format for every bad field.
+        detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         # The database or broker is down (a restart, a failover): nothing was changed, and
         # the caller may simply retry. Not a bug, so no traceback at error level.
@@ -325,6 +371,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings | None = Non
         app.add_exception_handler(transient, unavailable)
 
     app.include_router(health.router)
+    if settings.simulation:  # the route exists only in a simulation run
+        app.include_router(simulation.router())
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
@@ -75,6 +76,39 @@ class ServiceSettings(BaseSettings):
     oidc_audience: str | None = Field(
         default=None, description="Audience (`aud`) this service accepts; `ankommen-<service>`."
     )
+
+    environment: str = Field(
+        default="local",
+        description="Where this runs: `local`, `test`, `staging` or `production`. In "
+        "`production` a simulation is refused (docs/business-time.md).",
+    )
+    simulation: bool = Field(
+        default=False,
+        description="A simulation run: the business clock is simulated and moved only by "
+        "`POST /_simulation/clock`, ids are seeded. Refused in production and on a "
+        "database holding live data.",
+    )
+    simulation_seed: int = Field(default=0, description="Seed of the ids in a simulation run")
+    simulation_start: AwareDatetime = Field(
+        default=datetime.fromisoformat("2010-01-01T00:00:00+01:00"),
+        description="Where the simulated clock starts (unless the database remembers a "
+        "later simulated time)",
+    )
+    business_future_tolerance_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="How far ahead of the business clock a command may date what happened "
+        "(clock skew); later is refused with 422",
+    )
+
+    @model_validator(mode="after")
+    def _no_simulation_in_production(self) -> ServiceSettings:
+        if self.simulation and self.environment.strip().lower() in ("production", "prod"):
+            raise ValueError(
+                "ANKOMMEN_SIMULATION is on in a production environment: refused "
+                "(a simulated clock would move the city's business time)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _database_url(self) -> ServiceSettings:

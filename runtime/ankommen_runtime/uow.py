@@ -3,6 +3,10 @@
 As in cosmicpython, the domain records what happened; unlike it, the events are written
 to the outbox in the *same* transaction, so an event exists exactly when its state change
 does, and the relay publishes it later. Nothing is ever published before commit.
+
+Each event is stamped with two times (docs/business-time.md): ``occurred_at``, when it
+happened in the world (the command's date, else the consumed event's, else the business
+clock's now), and ``recorded_at``, the wall-clock moment this service wrote it.
 """
 
 from __future__ import annotations
@@ -11,32 +15,58 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_for
 
-from .context import current_causation_id, current_correlation_id
+from .clock import Clock, WallClock
+from .context import current_business_time, current_causation_id, current_correlation_id
+from .ids import new_id
 
 OUTBOX_CHANNEL = "ankommen_outbox"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    data: EventData
+    event_id: uuid.UUID
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None
+    occurred_at: datetime
 
 
 class Transaction:
     """An open transaction: ``conn`` for the store, ``publish`` for raised events."""
 
-    def __init__(self, conn: asyncpg.Connection, topic_prefix: str = "") -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, topic_prefix: str = "", clock: Clock | None = None
+    ) -> None:
         self.conn = conn
         self.topic_prefix = topic_prefix
-        self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None]] = []
+        self.clock: Clock = clock or WallClock()
+        self._pending: list[_Pending] = []
         self.published: list[Envelope[Any]] = []
 
-    def publish(self, *events: EventData) -> None:
+    def now(self) -> datetime:
+        """Business time of the work in progress: the consumed event's ``occurred_at``
+        while handling one, else the business clock's now."""
+        return current_business_time() or self.clock.now()
+
+    def publish(self, *events: EventData, at: datetime | None = None) -> None:
         """Queue events; they reach the outbox when the transaction commits.
 
-        Correlation and causation are taken now, from the request or event being handled.
+        ``at`` is when they happened in the world (default: ``now()``). Correlation,
+        causation and the event ids are taken now, inside the request or event being
+        handled (so a seeded simulation derives the ids from it).
         """
         correlation, causation = current_correlation_id(), current_causation_id()
-        self._pending.extend((data, correlation, causation) for data in events)
+        occurred_at = (at or self.now()).astimezone(UTC)
+        self._pending.extend(
+            _Pending(data, new_id(), correlation, causation, occurred_at) for data in events
+        )
 
     async def flush(self) -> list[Envelope[Any]]:
         """Write queued events to the outbox with their per-subject sequence numbers."""
@@ -44,8 +74,8 @@ class Transaction:
             return []
         pending, self._pending = self._pending, []
         counts: dict[str, int] = {}
-        for data, _, _ in pending:
-            counts[data.subject()] = counts.get(data.subject(), 0) + 1
+        for p in pending:
+            counts[p.data.subject()] = counts.get(p.data.subject(), 0) + 1
         subjects = sorted(counts)  # fixed lock order: no deadlock between writers
         rows = await self.conn.fetch(
             """INSERT INTO subject_sequence AS s (subject, last_sequence)
@@ -58,14 +88,18 @@ class Transaction:
         )
         next_seq = {r["subject"]: r["last_sequence"] - counts[r["subject"]] + 1 for r in rows}
         envelopes = []
-        for data, correlation, causation in pending:
-            subject = data.subject()
+        recorded_at = datetime.now(UTC)  # recording time is always the wall clock's
+        for p in pending:
+            subject = p.data.subject()
             envelopes.append(
                 new_envelope(
-                    data,
+                    p.data,
                     sequence=next_seq[subject],
-                    correlation_id=correlation,
-                    causation_id=causation,
+                    correlation_id=p.correlation_id,
+                    causation_id=p.causation_id,
+                    occurred_at=p.occurred_at,
+                    recorded_at=recorded_at,
+                    event_id=p.event_id,
                 )
             )
             next_seq[subject] += 1
@@ -100,13 +134,16 @@ def _headers_json(envelope: Envelope[Any]) -> str:
 class UnitOfWork:
     """``async with uow() as tx:`` commits state and events together, or neither."""
 
-    def __init__(self, pool: asyncpg.Pool, topic_prefix: str = "") -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, topic_prefix: str = "", clock: Clock | None = None
+    ) -> None:
         self.pool = pool
         self.topic_prefix = topic_prefix
+        self.clock: Clock = clock or WallClock()
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[Transaction]:
         async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn, self.topic_prefix)
+            tx = Transaction(conn, self.topic_prefix, self.clock)
             yield tx
             await tx.flush()

@@ -23,9 +23,10 @@ from ..common import (
     Pillar,
     SpecialNeed,
     UniqueList,
+    UtcDatetime,
     ValueObject,
 )
-from ..envelope import EventData
+from ..envelope import WAVE_VERSION, EventData
 from ..registry import event
 
 __all__ = [
@@ -64,6 +65,7 @@ class DepartureReason(StrEnum):
 
 class _AllocationEvent(EventData):
     SOURCE: ClassVar[str] = "allocation"
+    VERSION: ClassVar[int] = WAVE_VERSION
 
 
 class _HouseholdEvent(_AllocationEvent):
@@ -121,7 +123,11 @@ class QuotaPeriodAnnounced(_AllocationEvent):
 
 @event
 class RefugeeAssigned(_HouseholdEvent):
-    """The Land assigned a household to the city (Zuweisung); it now needs a place."""
+    """The Land assigned a household to the city (Zuweisung); it now needs a place.
+
+    The envelope's ``occurred_at`` is the Land's decision (Zuweisungsdatum): the assignment
+    counts in the ISO week of that date in Hannover (the quota week).
+    """
 
     TYPE: ClassVar[str] = "RefugeeAssigned"
 
@@ -138,6 +144,10 @@ class RefugeeAssigned(_HouseholdEvent):
         ge=1, le=MAX_HOUSEHOLD, description="Persons in the household; equals len(members)"
     )
     members: list[Member] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+    expected_arrival_at: UtcDatetime = Field(
+        description="When the household is expected to arrive in the city, as the Land "
+        "announced it (the decision itself if nothing was announced); holds run to it"
+    )
 
     @model_validator(mode="after")
     def _members_match(self) -> Self:
@@ -186,6 +196,10 @@ class PlacementDecided(_HouseholdEvent):
     )
     attempt: int = Field(
         ge=1, le=1000, description="1 for the first try; higher after rejected reservations"
+    )
+    expected_arrival_at: UtcDatetime = Field(
+        description="When the household is expected at the site: housing holds the places "
+        "until then plus its grace period (never a length chosen by the requester)"
     )
 
 

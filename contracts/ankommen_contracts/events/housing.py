@@ -15,7 +15,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 
 from ..common import MAX_HOUSEHOLD, District, Pillar, Suitability, UniqueList, UtcDatetime
-from ..envelope import EventData
+from ..envelope import WAVE_VERSION, EventData
 from ..registry import event
 
 __all__ = [
@@ -89,6 +89,7 @@ class CheckOutReason(StrEnum):
 
 class _SiteEvent(EventData):
     SOURCE: ClassVar[str] = "housing"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "site_id"
 
     site_id: uuid.UUID = Field(description="Site (Unterkunft) id")

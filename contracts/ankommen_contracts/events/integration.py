@@ -17,7 +17,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 
 from ..common import MAX_HOUSEHOLD, District, LanguageCode, Skill, UniqueList
-from ..envelope import EventData
+from ..envelope import WAVE_VERSION, EventData
 from ..registry import event
 
 __all__ = [
@@ -92,6 +92,7 @@ class CaseCloseReason(StrEnum):
 
 class _CaseEvent(EventData):
     SOURCE: ClassVar[str] = "integration"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "case_id"
 
     case_id: uuid.UUID = Field(description="Integrationsmanagement case id")

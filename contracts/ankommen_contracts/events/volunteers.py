@@ -17,7 +17,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..common import District, LanguageCode, Skill, UniqueList
-from ..envelope import EventData
+from ..envelope import WAVE_VERSION, EventData
 from ..registry import event
 
 __all__ = [
@@ -42,6 +42,7 @@ class MatchEndReason(StrEnum):
 
 class _VolunteerEvent(EventData):
     SOURCE: ClassVar[str] = "volunteers"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "volunteer_id"
 
     volunteer_id: uuid.UUID = Field(description="Pseudonymous volunteer id (Ehrenamtliche*r)")

@@ -404,6 +404,21 @@ async def record_departure(
     return await get_household(household_id, pool, clock)
 
 
+@households.post(
+    "/households/{household_id}/arrival",
+    summary="Close an overdue arrival's task: expected then, placed again (409 unless overdue)",
+)
+async def confirm_arrival(
+    household_id: uuid.UUID,
+    command: handlers.ConfirmArrival,
+    uow: Uow,
+    pool: Pool,
+    clock: BusinessClock,
+) -> HouseholdView:
+    await handlers.confirm_arrival(uow, household_id, command)
+    return await get_household(household_id, pool, clock)
+
+
 @views.get("/waitlist", summary="Waitlisted households, oldest first")
 async def waitlist(pool: Pool) -> list[WaitingView]:
     return [
