@@ -7,7 +7,7 @@ never copied field by field.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -19,7 +19,8 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_runtime import UnitOfWork
-from ankommen_runtime.service import get_pool, get_uow
+from ankommen_runtime.clock import BusinessTime, Clock
+from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import status as http
@@ -36,14 +37,15 @@ class View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _default_hold(request: Request) -> timedelta:
-    """How long places wait for check-in (``HousingSettings.reservation_hold_seconds``)."""
-    return timedelta(seconds=request.app.state.settings.reservation_hold_seconds)
+def _grace(request: Request) -> timedelta:
+    """How long places wait after the expected arrival (``reservation_grace_seconds``)."""
+    return timedelta(seconds=request.app.state.settings.reservation_grace_seconds)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
-DefaultHold = Annotated[timedelta, Depends(_default_hold)]
+Grace = Annotated[timedelta, Depends(_grace)]
+BusinessClock = Annotated[Clock, Depends(get_clock)]
 
 # -- views ---------------------------------------------------------------------------------
 
@@ -209,12 +211,14 @@ async def start_closing(site_id: uuid.UUID, command: handlers.StartClosing, uow:
 
 
 @sites.post("/sites/{site_id}/close", summary="Close a site")
-async def close_site(site_id: uuid.UUID, uow: Uow) -> SiteView:
+async def close_site(
+    site_id: uuid.UUID, uow: Uow, command: handlers.CloseSite | None = None
+) -> SiteView:
     """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).
 
     A planned site that will not be built is closed here too.
     """
-    return SiteView.model_validate(await handlers.close_site(uow, site_id))
+    return SiteView.model_validate(await handlers.close_site(uow, site_id, command))
 
 
 @sites.post(
@@ -229,9 +233,26 @@ async def check_out(site_id: uuid.UUID, command: handlers.CheckOut, uow: Uow) ->
 
 
 @sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
-async def occupancy(pool: Pool) -> OccupancyView:
-    """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free."""
-    by_pillar, by_district, total = domain.occupancy(await store.sites_in_use(pool))
+async def occupancy(
+    pool: Pool,
+    clock: BusinessClock,
+    as_of: Annotated[BusinessTime | None, Query()] = None,
+    known_at: Annotated[datetime | None, Query()] = None,
+) -> OccupancyView:
+    """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free.
+
+    ``as_of``: the Belegung at that business time (a date means 00:00 in Hannover), from
+    the recorded opening, capacity, check-in and check-out dates: what is known now about
+    that date. ``known_at`` (recording time, default now): only what housing had recorded
+    by then, so "what did we know on that day" stays answerable.
+    """
+    if as_of is None and known_at is None:
+        in_use = await store.sites_in_use(pool)
+    else:
+        in_use = await store.occupancy_as_of(
+            pool, as_of or clock.now(), known_at or datetime.now(UTC)
+        )
+    by_pillar, by_district, total = domain.occupancy(in_use)
     return OccupancyView(
         by_pillar=[OccupancyRowView.model_validate(r) for r in by_pillar],
         by_district=[OccupancyRowView.model_validate(r) for r in by_district],
@@ -264,13 +285,13 @@ _REJECTION_STATUS = {RejectionReason.UNKNOWN_SITE: http.HTTP_404_NOT_FOUND}
         409: {"model": RejectionView, "description": "Rejected, with the reason"},
     },
 )
-async def reserve(command: handlers.ReserveBeds, uow: Uow, hold: DefaultHold) -> Any:
+async def reserve(command: handlers.ReserveBeds, uow: Uow, grace: Grace) -> Any:
     """Reserve atomically (BedReserved) or reject (ReservationRejected), as for PlacementDecided.
 
     Idempotent by ``reservation_id``: a repeat gets the same answer and reserves nothing;
     the same id for a different request is a 409.
     """
-    reservation = await handlers.request_reservation(uow, command, hold)
+    reservation = await handlers.request_reservation(uow, command, grace)
     view = ReservationView.model_validate(reservation)
     if reservation.rejection_reason is None:
         return JSONResponse(view.model_dump(mode="json"), status_code=http.HTTP_201_CREATED)
@@ -314,12 +335,14 @@ async def get_reservation(reservation_id: uuid.UUID, pool: Pool) -> ReservationV
     status_code=http.HTTP_201_CREATED,
     summary="Check a household in",
 )
-async def check_in(reservation_id: uuid.UUID, uow: Uow) -> OccupantView:
+async def check_in(
+    reservation_id: uuid.UUID, uow: Uow, command: handlers.CheckIn | None = None
+) -> OccupantView:
     """OccupantCheckedIn (Einzug) on a held reservation; 409 if checked in already, rejected,
     released, expired or the site is closing. A household living at another site is checked
     out there in the same transaction (OccupantCheckedOut, relocated).
     """
-    return OccupantView.model_validate(await handlers.check_in(uow, reservation_id))
+    return OccupantView.model_validate(await handlers.check_in(uow, reservation_id, command))
 
 
 ROUTERS = (sites, reservations)

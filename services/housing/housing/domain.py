@@ -36,9 +36,11 @@ from ankommen_contracts.events.housing import (
     ShelterPlanned,
 )
 from ankommen_runtime.errors import Conflict
+from ankommen_runtime.ids import new_id
 
-DEFAULT_HOLD = timedelta(hours=48)
-"""How long reserved places wait for the household to arrive (Reservierungsfrist)."""
+DEFAULT_GRACE = timedelta(hours=48)
+"""How long reserved places wait after the expected arrival (Karenzzeit; rule 1): the hold
+runs to the arrival the Land announced plus this, a city setting, never the caller's."""
 
 MAX_CAPACITY = 5000
 
@@ -92,7 +94,14 @@ class ReservationRequest:
     household_id: uuid.UUID
     places: int
     special_needs: frozenset[SpecialNeed] = frozenset()
-    hold: timedelta = DEFAULT_HOLD
+    # When the household is expected; None: at the reservation itself (already here).
+    expected_arrival_at: datetime | None = None
+    grace: timedelta = DEFAULT_GRACE
+
+    def expires_at(self, now: datetime) -> datetime:
+        """Rule 1: held until the expected arrival (never before ``now``) plus the grace."""
+        arrival = self.expected_arrival_at or now
+        return max(arrival, now) + self.grace
 
 
 @dataclass
@@ -201,6 +210,9 @@ class Site:
     planned_opening_on: date | None = None
     closing_reason: ClosingReason | None = None
     closes_on: date | None = None
+    # Business time of the latest recorded change (opening, places, closing): a command
+    # dated before it is refused (409), so the site's history stays in order.
+    changed_at: datetime | None = None
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -234,7 +246,7 @@ class Site:
     ) -> Site:
         """Plan a site (in Planung or im Bau): known, counted in plans, takes nobody yet."""
         site = cls(
-            site_id=site_id or uuid.uuid4(),
+            site_id=site_id or new_id(),
             name=name,
             pillar=pillar,
             district=district,
@@ -271,7 +283,7 @@ class Site:
     ) -> Site:
         """Open a site that was never planned here; it takes occupants from now on."""
         site = cls(
-            site_id=site_id or uuid.uuid4(),
+            site_id=site_id or new_id(),
             name=name,
             pillar=pillar,
             district=district,
@@ -415,7 +427,8 @@ class Site:
         return None
 
     def reserve(self, request: ReservationRequest, now: datetime) -> Reservation:
-        """Reserve places until ``now + hold``, or reject with the reason and free places."""
+        """Reserve places until the expected arrival plus the grace (rule 1), or reject
+        with the reason and free places; ``now`` is the request's business time."""
         assert request.site_id == self.site_id
         reason = self.refusal(request.places, request.special_needs)
         if reason is not None:
@@ -430,7 +443,7 @@ class Site:
                 special_needs=request.special_needs,
                 status=ReservationStatus.HELD,
                 requested_at=now,
-                expires_at=now + request.hold,
+                expires_at=request.expires_at(now),
             )
         self.events.append(reservation.outcome())
         return reservation
@@ -482,6 +495,16 @@ class Site:
             assert reservation.release_reason is not None
             raise Conflict(f"reservation {rid} was released ({reservation.release_reason.value})")
         assert reservation.expires_at is not None
+        if now < reservation.requested_at:
+            raise Conflict(
+                f"check-in dated {now.isoformat()} is before reservation {rid} was made "
+                f"({reservation.requested_at.isoformat()}); correct the earlier record first"
+            )
+        if home is not None and now < home.checked_in_at:
+            raise Conflict(
+                f"check-in dated {now.isoformat()} is before household {home.household_id} "
+                f"moved into its current site ({home.checked_in_at.isoformat()})"
+            )
         if now >= reservation.expires_at:
             raise Conflict(
                 f"reservation {rid} expired at {reservation.expires_at.isoformat()}; "
@@ -494,7 +517,7 @@ class Site:
         if home is not None:
             assert home_site is not None
             assert home_site.site_id == home.site_id
-            home_site.check_out(home, CheckOutReason.RELOCATED)
+            home_site.check_out(home, CheckOutReason.RELOCATED, now)
         self.reserved -= reservation.places
         self.occupied += reservation.places
         reservation.status, reservation.checked_in_at = ReservationStatus.CHECKED_IN, now
@@ -515,9 +538,17 @@ class Site:
         )
         return occupant
 
-    def check_out(self, occupant: Occupant, reason: CheckOutReason) -> None:
-        """A household leaves (Auszug); its places are free again."""
+    def check_out(
+        self, occupant: Occupant, reason: CheckOutReason, at: datetime | None = None
+    ) -> None:
+        """A household leaves (Auszug) at ``at``; its places are free again. A check-out
+        dated before the check-in it ends is refused (409): corrections come first."""
         assert occupant.site_id == self.site_id
+        if at is not None and at < occupant.checked_in_at:
+            raise Conflict(
+                f"check-out dated {at.isoformat()} is before household {occupant.household_id} "
+                f"checked in ({occupant.checked_in_at.isoformat()})"
+            )
         self.occupied -= occupant.persons
         self.events.append(
             OccupantCheckedOut(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -35,6 +35,7 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork
+from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -51,22 +52,27 @@ from .domain import (
 
 log = get_logger(__name__)
 
-MAX_HOLD_SECONDS = 30 * 24 * 3600
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 class Command(BaseModel):
     # Unknown fields are refused (422 naming them): a typo must not pass as a default.
     model_config = ConfigDict(extra="forbid")
 
 
+class Dated(Command):
+    """A command that records something that happened in the world, and when."""
+
+    occurred_at: BusinessTime | None = Field(
+        default=None,
+        description="When it happened (business time): an ISO instant with its offset, or a "
+        "date (00:00 in Hannover); default now. Not in the future (422); not before what "
+        "is recorded already for the same site or stay (409).",
+    )
+
+
 # -- sites ---------------------------------------------------------------------------------
 
 
-class OpenSite(Command):
+class OpenSite(Dated):
     """Open a site (Unterkunft) that takes occupants from now on."""
 
     name: str = Field(min_length=1, max_length=200, description="Public name of the site")
@@ -82,7 +88,7 @@ class OpenSite(Command):
     )
 
 
-class PlanSite(Command):
+class PlanSite(Dated):
     """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
 
     name: str = Field(min_length=1, max_length=200, description="Public name of the site")
@@ -101,7 +107,7 @@ class PlanSite(Command):
     )
 
 
-class OpenPlannedSite(Command):
+class OpenPlannedSite(Dated):
     """Open a planned site; name the operator here if the plan had none."""
 
     operator: str | None = Field(default=None, min_length=1, max_length=200)
@@ -110,7 +116,7 @@ class OpenPlannedSite(Command):
     )
 
 
-class ChangeCapacity(Command):
+class ChangeCapacity(Dated):
     """Set a site's capacity (Kapazität) to a new total."""
 
     capacity: int = Field(ge=0, le=MAX_CAPACITY, description="New total of places")
@@ -128,77 +134,106 @@ class ChangeCapacity(Command):
         return reason
 
 
-class Places(Command):
+class Places(Dated):
     """A number of places to block (sperren) or release (freigeben)."""
 
     places: int = Field(ge=1, le=MAX_CAPACITY)
 
 
-class StartClosing(Command):
+class StartClosing(Dated):
     """Begin closing a site (Auflösung): no new occupants; residents are relocated."""
 
     reason: ClosingReason
     closes_on: date | None = Field(default=None, description="Planned closing day, if set")
 
 
-async def _new_site(uow: UnitOfWork, site: Site) -> Site:
+class CloseSite(Dated):
+    """Close a site (empty and closing, or a plan dropped)."""
+
+
+_SITE_FIELDS = {"occurred_at"}
+
+
+async def _new_site(uow: UnitOfWork, site: Site, at: datetime) -> Site:
+    site.changed_at = at
     try:
         async with uow() as tx:
             await store.add_site(tx.conn, site)
-            tx.publish(*site.events)
+            await store.record_site_state(tx.conn, site, at)
+            tx.publish(*site.events, at=at)
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"site {site.site_id} exists already") from exc
     return site
 
 
 async def open_site(uow: UnitOfWork, command: OpenSite) -> Site:
-    return await _new_site(uow, Site.open_new(**command.model_dump()))
+    at = occurred(command.occurred_at, uow.clock)
+    return await _new_site(uow, Site.open_new(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
 async def plan_site(uow: UnitOfWork, command: PlanSite) -> Site:
-    return await _new_site(uow, Site.plan(**command.model_dump()))
+    at = occurred(command.occurred_at, uow.clock)
+    return await _new_site(uow, Site.plan(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
-async def _change_site(uow: UnitOfWork, site_id: uuid.UUID, change: Callable[[Site], Any]) -> Site:
-    """Lock the site, apply a domain rule, save it with the events it raised."""
+async def _change_site(
+    uow: UnitOfWork, site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
+) -> Site:
+    """Lock the site, apply a domain rule at the command's date, save it with the events it
+    raised and the state it reached from then on.
+
+    Correction rule: a change dated before the site's latest recorded change is refused
+    (409); the site's history is kept in order, never rewritten behind later facts.
+    """
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         site = await store.get_site(tx.conn, site_id, for_update=True)
         if site is None:
             raise NotFound(f"no site {site_id}")
+        if site.changed_at is not None and at < site.changed_at:
+            raise Conflict(
+                f"occurred_at {at.isoformat()} is before the latest recorded change of site "
+                f"{site_id} ({site.changed_at.isoformat()}); correct that change first"
+            )
         change(site)
+        site.changed_at = at
         await store.save_site(tx.conn, site)
-        tx.publish(*site.events)
+        await store.record_site_state(tx.conn, site, at)
+        tx.publish(*site.events, at=at)
     return site
 
 
 async def open_planned_site(uow: UnitOfWork, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.open(operator=command.operator, capacity=command.capacity)
+        uow,
+        site_id,
+        command,
+        lambda s: s.open(operator=command.operator, capacity=command.capacity),
     )
 
 
 async def change_capacity(uow: UnitOfWork, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.change_capacity(command.capacity, command.reason)
+        uow, site_id, command, lambda s: s.change_capacity(command.capacity, command.reason)
     )
 
 
 async def block_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.block(command.places))
+    return await _change_site(uow, site_id, command, lambda s: s.block(command.places))
 
 
 async def release_blocked_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.release_blocked(command.places))
+    return await _change_site(uow, site_id, command, lambda s: s.release_blocked(command.places))
 
 
 async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosing) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.start_closing(command.reason, command.closes_on)
+        uow, site_id, command, lambda s: s.start_closing(command.reason, command.closes_on)
     )
 
 
-async def close_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.close())
+async def close_site(uow: UnitOfWork, site_id: uuid.UUID, command: CloseSite | None = None) -> Site:
+    return await _change_site(uow, site_id, command or CloseSite(), lambda s: s.close())
 
 
 # -- reservations --------------------------------------------------------------------------
@@ -216,22 +251,21 @@ class ReserveBeds(Command):
     special_needs: UniqueList[SpecialNeed] = Field(
         default_factory=list, description="Needs the site must meet"
     )
-    hold_seconds: int | None = Field(
+    expected_arrival_at: BusinessTime | None = Field(
         default=None,
-        ge=1,
-        le=MAX_HOLD_SECONDS,
-        description="How long the places are held for check-in; default: the service's",
+        description="When the household is expected; the places are held until then plus "
+        "the city's grace period (rule 1: never a length the caller chooses). Default: now",
     )
 
-    def request(self, default_hold: timedelta) -> ReservationRequest:
-        hold = default_hold if self.hold_seconds is None else timedelta(seconds=self.hold_seconds)
+    def request(self, grace: timedelta) -> ReservationRequest:
         return ReservationRequest(
             reservation_id=self.reservation_id,
             site_id=self.site_id,
             household_id=self.household_id,
             places=self.places,
             special_needs=frozenset(self.special_needs),
-            hold=hold,
+            expected_arrival_at=self.expected_arrival_at,
+            grace=grace,
         )
 
 
@@ -273,11 +307,11 @@ async def reserve(
 
 
 async def request_reservation(
-    uow: UnitOfWork, command: ReserveBeds, default_hold: timedelta
+    uow: UnitOfWork, command: ReserveBeds, grace: timedelta
 ) -> Reservation:
-    request = command.request(default_hold)
+    request = command.request(grace)
     async with uow() as tx:
-        reservation, repeated = await reserve(tx, request, _now())
+        reservation, repeated = await reserve(tx, request, tx.now())
         if repeated and not reservation.answers(request):
             # Raised inside the unit of work: the re-published answer is rolled back too.
             raise Conflict(
@@ -288,9 +322,16 @@ async def request_reservation(
     return reservation
 
 
-async def check_in(uow: UnitOfWork, reservation_id: uuid.UUID) -> Occupant:
-    """Turn a held reservation into occupancy; a household living elsewhere moves out there."""
-    now = _now()
+class CheckIn(Dated):
+    """The household arrived and moved in (Einzug)."""
+
+
+async def check_in(
+    uow: UnitOfWork, reservation_id: uuid.UUID, command: CheckIn | None = None
+) -> Occupant:
+    """Turn a held reservation into occupancy at the command's date; a household living
+    elsewhere moves out there. 409 if dated before the reservation or the current stay."""
+    now = occurred((command or CheckIn()).occurred_at, uow.clock)
     async with uow() as tx:
         conn = tx.conn
         reservation = await store.get_reservation(conn, reservation_id, for_update=True)
@@ -314,12 +355,12 @@ async def check_in(uow: UnitOfWork, reservation_id: uuid.UUID) -> Occupant:
         await store.save_reservation(conn, reservation)
         await store.save_sites(conn, sites.values())
         if home_site is not None:
-            tx.publish(*home_site.events)  # out of the old place first, then in
-        tx.publish(*site.events)
+            tx.publish(*home_site.events, at=now)  # out of the old place first, then in
+        tx.publish(*site.events, at=now)
     return occupant
 
 
-class CheckOut(Command):
+class CheckOut(Dated):
     """A household leaves a site (Auszug)."""
 
     household_id: uuid.UUID
@@ -327,6 +368,7 @@ class CheckOut(Command):
 
 
 async def check_out(uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut) -> Occupant:
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         home = await store.get_occupant(tx.conn, command.household_id, for_update=True)
         site = await store.get_site(tx.conn, site_id, for_update=True)
@@ -334,33 +376,37 @@ async def check_out(uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut) -> O
             raise NotFound(f"no site {site_id}")
         if home is None or home.site_id != site_id:
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
-        site.check_out(home, command.reason)
-        await store.move_out(tx.conn, home.household_id)
+        site.check_out(home, command.reason, at)
+        await store.move_out(tx.conn, home.household_id, at, command.reason.value)
         await store.save_site(tx.conn, site)
-        tx.publish(*site.events)
+        tx.publish(*site.events, at=at)
     return home
 
 
 async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
-    """Release up to ``limit`` held reservations past their expiry; how many were released."""
+    """Release up to ``limit`` held reservations past their expiry at ``now`` (the business
+    clock), in order of expiry; how many were released. Each release happened when its
+    hold ran out (``expires_at``), and its event says so, however late the sweep runs."""
     async with uow() as tx:
         expired = await store.claim_expired(tx.conn, now, limit)
         if not expired:
             return 0
         sites = await store.lock_sites(tx.conn, {r.site_id for r in expired})
         for reservation in expired:
-            sites[reservation.site_id].release(reservation, ReleaseReason.EXPIRED, now)
+            assert reservation.expires_at is not None
+            site = sites[reservation.site_id]
+            site.release(reservation, ReleaseReason.EXPIRED, reservation.expires_at)
+            tx.publish(*site.events, at=reservation.expires_at)
+            site.events.clear()
         await store.save_reservations(tx.conn, expired)
         await store.save_sites(tx.conn, sites.values())
-        for site in sites.values():
-            tx.publish(*site.events)
     return len(expired)
 
 
 # -- events from allocation ----------------------------------------------------------------
 
 
-def on_placement_decided(hold: timedelta) -> EventHandler:
+def on_placement_decided(grace: timedelta) -> EventHandler:
     """PlacementDecided → BedReserved or ReservationRejected, through ``reserve``."""
 
     async def placement_decided(tx: Transaction, event: Envelope[Any]) -> None:
@@ -371,9 +417,11 @@ def on_placement_decided(hold: timedelta) -> EventHandler:
             household_id=data.household_id,
             places=data.places,
             special_needs=frozenset(data.special_needs),
-            hold=hold,
+            expected_arrival_at=data.expected_arrival_at,
+            grace=grace,
         )
-        reservation, repeated = await reserve(tx, request, _now())
+        # The decision's business time, not the moment it is handled.
+        reservation, repeated = await reserve(tx, request, tx.now())
         if repeated and not reservation.answers(request):
             # An event cannot be refused: answer with what the id got, and say so.
             log.warning(
@@ -397,7 +445,7 @@ async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
         return
     site = await store.get_site(tx.conn, reservation.site_id, for_update=True)
     assert site is not None
-    site.release(reservation, ReleaseReason.CANCELLED, _now())
+    site.release(reservation, ReleaseReason.CANCELLED, tx.now())
     await store.save_reservation(tx.conn, reservation)
     await store.save_site(tx.conn, site)
     tx.publish(*site.events)
@@ -406,7 +454,7 @@ async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
 async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
     """RefugeeDeparted → held places released (departed), the household checked out (departed)."""
     data: RefugeeDeparted = event.data
-    now, conn = _now(), tx.conn
+    now, conn = tx.now(), tx.conn
     held = await store.lock_held_of_household(conn, data.household_id)
     home = await store.get_occupant(conn, data.household_id, for_update=True)
     if not held and home is None:
@@ -423,25 +471,33 @@ async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
                 household_id=str(data.household_id),
                 site_id=str(home.site_id),
             )
-        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED)
-        await store.move_out(conn, home.household_id)
+        # Correction rule for events (which cannot be refused): a departure dated before
+        # the check-in here ends the stay at its check-in, and says so.
+        at = max(now, home.checked_in_at)
+        if at != now:
+            log.warning(
+                "departure dated before the check-in; stay ended at the check-in",
+                household_id=str(data.household_id),
+            )
+        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, at)
+        await store.move_out(conn, home.household_id, at, CheckOutReason.DEPARTED.value)
     await store.save_reservations(conn, held)
     await store.save_sites(conn, sites.values())
     for site in sites.values():
         tx.publish(*site.events)
 
 
-def allocation_handlers(hold: timedelta) -> dict[str, EventHandler]:
+def allocation_handlers(grace: timedelta) -> dict[str, EventHandler]:
     """What housing does with ``allocation.events``; other types are ignored and counted."""
     return {
-        "PlacementDecided": on_placement_decided(hold),
+        "PlacementDecided": on_placement_decided(grace),
         "PlacementCancelled": on_placement_cancelled,
         "RefugeeDeparted": on_refugee_departed,
     }
 
 
 def subscriptions(settings: Any) -> list[Subscription]:
-    """What housing consumes (the handler-map convention): allocation's requests, held for
-    ``reservation_hold_seconds`` unless a request says otherwise."""
-    hold = timedelta(seconds=settings.reservation_hold_seconds)
-    return [Subscription("allocation", allocation_handlers(hold))]
+    """What housing consumes (the handler-map convention): allocation's requests, held until
+    the expected arrival plus ``reservation_grace_seconds`` (rule 1)."""
+    grace = timedelta(seconds=settings.reservation_grace_seconds)
+    return [Subscription("allocation", allocation_handlers(grace))]
