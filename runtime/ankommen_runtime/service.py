@@ -180,6 +180,7 @@ class Runtime:
             SimulatedClock(settings.simulation_start) if settings.simulation else WallClock()
         )
         self.simulation_lock = asyncio.Lock()
+        self.lag_probe: simulation.LagProbe | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -240,6 +241,12 @@ class Runtime:
                 retention_hours=settings.outbox_retention_hours,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if settings.simulation:
+            self.lag_probe = simulation.LagProbe(
+                settings.kafka_bootstrap,
+                settings.group,
+                [settings.topic(sub.source) for sub in spec.subscriptions],
+            )
         if spec.subscriptions:
             self.broker = KafkaBroker(
                 settings.kafka_bootstrap,
@@ -282,6 +289,9 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.lag_probe is not None:
+            with contextlib.suppress(Exception):
+                await self.lag_probe.close()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:

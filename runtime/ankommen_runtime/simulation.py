@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,6 +72,82 @@ async def claim_mode(pool: asyncpg.Pool, *, simulation: bool, seed: int | None) 
 
 async def save_simulated_now(pool: asyncpg.Pool, now: datetime) -> None:
     await pool.execute("UPDATE runtime_mode SET simulated_now = $1", now)
+
+
+class Backlog(BaseModel):
+    """What a service still has to do before a simulated step is over (the barrier)."""
+
+    outbox: int = Field(description="Events recorded but not yet acknowledged by Kafka")
+    lag: int = Field(description="Events on the consumed topics not yet handled (committed)")
+    recorded: int = Field(description="Highest outbox id: grows with every event recorded")
+    handled: int = Field(description="Sum of committed offsets: grows with every event handled")
+
+    @property
+    def settled(self) -> bool:
+        return self.outbox == 0 and self.lag == 0
+
+
+class LagProbe:
+    """Reads a consumer group's lag: end offsets minus committed offsets, per partition.
+
+    Committed offsets move only after an event's effects committed (the runtime's
+    consumer policy), so lag 0 means every consumed event has been handled. Created on
+    first use and kept for the run: a barrier is asked hundreds of times.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+        self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+
+    async def lag(self) -> tuple[int, int]:
+        """(events not yet handled, sum of committed offsets)."""
+        if not self.topics:
+            return 0, 0
+        if self._admin is None or self._consumer is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+            await self._consumer.start()
+        if not self._partitions:
+            await self._consumer.topics()  # fetches metadata
+            self._partitions = [
+                TopicPartition(topic, p)
+                for topic in self.topics
+                for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+            ]
+        ends = await self._consumer.end_offsets(self._partitions)
+        committed = await self._admin.list_consumer_group_offsets(
+            self.group, partitions=self._partitions
+        )
+        total = handled = 0
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            offset = done.offset if done is not None and done.offset >= 0 else 0
+            total += max(end - offset, 0)
+            handled += offset
+        return total, handled
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
+
+
+async def backlog(runtime: Runtime) -> Backlog:
+    """The barrier's two questions for one service: outbox empty? consumers caught up?"""
+    assert runtime.pool is not None
+    row = await runtime.pool.fetchrow(
+        """SELECT count(*) FILTER (WHERE published_at IS NULL) AS outbox,
+                  coalesce(max(id), 0) AS recorded
+           FROM outbox"""
+    )
+    probe = runtime.lag_probe
+    lag, handled = await probe.lag() if probe is not None else (0, 0)
+    return Backlog(outbox=row["outbox"], lag=lag, recorded=row["recorded"], handled=handled)
 
 
 class Advance(BaseModel):
@@ -128,6 +206,14 @@ def router() -> APIRouter:
     async def get_clock(request: Request, actor: Operations) -> ClockView:
         runtime = _runtime(request)
         return ClockView(now=runtime.clock.now(), seed=runtime.settings.simulation_seed)
+
+    @r.get(
+        "/backlog",
+        summary="Events still to publish and to handle: a step is over when every service "
+        "answers 0 and 0",
+    )
+    async def get_backlog(request: Request, actor: Operations) -> Backlog:
+        return await backlog(_runtime(request))
 
     @r.post(
         "/clock",

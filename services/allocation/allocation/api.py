@@ -111,7 +111,10 @@ class HouseholdView(View):
     persons: int
     special_needs: list[SpecialNeed]
     members: list[Member]
-    assigned_at: datetime
+    assigned_at: datetime = Field(description="The Land's decision (business time)")
+    expected_arrival_at: datetime = Field(
+        validation_alias="arrival", description="When the household is (or was) expected"
+    )
     site: HomeView | None = Field(
         validation_alias="home", description="Where the household lives now"
     )

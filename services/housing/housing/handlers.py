@@ -239,7 +239,7 @@ async def close_site(uow: UnitOfWork, site_id: uuid.UUID, command: CloseSite | N
 # -- reservations --------------------------------------------------------------------------
 
 
-class ReserveBeds(Command):
+class ReserveBeds(Dated):
     """Reserve places at a site for one household (what PlacementDecided asks, over HTTP)."""
 
     reservation_id: uuid.UUID = Field(
@@ -281,12 +281,12 @@ async def reserve(
     if not await store.claim_reservation(conn, request, now):
         recorded = await store.get_reservation(conn, request.reservation_id)
         assert recorded is not None
-        tx.publish(recorded.outcome())
+        tx.publish(recorded.outcome(), at=now)
         return recorded, True
     site = await store.get_site(conn, request.site_id)
     if site is None:
         reservation = Reservation.for_unknown_site(request, now)
-        tx.publish(reservation.outcome())
+        tx.publish(reservation.outcome(), at=now)
     else:
         # The domain decides on a plain read; the conditional UPDATE makes it true or fails.
         reservation = site.reserve(request, now)
@@ -301,7 +301,7 @@ async def reserve(
                 conn, site.site_id, request.places
             ):
                 raise RuntimeError(f"site {site.site_id} refused places the locked row had")
-        tx.publish(*site.events)
+        tx.publish(*site.events, at=now)
     await store.save_reservation(conn, reservation)
     return reservation, False
 
@@ -310,8 +310,9 @@ async def request_reservation(
     uow: UnitOfWork, command: ReserveBeds, grace: timedelta
 ) -> Reservation:
     request = command.request(grace)
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        reservation, repeated = await reserve(tx, request, tx.now())
+        reservation, repeated = await reserve(tx, request, at)
         if repeated and not reservation.answers(request):
             # Raised inside the unit of work: the re-published answer is rolled back too.
             raise Conflict(
