@@ -111,12 +111,14 @@ class LagProbe:
             self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
             await self._consumer.start()
         if not self._partitions:
-            await self._consumer.topics()  # fetches metadata
+            described = await self._admin.describe_topics(self.topics)
             self._partitions = [
-                TopicPartition(topic, p)
-                for topic in self.topics
-                for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+                TopicPartition(t["topic"], p["partition"])
+                for t in described
+                for p in t["partitions"]
             ]
+            if len({tp.topic for tp in self._partitions}) != len(self.topics):
+                raise RuntimeError(f"consumed topics not all known to Kafka: {self.topics}")
         ends = await self._consumer.end_offsets(self._partitions)
         committed = await self._admin.list_consumer_group_offsets(
             self.group, partitions=self._partitions
