@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import allocation.app
+import asyncpg
 import housing.app
 import httpx
 from ankommen_contracts import Envelope
@@ -32,11 +33,23 @@ class Simulated:
     driver: SimulationDriver
     prefix: str
     infra: Endpoints
+    dsns: dict[str, str]
 
     async def events(self, source: str, until: Callable[[list[Envelope[Any]]], bool]) -> list[Any]:
         return await read_events(
             self.infra.kafka_bootstrap, f"{self.prefix}{source}.events", until=until
         )
+
+    async def all_events(self, source: str) -> list[Any]:
+        """Every event ``source`` recorded, once all of them are on its topic."""
+        conn = await asyncpg.connect(self.dsns[source])
+        try:
+            recorded = await conn.fetchval("SELECT count(*) FROM outbox")
+        finally:
+            await conn.close()
+        events = await self.events(source, lambda es: len(es) >= recorded)
+        assert len(events) == recorded, f"{source}: {len(events)} of {recorded} events read"
+        return events
 
 
 def simulation_settings(
@@ -70,11 +83,12 @@ async def simulated(
     """Allocation and housing on fresh databases, in simulation mode, clocks at ``start``."""
     for source in SERVICES:
         await create_topics(infra.kafka_bootstrap, f"{prefix}{source}.events", partitions=1)
+    dsns = {s: await new_database() for s in SERVICES}
     alloc = allocation.app.AllocationSettings(
-        **simulation_settings("allocation", infra, await new_database(), prefix, start, seed)
+        **simulation_settings("allocation", infra, dsns["allocation"], prefix, start, seed)
     )
     hous = housing.app.HousingSettings(
-        **simulation_settings("housing", infra, await new_database(), prefix, start, seed),
+        **simulation_settings("housing", infra, dsns["housing"], prefix, start, seed),
         **housing_extra,
     )
     issuer = LocalIssuer()
@@ -85,4 +99,4 @@ async def simulated(
     ):
         driver = SimulationDriver({"allocation": allocation_api, "housing": housing_api}, tokens)
         await driver.settle()
-        yield Simulated(allocation_api, housing_api, driver, prefix, infra)
+        yield Simulated(allocation_api, housing_api, driver, prefix, infra, dsns)

@@ -229,9 +229,7 @@ async def a_month(sim: Simulated) -> tuple[list[Any], float]:
     occupancy = await sim.housing.get("/occupancy", params={"as_of": "2015-10-09"})
     assert occupancy.status_code == 200
     assert home
-    events = await sim.events("housing", lambda es: True) + await sim.events(
-        "allocation", lambda es: True
-    )
+    events = await sim.all_events("housing") + await sim.all_events("allocation")
     return events, elapsed
 
 
