@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import httpx
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
-from ankommen_runtime.simulation_driver import SimulationDriver
+from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 
 from .common import Bench, Figure, Result, ServiceChild, Target, running
 
@@ -73,7 +73,7 @@ async def run(bench: Bench) -> Result:
             name: await stack.enter_async_context(httpx.AsyncClient(base_url=child.url, timeout=60))
             for name, child in zip(SERVICES, children, strict=True)
         }
-        driver = SimulationDriver(clients, tokens)
+        driver = SimulationDriver(clients, tokens, stages=CITY_STAGES)
         await driver.settle()
         costs = []
         with bench.ui.step(f"simulated steps: {steps}", steps + WARMUP) as ui_step:

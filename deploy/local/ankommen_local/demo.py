@@ -31,7 +31,7 @@ import typer
 from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
-from ankommen_runtime.simulation_driver import SimulationDriver
+from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 from rich.console import Console
 from rich.table import Table
 
@@ -295,7 +295,7 @@ async def scenario(urls: dict[str, str], tokens: dict[str, str]) -> dict[str, An
     """Three weeks of October 2015 through the running services; what it produced."""
     clients = {name: httpx.AsyncClient(base_url=url, timeout=60) for name, url in urls.items()}
     try:
-        driver = SimulationDriver(clients, tokens)
+        driver = SimulationDriver(clients, tokens, stages=CITY_STAGES)
         await driver.settle()
         opened = await _open_sites(clients["housing"])
         console.print(f"housing: {opened} sites opened on {DEMO_START.date()}")
