@@ -9,11 +9,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from allocation_support import allocation_service, an_assignment, household
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.clock import start_of_day
+from ankommen_runtime.simulation import ModeMismatch
+from housing.app import HousingSettings, create_app
 from housing_support import housing, housing_events
-from simulation_support import Simulated, simulated
+from simulation_support import Simulated, simulated, simulation_settings
+from support import running
 
 MONDAY = datetime(2015, 10, 5, 6, 0, tzinfo=UTC)  # 08:00 in Hannover, ISO week 41
 
@@ -326,3 +330,30 @@ async def test_occupancy_as_of_a_past_date_comes_from_recorded_check_in_and_out_
         assert dates["ShelterOpened"] == "2015-10-01"
         assert dates["OccupantCheckedIn"] == "2015-10-11"  # 00:00 Hannover = 22:00 UTC
         assert dates["OccupantCheckedOut"] == "2015-10-19"
+
+
+# -- the guard -----------------------------------------------------------------------------
+
+
+async def test_a_simulation_refuses_a_live_database_and_a_live_service_a_simulated_one(
+    infra: Endpoints, new_database: Callable[[], Awaitable[str]], topic_prefix: str
+) -> None:
+    live = await new_database()
+    async with housing(live, infra, topic_prefix) as api:
+        await open_site(api, "Wohnheim", 10, MONDAY)  # live data
+    settings = HousingSettings(
+        **simulation_settings("housing", infra, live, topic_prefix, MONDAY, 1)
+    )
+    with pytest.raises(ModeMismatch, match="live data"):
+        async with running(create_app(settings)):
+            pass
+
+    simulated_db = await new_database()
+    settings = HousingSettings(
+        **simulation_settings("housing", infra, simulated_db, topic_prefix, MONDAY, 1)
+    )
+    async with running(create_app(settings)):
+        pass
+    with pytest.raises(ModeMismatch, match="belongs to a simulation run"):
+        async with housing(simulated_db, infra, topic_prefix):
+            pass
