@@ -94,12 +94,6 @@ class ServiceSettings(BaseSettings):
         description="Where the simulated clock starts (unless the database remembers a "
         "later simulated time)",
     )
-    business_future_tolerance_seconds: float = Field(
-        default=900.0,
-        ge=0,
-        description="How far ahead of the business clock a command may date what happened "
-        "(clock skew); later is refused with 422",
-    )
 
     @model_validator(mode="after")
     def _no_simulation_in_production(self) -> ServiceSettings:
