@@ -41,6 +41,7 @@ def assignment(week: int, index: int, quota_period: uuid.UUID) -> al.RefugeeAssi
         quota_period_id=quota_period,
         household_size=HOUSEHOLD,
         members=members,
+        expected_arrival_at=datetime(2016, 1, 4, 8, 0, tzinfo=UTC) + timedelta(weeks=week),
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ankommen_local.infra import Endpoints
 
-from . import ceilings, latency, pipeline, placement, rebuild, volunteers
+from . import ceilings, latency, pipeline, placement, rebuild, simulated_step, volunteers
 from .common import Bench, Result, Size
 from .ui import Ui
 
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Bench], Awaitable[Result]]]] = {
     "latency": ("Latency", latency.run),
     "placement": ("Placement", placement.run),
     "volunteers": ("Volunteer matching", volunteers.run),
+    "simulated_step": ("Simulated step", simulated_step.run),
 }
 SUSTAINED = {"pipeline": "pipeline.events_per_s", "rebuild": "rebuild.events_per_s"}
 

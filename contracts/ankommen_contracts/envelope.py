@@ -3,6 +3,11 @@
 Field names follow DESIGN.md; where CloudEvents 1.0 has the same idea under another name
 (``id``, ``time``) the Kafka headers carry the CloudEvents name (binary content mode,
 ``ce_*`` headers), so a CloudEvents-aware system can route without parsing the body.
+
+Two times (README, "Business time"): ``occurred_at`` is when the occurrence happened in
+the world (CloudEvents ``time``; the Land's decision, the check-in, the site's opening;
+rules and views use it), ``recorded_at`` when the publishing service recorded it (the
+extension attribute ``recordedtime``; "what did we know on date X" uses it).
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 MAX_SEQUENCE = 2**63 - 1
 MAX_ACTOR = 255
 
+WAVE_VERSION = 2
+"""Version of every event type since the business-time reset (issue 13): the envelope
+gained ``recorded_at`` and ``occurred_at`` became the business time. Local topics were
+reset and v1 is not read any more (contracts/README.md, "Business time"); each service's
+event base class sets it, and later changes bump a type from here as usual."""
+
 
 class EventData(BaseModel):
     """Base of every event payload (the envelope's ``data``).
@@ -38,7 +49,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     TYPE: ClassVar[str]
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = WAVE_VERSION  # this wave's coordinated reset: every type at 2
     SOURCE: ClassVar[str]
     SUBJECT_FIELD: ClassVar[str]
 
@@ -59,7 +70,14 @@ class Envelope(BaseModel, Generic[DataT]):
     schema_version: int = Field(ge=1, description="Version of the `data` schema for `type`.")
     source: str = Field(description="Publishing service.")
     subject: str = Field(min_length=1, description="Aggregate id; also the Kafka message key.")
-    occurred_at: AwareDatetime = Field(description="When it happened, UTC (CloudEvents `time`).")
+    occurred_at: AwareDatetime = Field(
+        description="When the occurrence happened in the world (business time), UTC "
+        "(CloudEvents `time`). Rules and views use it."
+    )
+    recorded_at: AwareDatetime = Field(
+        description="When the publishing service recorded the event, UTC (CloudEvents "
+        "extension `recordedtime`); never earlier than the occurrence was known."
+    )
     correlation_id: uuid.UUID = Field(description="Id shared by everything one request caused.")
     causation_id: uuid.UUID | None = Field(
         default=None, description="`event_id` of the event that caused this one, if any."
@@ -106,7 +124,7 @@ class Envelope(BaseModel, Generic[DataT]):
             raise ValueError(f"unknown source service {value!r}; expected one of {SERVICES}")
         return value
 
-    @field_validator("occurred_at")
+    @field_validator("occurred_at", "recorded_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
@@ -141,6 +159,7 @@ class Envelope(BaseModel, Generic[DataT]):
             ("ce_source", f"/ankommen/{self.source}".encode()),
             ("ce_subject", self.subject.encode()),
             ("ce_time", self.occurred_at.isoformat().encode()),
+            ("ce_recordedtime", self.recorded_at.isoformat().encode()),
             ("content-type", b"application/json"),
             ("schema_version", str(self.schema_version).encode()),
             *extensions,
@@ -157,17 +176,21 @@ def new_envelope(
     correlation_id: uuid.UUID,
     causation_id: uuid.UUID | None = None,
     occurred_at: datetime | None = None,
+    recorded_at: datetime | None = None,
     event_id: uuid.UUID | None = None,
     actor: str | None = None,
 ) -> Envelope[Any]:
-    """Wrap a payload; the owning service's unit of work supplies ``sequence``."""
+    """Wrap a payload; the owning service's unit of work supplies ``sequence`` and both
+    times (``occurred_at`` defaults to ``recorded_at``, which defaults to now)."""
+    recorded_at = recorded_at or datetime.now(UTC)
     envelope = Envelope[type(data)](  # type: ignore[misc]
         event_id=event_id or uuid.uuid4(),
         type=data.TYPE,
         schema_version=data.VERSION,
         source=data.SOURCE,
         subject=data.subject(),
-        occurred_at=occurred_at or datetime.now(UTC),
+        occurred_at=occurred_at or recorded_at,
+        recorded_at=recorded_at,
         correlation_id=correlation_id,
         causation_id=causation_id,
         sequence=sequence,

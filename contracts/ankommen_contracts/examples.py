@@ -102,6 +102,7 @@ _EXAMPLES: list[EventData] = [
         quota_period_id=_QUOTA,
         household_size=4,
         members=_MEMBERS,
+        expected_arrival_at=datetime(2015, 10, 19, 8, 0, tzinfo=UTC),
     ),
     al.PlacementDecided(
         household_id=_HOUSEHOLD,
@@ -113,6 +114,7 @@ _EXAMPLES: list[EventData] = [
         attempt=2,
         places=4,
         requirements=[SiteRequirement.NOT_SINGLE_ADULTS, SiteRequirement.NOT_WOMEN_ONLY],
+        expected_arrival_at=datetime(2015, 10, 19, 8, 0, tzinfo=UTC),
     ),
     al.MinorReferredToYouthWelfare(
         household_id=example_id("household:umf"),
@@ -365,5 +367,6 @@ def example_envelope(event_type: str) -> Envelope[Any]:
         correlation_id=example_id(f"correlation:{event_type}"),
         causation_id=None,
         occurred_at=datetime(2015, 10, 12, 9, 30, tzinfo=UTC),
+        recorded_at=datetime(2015, 10, 12, 9, 31, tzinfo=UTC),
         event_id=example_id(f"event:{event_type}"),
     )

@@ -43,7 +43,12 @@ KAFKA_HEADERS_SCHEMA: dict[str, Any] = {
         "ce_time": {
             "type": "string",
             "format": "date-time",
-            "description": "= envelope `occurred_at`",
+            "description": "= envelope `occurred_at`: when the occurrence happened (business time)",
+        },
+        "ce_recordedtime": {
+            "type": "string",
+            "format": "date-time",
+            "description": "= envelope `recorded_at`: when the publishing service recorded it",
         },
         "content-type": {"const": "application/json", "description": "CloudEvents datacontenttype"},
         "schema_version": {
@@ -67,6 +72,7 @@ KAFKA_HEADERS_SCHEMA: dict[str, Any] = {
         "ce_source",
         "ce_subject",
         "ce_time",
+        "ce_recordedtime",
         "content-type",
         "schema_version",
     ],
@@ -314,7 +320,8 @@ def asyncapi_document(catalogue: Mapping[str, type[EventData]]) -> dict[str, Any
                 "and integration work. Each publishing service owns one topic "
                 "`<service>.events`, keyed by the envelope's `subject`. Every value is a JSON "
                 "envelope (`event_id`, `type`, `schema_version`, `source`, `subject`, "
-                "`occurred_at`, `correlation_id`, `causation_id`, `sequence`, `data`); "
+                "`occurred_at`, `recorded_at`, `correlation_id`, `causation_id`, `sequence`, "
+                "`data`); "
                 "`sequence` counts 1, 2, 3, … per subject, so a consumer can tell a "
                 "redelivery, a gap or a stale event. Delivery is at least once: deduplicate "
                 "by `event_id`. Ignore (and count) types you do not know, and versions newer "

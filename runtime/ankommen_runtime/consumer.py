@@ -514,7 +514,7 @@ class ConsumerPolicy:
                 i = j
                 continue
             with (
-                message_context(envelope.event_id, envelope.correlation_id),
+                message_context(envelope.event_id, envelope.correlation_id, envelope.occurred_at),
                 consuming(record.topic, record.headers or (), envelope.type),
             ):
                 await handler(tx, envelope)

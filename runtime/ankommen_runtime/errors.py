@@ -21,6 +21,19 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class Unprocessable(DomainError):
+    """A field's value is valid in form but not acceptable (a date far in the future): 422.
+
+    ``loc`` names the field as FastAPI's validation errors do, e.g. ``("body", "occurred_at")``.
+    """
+
+    status_code = 422
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 # --- Why an event failed: the cause decides between waiting and dead-lettering. ---
 
 # SQLSTATEs that say "the database cannot do this now", never "this event is wrong": a

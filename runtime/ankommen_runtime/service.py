@@ -12,9 +12,10 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,10 +25,10 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from starlette.responses import Response
 
-from . import health, pseudonym
+from . import health, ids, pseudonym, simulation
 from . import topics as topic_config
 from .auth import TokenVerifier
-from .clock import Clock, WallClock
+from .clock import Clock, SimulatedClock, WallClock
 from .consumer import (
     TRANSIENT_ERRORS,
     ConsumerPolicy,
@@ -37,7 +38,7 @@ from .consumer import (
 )
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
-from .errors import DomainError, outcome_unknown
+from .errors import DomainError, Unprocessable, outcome_unknown
 from .http import UNSTORABLE_ERRORS, InputGuard, document_statuses, unstorable_value
 from .inbox import adopt_group
 from .kafka import new_producer
@@ -67,13 +68,22 @@ class Periodic:
     name: str
     work: Callable[[Runtime], Awaitable[bool]]
     every: Callable[[Any], float]
+    # ``business`` (holds, waitlist, readiness): in a simulation run it does not loop on
+    # wall time but runs when the simulated clock advances, until nothing more is due.
+    # ``wall`` (technical timeouts such as the saga's resend after silence): always loops
+    # on wall time and reads ``runtime.wall_clock``, so a simulated week never looks like
+    # a week of silence (docs/business-time.md).
+    timer: Literal["business", "wall"] = "business"
 
     async def run(self, runtime: Runtime) -> None:
         interval = self.every(runtime.settings)
         while True:
             more, outcome = False, "failed"
             try:
-                with request_context():
+                # A wall-clock sweep runs whenever wall time says: its ids come from its own
+                # scope, never from the process-wide stream a seeded simulation relies on.
+                scope = ids.id_scope(f"wall:{self.name}") if self.timer == "wall" else nullcontext()
+                with scope, request_context():
                     more = await self.work(runtime)
                 outcome = "more" if more else "done"
             except Exception as exc:
@@ -119,20 +129,28 @@ class ServiceSpec:
         return self.settings(**values)
 
     def bind(self, settings: ServiceSettings) -> ServiceSpec:
-        """This spec for one settings object: subscriptions resolved, sweeps as tasks."""
+        """This spec for one settings object: subscriptions resolved, sweeps as tasks.
+
+        In a simulation run the business sweeps stay in ``periodic``: the simulated
+        clock's advance runs them (``simulation.advance``), never wall time.
+        """
         subscriptions = self.subscriptions
         if callable(subscriptions):
             subscriptions = subscriptions(settings)
         tasks = [*self.background]
+        simulated = settings.simulation
         for sweep in self.periodic:
+            if simulated and sweep.timer == "business":
+                continue
 
             async def task(runtime: Runtime, sweep: Periodic = sweep) -> None:
                 await sweep.run(runtime)
 
             task.__name__ = sweep.name.replace("-", "_")
             tasks.append(task)
+        kept = tuple(s for s in self.periodic if simulated and s.timer == "business")
         return replace(
-            self, subscriptions=tuple(subscriptions), periodic=(), background=tuple(tasks)
+            self, subscriptions=tuple(subscriptions), periodic=kept, background=tuple(tasks)
         )
 
 
@@ -176,8 +194,21 @@ class Runtime:
         self.stuck_after = 30.0
         self.topic_problems: list[str] | None = None  # None: not checked yet
         self._topics_checked_at = 0.0
-        self.clock: Clock = clock or WallClock()
+        # The business clock: simulated in a simulation run (moved by the scenario only),
+        # else the wall clock (or the one a test gives). ``wall_clock`` serves technical
+        # timeouts in both modes.
+        self.wall_clock: Clock = WallClock()
+        self.clock: Clock = clock or (
+            SimulatedClock(settings.simulation_start) if settings.simulation else WallClock()
+        )
+        self.simulation_lock = asyncio.Lock()
+        self.lag_probe: simulation.LagProbe | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def business_sweeps(self) -> Sequence[Periodic]:
+        """Sweeps the simulated clock's advance runs (empty outside a simulation)."""
+        return self.spec.periodic
 
     @property
     def uow(self) -> UnitOfWork:
@@ -197,6 +228,19 @@ class Runtime:
         if spec.migrations is not None:
             folders.append((spec.name, spec.migrations))
         await migrate(self.pool, folders)
+        remembered = await simulation.claim_mode(
+            self.pool, simulation=settings.simulation, seed=settings.simulation_seed
+        )
+        if settings.simulation:
+            assert isinstance(self.clock, SimulatedClock)
+            if remembered is not None and remembered > self.clock.now():
+                self.clock.advance_to(remembered)  # a restart never takes the clock back
+            ids.seed(settings.simulation_seed)
+            log.warning(
+                "SIMULATION RUN: simulated business clock and seeded ids",
+                now=self.clock.now().isoformat(),
+                seed=settings.simulation_seed,
+            )
         self.producer = new_producer(
             settings.kafka_bootstrap, client_id=spec.name, **settings.kafka_client_options()
         )
@@ -212,6 +256,12 @@ class Runtime:
                 retention_hours=settings.outbox_retention_hours,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if settings.simulation:
+            self.lag_probe = simulation.LagProbe(
+                settings.kafka_bootstrap,
+                settings.group,
+                [settings.topic(sub.source) for sub in spec.subscriptions],
+            )
         if spec.subscriptions:
             self.broker = KafkaBroker(
                 settings.kafka_bootstrap,
@@ -317,10 +367,15 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.lag_probe is not None:
+            with contextlib.suppress(Exception):
+                await self.lag_probe.close()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self.settings.simulation:
+            ids.seed(None)
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, str]:
@@ -425,6 +480,10 @@ def create_service_app(
             given = uuid.UUID(header) if header else None
         except ValueError:
             given = None
+        if given is None and request.method in ("GET", "HEAD", "OPTIONS"):
+            # A read raises no event: its correlation id is random even in a simulation, so
+            # polling (health, backlog, views) never shifts a seeded run's ids.
+            given = uuid.uuid4()
         with request_context(given) as cid:
             response = await call_next(request)
         response.headers["x-correlation-id"] = str(cid)
@@ -433,6 +492,12 @@ def create_service_app(
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(Unprocessable)
+    async def unprocessable(_: Request, exc: Unprocessable) -> JSONResponse:
+        # Shaped like FastAPI's own 422, so clients read one format for every bad field.
+        detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         # The database or broker is down (a restart, a failover). Not a bug, so no
@@ -460,6 +525,8 @@ def create_service_app(
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
+    if settings.simulation:  # the route exists only in a simulation run
+        app.include_router(simulation.router())
     for router in spec.routers:
         app.include_router(router)
     document_statuses(app)

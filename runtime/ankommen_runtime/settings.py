@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .http import DEFAULT_MAX_BODY_BYTES
@@ -114,6 +115,33 @@ class ServiceSettings(BaseSettings):
         "tests, demo); keep it in the secret store, and never rotate it without a plan: "
         "pseudonyms made under another key do not match.",
     )
+
+    environment: str = Field(
+        default="local",
+        description="Where this runs: `local`, `test`, `staging` or `production`. In "
+        "`production` a simulation is refused (docs/business-time.md).",
+    )
+    simulation: bool = Field(
+        default=False,
+        description="A simulation run: the business clock is simulated and moved only by "
+        "`POST /_simulation/clock`, ids are seeded. Refused in production and on a "
+        "database holding live data.",
+    )
+    simulation_seed: int = Field(default=0, description="Seed of the ids in a simulation run")
+    simulation_start: AwareDatetime = Field(
+        default=datetime.fromisoformat("2010-01-01T00:00:00+01:00"),
+        description="Where the simulated clock starts (unless the database remembers a "
+        "later simulated time)",
+    )
+
+    @model_validator(mode="after")
+    def _no_simulation_in_production(self) -> ServiceSettings:
+        if self.simulation and self.environment.strip().lower() in ("production", "prod"):
+            raise ValueError(
+                "ANKOMMEN_SIMULATION is on in a production environment: refused "
+                "(a simulated clock would move the city's business time)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _database_url(self) -> ServiceSettings:

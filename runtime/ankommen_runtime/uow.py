@@ -3,6 +3,10 @@
 As in cosmicpython, the domain records what happened; unlike it, the events are written
 to the outbox in the *same* transaction, so an event exists exactly when its state change
 does, and the relay publishes it later. Nothing is ever published before commit.
+
+Each event is stamped with two times (docs/business-time.md): ``occurred_at``, when it
+happened in the world (the command's date, else the consumed event's, else the business
+clock's now), and ``recorded_at``, the wall-clock moment this service wrote it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,30 +24,54 @@ from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_
 
 from . import audit
 from .clock import Clock, WallClock
-from .context import current_causation_id, current_correlation_id
+from .context import current_business_time, current_causation_id, current_correlation_id
+from .ids import new_id
 from .tracing import event_trace_headers
 
 OUTBOX_CHANNEL = "ankommen_outbox"
 
 
+@dataclass(frozen=True)
+class _Pending:
+    data: EventData
+    event_id: uuid.UUID
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None
+    occurred_at: datetime
+    actor: str | None = None
+
+
 class Transaction:
     """An open transaction: ``conn`` for the store, ``publish`` for raised events."""
 
-    def __init__(self, conn: asyncpg.Connection, topic_prefix: str = "") -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, topic_prefix: str = "", clock: Clock | None = None
+    ) -> None:
         self.conn = conn
         self.topic_prefix = topic_prefix
-        self._pending: list[tuple[EventData, uuid.UUID, uuid.UUID | None, str | None]] = []
+        self.clock: Clock = clock or WallClock()
+        self._pending: list[_Pending] = []
         self.published: list[Envelope[Any]] = []
 
-    def publish(self, *events: EventData) -> None:
+    def now(self) -> datetime:
+        """Business time of the work in progress: the consumed event's ``occurred_at``
+        while handling one, else the business clock's now."""
+        return current_business_time() or self.clock.now()
+
+    def publish(self, *events: EventData, at: datetime | None = None) -> None:
         """Queue events; they reach the outbox when the transaction commits.
 
-        Correlation and causation are taken now, from the request or event being handled,
-        and so is the acting staff member (``ce_actor``), if a staff member's command runs.
+        ``at`` is when they happened in the world (default: ``now()``). Correlation,
+        causation, the acting staff member (``ce_actor``, if a staff member's command runs)
+        and the event ids are taken now, inside the request or event being handled (so a
+        seeded simulation derives the ids from it).
         """
         correlation, causation = current_correlation_id(), current_causation_id()
         actor = audit.current_actor_id()
-        self._pending.extend((data, correlation, causation, actor) for data in events)
+        occurred_at = (at or self.now()).astimezone(UTC)
+        self._pending.extend(
+            _Pending(data, new_id(), correlation, causation, occurred_at, actor) for data in events
+        )
 
     async def flush(self) -> list[Envelope[Any]]:
         """Write queued events to the outbox with their per-subject sequence numbers."""
@@ -49,8 +79,8 @@ class Transaction:
             return []
         pending, self._pending = self._pending, []
         counts: dict[str, int] = {}
-        for data, _, _, _ in pending:
-            counts[data.subject()] = counts.get(data.subject(), 0) + 1
+        for p in pending:
+            counts[p.data.subject()] = counts.get(p.data.subject(), 0) + 1
         subjects = sorted(counts)  # fixed lock order: no deadlock between writers
         rows = await self.conn.fetch(
             """INSERT INTO subject_sequence AS s (subject, last_sequence)
@@ -63,15 +93,19 @@ class Transaction:
         )
         next_seq = {r["subject"]: r["last_sequence"] - counts[r["subject"]] + 1 for r in rows}
         envelopes = []
-        for data, correlation, causation, actor in pending:
-            subject = data.subject()
+        recorded_at = datetime.now(UTC)  # recording time is always the wall clock's
+        for p in pending:
+            subject = p.data.subject()
             envelopes.append(
                 new_envelope(
-                    data,
+                    p.data,
                     sequence=next_seq[subject],
-                    correlation_id=correlation,
-                    causation_id=causation,
-                    actor=actor,
+                    correlation_id=p.correlation_id,
+                    causation_id=p.causation_id,
+                    occurred_at=p.occurred_at,
+                    recorded_at=recorded_at,
+                    event_id=p.event_id,
+                    actor=p.actor,
                 )
             )
             next_seq[subject] += 1
@@ -123,7 +157,7 @@ class UnitOfWork:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[Transaction]:
         async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn, self.topic_prefix)
+            tx = Transaction(conn, self.topic_prefix, self.clock)
             yield tx
             await tx.flush()
             if audit.current() is not None:

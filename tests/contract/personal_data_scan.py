@@ -60,7 +60,8 @@ ALLOWED: dict[str, frozenset[str]] = {
         "schema_version": {INT},
         "source": {TEXT},  # checked against the five services
         "subject": {TEXT},  # the aggregate id, a UUID as text
-        "occurred_at": {DATETIME},
+        "occurred_at": {DATETIME},  # business time: when it happened in the world
+        "recorded_at": {DATETIME},  # when the service recorded it
         "sequence": {INT},
         "data": {"DataT"},
         # pseudonymous ids: random UUIDs or keyed pseudonyms, never derived from a person
@@ -120,6 +121,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "expected_persons": {INT},
         "weekly_quota": {INT},
         "expires_at": {DATETIME},
+        "expected_arrival_at": {DATETIME},  # of the household at a site, announced by the Land
         "closes_on": {DATE, NONE},
         "planned_on": {DATE, NONE},
         "planned_opening_on": {DATE, NONE},

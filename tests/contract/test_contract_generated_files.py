@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ankommen_contracts import CATALOGUE, PUBLISHERS, ShelterOpened, decode, topic_for
+from ankommen_contracts import CATALOGUE, PUBLISHERS, decode, topic_for
 from ankommen_contracts.generate import (
     ASYNCAPI_FILE,
     SCHEMAS_DIR,
@@ -50,22 +50,22 @@ def test_check_mode_fails_on_a_drifted_file_and_generate_repairs_it(
     copy_of_contracts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = copy_of_contracts
-    schema = root / SCHEMAS_DIR / schema_filename("ShelterOpened", ShelterOpened.VERSION)
+    schema = root / SCHEMAS_DIR / schema_filename("ShelterOpened", 2)
     schema.write_text(schema.read_text().replace('"maximum": 5000', '"maximum": 6000'))
-    (root / SCHEMAS_DIR / "ShelterRenamed.v1.json").write_text("{}")
+    (root / SCHEMAS_DIR / "ShelterRenamed.v2.json").write_text("{}")
     (root / ASYNCAPI_FILE).unlink()
-    snapshot = root / SNAPSHOTS_DIR / schema_filename("ShelterOpened", ShelterOpened.VERSION)
+    snapshot = root / SNAPSHOTS_DIR / schema_filename("ShelterOpened", 2)
     snapshot.write_text(snapshot.read_text() + " ")  # a released snapshot is never rewritten
 
     assert main(["--check", "--root", str(root)]) == 1
     err = capsys.readouterr().err
-    assert f"schemas/ShelterOpened.v{ShelterOpened.VERSION}.json: out of date" in err
-    assert "schemas/ShelterRenamed.v1.json: stale" in err
+    assert "schemas/ShelterOpened.v2.json: out of date" in err
+    assert "schemas/ShelterRenamed.v2.json: stale" in err
     assert "asyncapi.json: missing" in err
 
     assert main(["--root", str(root)]) == 0
     assert check(root) == []
-    assert not (root / SCHEMAS_DIR / "ShelterRenamed.v1.json").exists()
+    assert not (root / SCHEMAS_DIR / "ShelterRenamed.v2.json").exists()
     assert snapshot.read_text().endswith(" ")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -105,6 +106,7 @@ def placement(
         district=9,
         reason="new arrivals go to Wohnheime; the site with the most free places",
         attempt=1,
+        expected_arrival_at=datetime.now(UTC),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -266,10 +267,14 @@ async def test_refugee_departed_releases_reservations_and_checks_the_household_o
 async def test_an_unclaimed_reservation_expires_and_its_places_return(
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
-    async with housing(database, infra, topic_prefix, expiry_sweep_seconds=0.2) as api:
+    async with housing(
+        database, infra, topic_prefix, expiry_sweep_seconds=0.2, reservation_grace_seconds=1
+    ) as api:
         site_id = await open_site(api, capacity=5)
-        short = reservation(site_id, places=3, hold_seconds=1)
-        long = reservation(site_id, places=1)
+        # Rule 1: held until the expected arrival plus the grace (1 s here).
+        short = reservation(site_id, places=3)  # expected now: held for the grace only
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        long = reservation(site_id, places=1, expected_arrival_at=tomorrow)
         assert (await api.post("/reservations", json=short)).status_code == 201
         assert (await api.post("/reservations", json=long)).status_code == 201
         assert (await site(api, site_id))["free"] == 1

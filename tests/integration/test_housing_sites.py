@@ -211,7 +211,8 @@ async def test_bad_input_names_the_field_and_unknown_sites_are_404(
         assert fields(await api.post(f"/sites/{site_id}/closing", json={"reason": "bored"})) == {
             "reason"
         }
-        too_big = reservation(site_id, places=31, hold_seconds=0)
+        # Rule 1: the hold length is the city's setting, never the caller's.
+        too_big = reservation(site_id, places=31, hold_seconds=3600)
         assert fields(await api.post("/reservations", json=too_big)) == {"places", "hold_seconds"}
         checkout = {"household_id": "nobody", "reason": "moved_out"}
         assert fields(await api.post(f"/sites/{site_id}/check-outs", json=checkout)) == {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -25,11 +25,11 @@ from ..common import (
     SiteRequirement,
     SpecialNeed,
     UniqueList,
+    UtcDatetime,
     ValueObject,
 )
-from ..envelope import EventData
-from ..pseudonym import land_reference_pseudonym
-from ..registry import event, upcaster
+from ..envelope import WAVE_VERSION, EventData
+from ..registry import event
 
 __all__ = [
     "DepartureReason",
@@ -68,6 +68,7 @@ class DepartureReason(StrEnum):
 
 class _AllocationEvent(EventData):
     SOURCE: ClassVar[str] = "allocation"
+    VERSION: ClassVar[int] = WAVE_VERSION
 
 
 class _HouseholdEvent(_AllocationEvent):
@@ -127,11 +128,15 @@ class QuotaPeriodAnnounced(_AllocationEvent):
 
 @event
 class RefugeeAssigned(_HouseholdEvent):
-    """The Land assigned a household to the city (Zuweisung); it now needs a place."""
+    """The Land assigned a household to the city (Zuweisung); it now needs a place.
+
+    The envelope's ``occurred_at`` is the Land's decision (Zuweisungsdatum): the assignment
+    counts in the ISO week of that date in Hannover (the quota week).
+    """
 
     TYPE: ClassVar[str] = "RefugeeAssigned"
 
-    VERSION: ClassVar[int] = 2  # v2: a keyed pseudonym replaced the Land's reference
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     land_reference_pseudonym: Pseudonym = Field(
         description="Keyed pseudonym (HMAC-SHA256) of the Land's reference of the assignment "
@@ -145,6 +150,10 @@ class RefugeeAssigned(_HouseholdEvent):
         ge=1, le=MAX_HOUSEHOLD, description="Persons in the household; equals len(members)"
     )
     members: list[Member] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+    expected_arrival_at: UtcDatetime = Field(
+        description="When the household is expected to arrive in the city, as the Land "
+        "announced it (the decision itself if nothing was announced); holds run to it"
+    )
 
     @model_validator(mode="after")
     def _members_match(self) -> Self:
@@ -174,7 +183,7 @@ class PlacementDecided(_HouseholdEvent):
     """
 
     TYPE: ClassVar[str] = "PlacementDecided"
-    VERSION: ClassVar[int] = 2  # v2: ``requirements`` instead of ``special_needs``; ``for_review``
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     site_id: uuid.UUID = Field(description="Site (Unterkunft) the household goes to")
     reservation_id: uuid.UUID = Field(
@@ -206,6 +215,10 @@ class PlacementDecided(_HouseholdEvent):
         description="A place of a pillar the household is not ready for (a Wohnprojekt or "
         "Wohnung for a new arrival), used because nothing else fits: nobody is left "
         "homeless, and staff review the placement",
+    )
+    expected_arrival_at: UtcDatetime = Field(
+        description="When the household is expected at the site: housing holds the places "
+        "until then plus its grace period (never a length chosen by the requester)"
     )
 
 
@@ -278,14 +291,6 @@ class RefugeeDeparted(_HouseholdEvent):
     persons: int = Field(ge=1, le=MAX_HOUSEHOLD, description="Persons who left")
 
 
-@upcaster("RefugeeAssigned", 1)
-def _refugee_assigned_v1(data: dict[str, Any]) -> dict[str, Any]:
-    """v1 carried the Land's reference itself; reading it replaces it by its pseudonym."""
-    data = dict(data)
-    data["land_reference_pseudonym"] = land_reference_pseudonym(data.pop("land_reference"))
-    return data
-
-
 @event
 class MinorReferredToYouthWelfare(_HouseholdEvent):
     """An unaccompanied minor is referred to the youth office (Inobhutnahme, §42a SGB VIII).
@@ -317,22 +322,3 @@ class MinorReferredToYouthWelfare(_HouseholdEvent):
         if not self.age_band.is_minor:
             raise ValueError(f"age_band {self.age_band.value!r} is not a minor")
         return self
-
-
-# v1 carried the household's special needs; v2 carries what the site must be instead
-# (never a need, let alone a diagnosis). The same mapping as allocation's policy.
-_V1_NEED_REQUIREMENT = {
-    "wheelchair": SiteRequirement.ACCESSIBLE.value,
-    "reduced_mobility": SiteRequirement.ACCESSIBLE.value,
-    "medical": SiteRequirement.NOT_MASS_SHELTER.value,
-    "women_only": SiteRequirement.WOMEN_ONLY.value,
-}
-
-
-@upcaster("PlacementDecided", 1)
-def _placement_decided_v1(data: dict[str, Any]) -> dict[str, Any]:
-    upcast = {k: v for k, v in data.items() if k != "special_needs"}
-    needs = data.get("special_needs") or []
-    wanted = {_V1_NEED_REQUIREMENT[n] for n in needs if n in _V1_NEED_REQUIREMENT}
-    upcast["requirements"] = [r.value for r in SiteRequirement if r.value in wanted]
-    return upcast

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -26,8 +26,8 @@ from ..common import (
     UtcDatetime,
     ValueObject,
 )
-from ..envelope import EventData
-from ..registry import event, upcaster
+from ..envelope import WAVE_VERSION, EventData
+from ..registry import event
 
 __all__ = [
     "BedReserved",
@@ -128,6 +128,7 @@ def _check_units(units: list[Unit], capacity: int) -> None:
 
 class _SiteEvent(EventData):
     SOURCE: ClassVar[str] = "housing"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "site_id"
 
     site_id: uuid.UUID = Field(description="Site (Unterkunft) id")
@@ -138,7 +139,7 @@ class ShelterPlanned(_SiteEvent):
     """A site is planned or being built; it takes nobody yet."""
 
     TYPE: ClassVar[str] = "ShelterPlanned"
-    VERSION: ClassVar[int] = 2  # v2: building, owner, closes_on, units
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
@@ -180,7 +181,7 @@ class ShelterOpened(_SiteEvent):
     """A site (Unterkunft) opened and takes occupants."""
 
     TYPE: ClassVar[str] = "ShelterOpened"
-    VERSION: ClassVar[int] = 2  # v2: building, owner, closes_on, units
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
@@ -268,7 +269,7 @@ class BedReserved(_SiteEvent):
     """Housing reserved places at a site for a household (atomically, never over capacity)."""
 
     TYPE: ClassVar[str] = "BedReserved"
-    VERSION: ClassVar[int] = 2  # v2: unit_id
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     reservation_id: uuid.UUID = Field(description="Chosen by the requester; idempotency key")
     household_id: uuid.UUID
@@ -284,7 +285,7 @@ class ReservationRejected(_SiteEvent):
     """Housing could not reserve; ``site_id`` is the requested site, even if unknown."""
 
     TYPE: ClassVar[str] = "ReservationRejected"
-    VERSION: ClassVar[int] = 2  # v2: reason no_free_unit
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     reservation_id: uuid.UUID = Field(description="The requested reservation id")
     household_id: uuid.UUID
@@ -312,7 +313,7 @@ class OccupantCheckedIn(_SiteEvent):
     """A household moved into a site (Einzug)."""
 
     TYPE: ClassVar[str] = "OccupantCheckedIn"
-    VERSION: ClassVar[int] = 2  # v2: unit_id
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     household_id: uuid.UUID
     reservation_id: uuid.UUID | None = Field(
@@ -329,28 +330,8 @@ class OccupantCheckedOut(_SiteEvent):
     """A household left a site (Auszug); its places are free again."""
 
     TYPE: ClassVar[str] = "OccupantCheckedOut"
-    VERSION: ClassVar[int] = 2  # v2: house_ban and institution reasons
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     household_id: uuid.UUID
     persons: int = Field(ge=1, le=MAX_HOUSEHOLD)
     reason: CheckOutReason
-
-
-# -- upcasters: issue 13's one coordinated change per type. Every v1 field keeps its
-# meaning; the new fields have defaults (no units, an unknown building, no closing date),
-# and the widened enums only gained values. So a v1 payload is a valid v2 payload as is.
-
-
-def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
-    return dict(data)
-
-
-for _type in (
-    "ShelterPlanned",
-    "ShelterOpened",
-    "BedReserved",
-    "ReservationRejected",
-    "OccupantCheckedIn",
-    "OccupantCheckedOut",
-):
-    upcaster(_type, 1)(_unchanged)

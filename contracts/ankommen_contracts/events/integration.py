@@ -29,8 +29,8 @@ from ..common import (
     UniqueList,
     ValueObject,
 )
-from ..envelope import EventData
-from ..registry import event, upcaster
+from ..envelope import WAVE_VERSION, EventData
+from ..registry import event
 
 __all__ = [
     "CaseCloseReason",
@@ -190,6 +190,7 @@ class CaseCloseReason(StrEnum):
 
 class _CaseEvent(EventData):
     SOURCE: ClassVar[str] = "integration"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "case_id"
 
     case_id: uuid.UUID = Field(description="Integrationsmanagement case id")
@@ -200,7 +201,7 @@ class CaseOpened(_CaseEvent):
     """Integrationsmanagement opened a case for a household."""
 
     TYPE: ClassVar[str] = "CaseOpened"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     household_id: uuid.UUID
     district: District = Field(description="Stadtbezirk the case is counselled in")
@@ -212,11 +213,6 @@ class CaseOpened(_CaseEvent):
         default=None, ge=1, le=MAX_HOUSEHOLD, description="Persons in the household"
     )
     opened_on: date | None = Field(default=None, description="Day the case opened")
-
-
-@upcaster("CaseOpened", 1)
-def _case_opened_v1_to_v2(data: dict) -> dict:
-    return {**data, "persons": None, "opened_on": None}
 
 
 class CaseTransferReason(StrEnum):
@@ -258,7 +254,7 @@ class MilestoneReached(_CaseEvent):
     """
 
     TYPE: ClassVar[str] = "MilestoneReached"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     household_id: uuid.UUID
     milestone: Milestone
@@ -282,17 +278,6 @@ class MilestoneReached(_CaseEvent):
             if (getattr(self, name) is None) == (self.milestone is kind):
                 raise ValueError(f"{name} is required exactly for a {kind.value} milestone")
         return self
-
-
-@upcaster("MilestoneReached", 1)
-def _milestone_v1_to_v2(data: dict) -> dict:
-    # Version 1's residence_status milestone meant "Aufenthaltstitel erteilt".
-    granted = data.get("milestone") == Milestone.RESIDENCE_STATUS.value
-    return {
-        **data,
-        "language_level": None,
-        "residence_status": ResidenceStatus.PROTECTION_GRANTED.value if granted else None,
-    }
 
 
 @event
@@ -358,14 +343,9 @@ class MoveOutCompleted(_MoveOut):
     """A household moved out; housing checks it out and frees the beds."""
 
     TYPE: ClassVar[str] = "MoveOutCompleted"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     moved_on: date | None = Field(default=None, description="Moving day")
-
-
-@upcaster("MoveOutCompleted", 1)
-def _move_out_v1_to_v2(data: dict) -> dict:
-    return {**data, "moved_on": None}
 
 
 @event
@@ -374,7 +354,7 @@ class CaseHandedOver(_CaseEvent):
 
     TYPE: ClassVar[str] = "CaseHandedOver"
 
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     household_id: uuid.UUID
     to_structure: DistrictStructure
@@ -389,25 +369,15 @@ class CaseHandedOver(_CaseEvent):
     handed_over_on: date | None = Field(default=None, description="Day of the handover")
 
 
-@upcaster("CaseHandedOver", 1)
-def _handed_over_v1_to_v2(data: dict) -> dict:
-    return {**data, "receiving_partner": None, "handed_over_on": None}
-
-
 @event
 class CaseClosed(_CaseEvent):
     """Integrationsmanagement closed a case."""
 
     TYPE: ClassVar[str] = "CaseClosed"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     reason: CaseCloseReason
     closed_on: date | None = Field(default=None, description="Day the case closed")
-
-
-@upcaster("CaseClosed", 1)
-def _closed_v1_to_v2(data: dict) -> dict:
-    return {**data, "closed_on": None}
 
 
 @event
@@ -419,7 +389,7 @@ class SupportRequested(_CaseEvent):
     """
 
     TYPE: ClassVar[str] = "SupportRequested"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     request_id: uuid.UUID = Field(description="Id of the request; volunteers' matches cite it")
     district: District = Field(description="Where the support is needed")
@@ -442,11 +412,6 @@ class SupportRequested(_CaseEvent):
         if self.skill.involves_children and not self.involves_children:
             raise ValueError(f"involves_children must be true for skill {self.skill.value!r}")
         return self
-
-
-@upcaster("SupportRequested", 1)
-def _support_v1_to_v2(data: dict) -> dict:
-    return {**data, "schedule": []}
 
 
 class ErasureReason(StrEnum):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
 from ..common import District, LanguageCode, Skill, UniqueList
-from ..envelope import EventData
-from ..registry import event, upcaster
+from ..envelope import WAVE_VERSION, EventData
+from ..registry import event
 
 __all__ = [
     "MatchEndReason",
@@ -42,6 +42,7 @@ class MatchEndReason(StrEnum):
 
 class _VolunteerEvent(EventData):
     SOURCE: ClassVar[str] = "volunteers"
+    VERSION: ClassVar[int] = WAVE_VERSION
     SUBJECT_FIELD: ClassVar[str] = "volunteer_id"
 
     volunteer_id: uuid.UUID = Field(description="Pseudonymous volunteer id (Ehrenamtliche*r)")
@@ -52,7 +53,7 @@ class VolunteerRegistered(_VolunteerEvent):
     """Someone offered to volunteer (Hilfsangebot); what, where and how much, never who."""
 
     TYPE: ClassVar[str] = "VolunteerRegistered"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     districts: UniqueList[District] = Field(
         min_length=1, max_length=13, description="Stadtbezirke the volunteer can help in"
@@ -74,7 +75,7 @@ class VolunteerVetted(_VolunteerEvent):
     """A volunteer showed an extended police certificate (erweitertes Führungszeugnis)."""
 
     TYPE: ClassVar[str] = "VolunteerVetted"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     certificate_valid_until: date = Field(
         description="Last day the certificate counts; work with children needs it valid"
@@ -93,7 +94,7 @@ class VolunteerMatched(_VolunteerEvent):
     """A volunteer was matched to a support request."""
 
     TYPE: ClassVar[str] = "VolunteerMatched"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     match_id: uuid.UUID
     request_id: uuid.UUID = Field(description="SupportRequested.request_id")
@@ -112,7 +113,7 @@ class MatchEnded(_VolunteerEvent):
     """A match ended; the request is open again unless the reason says otherwise."""
 
     TYPE: ClassVar[str] = "MatchEnded"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = WAVE_VERSION
 
     match_id: uuid.UUID
     request_id: uuid.UUID
@@ -134,27 +135,3 @@ class VolunteerHoursLogged(_VolunteerEvent):
     district: District = Field(description="Where the help happened")
     worked_on: date
     hours: float = Field(gt=0, le=24, multiple_of=0.25, description="Hours, in quarter hours")
-
-
-# v1 → v2: the business dates were added. What v1 events did not say stays unknown (null);
-# a reader falls back to the envelope's ``occurred_at``.
-
-
-@upcaster("VolunteerRegistered", 1)
-def _registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "registered_on": None}
-
-
-@upcaster("VolunteerVetted", 1)
-def _vetted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "certificate_issued_on": None, "vetted_on": None}
-
-
-@upcaster("VolunteerMatched", 1)
-def _matched_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "involves_children": None, "matched_on": None}
-
-
-@upcaster("MatchEnded", 1)
-def _ended_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "ended_on": None}

@@ -119,7 +119,10 @@ class HouseholdView(View):
     persons: int
     special_needs: list[SpecialNeed]
     members: list[Member]
-    assigned_at: datetime
+    assigned_at: datetime = Field(description="The Land's decision (business time)")
+    expected_arrival_at: datetime = Field(
+        validation_alias="arrival", description="When the household is (or was) expected"
+    )
     site: HomeView | None = Field(
         validation_alias="home", description="Where the household lives now"
     )
@@ -507,6 +510,23 @@ async def record_departure(
     policy: Policy,
 ) -> HouseholdView:
     await handlers.record_departure(uow, household_id, command)
+    return await _detail(household_id, pool, clock.now(), policy)
+
+
+@households.post(
+    "/households/{household_id}/arrival",
+    summary="Close an overdue arrival's task: expected then, placed again (409 unless overdue)",
+)
+async def confirm_arrival(
+    household_id: uuid.UUID,
+    command: handlers.ConfirmArrival,
+    actor: Staff,
+    uow: Uow,
+    pool: Pool,
+    clock: BusinessClock,
+    policy: Policy,
+) -> HouseholdView:
+    await handlers.confirm_arrival(uow, household_id, command, policy)
     return await _detail(household_id, pool, clock.now(), policy)
 
 

@@ -48,7 +48,8 @@ async def resend_overdue(runtime: Runtime) -> bool:
     settings = runtime.settings
     assert isinstance(settings, AllocationSettings)
     timeout = timedelta(seconds=settings.placement_timeout_seconds)
-    return await handlers.resend_overdue(runtime.uow, timeout, runtime.clock.now())
+    # A technical timeout: wall time in every mode (docs/business-time.md).
+    return await handlers.resend_overdue(runtime.uow, timeout, runtime.wall_clock.now())
 
 
 async def retry_waitlist(runtime: Runtime) -> bool:
@@ -72,7 +73,7 @@ SPEC = ServiceSpec(
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
     periodic=[
-        Periodic("placement-timeouts", resend_overdue, _timeout_sweep_every),
+        Periodic("placement-timeouts", resend_overdue, _timeout_sweep_every, timer="wall"),
         Periodic("waitlist-retries", retry_waitlist, lambda s: s.waitlist_retry_seconds),
     ],
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Self
 
@@ -25,8 +25,11 @@ from ankommen_contracts.events.allocation import (
 )
 from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
 from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
+from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.commands import Command
 from ankommen_runtime.consumer import EventHandler, Subscription
+from ankommen_runtime.errors import Unprocessable
+from ankommen_runtime.ids import new_id
 from ankommen_runtime.pseudonym import land_reference_pseudonym
 from ankommen_runtime.store import found
 from pydantic import Field, model_validator
@@ -51,10 +54,14 @@ from .domain import (
 WAITLIST_SCAN = 200  # waitlisted (or emergency-sheltered) households looked at
 MOVES_PER_EVENT = 20  # placements started from the waitlist plus relocations
 OVERDUE_PER_SWEEP = 100  # unanswered requests re-sent per timeout sweep
+# An expected arrival further than this after the decision is a typo, not a plan: 422.
+ARRIVAL_HORIZON = timedelta(days=180)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+OCCURRED_AT = Field(
+    default=None,
+    description="When it happened in the world (business time): an ISO instant with its "
+    "offset, or a date (00:00 in Hannover); default now. Not in the future.",
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -118,6 +125,16 @@ class Assignment(Command):
         default=None, description="Quota period the assignment counts against, if known"
     )
     members: list[AssignedMember] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+    occurred_at: BusinessTime | None = Field(
+        default=None,
+        description="The Land's decision (Zuweisungsdatum): the assignment counts in the ISO "
+        "week of this date in Hannover; default now. Not in the future.",
+    )
+    expected_arrival_at: BusinessTime | None = Field(
+        default=None,
+        description="When the household is expected (the bus on Monday): the reservation "
+        "holds until then plus housing's grace period; default the decision itself",
+    )
 
     @model_validator(mode="after")
     def _distinct_people(self) -> Self:
@@ -129,7 +146,7 @@ class Assignment(Command):
     def contract_members(self) -> list[Member]:
         return [
             Member(
-                person_id=m.person_id or uuid.uuid4(),
+                person_id=m.person_id or new_id(),
                 age_band=m.age_band,
                 gender=m.gender,
                 country_of_origin=m.country_of_origin,
@@ -144,6 +161,26 @@ class AssignmentBatch(Command):
     """The Land's weekly batch of assignments."""
 
     assignments: list[Assignment] = Field(min_length=1, max_length=1000)
+    occurred_at: BusinessTime | None = Field(
+        default=None, description="The Land's decision for every assignment that names none"
+    )
+    expected_arrival_at: BusinessTime | None = Field(
+        default=None, description="Expected arrival for every assignment that names none"
+    )
+
+    @model_validator(mode="after")
+    def _dates_of_the_batch(self) -> Self:
+        """The batch's dates are its assignments' unless one says otherwise."""
+        self.assignments = [
+            a.model_copy(
+                update={
+                    "occurred_at": a.occurred_at or self.occurred_at,
+                    "expected_arrival_at": a.expected_arrival_at or self.expected_arrival_at,
+                }
+            )
+            for a in self.assignments
+        ]
+        return self
 
     @model_validator(mode="after")
     def _distinct_references(self) -> Self:
@@ -160,14 +197,26 @@ class RecordReadiness(Command):
     independence: Independence
     german: GermanLevel
     residence_prospects: ResidenceProspects
+    occurred_at: BusinessTime | None = OCCURRED_AT
 
 
 class RequestRelocation(Command):
     reason: RelocationReason
+    occurred_at: BusinessTime | None = OCCURRED_AT
 
 
 class RecordDeparture(Command):
     reason: DepartureReason
+    occurred_at: BusinessTime | None = OCCURRED_AT
+
+
+class ConfirmArrival(Command):
+    """Staff close an overdue arrival's task: the household is expected (again) then."""
+
+    expected_arrival_at: BusinessTime = Field(
+        description="When the household arrives (or arrived); the new hold runs to it"
+    )
+    occurred_at: BusinessTime | None = OCCURRED_AT
 
 
 class UnknownReference(DomainError):
@@ -201,14 +250,14 @@ async def announce_quota_period(
     """Record the period and raise QuotaPeriodAnnounced; a repeat with the same id and data
     changes nothing, the same id with other data is a conflict."""
     event = QuotaPeriodAnnounced(
-        quota_period_id=command.quota_period_id or uuid.uuid4(),
+        quota_period_id=command.quota_period_id or new_id(),
         starts_on=command.starts_on,
         ends_on=command.ends_on,
         expected_persons=command.expected_persons,
         weekly_quota=command.weekly_quota,
     )
     async with uow() as tx:
-        created = await store.add_quota_period(tx.conn, event, _now())
+        created = await store.add_quota_period(tx.conn, event, tx.now())
         [period] = await store.list_quota_periods(tx.conn, event.quota_period_id)
         if created:
             tx.publish(event)
@@ -234,7 +283,8 @@ async def register_assignments(
     Idempotent by ``land_reference``: a repeat returns the household registered before;
     a reference registered with other data is a conflict (and nothing of the call happens).
     """
-    now = _now()
+    dates = [_assignment_dates(uow, a, i if batch else None) for i, a in enumerate(assignments)]
+    by_reference = {a.land_reference: d for a, d in zip(assignments, dates, strict=True)}
     results: dict[str, Registered] = {}
     async with uow() as tx:
         known = await store.assignments_by_reference(
@@ -255,24 +305,46 @@ async def register_assignments(
         board = await store.load_board(tx.conn, policy) if new else Board(policy=policy)
         # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
         for a in sorted(new, key=lambda a: a.land_reference):
+            decided_at, arrival = by_reference[a.land_reference]
             household = Household.assign(
                 land_reference=a.land_reference,
                 land_reference_pseudonym=land_reference_pseudonym(a.land_reference),
                 members=a.contract_members(),
                 quota_period_id=a.quota_period_id,
                 board=board,
-                now=now,
+                now=decided_at,
+                expected_arrival_at=arrival,
             )
             if not await store.insert_household(tx.conn, household, _request(a)):
                 # Registered by a concurrent request a moment ago: a repeat after all.
                 again = await store.assignments_by_reference(tx.conn, [a.land_reference])
                 results[a.land_reference] = _repeat(a, again[a.land_reference])
                 continue
-            await _record(tx, household)
+            await _record(tx, household, at=decided_at)
             results[a.land_reference] = Registered(
                 a.land_reference, household.household_id, True, household.status
             )
     return [results[a.land_reference] for a in assignments]
+
+
+def _assignment_dates(
+    uow: UnitOfWork, a: Assignment, index: int | None
+) -> tuple[datetime, datetime | None]:
+    """The decision (not in the future) and the expected arrival (not before the decision,
+    at most ``ARRIVAL_HORIZON`` after it) of one assignment; 422 naming the field."""
+    loc: tuple[str | int, ...] = ("body",) if index is None else ("body", "assignments", index)
+    try:
+        decided_at = occurred(a.occurred_at, uow.clock)
+    except Unprocessable as exc:
+        raise Unprocessable((*loc, "occurred_at"), str(exc)) from exc
+    arrival = a.expected_arrival_at
+    if arrival is not None and arrival > decided_at + ARRIVAL_HORIZON:
+        raise Unprocessable(
+            (*loc, "expected_arrival_at"),
+            f"expected_arrival_at {arrival.isoformat()} is more than "
+            f"{ARRIVAL_HORIZON.days} days after the decision ({decided_at.isoformat()})",
+        )
+    return decided_at, arrival
 
 
 def _request(assignment: Assignment) -> dict[str, Any]:
@@ -297,14 +369,15 @@ async def record_readiness(
     command: RecordReadiness,
     policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Household:
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         household = await _locked(tx, household_id)
         household.record_readiness(
             Readiness(command.independence, command.german, command.residence_prospects),
-            _now(),
+            at,
             policy,
         )
-        await _save(tx, household)
+        await _save(tx, household, at=at)
     return household
 
 
@@ -314,32 +387,58 @@ async def request_relocation(
     command: RequestRelocation,
     policy: PlacementPolicy = DEFAULT_POLICY,
 ) -> Household:
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         household = await _locked(tx, household_id)
         board = await store.load_board(tx.conn, policy)
-        household.request_relocation(command.reason, board, _now())
-        await _save(tx, household)
+        household.request_relocation(command.reason, board, at)
+        await _save(tx, household, at=at)
     return household
 
 
 async def record_departure(
     uow: UnitOfWork, household_id: uuid.UUID, command: RecordDeparture
 ) -> Household:
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         household = await _locked(tx, household_id)
-        household.depart(command.reason, _now())
-        await _save(tx, household)
+        household.depart(command.reason, at)
+        await _save(tx, household, at=at)
+    return household
+
+
+async def confirm_arrival(
+    uow: UnitOfWork,
+    household_id: uuid.UUID,
+    command: ConfirmArrival,
+    policy: PlacementPolicy = DEFAULT_POLICY,
+) -> Household:
+    """Close the task of an overdue arrival (rule 1): placed again, in its queue place."""
+    at = occurred(command.occurred_at, uow.clock)
+    if command.expected_arrival_at > at + ARRIVAL_HORIZON:
+        raise Unprocessable(
+            ("body", "expected_arrival_at"),
+            f"expected_arrival_at is more than {ARRIVAL_HORIZON.days} days ahead",
+        )
+    async with uow() as tx:
+        household = await _locked(tx, household_id)
+        board = await store.load_board(tx.conn, policy)
+        household.confirm_arrival(command.expected_arrival_at, board, at)
+        await _save(tx, household, at=at)
     return household
 
 
 async def resend_overdue(uow: UnitOfWork, timeout: timedelta, now: datetime) -> bool:
     """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``
-    at ``now`` (the runtime's clock); True if there may be more to re-send."""
+    at ``now`` (the wall clock: a technical timeout); True if there may be more to re-send.
+    The re-sent event keeps the decision's business time."""
     async with uow() as tx:
         households = await store.lock_overdue(tx.conn, now - timeout, OVERDUE_PER_SWEEP)
         for household in households:
+            decided_at = household.decided_at
             household.resend(now)
-            await _save(tx, household)
+            await _save(tx, household, at=decided_at)
+        await store.mark_sent(tx.conn, [h.household_id for h in households])
     return len(households) == OVERDUE_PER_SWEEP
 
 
@@ -380,7 +479,7 @@ async def on_shelter_closing(
     await store.site_status(tx.conn, site_id, SiteStatus.CLOSING, event.sequence)
     if event.data.closes_on is not None:
         await store.closing_date(tx.conn, site_id, event.data.closes_on, event.sequence)
-    board, now = await store.load_board(tx.conn, policy), _now()
+    board, now = await store.load_board(tx.conn, policy), tx.now()
     for household in await store.lock_at_site(tx.conn, site_id):
         household.site_closing(site_id, board, now)
         await _save(tx, household)
@@ -401,7 +500,7 @@ async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
         return  # housing answered a re-sent request again: handled the first time
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
-        household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, _now())
+        household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, tx.now())
         await _save(tx, household)
 
 
@@ -413,7 +512,7 @@ async def on_reservation_rejected(
     if household is not None:
         board = await store.load_board(tx.conn, policy)
         household.reservation_rejected(
-            d.site_id, d.reservation_id, d.reason, d.free_places, board, _now()
+            d.site_id, d.reservation_id, d.reason, d.free_places, board, tx.now()
         )
         await _save(tx, household)
 
@@ -426,7 +525,7 @@ async def on_reservation_released(
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         board = await store.load_board(tx.conn, policy)
-        household.reservation_released(d.reservation_id, d.reason, board, _now())
+        household.reservation_released(d.reservation_id, d.reason, board, tx.now())
         await _save(tx, household)
     await _use_freed_places(tx, policy)
 
@@ -438,7 +537,7 @@ async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
     if household is not None:
         # The site matters only for a direct check-in (no reservation to take it from).
         site = await store.site_option(tx.conn, d.site_id) if d.reservation_id is None else None
-        household.checked_in(site, d.reservation_id, event.occurred_at, _now())
+        household.checked_in(site, d.reservation_id, event.occurred_at, tx.now())
         await _save(tx, household)
 
 
@@ -450,7 +549,7 @@ async def on_occupant_checked_out(
     household = await store.get_household(tx.conn, d.household_id, for_update=True)
     if household is not None:
         board = await store.load_board(tx.conn, policy)
-        household.checked_out(d.site_id, d.reason, board, _now())
+        household.checked_out(d.site_id, d.reason, board, tx.now())
         await _save(tx, household)
     await _use_freed_places(tx, policy)
 
@@ -523,7 +622,7 @@ async def _use_freed_places(tx: Transaction, policy: PlacementPolicy = DEFAULT_P
     Notunterkünfte for a regular place (longest stay first). Bounded: at most
     ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist`` carries on. Returns
     the placements started."""
-    board, now = await store.load_board(tx.conn, policy), _now()
+    board, now = await store.load_board(tx.conn, policy), tx.now()
     if not board.has_free():
         return 0
     moves = 0
@@ -564,14 +663,15 @@ async def _locked(tx: Transaction, household_id: uuid.UUID) -> Household:
     return found(household, f"household {household_id}")
 
 
-async def _save(tx: Transaction, household: Household) -> None:
+async def _save(tx: Transaction, household: Household, *, at: datetime | None = None) -> None:
     if household.history:  # every transition notes itself: no note, no change
         await store.save_household(tx.conn, household)
-        await _record(tx, household)
+        await _record(tx, household, at=at)
 
 
-async def _record(tx: Transaction, household: Household) -> None:
+async def _record(tx: Transaction, household: Household, *, at: datetime | None = None) -> None:
+    """History and events; ``at`` is their business time (default: the work's, ``tx.now()``)."""
     await store.add_history(tx.conn, household.household_id, household.history)
-    tx.publish(*household.events)
+    tx.publish(*household.events, at=at)
     household.events.clear()
     household.history.clear()

@@ -120,9 +120,11 @@ async def list_quota_periods(
 
 
 async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]]:
-    """Persons assigned per calendar week (starting Monday), per quota period."""
+    """Persons assigned per quota week, per quota period: the ISO week (starting Monday)
+    of the Land's decision in Hannover's calendar (business time, not when it was entered)."""
     rows = await conn.fetch(
-        """SELECT quota_period_id, date_trunc('week', assigned_at AT TIME ZONE 'UTC')::date AS week,
+        """SELECT quota_period_id,
+                  date_trunc('week', assigned_at AT TIME ZONE 'Europe/Berlin')::date AS week,
                   sum(persons) AS persons
            FROM households WHERE quota_period_id IS NOT NULL AND persons > 0
            GROUP BY 1, 2 ORDER BY 1, 2"""
@@ -140,7 +142,7 @@ async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]
 _HOUSEHOLD_COLUMNS = """household_id, land_reference, quota_period_id, members, assigned_at,
     status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects"""
+    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
 
 
 def _household(row: asyncpg.Record) -> Household:
@@ -181,6 +183,7 @@ def _household(row: asyncpg.Record) -> Household:
         attempts=row["attempts"],
         waitlisted_since=row["waitlisted_since"],
         readiness=readiness,
+        expected_arrival_at=row["expected_arrival_at"],
     )
 
 
@@ -204,15 +207,22 @@ def _mutable(h: Household) -> tuple[Any, ...]:
         r.independence.value if r else None,
         r.german.value if r else None,
         r.residence_prospects.value if r else None,
+        h.expected_arrival_at,
     )
 
 
 _MUTABLE = """status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects"""
+    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
 _COLUMNS = [c.strip() for c in _MUTABLE.split(",")]
 _MUTABLE_PARAMS = ", ".join(f"${i}" for i in range(8, 8 + len(_COLUMNS)))
 _SET = ", ".join(f"{c} = ${i}" for i, c in enumerate(_COLUMNS, start=2))
+# When a new request goes out (the pending one changes), the wall clock's moment is kept
+# for the saga's technical timeout; business time (decided_at) is never used for it.
+_PENDING = f"${2 + _COLUMNS.index('pending')}::jsonb"
+_SENT = f"""request_sent_at = CASE WHEN {_PENDING} IS NULL THEN NULL
+    WHEN households.pending IS DISTINCT FROM {_PENDING} THEN clock_timestamp()
+    ELSE households.request_sent_at END"""
 
 
 async def insert_household(conn: asyncpg.Connection, h: Household, request: dict[str, Any]) -> bool:
@@ -224,9 +234,11 @@ async def insert_household(conn: asyncpg.Connection, h: Household, request: dict
     row = await conn.fetchrow(
         f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
                                     members, persons, special_needs, {_MUTABLE}, assigned_at,
-                                    minors_referred, vulnerable)
+                                    minors_referred, vulnerable, request_sent_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
-                    ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)})
+                    ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)},
+                    CASE WHEN ${8 + _COLUMNS.index("pending")}::jsonb IS NULL THEN NULL
+                         ELSE clock_timestamp() END)
             ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
         h.household_id,
         h.land_reference,
@@ -245,7 +257,7 @@ async def insert_household(conn: asyncpg.Connection, h: Household, request: dict
 
 async def save_household(conn: asyncpg.Connection, h: Household) -> None:
     await conn.execute(
-        f"UPDATE households SET {_SET}, updated_at = now() WHERE household_id = $1",
+        f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1",
         h.household_id,
         *_mutable(h),
     )
@@ -339,17 +351,25 @@ async def lock_households(
 
 
 async def lock_overdue(
-    conn: asyncpg.Connection, decided_before: datetime, limit: int
+    conn: asyncpg.Connection, sent_before: datetime, limit: int
 ) -> list[Household]:
-    """Households whose request housing has not answered since ``decided_before``."""
+    """Households whose request housing has not answered since ``sent_before`` (wall clock)."""
     rows = await conn.fetch(
         f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE pending IS NOT NULL AND reserved_until IS NULL AND decided_at < $1
-            ORDER BY decided_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
-        decided_before,
+            WHERE pending IS NOT NULL AND reserved_until IS NULL AND request_sent_at < $1
+            ORDER BY request_sent_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        sent_before,
         limit,
     )
     return [_household(r) for r in rows]
+
+
+async def mark_sent(conn: asyncpg.Connection, household_ids: Sequence[uuid.UUID]) -> None:
+    """The requests of these households went out again now (wall clock)."""
+    await conn.execute(
+        "UPDATE households SET request_sent_at = clock_timestamp() WHERE household_id = ANY($1)",
+        list(household_ids),
+    )
 
 
 async def get_household(

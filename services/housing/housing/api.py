@@ -7,7 +7,7 @@ never copied field by field.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -27,8 +27,9 @@ from ankommen_contracts.events.housing import (
 )
 from ankommen_runtime import UnitOfWork
 from ankommen_runtime.auth import Actor, Role, allow
+from ankommen_runtime.clock import BusinessTime, Clock
 from ankommen_runtime.pagination import Page, PageQuery
-from ankommen_runtime.service import get_pool, get_uow
+from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import status as http
@@ -45,14 +46,15 @@ class View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _default_hold(request: Request) -> timedelta:
-    """How long places wait for check-in (``HousingSettings.reservation_hold_seconds``)."""
-    return timedelta(seconds=request.app.state.settings.reservation_hold_seconds)
+def _grace(request: Request) -> timedelta:
+    """How long places wait after the expected arrival (``reservation_grace_seconds``)."""
+    return timedelta(seconds=request.app.state.settings.reservation_grace_seconds)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
-DefaultHold = Annotated[timedelta, Depends(_default_hold)]
+Grace = Annotated[timedelta, Depends(_grace)]
+BusinessClock = Annotated[Clock, Depends(get_clock)]
 # The resident list holds names: housing staff, and a site's own operator for its sites.
 ResidentListActor = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF, Role.SITE_OPERATOR))]
 HousingStaff = Annotated[Actor, Depends(allow(Role.HOUSING_STAFF))]
@@ -303,12 +305,14 @@ async def set_closing_date(
 
 
 @sites.post("/sites/{site_id}/close", summary="Close a site")
-async def close_site(site_id: uuid.UUID, actor: Planner, uow: Uow) -> SiteView:
+async def close_site(
+    site_id: uuid.UUID, actor: Planner, uow: Uow, command: handlers.CloseSite | None = None
+) -> SiteView:
     """ShelterClosed, for a closing site nobody lives in or holds places at (else 409).
 
     A planned site that will not be built is closed here too.
     """
-    return SiteView.model_validate(await handlers.close_site(uow, site_id))
+    return SiteView.model_validate(await handlers.close_site(uow, site_id, command))
 
 
 @sites.post(
@@ -384,9 +388,27 @@ async def erase_resident(
 
 
 @sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
-async def occupancy(actor: OccupancyReader, pool: Pool) -> OccupancyView:
-    """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free."""
-    by_pillar, by_district, total = domain.occupancy(await store.sites_in_use(pool))
+async def occupancy(
+    actor: OccupancyReader,
+    pool: Pool,
+    clock: BusinessClock,
+    as_of: Annotated[BusinessTime | None, Query()] = None,
+    known_at: Annotated[datetime | None, Query()] = None,
+) -> OccupancyView:
+    """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free.
+
+    ``as_of``: the Belegung at that business time (a date means 00:00 in Hannover), from
+    the recorded opening, capacity, check-in and check-out dates: what is known now about
+    that date. ``known_at`` (recording time, default now): only what housing had recorded
+    by then, so "what did we know on that day" stays answerable.
+    """
+    if as_of is None and known_at is None:
+        in_use = await store.sites_in_use(pool)
+    else:
+        in_use = await store.occupancy_as_of(
+            pool, as_of or clock.now(), known_at or datetime.now(UTC)
+        )
+    by_pillar, by_district, total = domain.occupancy(in_use)
     return OccupancyView(
         by_pillar=[OccupancyRowView.model_validate(r) for r in by_pillar],
         by_district=[OccupancyRowView.model_validate(r) for r in by_district],
@@ -425,15 +447,13 @@ _REJECTION_STATUS = {RejectionReason.UNKNOWN_SITE: http.HTTP_404_NOT_FOUND}
         409: {"model": RejectionView, "description": "Rejected, with the reason"},
     },
 )
-async def reserve(
-    command: handlers.ReserveBeds, actor: Reserver, uow: Uow, hold: DefaultHold
-) -> Any:
+async def reserve(command: handlers.ReserveBeds, actor: Reserver, uow: Uow, grace: Grace) -> Any:
     """Reserve atomically (BedReserved) or reject (ReservationRejected), as for PlacementDecided.
 
     Idempotent by ``reservation_id``: a repeat gets the same answer and reserves nothing;
     the same id for a different request is a 409.
     """
-    reservation = await handlers.request_reservation(uow, command, hold)
+    reservation = await handlers.request_reservation(uow, command, grace)
     view = ReservationView.model_validate(reservation)
     if reservation.rejection_reason is None:
         return JSONResponse(view.model_dump(mode="json"), status_code=http.HTTP_201_CREATED)

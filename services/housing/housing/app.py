@@ -20,13 +20,14 @@ log = get_logger(__name__)
 
 
 class HousingSettings(ServiceSettings):
-    """The runtime's settings plus housing's own (``ANKOMMEN_RESERVATION_HOLD_SECONDS``, …)."""
+    """The runtime's settings plus housing's own (``ANKOMMEN_RESERVATION_GRACE_SECONDS``, …)."""
 
     service: str = "housing"
-    reservation_hold_seconds: float = Field(
-        default=domain.DEFAULT_HOLD.total_seconds(),
+    reservation_grace_seconds: float = Field(
+        default=domain.DEFAULT_GRACE.total_seconds(),
         gt=0,
-        description="How long reserved places wait for check-in unless a request says otherwise",
+        description="Rule 1: reserved places wait until the expected arrival plus this "
+        "(Karenzzeit, a city setting; default 48 hours); no caller chooses a hold length",
     )
     expiry_sweep_seconds: float = Field(
         default=5.0, gt=0, description="Pause between rounds of the expiry sweeper"

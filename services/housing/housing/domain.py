@@ -44,9 +44,11 @@ from ankommen_contracts.events.housing import (
     Unit,
 )
 from ankommen_runtime.errors import Conflict
+from ankommen_runtime.ids import new_id
 
-DEFAULT_HOLD = timedelta(hours=48)
-"""How long reserved places wait for the household to arrive (Reservierungsfrist)."""
+DEFAULT_GRACE = timedelta(hours=48)
+"""How long reserved places wait after the expected arrival (Karenzzeit; rule 1): the hold
+runs to the arrival the Land announced plus this, a city setting, never the caller's."""
 
 MAX_CAPACITY = 5000
 
@@ -93,7 +95,14 @@ class ReservationRequest:
     household_id: uuid.UUID
     places: int
     requirements: frozenset[SiteRequirement] = frozenset()
-    hold: timedelta = DEFAULT_HOLD
+    # When the household is expected; None: at the reservation itself (already here).
+    expected_arrival_at: datetime | None = None
+    grace: timedelta = DEFAULT_GRACE
+
+    def expires_at(self, now: datetime) -> datetime:
+        """Rule 1: held until the expected arrival (never before ``now``) plus the grace."""
+        arrival = self.expected_arrival_at or now
+        return max(arrival, now) + self.grace
 
 
 @dataclass
@@ -273,6 +282,9 @@ class Site:
     owner: BuildingOwner = BuildingOwner.CITY
     # The city's flats in one district are one site; each flat a unit let to one household.
     flats: list[Flat] = field(default_factory=list)
+    # Business time of the latest recorded change (opening, places, closing): a command
+    # dated before it is refused (409), so the site's history stays in order.
+    changed_at: datetime | None = None
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -336,7 +348,7 @@ class Site:
     ) -> Site:
         """Plan a site (in Planung or im Bau): known, counted in plans, takes nobody yet."""
         site = cls(
-            site_id=site_id or uuid.uuid4(),
+            site_id=site_id or new_id(),
             name=name,
             pillar=pillar,
             district=district,
@@ -386,7 +398,7 @@ class Site:
     ) -> Site:
         """Open a site that was never planned here; it takes occupants from now on."""
         site = cls(
-            site_id=site_id or uuid.uuid4(),
+            site_id=site_id or new_id(),
             name=name,
             pillar=pillar,
             district=district,
@@ -567,7 +579,8 @@ class Site:
         return next((f for f in self.flats if f.unit_id == unit_id), None)
 
     def reserve(self, request: ReservationRequest, now: datetime) -> Reservation:
-        """Reserve places until ``now + hold``, or reject with the reason and free places."""
+        """Reserve places until the expected arrival plus the grace (rule 1), or reject
+        with the reason and free places; ``now`` is the request's business time."""
         assert request.site_id == self.site_id
         reason = self.refusal(request.places, request.requirements)
         if reason is not None:
@@ -585,7 +598,7 @@ class Site:
                 requirements=request.requirements,
                 status=ReservationStatus.HELD,
                 requested_at=now,
-                expires_at=now + request.hold,
+                expires_at=request.expires_at(now),
                 unit_id=flat.unit_id if flat else None,
             )
         self.events.append(reservation.outcome())
@@ -639,6 +652,16 @@ class Site:
             assert reservation.release_reason is not None
             raise Conflict(f"reservation {rid} was released ({reservation.release_reason.value})")
         assert reservation.expires_at is not None
+        if now < reservation.requested_at:
+            raise Conflict(
+                f"check-in dated {now.isoformat()} is before reservation {rid} was made "
+                f"({reservation.requested_at.isoformat()}); correct the earlier record first"
+            )
+        if home is not None and now < home.checked_in_at:
+            raise Conflict(
+                f"check-in dated {now.isoformat()} is before household {home.household_id} "
+                f"moved into its current site ({home.checked_in_at.isoformat()})"
+            )
         if now >= reservation.expires_at:
             raise Conflict(
                 f"reservation {rid} expired at {reservation.expires_at.isoformat()}; "
@@ -675,15 +698,21 @@ class Site:
         return occupant
 
     def check_out(
-        self, occupant: Occupant, reason: CheckOutReason, now: datetime
+        self, occupant: Occupant, reason: CheckOutReason, at: datetime
     ) -> FollowUp | None:
-        """A household leaves (Auszug); its places (its flat) are free again.
+        """A household leaves (Auszug) at ``at``; its places (its flat) are free again. A
+        check-out dated before the check-in it ends is refused (409): corrections come first.
 
         Every exit has a next place or an alert: leaving for a house ban, a stay in an
         institution or another reason with no next place raises a follow-up for staff.
         The event carries only the coarse reason.
         """
         assert occupant.site_id == self.site_id
+        if at < occupant.checked_in_at:
+            raise Conflict(
+                f"check-out dated {at.isoformat()} is before household {occupant.household_id} "
+                f"checked in ({occupant.checked_in_at.isoformat()})"
+            )
         self.occupied -= occupant.persons
         self._vacate(occupant.unit_id)
         self.events.append(
@@ -702,7 +731,7 @@ class Site:
             household_id=occupant.household_id,
             persons=occupant.persons,
             reason=FollowUpReason(reason.value),
-            raised_at=now,
+            raised_at=at,
         )
 
     def _vacate(self, unit_id: uuid.UUID | None) -> None:

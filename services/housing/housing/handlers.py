@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
 import asyncpg
@@ -39,6 +39,7 @@ from ankommen_contracts.events.housing import (
 )
 from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompleted
 from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
+from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from pydantic import Field, field_validator, model_validator
@@ -57,21 +58,26 @@ from .domain import (
 
 log = get_logger(__name__)
 
-MAX_HOLD_SECONDS = 30 * 24 * 3600
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 class Command(commands.Command):
     """Unknown fields are refused and JSON types checked (422 naming the field)."""
 
 
+class Dated(Command):
+    """A command that records something that happened in the world, and when."""
+
+    occurred_at: BusinessTime | None = Field(
+        default=None,
+        description="When it happened (business time): an ISO instant with its offset, or a "
+        "date (00:00 in Hannover); default now. Not in the future (422); not before what "
+        "is recorded already for the same site or stay (409).",
+    )
+
+
 # -- sites ---------------------------------------------------------------------------------
 
 
-class OpenSite(Command):
+class OpenSite(Dated):
     """Open a site (Unterkunft) that takes occupants from now on."""
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
@@ -111,7 +117,7 @@ class OpenSite(Command):
         return self
 
 
-class PlanSite(Command):
+class PlanSite(Dated):
     """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
@@ -154,7 +160,7 @@ class PlanSite(Command):
         return self
 
 
-class OpenPlannedSite(Command):
+class OpenPlannedSite(Dated):
     """Open a planned site; name the operator here if the plan had none."""
 
     operator: PublicText | None = Field(default=None, min_length=1, max_length=200)
@@ -163,7 +169,7 @@ class OpenPlannedSite(Command):
     )
 
 
-class ChangeCapacity(Command):
+class ChangeCapacity(Dated):
     """Set a site's capacity (Kapazität) to a new total."""
 
     capacity: int = Field(ge=0, le=MAX_CAPACITY, description="New total of places")
@@ -181,93 +187,124 @@ class ChangeCapacity(Command):
         return reason
 
 
-class Places(Command):
+class Places(Dated):
     """A number of places to block (sperren) or release (freigeben)."""
 
     places: int = Field(ge=1, le=MAX_CAPACITY)
 
 
-class StartClosing(Command):
+class StartClosing(Dated):
     """Begin closing a site (Auflösung): no new occupants; residents are relocated."""
 
     reason: ClosingReason
     closes_on: date | None = Field(default=None, description="Planned closing day, if set")
 
 
-async def _new_site(uow: UnitOfWork, site: Site) -> Site:
+class CloseSite(Dated):
+    """Close a site (empty and closing, or a plan dropped)."""
+
+
+_SITE_FIELDS = {"occurred_at"}
+
+
+async def _new_site(uow: UnitOfWork, site: Site, at: datetime) -> Site:
+    site.changed_at = at
     try:
         async with uow() as tx:
             await store.add_site(tx.conn, site)
-            tx.publish(*site.events)
+            await store.record_site_state(tx.conn, site, at)
+            tx.publish(*site.events, at=at)
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"site {site.site_id} exists already") from exc
     return site
 
 
 async def open_site(uow: UnitOfWork, command: OpenSite) -> Site:
-    return await _new_site(uow, Site.open_new(**command.model_dump()))
+    at = occurred(command.occurred_at, uow.clock)
+    return await _new_site(uow, Site.open_new(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
 async def plan_site(uow: UnitOfWork, command: PlanSite) -> Site:
-    return await _new_site(uow, Site.plan(**command.model_dump()))
+    at = occurred(command.occurred_at, uow.clock)
+    return await _new_site(uow, Site.plan(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
-async def _change_site(uow: UnitOfWork, site_id: uuid.UUID, change: Callable[[Site], Any]) -> Site:
-    """Lock the site, apply a domain rule, save it with the events it raised."""
+async def _change_site(
+    uow: UnitOfWork, site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
+) -> Site:
+    """Lock the site, apply a domain rule at the command's date, save it with the events it
+    raised and the state it reached from then on.
+
+    Correction rule: a change dated before the site's latest recorded change is refused
+    (409); the site's history is kept in order, never rewritten behind later facts.
+    """
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         site = await store.get_site(tx.conn, site_id, for_update=True)
         if site is None:
             raise NotFound(f"no site {site_id}")
+        if site.changed_at is not None and at < site.changed_at:
+            raise Conflict(
+                f"occurred_at {at.isoformat()} is before the latest recorded change of site "
+                f"{site_id} ({site.changed_at.isoformat()}); correct that change first"
+            )
         change(site)
+        site.changed_at = at
         await store.save_site(tx.conn, site)
-        tx.publish(*site.events)
+        await store.record_site_state(tx.conn, site, at)
+        tx.publish(*site.events, at=at)
     return site
 
 
 async def open_planned_site(uow: UnitOfWork, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.open(operator=command.operator, capacity=command.capacity)
+        uow,
+        site_id,
+        command,
+        lambda s: s.open(operator=command.operator, capacity=command.capacity),
     )
 
 
 async def change_capacity(uow: UnitOfWork, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.change_capacity(command.capacity, command.reason)
+        uow, site_id, command, lambda s: s.change_capacity(command.capacity, command.reason)
     )
 
 
 async def block_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.block(command.places))
+    return await _change_site(uow, site_id, command, lambda s: s.block(command.places))
 
 
 async def release_blocked_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.release_blocked(command.places))
+    return await _change_site(uow, site_id, command, lambda s: s.release_blocked(command.places))
 
 
 async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosing) -> Site:
     return await _change_site(
-        uow, site_id, lambda s: s.start_closing(command.reason, command.closes_on)
+        uow, site_id, command, lambda s: s.start_closing(command.reason, command.closes_on)
     )
 
 
-class ClosingDate(Command):
+class ClosingDate(Dated):
     """The day the city must give the building up (agreed with its owner), or none."""
 
     closes_on: date | None
 
 
 async def set_closing_date(uow: UnitOfWork, site_id: uuid.UUID, command: ClosingDate) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.set_closing_date(command.closes_on))
+    return await _change_site(
+        uow, site_id, command, lambda s: s.set_closing_date(command.closes_on)
+    )
 
 
-async def close_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site:
-    return await _change_site(uow, site_id, lambda s: s.close())
+async def close_site(uow: UnitOfWork, site_id: uuid.UUID, command: CloseSite | None = None) -> Site:
+    return await _change_site(uow, site_id, command or CloseSite(), lambda s: s.close())
 
 
 # -- reservations --------------------------------------------------------------------------
 
 
-class ReserveBeds(Command):
+class ReserveBeds(Dated):
     """Reserve places at a site for one household (what PlacementDecided asks, over HTTP)."""
 
     reservation_id: uuid.UUID = Field(
@@ -281,22 +318,21 @@ class ReserveBeds(Command):
         description="What the site must be for the household (protection rules), as in "
         "PlacementDecided",
     )
-    hold_seconds: int | None = Field(
+    expected_arrival_at: BusinessTime | None = Field(
         default=None,
-        ge=1,
-        le=MAX_HOLD_SECONDS,
-        description="How long the places are held for check-in; default: the service's",
+        description="When the household is expected; the places are held until then plus "
+        "the city's grace period (rule 1: never a length the caller chooses). Default: now",
     )
 
-    def request(self, default_hold: timedelta) -> ReservationRequest:
-        hold = default_hold if self.hold_seconds is None else timedelta(seconds=self.hold_seconds)
+    def request(self, grace: timedelta) -> ReservationRequest:
         return ReservationRequest(
             reservation_id=self.reservation_id,
             site_id=self.site_id,
             household_id=self.household_id,
             places=self.places,
             requirements=frozenset(self.requirements),
-            hold=hold,
+            expected_arrival_at=self.expected_arrival_at,
+            grace=grace,
         )
 
 
@@ -312,12 +348,12 @@ async def reserve(
     if not await store.claim_reservation(conn, request, now):
         recorded = await store.get_reservation(conn, request.reservation_id)
         assert recorded is not None
-        tx.publish(recorded.outcome())
+        tx.publish(recorded.outcome(), at=now)
         return recorded, True
     site = await store.get_site(conn, request.site_id)
     if site is None:
         reservation = Reservation.for_unknown_site(request, now)
-        tx.publish(reservation.outcome())
+        tx.publish(reservation.outcome(), at=now)
     else:
         if site.flats:
             # A flat is let to one household: decide on the locked row, so two requests
@@ -337,17 +373,18 @@ async def reserve(
                 conn, site.site_id, request.places
             ):
                 raise RuntimeError(f"site {site.site_id} refused places the locked row had")
-        tx.publish(*site.events)
+        tx.publish(*site.events, at=now)
     await store.save_reservation(conn, reservation)
     return reservation, False
 
 
 async def request_reservation(
-    uow: UnitOfWork, command: ReserveBeds, default_hold: timedelta
+    uow: UnitOfWork, command: ReserveBeds, grace: timedelta
 ) -> Reservation:
-    request = command.request(default_hold)
+    request = command.request(grace)
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        reservation, repeated = await reserve(tx, request, _now())
+        reservation, repeated = await reserve(tx, request, at)
         if repeated and not reservation.answers(request):
             # Raised inside the unit of work: the re-published answer is rolled back too.
             raise Conflict(
@@ -369,8 +406,8 @@ class SeenAtTheDoor(Command):
     given_names: str = Field(min_length=1, max_length=200)
 
 
-class CheckIn(Command):
-    """The check-in at the site's door (Einzug)."""
+class CheckIn(Dated):
+    """The household arrived and moved in at the site's door (Einzug)."""
 
     residents: list[SeenAtTheDoor] = Field(
         default_factory=list,
@@ -382,13 +419,14 @@ class CheckIn(Command):
 async def check_in(
     uow: UnitOfWork, reservation_id: uuid.UUID, command: CheckIn | None = None
 ) -> Occupant:
-    """Turn a held reservation into occupancy; a household living elsewhere moves out there.
+    """Turn a held reservation into occupancy at the command's date; a household living
+    elsewhere moves out there. 409 if dated before the reservation or the current stay.
 
     The residents seen at the door go into the site's resident list; at the site the
     household left, its residents are forgotten.
     """
     command = command or CheckIn()
-    now = _now()
+    now = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         conn = tx.conn
         reservation = await store.get_reservation(conn, reservation_id, for_update=True)
@@ -432,12 +470,12 @@ async def check_in(
             ],
         )
         if home_site is not None:
-            tx.publish(*home_site.events)  # out of the old place first, then in
-        tx.publish(*site.events)
+            tx.publish(*home_site.events, at=now)  # out of the old place first, then in
+        tx.publish(*site.events, at=now)
     return occupant
 
 
-class CheckOut(Command):
+class CheckOut(Dated):
     """A household leaves a site (Auszug)."""
 
     household_id: uuid.UUID
@@ -447,8 +485,9 @@ class CheckOut(Command):
 async def check_out(
     uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut
 ) -> tuple[Occupant, FollowUp | None]:
-    """A household leaves; an exit with no next place raises a follow-up for staff."""
-    now = _now()
+    """A household leaves at the command's date; an exit with no next place raises a
+    follow-up for staff."""
+    at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         home = await store.get_occupant(tx.conn, command.household_id, for_update=True)
         site = await store.get_site(tx.conn, site_id, for_update=True)
@@ -456,13 +495,13 @@ async def check_out(
             raise NotFound(f"no site {site_id}")
         if home is None or home.site_id != site_id:
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
-        follow_up = site.check_out(home, command.reason, now)
-        await store.move_out(tx.conn, home.household_id)
+        follow_up = site.check_out(home, command.reason, at)
+        await store.move_out(tx.conn, home.household_id, at, command.reason.value)
         await store.forget_residents(tx.conn, home.household_id, site_id)
         await store.save_site(tx.conn, site)
         if follow_up is not None:
             await store.add_follow_up(tx.conn, follow_up)
-        tx.publish(*site.events)
+        tx.publish(*site.events, at=at)
     return home, follow_up
 
 
@@ -484,7 +523,7 @@ async def resolve_follow_up(
         follow_up = await store.get_follow_up(tx.conn, follow_up_id, for_update=True)
         if follow_up is None:
             raise NotFound(f"no follow-up {follow_up_id}")
-        follow_up.resolve(command.note, _now())
+        follow_up.resolve(command.note, uow.clock.now())
         await store.save_follow_up(tx.conn, follow_up)
     return follow_up
 
@@ -497,25 +536,29 @@ async def erase_resident(uow: UnitOfWork, resident_id: uuid.UUID) -> None:
 
 
 async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
-    """Release up to ``limit`` held reservations past their expiry; how many were released."""
+    """Release up to ``limit`` held reservations past their expiry at ``now`` (the business
+    clock), in order of expiry; how many were released. Each release happened when its
+    hold ran out (``expires_at``), and its event says so, however late the sweep runs."""
     async with uow() as tx:
         expired = await store.claim_expired(tx.conn, now, limit)
         if not expired:
             return 0
         sites = await store.lock_sites(tx.conn, {r.site_id for r in expired})
         for reservation in expired:
-            sites[reservation.site_id].release(reservation, ReleaseReason.EXPIRED, now)
+            assert reservation.expires_at is not None
+            site = sites[reservation.site_id]
+            site.release(reservation, ReleaseReason.EXPIRED, reservation.expires_at)
+            tx.publish(*site.events, at=reservation.expires_at)
+            site.events.clear()
         await store.save_reservations(tx.conn, expired)
         await store.save_sites(tx.conn, sites.values())
-        for site in sites.values():
-            tx.publish(*site.events)
     return len(expired)
 
 
 # -- events from allocation ----------------------------------------------------------------
 
 
-def on_placement_decided(hold: timedelta) -> EventHandler:
+def on_placement_decided(grace: timedelta) -> EventHandler:
     """PlacementDecided → BedReserved or ReservationRejected, through ``reserve``."""
 
     async def placement_decided(tx: Transaction, event: Envelope[Any]) -> None:
@@ -526,9 +569,11 @@ def on_placement_decided(hold: timedelta) -> EventHandler:
             household_id=data.household_id,
             places=data.places,
             requirements=frozenset(data.requirements),
-            hold=hold,
+            expected_arrival_at=data.expected_arrival_at,
+            grace=grace,
         )
-        reservation, repeated = await reserve(tx, request, _now())
+        # The decision's business time, not the moment it is handled.
+        reservation, repeated = await reserve(tx, request, tx.now())
         if repeated and not reservation.answers(request):
             # An event cannot be refused: answer with what the id got, and say so.
             log.warning(
@@ -552,7 +597,7 @@ async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
         return
     site = await store.get_site(tx.conn, reservation.site_id, for_update=True)
     assert site is not None
-    site.release(reservation, ReleaseReason.CANCELLED, _now())
+    site.release(reservation, ReleaseReason.CANCELLED, tx.now())
     await store.save_reservation(tx.conn, reservation)
     await store.save_site(tx.conn, site)
     tx.publish(*site.events)
@@ -561,7 +606,7 @@ async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
 async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
     """RefugeeDeparted → held places released (departed), the household checked out (departed)."""
     data: RefugeeDeparted = event.data
-    now, conn = _now(), tx.conn
+    now, conn = tx.now(), tx.conn
     held = await store.lock_held_of_household(conn, data.household_id)
     home = await store.get_occupant(conn, data.household_id, for_update=True)
     if not held and home is None:
@@ -578,8 +623,16 @@ async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
                 household_id=str(data.household_id),
                 site_id=str(home.site_id),
             )
-        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, now)
-        await store.move_out(conn, home.household_id)
+        # Correction rule for events (which cannot be refused): a departure dated before
+        # the check-in here ends the stay at its check-in, and says so.
+        at = max(now, home.checked_in_at)
+        if at != now:
+            log.warning(
+                "departure dated before the check-in; stay ended at the check-in",
+                household_id=str(data.household_id),
+            )
+        sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, at)
+        await store.move_out(conn, home.household_id, at, CheckOutReason.DEPARTED.value)
         await store.forget_residents(conn, home.household_id, home.site_id)
     await store.save_reservations(conn, held)
     await store.save_sites(conn, sites.values())
@@ -587,10 +640,10 @@ async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
         tx.publish(*site.events)
 
 
-def allocation_handlers(hold: timedelta) -> dict[str, EventHandler]:
+def allocation_handlers(grace: timedelta) -> dict[str, EventHandler]:
     """What housing does with ``allocation.events``; other types are ignored and counted."""
     return {
-        "PlacementDecided": on_placement_decided(hold),
+        "PlacementDecided": on_placement_decided(grace),
         "PlacementCancelled": on_placement_cancelled,
         "RefugeeDeparted": on_refugee_departed,
     }
@@ -616,10 +669,13 @@ async def on_move_out_completed(tx: Transaction, event: Envelope[Any]) -> None:
         )
     site = await store.get_site(tx.conn, home.site_id, for_update=True)
     assert site is not None
-    site.check_out(home, CheckOutReason.MOVED_OUT)
-    await store.move_out(tx.conn, home.household_id)
+    # Events cannot be refused: a move-out dated before the check-in ends the stay there.
+    at = max(tx.now(), home.checked_in_at)
+    site.check_out(home, CheckOutReason.MOVED_OUT, at)
+    await store.move_out(tx.conn, home.household_id, at, CheckOutReason.MOVED_OUT.value)
+    await store.forget_residents(tx.conn, home.household_id, home.site_id)
     await store.save_site(tx.conn, site)
-    tx.publish(*site.events)
+    tx.publish(*site.events, at=at)
 
 
 async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
@@ -642,11 +698,11 @@ INTEGRATION_HANDLERS: dict[str, EventHandler] = {
 
 
 def subscriptions(settings: Any) -> list[Subscription]:
-    """What housing consumes (the handler-map convention): allocation's requests, held for
-    ``reservation_hold_seconds`` unless a request says otherwise; integration's move-outs
-    and erasures."""
-    hold = timedelta(seconds=settings.reservation_hold_seconds)
+    """What housing consumes (the handler-map convention): allocation's requests, held until
+    the expected arrival plus ``reservation_grace_seconds`` (rule 1); integration's
+    move-outs and erasures."""
+    grace = timedelta(seconds=settings.reservation_grace_seconds)
     return [
-        Subscription("allocation", allocation_handlers(hold)),
+        Subscription("allocation", allocation_handlers(grace)),
         Subscription("integration", INTEGRATION_HANDLERS),
     ]

@@ -34,7 +34,7 @@ from .domain import (
 
 _SITE = (
     "site_id, name, pillar, district, operator, capacity, blocked, reserved, occupied, status,"
-    " suitability, planned_opening_on, closing_reason, closes_on, building, owner"
+    " suitability, planned_opening_on, closing_reason, closes_on, building, owner, changed_at"
 )
 
 
@@ -56,6 +56,7 @@ def _site(row: asyncpg.Record) -> Site:
         closes_on=row["closes_on"],
         building=BuildingKind(row["building"]),
         owner=BuildingOwner(row["owner"]),
+        changed_at=row["changed_at"],
     )
 
 
@@ -84,7 +85,8 @@ async def add_site(conn: asyncpg.Connection, site: Site) -> None:
     """Insert a new site; ``asyncpg.UniqueViolationError`` if its id exists."""
     await conn.execute(
         f"""INSERT INTO sites ({_SITE})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17)""",
         site.site_id,
         site.name,
         site.pillar.value,
@@ -101,6 +103,7 @@ async def add_site(conn: asyncpg.Connection, site: Site) -> None:
         site.closes_on,
         site.building.value,
         site.owner.value,
+        site.changed_at,
     )
     if site.flats:
         await conn.executemany(
@@ -114,7 +117,7 @@ async def save_site(conn: asyncpg.Connection, site: Site) -> None:
     await conn.execute(
         """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
                             occupied = $6, status = $7, closing_reason = $8, closes_on = $9,
-                            updated_at = now()
+                            changed_at = $10, updated_at = now()
            WHERE site_id = $1""",
         site.site_id,
         site.operator,
@@ -125,7 +128,72 @@ async def save_site(conn: asyncpg.Connection, site: Site) -> None:
         site.status.value,
         site.closing_reason.value if site.closing_reason else None,
         site.closes_on,
+        site.changed_at,
     )
+
+
+async def record_site_state(conn: asyncpg.Connection, site: Site, at: datetime) -> None:
+    """Keep the site's state from ``at`` (business time) on; recorded now (wall clock)."""
+    await conn.execute(
+        """INSERT INTO site_history (site_id, effective_at, status, capacity, blocked)
+           VALUES ($1, $2, $3, $4, $5)""",
+        site.site_id,
+        at,
+        site.status.value,
+        site.capacity,
+        site.blocked,
+    )
+
+
+async def occupancy_as_of(db: Db, as_of: datetime, known_at: datetime) -> list[Site]:
+    """The sites in use at ``as_of`` (business time) with their places then, from what
+    housing had recorded by ``known_at`` (recording time): today's knowledge about a past
+    date when ``known_at`` is now, "what did we know then" when it is that date."""
+    rows = await db.fetch(
+        """WITH state AS (
+               SELECT DISTINCT ON (h.site_id) h.site_id, h.status, h.capacity, h.blocked
+               FROM site_history h
+               WHERE h.effective_at <= $1 AND h.recorded_at <= $2
+               ORDER BY h.site_id, h.effective_at DESC, h.id DESC
+           ), occ AS (
+               SELECT site_id, sum(persons)::int AS occupied FROM stays
+               WHERE checked_in_at <= $1 AND recorded_in_at <= $2
+                 AND NOT (checked_out_at IS NOT NULL AND checked_out_at <= $1
+                          AND recorded_out_at <= $2)
+               GROUP BY site_id
+           ), res AS (
+               SELECT site_id, sum(places)::int AS reserved FROM reservations
+               WHERE status IN ('held', 'checked_in', 'released')
+                 AND requested_at <= $1 AND recorded_at <= $2 AND expires_at > $1
+                 AND NOT coalesce(checked_in_at <= $1, false)
+                 AND NOT coalesce(released_at <= $1, false)
+               GROUP BY site_id
+           )
+           SELECT s.site_id, s.name, s.pillar, s.district, s.operator, st.status,
+                  st.capacity, st.blocked, coalesce(occ.occupied, 0) AS occupied,
+                  coalesce(res.reserved, 0) AS reserved
+           FROM state st JOIN sites s USING (site_id)
+                LEFT JOIN occ USING (site_id) LEFT JOIN res USING (site_id)
+           WHERE st.status IN ('open', 'closing')
+           ORDER BY s.site_id""",
+        as_of,
+        known_at,
+    )
+    return [
+        Site(
+            site_id=r["site_id"],
+            name=r["name"],
+            pillar=Pillar(r["pillar"]),
+            district=r["district"],
+            operator=r["operator"],
+            capacity=r["capacity"],
+            blocked=r["blocked"],
+            reserved=r["reserved"],
+            occupied=r["occupied"],
+            status=SiteStatus(r["status"]),
+        )
+        for r in rows
+    ]
 
 
 async def get_site(db: Db, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
@@ -226,8 +294,8 @@ async def claim_reservation(
     """
     row = await conn.fetchrow(
         """INSERT INTO reservations (reservation_id, site_id, household_id, places,
-                                     requirements, status, requested_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+                                     requirements, status, requested_at, expected_arrival_at)
+           VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
            ON CONFLICT (reservation_id) DO NOTHING
            RETURNING reservation_id""",
         request.reservation_id,
@@ -236,6 +304,7 @@ async def claim_reservation(
         request.places,
         sorted(n.value for n in request.requirements),
         now,
+        request.expected_arrival_at,
     )
     return row is not None
 
@@ -303,7 +372,7 @@ async def claim_expired(conn: asyncpg.Connection, now: datetime, limit: int) -> 
     rows = await conn.fetch(
         f"""SELECT {_RESERVATION} FROM reservations
             WHERE status = 'held' AND expires_at <= $1
-            ORDER BY expires_at
+            ORDER BY expires_at, reservation_id
             LIMIT $2
             FOR UPDATE SKIP LOCKED""",
         now,
@@ -368,6 +437,7 @@ async def move_in(conn: asyncpg.Connection, occupant: Occupant, *, moving: bool)
     instead of silently overwriting); a move updates the row locked by ``get_occupant``.
     """
     if moving:
+        await end_stay(conn, occupant.household_id, occupant.checked_in_at, "relocated")
         await conn.execute(
             """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
                                     checked_in_at = $5, unit_id = $6
@@ -389,10 +459,39 @@ async def move_in(conn: asyncpg.Connection, occupant: Occupant, *, moving: bool)
             occupant.checked_in_at,
             occupant.unit_id,
         )
+    await begin_stay(conn, occupant)
 
 
-async def move_out(conn: asyncpg.Connection, household_id: uuid.UUID) -> None:
+async def move_out(
+    conn: asyncpg.Connection, household_id: uuid.UUID, at: datetime, reason: str
+) -> None:
+    """The household no longer lives anywhere here; its stay ends at ``at`` (kept)."""
     await conn.execute("DELETE FROM occupants WHERE household_id = $1", household_id)
+    await end_stay(conn, household_id, at, reason)
+
+
+async def begin_stay(conn: asyncpg.Connection, occupant: Occupant) -> None:
+    await conn.execute(
+        """INSERT INTO stays (household_id, site_id, persons, checked_in_at)
+           VALUES ($1, $2, $3, $4)""",
+        occupant.household_id,
+        occupant.site_id,
+        occupant.persons,
+        occupant.checked_in_at,
+    )
+
+
+async def end_stay(
+    conn: asyncpg.Connection, household_id: uuid.UUID, at: datetime, reason: str
+) -> None:
+    await conn.execute(
+        """UPDATE stays SET checked_out_at = $2, check_out_reason = $3,
+                            recorded_out_at = clock_timestamp()
+           WHERE household_id = $1 AND checked_out_at IS NULL""",
+        household_id,
+        at,
+        reason,
+    )
 
 
 async def list_occupants(

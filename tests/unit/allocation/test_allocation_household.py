@@ -202,21 +202,82 @@ def test_check_in_houses_the_household_at_the_decided_site() -> None:
     assert types(household) == [], "a first check-in is no relocation"
 
 
-def test_an_expired_reservation_is_placed_again_with_a_new_request() -> None:
+def test_rule_1_an_expired_hold_gives_staff_a_task_and_never_places_elsewhere() -> None:
     home = site("Wohnheim", Pillar.WOHNHEIM, 10)
-    sites = board(home)
+    sites = board(home, site("Other", Pillar.WOHNHEIM, 10))
     household = assign(family(2), sites)
     first = decided(household)
     household.reservation_confirmed(home.site_id, first.reservation_id, LATER, NOW)
     types(household)
     household.reservation_released(first.reservation_id, ReleaseReason.CANCELLED, sites, LATER)
-    assert types(household) == [], "only an expiry means the household has to be placed again"
+    assert types(household) == [], "a cancellation we asked for changes nothing"
+
     household.reservation_released(first.reservation_id, ReleaseReason.EXPIRED, sites, LATER)
+
+    assert types(household) == [], "no new PlacementDecided: never silently placed elsewhere"
+    assert household.status is HouseholdStatus.ARRIVAL_OVERDUE
+    assert household.pending is None
+    assert household.history[-1].kind == "task"
+    assert "confirm the arrival" in household.history[-1].reason
+
+
+def test_rule_1_a_confirmed_arrival_is_placed_again_with_a_hold_to_the_new_date() -> None:
+    home = site("Wohnheim", Pillar.WOHNHEIM, 10)
+    sites = board(home)
+    household = assign(family(2), sites)
+    first = decided(household)
+    household.reservation_confirmed(home.site_id, first.reservation_id, LATER, NOW)
+    household.reservation_released(first.reservation_id, ReleaseReason.EXPIRED, sites, LATER)
+    types(household)
+    arrival = NOW + timedelta(days=3)
+
+    household.confirm_arrival(arrival, sites, LATER)
+
     again = decided(household)
     assert again.reservation_id != first.reservation_id
-    assert again.attempt == 2
-    assert again.site_id == home.site_id, "a new round: the same site may be right"
+    assert again.expected_arrival_at == arrival, "the hold runs to the confirmed arrival"
+    assert household.assigned_at == NOW, "keeps its place in the queue (assignment date)"
     assert household.status is HouseholdStatus.PLACING
+
+
+def test_rule_1_only_an_overdue_arrival_is_confirmed() -> None:
+    household = assign(family(2), board(site("Wohnheim", Pillar.WOHNHEIM, 10)))
+    with pytest.raises(Conflict, match="only an overdue arrival"):
+        household.confirm_arrival(NOW, Board(), LATER)
+
+
+def test_the_hold_runs_to_the_expected_arrival_announced_by_the_land() -> None:
+    arrival = NOW + timedelta(days=4)
+    household = Household.assign(
+        land_reference="NI-2015-0001",
+        land_reference_pseudonym="1" * 64,
+        members=family(2),
+        quota_period_id=None,
+        board=board(site("Wohnheim", Pillar.WOHNHEIM, 10)),
+        now=NOW,
+        expected_arrival_at=arrival,
+    )
+    assigned, request = household.events
+    assert isinstance(assigned, RefugeeAssigned)
+    assert assigned.expected_arrival_at == arrival
+    assert isinstance(request, PlacementDecided)
+    assert request.expected_arrival_at == arrival
+
+
+def test_a_departure_dated_before_the_assignment_is_a_conflict() -> None:
+    household = assign(family(2), board(site("Wohnheim", Pillar.WOHNHEIM, 10)))
+    with pytest.raises(Conflict, match="before what is recorded"):
+        household.depart(DepartureReason.MOVED_AWAY, NOW - timedelta(days=1))
+
+
+def test_a_departure_dated_before_the_check_in_is_a_conflict() -> None:
+    household = housed_at(board(site("Wohnheim", Pillar.WOHNHEIM, 10)))
+    assert household.home is not None
+    household.home = household.home.__class__(
+        household.home.site_id, household.home.pillar, household.home.district, LATER
+    )
+    with pytest.raises(Conflict, match="before what is recorded"):
+        household.depart(DepartureReason.MOVED_AWAY, NOW)
 
 
 def test_departure_while_reserving_cancels_the_reservation() -> None:
@@ -262,7 +323,7 @@ def test_a_timeout_resends_the_same_request_only_while_unanswered() -> None:
     assert household.resend(LATER) is True
     [again] = household.events
     assert again == request, "same reservation_id, same attempt: re-sent, never doubled"
-    assert household.decided_at == LATER
+    assert household.decided_at == NOW, "a technical resend keeps the business time"
     household.events.clear()
     household.reservation_confirmed(home.site_id, request.reservation_id, LATER, LATER)
     assert household.resend(LATER) is False

@@ -136,8 +136,8 @@ def test_additions_break_consumers_that_forbid_unknown_values(
     assert not changes[0].breaks_replay
 
 
-def snapshot_of(model: type[EventData], version: int = 1) -> Snapshot:
-    return Snapshot(model.TYPE, version, event_schema(model))
+def snapshot_of(model: type[EventData], version: int | None = None) -> Snapshot:
+    return Snapshot(model.TYPE, version or model.VERSION, event_schema(model))
 
 
 def test_a_deliberately_broken_real_model_fails_the_check() -> None:
@@ -151,11 +151,11 @@ def test_a_deliberately_broken_real_model_fails_the_check() -> None:
 
     problems = check_released(released, catalogue=catalogue, upcasters={})
 
+    released_version = ShelterOpened.VERSION
     assert len(problems) == 1
-    version = ShelterOpened.VERSION
-    assert f"ShelterOpened v{version} changed incompatibly" in problems[0]
+    assert f"ShelterOpened v{released_version} changed incompatibly" in problems[0]
     assert "data.capacity: type changed from integer to string" in problems[0]
-    assert f"bump VERSION to {version + 1}" in problems[0]
+    assert f"bump VERSION to {released_version + 1}" in problems[0]
     assert check_released(released, catalogue={"ShelterOpened": ShelterOpened}, upcasters={}) == []
 
 
@@ -180,6 +180,7 @@ def released_v1_with_example() -> Snapshot:
             "source": "housing",
             "subject": str(site),
             "occurred_at": "2016-03-01T08:00:00Z",
+            "recorded_at": "2016-03-01T08:05:00Z",
             "correlation_id": str(uuid.uuid4()),
             "causation_id": None,
             "sequence": 1,
@@ -222,14 +223,14 @@ def test_an_upcaster_that_produces_invalid_data_fails() -> None:
 def test_removing_a_released_type_fails() -> None:
     problems = check_released([snapshot_of(ShelterOpened)], catalogue={}, upcasters={})
     assert problems == [
-        "ShelterOpened v1 was released but is no longer in the catalogue; events of it on the "
-        "topics could not be read any more: keep the model"
+        f"ShelterOpened v{ShelterOpened.VERSION} was released but is no longer in the "
+        "catalogue; events of it on the topics could not be read any more: keep the model"
     ]
 
 
 def test_a_version_without_snapshot_is_reported() -> None:
     problems = check_released([], catalogue={"ShelterOpened": CATALOGUE["ShelterOpened"]})
     assert problems == [
-        f"ShelterOpened v{ShelterOpened.VERSION} has no released snapshot: "
-        "run `python -m ankommen_contracts.generate` and commit contracts/snapshots/"
+        f"ShelterOpened v{ShelterOpened.VERSION} has no released snapshot: run "
+        "`python -m ankommen_contracts.generate` and commit contracts/snapshots/"
     ]

@@ -35,6 +35,8 @@ def test_headers_are_cloudevents_binary_mode(event_type: str) -> None:
     time = datetime.fromisoformat(values["ce_time"].decode())
     assert time.tzinfo is not None
     assert time == envelope.occurred_at
+    recorded = datetime.fromisoformat(values["ce_recordedtime"].decode())
+    assert recorded == envelope.recorded_at
     # datacontenttype maps to the plain content-type header in the Kafka binding
     assert values["content-type"] == b"application/json"
     assert values["schema_version"] == str(envelope.schema_version).encode()

@@ -68,8 +68,8 @@ def request(
     )
 
 
-def held(site: Site, places: int = 1, hold: timedelta = timedelta(hours=48)) -> Reservation:
-    reservation = site.reserve(request(site, places, hold=hold), NOW)
+def held(site: Site, places: int = 1, grace: timedelta = timedelta(hours=48)) -> Reservation:
+    reservation = site.reserve(request(site, places, grace=grace), NOW)
     assert reservation.status is ReservationStatus.HELD
     site.events.clear()
     return reservation
@@ -84,20 +84,41 @@ def housed(site: Site, places: int = 1) -> Occupant:
 # -- reserving -----------------------------------------------------------------------------
 
 
-def test_reserving_within_capacity_holds_places_until_the_hold_ends() -> None:
+def test_rule_1_a_hold_runs_to_the_expected_arrival_plus_the_grace() -> None:
     site = open_site(capacity=3)
-    wanted = request(site, places=2, hold=timedelta(hours=2))
+    arrival = NOW + timedelta(days=5)
+    wanted = request(site, places=2, expected_arrival_at=arrival, grace=timedelta(hours=2))
     reservation = site.reserve(wanted, NOW)
     assert reservation.status is ReservationStatus.HELD
-    assert reservation.expires_at == NOW + timedelta(hours=2)
+    assert reservation.expires_at == arrival + timedelta(hours=2)
     assert (site.reserved, site.free) == (2, 1)
     [event] = site.events
     assert isinstance(event, BedReserved)
     assert (event.reservation_id, event.places, event.expires_at) == (
         wanted.reservation_id,
         2,
-        NOW + timedelta(hours=2),
+        arrival + timedelta(hours=2),
     )
+
+
+def test_rule_1_an_arrival_already_past_is_held_from_the_reservation_for_the_grace() -> None:
+    site = open_site(capacity=3)
+    wanted = request(site, expected_arrival_at=NOW - timedelta(days=3), grace=timedelta(hours=2))
+    assert site.reserve(wanted, NOW).expires_at == NOW + timedelta(hours=2)
+
+
+def test_a_check_in_dated_before_its_reservation_is_a_conflict() -> None:
+    site = open_site(capacity=3)
+    reservation = held(site)
+    with pytest.raises(Conflict, match="before reservation"):
+        site.check_in(reservation, NOW - timedelta(hours=1))
+
+
+def test_a_check_out_dated_before_the_check_in_is_a_conflict() -> None:
+    site = open_site(capacity=3)
+    occupant = housed(site)
+    with pytest.raises(Conflict, match="before household"):
+        site.check_out(occupant, CheckOutReason.MOVED_OUT, NOW - timedelta(minutes=1))
 
 
 def test_reserving_more_than_is_free_is_rejected_with_the_free_places() -> None:
@@ -253,7 +274,7 @@ def test_checking_in_twice_is_a_conflict() -> None:
 
 def test_an_expired_or_released_reservation_cannot_check_in() -> None:
     site = open_site()
-    reservation = held(site, hold=timedelta(hours=1))
+    reservation = held(site, grace=timedelta(hours=1))
     with pytest.raises(Conflict, match="expired"):
         site.check_in(reservation, NOW + timedelta(hours=1))
     site.release(reservation, ReleaseReason.EXPIRED, NOW + timedelta(hours=1))

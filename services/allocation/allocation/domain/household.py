@@ -32,6 +32,7 @@ from ankommen_contracts.events.allocation import (
 )
 from ankommen_contracts.events.housing import CheckOutReason, RejectionReason, ReleaseReason
 from ankommen_runtime.errors import Conflict
+from ankommen_runtime.ids import new_id
 
 from .policy import (
     DEFAULT_POLICY,
@@ -65,6 +66,9 @@ class HouseholdStatus(StrEnum):
     # housing raised a follow-up for staff.
     AWAY = "away"
     WAITLISTED = "waitlisted"  # nothing fits: PlacementFailed raised, retried as places free
+    # The hold ran out before the household arrived: places released, a task for staff;
+    # never placed elsewhere by itself (rule 1). Staff confirm the arrival or the departure.
+    ARRIVAL_OVERDUE = "arrival_overdue"
     YOUTH_WELFARE = "youth_welfare"  # unaccompanied minors: Jugendhilfe, not a site
     MOVED_OUT = "moved_out"  # left the city's accommodation (Auszug into an own flat)
     DEPARTED = "departed"  # left the city's care (RefugeeDeparted)
@@ -98,9 +102,6 @@ class Placement:
 
     def hold(self, until: datetime) -> Placement:
         return replace(self, reserved_until=until)
-
-    def resent(self, now: datetime) -> Placement:
-        return replace(self, decided_at=now)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ class Household:
     assigned_at: datetime
     status: HouseholdStatus
     quota_period_id: uuid.UUID | None = None
+    # When the Land said the household would arrive; None: on the decision itself.
+    expected_arrival_at: datetime | None = None
     home: Home | None = None
     placement: Placement | None = None
     relocation_reason: RelocationReason | None = None
@@ -233,6 +236,28 @@ class Household:
     def must_move(self) -> bool:
         return self.relocation_reason in MUST_MOVE
 
+    @property
+    def arrival(self) -> datetime:
+        """When the household is (or was) expected in the city."""
+        return self.expected_arrival_at or self.assigned_at
+
+    @property
+    def last_recorded_at(self) -> datetime:
+        """The latest business time recorded for this household's stay so far."""
+        times = [self.assigned_at]
+        if self.home is not None:
+            times.append(self.home.checked_in_at)
+        return max(times)
+
+    def _not_before_recorded(self, at: datetime, what: str) -> None:
+        """A command dated before the stay's recorded facts is refused (409), never reordered."""
+        recorded = self.last_recorded_at
+        if at < recorded:
+            raise Conflict(
+                f"{what} dated {at.isoformat()} is before what is recorded for household "
+                f"{self.household_id} ({recorded.isoformat()}); correct the earlier record first"
+            )
+
     def need(self, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY) -> Need:
         pillar, assessment = policy.ready_for(self.readiness, months_since(self.assigned_at, now))
         relocating = self.home is not None
@@ -259,16 +284,21 @@ class Household:
         quota_period_id: uuid.UUID | None,
         board: Board,
         now: datetime,
+        expected_arrival_at: datetime | None = None,
         household_id: uuid.UUID | None = None,
     ) -> Household:
-        """Register the Land's assignment and start its placement (or route to Jugendhilfe)."""
+        """Register the Land's assignment, decided at ``now`` (business time), and start
+        its placement (or route to Jugendhilfe)."""
+        if expected_arrival_at is not None and expected_arrival_at < now:
+            expected_arrival_at = now  # an arrival before the decision is the decision
         household = cls(
-            household_id=household_id or uuid.uuid4(),
+            household_id=household_id or new_id(),
             land_reference=land_reference,
             members=tuple(members),
             assigned_at=now,
             status=HouseholdStatus.PLACING,
             quota_period_id=quota_period_id,
+            expected_arrival_at=expected_arrival_at,
         )
         household.events.append(
             RefugeeAssigned(
@@ -277,6 +307,7 @@ class Household:
                 quota_period_id=quota_period_id,
                 household_size=household.size,
                 members=list(members),
+                expected_arrival_at=household.arrival,
             )
         )
         household._note(now, "assigned", f"assigned by the Land: {persons_text(household.size)}")
@@ -322,6 +353,7 @@ class Household:
     ) -> None:
         if self.status is HouseholdStatus.DEPARTED:
             raise Conflict(f"household {self.household_id} has departed")
+        self._not_before_recorded(now, "the readiness")
         self.readiness = readiness
         _, assessment = policy.ready_for(readiness, months_since(self.assigned_at, now))
         self._note(now, "readiness", f"readiness recorded: {assessment}")
@@ -335,6 +367,7 @@ class Household:
             )
         if self.pending is not None:
             raise Conflict(f"household {self.household_id} is being relocated already")
+        self._not_before_recorded(now, "the relocation")
         if not self._start_relocation(reason, board, now):
             raise Conflict(
                 f"no other site fits household {self.household_id} now; it stays where it is"
@@ -344,6 +377,7 @@ class Household:
         """The household left the city's care; a reservation in flight is cancelled."""
         if self.status is HouseholdStatus.DEPARTED:
             raise Conflict(f"household {self.household_id} has departed already")
+        self._not_before_recorded(now, "the departure")
         if self.pending is not None:
             self._cancel(
                 self.pending.site_id, self.pending.reservation_id, "household departed", now
@@ -409,19 +443,52 @@ class Household:
     def reservation_released(
         self, reservation_id: uuid.UUID, reason: ReleaseReason, board: Board, now: datetime
     ) -> None:
-        """ReservationReleased(expired) of the current reservation: place again."""
+        """ReservationReleased(expired) of the current reservation: the hold ran to the
+        expected arrival plus the grace and nobody came (rule 1).
+
+        A household that was to move in: its places are gone and staff get a task
+        (``ARRIVAL_OVERDUE``); it keeps its place in the queue (its assignment date) and
+        is never placed elsewhere by itself. A household that lives somewhere keeps its
+        bed: only the move lapses.
+        """
         if reason is not ReleaseReason.EXPIRED or not self._awaits(reservation_id):
             return  # released because we asked (cancelled, departed): nothing left to do
         assert self.pending is not None
+        site_id = self.pending.site_id
+        self.placement = None
+        self.tried_site_ids = []
+        if self.home is not None:
+            self._note(
+                now,
+                "expired",
+                "the move's hold expired; stays at its site",
+                site_id,
+                reservation_id,
+            )
+            self.relocation_reason = None
+            return
+        self.status = HouseholdStatus.ARRIVAL_OVERDUE
         self._note(
             now,
-            "expired",
-            "reservation expired before the check-in; placing again",
-            self.pending.site_id,
+            "task",
+            f"did not arrive by {self.arrival.isoformat()} plus the grace period: places "
+            "released; staff: confirm the arrival (new expected date) or record the departure",
+            site_id,
             reservation_id,
         )
-        self.placement = None
-        self.tried_site_ids = []  # a new round: the site was right, only the arrival was late
+
+    def confirm_arrival(self, expected_at: datetime, board: Board, now: datetime) -> None:
+        """Staff close the task of an overdue household: it is (or will be) here at
+        ``expected_at``; it is placed again, in its old place in the queue."""
+        if self.status is not HouseholdStatus.ARRIVAL_OVERDUE:
+            raise Conflict(
+                f"household {self.household_id} is {self.status.value}: only an overdue "
+                "arrival is confirmed"
+            )
+        self._not_before_recorded(now, "the arrival confirmation")
+        self.expected_arrival_at = max(expected_at, now)
+        self._note(now, "arrival_confirmed", f"arrival expected {self.arrival.isoformat()}")
+        self.status = HouseholdStatus.PLACING
         self._place(board, now)
 
     def checked_in(
@@ -459,7 +526,8 @@ class Household:
         elif (
             reservation_id is None
             and site is not None
-            and self.status in (HouseholdStatus.WAITLISTED, HouseholdStatus.AWAY)
+            and self.status
+            in (HouseholdStatus.WAITLISTED, HouseholdStatus.AWAY, HouseholdStatus.ARRIVAL_OVERDUE)
             and self.home is None
         ):
             # Staff housed a waitlisted (or returning) household directly: alert closed.
@@ -562,7 +630,8 @@ class Household:
         """No answer in time: send the *same* request again (same reservation_id)."""
         if self.placement is None or self.placement.held:
             return False
-        self.placement = self.placement.resent(now)
+        # A technical resend: the decision's business time stays; the store stamps when
+        # the request was sent (wall clock) for the next timeout.
         request = self.placement.request
         self.events.append(request)
         self._note(
@@ -629,10 +698,13 @@ class Household:
     def _decide(self, choice: Choice, board: Board, now: datetime, prefix: str = "") -> None:
         site = choice.site
         self.attempts += 1
+        # Housing holds the places until the arrival plus its grace: a household already in
+        # the city (waitlisted, or moving between sites) arrives at the decision itself.
+        arrival = now if self.home is not None else max(self.arrival, now)
         request = PlacementDecided(
             household_id=self.household_id,
             site_id=site.site_id,
-            reservation_id=uuid.uuid4(),  # new for every attempt; housing's idempotency key
+            reservation_id=new_id(),  # new for every attempt; housing's idempotency key
             places=self.persons,
             requirements=self.requirements,
             pillar=site.pillar,
@@ -640,6 +712,7 @@ class Household:
             reason=clip(prefix + choice.reason),
             attempt=self.attempts,
             for_review=choice.for_review,
+            expected_arrival_at=arrival,
         )
         self.placement = Placement(request, decided_at=now)
         # Whoever has a bed keeps it (and the status) until the check-in at the new site.

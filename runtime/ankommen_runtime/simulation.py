@@ -1,0 +1,232 @@
+"""Simulation runs: the simulated clock's guards and how a service learns the time.
+
+Design in docs/business-time.md. In short: a service started with
+``ANKOMMEN_SIMULATION=true`` runs on a ``SimulatedClock`` and seeded ids, and offers
+``POST /_simulation/clock`` (role ``operations``) through which the scenario moves its
+clock forward; advancing runs every business sweep of the service until nothing more is
+due, in the spec's order, then answers. Without the setting the route does not exist.
+
+Guarded twice: the setting is refused where ``ANKOMMEN_ENVIRONMENT=production``
+(``ServiceSettings``), and at start-up the database's ``runtime_mode`` row, written once,
+must agree: a simulation never starts on a database that holds live data (or any data
+written before the mode was recorded), a live service never on a simulation's database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from .auth import Actor, Role, allow
+from .clock import BusinessTime, SimulatedClock
+from .context import request_context
+from .ids import id_scope
+from .logging import get_logger
+
+if TYPE_CHECKING:
+    from .service import Runtime
+
+log = get_logger(__name__)
+
+
+class ModeMismatch(RuntimeError):
+    """The database belongs to the other mode: the service refuses to start."""
+
+
+async def claim_mode(pool: asyncpg.Pool, *, simulation: bool, seed: int | None) -> datetime | None:
+    """Record or check this database's mode; the simulated time it last had, if any."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE runtime_mode IN EXCLUSIVE MODE")
+        row = await conn.fetchrow("SELECT simulation, simulated_now FROM runtime_mode")
+        if row is None:
+            if simulation and await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM subject_sequence) OR EXISTS (SELECT 1 FROM inbox)"
+            ):
+                raise ModeMismatch(
+                    "ANKOMMEN_SIMULATION is on, but this database holds events written "
+                    "outside a simulation; use a fresh database for a simulation run"
+                )
+            await conn.execute(
+                "INSERT INTO runtime_mode (simulation, seed) VALUES ($1, $2)",
+                simulation,
+                seed if simulation else None,
+            )
+            return None
+        if row["simulation"] != simulation:
+            raise ModeMismatch(
+                "this database belongs to a simulation run; start without "
+                "ANKOMMEN_SIMULATION only on a live database"
+                if row["simulation"]
+                else "this database holds live data; ANKOMMEN_SIMULATION must not be "
+                "switched on against it"
+            )
+        simulated_now: datetime | None = row["simulated_now"]
+        return simulated_now
+
+
+async def save_simulated_now(pool: asyncpg.Pool, now: datetime) -> None:
+    await pool.execute("UPDATE runtime_mode SET simulated_now = $1", now)
+
+
+class Backlog(BaseModel):
+    """What a service still has to do before a simulated step is over (the barrier)."""
+
+    outbox: int = Field(description="Events recorded but not yet acknowledged by Kafka")
+    lag: int = Field(description="Events on the consumed topics not yet handled (committed)")
+    recorded: int = Field(description="Highest outbox id: grows with every event recorded")
+    handled: int = Field(description="Sum of committed offsets: grows with every event handled")
+
+    @property
+    def settled(self) -> bool:
+        return self.outbox == 0 and self.lag == 0
+
+
+class LagProbe:
+    """Reads a consumer group's lag: end offsets minus committed offsets, per partition.
+
+    Committed offsets move only after an event's effects committed (the runtime's
+    consumer policy), so lag 0 means every consumed event has been handled. Created on
+    first use and kept for the run: a barrier is asked hundreds of times.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+        self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+
+    async def lag(self) -> tuple[int, int]:
+        """(events not yet handled, sum of committed offsets)."""
+        if not self.topics:
+            return 0, 0
+        if self._admin is None or self._consumer is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+            await self._consumer.start()
+        if not self._partitions:
+            described = await self._admin.describe_topics(self.topics)
+            self._partitions = [
+                TopicPartition(t["topic"], p["partition"])
+                for t in described
+                for p in t["partitions"]
+            ]
+            if len({tp.topic for tp in self._partitions}) != len(self.topics):
+                raise RuntimeError(f"consumed topics not all known to Kafka: {self.topics}")
+        ends = await self._consumer.end_offsets(self._partitions)
+        committed = await self._admin.list_consumer_group_offsets(
+            self.group, partitions=self._partitions
+        )
+        total = handled = 0
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            offset = done.offset if done is not None and done.offset >= 0 else 0
+            total += max(end - offset, 0)
+            handled += offset
+        return total, handled
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
+
+
+async def backlog(runtime: Runtime) -> Backlog:
+    """The barrier's two questions for one service: outbox empty? consumers caught up?"""
+    assert runtime.pool is not None
+    row = await runtime.pool.fetchrow(
+        """SELECT count(*) FILTER (WHERE published_at IS NULL) AS outbox,
+                  coalesce(max(id), 0) AS recorded
+           FROM outbox"""
+    )
+    probe = runtime.lag_probe
+    lag, handled = await probe.lag() if probe is not None else (0, 0)
+    return Backlog(outbox=row["outbox"], lag=lag, recorded=row["recorded"], handled=handled)
+
+
+class Advance(BaseModel):
+    """Move the simulated clock forward to ``to``; every business timer due fires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: BusinessTime = Field(description="The new simulated time (a date means 00:00 Hannover)")
+
+
+class ClockView(BaseModel):
+    now: datetime = Field(description="The service's simulated time, UTC")
+    seed: int = Field(description="Seed of the run's ids")
+    sweeps: dict[str, int] = Field(
+        default_factory=dict, description="Rounds each business sweep ran while advancing"
+    )
+
+
+Operations = Annotated[Actor, Depends(allow(Role.OPERATIONS))]
+
+
+def _runtime(request: Request) -> Runtime:
+    from .service import runtime_of
+
+    return runtime_of(request)
+
+
+async def advance(runtime: Runtime, to: datetime) -> dict[str, int]:
+    """Move the runtime's simulated clock to ``to`` and run its business sweeps until
+    none has more to do; deterministic: one advance at a time, sweeps in spec order."""
+    clock = runtime.clock
+    assert isinstance(clock, SimulatedClock), "advance needs a simulation run"
+    async with runtime.simulation_lock:
+        now = clock.advance_to(to)
+        assert runtime.pool is not None
+        await save_simulated_now(runtime.pool, now)
+        rounds: dict[str, int] = {}
+        for sweep in runtime.business_sweeps:
+            n = 0
+            while True:
+                n += 1
+                # Each round's ids derive from the sweep, the time and the round.
+                with request_context(), id_scope(f"sweep:{sweep.name}:{now.isoformat()}:{n}"):
+                    more = await sweep.work(runtime)
+                if not more:
+                    break
+            rounds[sweep.name] = n
+        return rounds
+
+
+def router() -> APIRouter:
+    """The simulation's routes; ``create_service_app`` adds them only in a simulation run."""
+    r = APIRouter(prefix="/_simulation", tags=["simulation"])
+
+    @r.get("/clock", summary="The simulated time of this service")
+    async def get_clock(request: Request, actor: Operations) -> ClockView:
+        runtime = _runtime(request)
+        return ClockView(now=runtime.clock.now(), seed=runtime.settings.simulation_seed)
+
+    @r.get(
+        "/backlog",
+        summary="Events still to publish and to handle: a step is over when every service "
+        "answers 0 and 0",
+    )
+    async def get_backlog(request: Request, actor: Operations) -> Backlog:
+        return await backlog(_runtime(request))
+
+    @r.post(
+        "/clock",
+        summary="Advance the simulated clock; every business timer that fell due fires",
+        responses={409: {"description": "the clock would go back"}},
+    )
+    async def post_clock(request: Request, body: Advance, actor: Operations) -> ClockView:
+        runtime = _runtime(request)
+        sweeps = await advance(runtime, body.to)
+        return ClockView(
+            now=runtime.clock.now(), seed=runtime.settings.simulation_seed, sweeps=sweeps
+        )
+
+    return r

@@ -1,0 +1,127 @@
+"""The scenario's side of a simulation run: advance every service's clock, then wait.
+
+One simulated *step* (docs/business-time.md): ``POST /_simulation/clock`` on every
+service (each runs its business sweeps up to the new time before answering), then the
+barrier: poll ``GET /_simulation/backlog`` on every service until one full round finds
+every outbox empty and every consumer group caught up. Only then may the scenario send
+the next commands or the next advance; that is what makes a run deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+CITY_STAGES = [["allocation", "integration", "volunteers", "reporting"], ["housing"]]
+"""The five services' advance order: allocation's and housing's business sweeps feed each
+other (waitlist placements, expired holds), so they advance one after the other; the
+others have no business timers yet and advance beside allocation."""
+
+
+class NotSettled(RuntimeError):
+    """The barrier timed out: what each service still had to do is in the message."""
+
+
+@dataclass
+class StepCost:
+    """How long one step took: advancing the clocks, then the barrier (seconds)."""
+
+    advance: float
+    barrier: float
+    rounds: int
+    sweeps: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return self.advance + self.barrier
+
+
+class SimulationDriver:
+    """Drives the services of one run through their ``/_simulation`` routes.
+
+    ``services`` maps a service name to an HTTP client for it; ``tokens`` its bearer token
+    (role ``operations``, audience ``ankommen-<service>``).
+    """
+
+    def __init__(
+        self,
+        services: Mapping[str, httpx.AsyncClient],
+        tokens: Mapping[str, str],
+        *,
+        stages: Sequence[Sequence[str]] | None = None,
+        poll_seconds: float = 0.02,
+    ) -> None:
+        """``stages``: the order in which clocks advance; services of one stage advance
+        concurrently, stages one after another. Default: one service after another, in
+        the mapping's order. Two services whose business sweeps feed each other (housing's
+        expired holds, allocation's waitlist) belong in different stages, or the order in
+        which one handles the other's events and runs its own sweep would vary."""
+        self.services = dict(services)
+        self.headers = {name: {"authorization": f"Bearer {tokens[name]}"} for name in services}
+        self.stages = [list(stage) for stage in stages] if stages else [[n] for n in services]
+        staged = sorted(n for stage in self.stages for n in stage)
+        if staged != sorted(self.services):
+            raise ValueError(f"stages {self.stages} must name every service exactly once")
+        self.poll_seconds = poll_seconds
+
+    async def _advance_one(self, name: str, to: datetime) -> dict[str, int]:
+        response = await self.services[name].post(
+            "/_simulation/clock", json={"to": to.isoformat()}, headers=self.headers[name]
+        )
+        if response.status_code != 200:
+            raise NotSettled(f"{name} refused to advance to {to}: {response.text}")
+        sweeps: dict[str, int] = response.json()["sweeps"]
+        return sweeps
+
+    async def advance(self, to: datetime, *, timeout: float = 60.0) -> StepCost:
+        """One step: every clock to ``to`` (stage by stage), then the barrier."""
+        started = time.perf_counter()
+        sweeps: dict[str, dict[str, int]] = {}
+        for stage in self.stages:
+            answers = await asyncio.gather(*(self._advance_one(name, to) for name in stage))
+            sweeps.update(zip(stage, answers, strict=True))
+        advanced = time.perf_counter()
+        rounds = await self.settle(timeout=timeout)
+        return StepCost(advanced - started, time.perf_counter() - advanced, rounds, sweeps)
+
+    async def backlog(self) -> dict[str, dict[str, int]]:
+        answers = await asyncio.gather(
+            *(
+                client.get("/_simulation/backlog", headers=self.headers[name])
+                for name, client in self.services.items()
+            )
+        )
+        result = {}
+        for name, response in zip(self.services, answers, strict=True):
+            response.raise_for_status()
+            result[name] = response.json()
+        return result
+
+    async def settle(self, *, timeout: float = 60.0) -> int:
+        """Wait until nothing is left to publish or to handle anywhere; the rounds it took.
+
+        The services are asked one after another, so one round is not a snapshot: an event
+        may move from a consumer's lag into its outbox (or from an outbox onto a topic)
+        between two answers. But every move grows a counter (``recorded``, ``handled``),
+        so two consecutive rounds that both find no backlog *and* the same counters saw a
+        world in which nothing moved: settled. Raises ``NotSettled`` on timeout.
+        """
+        deadline = time.perf_counter() + timeout
+        rounds = 0
+        previous: dict[str, dict[str, int]] | None = None
+        while True:
+            rounds += 1
+            backlog = await self.backlog()
+            idle = all(b["outbox"] == 0 and b["lag"] == 0 for b in backlog.values())
+            if idle and backlog == previous:
+                return rounds
+            previous = backlog if idle else None
+            if time.perf_counter() > deadline:
+                raise NotSettled(f"not settled after {timeout} s: {backlog}")
+            if not idle:
+                await asyncio.sleep(self.poll_seconds)

@@ -1,0 +1,73 @@
+"""The simulation driver's barrier: settled only when two rounds saw nothing move."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from ankommen_runtime.simulation_driver import NotSettled, SimulationDriver
+
+
+def service(answers: Iterator[dict[str, int]], log: list[str], name: str) -> httpx.AsyncClient:
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer token-{name}"
+        if request.method == "POST":
+            log.append(f"{name} advanced to {json.loads(request.content)['to']}")
+            return httpx.Response(200, json={"now": "x", "seed": 1, "sweeps": {"s": 1}})
+        return httpx.Response(200, json=next(answers))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://svc")
+
+
+def idle(recorded: int, handled: int) -> dict[str, int]:
+    return {"outbox": 0, "lag": 0, "recorded": recorded, "handled": handled}
+
+
+async def test_the_barrier_waits_until_two_idle_rounds_agree_on_the_counters() -> None:
+    log: list[str] = []
+    # Both look idle from the first round, but housing's counters move between rounds 1
+    # and 2 (an event passed through between two answers): not settled before round 3.
+    housing = iter([idle(4, 4), idle(5, 5), idle(5, 5)])
+    allocation = iter([idle(3, 3), idle(3, 3), idle(3, 3)])
+    clients = {
+        "allocation": service(allocation, log, "allocation"),
+        "housing": service(housing, log, "housing"),
+    }
+    tokens = {"allocation": "token-allocation", "housing": "token-housing"}
+    driver = SimulationDriver(clients, tokens, poll_seconds=0)
+    assert await driver.settle() == 3
+
+
+async def test_stages_advance_in_order_and_every_service_is_staged_once() -> None:
+    log: list[str] = []
+    always = iter([idle(0, 0)] * 10)
+    clients = {n: service(always, log, n) for n in ("allocation", "housing", "reporting")}
+    tokens = {n: f"token-{n}" for n in clients}
+    with pytest.raises(ValueError, match="exactly once"):
+        SimulationDriver(clients, tokens, stages=[["allocation"], ["housing"]])
+    driver = SimulationDriver(clients, tokens, stages=[["allocation", "reporting"], ["housing"]])
+    to = datetime(2015, 10, 12, tzinfo=UTC)
+    cost = await driver.advance(to)
+    assert log[-1] == f"housing advanced to {to.isoformat()}", "housing's stage comes last"
+    assert set(cost.sweeps) == {"allocation", "housing", "reporting"}
+
+
+async def test_the_barrier_says_what_is_left_when_it_times_out() -> None:
+    busy = iter([{"outbox": 2, "lag": 1, "recorded": 9, "handled": 1}] * 1000)
+    driver = SimulationDriver(
+        {"housing": service(busy, [], "housing")}, {"housing": "token-housing"}, poll_seconds=0
+    )
+    with pytest.raises(NotSettled, match="'outbox': 2"):
+        await driver.settle(timeout=0.05)
+
+
+async def test_a_backlog_is_waited_out() -> None:
+    busy = [{"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}]
+    housing = iter([*busy, idle(3, 3), idle(3, 3)])
+    driver = SimulationDriver(
+        {"housing": service(housing, [], "housing")}, {"housing": "token-housing"}, poll_seconds=0
+    )
+    assert await driver.settle() == 3
