@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from .common import AgeBand, Gender, Pillar, Skill, SpecialNeed, Suitability
@@ -151,6 +152,14 @@ _EXAMPLES: list[EventData] = [
         operator="DRK",
         capacity=500,
         suitability=[Suitability.FAMILIES, Suitability.SINGLE_ADULTS],
+        daily_rate=Decimal("23.50"),
+        monthly_fixed_cost=Decimal("45000.00"),
+    ),
+    ho.ShelterRateChanged(
+        site_id=_SITE,
+        daily_rate=Decimal("25.00"),
+        monthly_fixed_cost=Decimal("45000.00"),
+        valid_from=date(2016, 1, 1),
     ),
     ho.ShelterCapacityChanged(
         site_id=_SITE,

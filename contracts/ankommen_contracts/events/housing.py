@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
 from ..common import MAX_HOUSEHOLD, District, Pillar, Suitability, UniqueList, UtcDatetime
 from ..envelope import WAVE_VERSION, EventData
-from ..registry import event
+from ..registry import event, upcaster
 
 __all__ = [
     "BedReserved",
@@ -34,9 +35,27 @@ __all__ = [
     "ShelterClosing",
     "ShelterOpened",
     "ShelterPlanned",
+    "ShelterRateChanged",
 ]
 
 MAX_CAPACITY = 5000
+MAX_DAILY_RATE = Decimal("1000")
+MAX_MONTHLY_FIXED_COST = Decimal("10000000")
+
+
+def _daily_rate(description: str) -> Any:
+    return Field(default=None, ge=0, le=MAX_DAILY_RATE, decimal_places=2, description=description)
+
+
+def _monthly_fixed_cost() -> Any:
+    return Field(
+        default=None,
+        ge=0,
+        le=MAX_MONTHLY_FIXED_COST,
+        decimal_places=2,
+        description="Lump sum per month in euros (rent, operator contract), if the site is "
+        "paid that way; null if it is not",
+    )
 
 
 class CapacityChangeReason(StrEnum):
@@ -120,6 +139,7 @@ class ShelterOpened(_SiteEvent):
     """A site (Unterkunft) opened and takes occupants."""
 
     TYPE: ClassVar[str] = "ShelterOpened"
+    VERSION: ClassVar[int] = WAVE_VERSION + 1  # v3: daily_rate, monthly_fixed_cost
 
     name: str = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
@@ -131,6 +151,34 @@ class ShelterOpened(_SiteEvent):
         description="Whom the site is suitable for, matched against special needs; empty: "
         "nothing special declared (only for households without special needs)",
     )
+    daily_rate: Decimal | None = _daily_rate(
+        "Euros per occupied place and day (Tagessatz), in force from the opening day; null "
+        "if not agreed yet"
+    )
+    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
+
+
+@upcaster("ShelterOpened", 2)
+def _opened_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 added the costs (``daily_rate``, ``monthly_fixed_cost``): v2 recorded none."""
+    return {**data, "daily_rate": None, "monthly_fixed_cost": None}
+
+
+@event
+class ShelterRateChanged(_SiteEvent):
+    """The site's daily rate per place or its monthly lump sum changes from a given day.
+
+    Costs are day-exact: each occupied place-day is paid at the rate in force that day
+    (the latest ``valid_from`` not after it; the opening's rate before the first change).
+    """
+
+    TYPE: ClassVar[str] = "ShelterRateChanged"
+
+    daily_rate: Decimal | None = _daily_rate(
+        "Euros per occupied place and day (Tagessatz) from valid_from; null: no daily rate"
+    )
+    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
+    valid_from: date = Field(description="First day the new rate applies (Hannover's calendar)")
 
 
 @event

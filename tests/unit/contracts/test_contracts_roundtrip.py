@@ -44,6 +44,7 @@ def test_the_catalogue_is_the_one_in_the_design() -> None:
             "ShelterCapacityChanged",
             "ShelterClosing",
             "ShelterClosed",
+            "ShelterRateChanged",
             "BedReserved",
             "ReservationRejected",
             "OccupantCheckedIn",

@@ -1,0 +1,46 @@
+"""The folded views for the API: facts loaded once per version, ledgers per as-of day.
+
+Loading and decoding every fact is the expensive part, so the decoded facts are kept
+until a batch adds more (``fact_version`` moves); a ledger per (day, known-at) is kept
+for the few days recently asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from datetime import date, datetime
+
+from ankommen_runtime.store import Db
+
+from . import store
+from .domain.facts import Fact
+from .domain.ledger import Ledger
+
+LEDGERS_KEPT = 16
+
+
+class ReadModel:
+    def __init__(self) -> None:
+        self._version = -1
+        self._facts: list[Fact] = []
+        self._ledgers: OrderedDict[tuple[date | None, datetime | None], Ledger] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    async def ledger(self, db: Db, as_of: date | None, known_at: datetime | None = None) -> Ledger:
+        async with self._lock:
+            version = await store.fact_version(db)
+            if version != self._version:
+                self._facts = await store.load_facts(db)
+                self._version = version
+                self._ledgers.clear()
+            key = (as_of, known_at)
+            ledger = self._ledgers.get(key)
+            if ledger is None:
+                ledger = Ledger.fold(self._facts, as_of=as_of, known_at=known_at)
+                self._ledgers[key] = ledger
+                while len(self._ledgers) > LEDGERS_KEPT:
+                    self._ledgers.popitem(last=False)
+            else:
+                self._ledgers.move_to_end(key)
+            return ledger
