@@ -90,7 +90,6 @@ class Variant:
 
 VARIANTS = {
     "reporting": Variant("reporting.app:create_app", "the real reporting", True, (50, 95, 99)),
-    "batched": Variant("bench.reporting_batched:create_app", "reporting batched", True, (50, 99)),
     # Sparse commands on a quiet system: what the consumer's poll interval costs.
     "idle": Variant("reporting.app:create_app", "the real reporting, idle", False, (50, 99)),
 }

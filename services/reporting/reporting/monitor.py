@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -25,24 +26,25 @@ class TopicLag:
 
 async def consumer_lag(settings: ServiceSettings) -> list[TopicLag]:
     """Per reported topic: records published and records the live group has committed."""
+    from .rebuild import partitions_of
+
     topics = {settings.topic(source): source for source in REPORTED}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    await admin.start()
-    try:
-        known = await consumer.topics()
-        partitions = [
-            TopicPartition(t, p)
-            for t in topics
-            if t in known
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        committed = await admin.list_consumer_group_offsets(settings.group, partitions=partitions)
-    finally:
-        await admin.close()
-        await consumer.stop()
+    partitions = await partitions_of(settings.kafka_bootstrap, list(topics))
+    ends: dict[TopicPartition, int] = {}
+    committed: dict[TopicPartition, Any] = {}
+    if partitions:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await consumer.start()
+        await admin.start()
+        try:
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(
+                settings.group, partitions=partitions
+            )
+        finally:
+            await admin.close()
+            await consumer.stop()
     out = []
     for topic, source in topics.items():
         end = sum(o for tp, o in ends.items() if tp.topic == topic)

@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_contracts import InvalidEvent, UnknownEventType
 from ankommen_runtime.consumer import decode_record
 from ankommen_runtime.topics import event_topic
@@ -180,31 +181,35 @@ def _worker(
         queue.put(("failed", pid, f"{type(exc).__name__}: {exc}"))
 
 
+async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of those ``topics`` that exist (a topic nobody published to yet may
+    not)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t.get("error_code", 0) == 0
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
+
+
 async def _end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of those ``topics`` that exist."""
+    partitions = await partitions_of(bootstrap, topics)
+    if not partitions:
+        return {}
     consumer = _consumer(bootstrap)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        if not partitions:
-            return {}
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
     return {(tp.topic, tp.partition): off for tp, off in ends.items()}
-
-
-async def _topics_present(bootstrap: str, topics: Sequence[str]) -> list[str]:
-    consumer = _consumer(bootstrap)
-    await consumer.start()
-    try:
-        known = await consumer.topics()
-    finally:
-        await consumer.stop()
-    return [t for t in topics if t in known]
 
 
 def _share(slices: list[Slice], processes: int) -> list[list[Slice]]:
@@ -230,7 +235,7 @@ async def rebuild(
 ) -> RebuildResult:
     """Rebuild the facts beside the live ones, prove them equal, switch. See the module doc."""
     types_of = reported_topics(prefix)
-    topics = await _topics_present(bootstrap, list(types_of))
+    topics = list(types_of)
     started_at = datetime.now(UTC)
     conn = await asyncpg.connect(dsn)
     try:
