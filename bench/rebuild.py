@@ -137,6 +137,13 @@ async def run(bench: Bench) -> Result:
             TARGET,
         ),
         bench.compared(
+            "rebuild.cpu_capacity_events_per_s",
+            "replay capacity from its own CPU per event (2 cores, replay processes only)",
+            2 * 1e6 / rebuilt.cpu_us_per_event if rebuilt.cpu_us_per_event else None,
+            "events/s",
+            ceilings,
+        ),
+        bench.compared(
             "rebuild.live_events_per_s",
             "live consumption events/s, the real reporting service (batched fold)",
             live_rate,
@@ -162,6 +169,8 @@ async def run(bench: Bench) -> Result:
         partitions=PARTITIONS,
         processes=PROCESSES,
         replay_seconds=round(rebuilt.seconds, 2),
+        command_seconds=round(rebuilt.wall_seconds, 2),
+        replay_cpu_us_per_event=round(rebuilt.cpu_us_per_event, 1),
         checksum=rebuilt.checksum,
         duplicates_dropped=rebuilt.duplicates,
     )

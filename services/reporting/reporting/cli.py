@@ -83,9 +83,10 @@ def rebuild_command(
             console.print(f"[red]rebuild failed, live views unchanged:[/red] {exc}")
             raise typer.Exit(1) from exc
     console.print(
-        f"rebuilt {result.facts:,} facts from {result.events:,} events in "
+        f"rebuilt {result.facts:,} facts from {result.events:,} events: replay "
         f"{result.seconds:.1f} s ({result.events_per_s:,.0f} events/s, "
-        f"{result.processes} processes); checksum {result.checksum} "
+        f"{result.processes} processes, {result.cpu_us_per_event:.1f} µs CPU per event), "
+        f"{result.wall_seconds:.1f} s in all; checksum {result.checksum} "
         f"(live {result.live_checksum}, {result.behind_live} events the live consumer had "
         f"not applied yet); switched."
     )

@@ -57,9 +57,38 @@ class RebuildResult:
     duplicates: int
     skipped: dict[str, int] = field(default_factory=dict)
 
+    wall_seconds: float = 0.0
+    """The whole command: start-up of the replay processes, index, check and switch too."""
+    cpu_us_per_event: float = 0.0
+    """CPU time of the replay processes per event (their own work, whatever the load)."""
+
     @property
     def events_per_s(self) -> float:
+        """Replayed events per second of the replay's busy window (first fetch to last commit)."""
         return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class ReplayStats:
+    """What one replay process did: counts, its busy window (wall clock) and its CPU time."""
+
+    events: int = 0
+    facts: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    first: float | None = None  # time.time() when the first records arrived
+    last: float | None = None  # time.time() when the last chunk was committed
+    cpu_seconds: float = 0.0
+
+    def add(self, other: ReplayStats) -> None:
+        self.events += other.events
+        self.facts += other.facts
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
+        firsts = [t for t in (self.first, other.first) if t is not None]
+        lasts = [t for t in (self.last, other.last) if t is not None]
+        self.first = min(firsts) if firsts else None
+        self.last = max(lasts) if lasts else None
+        self.cpu_seconds += other.cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -116,16 +145,16 @@ async def replay(
     slices: Sequence[Slice],
     types_of: dict[str, frozenset[str]],
     progress: Progress | None = None,
-) -> tuple[int, int, dict[str, int]]:
-    """Replay ``slices`` into ``fact_next``: (events read, facts written, skipped by kind)."""
+) -> ReplayStats:
+    """Replay ``slices`` into ``fact_next``, a COPY and the offsets per chunk."""
     todo = [s for s in slices if s.start < s.end]
-    skipped: dict[str, int] = {}
+    stats = ReplayStats()
     if not todo:
-        return 0, 0, skipped
+        return stats
+    cpu = time.process_time()
     consumer = _consumer(bootstrap)
     await consumer.start()
     conn = await asyncpg.connect(dsn)
-    events = facts = 0
     try:
         ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
         consumer.assign(list(ends))
@@ -135,6 +164,8 @@ async def replay(
         offsets: dict[tuple[str, int], int] = {}
         while ends:
             batches = await consumer.getmany(*ends, timeout_ms=1000, max_records=50_000)
+            if batches and stats.first is None:
+                stats.first = time.time()
             for tp, records in batches.items():
                 end = ends.get(tp)
                 if end is None:
@@ -142,22 +173,24 @@ async def replay(
                 records = [r for r in records if r.offset < end]
                 if not records:
                     continue
-                pending.extend(facts_of(records, types_of[tp.topic], skipped))
-                events += len(records)
+                pending.extend(facts_of(records, types_of[tp.topic], stats.skipped))
+                stats.events += len(records)
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
                 if records[-1].offset + 1 >= end:
                     del ends[tp]
                     consumer.pause(tp)
             if len(pending) >= CHUNK or (not ends and (pending or offsets)):
                 await store.copy_next(conn, pending, offsets)
-                facts += len(pending)
+                stats.facts += len(pending)
+                stats.last = time.time()
                 if progress:
-                    progress(events)
+                    progress(stats.events)
                 pending, offsets = [], {}
     finally:
         await conn.close()
         await consumer.stop()
-    return events, facts, skipped
+    stats.cpu_seconds = time.process_time() - cpu
+    return stats
 
 
 def _worker(
@@ -246,10 +279,9 @@ async def rebuild(
         if on_total:
             on_total(total)
         began = time.perf_counter()
-        events, _, skipped = await _replay_all(
-            dsn, bootstrap, slices, types_of, processes, progress
-        )
-        seconds = time.perf_counter() - began
+        stats = await _replay_all(dsn, bootstrap, slices, types_of, processes, progress)
+        events, skipped = stats.events, stats.skipped
+        seconds = (stats.last - stats.first) if stats.first and stats.last else 0.0
         duplicates = await store.index_next(conn)
         async with conn.transaction():
             await store.lock_live(conn)
@@ -278,6 +310,8 @@ async def rebuild(
                 behind_live=rebuilt_rows - live_rows,
                 duplicates=duplicates,
                 skipped=skipped,
+                wall_seconds=time.perf_counter() - began,
+                cpu_us_per_event=stats.cpu_seconds / events * 1e6 if events else 0.0,
             )
             await store.switch(
                 conn,
@@ -347,7 +381,7 @@ async def _replay_all(
     types_of: dict[str, frozenset[str]],
     processes: int,
     progress: Progress | None,
-) -> tuple[int, int, dict[str, int]]:
+) -> ReplayStats:
     if processes <= 1:
         return await replay(dsn, bootstrap, slices, types_of, progress)
     ctx = multiprocessing.get_context("spawn")
@@ -360,8 +394,7 @@ async def _replay_all(
     for w in workers:
         w.start()
     seen: dict[int, int] = {}
-    events = facts = 0
-    skipped: dict[str, int] = {}
+    total = ReplayStats()
     finished = 0
     loop = asyncio.get_running_loop()
     try:
@@ -369,22 +402,17 @@ async def _replay_all(
             kind, pid, value = await loop.run_in_executor(None, queue.get)
             if kind == "progress":
                 seen[pid] = value
-                if progress:
-                    progress(sum(seen.values()))
             elif kind == "done":
                 finished += 1
-                e, f, s = value
-                events, facts = events + e, facts + f
-                seen[pid] = e
-                for k, v in s.items():
-                    skipped[k] = skipped.get(k, 0) + v
-                if progress:
-                    progress(sum(seen.values()))
+                total.add(value)
+                seen[pid] = value.events
             else:
                 raise RebuildFailed(f"replay process {pid} failed: {value}")
+            if progress:
+                progress(sum(seen.values()))
     finally:
         for w in workers:
             w.join(timeout=10)
             if w.is_alive():
                 w.terminate()
-    return events, facts, skipped
+    return total
