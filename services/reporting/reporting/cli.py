@@ -8,6 +8,7 @@ Settings come from the service's ``ANKOMMEN_*`` variables (database, Kafka, pref
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -90,6 +91,20 @@ def rebuild_command(
         f"(live {result.live_checksum}, {result.behind_live} events the live consumer had "
         f"not applied yet); switched."
     )
+
+
+@app.command("print")
+def print_command(
+    url: Annotated[str, typer.Option(help="A running reporting service")] = "http://127.0.0.1:8005",
+    out: Annotated[Path, typer.Option(help="Folder for the PDFs")] = Path("reports"),
+    as_of: Annotated[str | None, typer.Option(help="Business day (YYYY-MM-DD)")] = None,
+    lang: Annotated[str, typer.Option(help="de or en")] = "de",
+) -> None:
+    """Print the interim report and the 13 district reports as PDFs (headless Chromium)."""
+    from .printing import print_reports
+
+    for path in print_reports(url, out, as_of=as_of, lang=lang):
+        console.print(f"printed {path}")
 
 
 if __name__ == "__main__":
