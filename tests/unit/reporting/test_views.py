@@ -179,6 +179,11 @@ def test_the_outlook_says_in_which_week_places_run_out_and_how_many_are_needed()
     assert answers["falling"]["places_needed"] == 52 * 10 - 150
     assert answers["rising"]["places_needed"] == 52 * 30 - 150
     assert view.notes["assumptions"]["openings"][0]["places"] == 50
+    schedule = {r["month"]: r for r in view.table("needed_by").rows}
+    assert schedule["2016-03"]["steady"] == 0
+    # April's weeks end with 30, 10, -10 and -30 free: 30 more places by 1 April.
+    assert schedule["2016-04"]["steady"] == 30
+    assert schedule["2016-05"]["steady"] == 30 + 5 * 20, "May has five Mondays"
 
 
 def test_demographics_count_every_member_and_hide_small_groups_when_published() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
-from .calendar import By, week_of
+from .calendar import By, month_of, week_of
 from .ledger import Ledger
 from .tables import Chart, Column, Table, ViewResult
 
@@ -135,6 +135,17 @@ def outlook(ledger: Ledger, by: By, assumptions: Assumptions | None = None) -> V
         ),
         chart=Chart("line", "week", tuple(a.intake_per_week)),
     )
+    schedule = Table(
+        "needed_by",
+        "Zusätzlich zu eröffnende Plätze, spätestens zum Monatsbeginn",
+        "Additional places to open, at the latest by the start of the month",
+        (
+            Column("month", "Monat", "Month", "text"),
+            *(Column(k, k, k) for k in a.intake_per_week),
+        ),
+        tuple(_schedule(weeks, trajectory)),
+        chart=Chart("line", "month", tuple(a.intake_per_week)),
+    )
     return ViewResult(
         "outlook",
         9,
@@ -142,6 +153,22 @@ def outlook(ledger: Ledger, by: By, assumptions: Assumptions | None = None) -> V
         "Outlook: weeks until places run out",
         day,
         "week",
-        (answer_table, path_table),
+        (answer_table, schedule, path_table),
         {"free_places_now": free_now, "assumptions": asdict(a)},
     )
+
+
+def _schedule(weeks: list[date], trajectory: dict[str, list[float]]) -> list[dict[str, object]]:
+    """Per month of the horizon: the places that must be open in addition by its first
+    day, so that no week up to the month's end runs short (the deepest shortfall so far)."""
+    rows: list[dict[str, object]] = []
+    shortfall = dict.fromkeys(trajectory, 0)
+    for i, monday in enumerate(weeks):
+        label = month_of(monday).label
+        for name, path in trajectory.items():
+            shortfall[name] = max(shortfall[name], -round(path[i]))
+        if rows and rows[-1]["month"] == label:
+            rows[-1].update(shortfall)
+        else:
+            rows.append({"month": label, **shortfall})
+    return rows
