@@ -27,7 +27,7 @@ from .events import REBUILD_EVENTS_PER_SITE, encoded_histories
 
 TARGET = Target(">=", 50_000)
 PARTITIONS = 6
-PROCESSES = int(os.environ.get("BENCH_REBUILD_PROCESSES", "2"))
+PROCESSES = int(os.environ.get("BENCH_REBUILD_PROCESSES", "4"))
 SEND_WINDOW = 10_000
 
 

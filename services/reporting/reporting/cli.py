@@ -37,7 +37,7 @@ def main() -> None:
 def rebuild_command(
     processes: Annotated[
         int, typer.Option("--processes", "-p", min=1, help="Replay processes (partitions shared)")
-    ] = 2,
+    ] = 4,
     resume: Annotated[
         bool, typer.Option(help="Carry on an unfinished rebuild from its recorded offsets")
     ] = False,

@@ -8,6 +8,7 @@ for the few days recently asked for.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from datetime import date, datetime
 
@@ -18,6 +19,9 @@ from .domain.facts import Fact
 from .domain.ledger import Ledger
 
 LEDGERS_KEPT = 16
+REFRESH_SECONDS = 2.0
+"""Under a steady stream every batch moves the version: the facts are read again at most
+this often (the dashboard shows the consumer lag, so a view is never silently stale)."""
 
 
 class ReadModel:
@@ -26,13 +30,16 @@ class ReadModel:
         self._facts: list[Fact] = []
         self._ledgers: OrderedDict[tuple[date | None, datetime | None], Ledger] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._loaded_at = -REFRESH_SECONDS
 
     async def ledger(self, db: Db, as_of: date | None, known_at: datetime | None = None) -> Ledger:
         async with self._lock:
             version = await store.fact_version(db)
-            if version != self._version:
+            fresh = time.monotonic() - self._loaded_at < REFRESH_SECONDS
+            if version != self._version and not (fresh and self._version >= 0):
                 self._facts = await store.load_facts(db)
                 self._version = version
+                self._loaded_at = time.monotonic()
                 self._ledgers.clear()
             key = (as_of, known_at)
             ledger = self._ledgers.get(key)
