@@ -8,6 +8,7 @@ every view folded afterwards equals the one folded before.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,10 +24,11 @@ from ankommen_contracts.events import allocation as al
 from ankommen_contracts.events import housing as ho
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.settings import ServiceSettings
-from reporting import store
+from reporting import cli, store
 from reporting.domain import VIEWS, Ledger, build
-from reporting.rebuild import rebuild
+from reporting.rebuild import Slice, _end_offsets, rebuild, replay, reported_topics
 from support import create_topics, eventually, running
+from typer.testing import CliRunner
 
 START = datetime(2016, 1, 4, 9, tzinfo=UTC)
 
@@ -118,6 +120,7 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
     new_database: Callable[[], Awaitable[str]],
     topic_prefix: str,
     processes: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for source in ("housing", "allocation"):
         topic = f"{topic_prefix}{source}.events"
@@ -156,6 +159,35 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
         assert behind["allocation"] == 0
         capacity = (await api.get("/views/capacity", params={"as_of": "2016-03-01"})).json()
         assert capacity["total"]["sites"] == 14
+
+        # Interrupted after one partition: --resume replays only what is left.
+        conn = await asyncpg.connect(dsn)
+        try:
+            await store.prepare_next(conn, resume=False)
+        finally:
+            await conn.close()
+        ends = await _end_offsets(infra.kafka_bootstrap, list(reported_topics(topic_prefix)))
+        (topic, partition), end = next((k, v) for k, v in sorted(ends.items()) if v > 0)
+        done = await replay(
+            dsn,
+            infra.kafka_bootstrap,
+            [Slice(topic, partition, 0, end)],
+            reported_topics(topic_prefix),
+        )
+        assert done.events == end
+        resumed = await rebuild(dsn, infra.kafka_bootstrap, topic_prefix, resume=True)
+        assert resumed.events == total - end
+        assert (resumed.facts, resumed.checksum) == (total, resumed.live_checksum)
+
+        # The command itself, with its progress bar, as an operator runs it.
+        monkeypatch.setenv("ANKOMMEN_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
+        monkeypatch.setenv("ANKOMMEN_TOPIC_PREFIX", topic_prefix)
+        outcome = await asyncio.to_thread(
+            CliRunner().invoke, cli.app, ["rebuild", "-p", "2", "--database-url", dsn]
+        )
+        assert outcome.exit_code == 0, outcome.output
+        assert f"rebuilt {total:,} facts" in outcome.output
+        assert await folded(dsn) != before, "the later sites are in the views now"
 
 
 async def _reached(dsn: str, n: int) -> bool:
