@@ -54,8 +54,11 @@ def interim_report(ledger: Ledger, lang: str = "de") -> str:
     )
 
 
-def _district_only(table: Table, label: str) -> Table:
-    rows = tuple(r for r in table.rows if r.get("district") == label)
+def _district_only(table: Table, label: str, key: str | None = None) -> Table:
+    """The district's rows of a city table (by its label, or by its key where it has one)."""
+    rows = tuple(
+        r for r in table.rows if (r.get("key") == key if key else r.get("district") == label)
+    )
     return replace(table, rows=rows, total=None, chart=None)
 
 
@@ -64,7 +67,9 @@ def district_report(ledger: Ledger, district: int, lang: str = "de") -> str:
     views = _views(ledger)
     label = district_label(district)
     own: dict[str, Table] = {
-        "capacity": _district_only(views["capacity"].table("by_district"), label),
+        "capacity": _district_only(
+            views["capacity"].table("by_district"), label, key=f"{district:02d}"
+        ),
         "integration": _district_only(views["integration"].table("by_district"), label),
         "volunteers": _district_only(views["volunteers"].table("by_district"), label),
         "emergency": _district_only(views["emergency"].table("sites"), label),
