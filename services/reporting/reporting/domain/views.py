@@ -17,7 +17,7 @@ from typing import Any
 from ankommen_contracts import PILLAR_LABELS, Pillar
 from ankommen_contracts.common import DISTRICT_NAMES, district_label, roll_up
 
-from .calendar import By, Period, periods, week_of
+from .calendar import By, Period, period_of, periods, week_of
 from .capacity import SiteCapacity
 from .ledger import Ledger, Site
 from .tables import Chart, Column, Table, ViewResult
@@ -131,10 +131,10 @@ def assignments(ledger: Ledger, by: By) -> ViewResult:
     spans = _spans(ledger, by)
     label_of = {p.label: p for p, _ in spans}
     for household in ledger.households.values():
-        for period, _ in spans:
-            if period.first <= household.assigned_on <= period.last:
-                persons[period.label] += household.persons
-                households[period.label] += 1
+        label = period_of(household.assigned_on, by).label
+        if label in label_of:
+            persons[label] += household.persons
+            households[label] += 1
         weekly[week_of(household.assigned_on).label] += household.persons
     rows = []
     for label, period in label_of.items():
