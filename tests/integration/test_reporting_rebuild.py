@@ -19,9 +19,11 @@ import pytest
 import reporting.app
 from aiokafka import AIOKafkaProducer
 from ankommen_contracts import EventData, Pillar, encode, new_envelope
-from ankommen_contracts.common import AgeBand, Gender
+from ankommen_contracts.common import AgeBand, Gender, Skill
 from ankommen_contracts.events import allocation as al
 from ankommen_contracts.events import housing as ho
+from ankommen_contracts.events import integration as it
+from ankommen_contracts.events import volunteers as vo
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.settings import ServiceSettings
 from reporting import cli, store
@@ -37,12 +39,13 @@ def sites_and_people(rng: random.Random, sites: int) -> list[EventData]:
     events: list[EventData] = []
     for i in range(sites):
         site_id = uuid.uuid4()
+        district = rng.randint(1, 13)
         events.append(
             ho.ShelterOpened(
                 site_id=site_id,
                 name=f"Unterkunft {i}",
                 pillar=rng.choice(list(Pillar)),
-                district=rng.randint(1, 13),
+                district=district,
                 operator="DRK",
                 capacity=200,
             )
@@ -72,6 +75,24 @@ def sites_and_people(rng: random.Random, sites: int) -> list[EventData]:
             events.append(
                 ho.OccupantCheckedIn(site_id=site_id, household_id=household, persons=persons)
             )
+        events.append(
+            it.CaseOpened(
+                case_id=uuid.uuid4(),
+                household_id=household,
+                district=district,
+                focus_areas=[it.FocusArea.HOUSING],
+            )
+        )
+        events.append(
+            vo.VolunteerRegistered(
+                volunteer_id=uuid.uuid4(),
+                districts=[district],
+                languages=["de"],
+                skills=[Skill.TRANSLATION],
+                hours_per_week=2,
+                mso=i % 2 == 0,
+            )
+        )
     return events
 
 
@@ -122,7 +143,7 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
     processes: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for source in ("housing", "allocation"):
+    for source in ("housing", "allocation", "integration", "volunteers"):
         topic = f"{topic_prefix}{source}.events"
         await create_topics(infra.kafka_bootstrap, topic, f"{topic}.dlq", partitions=3)
     first = sites_and_people(random.Random(7), 12)
@@ -140,6 +161,8 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
     async with running(app) as api:
         assert await eventually(lambda: _reached(dsn, len(first))), "live facts caught up"
         before = await folded(dsn)
+        assert before["integration"].notes["cases"] == 12, "integration's events, live"
+        assert before["volunteers"].notes["volunteers"] == 12, "volunteers' events, live"
         result = await rebuild(dsn, infra.kafka_bootstrap, topic_prefix, processes=processes)
         assert result.events == len(first)
         assert result.facts == len(first)
@@ -155,10 +178,12 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
         assert status["last_rebuild"]["facts"] == len(first)
         assert status["facts"] == total
         behind = {row["source"]: row["behind"] for row in status["lag"]}
-        assert behind["housing"] == 0
-        assert behind["allocation"] == 0
+        assert behind == dict.fromkeys(("allocation", "housing", "integration", "volunteers"), 0)
         capacity = (await api.get("/views/capacity", params={"as_of": "2016-03-01"})).json()
         assert capacity["total"]["sites"] == 14
+        # The later volunteers registered on day 10: not yet as of day 5.
+        early = (await api.get("/published/volunteers", params={"as_of": "2016-01-09"})).json()
+        assert early["notes"]["volunteers"] == 12
 
         # Interrupted after one partition: --resume replays only what is left.
         conn = await asyncpg.connect(dsn)
