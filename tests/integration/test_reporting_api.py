@@ -178,5 +178,14 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         schema = (await api.get("/openapi.json")).json()
         assert "/published/{key}" in schema["paths"]
         assert "/internal/views/{key}" in schema["paths"]
+        own = await api.get("/outlook", params={**as_of, "intake_per_week": 40, "horizon_weeks": 8})
+        steady = next(r for r in own.json()["tables"][0]["rows"] if r["scenario"] == "steady")
+        # 150 places, 24 occupied: 126 free, 40 a week -> short in the 4th week (25 Apr).
+        assert steady["runs_out_week"] == "2016-W17"
+        assert steady["places_needed"] == 8 * 40 - 126
+        assert own.json()["notes"]["assumptions"]["horizon_weeks"] == 8
+        bad = await api.get("/outlook", params={"intake_per_week": -1})
+        assert bad.status_code == 422
+        assert "intake_per_week" in bad.text
         brief = (await api.get("/views/capacity", params=as_of)).json()
         assert brief["total"]["occupied"] == 24

@@ -28,6 +28,8 @@ from . import render, reports, store
 from .domain import capacity_view, publish
 from .domain.costs import statement
 from .domain.ledger import Ledger
+from .domain.outlook import derive as derive_outlook
+from .domain.outlook import outlook
 from .domain.tables import ViewResult
 from .domain.views import VIEWS, build, site_capacities
 from .readmodel import ReadModel
@@ -243,6 +245,23 @@ async def published_view(
 ) -> ViewView:
     ledger = await _ledger(model, pool, clock, as_of, None)
     return ViewView.model_validate(publish(build(ledger, key, by)))
+
+
+@views.get("/outlook", summary="View 9 under assumptions of your own (intake, horizon)")
+async def outlook_under(
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    intake_per_week: Annotated[
+        float | None,
+        Query(ge=0, le=10_000, description="Steady intake (persons/week); default: recent"),
+    ] = None,
+    horizon_weeks: Annotated[int, Query(ge=4, le=156, description="Weeks ahead")] = 52,
+) -> ViewView:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    assumptions = derive_outlook(ledger, steady=intake_per_week, horizon=horizon_weeks)
+    return ViewView.model_validate(publish(outlook(ledger, "week", assumptions)))
 
 
 @internal.get("/views/{key}.csv", summary="A view unsuppressed, as CSV", response_class=Response)
