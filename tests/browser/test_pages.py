@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from cdp import Page, browser
 from city import AS_OF
@@ -127,6 +128,18 @@ async def test_the_interim_report_prints_as_a_pdf_with_its_sections(
     images = await asyncio.to_thread(pdf_pages, pdf, artifacts)
     assert len(images) >= 3, "rendered to page images"
     assert all(p.stat().st_size > 2000 for p in images), "the pages are not blank"
+
+
+async def test_the_service_serves_the_reports_as_pdf(served: str, artifacts: Path) -> None:
+    async with httpx.AsyncClient(timeout=180) as client:
+        report = await client.get(f"{served}/report.pdf", params={"as_of": str(AS_OF)})
+        district = await client.get(f"{served}/report/district/9.pdf", params={"as_of": str(AS_OF)})
+    assert report.headers["content-type"] == "application/pdf"
+    assert report.content.startswith(b"%PDF")
+    path = artifacts / "served-report.pdf"
+    path.write_bytes(report.content)
+    assert "Kostentabelle" in pdf_text(path)
+    assert district.content.startswith(b"%PDF")
 
 
 async def test_every_district_council_gets_its_own_report_as_pdf(

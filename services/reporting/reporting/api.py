@@ -11,8 +11,11 @@ or month; ``known_at`` restricts to what had been recorded by then.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -357,6 +360,45 @@ async def report(
 ) -> HTMLResponse:
     ledger = await _ledger(model, pool, clock, as_of, None)
     return HTMLResponse(reports.interim_report(ledger, lang))
+
+
+async def _pdf(request: Request, page: str, name: str) -> Response:
+    """The page printed by headless Chromium from this very service (same query)."""
+    from .printing import ChromiumMissing, print_pdf
+
+    url = f"{str(request.base_url).rstrip('/')}/{page}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    with tempfile.TemporaryDirectory(prefix="ankommen-report-") as folder:
+        target = Path(folder) / f"{name}.pdf"
+        try:
+            await asyncio.to_thread(print_pdf, url, target)
+        except ChromiumMissing as exc:
+            raise HTTPException(503, str(exc)) from exc
+        body = await asyncio.to_thread(target.read_bytes)
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
+
+
+@pages.get("/report.pdf", summary="The interim report as PDF", response_class=Response)
+async def report_pdf(request: Request, as_of: AsOf = None, lang: Lang = "de") -> Response:
+    return await _pdf(request, "report", f"zwischenbilanz-{as_of or 'heute'}-{lang}")
+
+
+@pages.get(
+    "/report/district/{district}.pdf",
+    summary="The report for one Stadtbezirksrat as PDF",
+    response_class=Response,
+)
+async def district_pdf(
+    request: Request, district: int, as_of: AsOf = None, lang: Lang = "de"
+) -> Response:
+    if district not in DISTRICT_NAMES:
+        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
+    return await _pdf(request, f"report/district/{district}", f"stadtbezirk-{district:02d}-{lang}")
 
 
 @pages.get(
