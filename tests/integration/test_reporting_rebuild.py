@@ -28,7 +28,14 @@ from ankommen_local.infra import Endpoints
 from ankommen_runtime.settings import ServiceSettings
 from reporting import cli, store
 from reporting.domain import VIEWS, Ledger, build
-from reporting.rebuild import Slice, _end_offsets, rebuild, replay, reported_topics
+from reporting.rebuild import (
+    RebuildFailed,
+    Slice,
+    _end_offsets,
+    rebuild,
+    replay,
+    reported_topics,
+)
 from support import create_topics, eventually, running
 from typer.testing import CliRunner
 
@@ -203,6 +210,15 @@ async def test_a_rebuild_beside_the_live_facts_equals_them_and_switches_while_li
         resumed = await rebuild(dsn, infra.kafka_bootstrap, topic_prefix, resume=True)
         assert resumed.events == total - end
         assert (resumed.facts, resumed.checksum) == (total, resumed.live_checksum)
+
+        # One rebuild at a time: a second one is refused and changes nothing.
+        holder = await asyncpg.connect(dsn)
+        try:
+            assert await store.claim_rebuild(holder)
+            with pytest.raises(RebuildFailed, match="another rebuild"):
+                await rebuild(dsn, infra.kafka_bootstrap, topic_prefix)
+        finally:
+            await holder.close()
 
         # The command itself, with its progress bar, as an operator runs it.
         monkeypatch.setenv("ANKOMMEN_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)

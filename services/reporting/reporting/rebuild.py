@@ -272,6 +272,8 @@ async def rebuild(
     started_at = datetime.now(UTC)
     conn = await asyncpg.connect(dsn)
     try:
+        if not await store.claim_rebuild(conn):
+            raise RebuildFailed("another rebuild is running against this database")
         done = await store.prepare_next(conn, resume=resume)
         ends = await _end_offsets(bootstrap, topics)
         slices = [Slice(t, p, done.get((t, p), 0), end) for (t, p), end in ends.items()]

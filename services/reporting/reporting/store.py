@@ -97,12 +97,26 @@ async def index_next(conn: asyncpg.Connection) -> int:
     A relay publishes at least once, so an event may be on its topic twice; the live
     inbox drops the second, the rebuild keeps the first here.
     """
+    keyed = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = $1)", f"{NEXT}_pkey"
+    )
+    if keyed:  # a resumed rebuild that had been keyed before it stopped
+        return 0
     removed = await conn.execute(
         f"""DELETE FROM {NEXT} a USING {NEXT} b
             WHERE a.event_id = b.event_id AND a.ctid > b.ctid"""
     )
     await conn.execute(f"ALTER TABLE {NEXT} ADD PRIMARY KEY (event_id)")
     return int(removed.split()[-1])
+
+
+REBUILD_LOCK = 0x18_2088
+"""Advisory lock held by the one rebuild that may run against a database at a time."""
+
+
+async def claim_rebuild(conn: asyncpg.Connection) -> bool:
+    """Take the rebuild's advisory lock on this connection; False if another rebuild has it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK))
 
 
 async def next_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int], int]:
