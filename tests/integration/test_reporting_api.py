@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 import reporting.app
 from ankommen_contracts import EventData, Pillar, new_envelope
 from ankommen_contracts.events import housing as ho
@@ -20,7 +21,7 @@ from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer
 from ankommen_runtime.settings import ServiceSettings
-from reporting import store
+from reporting import readmodel, store
 from reporting.domain import VIEWS
 from reporting.domain.facts import fact_row
 from support import running
@@ -85,6 +86,7 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
     new_database: Callable[[], Awaitable[str]],
     topic_prefix: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     issuer = LocalIssuer(tmp_path).ensure()
     dsn = await new_database()
@@ -189,3 +191,29 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         assert "intake_per_week" in bad.text
         brief = (await api.get("/views/capacity", params=as_of)).json()
         assert brief["total"]["occupied"] == 24
+
+        # More facts: the API reads only those (the version moved, the generation not).
+        reads: list[int | None] = []
+        load = store.load_facts
+
+        async def counted(db: Any, table: str = store.LIVE, *, after: int | None = None) -> Any:
+            reads.append(after)
+            return await load(db, table, after=after)
+
+        monkeypatch.setattr(store, "load_facts", counted)
+        monkeypatch.setattr(readmodel, "REFRESH_SECONDS", 0.0)
+        extra = new_envelope(
+            ho.OccupantCheckedIn(site_id=FLAT, household_id=uuid.uuid4(), persons=6),
+            sequence=7,
+            correlation_id=uuid.uuid4(),
+            occurred_at=DAY + timedelta(days=20),
+        )
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await store.add_facts(conn, [fact_row(extra)])
+        finally:
+            await conn.close()
+        again = (await api.get("/views/capacity", params=as_of)).json()
+        assert again["total"]["occupied"] == 30
+        assert reads == [1], "only the facts of versions after the first batch's"

@@ -1,8 +1,9 @@
-"""The folded views for the API: facts loaded once per version, ledgers per as-of day.
+"""The folded views for the API: facts read incrementally, ledgers per as-of day.
 
-Loading and decoding every fact is the expensive part, so the decoded facts are kept
-until a batch adds more (``fact_version`` moves); a ledger per (day, known-at) is kept
-for the few days recently asked for.
+Loading and decoding facts is the expensive part, so the decoded facts are kept and only
+those of newer versions are read when batches add more (``fact_version``); after a
+rebuild's switch (a new generation) everything is read again. A ledger per (day,
+known-at) is kept for the few days recently asked for.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ this often (the dashboard shows the consumer lag, so a view is never silently st
 
 class ReadModel:
     def __init__(self) -> None:
-        self._version = -1
+        self._version: tuple[int, int] = (-1, -1)
         self._facts: list[Fact] = []
         self._ledgers: OrderedDict[tuple[date | None, datetime | None], Ledger] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -36,8 +37,12 @@ class ReadModel:
         async with self._lock:
             version = await store.fact_version(db)
             fresh = time.monotonic() - self._loaded_at < REFRESH_SECONDS
-            if version != self._version and not (fresh and self._version >= 0):
-                self._facts = await store.load_facts(db)
+            if version != self._version and not (fresh and self._version[1] >= 0):
+                generation, seen = self._version
+                if generation == version[0]:  # the same table: only what was added
+                    self._facts.extend(await store.load_facts(db, after=seen))
+                else:  # first read, or a rebuild switched tables: everything
+                    self._facts = await store.load_facts(db)
                 self._version = version
                 self._loaded_at = time.monotonic()
                 self._ledgers.clear()

@@ -363,10 +363,7 @@ async def _replay_tail(
                 rows = facts_of(records, types_of[tp.topic], skipped)
                 events += len(records)
                 if rows:
-                    await conn.execute(
-                        store.INSERT_FACTS.replace("INTO fact ", f"INTO {store.NEXT} "),
-                        *(list(col) for col in zip(*rows, strict=True)),
-                    )
+                    await store.add_facts(conn, rows, table=store.NEXT)
                     facts += len(rows)
                 if records and records[-1].offset + 1 >= end:
                     del ends[tp]

@@ -20,27 +20,41 @@ NEXT = "fact_next"
 NEXT_OFFSETS = "fact_next_offset"
 
 _COLUMNS = ", ".join(FACT_COLUMNS)
+_VERSION_ARG = len(FACT_TYPES) + 1
 INSERT_FACTS = f"""
-INSERT INTO fact ({_COLUMNS})
-SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(FACT_TYPES, 1))})
+INSERT INTO {{table}} ({_COLUMNS}, kept_version)
+SELECT *, ${_VERSION_ARG}::bigint
+FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(FACT_TYPES, 1))})
 ON CONFLICT (event_id) DO NOTHING"""
 
 
-async def add_facts(conn: asyncpg.Connection, rows: Sequence[FactRow]) -> None:
-    """The facts of a consumed batch; a fact already kept (redelivery) changes nothing."""
+async def add_facts(conn: asyncpg.Connection, rows: Sequence[FactRow], table: str = LIVE) -> None:
+    """The facts of a consumed batch; a fact already kept (redelivery) changes nothing.
+
+    The batch first takes the next version (locking the one version row until it
+    commits), so versions become visible in order and a reader that has seen version n
+    has seen every fact of versions up to n.
+    """
     if not rows:
         return
-    await conn.execute(INSERT_FACTS, *(list(col) for col in zip(*rows, strict=True)))
-    await conn.execute("UPDATE fact_version SET version = version + 1")
+    version = await conn.fetchval("UPDATE fact_version SET version = version + 1 RETURNING version")
+    await conn.execute(
+        INSERT_FACTS.format(table=table), *(list(col) for col in zip(*rows, strict=True)), version
+    )
 
 
-async def fact_version(db: Db) -> int:
-    return int(await db.fetchval("SELECT version FROM fact_version"))
+async def fact_version(db: Db) -> tuple[int, int]:
+    """(generation, version): the generation moves when a rebuild switches tables."""
+    row = await db.fetchrow("SELECT generation, version FROM fact_version")
+    return int(row["generation"]), int(row["version"])
 
 
-async def load_facts(db: Db, table: str = LIVE) -> list[Fact]:
-    """Every kept fact, decoded to its contract model (the ledger sorts them)."""
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table}")
+async def load_facts(db: Db, table: str = LIVE, *, after: int | None = None) -> list[Fact]:
+    """The kept facts (those of versions after ``after``), decoded to their contract models."""
+    if after is None:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table}")
+    else:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table} WHERE kept_version > $1", after)
     return [fact_from_row(tuple(r)) for r in rows]
 
 
@@ -107,6 +121,7 @@ async def index_next(conn: asyncpg.Connection) -> int:
             WHERE a.event_id = b.event_id AND a.ctid > b.ctid"""
     )
     await conn.execute(f"ALTER TABLE {NEXT} ADD PRIMARY KEY (event_id)")
+    await conn.execute(f"CREATE INDEX {NEXT}_kept_version ON {NEXT} (kept_version)")
     return int(removed.split()[-1])
 
 
@@ -144,7 +159,12 @@ async def checksum(
 
 
 async def lock_live(conn: asyncpg.Connection) -> None:
-    """Hold live writes (the live consumer waits; readers go on) until the switch."""
+    """Hold live writes (the live consumer waits; readers go on) until the switch.
+
+    The version row first, as a live batch takes it first (``add_facts``): a batch then
+    waits at its first step and never holds the row while waiting for the table.
+    """
+    await conn.execute("SELECT version FROM fact_version FOR UPDATE")
     await conn.execute(f"LOCK TABLE {LIVE} IN EXCLUSIVE MODE")
 
 
@@ -153,11 +173,13 @@ async def switch(conn: asyncpg.Connection, run: dict[str, Any]) -> None:
     await conn.execute(
         f"""ALTER TABLE {LIVE} RENAME TO fact_old;
             ALTER INDEX fact_pkey RENAME TO fact_old_pkey;
+            ALTER INDEX fact_kept_version RENAME TO fact_old_kept_version;
             ALTER TABLE {NEXT} RENAME TO {LIVE};
             ALTER INDEX {NEXT}_pkey RENAME TO fact_pkey;
+            ALTER INDEX {NEXT}_kept_version RENAME TO fact_kept_version;
             DROP TABLE fact_old;
             DROP TABLE {NEXT_OFFSETS};
-            UPDATE fact_version SET version = version + 1"""
+            UPDATE fact_version SET version = version + 1, generation = generation + 1"""
     )
     await conn.execute(
         """INSERT INTO rebuild_run (started_at, switched_at, events, facts, events_per_s,

@@ -26,9 +26,14 @@ class _Conn:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
+    async def fetchval(self, sql: str) -> int:
+        return 1  # the batch's version
+
     async def execute(self, sql: str, *args: Any) -> None:
         if sql.strip().startswith("INSERT INTO fact"):
-            self.rows.extend(zip(*args, strict=True))
+            *columns, version = args
+            assert version == 1
+            self.rows.extend(zip(*columns, strict=True))
 
 
 class _Tx:
