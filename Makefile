@@ -11,7 +11,7 @@ LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo chaos
+.PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo chaos browser-deps browser-test reports
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,7 +27,7 @@ lint: bootstrap ## ruff over the whole repository
 unit: bootstrap ## Unit tests and the contract tests that need no server, in seconds (starts none)
 	$(RUN) pytest -q -m "not integration" tests/unit tests/contract tests/fault/test_harness_checks.py tests/infra/test_infra_api.py $(PYTEST_ARGS)
 
-test: bootstrap lint ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
+test: bootstrap lint browser-deps ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
 	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
 
 fuzz: bootstrap ## Long schemathesis run: 500 valid + 500 invalid cases per operation (EXAMPLES=n); figures in tests/fuzz/last-long-run.json
@@ -36,6 +36,15 @@ fuzz: bootstrap ## Long schemathesis run: 500 valid + 500 invalid cases per oper
 
 bench: bootstrap ## Benchmarks against same-run ceilings; writes bench/results/latest.{json,md} (BENCH_ARGS=--tiny ...)
 	scripts/with-infra.sh $(RUN) python -m bench $(BENCH_ARGS)
+
+browser-deps: ## Install headless Chromium and poppler-utils (Debian packages; CI starts fresh)
+	scripts/install-browser-deps.sh
+
+browser-test: bootstrap browser-deps ## Reporting's pages in headless Chromium (axe-core, screenshots, PDFs) with local infra
+	scripts/with-infra.sh $(RUN) pytest -q tests/browser $(PYTEST_ARGS)
+
+reports: bootstrap browser-deps ## Print the interim report and the 13 district reports (REPORTING_URL=..., AS_OF=...)
+	$(RUN) ankommen-reporting print --url $(or $(REPORTING_URL),http://127.0.0.1:8005) --out reports $(if $(AS_OF),--as-of $(AS_OF))
 
 infra-up: bootstrap ## Start local Kafka and PostgreSQL (idempotent)
 	$(LOCAL) up

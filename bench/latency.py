@@ -5,7 +5,7 @@ reporting app runs under uvicorn in a child process. A writer process (``bench.w
 keeps housing's outbox busy at about half the sustainable rate (the lower of the pipeline's
 and the rebuild's in this run), so the probes measure a loaded system, not an idle one.
 Each probe is ``POST /sites``; it counts as visible when its row is in reporting's
-``site_capacity`` table (the table ``/views/capacity`` reads), polled every POLL_SECONDS.
+``fact`` table (what ``/views/capacity`` folds), polled every POLL_SECONDS.
 """
 
 from __future__ import annotations
@@ -93,7 +93,6 @@ class Variant:
 
 VARIANTS = {
     "reporting": Variant("reporting.app:create_app", "the real reporting", True, (50, 95, 99)),
-    "batched": Variant("bench.reporting_batched:create_app", "reporting batched", True, (50, 99)),
     # Sparse commands on a quiet system: what the consumer's poll interval costs.
     "idle": Variant("reporting.app:create_app", "the real reporting, idle", False, (50, 99)),
 }
@@ -311,12 +310,13 @@ async def _probe(
             while not (done.is_set() and not waiting):
                 if waiting:
                     rows = await conn.fetch(
-                        "SELECT site_id FROM site_capacity WHERE site_id = ANY($1::uuid[])",
-                        list(waiting),
+                        """SELECT subject FROM fact
+                           WHERE type = 'ShelterOpened' AND subject = ANY($1::text[])""",
+                        [str(s) for s in waiting],
                     )
                     now = time.perf_counter()
                     for row in rows:
-                        answered = waiting.pop(row["site_id"])
+                        answered = waiting.pop(uuid.UUID(row["subject"]))
                         latencies.append((now - answered) * 1000)
                 await asyncio.sleep(POLL_SECONDS)
         finally:

@@ -1,41 +1,40 @@
-"""Rebuild: drop reporting's projections and replay housing's topic from the beginning.
+"""Rebuild: reporting's own rebuild command on a full topic, beside the live facts.
 
-A live reporting service (the real app under uvicorn) folds the site histories while
-they are published; then a second reporting service with a fresh database and a new
-consumer group replays the whole topic. Its events/s is the rebuild speed, and its tables
-and capacity view must equal the live ones.
+A live reporting service (the real app under uvicorn) keeps the facts of the site
+histories while they are published (its batched fold: one statement per consumed batch).
+Then ``reporting.rebuild.rebuild`` — what ``ankommen-reporting rebuild`` runs — replays
+the topic from the beginning into a table beside the live one with ``processes`` replay
+processes sharing the partitions (decode as the live consumer, facts by COPY, offsets in
+the same transactions), proves the rebuilt facts equal the live ones (checksum) and
+switches. Its replay events/s is the rebuild speed; the views folded from the switched
+table must equal the ones folded before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from reporting import domain as reporting_domain
+from reporting import rebuild as reporting_rebuild
 from reporting import store as reporting_store
+from reporting.domain import VIEWS, Ledger, build
 
-from . import cpu
 from .common import Bench, Result, ServiceChild, Target, rate, running, wait_for_count
 from .events import REBUILD_EVENTS_PER_SITE, encoded_histories
 
 TARGET = Target(">=", 50_000)
-PARTITIONS = 3
+PARTITIONS = 6
+PROCESSES = int(os.environ.get("BENCH_REBUILD_PROCESSES", "4"))
 SEND_WINDOW = 10_000
 
 
-def _reporting(
-    bench: Bench,
-    name: str,
-    dsn: str,
-    prefix: str,
-    group: str,
-    factory: str = "reporting.app:create_app",
-) -> ServiceChild:
+def _reporting(bench: Bench, name: str, dsn: str, prefix: str, group: str) -> ServiceChild:
     return ServiceChild(
         name,
-        factory,
+        "reporting.app:create_app",
         {
             "ANKOMMEN_DATABASE_URL": dsn,
             "ANKOMMEN_KAFKA_BOOTSTRAP": bench.ep.kafka_bootstrap,
@@ -75,135 +74,104 @@ async def _publish(bench: Bench, topic: str, sites: int) -> int:
     return count
 
 
-Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]
-
-
-async def _snapshot(dsn: str) -> Snapshot:
-    """Every projected row, and the capacity view as reporting computes it."""
+async def _views(dsn: str) -> tuple[tuple[int, str], dict[str, Any]]:
+    """The fact table's checksum, and every view folded from it (internal, by month)."""
     conn = await asyncpg.connect(dsn)
     try:
-        sites = [tuple(r) for r in await conn.fetch("SELECT * FROM site_capacity ORDER BY site_id")]
-        reservations = [
-            tuple(r)
-            for r in await conn.fetch("SELECT * FROM site_reservation ORDER BY reservation_id")
-        ]
-        view = reporting_domain.capacity_view(await reporting_store.site_capacities(conn))
+        checksum = await reporting_store.checksum(conn, reporting_store.LIVE)
+        ledger = Ledger.fold(await reporting_store.load_facts(conn))
     finally:
         await conn.close()
-    return sites, reservations, view
-
-
-async def _inbox_count(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM inbox"))
-
-
-async def _replay(
-    bench: Bench, name: str, factory: str, dsn: str, prefix: str, n: int, replicas: int = 1
-) -> tuple[float, dict[str, float], Snapshot]:
-    """Replay the topic into a fresh database with a new group: (events/s, cpu, tables).
-
-    ``replicas`` processes share the group (the partitions), as a service scales out.
-    """
-    group = f"bench-{bench.run_id}-{name}"
-    services = [
-        _reporting(bench, f"{name}-{i}" if i else name, dsn, prefix, group, factory)
-        for i in range(replicas)
-    ]
-    async with running(*services):
-        conn = await asyncpg.connect(dsn)
-        try:
-            pids = {f"reporting{i or ''}": s.pid for i, s in enumerate(services)}
-            cpu_before = cpu.snapshot(pids)
-            with bench.ui.step(f"rebuild: {name} replays {n:,} events", n) as step:
-                done = await wait_for_count(
-                    lambda: _inbox_count(conn),
-                    n,
-                    progress=step.update,
-                    children=services,
-                    interval=0.1,
-                )
-            cpu_after = cpu.snapshot(pids)
-            pg_pids = await cpu.postgres_pids(bench.ep.pg_admin_dsn, [dsn.rsplit("/", 1)[-1]])
-            first = await conn.fetchval(
-                "SELECT extract(epoch FROM min(processed_at))::float8 FROM inbox"
-            )
-        finally:
-            await conn.close()
-    # From the first transaction's start to the poll that saw the last event.
-    events_per_s = rate(n, done - float(first))
-    return events_per_s, cpu.usage(cpu_before, cpu_after, n, pg_pids), await _snapshot(dsn)
+    return checksum, {key: build(ledger, key) for key in VIEWS}
 
 
 async def run(bench: Bench) -> Result:
-    result = Result("rebuild", "Rebuild (replay housing.events into a fresh reporting)")
+    result = Result("rebuild", "Rebuild (ankommen-reporting rebuild: replay beside, check, switch)")
     prefix = bench.prefix("rebuild")
     topic = f"{prefix}housing.events"
     sites = bench.size.rebuild_sites
     n = sites * REBUILD_EVENTS_PER_SITE
     async with (
-        bench.database("rebuild_live") as live_dsn,
-        bench.database("rebuild_replay") as replay_dsn,
-        bench.database("rebuild_batched") as batched_dsn,
+        bench.database("rebuild_live") as dsn,
         bench.topics({topic: PARTITIONS, f"{topic}.dlq": 1}),
     ):
-        live = _reporting(bench, "rebuild-live", live_dsn, prefix, f"bench-{bench.run_id}-live")
+        live = _reporting(bench, "rebuild-live", dsn, prefix, f"bench-{bench.run_id}-live")
         async with running(live):
-            conn = await asyncpg.connect(live_dsn)
+            conn = await asyncpg.connect(dsn)
             try:
                 published = await _publish(bench, topic, sites)
                 with bench.ui.step("rebuild: live reporting catches up", n) as step:
-                    await wait_for_count(
-                        lambda: _inbox_count(conn),
+                    began = await conn.fetchval("SELECT extract(epoch FROM now())::float8")
+                    done = await wait_for_count(
+                        lambda: reporting_store.count_facts(conn),
                         n,
                         progress=step.update,
                         children=[live],
                         interval=0.25,
                     )
+                    first = await conn.fetchval(
+                        "SELECT extract(epoch FROM min(processed_at))::float8 FROM inbox"
+                    )
+                live_rate = rate(n, done - float(first or began))
             finally:
                 await conn.close()
-        live_state = await _snapshot(live_dsn)
-        real_rate, real_cpu, replayed = await _replay(
-            bench, "rebuild-reporting", "reporting.app:create_app", replay_dsn, prefix, n
-        )
-        batched_rate, batched_cpu, folded = await _replay(
-            bench, "rebuild-batched", "bench.reporting_batched:create_app", batched_dsn, prefix, n
-        )
+            before = await _views(dsn)
+            with bench.ui.step(f"rebuild: replay {n:,} events, {PROCESSES} processes", n) as step:
+                rebuilt = await reporting_rebuild.rebuild(
+                    dsn,
+                    bench.ep.kafka_bootstrap,
+                    prefix,
+                    processes=PROCESSES,
+                    progress=step.update,
+                )
+            after = await _views(dsn)
 
     ceilings = ["faststream.batch_consume", "aiokafka.consume"]
     result.figures += [
         bench.compared(
             "rebuild.events_per_s",
-            "replay events/s, the real reporting service",
-            real_rate,
+            f"replay events/s, ankommen-reporting rebuild ({PROCESSES} processes)",
+            rebuilt.events_per_s,
             "events/s",
             ceilings,
             TARGET,
         ),
         bench.compared(
-            "rebuild.batched_events_per_s",
-            "replay events/s, reporting's fold as one batched handler",
-            batched_rate,
+            "rebuild.cpu_capacity_events_per_s",
+            "replay capacity from its own CPU per event (2 cores, replay processes only)",
+            2 * 1e6 / rebuilt.cpu_us_per_event if rebuilt.cpu_us_per_event else None,
             "events/s",
             ceilings,
-            TARGET,
+        ),
+        bench.compared(
+            "rebuild.live_events_per_s",
+            "live consumption events/s, the real reporting service (batched fold)",
+            live_rate,
+            "events/s",
+            ceilings,
         ),
     ]
     result.checks.update(
         {
             "every event published": published == n,
-            "rebuilt site rows equal the live ones": replayed[0] == live_state[0],
-            "rebuilt reservations equal the live ones": replayed[1] == live_state[1],
-            "rebuilt capacity view equals the live one": replayed[2] == live_state[2],
-            "the view counts every site": replayed[2][2].sites == sites,
-            "batched fold's tables and view equal the live ones": folded == live_state,
+            "every event replayed": rebuilt.events == n,
+            "rebuilt facts equal the live ones (checksum)": (rebuilt.facts, rebuilt.checksum)
+            == before[0],
+            "the switched table is the rebuilt one": after[0] == before[0],
+            "every view folded after the switch equals the live one": after[1] == before[1],
+            "the capacity view counts every site": after[1]["capacity"].notes["total"]["sites"]
+            == sites,
         }
     )
     result.details.update(
         events=n,
         sites=sites,
         partitions=PARTITIONS,
-        # From each replaying service's start, so its start-up is in it too.
-        cpu_reporting=real_cpu,
-        cpu_batched_fold=batched_cpu,
+        processes=PROCESSES,
+        replay_seconds=round(rebuilt.seconds, 2),
+        command_seconds=round(rebuilt.wall_seconds, 2),
+        replay_cpu_us_per_event=round(rebuilt.cpu_us_per_event, 1),
+        checksum=rebuilt.checksum,
+        duplicates_dropped=rebuilt.duplicates,
     )
     return result

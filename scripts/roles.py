@@ -23,6 +23,33 @@ TARGET = Path(__file__).resolve().parents[1] / "docs" / "roles.md"
 # Reached without a token, by design: probes and scrapers (no data in them), and the API
 # description FastAPI serves (no data either).
 PUBLIC = frozenset({"/health/live", "/health/ready", "/metrics"})
+# Reporting's published outputs are public by design (issue 15/18): the dashboard, the
+# interim and district reports and the published views, every count below 5 suppressed.
+PUBLISHED = {
+    "reporting": frozenset(
+        {
+            "/",
+            "/dashboard",
+            "/views",
+            "/views/capacity",
+            "/published/{key}",
+            "/published/{key}.csv",
+            "/outlook",
+            "/report",
+            "/report.pdf",
+            "/report/district/{district}",
+            "/report/district/{district}.pdf",
+            "/status",
+        }
+    )
+}
+
+
+def public_paths(service: str) -> frozenset[str]:
+    """What ``service`` serves without a token: probes, metrics, published outputs."""
+    return PUBLIC | PUBLISHED.get(service, frozenset())
+
+
 API_DESCRIPTION = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 ABBREVIATIONS = {

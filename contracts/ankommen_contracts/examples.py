@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from .common import (
@@ -180,6 +181,14 @@ _EXAMPLES: list[EventData] = [
         building=BuildingKind.FORMER_HOSPITAL,
         owner=BuildingOwner.CITY,
         closes_on=date(2017, 3, 22),
+        daily_rate=Decimal("23.50"),
+        monthly_fixed_cost=Decimal("45000.00"),
+    ),
+    ho.ShelterRateChanged(
+        site_id=_SITE,
+        daily_rate=Decimal("25.00"),
+        monthly_fixed_cost=Decimal("45000.00"),
+        valid_from=date(2016, 1, 1),
     ),
     ho.ShelterCapacityChanged(
         site_id=_SITE,

@@ -14,6 +14,7 @@ lists, sets, tuples, dicts and ``Annotated``. A field passes only if
 
 from __future__ import annotations
 
+import decimal
 import enum
 import re
 import types
@@ -104,6 +105,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         "unit_id": {UUID, NONE},
         # what the site must be (accessible, not a mass shelter), never a need or diagnosis
         "requirements": {"SiteRequirement"},
+        # what a site costs (Kostentabelle): euros per place-day and per month, from a day
+        "daily_rate": {FLOAT, NONE},
+        "monthly_fixed_cost": {FLOAT, NONE},
+        "valid_from": {DATE},
         "for_review": {BOOL},
         "travels_with_adult": {BOOL},
         "capacity": {INT},
@@ -251,7 +256,7 @@ def kinds(annotation: object, metadata: Iterable[object] = ()) -> Iterator[str]:
         yield BOOL
     elif annotation is int:
         yield INT
-    elif annotation is float:
+    elif annotation in (float, decimal.Decimal):
         yield FLOAT
     elif annotation is str:
         yield CODE if _has_pattern(metadata) else TEXT

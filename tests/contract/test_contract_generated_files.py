@@ -50,16 +50,16 @@ def test_check_mode_fails_on_a_drifted_file_and_generate_repairs_it(
     copy_of_contracts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = copy_of_contracts
-    schema = root / SCHEMAS_DIR / schema_filename("ShelterOpened", 2)
+    schema = root / SCHEMAS_DIR / schema_filename("ShelterPlanned", 2)
     schema.write_text(schema.read_text().replace('"maximum": 5000', '"maximum": 6000'))
     (root / SCHEMAS_DIR / "ShelterRenamed.v2.json").write_text("{}")
     (root / ASYNCAPI_FILE).unlink()
-    snapshot = root / SNAPSHOTS_DIR / schema_filename("ShelterOpened", 2)
+    snapshot = root / SNAPSHOTS_DIR / schema_filename("ShelterPlanned", 2)
     snapshot.write_text(snapshot.read_text() + " ")  # a released snapshot is never rewritten
 
     assert main(["--check", "--root", str(root)]) == 1
     err = capsys.readouterr().err
-    assert "schemas/ShelterOpened.v2.json: out of date" in err
+    assert "schemas/ShelterPlanned.v2.json: out of date" in err
     assert "schemas/ShelterRenamed.v2.json: stale" in err
     assert "asyncapi.json: missing" in err
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -46,10 +47,28 @@ __all__ = [
     "ShelterClosingDateSet",
     "ShelterOpened",
     "ShelterPlanned",
+    "ShelterRateChanged",
     "Unit",
 ]
 
 MAX_CAPACITY = 5000
+MAX_DAILY_RATE = Decimal("1000")
+MAX_MONTHLY_FIXED_COST = Decimal("10000000")
+
+
+def _daily_rate(description: str) -> Any:
+    return Field(default=None, ge=0, le=MAX_DAILY_RATE, decimal_places=2, description=description)
+
+
+def _monthly_fixed_cost() -> Any:
+    return Field(
+        default=None,
+        ge=0,
+        le=MAX_MONTHLY_FIXED_COST,
+        decimal_places=2,
+        description="Lump sum per month in euros (rent, operator contract), if the site is "
+        "paid that way; null if it is not",
+    )
 
 
 class CapacityChangeReason(StrEnum):
@@ -209,11 +228,33 @@ class ShelterOpened(_SiteEvent):
         description="Flats (Wohnungen) of the site, each let to one household; empty: the "
         "site's places are shared rooms",
     )
+    daily_rate: Decimal | None = _daily_rate(
+        "Euros per occupied place and day (Tagessatz), in force from the opening day; null "
+        "if not agreed yet"
+    )
+    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
 
     @model_validator(mode="after")
     def _units_hold_the_places(self) -> Self:
         _check_units(self.units, self.capacity)
         return self
+
+
+@event
+class ShelterRateChanged(_SiteEvent):
+    """The site's daily rate per place or its monthly lump sum changes from a given day.
+
+    Costs are day-exact: each occupied place-day is paid at the rate in force that day
+    (the latest ``valid_from`` not after it; the opening's rate before the first change).
+    """
+
+    TYPE: ClassVar[str] = "ShelterRateChanged"
+
+    daily_rate: Decimal | None = _daily_rate(
+        "Euros per occupied place and day (Tagessatz) from valid_from; null: no daily rate"
+    )
+    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
+    valid_from: date = Field(description="First day the new rate applies (Hannover's calendar)")
 
 
 @event

@@ -1,19 +1,41 @@
-"""Reporting's HTTP API: the interim review's views, and their view models.
+"""Reporting's HTTP API: the interim review's views as JSON and CSV, the dashboard, the reports.
 
-Views are built from the domain's rows with ``model_validate`` (``from_attributes``).
+Published (public, no token): every view with counts below 5 in any breakdown suppressed
+(``/published/{key}``, ``.csv``; view 3 in brief at ``/views/capacity``), the HTML
+dashboard and the printable reports. Internal (token): the same views unsuppressed for
+the council's readers and the city's staff
+(``/internal/views/{key}``), and the operators' monthly statement. Every view is on
+business time, ``as_of`` any past day (default: the business clock's today), ``by`` week
+or month; ``known_at`` restricts to what had been recorded by then.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import tempfile
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import asyncpg
+from ankommen_contracts.common import DISTRICT_NAMES
 from ankommen_runtime.auth import Actor, Role, allow
-from ankommen_runtime.service import get_pool
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict
+from ankommen_runtime.clock import Clock
+from ankommen_runtime.service import get_clock, get_pool
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from . import domain, store
+from . import render, reports, store
+from .domain import capacity_view, publish
+from .domain.costs import statement
+from .domain.ledger import Ledger
+from .domain.outlook import derive as derive_outlook
+from .domain.outlook import outlook
+from .domain.tables import ViewResult
+from .domain.views import VIEWS, build, site_capacities
+from .readmodel import ReadModel
 
 
 class View(BaseModel):
@@ -27,47 +49,382 @@ class CapacityRowView(View):
     label: str
     sites: int
     capacity: int
-    occupied: int
+    occupied: int | None = Field(description="Persons; null where suppressed (<5)")
     reserved: int
     blocked: int
-    free: int
-    occupancy_rate: float
+    free: int | None = Field(description="Null where it would reveal a suppressed count")
+    occupancy_rate: float | None
 
 
 class CapacityView(View):
-    """View 3: capacity, occupancy, free and blocked places by pillar and Stadtbezirk."""
+    """View 3 in brief: places by pillar and Stadtbezirk (published: small counts hidden)."""
 
     by_pillar: list[CapacityRowView]
     by_district: list[CapacityRowView]
     total: CapacityRowView
 
 
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+class ColumnView(View):
+    key: str
+    de: str
+    en: str
+    kind: str
 
-# Who may read the views (docs/roles.md is generated from these). Places, not persons:
-# nothing here is small enough to need suppression, so public readers see it too.
-Reader = Annotated[
+
+class TableView(View):
+    key: str
+    de: str
+    en: str
+    columns: list[ColumnView]
+    rows: list[dict[str, Any]]
+    total: dict[str, Any] | None
+    suppressed: int = Field(description="Cells hidden because they counted fewer than 5")
+
+
+class ViewView(View):
+    """One view of the interim review, as of a business day."""
+
+    key: str
+    number: int
+    de: str
+    en: str
+    as_of: date
+    period: str
+    published: bool = Field(description="True: counts below 5 in breakdowns are suppressed")
+    tables: list[TableView]
+    notes: dict[str, Any]
+
+
+class ViewIndexEntry(BaseModel):
+    key: str
+    number: int
+    published: str
+    internal: str
+    csv: str
+
+
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+BusinessClock = Annotated[Clock, Depends(get_clock)]
+ViewKey = Literal[
+    "residents",
+    "assignments",
+    "capacity",
+    "emergency",
+    "move_outs",
+    "integration",
+    "volunteers",
+    "demographics",
+    "outlook",
+    "costs",
+    "halls",
+]
+AsOf = Annotated[date | None, Query(description="Business day the view is as of (Hannover)")]
+KnownAt = Annotated[
+    datetime | None, Query(description="Only what had been recorded by this instant")
+]
+Period = Annotated[Literal["week", "month"], Query(description="Time series by week or month")]
+Lang = Annotated[Literal["de", "en"], Query(description="Language of labels and pages")]
+InternalReader = Annotated[
     Actor,
-    Depends(
-        allow(
-            Role.COUNCIL_READER,
-            Role.PUBLIC_READER,
-            Role.HOUSING_STAFF,
-            Role.ALLOCATION_STAFF,
-            Role.OPERATIONS,
-        )
-    ),
+    Depends(allow(Role.COUNCIL_READER, Role.HOUSING_STAFF, Role.ALLOCATION_STAFF, Role.OPERATIONS)),
+]
+StatementReader = Annotated[
+    Actor, Depends(allow(Role.HOUSING_STAFF, Role.OPERATIONS, Role.SITE_OPERATOR))
 ]
 
-views = APIRouter(tags=["views"])
+
+def _model(request: Request) -> ReadModel:
+    model: ReadModel | None = getattr(request.app.state, "reporting_read_model", None)
+    if model is None:
+        model = request.app.state.reporting_read_model = ReadModel()
+    return model
 
 
-@views.get("/views/capacity", summary="Places by pillar and by Stadtbezirk")
-async def capacity(actor: Reader, pool: Pool) -> CapacityView:
-    by_pillar, by_district, total = domain.capacity_view(await store.site_capacities(pool))
-    return CapacityView.model_validate(
-        {"by_pillar": by_pillar, "by_district": by_district, "total": total}
+Model = Annotated[ReadModel, Depends(_model)]
+
+
+async def _ledger(
+    model: ReadModel,
+    pool: asyncpg.Pool,
+    clock: Clock,
+    as_of: date | None,
+    known_at: datetime | None,
+) -> Ledger:
+    day = as_of or clock.today()
+    if day > clock.today():
+        raise HTTPException(422, f"as_of: {day} is after today ({clock.today()})")
+    return await model.ledger(pool, day, known_at)
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 
-ROUTERS = (views,)
+views = APIRouter(tags=["published views"])
+internal = APIRouter(prefix="/internal", tags=["internal views"])
+pages = APIRouter(tags=["pages"])
+
+
+@views.get("/views", summary="The views of the interim review")
+async def index() -> list[ViewIndexEntry]:
+    return [
+        ViewIndexEntry(
+            key=s.key,
+            number=s.number,
+            published=f"/published/{s.key}",
+            internal=f"/internal/views/{s.key}",
+            csv=f"/published/{s.key}.csv",
+        )
+        for s in VIEWS.values()
+    ]
+
+
+@views.get("/views/capacity", summary="Places by pillar and by Stadtbezirk (published, in brief)")
+async def capacity_summary(
+    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None
+) -> CapacityView:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    return _capacity_summary(ledger)
+
+
+def _capacity_summary(ledger: Ledger) -> CapacityView:
+    by_pillar, by_district, total = capacity_view(site_capacities(ledger))
+
+    def row(r: Any) -> dict[str, Any]:
+        hidden = 0 < r.occupied < 5
+        return {
+            "key": r.key,
+            "label": r.label,
+            "sites": r.sites,
+            "capacity": r.capacity,
+            "occupied": None if hidden else r.occupied,
+            "reserved": r.reserved,
+            "blocked": r.blocked,
+            "free": None if hidden else r.free,
+            "occupancy_rate": None if hidden else r.occupancy_rate,
+        }
+
+    return CapacityView.model_validate(
+        {
+            "by_pillar": [row(r) for r in by_pillar],
+            "by_district": [row(r) for r in by_district],
+            "total": {**row(total), **_unhidden(total)},
+        }
+    )
+
+
+def _unhidden(total: Any) -> dict[str, Any]:
+    # The city's total is not a breakdown: shown as it is.
+    return {"occupied": total.occupied, "free": total.free, "occupancy_rate": total.occupancy_rate}
+
+
+@views.get("/published/{key}.csv", summary="A published view as CSV", response_class=Response)
+async def published_csv(
+    key: ViewKey,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    by: Period = "month",
+    lang: Lang = "de",
+) -> Response:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    view = publish(build(ledger, key, by))
+    return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}")
+
+
+@views.get("/published/{key}", summary="A published view (counts below 5 suppressed)")
+async def published_view(
+    key: ViewKey,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    by: Period = "month",
+) -> ViewView:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    return ViewView.model_validate(publish(build(ledger, key, by)))
+
+
+@views.get("/outlook", summary="View 9 under assumptions of your own (intake, horizon)")
+async def outlook_under(
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    intake_per_week: Annotated[
+        float | None,
+        Query(ge=0, le=10_000, description="Steady intake (persons/week); default: recent"),
+    ] = None,
+    horizon_weeks: Annotated[int, Query(ge=4, le=156, description="Weeks ahead")] = 52,
+) -> ViewView:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    assumptions = derive_outlook(ledger, steady=intake_per_week, horizon=horizon_weeks)
+    return ViewView.model_validate(publish(outlook(ledger, "week", assumptions)))
+
+
+@internal.get("/views/{key}.csv", summary="A view unsuppressed, as CSV", response_class=Response)
+async def internal_csv(
+    key: ViewKey,
+    actor: InternalReader,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    by: Period = "month",
+    known_at: KnownAt = None,
+    lang: Lang = "de",
+) -> Response:
+    ledger = await _ledger(model, pool, clock, as_of, known_at)
+    view = build(ledger, key, by)
+    return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}-internal")
+
+
+@internal.get("/views/{key}", summary="A view unsuppressed (council readers, city staff)")
+async def internal_view(
+    key: ViewKey,
+    actor: InternalReader,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    by: Period = "month",
+    known_at: KnownAt = None,
+) -> ViewView:
+    ledger = await _ledger(model, pool, clock, as_of, known_at)
+    return ViewView.model_validate(build(ledger, key, by))
+
+
+@internal.get(
+    "/statement.csv",
+    summary="The operators' monthly statement (Betreiberkoordinierung), unsuppressed",
+    response_class=Response,
+)
+async def statement_csv(
+    actor: StatementReader,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    lang: Lang = "de",
+) -> Response:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    # A site operator sees its own sites only; the city's staff see every operator.
+    own = None if actor.has(Role.HOUSING_STAFF, Role.OPERATIONS) else actor.sites
+    table = statement(ledger, frozenset(own) if own is not None else None)
+    return _csv(render.table_csv(table, lang), f"betreiberabrechnung-{ledger.last_day()}")
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+async def _page_views(
+    model: ReadModel, pool: asyncpg.Pool, clock: Clock, as_of: date | None, by: str
+) -> tuple[Ledger, list[ViewResult]]:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    return ledger, [publish(build(ledger, key, by)) for key in VIEWS]  # type: ignore[arg-type]
+
+
+@pages.get("/", response_class=HTMLResponse, summary="The public dashboard (HTML)")
+@pages.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(
+    request: Request,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    by: Period = "month",
+    lang: Lang = "de",
+) -> HTMLResponse:
+    ledger, shown = await _page_views(model, pool, clock, as_of, by)
+    status = await reports.status(request.app.state.settings, pool)
+    html = render.page(
+        "dashboard.html",
+        lang,
+        views=shown,
+        as_of=ledger.last_day(),
+        by=by,
+        status=status,
+        districts=DISTRICT_NAMES,
+    )
+    return HTMLResponse(html)
+
+
+@pages.get("/report", response_class=HTMLResponse, summary="The interim report (printable HTML)")
+async def report(
+    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None, lang: Lang = "de"
+) -> HTMLResponse:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    return HTMLResponse(reports.interim_report(ledger, lang))
+
+
+async def _pdf(request: Request, page: str, name: str) -> Response:
+    """The page printed by headless Chromium from this very service (same query)."""
+    from .printing import ChromiumMissing, print_pdf
+
+    url = f"{str(request.base_url).rstrip('/')}/{page}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    with tempfile.TemporaryDirectory(prefix="ankommen-report-") as folder:
+        target = Path(folder) / f"{name}.pdf"
+        try:
+            await asyncio.to_thread(print_pdf, url, target)
+        except ChromiumMissing as exc:
+            raise HTTPException(503, str(exc)) from exc
+        body = await asyncio.to_thread(target.read_bytes)
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
+
+
+@pages.get("/report.pdf", summary="The interim report as PDF", response_class=Response)
+async def report_pdf(request: Request, as_of: AsOf = None, lang: Lang = "de") -> Response:
+    return await _pdf(request, "report", f"zwischenbilanz-{as_of or 'heute'}-{lang}")
+
+
+@pages.get(
+    "/report/district/{district}.pdf",
+    summary="The report for one Stadtbezirksrat as PDF",
+    response_class=Response,
+)
+async def district_pdf(
+    request: Request, district: int, as_of: AsOf = None, lang: Lang = "de"
+) -> Response:
+    if district not in DISTRICT_NAMES:
+        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
+    return await _pdf(request, f"report/district/{district}", f"stadtbezirk-{district:02d}-{lang}")
+
+
+@pages.get(
+    "/report/district/{district}",
+    response_class=HTMLResponse,
+    summary="The report for one Stadtbezirksrat (printable HTML)",
+)
+async def district_report(
+    district: int,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    lang: Lang = "de",
+) -> HTMLResponse:
+    if district not in DISTRICT_NAMES:
+        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    return HTMLResponse(reports.district_report(ledger, district, lang))
+
+
+@pages.get("/status", summary="Consumer lag per topic and the last rebuild")
+async def status(request: Request, pool: Pool) -> dict[str, Any]:
+    return await reports.status(request.app.state.settings, pool)
+
+
+ROUTERS = (views, internal, pages)
+
+__all__ = ["ROUTERS", "CapacityView", "ViewView", "store", "uuid"]

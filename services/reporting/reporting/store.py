@@ -1,127 +1,205 @@
-"""Reporting's read models: idempotent folds of events, and the queries of the views.
+"""Reporting's SQL: the facts (live and rebuilt beside), their version, rebuild records.
 
-Every fold on a site row is guarded by the event's per-subject ``sequence``: the inbox
-already drops redeliveries, the guard also makes a replay from the beginning harmless.
+Facts are written by one statement per consumed batch (live) or by COPY (rebuild), in
+``domain.FACT_COLUMNS`` order, always from ``domain.fact_row``.
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
-from ankommen_contracts import Pillar
-from ankommen_contracts.events.housing import ShelterOpened, ShelterPlanned
+from ankommen_runtime.store import Db
 
-from .domain import SiteCapacity
+from .domain.facts import FACT_COLUMNS, FACT_TYPES, Fact, FactRow, fact_from_row
 
+LIVE = "fact"
+NEXT = "fact_next"
+NEXT_OFFSETS = "fact_next_offset"
 
-async def site_announced(
-    conn: asyncpg.Connection,
-    data: ShelterOpened | ShelterPlanned,
-    *,
-    sequence: int,
-    at: datetime,
-) -> None:
-    """ShelterPlanned or ShelterOpened: the site's identity and places."""
-    opened = isinstance(data, ShelterOpened)
-    await conn.execute(
-        """INSERT INTO site_capacity (site_id, name, pillar, district, operator, capacity,
-                                      status, last_sequence, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (site_id) DO UPDATE SET
-               name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
-               operator = EXCLUDED.operator, capacity = EXCLUDED.capacity,
-               status = EXCLUDED.status, last_sequence = EXCLUDED.last_sequence,
-               updated_at = EXCLUDED.updated_at
-           WHERE site_capacity.last_sequence < EXCLUDED.last_sequence""",
-        data.site_id,
-        data.name,
-        data.pillar.value,
-        data.district,
-        data.operator,
-        data.capacity if opened else data.planned_capacity,  # type: ignore[union-attr]
-        "open" if opened else "planned",
-        sequence,
-        at,
-    )
+_COLUMNS = ", ".join(FACT_COLUMNS)
+_VERSION_ARG = len(FACT_TYPES) + 1
+INSERT_FACTS = f"""
+INSERT INTO {{table}} ({_COLUMNS}, kept_version)
+SELECT *, ${_VERSION_ARG}::bigint
+FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(FACT_TYPES, 1))})
+ON CONFLICT (event_id) DO NOTHING"""
 
 
-async def site_changed(
-    conn: asyncpg.Connection,
-    site_id: uuid.UUID,
-    *,
-    sequence: int,
-    at: datetime,
-    capacity: int | None = None,
-    blocked: int | None = None,
-    status: str | None = None,
-    reserved_delta: int = 0,
-    occupied_delta: int = 0,
-) -> None:
-    """Apply one housing event's effect on a known site; older sequences change nothing."""
-    await conn.execute(
-        """UPDATE site_capacity SET
-               capacity = COALESCE($3, capacity),
-               blocked = COALESCE($4, blocked),
-               status = COALESCE($5, status),
-               reserved = GREATEST(reserved + $6, 0),
-               occupied = GREATEST(occupied + $7, 0),
-               last_sequence = $2,
-               updated_at = $8
-           WHERE site_id = $1 AND last_sequence < $2""",
-        site_id,
-        sequence,
-        capacity,
-        blocked,
-        status,
-        reserved_delta,
-        occupied_delta,
-        at,
-    )
+async def add_facts(conn: asyncpg.Connection, rows: Sequence[FactRow], table: str = LIVE) -> None:
+    """The facts of a consumed batch; a fact already kept (redelivery) changes nothing.
 
-
-async def reservation_held(
-    conn: asyncpg.Connection, reservation_id: uuid.UUID, site_id: uuid.UUID, places: int
-) -> bool:
-    """Record a reservation; False if it was known already.
-
-    Housing answers a repeated request by publishing the recorded BedReserved again (a new
-    event, so the inbox lets it through): it must not count the places twice.
+    The batch first takes the next version (locking the one version row until it
+    commits), so versions become visible in order and a reader that has seen version n
+    has seen every fact of versions up to n.
     """
-    inserted = await conn.fetchval(
-        """INSERT INTO site_reservation (reservation_id, site_id, places) VALUES ($1, $2, $3)
-           ON CONFLICT (reservation_id) DO NOTHING RETURNING true""",
-        reservation_id,
-        site_id,
-        places,
+    if not rows:
+        return
+    version = await conn.fetchval("UPDATE fact_version SET version = version + 1 RETURNING version")
+    await conn.execute(
+        INSERT_FACTS.format(table=table), *(list(col) for col in zip(*rows, strict=True)), version
     )
-    return bool(inserted)
 
 
-async def reservation_closed(conn: asyncpg.Connection, reservation_id: uuid.UUID) -> int:
-    """Mark a reservation used or released; its places, or 0 if unknown or closed already."""
-    places = await conn.fetchval(
-        """UPDATE site_reservation SET open = false
-           WHERE reservation_id = $1 AND open RETURNING places""",
-        reservation_id,
+async def fact_version(db: Db) -> tuple[int, int]:
+    """(generation, version): the generation moves when a rebuild switches tables."""
+    row = await db.fetchrow("SELECT generation, version FROM fact_version")
+    return int(row["generation"]), int(row["version"])
+
+
+async def load_facts(db: Db, table: str = LIVE, *, after: int | None = None) -> list[Fact]:
+    """The kept facts (those of versions after ``after``), decoded to their contract models."""
+    if after is None:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table}")
+    else:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table} WHERE kept_version > $1", after)
+    return [fact_from_row(tuple(r)) for r in rows]
+
+
+async def count_facts(db: Db, table: str = LIVE) -> int:
+    return int(await db.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+# -- rebuild beside the live table -------------------------------------------------------
+
+
+async def prepare_next(conn: asyncpg.Connection, *, resume: bool) -> dict[tuple[str, int], int]:
+    """Create the table the rebuild fills (no index until it is full) and its offsets.
+
+    With ``resume`` an unfinished rebuild carries on from the offsets it recorded with its
+    facts; otherwise both start empty. Returns the recorded next offsets.
+    """
+    if not resume:
+        await conn.execute(f"DROP TABLE IF EXISTS {NEXT}; DROP TABLE IF EXISTS {NEXT_OFFSETS}")
+    await conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS {NEXT} (LIKE {LIVE} INCLUDING DEFAULTS);
+            CREATE TABLE IF NOT EXISTS {NEXT_OFFSETS} (
+                topic text NOT NULL, kafka_partition integer NOT NULL,
+                next_offset bigint NOT NULL, PRIMARY KEY (topic, kafka_partition))"""
     )
-    return int(places or 0)
+    rows = await conn.fetch(f"SELECT topic, kafka_partition, next_offset FROM {NEXT_OFFSETS}")
+    return {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
 
 
-async def site_capacities(pool: asyncpg.Pool | asyncpg.Connection) -> list[SiteCapacity]:
-    rows = await pool.fetch(
-        "SELECT pillar, district, capacity, blocked, reserved, occupied, status FROM site_capacity"
+async def copy_next(
+    conn: asyncpg.Connection, rows: Sequence[FactRow], offsets: dict[tuple[str, int], int]
+) -> None:
+    """One chunk of the replay: its facts by COPY and the offsets after them, atomically."""
+    async with conn.transaction():
+        if rows:
+            await conn.copy_records_to_table(NEXT, records=rows, columns=FACT_COLUMNS)
+        if offsets:
+            topics, partitions, nexts = zip(
+                *((t, p, o) for (t, p), o in offsets.items()), strict=True
+            )
+            await conn.execute(
+                f"""INSERT INTO {NEXT_OFFSETS} (topic, kafka_partition, next_offset)
+                    SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
+                    ON CONFLICT (topic, kafka_partition)
+                    DO UPDATE SET next_offset = EXCLUDED.next_offset""",
+                list(topics),
+                list(partitions),
+                list(nexts),
+            )
+
+
+async def index_next(conn: asyncpg.Connection) -> int:
+    """Key the rebuilt table once it is full; returns duplicate rows removed first.
+
+    A relay publishes at least once, so an event may be on its topic twice; the live
+    inbox drops the second, the rebuild keeps the first here.
+    """
+    keyed = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = $1)", f"{NEXT}_pkey"
     )
-    return [
-        SiteCapacity(
-            pillar=Pillar(r["pillar"]),
-            district=r["district"],
-            capacity=r["capacity"],
-            blocked=r["blocked"],
-            occupied=r["occupied"],
-            open=r["status"] in ("open", "closing"),
-            reserved=r["reserved"],
-        )
-        for r in rows
-    ]
+    if keyed:  # a resumed rebuild that had been keyed before it stopped
+        return 0
+    removed = await conn.execute(
+        f"""DELETE FROM {NEXT} a USING {NEXT} b
+            WHERE a.event_id = b.event_id AND a.ctid > b.ctid"""
+    )
+    await conn.execute(f"ALTER TABLE {NEXT} ADD PRIMARY KEY (event_id)")
+    await conn.execute(f"CREATE INDEX {NEXT}_kept_version ON {NEXT} (kept_version)")
+    return int(removed.split()[-1])
+
+
+REBUILD_LOCK = 0x18_2088
+"""Advisory lock held by the one rebuild that may run against a database at a time."""
+
+
+async def claim_rebuild(conn: asyncpg.Connection) -> bool:
+    """Take the rebuild's advisory lock on this connection; False if another rebuild has it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK))
+
+
+async def next_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int], int]:
+    rows = await conn.fetch(f"SELECT topic, kafka_partition, next_offset FROM {NEXT_OFFSETS}")
+    return {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
+
+
+CHECKSUM = """SELECT count(*) AS n,
+       coalesce(md5(string_agg(md5(concat_ws('|', {cols})), '' ORDER BY event_id)), '') AS sum
+FROM {table} {where}"""
+
+
+async def checksum(
+    conn: asyncpg.Connection, table: str, *, only_live: bool = False
+) -> tuple[int, str]:
+    """(rows, md5 over every column of every row in event-id order).
+
+    ``only_live``: the rows of ``table`` whose events the live table has too.
+    """
+    where = f"t WHERE EXISTS (SELECT 1 FROM {LIVE} l WHERE l.event_id = t.event_id)"
+    row = await conn.fetchrow(
+        CHECKSUM.format(cols=", ".join(FACT_COLUMNS), table=table, where=where if only_live else "")
+    )
+    return int(row["n"]), str(row["sum"])
+
+
+async def lock_live(conn: asyncpg.Connection) -> None:
+    """Hold live writes (the live consumer waits; readers go on) until the switch.
+
+    The version row first, as a live batch takes it first (``add_facts``): a batch then
+    waits at its first step and never holds the row while waiting for the table.
+    """
+    await conn.execute("SELECT version FROM fact_version FOR UPDATE")
+    await conn.execute(f"LOCK TABLE {LIVE} IN EXCLUSIVE MODE")
+
+
+async def switch(conn: asyncpg.Connection, run: dict[str, Any]) -> None:
+    """Put the rebuilt table in place of the live one (inside the caller's transaction)."""
+    await conn.execute(
+        f"""ALTER TABLE {LIVE} RENAME TO fact_old;
+            ALTER INDEX fact_pkey RENAME TO fact_old_pkey;
+            ALTER INDEX fact_kept_version RENAME TO fact_old_kept_version;
+            ALTER TABLE {NEXT} RENAME TO {LIVE};
+            ALTER INDEX {NEXT}_pkey RENAME TO fact_pkey;
+            ALTER INDEX {NEXT}_kept_version RENAME TO fact_kept_version;
+            DROP TABLE fact_old;
+            DROP TABLE {NEXT_OFFSETS};
+            UPDATE fact_version SET version = version + 1, generation = generation + 1"""
+    )
+    await conn.execute(
+        """INSERT INTO rebuild_run (started_at, switched_at, events, facts, events_per_s,
+                                    processes, checksum, live_checksum, behind_live)
+           VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8)""",
+        run["started_at"],
+        run["events"],
+        run["facts"],
+        run["events_per_s"],
+        run["processes"],
+        run["checksum"],
+        run["live_checksum"],
+        run["behind_live"],
+    )
+
+
+async def last_rebuild(db: Db) -> dict[str, Any] | None:
+    row = await db.fetchrow("SELECT * FROM rebuild_run ORDER BY id DESC LIMIT 1")
+    return dict(row) if row else None
+
+
+def as_utc(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -46,6 +46,7 @@ def test_the_catalogue_is_the_one_in_the_design() -> None:
             "ShelterClosing",
             "ShelterClosingDateSet",
             "ShelterClosed",
+            "ShelterRateChanged",
             "BedReserved",
             "ReservationRejected",
             "OccupantCheckedIn",

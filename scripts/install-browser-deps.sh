@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Headless Chromium (Debian's package) and poppler-utils (pdftoppm, pdftotext) for
+# reporting's browser and PDF tests and for printing the reports. CI machines start
+# fresh, so `make browser-deps` runs this before `make browser-test`. Idempotent.
+set -euo pipefail
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+if [ ${#need[@]} -eq 0 ]; then
+    echo "chromium and poppler-utils are installed"
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2068
+$sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' ${need[@]} | sort -u) fonts-dejavu-core
+chromium --version
+pdftoppm -v 2>&1 | head -1

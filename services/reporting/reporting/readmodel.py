@@ -1,0 +1,58 @@
+"""The folded views for the API: facts read incrementally, ledgers per as-of day.
+
+Loading and decoding facts is the expensive part, so the decoded facts are kept and only
+those of newer versions are read when batches add more (``fact_version``); after a
+rebuild's switch (a new generation) everything is read again. A ledger per (day,
+known-at) is kept for the few days recently asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from datetime import date, datetime
+
+from ankommen_runtime.store import Db
+
+from . import store
+from .domain.facts import Fact
+from .domain.ledger import Ledger
+
+LEDGERS_KEPT = 16
+REFRESH_SECONDS = 2.0
+"""Under a steady stream every batch moves the version: the facts are read again at most
+this often (the dashboard shows the consumer lag, so a view is never silently stale)."""
+
+
+class ReadModel:
+    def __init__(self) -> None:
+        self._version: tuple[int, int] = (-1, -1)
+        self._facts: list[Fact] = []
+        self._ledgers: OrderedDict[tuple[date | None, datetime | None], Ledger] = OrderedDict()
+        self._lock = asyncio.Lock()
+        self._loaded_at = -REFRESH_SECONDS
+
+    async def ledger(self, db: Db, as_of: date | None, known_at: datetime | None = None) -> Ledger:
+        async with self._lock:
+            version = await store.fact_version(db)
+            fresh = time.monotonic() - self._loaded_at < REFRESH_SECONDS
+            if version != self._version and not (fresh and self._version[1] >= 0):
+                generation, seen = self._version
+                if generation == version[0]:  # the same table: only what was added
+                    self._facts.extend(await store.load_facts(db, after=seen))
+                else:  # first read, or a rebuild switched tables: everything
+                    self._facts = await store.load_facts(db)
+                self._version = version
+                self._loaded_at = time.monotonic()
+                self._ledgers.clear()
+            key = (as_of, known_at)
+            ledger = self._ledgers.get(key)
+            if ledger is None:
+                ledger = Ledger.fold(self._facts, as_of=as_of, known_at=known_at)
+                self._ledgers[key] = ledger
+                while len(self._ledgers) > LEDGERS_KEPT:
+                    self._ledgers.popitem(last=False)
+            else:
+                self._ledgers.move_to_end(key)
+            return ledger

@@ -1,0 +1,219 @@
+"""Reporting's API on real PostgreSQL: published views for everyone, internal ones by role,
+CSV for every view, the operators' statement, as-of and known-at."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import reporting.app
+from ankommen_contracts import EventData, Pillar, new_envelope
+from ankommen_contracts.events import housing as ho
+from ankommen_local.infra import Endpoints
+from ankommen_runtime.auth import Role
+from ankommen_runtime.local_issuer import LocalIssuer
+from ankommen_runtime.settings import ServiceSettings
+from reporting import readmodel, store
+from reporting.domain import VIEWS
+from reporting.domain.facts import fact_row
+from support import running
+
+DAY = datetime(2016, 3, 1, 9, tzinfo=UTC)
+HEIM, FLAT = uuid.uuid4(), uuid.uuid4()
+
+
+def envelopes() -> list[Any]:
+    """A Wohnheim (4 residents, rated) and a flat (20 residents) in two districts."""
+    events: list[tuple[int, EventData]] = [
+        (
+            0,
+            ho.ShelterOpened(
+                site_id=HEIM,
+                name="Wohnheim A",
+                pillar=Pillar.WOHNHEIM,
+                district=9,
+                operator="DRK",
+                capacity=100,
+                daily_rate=Decimal("20.00"),
+            ),
+        ),
+        (
+            0,
+            ho.ShelterOpened(
+                site_id=FLAT,
+                name="Wohnheim B",
+                pillar=Pillar.WOHNHEIM,
+                district=2,
+                operator="AWO",
+                capacity=50,
+                daily_rate=Decimal("18.00"),
+            ),
+        ),
+        (1, ho.OccupantCheckedIn(site_id=HEIM, household_id=uuid.uuid4(), persons=4)),
+        *(
+            (1, ho.OccupantCheckedIn(site_id=FLAT, household_id=uuid.uuid4(), persons=5))
+            for _ in range(4)
+        ),
+        (40, ho.OccupantCheckedIn(site_id=FLAT, household_id=uuid.uuid4(), persons=3)),
+    ]
+    seq: dict[str, int] = {}
+    out = []
+    for days, data in events:
+        s = seq[data.subject()] = seq.get(data.subject(), 0) + 1
+        at = DAY + timedelta(days=days)
+        out.append(
+            new_envelope(
+                data,
+                sequence=s,
+                correlation_id=uuid.uuid4(),
+                occurred_at=at,
+                recorded_at=at + timedelta(days=1),
+            )
+        )
+    return out
+
+
+async def test_published_views_are_public_and_suppressed_internal_ones_need_a_role(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    issuer = LocalIssuer(tmp_path).ensure()
+    dsn = await new_database()
+    app = reporting.app.create_app(
+        ServiceSettings(
+            service="reporting",
+            database_url=dsn,
+            kafka_bootstrap=infra.kafka_bootstrap,
+            topic_prefix=topic_prefix,
+            consumer_group="api",
+            oidc_jwks_url=issuer.jwks_url,
+        )
+    )
+
+    def bearer(*roles: Role, sites: tuple[uuid.UUID, ...] = ()) -> dict[str, str]:
+        token = issuer.mint(roles, audience="ankommen-reporting", sites=sites)
+        return {"Authorization": f"Bearer {token}"}
+
+    async with running(app) as api:
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await store.add_facts(conn, [fact_row(e) for e in envelopes()])
+        finally:
+            await conn.close()
+        as_of = {"as_of": "2016-03-31"}
+
+        index = (await api.get("/views")).json()
+        assert [v["number"] for v in index] == list(range(1, 12))
+        for key in VIEWS:
+            published = await api.get(f"/published/{key}", params=as_of)
+            assert published.status_code == 200, (key, published.text)
+            assert published.json()["published"] is True
+            sheet = await api.get(f"/published/{key}.csv", params=as_of)
+            assert sheet.status_code == 200
+            assert sheet.headers["content-type"].startswith("text/csv")
+            assert sheet.text.startswith(f"# {VIEWS[key].number} ")
+
+        public = (await api.get("/published/capacity", params=as_of)).json()
+        districts = {r["key"]: r for r in public["tables"][1]["rows"]}
+        assert districts["09"]["occupied"] is None, "4 persons: suppressed"
+        assert districts["02"]["occupied"] is None, "the only other cell: secondary"
+
+        assert (await api.get("/internal/views/capacity", params=as_of)).status_code == 401
+        wrong = await api.get(
+            "/internal/views/capacity", params=as_of, headers=bearer(Role.PUBLIC_READER)
+        )
+        assert wrong.status_code == 403
+        council = await api.get(
+            "/internal/views/capacity", params=as_of, headers=bearer(Role.COUNCIL_READER)
+        )
+        assert council.status_code == 200
+        rows = {r["key"]: r for r in council.json()["tables"][1]["rows"]}
+        assert (rows["09"]["occupied"], rows["02"]["occupied"]) == (4, 20)
+        assert council.json()["published"] is False
+
+        # As of the first check-ins plus 1 day, what had been *recorded* by then (a day later).
+        early = {"as_of": "2016-03-02", "known_at": "2016-03-02T12:00:00Z"}
+        known = await api.get(
+            "/internal/views/capacity", params=early, headers=bearer(Role.HOUSING_STAFF)
+        )
+        assert known.json()["notes"]["total"]["occupied"] == 0, "recorded on 3 March"
+        later = await api.get(
+            "/internal/views/capacity",
+            params={"as_of": "2016-04-30"},
+            headers=bearer(Role.HOUSING_STAFF),
+        )
+        assert later.json()["notes"]["total"]["occupied"] == 27
+
+        future = await api.get("/published/capacity", params={"as_of": "2999-01-01"})
+        assert future.status_code == 422
+        assert "as_of" in future.text
+
+        sheet = await api.get(
+            "/internal/statement.csv", params=as_of, headers=bearer(Role.HOUSING_STAFF)
+        )
+        lines = list(csv.reader(io.StringIO(sheet.text)))
+        assert lines[0][:3] == ["Monat", "Betreiber", "Unterkunft"]
+        march = {r[2]: r for r in lines[1:] if r[0] == "2016-03"}
+        # 4 persons from 2 to 31 March (30 place-days) at 20 €.
+        assert march["Wohnheim A"][6] == "120"
+        assert float(march["Wohnheim A"][8]) == 2400.0
+        own = await api.get(
+            "/internal/statement.csv",
+            params=as_of,
+            headers=bearer(Role.SITE_OPERATOR, sites=(HEIM,)),
+        )
+        assert {r[2] for r in list(csv.reader(io.StringIO(own.text)))[1:-1]} == {"Wohnheim A"}
+        assert (await api.get("/internal/statement.csv")).status_code == 401
+
+        schema = (await api.get("/openapi.json")).json()
+        assert "/published/{key}" in schema["paths"]
+        assert "/internal/views/{key}" in schema["paths"]
+        own = await api.get("/outlook", params={**as_of, "intake_per_week": 40, "horizon_weeks": 8})
+        steady = next(r for r in own.json()["tables"][0]["rows"] if r["scenario"] == "steady")
+        # 150 places, 24 occupied: 126 free, 40 a week -> short in the 4th week (25 Apr).
+        assert steady["runs_out_week"] == "2016-W17"
+        assert steady["places_needed"] == 8 * 40 - 126
+        assert own.json()["notes"]["assumptions"]["horizon_weeks"] == 8
+        bad = await api.get("/outlook", params={"intake_per_week": -1})
+        assert bad.status_code == 422
+        assert "intake_per_week" in bad.text
+        brief = (await api.get("/views/capacity", params=as_of)).json()
+        assert brief["total"]["occupied"] == 24
+
+        # More facts: the API reads only those (the version moved, the generation not).
+        reads: list[int | None] = []
+        load = store.load_facts
+
+        async def counted(db: Any, table: str = store.LIVE, *, after: int | None = None) -> Any:
+            reads.append(after)
+            return await load(db, table, after=after)
+
+        monkeypatch.setattr(store, "load_facts", counted)
+        monkeypatch.setattr(readmodel, "REFRESH_SECONDS", 0.0)
+        extra = new_envelope(
+            ho.OccupantCheckedIn(site_id=FLAT, household_id=uuid.uuid4(), persons=6),
+            sequence=7,
+            correlation_id=uuid.uuid4(),
+            occurred_at=DAY + timedelta(days=20),
+        )
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await store.add_facts(conn, [fact_row(extra)])
+        finally:
+            await conn.close()
+        again = (await api.get("/views/capacity", params=as_of)).json()
+        assert again["total"]["occupied"] == 30
+        assert reads == [1], "only the facts of versions after the first batch's"
