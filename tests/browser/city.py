@@ -123,7 +123,7 @@ def city(seed: int = 2088) -> list[Any]:
                 day,
                 al.RefugeeAssigned(
                     household_id=household,
-                    land_reference=f"NI-{household.hex[:10]}",
+                    land_reference_pseudonym=household.hex * 2,
                     household_size=persons,
                     members=[
                         al.Member(

@@ -63,7 +63,7 @@ def sites_and_people(rng: random.Random, sites: int) -> list[EventData]:
             events.append(
                 al.RefugeeAssigned(
                     household_id=household,
-                    land_reference=f"NI-{household.hex[:10]}",
+                    land_reference_pseudonym=household.hex * 2,
                     household_size=persons,
                     members=[
                         al.Member(
