@@ -18,6 +18,12 @@ from ankommen_contracts.events import volunteers as vo
 AS_OF = date(2016, 9, 30)
 
 
+# Milestones that need no further field (a language level or a residence status).
+PLAIN_MILESTONES = [
+    m for m in it.Milestone if m not in (it.Milestone.LANGUAGE_LEVEL, it.Milestone.RESIDENCE_STATUS)
+]
+
+
 def city(seed: int = 2088) -> list[Any]:
     """Envelopes: sites in every district (four pillars, sports halls), weekly assignments
     with check-ins, move-outs, cases, volunteers; from January 2015 to September 2016."""
@@ -168,7 +174,7 @@ def city(seed: int = 2088) -> list[Any]:
                         it.MilestoneReached(
                             case_id=case,
                             household_id=household,
-                            milestone=rng.choice(list(it.Milestone)),
+                            milestone=rng.choice(PLAIN_MILESTONES),
                             reached_on=arrival + timedelta(days=60),
                             persons=1,
                         ),
