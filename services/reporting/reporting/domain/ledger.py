@@ -29,9 +29,18 @@ from ankommen_runtime.clock import local_date
 from .facts import Fact
 
 HALL_WORDS = ("sporthalle", "turnhalle", "schule", "schulzentrum", "gymnasium")
-"""Until housing's sites carry their kind (building owner), an emergency site is a sports
-hall or school if its public name says so or it closed because the building was needed
-back (``ClosingReason.BUILDING_NEEDED``: returned to schools and clubs)."""
+"""For a site whose kind of building housing did not record (``BuildingKind.OTHER``), an
+emergency site is a sports hall or school if its public name says so or it closed because
+the building was needed back (``ClosingReason.BUILDING_NEEDED``: returned to schools and
+clubs)."""
+HALL_KINDS = ("school_sports_hall", "club_sports_hall")
+"""Kinds of building (``BuildingKind``) that are sports halls of schools and clubs."""
+
+
+def _building(data: object) -> str | None:
+    """The kind of building a site event records (``ShelterPlanned``/``ShelterOpened``)."""
+    kind = getattr(data, "building", None)
+    return str(getattr(kind, "value", kind)) if kind is not None else None
 
 
 @dataclass
@@ -82,9 +91,10 @@ class Site:
 
     @property
     def is_hall(self) -> bool:
-        """A sports hall or school used as an emergency site (see ``HALL_WORDS``)."""
-        if self.kind is not None:
-            return self.kind in ("sports_hall", "school")
+        """A sports hall or school used as an emergency site: by its kind of building,
+        else by ``HALL_WORDS``."""
+        if self.kind is not None and self.kind != "other":
+            return self.kind in HALL_KINDS
         if self.pillar is not Pillar.NOTUNTERKUNFT:
             return False
         lowered = self.name.lower()
@@ -253,7 +263,7 @@ class Ledger:
         site.operator = d.operator or site.operator
         site.planned_capacity = d.planned_capacity
         site.planned_opening_on = d.planned_opening_on
-        site.kind = getattr(d, "kind", None) or site.kind
+        site.kind = _building(d) or site.kind
 
     def _on_ShelterOpened(self, fact: Fact, d: Any, day: date) -> None:
         site = self.sites.get(d.site_id)
@@ -268,7 +278,7 @@ class Ledger:
         site.capacity = d.capacity
         site.status = "open"
         site.opened_on = day
-        site.kind = getattr(d, "kind", None) or site.kind
+        site.kind = _building(d) or site.kind
         if d.daily_rate is not None or d.monthly_fixed_cost is not None:
             self._rate(site, Rate(day, d.daily_rate, d.monthly_fixed_cost))
 
