@@ -18,3 +18,12 @@ for service in allocation housing integration volunteers reporting; do
         --from-literal=password="$(openssl rand -hex 24)"
     kubectl -n "$NAMESPACE" label secret "$name" cnpg.io/reload=true app.kubernetes.io/part-of=ankommen
 done
+# The key of the events' pseudonyms, shared by every service. Never rotate it without a plan:
+# pseudonyms made under another key do not match (docs/runbook.md).
+if kubectl -n "$NAMESPACE" get secret ankommen-pseudonym-key >/dev/null 2>&1; then
+    echo "exists: ankommen-pseudonym-key"
+else
+    kubectl -n "$NAMESPACE" create secret generic ankommen-pseudonym-key \
+        --from-literal=key="$(openssl rand -hex 32)"
+    kubectl -n "$NAMESPACE" label secret ankommen-pseudonym-key app.kubernetes.io/part-of=ankommen
+fi

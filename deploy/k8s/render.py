@@ -32,6 +32,7 @@ KAFKA_CLUSTER = "ankommen-kafka"
 KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9093"
 KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
 PG_CLUSTER = "ankommen-pg"
+PSEUDONYM_SECRET = "ankommen-pseudonym-key"
 PARTITIONS = ServiceSettings.model_fields["topic_partitions"].default
 REPLICAS = 3  # three brokers; min.insync.replicas 2 is set on the cluster
 IMAGE_REGISTRY = "ghcr.io/ankommen"
@@ -242,6 +243,12 @@ def _env(service: str, t: ServiceTopology) -> list[dict[str, Any]]:
         {
             "name": "ANKOMMEN_KAFKA_SASL_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": service, "key": "password"}},
+        },
+        {
+            # One key for every service (pseudonyms must match across services); created
+            # once by create-secrets.sh, never a ConfigMap value.
+            "name": "ANKOMMEN_PSEUDONYM_KEY",
+            "valueFrom": {"secretKeyRef": {"name": PSEUDONYM_SECRET, "key": "key"}},
         },
         {
             "name": "DB_USER",

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from allocation_support import allocation_service, an_assignment, household
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import start_of_day
+from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.simulation import ModeMismatch
 from housing.app import HousingSettings, create_app
 from housing_support import housing, housing_events
@@ -88,7 +90,7 @@ async def test_weekly_batches_dated_in_the_past_land_in_their_quota_weeks(
             response = await api.post("/assignments/batch", json=batch)
             assert response.status_code == 201, response.text
 
-        [view] = [q for q in (await api.get("/quota-periods")).json()]
+        [view] = (await api.get("/quota-periods")).json()["items"]
         weeks = {w["week_starting"]: w["assigned_persons"] for w in view["weeks"]}
         assert weeks == {"2015-10-05": 5, "2015-10-12": 4}
 
@@ -185,8 +187,16 @@ async def test_the_simulated_clock_never_goes_back_and_needs_the_operations_role
         )
         assert back.status_code == 409
         assert "never goes back" in back.json()["detail"]
-        anonymous = await sim.housing.post("/_simulation/clock", json={"to": later})
+        # The test client sends a token with every role; this request goes without one.
+        request = sim.housing.build_request("POST", "/_simulation/clock", json={"to": later})
+        del request.headers["authorization"]
+        anonymous = await sim.housing.send(request)
         assert anonymous.status_code == 401
+        staff = LocalIssuer().bearer([Role.HOUSING_STAFF], audience=audience_of("housing"))
+        not_operations = await sim.housing.post(
+            "/_simulation/clock", json={"to": later}, headers=staff
+        )
+        assert not_operations.status_code == 403
 
 
 async def test_the_simulation_route_does_not_exist_outside_a_simulation(
@@ -221,7 +231,7 @@ async def a_month(sim: Simulated) -> tuple[list[Any], float]:
             assert response.status_code == 201, response.text
             await sim.driver.settle()
         if n % 7 == 3:  # Thursdays: two of three households arrive; one does not show up
-            households = (await sim.allocation.get("/households?status=reserved")).json()
+            households = (await sim.allocation.get("/households?status=reserved")).json()["items"]
             for h in sorted(households, key=lambda h: h["land_reference"])[:2]:
                 check_in = await sim.housing.post(
                     f"/reservations/{h['pending']['reservation_id']}/check-in",

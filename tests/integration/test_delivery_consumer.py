@@ -20,7 +20,7 @@ from ankommen_runtime import consumer as consumer_module
 from ankommen_runtime.consumer import dead_letter_topic
 from ankommen_runtime.uow import Transaction
 from procs import record_effect
-from support import create_topics, eventually, read_topic
+from support import create_topics, eventually, read_to_end, read_topic
 from test_consumer_policy import committed_offset, consumer_runtime, effects, envelope
 
 Headers = list[tuple[str, bytes]]
@@ -208,5 +208,5 @@ async def test_a_failover_to_read_only_under_load_dead_letters_nothing_and_loses
     rows = await effects(database)
     assert {r["event_id"] for r in rows} == {e.event_id for e in sent}, "nothing lost"
     assert all(r["applied"] == 1 for r in rows), "nothing applied twice"
-    letters = await read_topic(infra.kafka_bootstrap, dead, until=lambda rs: False, timeout=3)
+    letters = await read_to_end(infra.kafka_bootstrap, dead)
     assert letters == [], f"failover dead-lettered {len(letters)} events"

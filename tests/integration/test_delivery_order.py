@@ -29,10 +29,15 @@ from test_delivery_consumer import _committed, produce_to_partition_0, wait_for
 
 
 def newer_version(env: Envelope[Any]) -> bytes:
-    """The same event as a producer that upgraded ShelterOpened to v2 would write it."""
+    """The same event as a producer that upgraded ShelterOpened to the next version (one
+    past what this service reads) would write it."""
     body = json.loads(encode(env))
-    body["schema_version"] = 2
+    body["schema_version"] = CURRENT + 1
     return json.dumps(body).encode()
+
+
+# The version this service reads before the upgrade (every type is at the wave's version).
+CURRENT = ShelterOpened.VERSION
 
 
 class OrderRecorder:
@@ -77,16 +82,17 @@ async def test_a_newer_schema_version_is_parked_with_its_subject_and_applied_aft
     await runtime.start()
     try:
         await wait_for("all 5 committed", lambda: _committed(infra, topic, "upgrade", 5))
-        assert recorder.of(upgraded) == [1], "v2 and the event after it wait"
+        assert recorder.of(upgraded) == [1], "the newer version and the event after it wait"
         assert recorder.of(other) == [1, 2], "another subject is not stalled"
         assert await held_and_parked(database) == (1, 2)
         checks = await wait_for("readiness to count them", lambda: _parked_check(runtime))
         assert "2 events parked" in checks
         assert "newer_version: 1" in checks
 
-        # The upgrade: this service now reads v2 (v1 upcasts unchanged).
-        monkeypatch.setattr(ShelterOpened, "VERSION", 2)
-        monkeypatch.setitem(UPCASTERS, ("ShelterOpened", 1), lambda data: data)
+        # The upgrade: this service now reads the next version (the current one upcasts
+        # unchanged).
+        monkeypatch.setattr(ShelterOpened, "VERSION", CURRENT + 1)
+        monkeypatch.setitem(UPCASTERS, ("ShelterOpened", CURRENT), lambda data: data)
         assert runtime.policy is not None
         runtime.policy.wake_drain()
         await wait_for("the parked events applied", lambda: len(recorder.of(upgraded)) == 3)

@@ -6,9 +6,13 @@ own databases (``demo_<service>``) and topics (``demo2015.*``), created afresh e
 the live databases are never touched and every run writes the same events. Housing opens
 named Hannover sites on 1 October; each Friday the Land decides a batch of assignments for
 the Monday bus; allocation places every household through the saga with housing; the
-clock moves to Monday and site staff check the arrivals in. Every event carries its
-October 2015 date (``occurred_at``) beside the moment it was recorded. The placements and
-the capacity view are printed and written to ``demo-output/``. With ``CI=true`` (or no
+clock moves to Monday and site staff check the arrivals in. Integrationsmanagement opens
+a case for every household checked in; in spring 2016 a district social worker records a
+family's milestones, assesses it ready for a flat of its own, completes its move-out
+(housing checks it out, its places are free again) and hands the case over to a district
+structure (integration's HTTP API). Every event carries its business date
+(``occurred_at``) beside the moment it was recorded. The placements, the capacity view and
+the caseloads are printed and written to ``demo-output/``. With ``CI=true`` (or no
 terminal) it stops every service it started and exits; at a terminal it keeps serving
 until Ctrl-C.
 """
@@ -22,6 +26,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -138,6 +143,42 @@ def operations_tokens() -> dict[str, str]:
     return {name: issuer.mint([Role.OPERATIONS], audience=audience_of(name)) for name in SERVICES}
 
 
+# Who the demo acts as at each service's desk (the story's social workers get their own
+# tokens, bound to their Stadtbezirk).
+DESK_ROLES: dict[str, list[Role]] = {
+    "allocation": [Role.LAND_INTAKE, Role.ALLOCATION_STAFF],
+    "housing": [Role.HOUSING_STAFF],
+    "integration": [Role.ALLOCATION_STAFF, Role.COUNCIL_READER],
+    "volunteers": [Role.VOLUNTEER_COORDINATOR],
+    "reporting": [Role.COUNCIL_READER],
+}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def desk_headers(issuer: LocalIssuer) -> dict[str, dict[str, str]]:
+    """The staff token the demo sends to each service."""
+    return {
+        name: _bearer(
+            issuer.mint(DESK_ROLES[name], audience=audience_of(name), subject=f"demo-{name}")
+        )
+        for name in SERVICES
+    }
+
+
+def social_worker(issuer: LocalIssuer, district: int) -> dict[str, str]:
+    """A social worker of Integrationsmanagement in ``district``."""
+    token = issuer.mint(
+        [Role.SOCIAL_WORKER],
+        audience=audience_of("integration"),
+        district=district,
+        subject=f"demo-social-worker-{district:02d}",
+    )
+    return _bearer(token)
+
+
 async def _open_sites(housing: httpx.AsyncClient) -> int:
     opened = 0
     for name, pillar, district, operator, capacity, suitability in SITES:
@@ -185,7 +226,10 @@ def _members(rng: random.Random, size: int) -> list[dict[str, Any]]:
 
 
 async def _assign_weeks(
-    clients: dict[str, httpx.AsyncClient], driver: SimulationDriver
+    clients: dict[str, httpx.AsyncClient],
+    driver: SimulationDriver,
+    weeks: int = WEEKS,
+    households_per_week: int = HOUSEHOLDS_PER_WEEK,
 ) -> dict[str, int]:
     """Three weeks: the Land decides on Friday for Monday's bus; arrivals are checked in
     on Monday, on the simulated clock."""
@@ -205,7 +249,7 @@ async def _assign_weeks(
     if period.status_code not in (200, 201):
         raise RuntimeError(f"quota period: {period.status_code} {period.text}")
     quota = period.json()["quota_period_id"]
-    for week in range(WEEKS):
+    for week in range(weeks):
         friday = FIRST_FRIDAY + timedelta(weeks=week)
         monday = friday + timedelta(days=3)
         await driver.advance(friday)
@@ -215,7 +259,7 @@ async def _assign_weeks(
                 "quota_period_id": quota,
                 "members": _members(rng, rng.choice([1, 1, 1, 2, 3, 4, 5])),
             }
-            for n in range(HOUSEHOLDS_PER_WEEK)
+            for n in range(households_per_week)
         ]
         response = await allocation.post(
             "/assignments/batch",
@@ -239,11 +283,31 @@ async def _assign_weeks(
     return {"created": created}
 
 
+# Within every service's page bound (the runtime's 1000, integration's 500).
+PAGE_SIZE = 500
+
+
+async def _every(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list: the runtime's ``Page`` (``total``) or integration's
+    (``next_offset``, null on the last page)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        query = {**params, "limit": PAGE_SIZE, "offset": len(items)}
+        response = await client.get(path, params=query)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path}: {response.status_code} {response.text}")
+        page = response.json()
+        items += page["items"]
+        done = len(items) >= page["total"] if "total" in page else page["next_offset"] is None
+        if done or not page["items"]:
+            return items
+
+
 async def _check_in_arrivals(housing: httpx.AsyncClient, at: datetime) -> int:
     """Site staff check in every household whose places are held, dated ``at``."""
-    held = await housing.get("/reservations", params={"status": "held", "limit": 10_000})
+    held = await _every(housing, "/reservations", status="held")
     arrived = 0
-    for reservation in sorted(held.json(), key=lambda r: r["reservation_id"]):
+    for reservation in sorted(held, key=lambda r: r["reservation_id"]):
         response = await housing.post(
             f"/reservations/{reservation['reservation_id']}/check-in",
             json={"occurred_at": at.isoformat()},
@@ -286,21 +350,194 @@ def _print_view(view: dict) -> None:
 
 async def _event_dates(allocation: httpx.AsyncClient) -> dict[str, str]:
     """The business dates the demo's households carry: October 2015, whatever today is."""
-    households = (await allocation.get("/households", params={"limit": 1000})).json()
+    households = await _every(allocation, "/households")
     assigned = sorted(h["assigned_at"] for h in households)
     return {"first_assignment": assigned[0], "last_assignment": assigned[-1]}
 
 
-async def scenario(urls: dict[str, str], tokens: dict[str, str]) -> dict[str, Any]:
-    """Three weeks of October 2015 through the running services; what it produced."""
-    clients = {name: httpx.AsyncClient(base_url=url, timeout=60) for name, url in urls.items()}
+# Spring 2016: the story's family has lived in Hannover for half a year and more.
+STORY_DAY = datetime.fromisoformat("2016-06-01T09:00:00+02:00")
+
+
+async def _ok(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"{what}: {response.status_code} {response.text}")
+    return dict(response.json())
+
+
+async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
+    """The first truthy value of ``check``; raises naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise TimeoutError(f"{what} not reached within {timeout} s")
+
+
+async def _caseloads(integration: httpx.AsyncClient) -> list[dict[str, Any]]:
+    response = await integration.get("/caseloads")
+    if response.status_code != 200:
+        raise RuntimeError(f"caseloads: {response.status_code} {response.text}")
+    return list(response.json())
+
+
+def _print_caseloads(loads: list[dict[str, Any]]) -> None:
+    table = Table(title="Integrationsmanagement: Fallzahlen nach Team")
+    for column in ("", "Fälle", "Personen", "Sozialarb.", "Pers./SozArb.", "Warnung"):
+        table.add_column(column, justify="right" if column else "left")
+    for t in loads:
+        per_worker = t["persons_per_worker"]
+        table.add_row(
+            t["label"],
+            str(t["cases"]),
+            str(t["persons"]),
+            str(t["social_workers"]),
+            "–" if per_worker is None else f"{per_worker:.1f}",
+            "über Grenze" if t["over_limit"] else "",
+        )
+    console.print(table)
+
+
+async def integration_story(
+    clients: dict[str, httpx.AsyncClient], driver: SimulationDriver, issuer: LocalIssuer
+) -> dict[str, Any]:
+    """Cases for the housed households; in spring 2016 one family's way from a communal
+    home into a flat of its own (Auszugsmanagement) and on to a district structure
+    (Übergabe), dated on the simulated clock."""
+    allocation, integration = clients["allocation"], clients["integration"]
+    summary = (await allocation.get("/placements/summary")).json()
+    housed = summary["by_status"].get("housed", {}).get("households", 0)
+
+    async def all_cases_open() -> list[dict[str, Any]] | None:
+        loads = await _caseloads(integration)
+        return loads if sum(t["cases"] for t in loads) >= housed else None
+
+    await driver.settle()
+    before = await _until(all_cases_open, f"a case for each of {housed} households")
+    _print_caseloads(before)
+    await driver.advance(STORY_DAY)
+    await driver.settle()
+    occupied_before = (await clients["housing"].get("/occupancy")).json()["total"]["occupied"]
+    listed = await _every(integration, "/cases", status="open")
+    candidates = sorted(
+        (
+            c
+            for c in listed
+            if c["site_pillar"] in ("wohnheim", "notunterkunft") and c["persons"] >= 2
+        ),
+        key=lambda c: (c["district"], c["case_id"]),
+    )
+    if not candidates:
+        raise RuntimeError("no family in a communal home to move out")
+    case = candidates[0]
+    path, here = f"/cases/{case['case_id']}", case["district"]
+    worker = social_worker(issuer, here)
+    await _ok(await integration.post(f"{path}/assign", headers=worker), "assign")
+    for milestone in (
+        {"milestone": "language_course", "reached_on": "2015-11-02"},
+        {
+            "milestone": "language_level",
+            "language_level": "b1",
+            "persons": 2,
+            "reached_on": "2016-05-02",
+        },
+        {
+            "milestone": "residence_status",
+            "residence_status": "protection_granted",
+            "reached_on": "2016-03-01",
+        },
+        {"milestone": "kita", "reached_on": "2016-04-04"},
+    ):
+        await _ok(
+            await integration.post(f"{path}/milestones", json=milestone, headers=worker),
+            f"milestone {milestone['milestone']}",
+        )
+    assessed = await _ok(
+        await integration.post(f"{path}/readiness", json={"independence": "high"}, headers=worker),
+        "readiness",
+    )
+    readiness = assessed["readiness"]
+    console.print(f"Wohnfähigkeit: {readiness['reason']}")
+    target = 10 if here != 10 else 2
+    plan = {"target_kind": "social_housing", "target_district": target}
+    await _ok(await integration.post(f"{path}/move-out", json=plan, headers=worker), "move-out")
+    await _ok(
+        await integration.post(f"{path}/move-out/complete", json={}, headers=worker),
+        "move-out complete",
+    )
+    await driver.settle()
+
+    async def moved_out() -> bool:
+        household = await allocation.get(f"/households/{case['household_id']}")
+        return bool(household.json()["status"] == "moved_out")
+
+    await _until(moved_out, "housing to check the family out and allocation to see it")
+    console.print(
+        f"{STORY_DAY.date()} Auszug: Haushalt {case['household_id']} aus Stadtbezirk "
+        f"{here:02d} in eine Wohnung des städtischen Programms in Stadtbezirk {target:02d}"
+    )
+    there = social_worker(issuer, target)
+    support = {
+        "skill": "homework_help",
+        "languages": ["ar", "de"],
+        "hours_per_week": 2,
+        "involves_children": True,
+        "schedule": [{"weekday": "tue", "starts_at": "15:00", "ends_at": "16:30"}],
+    }
+    await _ok(
+        await integration.post(f"{path}/support-requests", json=support, headers=there),
+        "support request",
+    )
+    handover = {
+        "to_structure": "stadtteilzentrum",
+        "receiving_partner": f"Stadtteilzentrum im Stadtbezirk {target:02d}",
+    }
+    closed = await _ok(
+        await integration.post(f"{path}/handover", json=handover, headers=there), "handover"
+    )
+    console.print(
+        f"Übergabe an {handover['receiving_partner']}: Fall {closed['status']} "
+        f"({closed['close_reason']})"
+    )
+    await driver.settle()
+    after = await _caseloads(integration)
+    _print_caseloads(after)
+    occupied_after = (await clients["housing"].get("/occupancy")).json()["total"]["occupied"]
+    return {
+        "case": closed,
+        "from_district": here,
+        "readiness": readiness,
+        "caseloads_before": before,
+        "caseloads": after,
+        "occupied_before": occupied_before,
+        "occupied_after": occupied_after,
+    }
+
+
+async def scenario(
+    urls: dict[str, str],
+    tokens: dict[str, str],
+    *,
+    weeks: int = WEEKS,
+    households_per_week: int = HOUSEHOLDS_PER_WEEK,
+) -> dict[str, Any]:
+    """Three weeks of October 2015 (and the integration story of spring 2016) through the
+    running services; what it produced. A test may run fewer weeks and households."""
+    issuer = LocalIssuer()
+    desks = desk_headers(issuer)
+    clients = {
+        name: httpx.AsyncClient(base_url=url, timeout=60, headers=desks[name])
+        for name, url in urls.items()
+    }
     try:
         driver = SimulationDriver(clients, tokens, stages=CITY_STAGES)
         await driver.settle()
         opened = await _open_sites(clients["housing"])
         console.print(f"housing: {opened} sites opened on {DEMO_START.date()}")
         await driver.settle()
-        assigned = await _assign_weeks(clients, driver)
+        assigned = await _assign_weeks(clients, driver, weeks, households_per_week)
         console.print(f"allocation: {assigned['created']} households assigned")
         allocation = clients["allocation"]
         summary = (await allocation.get("/placements/summary")).json()
@@ -310,10 +547,17 @@ async def scenario(urls: dict[str, str], tokens: dict[str, str]) -> dict[str, An
         if any(view["total"][k] != occupancy[k] for k in ("capacity", "occupied", "reserved")):
             raise RuntimeError(f"reporting shows {view['total']}, housing {occupancy}")
         dates = await _event_dates(allocation)
+        integration = await integration_story(clients, driver, issuer)
     finally:
         for client in clients.values():
             await client.aclose()
-    return {"summary": summary, "alerts": alerts, "view": view, "dates": dates}
+    return {
+        "summary": summary,
+        "alerts": alerts,
+        "view": view,
+        "dates": dates,
+        "integration": integration,
+    }
 
 
 @app.command()
@@ -349,6 +593,7 @@ def main() -> None:
             "capacity.json": result["view"],
             "placements.json": result["summary"],
             "alerts.json": result["alerts"],
+            "integration.json": result["integration"],
         }
         for name, content in outputs.items():
             (OUTPUT / name).write_text(json.dumps(content, indent=2, ensure_ascii=False))
