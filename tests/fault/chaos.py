@@ -44,7 +44,6 @@ import allocation.handlers as allocation_handlers
 import asyncpg
 import housing.handlers as housing_handlers
 import httpx
-import reporting.handlers as reporting_handlers
 from aiokafka import AIOKafkaProducer
 from ankommen_local.supervisor import ServiceProcess
 from ankommen_runtime.local_issuer import local_tool_headers
@@ -64,18 +63,23 @@ from harness import (
     until,
 )
 from proxy import free_port
+from reporting.domain.facts import REPORTED
 
 # The event types each consuming service handles (its subscription), from its own code.
 HANDLED = {
     "allocation": set(allocation_handlers.housing_handlers()),
     "housing": set(housing_handlers.allocation_handlers(timedelta(seconds=1))),
-    "reporting": set(reporting_handlers.HOUSING),
+    "reporting": set(REPORTED["allocation"]) | set(REPORTED["housing"]),
 }
 
 SERVICES = ("allocation", "housing", "reporting")
 REPLICAS = 2
 # Who consumes whose topic (groups are "<prefix><service>").
-CONSUMES = {"allocation": ["housing"], "housing": ["allocation"], "reporting": ["housing"]}
+CONSUMES = {
+    "allocation": ["housing"],
+    "housing": ["allocation"],
+    "reporting": ["allocation", "housing"],
+}
 COUNTRIES = ["SYR", "IRQ", "AFG", "ERI", "IRN", "ALB", "XXX"]
 SITES = [
     ("Wohnheim A", "wohnheim", 1, 40),
@@ -577,7 +581,7 @@ class Chaos:
         try:
             await asyncio.to_thread(rebuild.wait_ready, 120)
             group = f"{self.prefix}reporting-rebuild"
-            topic = [event_topic("housing", self.prefix)]
+            topic = [event_topic(s, self.prefix) for s in CONSUMES["reporting"]]
             if not await until(
                 lambda: _zero(consumer_lag(self.cluster.bootstrap, group, topic)), timeout=120
             ):

@@ -80,7 +80,7 @@ def test_topic_list() -> None:
         "housing": ("allocation", "integration"),
         "integration": ("allocation", "housing"),
         "volunteers": ("integration",),
-        "reporting": ("housing",),
+        "reporting": ("allocation", "housing", "integration", "volunteers"),
     }
     dead_letters = {
         f"{consumer}.dlq.{source}.events"
