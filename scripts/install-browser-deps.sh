@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Headless Chromium (Debian's package) and poppler-utils (pdftoppm, pdftotext) for
-# reporting's browser and PDF tests and for printing the reports. CI machines start
-# fresh, so `make browser-deps` runs this before `make browser-test`. Idempotent.
+# reporting's browser and PDF tests and for printing the reports, and promtool (Debian's
+# `prometheus` package; its daemon is not started here) to check the alert rules. CI
+# machines start fresh, so `make test` runs this first (`make browser-deps`). Idempotent.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
-    echo "chromium and poppler-utils are installed"
+    echo "chromium, poppler-utils and promtool are installed"
     exit 0
 fi
 sudo=""
