@@ -202,3 +202,11 @@ async def read_events(
         bootstrap, topic, until=lambda rs: until([decode(r.value) for r in rs]), timeout=timeout
     )
     return [decode(r.value) for r in records]
+
+
+async def without_token(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> Any:
+    """``client``'s request without the token it sends by default (``running``): what an
+    anonymous caller gets."""
+    request = client.build_request(method, url, **kw)
+    del request.headers["authorization"]
+    return await client.send(request)
