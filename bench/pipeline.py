@@ -128,7 +128,7 @@ async def _measure(
             """SELECT (SELECT count(*) FROM assignment_view) AS rows,
                       (SELECT count(*) FROM assignment_view WHERE last_sequence <> 1) AS odd,
                       (SELECT count(*) FROM inbox WHERE consumer = $1) AS inbox""",
-            projector.env["ANKOMMEN_CONSUMER_GROUP"],
+            SERVICE,  # the inbox is keyed by the consumer's own name, not its Kafka group
         )
     finally:
         await proj.close()

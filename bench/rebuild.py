@@ -17,7 +17,16 @@ from reporting import domain as reporting_domain
 from reporting import store as reporting_store
 
 from . import cpu
-from .common import Bench, Result, ServiceChild, Target, rate, running, wait_for_count
+from .common import (
+    Bench,
+    Result,
+    ServiceChild,
+    Target,
+    rate,
+    running,
+    service_topics,
+    wait_for_count,
+)
 from .events import REBUILD_EVENTS_PER_SITE, encoded_histories
 
 TARGET = Target(">=", 50_000)
@@ -144,7 +153,7 @@ async def run(bench: Bench) -> Result:
         bench.database("rebuild_live") as live_dsn,
         bench.database("rebuild_replay") as replay_dsn,
         bench.database("rebuild_batched") as batched_dsn,
-        bench.topics({topic: PARTITIONS, f"{topic}.dlq": 1}),
+        bench.topics(service_topics(prefix, "reporting", partitions=PARTITIONS)),
     ):
         live = _reporting(bench, "rebuild-live", live_dsn, prefix, f"bench-{bench.run_id}-live")
         async with running(live):
