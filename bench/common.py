@@ -21,6 +21,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.kafka import ensure_topics
+from ankommen_runtime.topology import service_topologies, topics_of
 
 from .ui import Ui
 
@@ -160,6 +161,14 @@ def ratio(value: float | None, ceiling: float | None) -> float | None:
     if value is None or not ceiling:
         return None
     return round(value / ceiling, 4)
+
+
+def service_topics(prefix: str, *services: str, partitions: int) -> dict[str, int]:
+    """Every topic the named services publish, consume and dead-letter into (topics as
+    code: ``<consumer>.dlq.<source topic>``), name -> partitions, so a service that creates
+    no topics of its own finds what its readiness checks."""
+    chosen = [t for t in service_topologies(prefix) if t.service in services]
+    return {spec.name: spec.partitions for spec in topics_of(chosen, partitions)}
 
 
 class Bench:

@@ -28,7 +28,7 @@ from ankommen_runtime.local_issuer import local_tool_headers
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 
-from .common import Bench, Child, Figure, Result, ServiceChild, Target, running
+from .common import Bench, Child, Figure, Result, ServiceChild, Target, running, service_topics
 
 TARGET = Target("<=", 100.0)
 POLL_SECONDS = 0.005  # resolution of "visible": ±2.5 ms
@@ -157,12 +157,7 @@ async def _variant(
     import housing.app  # the API as it exists on main when the benchmark runs
 
     prefix = bench.prefix(f"latency-{variant}")
-    topics = {
-        f"{prefix}housing.events": PARTITIONS,
-        f"{prefix}housing.events.dlq": 1,
-        f"{prefix}allocation.events": PARTITIONS,  # housing consumes it
-        f"{prefix}allocation.events.dlq": 1,
-    }
+    topics = service_topics(prefix, "housing", "reporting", partitions=PARTITIONS)
     async with (
         bench.database(f"latency_{variant}_housing") as housing_dsn,
         bench.database(f"latency_{variant}_reporting") as reporting_dsn,

@@ -13,6 +13,7 @@ import json
 import os
 
 import asyncpg
+from ankommen_runtime.topics import dead_letter_topic
 
 from . import cpu
 from .common import (
@@ -26,6 +27,7 @@ from .common import (
     running,
     wait_for_count,
 )
+from .projection import SERVICE
 
 PER_TX = 100  # events per command transaction: a weekly batch of assignments
 WRITERS = 2  # concurrent command transactions
@@ -50,7 +52,7 @@ async def run(bench: Bench) -> Result:
     async with (
         bench.database("pipeline_writer") as writer_dsn,
         bench.database("pipeline_projection") as projection_dsn,
-        bench.topics({topic: PARTITIONS, f"{topic}.dlq": 1}),
+        bench.topics({topic: PARTITIONS, dead_letter_topic(SERVICE, topic, prefix): 1}),
     ):
         writer = Child(
             "pipeline-writer",
@@ -126,7 +128,7 @@ async def _measure(
             """SELECT (SELECT count(*) FROM assignment_view) AS rows,
                       (SELECT count(*) FROM assignment_view WHERE last_sequence <> 1) AS odd,
                       (SELECT count(*) FROM inbox WHERE consumer = $1) AS inbox""",
-            projector.env["ANKOMMEN_CONSUMER_GROUP"],
+            SERVICE,  # the inbox is keyed by the consumer's own name, not its Kafka group
         )
     finally:
         await proj.close()

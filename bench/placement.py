@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from ankommen_runtime.local_issuer import local_tool_headers
 
-from .common import Bench, Figure, Result, ServiceChild, rate, running
+from .common import Bench, Figure, Result, ServiceChild, rate, running, service_topics
 
 BATCH = 100  # assignments per weekly batch
 CHECK_IN_CONCURRENCY = 8
@@ -102,8 +102,7 @@ async def run(bench: Bench) -> Result:
     persons = sum(len(a["members"]) for a in assignments)
     sites = _sites(rng, persons)
     prefix = bench.prefix("placement")
-    topics = {f"{prefix}{s}.events": PARTITIONS for s in ("allocation", "housing")}
-    topics.update({f"{t}.dlq": 1 for t in list(topics)})
+    topics = service_topics(prefix, "allocation", "housing", partitions=PARTITIONS)
     async with (
         bench.database("placement_allocation") as allocation_dsn,
         bench.database("placement_housing") as housing_dsn,

@@ -22,7 +22,16 @@ from reporting import rebuild as reporting_rebuild
 from reporting import store as reporting_store
 from reporting.domain import VIEWS, Ledger, build
 
-from .common import Bench, Result, ServiceChild, Target, rate, running, wait_for_count
+from .common import (
+    Bench,
+    Result,
+    ServiceChild,
+    Target,
+    rate,
+    running,
+    service_topics,
+    wait_for_count,
+)
 from .events import REBUILD_EVENTS_PER_SITE, encoded_histories
 
 TARGET = Target(">=", 50_000)
@@ -93,7 +102,7 @@ async def run(bench: Bench) -> Result:
     n = sites * REBUILD_EVENTS_PER_SITE
     async with (
         bench.database("rebuild_live") as dsn,
-        bench.topics({topic: PARTITIONS, f"{topic}.dlq": 1}),
+        bench.topics(service_topics(prefix, "reporting", partitions=PARTITIONS)),
     ):
         live = _reporting(bench, "rebuild-live", dsn, prefix, f"bench-{bench.run_id}-live")
         async with running(live):

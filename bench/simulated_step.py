@@ -20,7 +20,7 @@ from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 
-from .common import Bench, Figure, Result, ServiceChild, Target, running
+from .common import Bench, Figure, Result, ServiceChild, Target, running, service_topics
 
 SERVICES = {
     "allocation": "allocation.app:create_app",
@@ -39,9 +39,8 @@ async def run(bench: Bench) -> Result:
     result = Result("simulated_step", "Simulated step (advance every clock, then the barrier)")
     steps = STEPS.get(bench.size.name, STEPS["tiny"])
     prefix = bench.prefix("simstep")
-    topics = {f"{prefix}{s}.events": 1 for s in ("allocation", "housing", "integration")}
-    topics.update({f"{prefix}{s}.events": 1 for s in ("volunteers",)})
-    topics.update({f"{t}.dlq": 1 for t in list(topics)})
+    # One partition per topic: the log order is the handling order (a repeatable run).
+    topics = service_topics(prefix, *SERVICES, partitions=1)
     issuer = LocalIssuer()
     tokens = {name: issuer.mint([Role.OPERATIONS], audience=audience_of(name)) for name in SERVICES}
     async with contextlib.AsyncExitStack() as stack:
@@ -63,6 +62,7 @@ async def run(bench: Bench) -> Result:
                     "ANKOMMEN_SIMULATION": "true",
                     "ANKOMMEN_SIMULATION_SEED": "2010",
                     "ANKOMMEN_SIMULATION_START": START.isoformat(),
+                    "ANKOMMEN_TOPIC_PARTITIONS": "1",
                 },
                 bench.logdir,
             )

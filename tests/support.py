@@ -163,17 +163,20 @@ def app_roles(app: FastAPI) -> frozenset[Role]:
     return frozenset(roles)
 
 
-def token_headers(app: FastAPI, roles: Any = None, **claims: Any) -> dict[str, str]:
-    """An ``Authorization`` header for ``app``: a token of the local issuer, for the app's
-    audience, with ``roles`` (default: every role the app's routes allow, so a test acts
-    as the staff who may do everything it does; narrower tests pass their role)."""
+def token_headers(
+    app: FastAPI, roles: Any = None, *, issuer: LocalIssuer | None = None, **claims: Any
+) -> dict[str, str]:
+    """An ``Authorization`` header for ``app``: a token of the local issuer (the state
+    folder's, or the test's own ``issuer`` the app trusts), for the app's audience, with
+    ``roles`` (default: every role the app's routes allow, so a test acts as the staff who
+    may do everything it does; narrower tests pass their role)."""
     chosen = app_roles(app) if roles is None else roles
-    return LocalIssuer().bearer(chosen, audience=app.state.settings.audience, **claims)
+    return (issuer or LocalIssuer()).bearer(chosen, audience=app.state.settings.audience, **claims)
 
 
 @contextlib.asynccontextmanager
 async def running(
-    app: FastAPI, *, roles: Any = None, **claims: Any
+    app: FastAPI, *, roles: Any = None, issuer: LocalIssuer | None = None, **claims: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Start a service app with its lifespan (pool, relay, subscribers); an HTTP client
     that sends a token (``token_headers``) with every request."""
@@ -182,7 +185,7 @@ async def running(
         async with httpx.AsyncClient(
             transport=transport,
             base_url="http://service",
-            headers=token_headers(app, roles, **claims),
+            headers=token_headers(app, roles, issuer=issuer, **claims),
         ) as client:
             yield client
 
@@ -199,3 +202,11 @@ async def read_events(
         bootstrap, topic, until=lambda rs: until([decode(r.value) for r in rs]), timeout=timeout
     )
     return [decode(r.value) for r in records]
+
+
+async def without_token(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> Any:
+    """``client``'s request without the token it sends by default (``running``): what an
+    anonymous caller gets."""
+    request = client.build_request(method, url, **kw)
+    del request.headers["authorization"]
+    return await client.send(request)

@@ -25,6 +25,7 @@ from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.kafka import ensure_topics
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
+from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -220,7 +221,9 @@ def fresh_database(infra: Endpoints) -> Iterator[str]:
 
 
 def create_topics(infra: Endpoints, *names: str) -> None:
-    asyncio.run(ensure_topics(infra.kafka_bootstrap, dict.fromkeys(names, 1)))
+    """The topics with the partitions the services' readiness expects of them."""
+    partitions = ServiceSettings.model_fields["topic_partitions"].default
+    asyncio.run(ensure_topics(infra.kafka_bootstrap, dict.fromkeys(names, partitions)))
 
 
 AppFactory = Callable[[str, str], FastAPI]

@@ -19,17 +19,15 @@ from typing import Any
 import pytest
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.settings import ServiceSettings
+from ankommen_runtime.topology import service_topologies
 from fuzzing import ServiceResult, create_topics, fresh_database, fuzz_app, stop_apps
 
 EXAMPLES = int(os.environ.get("ANKOMMEN_FUZZ_EXAMPLES", "5"))
 REPORT = os.environ.get("ANKOMMEN_FUZZ_REPORT")
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
-# What each service consumes, so its topics exist before its consumers start.
-SOURCES = {
-    "allocation": ("housing",),
-    "housing": ("allocation",),
-    "reporting": ("allocation", "housing", "integration", "volunteers"),
-}
+# What each service consumes (its specs' subscriptions), so those topics exist before its
+# consumers start.
+CONSUMES = {t.service: t.consumes for t in service_topologies()}
 
 _results: dict[str, ServiceResult] = {}
 
@@ -58,7 +56,7 @@ def test_no_generated_request_breaks_the_service_or_its_contract(
     service: str, infra: Endpoints
 ) -> None:
     prefix = f"fz{uuid.uuid4().hex[:10]}."
-    create_topics(infra, *(f"{prefix}{s}.events" for s in SOURCES.get(service, ())))
+    create_topics(infra, *(f"{prefix}{topic}" for topic in CONSUMES[service]))
     module = importlib.import_module(f"{service}.app")
     with fresh_database(infra) as dsn:
         settings = ServiceSettings(

@@ -35,6 +35,7 @@ from ankommen_contracts.events.housing import (
     ShelterOpened,
 )
 from ankommen_local.infra import Endpoints
+from ankommen_runtime.local_issuer import LocalIssuer
 from ankommen_runtime.topics import event_topic
 from support import (
     create_topics,
@@ -62,11 +63,12 @@ def settings(
 
 @contextlib.asynccontextmanager
 async def allocation_service(
-    infra: Endpoints, dsn: str, prefix: str, **extra: Any
+    infra: Endpoints, dsn: str, prefix: str, *, issuer: LocalIssuer | None = None, **extra: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The allocation app in-process, its housing topic created first (3 partitions)."""
     await create_topics(infra.kafka_bootstrap, event_topic("housing", prefix), partitions=3)
-    async with running(allocation.app.create_app(settings(infra, dsn, prefix, **extra))) as api:
+    app = allocation.app.create_app(settings(infra, dsn, prefix, **extra))
+    async with running(app, issuer=issuer) as api:
         yield api
 
 

@@ -10,15 +10,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import allocation.app
 import housing.app
 import httpx
 import integration.app
-from allocation_support import allocation_service, household
+from allocation_support import household
+from allocation_support import settings as allocation_settings
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import CITY_TZ
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
-from support import eventually, running
+from ankommen_runtime.topics import event_topic
+from support import create_topics, eventually, running
 
 
 class ShiftedClock:
@@ -44,6 +47,7 @@ class City:
     issuer: LocalIssuer
     integration_app: Any
     dsns: dict[str, str]
+    clock: ShiftedClock
 
     def as_(self, *roles: Role, district: int | None = None, subject: str | None = None) -> dict:
         token = self.issuer.mint(
@@ -55,7 +59,9 @@ class City:
         return self.as_(Role.SOCIAL_WORKER, district=district, subject=subject)
 
     def let_months_pass(self, months: int) -> None:
-        self.integration_app.state.runtime.clock = ShiftedClock(timedelta(days=30 * months))
+        """Months pass in the whole city: every service's business clock moves (events
+        carry their business time from one service to the next)."""
+        self.clock.offset = timedelta(days=30 * months)
 
 
 @contextlib.asynccontextmanager
@@ -84,19 +90,30 @@ async def city(
         **integration_extra,
     )
     integration_app = integration.app.create_app(integration_settings)
-    async with (
-        allocation_service(
+    housing_app = housing.app.create_app(housing_settings)
+    allocation_app = allocation.app.create_app(
+        allocation_settings(
             infra,
             dsns["allocation"],
             prefix,
             pool_max_size=10,
             waitlist_retry_seconds=0.5,
             oidc_jwks_url=issuer.jwks_url,
-        ) as allocation,
-        running(housing.app.create_app(housing_settings)) as housing_api,
-        running(integration_app) as integration_api,
+        )
+    )
+    await create_topics(infra.kafka_bootstrap, event_topic("housing", prefix), partitions=3)
+    async with (
+        running(allocation_app, issuer=issuer) as allocation_api,
+        running(housing_app, issuer=issuer) as housing_api,
+        running(integration_app, issuer=issuer) as integration_api,
     ):
-        yield City(allocation, housing_api, integration_api, issuer, integration_app, dsns)
+        # One business clock for the city, so letting months pass moves every service.
+        clock = ShiftedClock()
+        for app in (allocation_app, housing_app, integration_app):
+            app.state.runtime.clock = clock
+        yield City(
+            allocation_api, housing_api, integration_api, issuer, integration_app, dsns, clock
+        )
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
@@ -119,15 +136,21 @@ async def open_site(city: City, name: str, pillar: str, district: int, capacity:
     return str(response.json()["site_id"])
 
 
-async def check_in(city: City, household_id: str) -> str:
-    """Check in the household's held reservation in housing; the site id."""
+async def check_in(
+    city: City, household_id: str, residents: list[dict[str, str]] | None = None
+) -> str:
+    """Check in the household's held reservation in housing (with the ``residents`` its
+    operator saw at the door, for the site's resident list); the site id."""
 
     async def held() -> dict[str, Any] | None:
         pending = (await household(city.allocation, household_id))["pending"]
         return pending if pending and pending["reserved_until"] else None
 
     pending = await until(held, f"a held reservation of household {household_id}")
-    response = await city.housing.post(f"/reservations/{pending['reservation_id']}/check-in")
+    response = await city.housing.post(
+        f"/reservations/{pending['reservation_id']}/check-in",
+        json={"residents": residents or []},
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["site_id"])
 

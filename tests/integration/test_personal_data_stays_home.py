@@ -253,10 +253,24 @@ async def test_names_birth_dates_and_phone_numbers_reach_no_topic_dead_letter_or
             },
         )
         assert reservation.status_code == 201, reservation.text
+        # A household that left with a house ban: a follow-up for staff to resolve.
+        banned, held = str(uuid.uuid4()), str(uuid.uuid4())
+        reserved = await housing_api.post(
+            "/reservations",
+            json={"reservation_id": held, "household_id": banned, "site_id": site_id, "places": 1},
+        )
+        assert reserved.status_code == 201, reserved.text
+        checked_in = await housing_api.post(f"/reservations/{held}/check-in", json={})
+        assert checked_in.status_code == 201, checked_in.text
+        left = await housing_api.post(
+            f"/sites/{site_id}/check-outs", json={"household_id": banned, "reason": "house_ban"}
+        )
+        assert left.status_code == 201, left.text
         ids = {
             "site_id": site_id,
             "household_id": household_id,
             "reservation_id": reservation.json()["reservation_id"],
+            "follow_up_id": left.json()["follow_up_id"],
         }
 
         answers: dict[tuple[str, str, str], int] = {}

@@ -33,7 +33,7 @@ async def test_a_site_operator_sees_and_serves_its_own_sites_only(
         operator = as_(Role.SITE_OPERATOR, "housing", sites=[own])
 
         listed = await api.get("/sites", headers=operator)
-        assert [s["site_id"] for s in listed.json()] == [own]
+        assert [s["site_id"] for s in listed.json()["items"]] == [own]
         assert (await api.get(f"/sites/{own}", headers=operator)).status_code == 200
         assert (await api.get(f"/sites/{other}", headers=operator)).status_code == 403
         assert (await api.get("/occupants", headers=operator)).status_code == 403

@@ -42,8 +42,12 @@ class MovableClock:
         self.instant += delta
 
 
+# The business day the volunteers tests take place on.
+START = datetime(2016, 11, 15, 9, 0, tzinfo=UTC)
+
+
 def clock() -> MovableClock:
-    return MovableClock(datetime(2016, 11, 15, 9, 0, tzinfo=UTC))
+    return MovableClock(START)
 
 
 @contextlib.asynccontextmanager
@@ -135,8 +139,14 @@ def support_requested(
     return integration_event(SupportRequested(**fields), sequence)
 
 
-def integration_event(data: EventData, sequence: int = 1) -> Envelope[Any]:
-    return new_envelope(data, sequence=sequence, correlation_id=uuid.uuid4())
+def integration_event(
+    data: EventData, sequence: int = 1, occurred_at: datetime = START
+) -> Envelope[Any]:
+    """An event as integration raises it on the test's business day (a consumer takes its
+    business time from the event)."""
+    return new_envelope(
+        data, sequence=sequence, correlation_id=uuid.uuid4(), occurred_at=occurred_at
+    )
 
 
 async def produce(bootstrap: str, topic: str, *envelopes: Envelope[Any]) -> None:

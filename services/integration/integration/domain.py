@@ -408,8 +408,11 @@ class Case:
 
     def moved_in(self, site: SiteRef, persons: int, team: Team, at: datetime) -> bool:
         """The household checked in at ``site`` (a relocation, also into a city-rented
-        Wohnung: that is no move-out). Stale or repeated check-ins change nothing."""
-        if not self.is_open or (self.site_since is not None and at <= self.site_since):
+        Wohnung: that is no move-out). Stale or repeated check-ins change nothing. A
+        relocation checks the household out of the old site at the very moment it checks
+        in at the new one (one business time), and the two events may arrive in either
+        order: a check-in at the moment of the last change still counts."""
+        if not self.is_open or (self.site_since is not None and at < self.site_since):
             return False
         if self.site_id == site.site_id:
             return False

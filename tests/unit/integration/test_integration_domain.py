@@ -128,6 +128,17 @@ def test_a_check_out_of_a_former_site_does_not_unhouse_the_household() -> None:
     assert case.site_id == LINDEN.site_id
 
 
+def test_a_relocation_whose_check_out_arrives_first_still_moves_the_case() -> None:
+    # Housing checks the household out of the old site and in at the new one at the same
+    # business time; the two events travel on different partitions.
+    case = a_case()
+    moved = ARRIVAL + timedelta(days=30)
+    assert case.left_site(RICKLINGEN.site_id, moved)
+    assert case.moved_in(LINDEN, 4, TEAMS.of(10), moved)
+    assert (case.site_id, case.district) == (LINDEN.site_id, 10)
+    assert [type(e).__name__ for e in case.events][-1] == "CaseTransferred"
+
+
 def test_a_departure_closes_the_case_as_moved_away() -> None:
     case = a_case()
     assert case.departed(ARRIVAL + timedelta(days=3))
