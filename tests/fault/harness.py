@@ -98,9 +98,12 @@ class Cluster:
         return f"{self.settings.host}:{self.kafka_proxy.port}"
 
     def proxied_dsn(self, service: str) -> str:
+        """The service's own DSN (with its generated password) through the proxy's port."""
         assert self.pg_proxy is not None
-        h = self.settings.host
-        return f"postgresql://{service}:{service}@{h}:{self.pg_proxy.port}/{service}"
+        direct = f"{self.settings.host}:{self.settings.pg_port}"
+        return self.dsn(service).replace(
+            f"@{direct}/", f"@{self.settings.host}:{self.pg_proxy.port}/"
+        )
 
     @property
     def admin_dsn(self) -> str:

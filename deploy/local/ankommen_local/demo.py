@@ -115,7 +115,7 @@ async def reset_demo(settings: Settings) -> dict[str, str]:
     finally:
         await kafka.close()
     return {
-        name: f"postgresql://{name}:{name}@{settings.host}:{settings.pg_port}/{demo_database(name)}"
+        name: settings.service_dsn(name).rsplit("/", 1)[0] + f"/{demo_database(name)}"
         for name in SERVICES
     }
 
