@@ -356,9 +356,11 @@ async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) ->
     return household
 
 
-async def _detail(household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime) -> HouseholdView:
+async def _detail(
+    household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime, policy: PlacementPolicy
+) -> HouseholdView:
     household = found(await store.get_household(pool, household_id), f"household {household_id}")
-    return HouseholdView.of(household, now, await store.history(pool, household_id))
+    return HouseholdView.of(household, now, policy, await store.history(pool, household_id))
 
 
 @quota.post(
