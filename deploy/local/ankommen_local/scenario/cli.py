@@ -178,6 +178,7 @@ def write_outputs(
     dump("placements.json", result["placements"])
     dump("alerts.json", result["alerts"])
     dump("youth-welfare.json", result["youth_welfare"])
+    dump("integration.json", result["integration"])
     rows = []
     for day, view in sorted(result["occupancy_on"].items()):
         for row in [*view["by_pillar"], view["total"]]:
@@ -225,6 +226,20 @@ def execute(
             f"{tally.sites_closed} closed, {tally.volunteers} volunteers, {tally.requests} "
             f"requests, {tally.matches} matches; nobody homeless in {tally.homeless_checks} "
             f"checks; reporting = housing: {result['reporting_matches_housing']}"
+        )
+        story = result["integration"]
+        example = story["example_moved_out_and_handed_over"]
+        console.print(
+            f"Integrationsmanagement: {story['open_cases']} open cases, "
+            f"{story['closed_cases']} closed"
+            + (
+                f"; e.g. case {example['case_id']}: {example['persons']} persons, moved out "
+                f"{(example.get('move_out') or {}).get('completed_on')} "
+                f"({(example.get('move_out') or {}).get('target_kind')}), handed over to "
+                f"{(example.get('handover') or {}).get('receiving_partner')}"
+                if example
+                else ""
+            )
         )
         if output is not None:
             meta = {

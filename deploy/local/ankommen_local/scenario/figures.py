@@ -10,7 +10,7 @@ tolerance come from the data file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -79,6 +79,7 @@ async def collect(
             clients["reporting"], tokens, Role.COUNCIL_READER, "reporting", "/views/capacity"
         )
         occupancy_now = await _get(housing, tokens, Role.HOUSING_STAFF, "housing", "/occupancy")
+        story = await _integration_story(clients["integration"], tokens)
         first, last = plan.weeks[0].monday, plan.weeks[-1].monday
         figures: list[Figure] = []
         for target in plan.targets:
@@ -103,6 +104,7 @@ async def collect(
             "capacity": capacity,
             "occupancy": occupancy_now,
             "occupancy_on": occupancy_on,
+            "integration": story,
             "reporting_matches_housing": not mismatch,
             "reporting_mismatch": mismatch,
         }
@@ -150,7 +152,9 @@ async def _measure(
         now = (await occupancy(on))["total"]["occupied"]
         return now / then if then else 0.0
     if figure == "peak_week_arrivals":
-        return max((n for _, n in weeks), default=0) / scale
+        # the window's first week brings the stock of its start, not one week's arrivals
+        stock_week = plan.weeks[0].monday - timedelta(days=7)
+        return max((n for w, n in weeks if _d(w) > stock_week), default=0) / scale
     if figure == "homeless_days":
         items = alerts["items"] if isinstance(alerts, dict) else alerts
         return float(len(items)) if tally.weeks == len(plan.weeks) else float("nan")
@@ -170,3 +174,21 @@ def _judge(target: dict[str, Any], measured: float, tolerance: float) -> Figure:
     else:
         ok, rule = abs(measured - public) <= tolerance * public, f"±{tolerance:.0%}"
     return Figure(target["id"], str(target.get("on", "")), public, measured, ok, rule)
+
+
+async def _integration_story(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, Any]:
+    """Integrationsmanagement's side: cases open and closed, and one household's way out
+    (a case moved out and handed over), read from integration's own case list."""
+
+    async def cases(**params: Any) -> Any:
+        return await _get(client, tokens, Role.ALLOCATION_STAFF, "integration", "/cases", **params)
+
+    open_cases = await cases(status="open", limit=1)
+    closed = await cases(status="closed", limit=1000)
+    handed = [c for c in closed["items"] if c.get("handover")]
+    moved = [c for c in closed["items"] if c.get("move_out")]
+    return {
+        "open_cases": open_cases["total"],
+        "closed_cases": closed["total"],
+        "example_moved_out_and_handed_over": (handed or moved or [None])[0],
+    }

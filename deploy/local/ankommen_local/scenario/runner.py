@@ -92,6 +92,7 @@ class Tally:
     requests: int = 0
     matches: int = 0
     max_step_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     homeless_checks: int = 0
     close_delays: dict[str, int] = field(default_factory=dict)
 
@@ -212,20 +213,28 @@ class ScenarioRunner:
 
     async def _week(self, week: Week) -> None:
         monday = week.monday
-        await self.driver.advance(at(monday, 12))
-        if await self._sites(week):
-            await self.driver.settle()  # allocation places by the sites housing announced
-        await self._assign(week)
-        await self.driver.settle()
-        await self._check_in(monday)
-        await self.driver.settle()
-        await self._move_on(week)
-        await self._exits(week)
-        await self._volunteers(week)
-        await self.driver.settle()
-        await self._check_in(None)  # relocations into the freed and new places: now
-        await self.driver.settle()
-        await self._nobody_homeless(monday)
+        await self._timed("advance", self.driver.advance(at(monday, 12)))
+        if await self._timed("sites", self._sites(week)):
+            await self._timed("settle", self.driver.settle())  # allocation needs the sites
+        await self._timed("assign", self._assign(week))
+        await self._timed("settle", self.driver.settle())
+        await self._timed("check_in", self._check_in(monday))
+        await self._timed("settle", self.driver.settle())
+        await self._timed("move_on", self._move_on(week))
+        await self._timed("exits", self._exits(week))
+        await self._timed("volunteers", self._volunteers(week))
+        await self._timed("settle", self.driver.settle())
+        await self._timed("check_in", self._check_in(None))  # the step's own moves: now
+        await self._timed("settle", self.driver.settle())
+        await self._timed("homeless_check", self._nobody_homeless(monday))
+
+    async def _timed(self, phase: str, work: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await work
+        finally:
+            spent = time.perf_counter() - started
+            self.tally.phase_seconds[phase] = self.tally.phase_seconds.get(phase, 0.0) + spent
 
     # -- sites ------------------------------------------------------------------------------
 
@@ -345,6 +354,8 @@ class ScenarioRunner:
         for ref, arrived in list(self.living.items()):
             if free <= 0:
                 break
+            if arrived == self.plan.weeks[0].monday:
+                arrived -= timedelta(days=365)  # the window's stock arrived before it
             if arrived > half_year or ref in self.moved_on or ref in week.exits:
                 continue
             size = self.sizes[ref]
