@@ -214,6 +214,10 @@ def execute(
         )
         started = time.perf_counter()
         tally = run_plan(plan, urls, pace=pace, progress=progress)
+        console.print(
+            "time per phase (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(tally.phase_seconds.items()))
+        )
         elapsed = time.perf_counter() - started
         result = asyncio.run(figures_module.collect(plan, urls, tally))
         console.print(headline_table(result))

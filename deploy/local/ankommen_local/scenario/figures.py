@@ -183,12 +183,24 @@ async def _integration_story(client: httpx.AsyncClient, tokens: Tokens) -> dict[
     async def cases(**params: Any) -> Any:
         return await _get(client, tokens, Role.ALLOCATION_STAFF, "integration", "/cases", **params)
 
-    open_cases = await cases(status="open", limit=1)
-    closed = await cases(status="closed", limit=1000)
-    handed = [c for c in closed["items"] if c.get("handover")]
-    moved = [c for c in closed["items"] if c.get("move_out")]
+    async def count(status: str) -> tuple[int, list[Any]]:
+        # integration's pages carry ``next_offset`` (no total): walk them
+        total, offset = 0, 0
+        first: list[Any] = []
+        while True:
+            page = await cases(status=status, limit=500, offset=offset)
+            total += len(page["items"])
+            first = first or page["items"]
+            if page.get("next_offset") is None:
+                return total, first
+            offset = page["next_offset"]
+
+    open_total, _ = await count("open")
+    closed_total, closed = await count("closed")
+    handed = [c for c in closed if c.get("handover")]
+    moved = [c for c in closed if c.get("move_out")]
     return {
-        "open_cases": open_cases["total"],
-        "closed_cases": closed["total"],
+        "open_cases": open_total,
+        "closed_cases": closed_total,
         "example_moved_out_and_handed_over": (handed or moved or [None])[0],
     }

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -105,12 +105,14 @@ class ScenarioRunner:
         *,
         tokens: Tokens | None = None,
         pace: float = 0.0,
+        concurrency: int = 8,
         on_week: Callable[[Week, Tally], None] | None = None,
     ) -> None:
         self.plan = plan
         self.urls = urls
         self.tokens = tokens or Tokens()
         self.pace = pace
+        self.concurrency = concurrency
         self.on_week = on_week
         self.tally = Tally()
         self.households: dict[str, str] = {}  # land reference -> household id
@@ -322,7 +324,8 @@ class ScenarioRunner:
         """Check in every held reservation: Monday's arrivals at 10:00 (``monday``), or the
         moves the step's own relocations started, at the step's time (``None``)."""
         held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
-        for reservation in sorted(held, key=lambda r: r["reservation_id"]):
+
+        async def one(reservation: dict[str, Any]) -> None:
             body = {}
             if monday:
                 # at the door at 10:00, or when a move started later that morning
@@ -336,6 +339,20 @@ class ScenarioRunner:
                 json=body,
             )
             self.tally.check_ins += 1
+
+        await self._each(sorted(held, key=lambda r: r["reservation_id"]), one)
+
+    async def _each(self, items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
+        """Staff at many doors at once: ``work`` for every item, ``concurrency`` at a time.
+        Each item's own calls stay in order; what the services end up with does not depend
+        on the interleaving (each command is about one household)."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def gated(item: Any) -> None:
+            async with gate:
+                await work(item)
+
+        await asyncio.gather(*(gated(item) for item in items))
 
     # -- moving on and out ------------------------------------------------------------------
 
@@ -354,8 +371,7 @@ class ScenarioRunner:
         for ref, arrived in list(self.living.items()):
             if free <= 0:
                 break
-            if arrived == self.plan.weeks[0].monday:
-                arrived -= timedelta(days=365)  # the window's stock arrived before it
+            # allocation counts the stay from the assignment, also for the window's stock
             if arrived > half_year or ref in self.moved_on or ref in week.exits:
                 continue
             size = self.sizes[ref]
@@ -393,10 +409,11 @@ class ScenarioRunner:
     async def _exits(self, week: Week) -> None:
         """Move-outs into flats of their own through Integrationsmanagement; where no open
         case can (none opened yet), allocation staff record the departure."""
-        for ref in week.exits:
+
+        async def one(ref: str) -> None:
             household_id = self.households.get(ref)
             if household_id is None:
-                continue
+                return
             arrived = self.living.pop(ref, None)
             self.arrivals[ref] = arrived or week.monday
             if not await self._move_out(household_id, week.monday, self._arrived(ref, week)):
@@ -408,6 +425,8 @@ class ScenarioRunner:
                     json={"reason": "moved_away", "occurred_at": at(week.monday, 11).isoformat()},
                 )
                 self.tally.departed += 1
+
+        await self._each(list(week.exits), one)
 
     def _arrived(self, ref: str, week: Week) -> date:
         """The household's arrival; the stock of the window's first week arrived before
