@@ -274,6 +274,29 @@ def execute(
             proc.stop()
 
 
+def print_plan(plan: plan_module.Plan) -> None:
+    """The places the city must open where the record is silent, by quarter: for "rising
+    again", when the places run out and how many must be opened by when."""
+    table = Table(title=f"{plan.name}: generated sites (places the city must open) by quarter")
+    for column in ("quarter", "sites", "places", "of which Notunterkunft", "stock at its end"):
+        table.add_column(column, justify="right")
+    quarters: dict[str, list[int]] = {}
+    for week in plan.weeks:
+        key = f"{week.monday.year} Q{(week.monday.month - 1) // 3 + 1}"
+        row = quarters.setdefault(key, [0, 0, 0, 0])
+        for site in week.opens:
+            if site.generated:
+                row[0] += 1
+                row[1] += site.capacity
+                row[2] += site.capacity if site.pillar == "notunterkunft" else 0
+        row[3] = week.planned_residents
+    for key, (sites, places, emergency, stock) in quarters.items():
+        if sites:
+            table.add_row(key, str(sites), f"{places:,}", f"{emergency:,}", f"{stock:,}")
+    console.print(table)
+    console.print(f"{len(plan.weeks)} weeks, {plan.households} households, {plan.persons} persons")
+
+
 def interactive() -> bool:
     return os.environ.get("CI", "").lower() not in ("1", "true") and sys.stdin.isatty()
 
@@ -290,6 +313,7 @@ def main(
     port_base: int = typer.Option(0, help="First of five ports (default: the demo's ports)"),
     output: str = typer.Option("", help="Folder for the views (CSV, JSON); default demo-output"),
     serve: bool = typer.Option(None, help="Keep serving after the run (default: at a terminal)"),
+    plan_only: bool = typer.Option(False, help="Print the plan (sites to open by quarter), no run"),
 ) -> None:
     """Run a scenario through freshly started services and print its headline figures."""
     data = plan_module.load(scenario)
@@ -300,6 +324,9 @@ def main(
         start=date.fromisoformat(start) if start else None,
         end=date.fromisoformat(end) if end else None,
     )
+    if plan_only:
+        print_plan(plan)
+        return
     ports = {name: port_base + i for i, name in enumerate(SERVICES)} if port_base else SERVICE_PORTS
     console.print(
         f"{plan.name}: {len(plan.weeks)} weeks {plan.weeks[0].monday} … {plan.weeks[-1].monday}, "

@@ -163,7 +163,12 @@ class ScenarioRunner:
 
     async def run(self) -> Tally:
         self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=120) for name, url in self.urls.items()
+            # uvicorn drops idle keep-alive connections after 5 s; reusing one it is closing
+            # fails with ReadError, so idle connections are let go after 1 s here
+            name: httpx.AsyncClient(
+                base_url=url, timeout=120, limits=httpx.Limits(keepalive_expiry=1.0)
+            )
+            for name, url in self.urls.items()
         }
         operations = {
             name: self.tokens.header(Role.OPERATIONS, name)["authorization"].split()[1]
