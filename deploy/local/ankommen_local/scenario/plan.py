@@ -302,13 +302,14 @@ def build(
     for index, monday in enumerate(mondays):
         week = Week(monday)
         sunday = monday + timedelta(days=6)
-        # Named sites whose opening day falls in this week (or before the window).
-        while pending and pending[0].opens_on <= sunday:
+        # Named sites open in the first step on or after their recorded day, dated that
+        # day (the step's clock is Monday noon: a later day would be in the future).
+        while pending and pending[0].opens_on <= monday:
             site = pending.pop(0)
             if site.closes_on is not None and site.closes_on <= monday:
                 continue  # gone before the window began
-            if site.opens_on < monday:
-                site = _moved(site, opens_on=monday)
+            if index == 0:
+                site = _moved(site, opens_on=monday)  # open before the window: from its start
             week.opens.append(site)
             open_sites.append(site)
         # Closings start in the week of the closing day.

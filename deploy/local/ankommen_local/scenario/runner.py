@@ -41,6 +41,7 @@ from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
 SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
@@ -94,6 +95,7 @@ class Tally:
     max_step_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     homeless_checks: int = 0
+    expired_holds: int = 0
     close_delays: dict[str, int] = field(default_factory=dict)
 
 
@@ -233,8 +235,12 @@ class ScenarioRunner:
         await self._timed("volunteers", self._volunteers(week))
         if self._commands() != before:  # a quiet week sends nothing more: no barrier
             await self._timed("settle", self.driver.settle())
-            if await self._timed("check_in", self._check_in(None)):  # the step's own moves
-                await self._timed("settle", self.driver.settle())
+        # The step's own moves: a check-in frees places elsewhere, which allocation fills
+        # from the waitlist and the Notunterkünfte (new holds): until nothing is held.
+        for _ in range(MAX_MOVE_ROUNDS):
+            if not await self._timed("check_in", self._check_in(None)):
+                break
+            await self._timed("settle", self.driver.settle())
         await self._timed("homeless_check", self._nobody_homeless(monday))
 
     def _commands(self) -> tuple[int, ...]:
@@ -256,7 +262,7 @@ class ScenarioRunner:
         changed = bool(week.opens or week.closes)
         for site in week.opens:
             body = site.open_command()
-            body["occurred_at"] = min(site.opens_on, week.monday).isoformat()
+            body["occurred_at"] = site.opens_on.isoformat()  # its recorded day, ≤ the step
             await self._call("housing", "POST", "/sites", Role.HOUSING_STAFF, json=body)
             self.tally.sites_opened += 1
         for site in week.closes:
@@ -342,13 +348,21 @@ class ScenarioRunner:
                 # at the door at 10:00, or when a move started later that morning
                 made = datetime.fromisoformat(reservation["requested_at"])
                 body = {"occurred_at": max(at(monday, 10), made).isoformat()}
-            await self._call(
+            response = await self._call(
                 "housing",
                 "POST",
                 f"/reservations/{reservation['reservation_id']}/check-in",
                 Role.HOUSING_STAFF,
+                ok=(201, 409),
                 json=body,
             )
+            if response.status_code == 409:
+                # a hold that ran out before the household came: housing gives the places
+                # back and allocation places it again (checked by the homeless check)
+                if "expired" not in response.text:
+                    raise RuntimeError(f"check-in refused: {response.text[:300]}")
+                self.tally.expired_holds += 1
+                return
             self.tally.check_ins += 1
 
         await self._each(sorted(held, key=lambda r: r["reservation_id"]), one)
