@@ -156,8 +156,10 @@ async def _measure(
         stock_week = plan.weeks[0].monday - timedelta(days=7)
         return max((n for w, n in weeks if _d(w) > stock_week), default=0) / scale
     if figure == "homeless_days":
+        # steps that ended with someone assigned but without a bed, times the 7 days each
+        # stands for (nothing happens between two steps), plus alerts open at the end
         items = alerts["items"] if isinstance(alerts, dict) else alerts
-        return float(len(items)) if tally.weeks == len(plan.weeks) else float("nan")
+        return float(7 * len(tally.homeless_weeks) + len(items))
     raise ValueError(f"unknown figure {figure!r} in the data file")
 
 

@@ -24,7 +24,6 @@ reservation checked in.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -96,6 +95,7 @@ class Tally:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     homeless_checks: int = 0
     expired_holds: int = 0
+    homeless_weeks: dict[str, dict[str, int]] = field(default_factory=dict)
     close_delays: dict[str, int] = field(default_factory=dict)
 
 
@@ -108,6 +108,7 @@ class ScenarioRunner:
         tokens: Tokens | None = None,
         pace: float = 0.0,
         concurrency: int = 8,
+        strict: bool = False,
         on_week: Callable[[Week, Tally], None] | None = None,
     ) -> None:
         self.plan = plan
@@ -115,6 +116,7 @@ class ScenarioRunner:
         self.tokens = tokens or Tokens()
         self.pace = pace
         self.concurrency = concurrency
+        self.strict = strict  # stop at the first step that leaves someone without a bed
         self.on_week = on_week
         self.tally = Tally()
         self.households: dict[str, str] = {}  # land reference -> household id
@@ -597,7 +599,12 @@ class ScenarioRunner:
             if status in ("waitlisted", "placing", "reserved") and count["persons"]
         }
         self.tally.homeless_checks += 1
-        if (alerts or without) and not os.environ.get("ANKOMMEN_SCENARIO_DEBUG"):
+        if alerts or without:
+            self.tally.homeless_weeks[monday.isoformat()] = {
+                "alerts": len(alerts),
+                **without,
+            }
+        if (alerts or without) and self.strict:
             raise Homeless(
                 f"week of {monday}: {len(alerts)} open homelessness alerts, "
                 f"without a bed: {without}"
