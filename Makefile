@@ -11,7 +11,7 @@ LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo chaos browser-deps browser-test reports
+.PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo scenario chaos browser-deps browser-test reports
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,8 +55,11 @@ infra-down: bootstrap ## Stop them
 infra-status: bootstrap ## Show whether they run and answer
 	$(LOCAL) status
 
-demo: bootstrap ## Run the demo
-	scripts/demo.sh
+demo: bootstrap ## Hannover 2010–2016 through the five services; figures and views in demo-output/ (DEMO_ARGS=--scale 0.2 --from 2015-08-01 --pace 0.5)
+	scripts/demo.sh $(DEMO_ARGS)
+
+scenario: bootstrap ## A scenario run, timed, exits after writing demo-output/ (SCENARIO_ARGS=--scenario rising_again | --scale 10 | --plan-only)
+	CI=true scripts/with-infra.sh $(RUN) python -m ankommen_local.scenario $(SCENARIO_ARGS)
 
 chaos: bootstrap ## The long fault run: 2 replicas each, 100 kills, 10 broker and 3 PostgreSQL outages of 60 s+, 6 partitions (SEED=n)
 	$(RUN) python tests/fault/chaos.py --seed $(or $(SEED),7) --service-kills 100 --broker-restarts 10 --postgres-restarts 3 --partitions 6 --broker-down 60 --postgres-down 60 --summary tests/fault/last-long-run.json

@@ -8,7 +8,16 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ankommen_local.infra import Endpoints
 
-from . import ceilings, latency, pipeline, placement, rebuild, simulated_step, volunteers
+from . import (
+    ceilings,
+    latency,
+    pipeline,
+    placement,
+    rebuild,
+    scenario,
+    simulated_step,
+    volunteers,
+)
 from .common import Bench, Result, Size
 from .ui import Ui
 
@@ -23,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Bench], Awaitable[Result]]]] = {
     "placement": ("Placement", placement.run),
     "volunteers": ("Volunteer matching", volunteers.run),
     "simulated_step": ("Simulated step", simulated_step.run),
+    "scenario": ("Hannover scenario 2010–2016", scenario.run),
 }
 SUSTAINED = {"pipeline": "pipeline.events_per_s", "rebuild": "rebuild.events_per_s"}
 

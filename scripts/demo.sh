@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make demo`: local Kafka and PostgreSQL, the five services, the scenario, the views.
+# `make demo`: local Kafka and PostgreSQL, the five services, the Hannover scenario
+# 2010–2016 (docs/scenario.md), the headline figures and views in demo-output/.
 # With CI=true (or no terminal) it does its whole job, writes demo-output/ and stops every
 # process it started; at a terminal it keeps serving until Ctrl-C.
+# Arguments go to the demo: scripts/demo.sh --scale 0.2 --from 2015-08-01 --pace 0.5
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-exec scripts/with-infra.sh "$root/.venv/bin/python" -m ankommen_local.demo
+exec scripts/with-infra.sh "$root/.venv/bin/python" -m ankommen_local.demo "$@"

@@ -1,7 +1,10 @@
 """``make demo``: the five services on local Kafka and PostgreSQL, driven through their APIs.
 
-The scenario replays three weeks of October 2015 in a simulation run (docs/business-time.md):
-the services start with a simulated clock at 1 October 2015 and seeded ids, on the demo's
+``main`` replays Hannover 2010–2016 (the scenario of docs/scenario.md, package
+``ankommen_local.scenario``). The functions below it are the earlier, shorter October 2015
+demo, kept for the tests that exercise it: it replays three weeks of October 2015 in a
+simulation run (docs/business-time.md): the services start with a simulated clock at
+1 October 2015 and seeded ids, on the demo's
 own databases (``demo_<service>``) and topics (``demo2015.*``), created afresh each run, so
 the live databases are never touched and every run writes the same events. Housing opens
 named Hannover sites on 1 October; each Friday the Land decides a batch of assignments for
@@ -20,7 +23,6 @@ until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import sys
@@ -561,58 +563,40 @@ async def scenario(
 
 
 @app.command()
-def main() -> None:
-    """Run the demo scenario through the services."""
-    procs: list[ServiceProcess] = []
-    settings = Settings.from_env()
+def main(
+    scenario_name: str = typer.Option(
+        "hannover", "--scenario", help="Data file under ankommen_local/scenario/"
+    ),
+    scale: float = typer.Option(1.0, help="Volume factor (1: Hannover's own figures)"),
+    start: str = typer.Option(None, "--from", help="First day (ISO), default 2010"),
+    end: str = typer.Option(None, "--to", help="Last day (ISO), default 2016"),
+    pace: float = typer.Option(0.0, help="Seconds per simulated week (0: full speed)"),
+) -> None:
+    """Replay Hannover 2010–2016 (docs/scenario.md) through freshly started services on
+    databases ``demo_<service>`` and topics ``demo.*`` of this run; print the headline
+    figures beside the public ones and the Integrationsmanagement story; write the views
+    (CSV, JSON) to ``demo-output/``; serve at a terminal until Ctrl-C."""
+    from datetime import date
+
+    from .scenario import plan as plan_module
+    from .scenario.cli import execute
+
+    plan = plan_module.build(
+        plan_module.load(scenario_name),
+        scale=scale,
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+    )
+    console.print(
+        f"[bold]{plan.data['scenario']['title']}[/]: {len(plan.weeks)} weeks, "
+        f"{plan.households} households ({plan.persons} persons), seed {plan.seed}"
+    )
     try:
-        dsns = asyncio.run(reset_demo(settings))
-        envs = {
-            name: demo_env(
-                name,
-                kafka_bootstrap=settings.kafka_bootstrap,
-                database_url=dsns[name],
-                prefix=DEMO_PREFIX,
-            )
-            for name in SERVICES
-        }
-        procs = _start_services(envs, SERVICE_PORTS, settings.state_dir / "logs")
-        urls = {p.name: p.url for p in procs}
-        result = asyncio.run(scenario(urls, operations_tokens()))
-        _print_placements(result["summary"])
-        console.print(
-            f"open homelessness alerts (PlacementFailed, waitlisted): {len(result['alerts'])}"
+        execute(
+            plan, run="demo", output=OUTPUT, ports=SERVICE_PORTS, pace=pace, serve=_interactive()
         )
-        _print_view(result["view"])
-        console.print(
-            "events dated (business time, occurred_at): "
-            f"{result['dates']['first_assignment']} … {result['dates']['last_assignment']}"
-        )
-        OUTPUT.mkdir(exist_ok=True)
-        outputs = {
-            "capacity.json": result["view"],
-            "placements.json": result["summary"],
-            "alerts.json": result["alerts"],
-            "integration.json": result["integration"],
-        }
-        for name, content in outputs.items():
-            (OUTPUT / name).write_text(json.dumps(content, indent=2, ensure_ascii=False))
-        console.print(f"written: {', '.join(str(OUTPUT / n) for n in outputs)}")
-        if _interactive():
-            console.print(
-                f"Serving. Capacity view: {urls['reporting']}/views/capacity — Ctrl-C stops."
-            )
-            while all(p.alive() for p in procs):
-                time.sleep(1)
     except KeyboardInterrupt:
-        console.print("stopping")
-    except Exception:
-        for proc in procs:
-            console.print(f"[red]{proc.name} log tail:[/]\n{proc.tail()}")
-        raise
-    finally:
-        for proc in procs:
-            proc.stop()
+        console.print("stopped")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,348 @@
+"""``python -m ankommen_local.scenario``: a scenario through freshly started services.
+
+Each run gets empty service databases (``<run>_<service>``) and topics (``<run>.*``) of
+its own, starts the five services on them in simulation mode (clock at the scenario's
+first Monday, seeded ids, one partition per topic), drives the plan week by week with a
+progress bar, prints the headline figures beside the public ones and writes the views
+to the output folder. ``--pace`` slows the run down (seconds per simulated week) for
+watching; ``--scale`` multiplies every volume (10 for the bench's ten-fold Hannover).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import sys
+import time
+from datetime import date, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import typer
+from aiokafka.admin import AIOKafkaAdminClient
+from ankommen_runtime.clock import CITY_TZ
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..config import REPO_ROOT, SERVICES, Settings
+from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env
+from . import figures as figures_module
+from . import plan as plan_module
+from .runner import ScenarioRunner, Tally, Tokens
+
+console = Console()
+app = typer.Typer(add_completion=False)
+DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
+
+
+async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
+    """Empty databases and no topics for ``run``: a second run inherits nothing."""
+    admin = await asyncpg.connect(settings.pg_admin_dsn)
+    try:
+        for name in SERVICES:
+            db = f"{run}_{name}"
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{db}" OWNER "{name}"')
+    finally:
+        await admin.close()
+    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await kafka.start()
+    try:
+        old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
+        if old:
+            await kafka.delete_topics(old)
+            await asyncio.sleep(1)  # deletion is asynchronous on the broker
+    finally:
+        await kafka.close()
+    return {
+        name: settings.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES
+    }
+
+
+def start_services(
+    settings: Settings,
+    dsns: dict[str, str],
+    run: str,
+    start: datetime,
+    seed: int,
+    ports: dict[str, int],
+) -> list[ServiceProcess]:
+    log_dir = settings.state_dir / "logs" / run
+    procs = []
+    for name in SERVICES:
+        env = service_env(
+            name,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            database_url=dsns[name],
+            topic_prefix=f"{run}.",
+            topic_partitions="1",  # the log order is the handling order: a repeatable run
+            environment="demo",
+            simulation="true",
+            simulation_seed=str(seed),
+            simulation_start=start.isoformat(),
+            http_port=str(ports[name]),
+            consumer_group=f"{run}.{name}",  # groups of their own: no rebalance with others
+            relay_poll_seconds="0.05",  # the barrier waits on the outboxes: relay promptly
+            log_level="WARNING",  # a run of years logs millions of lines at INFO
+        )
+        procs.append(
+            ServiceProcess(name=name, port=ports[name], env=env, log_path=log_dir / f"{name}.log")
+        )
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.wait_ready()
+    return procs
+
+
+def run_plan(
+    plan: plan_module.Plan, urls: dict[str, str], *, pace: float = 0.0, progress: bool = True
+) -> Tally:
+    tokens = Tokens()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        task = bar.add_task(f"{plan.name}", total=len(plan.weeks), status="")
+
+        def on_week(week: plan_module.Week, tally: Tally) -> None:
+            bar.update(
+                task,
+                advance=1,
+                status=f"{week.monday:%d.%m.%Y}  {tally.persons} assigned, "
+                f"{tally.check_ins} check-ins, {tally.moved_out} moved out",
+            )
+
+        runner = ScenarioRunner(plan, urls, tokens=tokens, pace=pace, on_week=on_week)
+        return asyncio.run(runner.run())
+
+
+def headline_table(result: dict[str, Any]) -> Table:
+    table = Table(title="Headline figures: this run (services' views) beside the public record")
+    for column in ("figure", "date", "public", "this run", "rule", ""):
+        table.add_column(column, justify="left" if column in ("figure", "date") else "right")
+    for f in result["figures"]:
+        fmt = "{:.2f}" if f.public < 10 and f.public != int(f.public) else "{:,.0f}"
+        table.add_row(
+            f.id,
+            f.on,
+            fmt.format(f.public),
+            fmt.format(f.measured) if f.id.find("share") < 0 else f"{f.measured:.2f}",
+            f.rule,
+            "[green]✓[/]" if f.ok else "[red]✗[/]",
+        )
+    return table
+
+
+def write_outputs(
+    result: dict[str, Any], tally: Tally, output: Path, meta: dict[str, Any]
+) -> list[Path]:
+    """JSON and CSV of the views and figures; the folder is named in the README."""
+    output.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def dump(name: str, content: Any) -> None:
+        path = output / name
+        path.write_text(json.dumps(content, indent=2, ensure_ascii=False, default=str))
+        written.append(path)
+
+    def table(name: str, rows: list[dict[str, Any]]) -> None:
+        path = output / name
+        with path.open("w", newline="") as f:
+            if rows:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        written.append(path)
+
+    figures = [f.as_row() for f in result["figures"]]
+    dump("scenario-figures.json", {"run": meta, "figures": figures, "tally": tally.__dict__})
+    table("scenario-figures.csv", figures)
+    table(
+        "weekly-assignments.csv",
+        [{"week_starting": w, "assigned_persons": n} for w, n in result["weeks"]],
+    )
+    dump("capacity.json", result["capacity"])
+    table("capacity-by-pillar.csv", result["capacity"]["by_pillar"])
+    table("capacity-by-district.csv", result["capacity"]["by_district"])
+    dump("placements.json", result["placements"])
+    dump("alerts.json", result["alerts"])
+    dump("youth-welfare.json", result["youth_welfare"])
+    dump("integration.json", result["integration"])
+    rows = []
+    for day, view in sorted(result["occupancy_on"].items()):
+        for row in [*view["by_pillar"], view["total"]]:
+            rows.append({"as_of": day, **row})
+    table("occupancy-on-target-dates.csv", rows)
+    return written
+
+
+def scenario_start(plan: plan_module.Plan) -> datetime:
+    """The clocks start the Friday before the first Monday (its batch is decided then)."""
+    return datetime.combine(plan.weeks[0].decided_on, clock_time(8), tzinfo=CITY_TZ)
+
+
+def execute(
+    plan: plan_module.Plan,
+    *,
+    run: str,
+    output: Path | None,
+    ports: dict[str, int],
+    pace: float = 0.0,
+    serve: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Tally, float]:
+    settings = Settings.from_env()
+    procs: list[ServiceProcess] = []
+    try:
+        dsns = asyncio.run(fresh_run(settings, run))
+        procs = start_services(settings, dsns, run, scenario_start(plan), plan.seed, ports)
+        urls = {p.name: p.url for p in procs}
+        console.print(
+            f"[green]✓[/] five services ready ({', '.join(f'{p.name} {p.url}' for p in procs)}); "
+            f"run {run}: databases {run}_*, topics {run}.*"
+        )
+        started = time.perf_counter()
+        tally = run_plan(plan, urls, pace=pace, progress=progress)
+        console.print(
+            "time per phase (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(tally.phase_seconds.items()))
+        )
+        elapsed = time.perf_counter() - started
+        result = asyncio.run(figures_module.collect(plan, urls, tally))
+        console.print(headline_table(result))
+        console.print(
+            f"{tally.weeks} weeks in {elapsed:.1f} s: {tally.households} households "
+            f"({tally.persons} persons) assigned, {tally.check_ins} check-ins, "
+            f"{tally.moved_on} moved on into Wohnungen/Wohnprojekte, {tally.moved_out} moved out "
+            f"(integration), {tally.departed} departures, {tally.milestones} milestones, "
+            f"{tally.handovers} handovers, {tally.sites_opened} sites opened, "
+            f"{tally.sites_closed} closed, {tally.volunteers} volunteers, {tally.requests} "
+            f"requests, {tally.matches} matches; nobody homeless in {tally.homeless_checks} "
+            f"checks; reporting = housing: {result['reporting_matches_housing']}"
+        )
+        story = result["integration"]
+        example = story["example_moved_out_and_handed_over"]
+        console.print(
+            f"Integrationsmanagement: {story['open_cases']} open cases, "
+            f"{story['closed_cases']} closed"
+            + (
+                f"; e.g. case {example['case_id']}: {example['persons']} persons, moved out "
+                f"{(example.get('move_out') or {}).get('completed_on')} "
+                f"({(example.get('move_out') or {}).get('target_kind')}), handed over to "
+                f"{(example.get('handover') or {}).get('receiving_partner')}"
+                if example
+                else ""
+            )
+        )
+        if output is not None:
+            meta = {
+                "scenario": plan.name,
+                "scale": plan.scale,
+                "seed": plan.seed,
+                "weeks": len(plan.weeks),
+                "from": plan.weeks[0].monday.isoformat(),
+                "to": plan.weeks[-1].monday.isoformat(),
+                "seconds": round(elapsed, 1),
+            }
+            written = write_outputs(result, tally, output, meta)
+            console.print(f"written to {output}: {', '.join(p.name for p in written)}")
+        if serve:
+            console.print("Serving the services (API docs at …/docs); Ctrl-C stops.")
+            while all(p.alive() for p in procs):
+                time.sleep(1)
+        return result, tally, elapsed
+    except KeyboardInterrupt:
+        console.print("stopping")
+        raise
+    except Exception:
+        for proc in procs:
+            console.print(f"[red]{proc.name} log tail:[/]\n{proc.tail()}")
+        raise
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def print_plan(plan: plan_module.Plan) -> None:
+    """The places the city must open where the record is silent, by quarter: for "rising
+    again", when the places run out and how many must be opened by when."""
+    table = Table(title=f"{plan.name}: generated sites (places the city must open) by quarter")
+    for column in ("quarter", "sites", "places", "of which Notunterkunft", "stock at its end"):
+        table.add_column(column, justify="right")
+    quarters: dict[str, list[int]] = {}
+    for week in plan.weeks:
+        key = f"{week.monday.year} Q{(week.monday.month - 1) // 3 + 1}"
+        row = quarters.setdefault(key, [0, 0, 0, 0])
+        for site in week.opens:
+            if site.generated:
+                row[0] += 1
+                row[1] += site.capacity
+                row[2] += site.capacity if site.pillar == "notunterkunft" else 0
+        row[3] = week.planned_residents
+    for key, (sites, places, emergency, stock) in quarters.items():
+        if sites:
+            table.add_row(key, str(sites), f"{places:,}", f"{emergency:,}", f"{stock:,}")
+    console.print(table)
+    console.print(f"{len(plan.weeks)} weeks, {plan.households} households, {plan.persons} persons")
+
+
+def interactive() -> bool:
+    return os.environ.get("CI", "").lower() not in ("1", "true") and sys.stdin.isatty()
+
+
+@app.command()
+def main(
+    scenario: str = typer.Option("hannover", help="Data file under ankommen_local/scenario/"),
+    scale: float = typer.Option(1.0, help="Volume factor: 1 Hannover, 10 the bench's run"),
+    seed: int = typer.Option(None, help="Seed (default: the data file's)"),
+    start: str = typer.Option(None, "--from", help="First day (ISO), default the file's"),
+    end: str = typer.Option(None, "--to", help="Last day (ISO), default the file's"),
+    pace: float = typer.Option(0.0, help="Seconds to pause per simulated week (0: full speed)"),
+    run: str = typer.Option("scenario", help="Name of the run: its databases and topics"),
+    port_base: int = typer.Option(0, help="First of five ports (default: the demo's ports)"),
+    output: str = typer.Option("", help="Folder for the views (CSV, JSON); default demo-output"),
+    serve: bool = typer.Option(None, help="Keep serving after the run (default: at a terminal)"),
+    plan_only: bool = typer.Option(False, help="Print the plan (sites to open by quarter), no run"),
+) -> None:
+    """Run a scenario through freshly started services and print its headline figures."""
+    data = plan_module.load(scenario)
+    plan = plan_module.build(
+        data,
+        scale=scale,
+        seed=seed,
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+    )
+    if plan_only:
+        print_plan(plan)
+        return
+    ports = {name: port_base + i for i, name in enumerate(SERVICES)} if port_base else SERVICE_PORTS
+    console.print(
+        f"{plan.name}: {len(plan.weeks)} weeks {plan.weeks[0].monday} … {plan.weeks[-1].monday}, "
+        f"{plan.households} households ({plan.persons} persons), scale {scale:g}, seed {plan.seed}"
+    )
+    result, _, _ = execute(
+        plan,
+        run=run,
+        output=Path(output) if output else DEFAULT_OUTPUT,
+        ports=ports,
+        pace=pace,
+        serve=interactive() if serve is None else serve,
+    )
+    failed = [f.id for f in result["figures"] if not f.ok]
+    if failed:
+        console.print(f"[yellow]outside the public record's tolerance: {', '.join(failed)}[/]")
+
+
+if __name__ == "__main__":
+    app()

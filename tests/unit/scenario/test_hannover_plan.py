@@ -1,0 +1,66 @@
+"""The Hannover scenario's plan (pure, seeded): what it sends before any service sees it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from ankommen_local.scenario import plan as plan_module
+
+
+@pytest.fixture(scope="module")
+def hannover() -> plan_module.Plan:
+    return plan_module.build(plan_module.load("hannover"))
+
+
+def test_the_same_seed_plans_the_same_households_and_another_seed_does_not() -> None:
+    data = plan_module.load("hannover")
+    window = {"start": date(2015, 9, 1), "end": date(2015, 10, 31)}
+    first = plan_module.build(data, **window)
+    again = plan_module.build(data, **window)
+    other = plan_module.build(data, seed=7, **window)
+    assert [w.households for w in first.weeks] == [w.households for w in again.weeks]
+    assert [w.households for w in first.weeks] != [w.households for w in other.weeks]
+
+
+def test_the_peak_week_is_within_the_reported_130_to_150(hannover: plan_module.Plan) -> None:
+    arrivals = [w.persons for w in hannover.weeks[1:]]  # the first week brings the stock
+    assert 130 <= max(arrivals) <= 150
+    peak = hannover.weeks[1 + arrivals.index(max(arrivals))].monday
+    assert date(2015, 10, 1) <= peak <= date(2015, 11, 30)
+
+
+def test_nobody_arrives_in_spring_2016(hannover: plan_module.Plan) -> None:
+    spring = [w for w in hannover.weeks if date(2016, 3, 1) <= w.monday <= date(2016, 5, 29)]
+    assert spring
+    assert sum(w.persons for w in spring) == 0
+
+
+@pytest.mark.parametrize("target_id", ["residents_2015_03_24", "residents_2016_03_01"])
+def test_the_planned_stock_follows_the_public_figures(
+    hannover: plan_module.Plan, target_id: str
+) -> None:
+    target = next(t for t in hannover.targets if t["id"] == target_id)
+    on = date.fromisoformat(str(target["on"]))
+    week = next(w for w in hannover.weeks if w.monday <= on < w.monday + timedelta(days=7))
+    assert abs(week.planned_residents - target["public"]) <= 0.05 * target["public"]
+
+
+def test_named_sites_open_in_the_step_after_their_recorded_day(
+    hannover: plan_module.Plan,
+) -> None:
+    opened = {s.name: w.monday for w in hannover.weeks for s in w.opens}
+    for name, day in (
+        ("Ehem. Oststadtkrankenhaus", date(2014, 12, 13)),
+        ("Deutscher Pavillon", date(2015, 11, 9)),
+        ("Ehem. Maritim Hotel", date(2016, 3, 29)),
+    ):
+        assert day <= opened[name] < day + timedelta(days=7), name
+
+
+def test_rising_again_needs_places_opened_from_2018(hannover: plan_module.Plan) -> None:
+    rising = plan_module.build(plan_module.load("rising_again"))
+    assert rising.weeks[-1].monday.year == 2018
+    late = [s for w in rising.weeks if w.monday.year >= 2017 for s in w.opens if s.generated]
+    assert late, "the climb back to the peak opened no site"
+    assert min(s.opens_on for s in late).year == 2018
