@@ -8,36 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from ankommen_contracts import Pillar
 
-
-class Independence(StrEnum):
-    """How independently the household manages everyday life (social workers' estimate)."""
-
-    LOW = "low"
-    SOME = "some"
-    HIGH = "high"
-
-
-class GermanLevel(StrEnum):
-    """German of the household's best speaker, coarse CEFR level."""
-
-    NONE = "none"
-    A1 = "a1"
-    A2 = "a2"
-    B1 = "b1"
-    B2_PLUS = "b2_plus"
-
-
-class ResidenceProspects(StrEnum):
-    """Prospects of staying (Bleibeperspektive), coarse."""
-
-    GOOD = "good"
-    UNCLEAR = "unclear"
-    POOR = "poor"
-
+# The factors' vocabulary is the contract's (integration assesses them and publishes
+# ReadinessAssessed): one home for the words, whichever service records them.
+from ankommen_contracts.events.integration import GermanLevel, Independence, ResidenceProspects
 
 _INDEPENDENCE_RANK = {level: i for i, level in enumerate(Independence)}
 _GERMAN_RANK = {level: i for i, level in enumerate(GermanLevel)}
