@@ -49,6 +49,9 @@ def _reporting(bench: Bench, name: str, dsn: str, prefix: str, group: str) -> Se
             "ANKOMMEN_KAFKA_BOOTSTRAP": bench.ep.kafka_bootstrap,
             "ANKOMMEN_TOPIC_PREFIX": prefix,
             "ANKOMMEN_CONSUMER_GROUP": group,
+            # The bench's topics have more partitions than the default: say so, or the
+            # service's topic check (topics as code) rightly refuses readiness.
+            "ANKOMMEN_TOPIC_PARTITIONS": str(PARTITIONS),
         },
         bench.logdir,
     )

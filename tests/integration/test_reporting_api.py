@@ -21,7 +21,7 @@ from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer
 from ankommen_runtime.settings import ServiceSettings
-from reporting import readmodel, store
+from reporting import store
 from reporting.domain import VIEWS
 from reporting.domain.facts import fact_row
 from support import running
@@ -201,7 +201,6 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
             return await load(db, table, after=after)
 
         monkeypatch.setattr(store, "load_facts", counted)
-        monkeypatch.setattr(readmodel, "REFRESH_SECONDS", 0.0)
         extra = new_envelope(
             ho.OccupantCheckedIn(site_id=FLAT, household_id=uuid.uuid4(), persons=6),
             sequence=7,

@@ -12,6 +12,7 @@ or month; ``known_at`` restricts to what had been recorded by then.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import tempfile
 import uuid
 from datetime import date, datetime
@@ -22,6 +23,7 @@ import asyncpg
 from ankommen_contracts.common import DISTRICT_NAMES
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
+from ankommen_runtime.logging import get_logger
 from ankommen_runtime.service import get_clock, get_pool
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -36,6 +38,8 @@ from .domain.outlook import outlook
 from .domain.tables import ViewResult
 from .domain.views import VIEWS, build, site_capacities
 from .readmodel import ReadModel
+
+log = get_logger(__name__)
 
 
 class View(BaseModel):
@@ -362,19 +366,24 @@ async def report(
     return HTMLResponse(reports.interim_report(ledger, lang))
 
 
-async def _pdf(request: Request, page: str, name: str) -> Response:
-    """The page printed by headless Chromium from this very service (same query)."""
+async def _pdf(html: str, name: str) -> Response:
+    """The page, rendered here, printed by headless Chromium from a file.
+
+    The pages are self-contained (inline styles and SVG), so Chromium reads a local file:
+    it never fetches a URL a request could choose (the Host header), and the service need
+    not reach itself over the network. 503 when Chromium is missing or cannot print.
+    """
     from .printing import ChromiumMissing, print_pdf
 
-    url = f"{str(request.base_url).rstrip('/')}/{page}"
-    if request.url.query:
-        url += f"?{request.url.query}"
     with tempfile.TemporaryDirectory(prefix="ankommen-report-") as folder:
+        page = Path(folder) / f"{name}.html"
+        await asyncio.to_thread(page.write_text, html, "utf-8")
         target = Path(folder) / f"{name}.pdf"
         try:
-            await asyncio.to_thread(print_pdf, url, target)
-        except ChromiumMissing as exc:
-            raise HTTPException(503, str(exc)) from exc
+            await asyncio.to_thread(print_pdf, page.as_uri(), target)
+        except (ChromiumMissing, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("report not printed", error=str(exc)[:500])
+            raise HTTPException(503, f"the report could not be printed: {str(exc)[:300]}") from exc
         body = await asyncio.to_thread(target.read_bytes)
     return Response(
         body,
@@ -384,8 +393,12 @@ async def _pdf(request: Request, page: str, name: str) -> Response:
 
 
 @pages.get("/report.pdf", summary="The interim report as PDF", response_class=Response)
-async def report_pdf(request: Request, as_of: AsOf = None, lang: Lang = "de") -> Response:
-    return await _pdf(request, "report", f"zwischenbilanz-{as_of or 'heute'}-{lang}")
+async def report_pdf(
+    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None, lang: Lang = "de"
+) -> Response:
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    html = reports.interim_report(ledger, lang)
+    return await _pdf(html, f"zwischenbilanz-{as_of or 'heute'}-{lang}")
 
 
 @pages.get(
@@ -394,11 +407,18 @@ async def report_pdf(request: Request, as_of: AsOf = None, lang: Lang = "de") ->
     response_class=Response,
 )
 async def district_pdf(
-    request: Request, district: int, as_of: AsOf = None, lang: Lang = "de"
+    district: int,
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    as_of: AsOf = None,
+    lang: Lang = "de",
 ) -> Response:
     if district not in DISTRICT_NAMES:
         raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
-    return await _pdf(request, f"report/district/{district}", f"stadtbezirk-{district:02d}-{lang}")
+    ledger = await _ledger(model, pool, clock, as_of, None)
+    html = reports.district_report(ledger, district, lang)
+    return await _pdf(html, f"stadtbezirk-{district:02d}-{lang}")
 
 
 @pages.get(

@@ -9,7 +9,6 @@ known-at) is kept for the few days recently asked for.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
 from datetime import date, datetime
 
@@ -20,9 +19,6 @@ from .domain.facts import Fact
 from .domain.ledger import Ledger
 
 LEDGERS_KEPT = 16
-REFRESH_SECONDS = 2.0
-"""Under a steady stream every batch moves the version: the facts are read again at most
-this often (the dashboard shows the consumer lag, so a view is never silently stale)."""
 
 
 class ReadModel:
@@ -31,20 +27,20 @@ class ReadModel:
         self._facts: list[Fact] = []
         self._ledgers: OrderedDict[tuple[date | None, datetime | None], Ledger] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._loaded_at = -REFRESH_SECONDS
 
     async def ledger(self, db: Db, as_of: date | None, known_at: datetime | None = None) -> Ledger:
         async with self._lock:
+            # Every answer includes every fact committed before it was asked: a view read
+            # right after the consumers caught up (a scenario's barrier, a council member
+            # after an update) must show it. Only the facts added since are read.
             version = await store.fact_version(db)
-            fresh = time.monotonic() - self._loaded_at < REFRESH_SECONDS
-            if version != self._version and not (fresh and self._version[1] >= 0):
+            if version != self._version:
                 generation, seen = self._version
                 if generation == version[0]:  # the same table: only what was added
                     self._facts.extend(await store.load_facts(db, after=seen))
                 else:  # first read, or a rebuild switched tables: everything
                     self._facts = await store.load_facts(db)
                 self._version = version
-                self._loaded_at = time.monotonic()
                 self._ledgers.clear()
             key = (as_of, known_at)
             ledger = self._ledgers.get(key)
