@@ -99,8 +99,29 @@ def _utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+def _iso_text(value: Any) -> Any:
+    """Dates and instants travel as ISO 8601 text. A number is refused (422): pydantic
+    would read it as seconds since 1970, so "0.3" would silently mean 1 January 1970."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("an ISO 8601 date or instant, not a number")
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date or instant, not a number")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+"""A calendar day as ISO text ("2015-10-12"), e.g. a view's ``as_of``."""
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_text)]
+"""An instant as ISO text, e.g. a view's ``known_at``."""
+
+
 def _date_means_midnight(value: Any) -> Any:
     """A plain date ("2015-10-12") means the start of that day in Hannover."""
+    value = _iso_text(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         return start_of_day(value)
     if isinstance(value, str) and len(value) == 10:

@@ -21,6 +21,14 @@ WINDOW = (date(2015, 9, 28), date(2015, 11, 15))  # the peak: Möbel Boss, Deuts
 SCALE = 0.2  # a fifth of Hannover: the same weeks and sites, fewer households
 
 
+# Known defect (issue 20, open): at the end of this run reporting's capacity view counts
+# 833 occupied places where housing counts 790 (seeded, so every run). Strict: the day the
+# two agree, this marker must go.
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 20: reporting's capacity view (as of its business day) and housing's "
+    "occupancy disagree at the end of the scenario (833 vs 790 occupied)",
+)
 def test_autumn_2015_reproduces_the_public_residents_with_nobody_homeless(
     infra: Endpoints, tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ from ankommen_contracts.events.housing import (
 )
 from ankommen_runtime import UnitOfWork
 from ankommen_runtime.auth import Actor, Role, allow
-from ankommen_runtime.clock import BusinessTime, Clock
+from ankommen_runtime.clock import BusinessTime, Clock, IsoInstant
 from ankommen_runtime.pagination import Page, PageQuery
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
@@ -393,7 +393,7 @@ async def occupancy(
     pool: Pool,
     clock: BusinessClock,
     as_of: Annotated[BusinessTime | None, Query()] = None,
-    known_at: Annotated[datetime | None, Query()] = None,
+    known_at: Annotated[IsoInstant | None, Query()] = None,
 ) -> OccupancyView:
     """Belegung of open and closing sites: capacity, blocked, reserved, occupied, free.
 

@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from ankommen_contracts.common import DISTRICT_NAMES
 from ankommen_runtime.auth import Actor, Role, allow
-from ankommen_runtime.clock import Clock
+from ankommen_runtime.clock import Clock, IsoDate, IsoInstant
+from ankommen_runtime.errors import Unprocessable
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.service import get_clock, get_pool
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -122,9 +123,9 @@ ViewKey = Literal[
     "costs",
     "halls",
 ]
-AsOf = Annotated[date | None, Query(description="Business day the view is as of (Hannover)")]
+AsOf = Annotated[IsoDate | None, Query(description="Business day the view is as of (Hannover)")]
 KnownAt = Annotated[
-    datetime | None, Query(description="Only what had been recorded by this instant")
+    IsoInstant | None, Query(description="Only what had been recorded by this instant")
 ]
 Period = Annotated[Literal["week", "month"], Query(description="Time series by week or month")]
 Lang = Annotated[Literal["de", "en"], Query(description="Language of labels and pages")]
@@ -156,7 +157,7 @@ async def _ledger(
 ) -> Ledger:
     day = as_of or clock.today()
     if day > clock.today():
-        raise HTTPException(422, f"as_of: {day} is after today ({clock.today()})")
+        raise Unprocessable(("query", "as_of"), f"as_of: {day} is after today ({clock.today()})")
     return await model.ledger(pool, day, known_at)
 
 
