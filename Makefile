@@ -31,7 +31,7 @@ test: bootstrap lint browser-deps ## lint, then pytest with local Kafka and Post
 	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
 
 fuzz: bootstrap ## Long schemathesis run: 500 valid + 500 invalid cases per operation (EXAMPLES=n); figures in tests/fuzz/last-long-run.json
-	ANKOMMEN_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) ANKOMMEN_FUZZ_REPORT=tests/fuzz/last-long-run.json \
+	ANKOMMEN_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) ANKOMMEN_FUZZ_SEED=random ANKOMMEN_FUZZ_REPORT=tests/fuzz/last-long-run.json \
 		scripts/with-infra.sh $(RUN) pytest tests/fuzz --timeout 7200 -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: bootstrap ## Benchmarks against same-run ceilings; writes bench/results/latest.{json,md} (BENCH_ARGS=--tiny ...)
