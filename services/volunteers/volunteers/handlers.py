@@ -1,6 +1,6 @@
 """One function per command or consumed event; thin: load, let the domain decide, save,
 publish, in one unit of work. The business date comes from the caller (the runtime's
-clock), never from ``datetime.now()``.
+clock), never from the machine's own clock.
 """
 
 from __future__ import annotations
