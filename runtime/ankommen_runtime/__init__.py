@@ -19,11 +19,12 @@ from .errors import Conflict, DomainError, NotFound
 if TYPE_CHECKING:
     from .context import current_correlation_id, message_context, request_context
     from .settings import ServiceSettings
-    from .uow import Transaction, UnitOfWork
+    from .uow import Transaction, Tx, UnitOfWork
 
 _LAZY = {
     "ServiceSettings": ".settings",
     "Transaction": ".uow",
+    "Tx": ".uow",
     "UnitOfWork": ".uow",
     "current_correlation_id": ".context",
     "message_context": ".context",
@@ -44,6 +45,7 @@ __all__ = [
     "NotFound",
     "ServiceSettings",
     "Transaction",
+    "Tx",
     "UnitOfWork",
     "current_correlation_id",
     "message_context",

@@ -116,6 +116,9 @@ class ServiceSpec:
     on_started: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
     # Sweeps the runtime repeats; each shows in /health/ready under its name.
     periodic: Sequence[Periodic] = ()
+    # The service's store over a connection (e.g. ``PgHousingStore``): every transaction
+    # the runtime opens carries one as ``tx.store``.
+    store: Callable[[asyncpg.Connection], Any] | None = None
     # Long-running tasks, started after everything else is up and cancelled on stop; each
     # shows in /health/ready under its function's name.
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = field(default_factory=tuple)
@@ -213,7 +216,7 @@ class Runtime:
     @property
     def uow(self) -> UnitOfWork:
         assert self.pool is not None, "runtime not started"
-        return UnitOfWork(self.pool, self.settings.topic_prefix, self.clock)
+        return UnitOfWork(self.pool, self.settings.topic_prefix, self.clock, self.spec.store)
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from ankommen_contracts import Envelope, EventData, encode, new_envelope, topic_for
@@ -30,6 +30,28 @@ from .tracing import event_trace_headers
 
 OUTBOX_CHANNEL = "ankommen_outbox"
 
+S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
+
+# A service's store over one connection: ``ServiceSpec.store`` is e.g. ``PgHousingStore``,
+# and every transaction carries one as ``tx.store`` (docs/service-shape.md).
+StoreFactory = Callable[[asyncpg.Connection], S]
+
+
+class Tx(Protocol[S_co]):
+    """What a handler may use of a transaction, real (``Transaction``) or in memory
+    (``memory.InMemoryTransaction``): the service's store, business time, ``publish``.
+
+    Handlers are typed ``tx: Tx[HousingStore]`` and never touch a connection, so the same
+    handler runs on PostgreSQL and on the in-memory unit of work of the unit tests."""
+
+    @property
+    def store(self) -> S_co: ...
+
+    def now(self) -> datetime: ...
+
+    def publish(self, *events: EventData, at: datetime | None = None) -> None: ...
+
 
 @dataclass(frozen=True)
 class _Pending:
@@ -41,17 +63,29 @@ class _Pending:
     actor: str | None = None
 
 
-class Transaction:
-    """An open transaction: ``conn`` for the store, ``publish`` for raised events."""
+class Transaction(Generic[S]):
+    """An open transaction: ``store`` (the service's, over ``conn``), ``publish`` for raised
+    events. ``conn`` is for the runtime's own tables (outbox, inbox, audit)."""
 
     def __init__(
-        self, conn: asyncpg.Connection, topic_prefix: str = "", clock: Clock | None = None
+        self,
+        conn: asyncpg.Connection,
+        topic_prefix: str = "",
+        clock: Clock | None = None,
+        store: StoreFactory[S] | None = None,
     ) -> None:
         self.conn = conn
+        self._store = store(conn) if store is not None else None
         self.topic_prefix = topic_prefix
         self.clock: Clock = clock or WallClock()
         self._pending: list[_Pending] = []
         self.published: list[Envelope[Any]] = []
+
+    @property
+    def store(self) -> S:
+        if self._store is None:
+            raise RuntimeError("this unit of work was made without the service's store")
+        return self._store
 
     def now(self) -> datetime:
         """Business time of the work in progress: the consumed event's ``occurred_at``
@@ -140,7 +174,7 @@ def _headers_json(envelope: Envelope[Any]) -> str:
     return json.dumps([[k, v.decode()] for k, v in headers])
 
 
-class UnitOfWork:
+class UnitOfWork(Generic[S]):
     """``async with uow() as tx:`` commits state and events together, or neither.
 
     In a staff member's request (``audit.enter`` by ``allow``) the same transaction also
@@ -148,16 +182,21 @@ class UnitOfWork:
     """
 
     def __init__(
-        self, pool: asyncpg.Pool, topic_prefix: str = "", clock: Clock | None = None
+        self,
+        pool: asyncpg.Pool,
+        topic_prefix: str = "",
+        clock: Clock | None = None,
+        store: StoreFactory[S] | None = None,
     ) -> None:
         self.pool = pool
         self.topic_prefix = topic_prefix
         self.clock: Clock = clock or WallClock()
+        self.store = store
 
     @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[Transaction]:
+    async def __call__(self) -> AsyncIterator[Transaction[S]]:
         async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn, self.topic_prefix, self.clock)
+            tx = Transaction(conn, self.topic_prefix, self.clock, self.store)
             yield tx
             await tx.flush()
             if audit.current() is not None:

@@ -39,16 +39,46 @@ class FixedClock:
         return BUSINESS_NOW.astimezone(CITY_TZ).date()
 
 
+class Tally(Protocol):
+    """A store as small as a store gets: one number a transaction reads and changes."""
+
+    async def read(self) -> int: ...
+    async def add(self, n: int) -> None: ...
+
+
+class InMemoryTally:
+    def __init__(self) -> None:
+        self.value = 0
+
+    async def read(self) -> int:
+        return self.value
+
+    async def add(self, n: int) -> None:
+        self.value += n
+
+
+class PgTally:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def read(self) -> int:
+        return int(await self.conn.fetchval("SELECT value FROM tally"))
+
+    async def add(self, n: int) -> None:
+        await self.conn.execute("UPDATE tally SET value = value + $1", n)
+
+
 class Backend(Protocol):
     uow: Any
 
     async def committed(self) -> Committed: ...
     async def audited(self) -> Audited: ...
+    async def occurred(self) -> list[datetime]: ...
 
 
 class Memory:
     def __init__(self) -> None:
-        self.uow = InMemoryUnitOfWork(FixedClock())
+        self.uow = InMemoryUnitOfWork(FixedClock(), store=InMemoryTally())
 
     async def committed(self) -> Committed:
         return [
@@ -60,11 +90,14 @@ class Memory:
             (r.actor, r.roles, r.action, r.subjects, r.business_time) for r in self.uow.audit_rows
         ]
 
+    async def occurred(self) -> list[datetime]:
+        return [e.occurred_at for e in self.uow.committed]
+
 
 class Postgres:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.uow = UnitOfWork(pool, clock=FixedClock())
+        self.uow = UnitOfWork(pool, clock=FixedClock(), store=PgTally)
 
     async def committed(self) -> Committed:
         rows = await self.pool.fetch("SELECT payload, headers FROM outbox ORDER BY id")
@@ -74,6 +107,10 @@ class Postgres:
             headers = dict(json.loads(row["headers"]))
             out.append((e.type, e.subject, e.sequence, e.correlation_id, headers.get("ce_actor")))
         return out
+
+    async def occurred(self) -> list[datetime]:
+        rows = await self.pool.fetch("SELECT payload FROM outbox ORDER BY id")
+        return [decode(row["payload"]).occurred_at for row in rows]
 
     async def audited(self) -> Audited:
         rows = await self.pool.fetch(
@@ -134,10 +171,37 @@ async def the_request_names_correlation_and_the_staff_member(b: Backend) -> None
     ]  # fmt: skip
 
 
+async def _add_then_fail(b: Backend) -> None:
+    async with b.uow() as tx:
+        await tx.store.add(5)
+        assert await tx.store.read() == 6, "a transaction sees its own change"
+        raise ValueError("refused")
+
+
+async def the_store_keeps_a_change_only_on_commit(b: Backend) -> None:
+    async with b.uow() as tx:
+        await tx.store.add(1)
+    with pytest.raises(ValueError, match="refused"):
+        await _add_then_fail(b)
+    async with b.uow() as tx:
+        assert await tx.store.read() == 1
+
+
+async def business_time_is_the_clocks_unless_the_event_says_when(b: Backend) -> None:
+    site, earlier = uuid.uuid4(), datetime(2016, 3, 1, 8, 0, tzinfo=UTC)
+    async with b.uow() as tx:
+        assert tx.now() == BUSINESS_NOW
+        tx.publish(site_event(site))
+        tx.publish(site_event(site), at=earlier)
+    assert await b.occurred() == [BUSINESS_NOW, earlier]
+
+
 SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     events_exist_only_after_commit_numbered_per_subject,
     a_failed_transaction_leaves_nothing,
     the_request_names_correlation_and_the_staff_member,
+    the_store_keeps_a_change_only_on_commit,
+    business_time_is_the_clocks_unless_the_event_says_when,
 ]
 
 
@@ -145,6 +209,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(database, min_size=1, max_size=2)
     await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
+    await pool.execute("CREATE TABLE tally (value int NOT NULL); INSERT INTO tally VALUES (0)")
     yield pool
     await pool.close()
 
