@@ -6,9 +6,10 @@ configured channel: an SMTP server (``ANKOMMEN_NOTIFY_SMTP_*``) and/or a webhook
 (``ANKOMMEN_NOTIFY_WEBHOOK_URL``, body signed with HMAC-SHA256 when a secret is set).
 The text carries the same pseudonymous ids as the events, never personal data.
 
-``notification_handlers(notifier)`` gives consumer handlers (``Subscription(source, …)``);
-a failed send raises, so the consumer retries and finally dead-letters it: an alert is
-delivered at least once (a retry after a lost acknowledgement may send it twice).
+A consumer calls ``Notifier.handle(envelope)`` in its handler (reporting does, for the
+events it folds); a failed send raises, so the consumer retries and finally dead-letters
+it: an alert is delivered at least once (a retry after a lost acknowledgement may send it
+twice).
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from typing import Any, Protocol
 import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from .consumer import EventHandler
 
 
 @dataclass(frozen=True)
@@ -177,12 +176,3 @@ class Notifier:
         if failures:
             raise failures[0]
         return notification
-
-
-def notification_handlers(notifier: Notifier) -> dict[str, EventHandler]:
-    """Consumer handlers for the events that raise alerts (by source's event type)."""
-
-    async def handle(_tx: Any, envelope: Any) -> None:
-        await notifier.handle(envelope)
-
-    return {"PlacementFailed": handle, "ReservationReleased": handle}

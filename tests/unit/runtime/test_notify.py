@@ -22,7 +22,6 @@ from ankommen_runtime.notify import (
     WebhookChannel,
     channels_from,
     notification_for,
-    notification_handlers,
 )
 
 
@@ -128,8 +127,7 @@ async def test_the_alert_reaches_the_team_through_a_local_smtp_server(smtp: Smtp
         mail_to=["dienst@example.org", "leitung@example.org"],
     )
     envelope = placement_failed()
-    handlers = notification_handlers(Notifier(channels_from(settings)))
-    await handlers["PlacementFailed"](None, envelope)
+    await Notifier(channels_from(settings)).handle(envelope)
     (raw,) = smtp.messages
     mail = message_from_bytes(raw)
     assert mail["To"] == "dienst@example.org, leitung@example.org"
