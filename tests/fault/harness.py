@@ -161,7 +161,8 @@ class Cluster:
 
     def start_broker(self) -> None:
         kafka.start(self.settings)
-        run_sync(kafka.wait_ready(self.settings, kafka.running_pid(self.settings)))
+        pid = kafka.running_pid(self.settings)
+        run_sync(kafka.wait_ready(self.settings, pid, timeout=RECOVERY_TIMEOUT))
         self.broker_restarts += 1
 
     def restart_postgres(self, down_seconds: float = 0.0) -> None:
@@ -180,7 +181,7 @@ class Cluster:
         bindir = postgres.find_bin()
         assert bindir is not None
         postgres.start(self.settings, bindir)
-        run_sync(postgres.wait_ready(self.settings))
+        run_sync(postgres.wait_ready(self.settings, timeout=RECOVERY_TIMEOUT))
         self.postgres_restarts += 1
 
     def service(
@@ -196,6 +197,12 @@ class Cluster:
             env=service_env(name, kafka_bootstrap=bootstrap, database_url=dsn, **extra),
             log_path=log_dir / f"{name}-{replica}.log",
         )
+
+
+# A server restarted after a SIGKILL/crash recovers its log first (KRaft metadata and
+# segments, PostgreSQL's WAL); on a loaded 2-core machine that took over 60 s (the start-up
+# timeout of ankommen-local). A slow recovery only lengthens the outage the run injects.
+RECOVERY_TIMEOUT = 300.0
 
 
 def _wait_gone(pid: int, timeout: float = 30) -> None:
