@@ -19,12 +19,13 @@ from .errors import Conflict, DomainError, NotFound
 if TYPE_CHECKING:
     from .context import current_correlation_id, message_context, request_context
     from .settings import ServiceSettings
-    from .uow import Transaction, Tx, UnitOfWork
+    from .uow import Transaction, Tx, UnitOfWork, Uow
 
 _LAZY = {
     "ServiceSettings": ".settings",
     "Transaction": ".uow",
     "Tx": ".uow",
+    "Uow": ".uow",
     "UnitOfWork": ".uow",
     "current_correlation_id": ".context",
     "message_context": ".context",
@@ -47,6 +48,7 @@ __all__ = [
     "Transaction",
     "Tx",
     "UnitOfWork",
+    "Uow",
     "current_correlation_id",
     "message_context",
     "request_context",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -51,6 +51,18 @@ class Tx(Protocol[S_co]):
     def now(self) -> datetime: ...
 
     def publish(self, *events: EventData, at: datetime | None = None) -> None: ...
+
+
+class Uow(Protocol[S_co]):
+    """What a command needs of its unit of work, the real ``UnitOfWork`` or the unit
+    tests' ``memory.InMemoryUnitOfWork``: the business clock, and ``async with uow() as
+    tx`` for a transaction over the service's store. Commands are typed
+    ``uow: Uow[HousingStore]``."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def __call__(self) -> AbstractAsyncContextManager[Tx[S_co]]: ...
 
 
 @dataclass(frozen=True)
