@@ -424,6 +424,8 @@ class PgAllocationStore:
     def __init__(self, db: Db) -> None:
         self.db = db
 
+    # -- quota periods (Aufnahmequote) --------------------------------------------------
+
     async def add_quota_period(self, event: QuotaPeriodAnnounced, at: datetime) -> bool:
         """Insert the period; False if its id exists already."""
         row = await self.db.fetchrow(
@@ -474,6 +476,8 @@ class PgAllocationStore:
         for r in rows:
             weeks.setdefault(r["quota_period_id"], []).append((r["week"], r["persons"]))
         return weeks
+
+    # -- households ---------------------------------------------------------------------
 
     async def insert_household(self, h: Household, request: dict[str, Any]) -> bool:
         """Insert a new household; False if its land_reference exists (a concurrent repeat).
@@ -673,6 +677,8 @@ class PgAllocationStore:
                           AS persons
                FROM households GROUP BY status, site_pillar ORDER BY status, site_pillar"""
         )
+
+    # -- the replica of housing's sites -------------------------------------------------
 
     async def load_board(self, policy: PlacementPolicy = DEFAULT_POLICY) -> Board:
         """Open sites with allocation's estimate of their free places: the policy's candidates,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from allocation import handlers
-from allocation.domain import HouseholdStatus, SiteStatus
+from allocation.domain import Household, HouseholdStatus, SiteStatus
 from allocation.handlers import (
     AnnounceQuotaPeriod,
     AssignedMember,
@@ -175,14 +175,17 @@ def since(uow: Uow, mark: int) -> list[str]:
     return [e.type for e in uow.committed[mark:]]
 
 
-def household_of(uow: Uow, household_id: uuid.UUID) -> Any:
+def household_of(uow: Uow, household_id: uuid.UUID) -> Household:
     assert uow.store is not None
     return uow.store.households[household_id].household
 
 
-def free_at(uow: Uow, site_id: uuid.UUID) -> int:
+async def free_at(uow: Uow, site_id: uuid.UUID) -> int:
+    """Allocation's estimate of the site's free places, as the next decision sees it."""
     assert uow.store is not None
-    return uow.store._option(uow.store.sites[site_id]).free
+    site = await uow.store.site_option(site_id)
+    assert site is not None, f"site {site_id} is known"
+    return site.free
 
 
 async def register(uow: Uow, reference: str, persons: int = 2, **fields: Any) -> uuid.UUID:
@@ -325,7 +328,7 @@ async def test_an_assignment_registers_the_household_and_decides_its_place_at_th
     assert (household.assigned_at, household.pending) == (EARLIER, decided)
     assert uow.store is not None
     assert [h.kind for h in uow.store.history[registered.household_id]] == ["assigned", "decided"]
-    assert free_at(uow, site) == 8  # the unanswered request holds its places
+    assert await free_at(uow, site) == 8  # the unanswered request holds its places
 
 
 async def test_a_repeated_assignment_returns_the_household_registered_before_and_raises_nothing(
@@ -398,7 +401,7 @@ async def test_a_batch_places_each_household_on_the_places_the_ones_before_left(
     ]
     failed = [e.data for e in uow.committed[mark:] if isinstance(e.data, PlacementFailed)]
     assert [f.household_id for f in failed] == [results[2].household_id]
-    assert free_at(uow, site) == 0
+    assert await free_at(uow, site) == 0
     assert household_of(uow, results[2].household_id).waitlisted_since == NOW
 
 
@@ -489,7 +492,7 @@ async def test_a_departure_cancels_the_placement_in_flight_and_a_second_one_is_a
     assert isinstance(departed, RefugeeDeparted)
     assert departed.persons == 2
     assert household_of(uow, household_id).status is HouseholdStatus.DEPARTED
-    assert free_at(uow, site) == 10  # no request in flight holds places any more
+    assert await free_at(uow, site) == 10  # no request in flight holds places any more
     before = unchanged(uow)
     with pytest.raises(Conflict, match="departed already"):
         await handlers.record_departure(
@@ -516,7 +519,7 @@ async def test_an_expired_hold_makes_the_arrival_overdue_and_a_confirmation_plac
     await deliver(uow, handlers.on_reservation_released, expired)
     assert since(uow, mark) == []  # a task for staff, never a placement by itself
     assert household_of(uow, household_id).status is HouseholdStatus.ARRIVAL_OVERDUE
-    assert free_at(uow, site) == 10
+    assert await free_at(uow, site) == 10
     arrives = NOW + timedelta(days=2)
     await handlers.confirm_arrival(
         uow, household_id, ConfirmArrival(expected_arrival_at=arrives, occurred_at=NOW)
@@ -722,7 +725,7 @@ async def test_a_bed_reserved_holds_the_placement_and_a_repeat_changes_nothing(
     kept = household_of(uow, household_id)
     assert (kept.status, kept.reserved_until) == (HouseholdStatus.RESERVED, reserved.expires_at)
     assert since(uow, mark) == []
-    assert free_at(uow, site) == 8  # reserved now instead of requested
+    assert await free_at(uow, site) == 8  # reserved now instead of requested
     before = unchanged(uow)
     await redeliver(uow, handlers.on_bed_reserved, envelope)
     await deliver(uow, handlers.on_bed_reserved, reserved)  # housing answered a resend again
@@ -812,7 +815,7 @@ async def test_a_check_in_houses_the_household_and_a_repeat_changes_nothing(uow:
         arrival.occurred_at,
         None,
     )
-    assert free_at(uow, site) == 8  # occupied now instead of reserved
+    assert await free_at(uow, site) == 8  # occupied now instead of reserved
     before = unchanged(uow)
     await redeliver(uow, handlers.on_occupant_checked_in, arrival)
     assert unchanged(uow) == before
@@ -833,7 +836,7 @@ async def test_staff_house_a_waitlisted_household_directly(uow: Uow) -> None:
         site.site_id,
         Pillar.WOHNHEIM,
     )
-    assert free_at(uow, site.site_id) == 0
+    assert await free_at(uow, site.site_id) == 0
 
 
 async def test_a_check_out_to_an_own_flat_frees_the_places_for_the_waitlist(uow: Uow) -> None:
