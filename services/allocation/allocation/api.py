@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import handlers, store
+from . import handlers
 from .domain import (
     GermanLevel,
     HistoryEntry,
@@ -45,6 +45,7 @@ from .domain import (
     SiteStatus,
     months_since,
 )
+from .store import PgAllocationStore, QuotaPeriod
 
 
 class View(BaseModel):
@@ -204,9 +205,7 @@ class QuotaPeriodView(View):
     weeks: list[WeekView] = Field(description="Persons assigned per calendar week vs the quota")
 
     @classmethod
-    def of(
-        cls, q: store.QuotaPeriod, weeks: dict[uuid.UUID, list[tuple[date, int]]]
-    ) -> QuotaPeriodView:
+    def of(cls, q: QuotaPeriod, weeks: dict[uuid.UUID, list[tuple[date, int]]]) -> QuotaPeriodView:
         return cls.model_validate(
             q.__dict__
             | {
@@ -350,7 +349,9 @@ def may_see(actor: Actor, household: Household) -> bool:
 
 
 async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) -> Household:
-    household = found(await store.get_household(pool, household_id), f"household {household_id}")
+    household = found(
+        await PgAllocationStore(pool).get_household(household_id), f"household {household_id}"
+    )
     if not may_see(actor, household):
         raise HTTPException(403, f"household {household_id} is not in your care")
     return household
@@ -359,8 +360,12 @@ async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) ->
 async def _detail(
     household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime, policy: PlacementPolicy
 ) -> HouseholdView:
-    household = found(await store.get_household(pool, household_id), f"household {household_id}")
-    return HouseholdView.of(household, now, policy, await store.history(pool, household_id))
+    household = found(
+        await PgAllocationStore(pool).get_household(household_id), f"household {household_id}"
+    )
+    return HouseholdView.of(
+        household, now, policy, await PgAllocationStore(pool).history(household_id)
+    )
 
 
 @quota.post(
@@ -375,7 +380,7 @@ async def announce_quota_period(
     period, created = await handlers.announce_quota_period(uow, command)
     if not created:
         response.status_code = status.HTTP_200_OK
-    weeks = await store.weekly_assignments(pool)
+    weeks = await PgAllocationStore(pool).weekly_assignments()
     return QuotaPeriodView.of(period, weeks)
 
 
@@ -383,8 +388,10 @@ async def announce_quota_period(
 async def list_quota_periods(
     actor: QuotaReader, pool: Pool, page: PageQuery
 ) -> Page[QuotaPeriodView]:
-    weeks = await store.weekly_assignments(pool)
-    periods = [QuotaPeriodView.of(q, weeks) for q in await store.list_quota_periods(pool)]
+    weeks = await PgAllocationStore(pool).weekly_assignments()
+    periods = [
+        QuotaPeriodView.of(q, weeks) for q in await PgAllocationStore(pool).list_quota_periods()
+    ]
     return Page.slice_of(periods, page)  # a few per year: read whole, paged here
 
 
@@ -438,7 +445,7 @@ async def list_households(
     policy: Policy,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
 ) -> Page[HouseholdView]:
-    found, total = await store.list_households(pool, status=status_, page=page)
+    found, total = await PgAllocationStore(pool).list_households(status=status_, page=page)
     now = clock.now()
     # Members, special needs, the Land's reference: a read of persons' details, recorded.
     await audit.record_read(pool, now, [h.household_id for h in found])
@@ -458,7 +465,9 @@ async def get_household(
     household = await _visible(pool, household_id, actor)
     now = clock.now()
     await audit.record_read(pool, now, [household_id])  # who read whose details
-    return HouseholdView.of(household, now, policy, await store.history(pool, household_id))
+    return HouseholdView.of(
+        household, now, policy, await PgAllocationStore(pool).history(household_id)
+    )
 
 
 @households.put(
@@ -536,20 +545,20 @@ async def confirm_arrival(
 async def waitlist(actor: Staff, pool: Pool, page: PageQuery) -> Page[WaitingView]:
     waiting = [
         WaitingView.model_validate(w).model_copy(update={"position": i})
-        for i, w in enumerate(await store.waitlist(pool), start=1)
+        for i, w in enumerate(await PgAllocationStore(pool).waitlist(), start=1)
     ]
     return Page.slice_of(waiting, page)
 
 
 @views.get("/alerts", summary="Open homelessness alerts (PlacementFailed, still waitlisted)")
 async def alerts(actor: AlertReader, pool: Pool, page: PageQuery) -> Page[AlertView]:
-    everything = [AlertView.model_validate(w) for w in await store.waitlist(pool)]
+    everything = [AlertView.model_validate(w) for w in await PgAllocationStore(pool).waitlist()]
     return Page.slice_of(everything, page)
 
 
 @views.get("/youth-welfare", summary="Unaccompanied minors routed to youth welfare, counted apart")
 async def youth_welfare(actor: YouthWelfare, pool: Pool) -> YouthWelfareView:
-    rows = await store.youth_welfare(pool)
+    rows = await PgAllocationStore(pool).youth_welfare()
     return YouthWelfareView(
         households=len(rows),
         persons=sum(r["persons"] for r in rows),
@@ -562,7 +571,7 @@ async def summary(actor: CountReader, pool: Pool) -> SummaryView:
     by_status = {s: Count() for s in HouseholdStatus}
     by_pillar = {p: Count() for p in Pillar}
     total = Count()
-    for row in await store.status_counts(pool):
+    for row in await PgAllocationStore(pool).status_counts():
         for count in (by_status[HouseholdStatus(row["status"])], total):
             count.households += row["households"]
             count.persons += row["persons"]
@@ -574,7 +583,7 @@ async def summary(actor: CountReader, pool: Pool) -> SummaryView:
 
 @views.get("/sites", summary="Sites as allocation sees them (folded from housing's events)")
 async def sites(actor: SiteReader, pool: Pool, page: PageQuery) -> Page[SiteView]:
-    known = [SiteView.model_validate(s) for s in await store.list_sites(pool)]
+    known = [SiteView.model_validate(s) for s in await PgAllocationStore(pool).list_sites()]
     return Page.slice_of(known, page)
 
 

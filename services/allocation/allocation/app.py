@@ -17,6 +17,7 @@ from pydantic import Field
 
 from . import api, handlers
 from .domain import PlacementPolicy
+from .store import PgAllocationStore
 
 
 class AllocationSettings(ServiceSettings):
@@ -72,6 +73,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
+    store=PgAllocationStore,
     periodic=[
         Periodic("placement-timeouts", resend_overdue, _timeout_sweep_every, timer="wall"),
         Periodic("waitlist-retries", retry_waitlist, lambda s: s.waitlist_retry_seconds),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
 from ankommen_contracts.events.allocation import (
@@ -24,8 +25,8 @@ from ankommen_contracts.events.allocation import (
     RelocationReason,
 )
 from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
-from ankommen_runtime import Conflict, DomainError, Transaction, UnitOfWork
-from ankommen_runtime.clock import BusinessTime, occurred
+from ankommen_runtime import Conflict, DomainError, Tx
+from ankommen_runtime.clock import BusinessTime, Clock, occurred
 from ankommen_runtime.commands import Command
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import Unprocessable
@@ -34,7 +35,6 @@ from ankommen_runtime.pseudonym import land_reference_pseudonym
 from ankommen_runtime.store import found
 from pydantic import Field, model_validator
 
-from . import store
 from .domain import (
     DEFAULT_POLICY,
     Board,
@@ -48,6 +48,17 @@ from .domain import (
     SiteStatus,
     dissolution_key,
 )
+from .store import AllocationStore, QuotaPeriod
+
+
+class Work(Protocol):
+    """What a command needs of its unit of work, the runtime's ``UnitOfWork`` or the unit
+    tests' ``InMemoryUnitOfWork``: the business clock and transactions over the store."""
+
+    clock: Clock
+
+    def __call__(self) -> AbstractAsyncContextManager[Tx[AllocationStore]]: ...
+
 
 # Bounds per housing event, so one event never triggers unbounded work; the periodic
 # waitlist sweep (and the next event that frees places) carries on where it stopped.
@@ -245,8 +256,8 @@ class Registered:
 
 
 async def announce_quota_period(
-    uow: UnitOfWork, command: AnnounceQuotaPeriod
-) -> tuple[store.QuotaPeriod, bool]:
+    uow: Work, command: AnnounceQuotaPeriod
+) -> tuple[QuotaPeriod, bool]:
     """Record the period and raise QuotaPeriodAnnounced; a repeat with the same id and data
     changes nothing, the same id with other data is a conflict."""
     event = QuotaPeriodAnnounced(
@@ -257,8 +268,8 @@ async def announce_quota_period(
         weekly_quota=command.weekly_quota,
     )
     async with uow() as tx:
-        created = await store.add_quota_period(tx.conn, event, tx.now())
-        [period] = await store.list_quota_periods(tx.conn, event.quota_period_id)
+        created = await tx.store.add_quota_period(event, tx.now())
+        [period] = await tx.store.list_quota_periods(event.quota_period_id)
         if created:
             tx.publish(event)
         elif (period.starts_on, period.ends_on, period.expected_persons, period.weekly_quota) != (
@@ -272,7 +283,7 @@ async def announce_quota_period(
 
 
 async def register_assignments(
-    uow: UnitOfWork,
+    uow: Work,
     assignments: Sequence[Assignment],
     *,
     batch: bool = False,
@@ -287,22 +298,20 @@ async def register_assignments(
     by_reference = {a.land_reference: d for a, d in zip(assignments, dates, strict=True)}
     results: dict[str, Registered] = {}
     async with uow() as tx:
-        known = await store.assignments_by_reference(
-            tx.conn, [a.land_reference for a in assignments]
-        )
+        known = await tx.store.assignments_by_reference([a.land_reference for a in assignments])
         new = [a for a in assignments if a.land_reference not in known]
         for a in assignments:
             if a.land_reference in known:
                 results[a.land_reference] = _repeat(a, known[a.land_reference])
         wanted = {a.quota_period_id for a in new if a.quota_period_id}
-        missing = wanted - await store.known_quota_periods(tx.conn, list(wanted))
+        missing = wanted - await tx.store.known_quota_periods(list(wanted))
         for i, a in enumerate(assignments):
             if a.quota_period_id in missing:
                 loc = ("body", "assignments", i) if batch else ("body",)
                 raise UnknownReference(
                     (*loc, "quota_period_id"), f"unknown quota period {a.quota_period_id}"
                 )
-        board = await store.load_board(tx.conn, policy) if new else Board(policy=policy)
+        board = await tx.store.load_board(policy) if new else Board(policy=policy)
         # Sorted by reference: two overlapping batches insert in the same order (no deadlock).
         for a in sorted(new, key=lambda a: a.land_reference):
             decided_at, arrival = by_reference[a.land_reference]
@@ -315,9 +324,9 @@ async def register_assignments(
                 now=decided_at,
                 expected_arrival_at=arrival,
             )
-            if not await store.insert_household(tx.conn, household, _request(a)):
+            if not await tx.store.insert_household(household, _request(a)):
                 # Registered by a concurrent request a moment ago: a repeat after all.
-                again = await store.assignments_by_reference(tx.conn, [a.land_reference])
+                again = await tx.store.assignments_by_reference([a.land_reference])
                 results[a.land_reference] = _repeat(a, again[a.land_reference])
                 continue
             await _record(tx, household, at=decided_at)
@@ -328,7 +337,7 @@ async def register_assignments(
 
 
 def _assignment_dates(
-    uow: UnitOfWork, a: Assignment, index: int | None
+    uow: Work, a: Assignment, index: int | None
 ) -> tuple[datetime, datetime | None]:
     """The decision (not in the future) and the expected arrival (not before the decision,
     at most ``ARRIVAL_HORIZON`` after it) of one assignment; 422 naming the field."""
@@ -364,7 +373,7 @@ def _repeat(
 
 
 async def record_readiness(
-    uow: UnitOfWork,
+    uow: Work,
     household_id: uuid.UUID,
     command: RecordReadiness,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -382,7 +391,7 @@ async def record_readiness(
 
 
 async def request_relocation(
-    uow: UnitOfWork,
+    uow: Work,
     household_id: uuid.UUID,
     command: RequestRelocation,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -390,14 +399,14 @@ async def request_relocation(
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         household = await _locked(tx, household_id)
-        board = await store.load_board(tx.conn, policy)
+        board = await tx.store.load_board(policy)
         household.request_relocation(command.reason, board, at)
         await _save(tx, household, at=at)
     return household
 
 
 async def record_departure(
-    uow: UnitOfWork, household_id: uuid.UUID, command: RecordDeparture
+    uow: Work, household_id: uuid.UUID, command: RecordDeparture
 ) -> Household:
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
@@ -408,7 +417,7 @@ async def record_departure(
 
 
 async def confirm_arrival(
-    uow: UnitOfWork,
+    uow: Work,
     household_id: uuid.UUID,
     command: ConfirmArrival,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -422,27 +431,27 @@ async def confirm_arrival(
         )
     async with uow() as tx:
         household = await _locked(tx, household_id)
-        board = await store.load_board(tx.conn, policy)
+        board = await tx.store.load_board(policy)
         household.confirm_arrival(command.expected_arrival_at, board, at)
         await _save(tx, household, at=at)
     return household
 
 
-async def resend_overdue(uow: UnitOfWork, timeout: timedelta, now: datetime) -> bool:
+async def resend_overdue(uow: Work, timeout: timedelta, now: datetime) -> bool:
     """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``
     at ``now`` (the wall clock: a technical timeout); True if there may be more to re-send.
     The re-sent event keeps the decision's business time."""
     async with uow() as tx:
-        households = await store.lock_overdue(tx.conn, now - timeout, OVERDUE_PER_SWEEP)
+        households = await tx.store.lock_overdue(now - timeout, OVERDUE_PER_SWEEP)
         for household in households:
             decided_at = household.decided_at
             household.resend(now)
             await _save(tx, household, at=decided_at)
-        await store.mark_sent(tx.conn, [h.household_id for h in households])
+        await tx.store.mark_sent([h.household_id for h in households])
     return len(households) == OVERDUE_PER_SWEEP
 
 
-async def retry_waitlist(uow: UnitOfWork, policy: PlacementPolicy = DEFAULT_POLICY) -> bool:
+async def retry_waitlist(uow: Work, policy: PlacementPolicy = DEFAULT_POLICY) -> bool:
     """Use free places that the per-event bound left over (a periodic sweep); True if the
     bound was reached again, so there may be more to place."""
     async with uow() as tx:
@@ -454,63 +463,63 @@ async def retry_waitlist(uow: UnitOfWork, policy: PlacementPolicy = DEFAULT_POLI
 # ---------------------------------------------------------------------------------------
 
 
-async def on_shelter_planned(tx: Transaction, event: Envelope[Any]) -> None:
-    await store.site_planned(tx.conn, event.data, event.sequence)
+async def on_shelter_planned(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
+    await tx.store.site_planned(event.data, event.sequence)
 
 
 async def on_shelter_opened(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
-    await store.site_opened(tx.conn, event.data, event.sequence)
+    await tx.store.site_opened(event.data, event.sequence)
     await _use_freed_places(tx, policy)
 
 
 async def on_shelter_capacity_changed(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
-    await store.capacity_changed(tx.conn, event.data, event.sequence)
+    await tx.store.capacity_changed(event.data, event.sequence)
     await _use_freed_places(tx, policy)
 
 
 async def on_shelter_closing(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     site_id = event.data.site_id
-    await store.site_status(tx.conn, site_id, SiteStatus.CLOSING, event.sequence)
+    await tx.store.site_status(site_id, SiteStatus.CLOSING, event.sequence)
     if event.data.closes_on is not None:
-        await store.closing_date(tx.conn, site_id, event.data.closes_on, event.sequence)
-    board, now = await store.load_board(tx.conn, policy), tx.now()
-    for household in await store.lock_at_site(tx.conn, site_id):
+        await tx.store.closing_date(site_id, event.data.closes_on, event.sequence)
+    board, now = await tx.store.load_board(policy), tx.now()
+    for household in await tx.store.lock_at_site(site_id):
         household.site_closing(site_id, board, now)
         await _save(tx, household)
 
 
-async def on_shelter_closing_date_set(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_shelter_closing_date_set(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     d = event.data
-    await store.closing_date(tx.conn, d.site_id, d.closes_on, event.sequence)
+    await tx.store.closing_date(d.site_id, d.closes_on, event.sequence)
 
 
-async def on_shelter_closed(tx: Transaction, event: Envelope[Any]) -> None:
-    await store.site_status(tx.conn, event.data.site_id, SiteStatus.CLOSED, event.sequence)
+async def on_shelter_closed(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
+    await tx.store.site_status(event.data.site_id, SiteStatus.CLOSED, event.sequence)
 
 
-async def on_bed_reserved(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_bed_reserved(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     d = event.data
-    if not await store.reservation_held(tx.conn, d):
+    if not await tx.store.reservation_held(d):
         return  # housing answered a re-sent request again: handled the first time
-    household = await store.get_household(tx.conn, d.household_id, for_update=True)
+    household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
         household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, tx.now())
         await _save(tx, household)
 
 
 async def on_reservation_rejected(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     d = event.data
-    household = await store.get_household(tx.conn, d.household_id, for_update=True)
+    household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
-        board = await store.load_board(tx.conn, policy)
+        board = await tx.store.load_board(policy)
         household.reservation_rejected(
             d.site_id, d.reservation_id, d.reason, d.free_places, board, tx.now()
         )
@@ -518,37 +527,37 @@ async def on_reservation_rejected(
 
 
 async def on_reservation_released(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     d = event.data
-    await store.reservation_released(tx.conn, d)
-    household = await store.get_household(tx.conn, d.household_id, for_update=True)
+    await tx.store.reservation_released(d)
+    household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
-        board = await store.load_board(tx.conn, policy)
+        board = await tx.store.load_board(policy)
         household.reservation_released(d.reservation_id, d.reason, board, tx.now())
         await _save(tx, household)
     await _use_freed_places(tx, policy)
 
 
-async def on_occupant_checked_in(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_occupant_checked_in(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     d = event.data
-    await store.occupant_checked_in(tx.conn, d)
-    household = await store.get_household(tx.conn, d.household_id, for_update=True)
+    await tx.store.occupant_checked_in(d)
+    household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
         # The site matters only for a direct check-in (no reservation to take it from).
-        site = await store.site_option(tx.conn, d.site_id) if d.reservation_id is None else None
+        site = await tx.store.site_option(d.site_id) if d.reservation_id is None else None
         household.checked_in(site, d.reservation_id, event.occurred_at, tx.now())
         await _save(tx, household)
 
 
 async def on_occupant_checked_out(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     d = event.data
-    await store.occupant_checked_out(tx.conn, d)
-    household = await store.get_household(tx.conn, d.household_id, for_update=True)
+    await tx.store.occupant_checked_out(d)
+    household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
-        board = await store.load_board(tx.conn, policy)
+        board = await tx.store.load_board(policy)
         household.checked_out(d.site_id, d.reason, board, tx.now())
         await _save(tx, household)
     await _use_freed_places(tx, policy)
@@ -572,22 +581,22 @@ def housing_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, Even
     }
 
 
-async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_erasure_requested(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     """ErasureRequested (integration): the intake data that could identify the household
     (the Land's file reference, in its column and in the assignment as received) is
     replaced by a pseudonymous marker; members, history and every count stay."""
     data: ErasureRequested = event.data
-    await store.erase_intake(tx.conn, data.household_id)
+    await tx.store.erase_intake(data.household_id)
 
 
 async def on_readiness_assessed(
-    tx: Transaction, event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
+    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     """ReadinessAssessed (integration): Integrationsmanagement assesses readiness; later
     placements use its factors as they used the staff route's. A household allocation
     does not know or that departed is left alone."""
     data: ReadinessAssessed = event.data
-    household = await store.get_household(tx.conn, data.household_id, for_update=True)
+    household = await tx.store.get_household(data.household_id, for_update=True)
     if household is None or household.status is HouseholdStatus.DEPARTED:
         return
     assessed = Readiness(
@@ -617,16 +626,18 @@ def subscriptions(settings: Any) -> list[Subscription]:
     ]
 
 
-async def _use_freed_places(tx: Transaction, policy: PlacementPolicy = DEFAULT_POLICY) -> int:
+async def _use_freed_places(
+    tx: Tx[AllocationStore], policy: PlacementPolicy = DEFAULT_POLICY
+) -> int:
     """Places may have appeared: the waitlist first (oldest first), then people waiting in
     Notunterkünfte for a regular place (longest stay first). Bounded: at most
     ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist`` carries on. Returns
     the placements started."""
-    board, now = await store.load_board(tx.conn, policy), tx.now()
+    board, now = await tx.store.load_board(policy), tx.now()
     if not board.has_free():
         return 0
     moves = 0
-    for household in await store.lock_waitlist(tx.conn, WAITLIST_SCAN):
+    for household in await tx.store.lock_waitlist(WAITLIST_SCAN):
         if moves == MOVES_PER_EVENT:
             return moves  # more waiting than one round may handle: no relocations before them
         if household.retry_from_waitlist(board, now):
@@ -637,10 +648,10 @@ async def _use_freed_places(tx: Transaction, policy: PlacementPolicy = DEFAULT_P
     # Dissolution order (a domain rule): the shelter due to close first, school sports
     # halls first; vulnerable households first; then the longest stay.
     residents = sorted(
-        await store.emergency_residents(tx.conn), key=lambda r: dissolution_key(r, policy)
+        await tx.store.emergency_residents(), key=lambda r: dissolution_key(r, policy)
     )
     order = [r.household_id for r in residents[:WAITLIST_SCAN]]
-    locked = await store.lock_households(tx.conn, order)
+    locked = await tx.store.lock_households(order)
     for household_id in order:
         household = locked.get(household_id)
         if household is None:
@@ -658,20 +669,24 @@ async def _use_freed_places(tx: Transaction, policy: PlacementPolicy = DEFAULT_P
 # ---------------------------------------------------------------------------------------
 
 
-async def _locked(tx: Transaction, household_id: uuid.UUID) -> Household:
-    household = await store.get_household(tx.conn, household_id, for_update=True)
+async def _locked(tx: Tx[AllocationStore], household_id: uuid.UUID) -> Household:
+    household = await tx.store.get_household(household_id, for_update=True)
     return found(household, f"household {household_id}")
 
 
-async def _save(tx: Transaction, household: Household, *, at: datetime | None = None) -> None:
+async def _save(
+    tx: Tx[AllocationStore], household: Household, *, at: datetime | None = None
+) -> None:
     if household.history:  # every transition notes itself: no note, no change
-        await store.save_household(tx.conn, household)
+        await tx.store.save_household(household)
         await _record(tx, household, at=at)
 
 
-async def _record(tx: Transaction, household: Household, *, at: datetime | None = None) -> None:
+async def _record(
+    tx: Tx[AllocationStore], household: Household, *, at: datetime | None = None
+) -> None:
     """History and events; ``at`` is their business time (default: the work's, ``tx.now()``)."""
-    await store.add_history(tx.conn, household.household_id, household.history)
+    await tx.store.add_history(household.household_id, household.history)
     tx.publish(*household.events, at=at)
     household.events.clear()
     household.history.clear()

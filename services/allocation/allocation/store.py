@@ -1,6 +1,10 @@
 """Allocation's repository: SQL for households, quota periods and the site replica.
 
-Writes run on the unit of work's connection (``tx.conn``); queries take the pool too.
+``AllocationStore`` is the port the handlers use (``tx.store``); ``PgAllocationStore`` is
+its PostgreSQL implementation, over the unit of work's connection, or over the pool for
+the API's read-only queries (which only it offers). The in-memory twin for unit tests is
+``tests/fakes/allocation.py``; ``tests/contract/test_allocation_store_contract.py`` runs
+the same scenarios against both.
 Every household that a transaction changes is locked first (``FOR UPDATE``), so two
 replicas, or a command and a consumer, never change one household at the same time.
 """
@@ -12,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from ankommen_contracts import BuildingKind, Pillar, Suitability
@@ -76,63 +80,6 @@ class QuotaPeriod:
 
 
 _QUOTA_COLUMNS = "quota_period_id, starts_on, ends_on, expected_persons, weekly_quota, announced_at"
-
-
-async def add_quota_period(
-    conn: asyncpg.Connection, event: QuotaPeriodAnnounced, at: datetime
-) -> bool:
-    """Insert the period; False if its id exists already."""
-    row = await conn.fetchrow(
-        f"""INSERT INTO quota_periods ({_QUOTA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (quota_period_id) DO NOTHING RETURNING quota_period_id""",
-        event.quota_period_id,
-        event.starts_on,
-        event.ends_on,
-        event.expected_persons,
-        event.weekly_quota,
-        at,
-    )
-    return row is not None
-
-
-async def known_quota_periods(conn: Db, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT quota_period_id FROM quota_periods WHERE quota_period_id = ANY($1::uuid[])", ids
-    )
-    return {r["quota_period_id"] for r in rows}
-
-
-async def list_quota_periods(
-    conn: Db, quota_period_id: uuid.UUID | None = None
-) -> list[QuotaPeriod]:
-    """Periods (all, or one) with the households and persons assigned against them so far."""
-    rows = await conn.fetch(
-        f"""SELECT {", ".join("q." + c.strip() for c in _QUOTA_COLUMNS.split(","))},
-                   count(h.household_id) FILTER (WHERE h.persons > 0) AS assigned_households,
-                   coalesce(sum(h.persons), 0) AS assigned_persons,
-                   coalesce(sum(h.minors_referred), 0) AS unaccompanied_minors
-            FROM quota_periods q LEFT JOIN households h USING (quota_period_id)
-            WHERE $1::uuid IS NULL OR q.quota_period_id = $1
-            GROUP BY q.quota_period_id ORDER BY q.starts_on, q.quota_period_id""",
-        quota_period_id,
-    )
-    return [QuotaPeriod(**dict(r)) for r in rows]
-
-
-async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]]:
-    """Persons assigned per quota week, per quota period: the ISO week (starting Monday)
-    of the Land's decision in Hannover's calendar (business time, not when it was entered)."""
-    rows = await conn.fetch(
-        """SELECT quota_period_id,
-                  date_trunc('week', assigned_at AT TIME ZONE 'Europe/Berlin')::date AS week,
-                  sum(persons) AS persons
-           FROM households WHERE quota_period_id IS NOT NULL AND persons > 0
-           GROUP BY 1, 2 ORDER BY 1, 2"""
-    )
-    weeks: dict[uuid.UUID, list[tuple[date, int]]] = {}
-    for r in rows:
-        weeks.setdefault(r["quota_period_id"], []).append((r["week"], r["persons"]))
-    return weeks
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,187 +172,6 @@ _SENT = f"""request_sent_at = CASE WHEN {_PENDING} IS NULL THEN NULL
     ELSE households.request_sent_at END"""
 
 
-async def insert_household(conn: asyncpg.Connection, h: Household, request: dict[str, Any]) -> bool:
-    """Insert a new household; False if its land_reference exists (a concurrent repeat).
-
-    ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same reference, so two
-    identical requests at once still create one household.
-    """
-    row = await conn.fetchrow(
-        f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
-                                    members, persons, special_needs, {_MUTABLE}, assigned_at,
-                                    minors_referred, vulnerable, request_sent_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
-                    ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)},
-                    CASE WHEN ${8 + _COLUMNS.index("pending")}::jsonb IS NULL THEN NULL
-                         ELSE clock_timestamp() END)
-            ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
-        h.household_id,
-        h.land_reference,
-        json.dumps(request),
-        h.quota_period_id,
-        _MEMBERS.dump_json(list(h.members)).decode(),
-        h.persons,
-        [n.value for n in h.special_needs],
-        *_mutable(h),
-        h.assigned_at,
-        len(h.referred),
-        h.vulnerable,
-    )
-    return row is not None
-
-
-async def save_household(conn: asyncpg.Connection, h: Household) -> None:
-    await conn.execute(
-        f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1",
-        h.household_id,
-        *_mutable(h),
-    )
-
-
-async def add_history(
-    conn: asyncpg.Connection, household_id: uuid.UUID, entries: Sequence[HistoryEntry]
-) -> None:
-    if entries:
-        await conn.executemany(
-            """INSERT INTO placement_history (household_id, at, kind, site_id, reservation_id,
-                                              attempt, reason)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            [
-                (household_id, e.at, e.kind, e.site_id, e.reservation_id, e.attempt, e.reason)
-                for e in entries
-            ],
-        )
-
-
-async def assignments_by_reference(
-    conn: Db, references: Sequence[str]
-) -> dict[str, tuple[uuid.UUID, dict[str, Any], HouseholdStatus]]:
-    """Households already registered for these Land references: id, request, status."""
-    rows = await conn.fetch(
-        """SELECT land_reference, household_id, request, status FROM households
-           WHERE land_reference = ANY($1::text[])""",
-        list(references),
-    )
-    return {
-        r["land_reference"]: (
-            r["household_id"],
-            json.loads(r["request"]),
-            HouseholdStatus(r["status"]),
-        )
-        for r in rows
-    }
-
-
-async def lock_at_site(conn: asyncpg.Connection, site_id: uuid.UUID) -> list[Household]:
-    """Everyone living at a site or holding or requesting places there, oldest first."""
-    rows = await conn.fetch(
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE site_id = $1 OR pending_site_id = $1
-            ORDER BY assigned_at, household_id FOR UPDATE""",
-        site_id,
-    )
-    return [_household(r) for r in rows]
-
-
-async def lock_waitlist(conn: asyncpg.Connection, limit: int) -> list[Household]:
-    """The oldest waitlisted households that no other transaction is working on; then
-    residents of closing sites whose relocation is pending (they still have a bed)."""
-    rows = await conn.fetch(
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE status IN ('waitlisted', 'relocation_pending')
-            ORDER BY status = 'relocation_pending', waitlisted_since, checked_in_at,
-                     household_id
-            LIMIT $1 FOR UPDATE SKIP LOCKED""",
-        limit,
-    )
-    return [_household(r) for r in rows]
-
-
-async def emergency_residents(conn: Db) -> list[EmergencyResident]:
-    """Households living in Notunterkünfte with no move under way, with their shelter's
-    closing date and building: what the dissolution order (``dissolution_key``) needs."""
-    rows = await conn.fetch(
-        """SELECT h.household_id, h.checked_in_at, h.vulnerable,
-                  s.closes_on AS site_closes_on, coalesce(s.building, 'other') AS site_building
-           FROM households h LEFT JOIN sites s ON s.site_id = h.site_id
-           WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
-             AND h.pending IS NULL"""
-    )
-    return [
-        EmergencyResident(**{**dict(r), "site_building": BuildingKind(r["site_building"])})
-        for r in rows
-    ]
-
-
-async def lock_households(
-    conn: asyncpg.Connection, household_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Household]:
-    """Lock these households (in id order, skipping any another transaction holds)."""
-    rows = await conn.fetch(
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = ANY($1::uuid[])
-            ORDER BY household_id FOR UPDATE SKIP LOCKED""",
-        list(household_ids),
-    )
-    return {r["household_id"]: _household(r) for r in rows}
-
-
-async def lock_overdue(
-    conn: asyncpg.Connection, sent_before: datetime, limit: int
-) -> list[Household]:
-    """Households whose request housing has not answered since ``sent_before`` (wall clock)."""
-    rows = await conn.fetch(
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE pending IS NOT NULL AND reserved_until IS NULL AND request_sent_at < $1
-            ORDER BY request_sent_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
-        sent_before,
-        limit,
-    )
-    return [_household(r) for r in rows]
-
-
-async def mark_sent(conn: asyncpg.Connection, household_ids: Sequence[uuid.UUID]) -> None:
-    """The requests of these households went out again now (wall clock)."""
-    await conn.execute(
-        "UPDATE households SET request_sent_at = clock_timestamp() WHERE household_id = ANY($1)",
-        list(household_ids),
-    )
-
-
-async def get_household(
-    db: Db, household_id: uuid.UUID, *, for_update: bool = False
-) -> Household | None:
-    row = await db.fetchrow(
-        f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1"
-        + lock_clause(for_update),
-        household_id,
-    )
-    return _household(row) if row else None
-
-
-async def list_households(
-    conn: Db, *, status: HouseholdStatus | None, page: PageRequest
-) -> tuple[list[Household], int]:
-    rows, total = await fetch_page(
-        conn,
-        f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-            WHERE ($1::text IS NULL OR status = $1)""",
-        status.value if status else None,
-        order_by="assigned_at, household_id",
-        page=page,
-    )
-    return [_household(r) for r in rows], total
-
-
-async def history(conn: Db, household_id: uuid.UUID) -> list[HistoryEntry]:
-    rows = await conn.fetch(
-        """SELECT at, kind, reason, site_id, reservation_id, attempt FROM placement_history
-           WHERE household_id = $1 ORDER BY id""",
-        household_id,
-    )
-    return [HistoryEntry(**dict(r)) for r in rows]
-
-
 @dataclass(frozen=True)
 class Waiting:
     """A waitlisted household and its open PlacementFailed alert."""
@@ -416,43 +182,6 @@ class Waiting:
     waitlisted_since: datetime
     site_id: uuid.UUID | None  # the closing site it still lives in, if any
     reason: str
-
-
-async def waitlist(conn: Db) -> list[Waiting]:
-    """Waitlisted households, oldest first, each with the reason of its alert."""
-    rows = await conn.fetch(
-        """SELECT h.household_id, h.persons, h.special_needs, h.waitlisted_since, h.site_id,
-                  coalesce(f.reason, '') AS reason
-           FROM households h
-           LEFT JOIN LATERAL (SELECT reason FROM placement_history p
-                              WHERE p.household_id = h.household_id AND p.kind = 'failed'
-                              ORDER BY p.id DESC LIMIT 1) f ON true
-           WHERE h.status = 'waitlisted'
-           ORDER BY h.waitlisted_since, h.household_id"""
-    )
-    return [Waiting(**{**dict(r), "special_needs": list(r["special_needs"])}) for r in rows]
-
-
-async def youth_welfare(conn: Db) -> list[asyncpg.Record]:
-    """Assignments with minors referred to youth welfare (``persons``: the minors), also
-    those whose adults the city placed."""
-    return await conn.fetch(
-        """SELECT household_id, minors_referred AS persons, assigned_at, quota_period_id,
-                  persons AS placed_persons
-           FROM households WHERE minors_referred > 0 ORDER BY assigned_at, household_id"""
-    )
-
-
-async def status_counts(conn: Db) -> list[asyncpg.Record]:
-    """Households and persons by status, and by the pillar they live in (if any)."""
-    return await conn.fetch(
-        # A household of unaccompanied minors only counts its minors under youth_welfare;
-        # minors referred from a household the city places are counted apart (/youth-welfare).
-        """SELECT status, site_pillar, count(*) AS households,
-                  sum(CASE WHEN status = 'youth_welfare' THEN minors_referred ELSE persons END)
-                      AS persons
-           FROM households GROUP BY status, site_pillar ORDER BY status, site_pillar"""
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -535,206 +264,600 @@ def _option(site: SiteRow) -> SiteOption:
     )
 
 
-async def load_board(conn: Db, policy: PlacementPolicy = DEFAULT_POLICY) -> Board:
-    """Open sites with allocation's estimate of their free places: the policy's candidates,
-    decided by the city's ``policy``."""
-    rows = await conn.fetch(_SITES_WITH_REQUESTS + " WHERE s.status = 'open'")
-    return Board((_option(_site_row(r)) for r in rows), policy)
+class AllocationStore(Protocol):
+    """What allocation's handlers need of their data (the port): households, quota periods
+    and the replica of housing's sites. ``PgAllocationStore`` keeps it on PostgreSQL; every
+    method runs inside the handler's transaction, so a failed one leaves nothing behind.
+
+    Households come back as fresh ``Household`` objects (no events, no history pending);
+    a change reaches the store only through ``save_household``."""
+
+    # -- quota periods (Aufnahmequote) --------------------------------------------------
+
+    async def add_quota_period(self, event: QuotaPeriodAnnounced, at: datetime) -> bool:
+        """Record the announced period (``at``: business time); False, and nothing changed,
+        if a period with this id exists already."""
+        ...
+
+    async def known_quota_periods(self, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``ids`` that are recorded periods."""
+        ...
+
+    async def list_quota_periods(
+        self, quota_period_id: uuid.UUID | None = None
+    ) -> list[QuotaPeriod]:
+        """Every period (or only the one named; none if unknown), ordered by ``starts_on``
+        then id, with what was assigned against it: households with someone to place,
+        their persons, and the unaccompanied minors referred to youth welfare apart."""
+        ...
+
+    # -- households ---------------------------------------------------------------------
+
+    async def insert_household(self, h: Household, request: dict[str, Any]) -> bool:
+        """Register a new household with the assignment as received (``request``); False,
+        and nothing changed, if its ``land_reference`` is registered already. A household
+        inserted with a pending request counts as sent now (wall clock, for the timeout)."""
+        ...
+
+    async def save_household(self, h: Household) -> None:
+        """Keep what a transition may change (status, home, placement, relocation, tries,
+        waitlist, readiness, expected arrival); the identity, members and assignment stay.
+        When the pending request changes, it counts as sent now (wall clock); without one,
+        as never sent."""
+        ...
+
+    async def add_history(self, household_id: uuid.UUID, entries: Sequence[HistoryEntry]) -> None:
+        """Append lines to the household's story, in the order given."""
+        ...
+
+    async def assignments_by_reference(
+        self, references: Sequence[str]
+    ) -> dict[str, tuple[uuid.UUID, dict[str, Any], HouseholdStatus]]:
+        """Households registered for these Land references: id, the assignment as received,
+        status; references not registered are absent."""
+        ...
+
+    async def get_household(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Household | None:
+        """The household, or None; ``for_update`` locks it until the transaction ends."""
+        ...
+
+    async def lock_at_site(self, site_id: uuid.UUID) -> list[Household]:
+        """Everyone living at the site or with a request for places there (pending or
+        held), locked, oldest assignment first (then by id)."""
+        ...
+
+    async def lock_waitlist(self, limit: int) -> list[Household]:
+        """At most ``limit`` households to place again, locked, skipping any another
+        transaction holds: waitlisted ones by ``waitlisted_since`` first, then those whose
+        relocation from a closing site is pending, by ``checked_in_at`` (then by id)."""
+        ...
+
+    async def emergency_residents(self) -> list[EmergencyResident]:
+        """Households housed in a Notunterkunft with no request pending, with their
+        shelter's closing date and building (``other`` if the site is unknown); in no
+        particular order (the dissolution order sorts them)."""
+        ...
+
+    async def lock_households(
+        self, household_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Household]:
+        """These households by id, locked; unknown ones, and those another transaction
+        holds, are absent."""
+        ...
+
+    async def lock_overdue(self, sent_before: datetime, limit: int) -> list[Household]:
+        """At most ``limit`` households whose request housing has not answered (pending,
+        not held) and that went out before ``sent_before`` (wall clock), locked, the
+        longest unanswered first."""
+        ...
+
+    async def mark_sent(self, household_ids: Sequence[uuid.UUID]) -> None:
+        """The requests of these households went out again now (wall clock)."""
+        ...
+
+    async def erase_intake(self, household_id: uuid.UUID) -> bool:
+        """Replace the Land's reference, in the household and in the assignment as
+        received, by ``erased-<household_id>``; True if the household is known. A later
+        assignment with the old reference is then a new one."""
+        ...
+
+    # -- the replica of housing's sites -------------------------------------------------
+
+    async def load_board(self, policy: PlacementPolicy = DEFAULT_POLICY) -> Board:
+        """Open sites with allocation's estimate of their free places (capacity less
+        blocked, reserved, occupied and the places of requests housing has not answered;
+        for flats, the flats nobody holds or lives in), deciding by ``policy``."""
+        ...
+
+    async def site_option(self, site_id: uuid.UUID) -> SiteOption | None:
+        """One site as ``load_board`` sees it, whatever its status; None if unknown."""
+        ...
+
+    async def site_planned(self, d: ShelterPlanned, sequence: int) -> None:
+        """A planned site (and its flats): new, or updated while still planned by a later
+        ``sequence``; an older or repeated event changes nothing."""
+        ...
+
+    async def site_opened(self, d: ShelterOpened, sequence: int) -> None:
+        """An open site (and its flats): new, or updated by a later ``sequence``; the
+        places reserved and occupied stay."""
+        ...
+
+    async def capacity_changed(self, d: ShelterCapacityChanged, sequence: int) -> None:
+        """New capacity and blocked places, if ``sequence`` is later than the site's."""
+        ...
+
+    async def site_status(self, site_id: uuid.UUID, status: SiteStatus, sequence: int) -> None:
+        """The site's status, if ``sequence`` is later than the site's."""
+        ...
+
+    async def closing_date(self, site_id: uuid.UUID, closes_on: date | None, sequence: int) -> None:
+        """The site's closing date, unless ``sequence`` is older than the site's (the same
+        one applies: a closing event sets the status and the date)."""
+        ...
+
+    async def reservation_held(self, d: BedReserved) -> bool:
+        """Count the reservation's places as reserved at its site; False, and nothing
+        changed, if this reservation was seen before."""
+        ...
+
+    async def reservation_released(self, d: ReservationReleased) -> None:
+        """A held reservation's places are no longer reserved; otherwise nothing changes."""
+        ...
+
+    async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
+        """The household lives at the site now: its held reservation (if named) no longer
+        reserves places, its persons occupy them; a repeat changes nothing."""
+        ...
+
+    async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
+        """The household no longer occupies places at the site; a repeat changes nothing."""
+        ...
 
 
-async def site_option(conn: Db, site_id: uuid.UUID) -> SiteOption | None:
-    row = await conn.fetchrow(_SITES_WITH_REQUESTS + " WHERE s.site_id = $1", site_id)
-    return _option(_site_row(row)) if row else None
+class PgAllocationStore:
+    """``AllocationStore`` on PostgreSQL, plus the API's read-only queries; ``db`` is a
+    transaction's connection or, for reads, the pool."""
 
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
-async def list_sites(conn: Db) -> list[SiteRow]:
-    rows = await conn.fetch(_SITES_WITH_REQUESTS + " ORDER BY s.pillar, s.district, s.name")
-    return [_site_row(r) for r in rows]
+    # -- quota periods (Aufnahmequote) --------------------------------------------------
 
+    async def add_quota_period(self, event: QuotaPeriodAnnounced, at: datetime) -> bool:
+        """Insert the period; False if its id exists already."""
+        row = await self.db.fetchrow(
+            f"""INSERT INTO quota_periods ({_QUOTA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (quota_period_id) DO NOTHING RETURNING quota_period_id""",
+            event.quota_period_id,
+            event.starts_on,
+            event.ends_on,
+            event.expected_persons,
+            event.weekly_quota,
+            at,
+        )
+        return row is not None
 
-async def site_planned(conn: asyncpg.Connection, d: ShelterPlanned, sequence: int) -> None:
-    await conn.execute(
-        """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
-                              last_sequence, building, closes_on)
-           VALUES ($1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9)
-           ON CONFLICT (site_id) DO UPDATE SET
-               name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
-               suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
-               building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
-               last_sequence = EXCLUDED.last_sequence, updated_at = now()
-           WHERE sites.last_sequence < EXCLUDED.last_sequence AND sites.status = 'planned'""",
-        d.site_id,
-        d.name,
-        d.pillar.value,
-        d.district,
-        [s.value for s in d.suitability],
-        d.planned_capacity,
-        sequence,
-        d.building.value,
-        d.closes_on,
-    )
-    await _units(conn, d.site_id, d.units)
+    async def known_quota_periods(self, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await self.db.fetch(
+            "SELECT quota_period_id FROM quota_periods WHERE quota_period_id = ANY($1::uuid[])", ids
+        )
+        return {r["quota_period_id"] for r in rows}
 
+    async def list_quota_periods(
+        self, quota_period_id: uuid.UUID | None = None
+    ) -> list[QuotaPeriod]:
+        """Periods (all, or one) with the households and persons assigned against them so far."""
+        rows = await self.db.fetch(
+            f"""SELECT {", ".join("q." + c.strip() for c in _QUOTA_COLUMNS.split(","))},
+                       count(h.household_id) FILTER (WHERE h.persons > 0) AS assigned_households,
+                       coalesce(sum(h.persons), 0) AS assigned_persons,
+                       coalesce(sum(h.minors_referred), 0) AS unaccompanied_minors
+                FROM quota_periods q LEFT JOIN households h USING (quota_period_id)
+                WHERE $1::uuid IS NULL OR q.quota_period_id = $1
+                GROUP BY q.quota_period_id ORDER BY q.starts_on, q.quota_period_id""",
+            quota_period_id,
+        )
+        return [QuotaPeriod(**dict(r)) for r in rows]
 
-async def site_opened(conn: asyncpg.Connection, d: ShelterOpened, sequence: int) -> None:
-    # The sequence guard makes the upsert safe against stale redeliveries.
-    await conn.execute(
-        """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
-                              last_sequence, building, closes_on)
-           VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)
-           ON CONFLICT (site_id) DO UPDATE SET
-               name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
-               suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
-               building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
-               status = 'open', last_sequence = EXCLUDED.last_sequence, updated_at = now()
-           WHERE sites.last_sequence < EXCLUDED.last_sequence""",
-        d.site_id,
-        d.name,
-        d.pillar.value,
-        d.district,
-        [s.value for s in d.suitability],
-        d.capacity,
-        sequence,
-        d.building.value,
-        d.closes_on,
-    )
-    await _units(conn, d.site_id, d.units)
+    async def weekly_assignments(self) -> dict[uuid.UUID, list[tuple[date, int]]]:
+        """Persons assigned per quota week, per quota period: the ISO week (starting Monday)
+        of the Land's decision in Hannover's calendar (business time, not when it was entered)."""
+        rows = await self.db.fetch(
+            """SELECT quota_period_id,
+                      date_trunc('week', assigned_at AT TIME ZONE 'Europe/Berlin')::date AS week,
+                      sum(persons) AS persons
+               FROM households WHERE quota_period_id IS NOT NULL AND persons > 0
+               GROUP BY 1, 2 ORDER BY 1, 2"""
+        )
+        weeks: dict[uuid.UUID, list[tuple[date, int]]] = {}
+        for r in rows:
+            weeks.setdefault(r["quota_period_id"], []).append((r["week"], r["persons"]))
+        return weeks
 
+    # -- households ---------------------------------------------------------------------
 
-async def _units(conn: asyncpg.Connection, site_id: uuid.UUID, units: Sequence[Unit]) -> None:
-    """A site's flats as housing declared them (idempotent: a repeat changes nothing)."""
-    if units:
-        await conn.executemany(
-            """INSERT INTO site_units (unit_id, site_id, places) VALUES ($1, $2, $3)
-               ON CONFLICT (unit_id) DO NOTHING""",
-            [(u.unit_id, site_id, u.places) for u in units],
+    async def insert_household(self, h: Household, request: dict[str, Any]) -> bool:
+        """Insert a new household; False if its land_reference exists (a concurrent repeat).
+
+        ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same reference, so two
+        identical requests at once still create one household.
+        """
+        row = await self.db.fetchrow(
+            f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
+                                        members, persons, special_needs, {_MUTABLE}, assigned_at,
+                                        minors_referred, vulnerable, request_sent_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
+                        ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)},
+                        CASE WHEN ${8 + _COLUMNS.index("pending")}::jsonb IS NULL THEN NULL
+                             ELSE clock_timestamp() END)
+                ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
+            h.household_id,
+            h.land_reference,
+            json.dumps(request),
+            h.quota_period_id,
+            _MEMBERS.dump_json(list(h.members)).decode(),
+            h.persons,
+            [n.value for n in h.special_needs],
+            *_mutable(h),
+            h.assigned_at,
+            len(h.referred),
+            h.vulnerable,
+        )
+        return row is not None
+
+    async def save_household(self, h: Household) -> None:
+        await self.db.execute(
+            f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1",
+            h.household_id,
+            *_mutable(h),
         )
 
+    async def add_history(self, household_id: uuid.UUID, entries: Sequence[HistoryEntry]) -> None:
+        if entries:
+            await self.db.executemany(
+                """INSERT INTO placement_history (household_id, at, kind, site_id, reservation_id,
+                                                  attempt, reason)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                [
+                    (household_id, e.at, e.kind, e.site_id, e.reservation_id, e.attempt, e.reason)
+                    for e in entries
+                ],
+            )
 
-async def closing_date(
-    conn: asyncpg.Connection, site_id: uuid.UUID, closes_on: date | None, sequence: int
-) -> None:
-    """The site's closing date; an older event than the last folded one changes nothing."""
-    await conn.execute(
-        """UPDATE sites SET closes_on = $2, last_sequence = greatest(last_sequence, $3),
-                            updated_at = now()
-           WHERE site_id = $1 AND last_sequence <= $3""",
-        site_id,
-        closes_on,
-        sequence,
-    )
+    async def assignments_by_reference(
+        self, references: Sequence[str]
+    ) -> dict[str, tuple[uuid.UUID, dict[str, Any], HouseholdStatus]]:
+        """Households already registered for these Land references: id, request, status."""
+        rows = await self.db.fetch(
+            """SELECT land_reference, household_id, request, status FROM households
+               WHERE land_reference = ANY($1::text[])""",
+            list(references),
+        )
+        return {
+            r["land_reference"]: (
+                r["household_id"],
+                json.loads(r["request"]),
+                HouseholdStatus(r["status"]),
+            )
+            for r in rows
+        }
 
+    async def lock_at_site(self, site_id: uuid.UUID) -> list[Household]:
+        """Everyone living at a site or holding or requesting places there, oldest first."""
+        rows = await self.db.fetch(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+                WHERE site_id = $1 OR pending_site_id = $1
+                ORDER BY assigned_at, household_id FOR UPDATE""",
+            site_id,
+        )
+        return [_household(r) for r in rows]
 
-async def capacity_changed(
-    conn: asyncpg.Connection, d: ShelterCapacityChanged, sequence: int
-) -> None:
-    await conn.execute(
-        """UPDATE sites SET capacity = $2, blocked = $3, last_sequence = $4, updated_at = now()
-           WHERE site_id = $1 AND last_sequence < $4""",
-        d.site_id,
-        d.capacity,
-        d.blocked_places,
-        sequence,
-    )
+    async def lock_waitlist(self, limit: int) -> list[Household]:
+        """The oldest waitlisted households that no other transaction is working on; then
+        residents of closing sites whose relocation is pending (they still have a bed)."""
+        rows = await self.db.fetch(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+                WHERE status IN ('waitlisted', 'relocation_pending')
+                ORDER BY status = 'relocation_pending', waitlisted_since, checked_in_at,
+                         household_id
+                LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+        return [_household(r) for r in rows]
 
+    async def emergency_residents(self) -> list[EmergencyResident]:
+        """Households living in Notunterkünfte with no move under way, with their shelter's
+        closing date and building: what the dissolution order (``dissolution_key``) needs."""
+        rows = await self.db.fetch(
+            """SELECT h.household_id, h.checked_in_at, h.vulnerable,
+                      s.closes_on AS site_closes_on, coalesce(s.building, 'other') AS site_building
+               FROM households h LEFT JOIN sites s ON s.site_id = h.site_id
+               WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
+                 AND h.pending IS NULL"""
+        )
+        return [
+            EmergencyResident(**{**dict(r), "site_building": BuildingKind(r["site_building"])})
+            for r in rows
+        ]
 
-async def site_status(
-    conn: asyncpg.Connection, site_id: uuid.UUID, status: SiteStatus, sequence: int
-) -> None:
-    await conn.execute(
-        """UPDATE sites SET status = $2, last_sequence = $3, updated_at = now()
-           WHERE site_id = $1 AND last_sequence < $3""",
-        site_id,
-        status.value,
-        sequence,
-    )
+    async def lock_households(
+        self, household_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Household]:
+        """Lock these households (in id order, skipping any another transaction holds)."""
+        rows = await self.db.fetch(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = ANY($1::uuid[])
+                ORDER BY household_id FOR UPDATE SKIP LOCKED""",
+            list(household_ids),
+        )
+        return {r["household_id"]: _household(r) for r in rows}
 
+    async def lock_overdue(self, sent_before: datetime, limit: int) -> list[Household]:
+        """Households whose request housing has not answered since ``sent_before`` (wall clock)."""
+        rows = await self.db.fetch(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+                WHERE pending IS NOT NULL AND reserved_until IS NULL AND request_sent_at < $1
+                ORDER BY request_sent_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            sent_before,
+            limit,
+        )
+        return [_household(r) for r in rows]
 
-async def _adjust(
-    conn: asyncpg.Connection, site_id: uuid.UUID, *, reserved: int = 0, occupied: int = 0
-) -> None:
-    await conn.execute(
-        """UPDATE sites SET reserved = greatest(reserved + $2, 0),
-                            occupied = greatest(occupied + $3, 0), updated_at = now()
-           WHERE site_id = $1""",
-        site_id,
-        reserved,
-        occupied,
-    )
+    async def mark_sent(self, household_ids: Sequence[uuid.UUID]) -> None:
+        """The requests of these households went out again now (wall clock)."""
+        await self.db.execute(
+            """UPDATE households SET request_sent_at = clock_timestamp()
+               WHERE household_id = ANY($1)""",
+            list(household_ids),
+        )
 
+    async def get_household(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Household | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1"
+            + lock_clause(for_update),
+            household_id,
+        )
+        return _household(row) if row else None
 
-async def reservation_held(conn: asyncpg.Connection, d: BedReserved) -> bool:
-    """Count a reservation once; False if it was seen before (housing answered a repeat)."""
-    row = await conn.fetchrow(
-        """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state,
-                                         unit_id)
-           VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
-           RETURNING reservation_id""",
-        d.reservation_id,
-        d.site_id,
-        d.household_id,
-        d.places,
-        d.unit_id,
-    )
-    if row is None:
-        return False
-    await _adjust(conn, d.site_id, reserved=d.places)
-    return True
+    async def list_households(
+        self, *, status: HouseholdStatus | None, page: PageRequest
+    ) -> tuple[list[Household], int]:
+        rows, total = await fetch_page(
+            self.db,
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
+                WHERE ($1::text IS NULL OR status = $1)""",
+            status.value if status else None,
+            order_by="assigned_at, household_id",
+            page=page,
+        )
+        return [_household(r) for r in rows], total
 
+    async def history(self, household_id: uuid.UUID) -> list[HistoryEntry]:
+        rows = await self.db.fetch(
+            """SELECT at, kind, reason, site_id, reservation_id, attempt FROM placement_history
+               WHERE household_id = $1 ORDER BY id""",
+            household_id,
+        )
+        return [HistoryEntry(**dict(r)) for r in rows]
 
-async def reservation_released(conn: asyncpg.Connection, d: ReservationReleased) -> None:
-    row = await conn.fetchrow(
-        """UPDATE site_reservations SET state = 'released'
-           WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
-        d.reservation_id,
-    )
-    if row is not None:
-        await _adjust(conn, row["site_id"], reserved=-row["places"])
+    async def waitlist(self) -> list[Waiting]:
+        """Waitlisted households, oldest first, each with the reason of its alert."""
+        rows = await self.db.fetch(
+            """SELECT h.household_id, h.persons, h.special_needs, h.waitlisted_since, h.site_id,
+                      coalesce(f.reason, '') AS reason
+               FROM households h
+               LEFT JOIN LATERAL (SELECT reason FROM placement_history p
+                                  WHERE p.household_id = h.household_id AND p.kind = 'failed'
+                                  ORDER BY p.id DESC LIMIT 1) f ON true
+               WHERE h.status = 'waitlisted'
+               ORDER BY h.waitlisted_since, h.household_id"""
+        )
+        return [Waiting(**{**dict(r), "special_needs": list(r["special_needs"])}) for r in rows]
 
+    async def youth_welfare(self) -> list[asyncpg.Record]:
+        """Assignments with minors referred to youth welfare (``persons``: the minors), also
+        those whose adults the city placed."""
+        return await self.db.fetch(
+            """SELECT household_id, minors_referred AS persons, assigned_at, quota_period_id,
+                      persons AS placed_persons
+               FROM households WHERE minors_referred > 0 ORDER BY assigned_at, household_id"""
+        )
 
-async def occupant_checked_in(conn: asyncpg.Connection, d: OccupantCheckedIn) -> None:
-    if d.reservation_id is not None:
-        row = await conn.fetchrow(
-            """UPDATE site_reservations SET state = 'checked_in'
+    async def status_counts(self) -> list[asyncpg.Record]:
+        """Households and persons by status, and by the pillar they live in (if any)."""
+        return await self.db.fetch(
+            # A household of unaccompanied minors only counts its minors under youth_welfare;
+            # minors referred from a household the city places are counted apart (/youth-welfare).
+            """SELECT status, site_pillar, count(*) AS households,
+                      sum(CASE WHEN status = 'youth_welfare' THEN minors_referred ELSE persons END)
+                          AS persons
+               FROM households GROUP BY status, site_pillar ORDER BY status, site_pillar"""
+        )
+
+    # -- the replica of housing's sites -------------------------------------------------
+
+    async def load_board(self, policy: PlacementPolicy = DEFAULT_POLICY) -> Board:
+        """Open sites with allocation's estimate of their free places: the policy's candidates,
+        decided by the city's ``policy``."""
+        rows = await self.db.fetch(_SITES_WITH_REQUESTS + " WHERE s.status = 'open'")
+        return Board((_option(_site_row(r)) for r in rows), policy)
+
+    async def site_option(self, site_id: uuid.UUID) -> SiteOption | None:
+        row = await self.db.fetchrow(_SITES_WITH_REQUESTS + " WHERE s.site_id = $1", site_id)
+        return _option(_site_row(row)) if row else None
+
+    async def list_sites(self) -> list[SiteRow]:
+        rows = await self.db.fetch(_SITES_WITH_REQUESTS + " ORDER BY s.pillar, s.district, s.name")
+        return [_site_row(r) for r in rows]
+
+    async def site_planned(self, d: ShelterPlanned, sequence: int) -> None:
+        await self.db.execute(
+            """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
+                                  last_sequence, building, closes_on)
+               VALUES ($1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9)
+               ON CONFLICT (site_id) DO UPDATE SET
+                   name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
+                   suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+                   building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
+                   last_sequence = EXCLUDED.last_sequence, updated_at = now()
+               WHERE sites.last_sequence < EXCLUDED.last_sequence AND sites.status = 'planned'""",
+            d.site_id,
+            d.name,
+            d.pillar.value,
+            d.district,
+            [s.value for s in d.suitability],
+            d.planned_capacity,
+            sequence,
+            d.building.value,
+            d.closes_on,
+        )
+        await self._units(d.site_id, d.units)
+
+    async def site_opened(self, d: ShelterOpened, sequence: int) -> None:
+        # The sequence guard makes the upsert safe against stale redeliveries.
+        await self.db.execute(
+            """INSERT INTO sites (site_id, name, pillar, district, suitability, status, capacity,
+                                  last_sequence, building, closes_on)
+               VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)
+               ON CONFLICT (site_id) DO UPDATE SET
+                   name = EXCLUDED.name, pillar = EXCLUDED.pillar, district = EXCLUDED.district,
+                   suitability = EXCLUDED.suitability, capacity = EXCLUDED.capacity,
+                   building = EXCLUDED.building, closes_on = EXCLUDED.closes_on,
+                   status = 'open', last_sequence = EXCLUDED.last_sequence, updated_at = now()
+               WHERE sites.last_sequence < EXCLUDED.last_sequence""",
+            d.site_id,
+            d.name,
+            d.pillar.value,
+            d.district,
+            [s.value for s in d.suitability],
+            d.capacity,
+            sequence,
+            d.building.value,
+            d.closes_on,
+        )
+        await self._units(d.site_id, d.units)
+
+    async def _units(self, site_id: uuid.UUID, units: Sequence[Unit]) -> None:
+        """A site's flats as housing declared them (idempotent: a repeat changes nothing)."""
+        if units:
+            await self.db.executemany(
+                """INSERT INTO site_units (unit_id, site_id, places) VALUES ($1, $2, $3)
+                   ON CONFLICT (unit_id) DO NOTHING""",
+                [(u.unit_id, site_id, u.places) for u in units],
+            )
+
+    async def closing_date(self, site_id: uuid.UUID, closes_on: date | None, sequence: int) -> None:
+        """The site's closing date; an older event than the last folded one changes nothing."""
+        await self.db.execute(
+            """UPDATE sites SET closes_on = $2, last_sequence = greatest(last_sequence, $3),
+                                updated_at = now()
+               WHERE site_id = $1 AND last_sequence <= $3""",
+            site_id,
+            closes_on,
+            sequence,
+        )
+
+    async def capacity_changed(self, d: ShelterCapacityChanged, sequence: int) -> None:
+        await self.db.execute(
+            """UPDATE sites SET capacity = $2, blocked = $3, last_sequence = $4, updated_at = now()
+               WHERE site_id = $1 AND last_sequence < $4""",
+            d.site_id,
+            d.capacity,
+            d.blocked_places,
+            sequence,
+        )
+
+    async def site_status(self, site_id: uuid.UUID, status: SiteStatus, sequence: int) -> None:
+        await self.db.execute(
+            """UPDATE sites SET status = $2, last_sequence = $3, updated_at = now()
+               WHERE site_id = $1 AND last_sequence < $3""",
+            site_id,
+            status.value,
+            sequence,
+        )
+
+    async def _adjust(self, site_id: uuid.UUID, *, reserved: int = 0, occupied: int = 0) -> None:
+        await self.db.execute(
+            """UPDATE sites SET reserved = greatest(reserved + $2, 0),
+                                occupied = greatest(occupied + $3, 0), updated_at = now()
+               WHERE site_id = $1""",
+            site_id,
+            reserved,
+            occupied,
+        )
+
+    async def reservation_held(self, d: BedReserved) -> bool:
+        """Count a reservation once; False if it was seen before (housing answered a repeat)."""
+        row = await self.db.fetchrow(
+            """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state,
+                                             unit_id)
+               VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
+               RETURNING reservation_id""",
+            d.reservation_id,
+            d.site_id,
+            d.household_id,
+            d.places,
+            d.unit_id,
+        )
+        if row is None:
+            return False
+        await self._adjust(d.site_id, reserved=d.places)
+        return True
+
+    async def reservation_released(self, d: ReservationReleased) -> None:
+        row = await self.db.fetchrow(
+            """UPDATE site_reservations SET state = 'released'
                WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
             d.reservation_id,
         )
         if row is not None:
-            await _adjust(conn, row["site_id"], reserved=-row["places"])
-    row = await conn.fetchrow(
-        """INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (site_id, household_id) DO NOTHING RETURNING persons""",
-        d.site_id,
-        d.household_id,
-        d.persons,
-        d.unit_id,
-    )
-    if row is not None:
-        await _adjust(conn, d.site_id, occupied=d.persons)
+            await self._adjust(row["site_id"], reserved=-row["places"])
 
+    async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
+        if d.reservation_id is not None:
+            row = await self.db.fetchrow(
+                """UPDATE site_reservations SET state = 'checked_in'
+                   WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
+                d.reservation_id,
+            )
+            if row is not None:
+                await self._adjust(row["site_id"], reserved=-row["places"])
+        row = await self.db.fetchrow(
+            """INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (site_id, household_id) DO NOTHING RETURNING persons""",
+            d.site_id,
+            d.household_id,
+            d.persons,
+            d.unit_id,
+        )
+        if row is not None:
+            await self._adjust(d.site_id, occupied=d.persons)
 
-async def occupant_checked_out(conn: asyncpg.Connection, d: OccupantCheckedOut) -> None:
-    row = await conn.fetchrow(
-        "DELETE FROM site_occupants WHERE site_id = $1 AND household_id = $2 RETURNING persons",
-        d.site_id,
-        d.household_id,
-    )
-    if row is not None:
-        await _adjust(conn, d.site_id, occupied=-row["persons"])
+    async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
+        row = await self.db.fetchrow(
+            "DELETE FROM site_occupants WHERE site_id = $1 AND household_id = $2 RETURNING persons",
+            d.site_id,
+            d.household_id,
+        )
+        if row is not None:
+            await self._adjust(d.site_id, occupied=-row["persons"])
 
-
-async def erase_intake(conn: asyncpg.Connection, household_id: uuid.UUID) -> bool:
-    """Replace the Land's file reference by ``erased-<household_id>`` (column and the
-    assignment as received); True if the household is known here. A later assignment with
-    the old reference is then a new one: nothing links it to the erased household."""
-    result = await conn.execute(
-        """UPDATE households
-           SET land_reference = 'erased-' || household_id::text,
-               request = jsonb_set(request, '{land_reference}',
-                                   to_jsonb('erased-' || household_id::text)),
-               updated_at = now()
-           WHERE household_id = $1""",
-        household_id,
-    )
-    return result.endswith(" 1")
+    async def erase_intake(self, household_id: uuid.UUID) -> bool:
+        """Replace the Land's file reference by ``erased-<household_id>`` (column and the
+        assignment as received); True if the household is known here. A later assignment with
+        the old reference is then a new one: nothing links it to the erased household."""
+        result = await self.db.execute(
+            """UPDATE households
+               SET land_reference = 'erased-' || household_id::text,
+                   request = jsonb_set(request, '{land_reference}',
+                                       to_jsonb('erased-' || household_id::text)),
+                   updated_at = now()
+               WHERE household_id = $1""",
+            household_id,
+        )
+        return result.endswith(" 1")
