@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNeed, UniqueList
 from ankommen_contracts.events.allocation import (
@@ -25,8 +24,8 @@ from ankommen_contracts.events.allocation import (
     RelocationReason,
 )
 from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
-from ankommen_runtime import Conflict, DomainError, Tx
-from ankommen_runtime.clock import BusinessTime, Clock, occurred
+from ankommen_runtime import Conflict, DomainError, Tx, Uow
+from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.commands import Command
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import Unprocessable
@@ -49,16 +48,6 @@ from .domain import (
     dissolution_key,
 )
 from .store import AllocationStore, QuotaPeriod
-
-
-class Work(Protocol):
-    """What a command needs of its unit of work, the runtime's ``UnitOfWork`` or the unit
-    tests' ``InMemoryUnitOfWork``: the business clock and transactions over the store."""
-
-    clock: Clock
-
-    def __call__(self) -> AbstractAsyncContextManager[Tx[AllocationStore]]: ...
-
 
 # Bounds per housing event, so one event never triggers unbounded work; the periodic
 # waitlist sweep (and the next event that frees places) carries on where it stopped.
@@ -256,7 +245,7 @@ class Registered:
 
 
 async def announce_quota_period(
-    uow: Work, command: AnnounceQuotaPeriod
+    uow: Uow[AllocationStore], command: AnnounceQuotaPeriod
 ) -> tuple[QuotaPeriod, bool]:
     """Record the period and raise QuotaPeriodAnnounced; a repeat with the same id and data
     changes nothing, the same id with other data is a conflict."""
@@ -283,7 +272,7 @@ async def announce_quota_period(
 
 
 async def register_assignments(
-    uow: Work,
+    uow: Uow[AllocationStore],
     assignments: Sequence[Assignment],
     *,
     batch: bool = False,
@@ -337,7 +326,7 @@ async def register_assignments(
 
 
 def _assignment_dates(
-    uow: Work, a: Assignment, index: int | None
+    uow: Uow[AllocationStore], a: Assignment, index: int | None
 ) -> tuple[datetime, datetime | None]:
     """The decision (not in the future) and the expected arrival (not before the decision,
     at most ``ARRIVAL_HORIZON`` after it) of one assignment; 422 naming the field."""
@@ -373,7 +362,7 @@ def _repeat(
 
 
 async def record_readiness(
-    uow: Work,
+    uow: Uow[AllocationStore],
     household_id: uuid.UUID,
     command: RecordReadiness,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -391,7 +380,7 @@ async def record_readiness(
 
 
 async def request_relocation(
-    uow: Work,
+    uow: Uow[AllocationStore],
     household_id: uuid.UUID,
     command: RequestRelocation,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -406,7 +395,7 @@ async def request_relocation(
 
 
 async def record_departure(
-    uow: Work, household_id: uuid.UUID, command: RecordDeparture
+    uow: Uow[AllocationStore], household_id: uuid.UUID, command: RecordDeparture
 ) -> Household:
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
@@ -417,7 +406,7 @@ async def record_departure(
 
 
 async def confirm_arrival(
-    uow: Work,
+    uow: Uow[AllocationStore],
     household_id: uuid.UUID,
     command: ConfirmArrival,
     policy: PlacementPolicy = DEFAULT_POLICY,
@@ -437,7 +426,7 @@ async def confirm_arrival(
     return household
 
 
-async def resend_overdue(uow: Work, timeout: timedelta, now: datetime) -> bool:
+async def resend_overdue(uow: Uow[AllocationStore], timeout: timedelta, now: datetime) -> bool:
     """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``
     at ``now`` (the wall clock: a technical timeout); True if there may be more to re-send.
     The re-sent event keeps the decision's business time."""
@@ -451,7 +440,9 @@ async def resend_overdue(uow: Work, timeout: timedelta, now: datetime) -> bool:
     return len(households) == OVERDUE_PER_SWEEP
 
 
-async def retry_waitlist(uow: Work, policy: PlacementPolicy = DEFAULT_POLICY) -> bool:
+async def retry_waitlist(
+    uow: Uow[AllocationStore], policy: PlacementPolicy = DEFAULT_POLICY
+) -> bool:
     """Use free places that the per-event bound left over (a periodic sweep); True if the
     bound was reached again, so there may be more to place."""
     async with uow() as tx:
