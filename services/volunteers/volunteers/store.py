@@ -12,9 +12,9 @@ support_requests (by id) → volunteers (by id) → matches → the runtime's su
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import asyncpg
 from ankommen_contracts import Skill
@@ -44,6 +44,8 @@ from .domain import (
     VolunteerStatus,
     Weekday,
 )
+
+T = TypeVar("T")
 
 # Fixed bit of each skill and weekday in the *_mask columns: never renumber one (stored
 # rows keep their bits); a new skill takes the next free bit.
@@ -365,15 +367,22 @@ class PgVolunteersStore:
         )
 
     async def _lock(
-        self, table: str, columns: str, key: str, ids: Iterable[uuid.UUID]
-    ) -> list[asyncpg.Record]:
+        self,
+        table: str,
+        columns: str,
+        key: str,
+        ids: Iterable[uuid.UUID],
+        decode: Callable[[asyncpg.Record], T],
+    ) -> dict[uuid.UUID, T]:
         """Lock the rows of ``table`` with these ids (``lock_<things>``), in id order, so
-        two transactions locking overlapping sets queue instead of deadlocking."""
-        return await self.db.fetch(
+        two transactions locking overlapping sets queue instead of deadlocking; decoded, by
+        id."""
+        rows = await self.db.fetch(
             f"""SELECT {columns} FROM {table} WHERE {key} = ANY($1::uuid[])
                 ORDER BY {key} FOR UPDATE""",
             sorted(set(ids)),
         )
+        return {r[key]: decode(r) for r in rows}
 
     # -- volunteers
 
@@ -410,8 +419,7 @@ class PgVolunteersStore:
     async def lock_volunteers(
         self, volunteer_ids: Iterable[uuid.UUID]
     ) -> dict[uuid.UUID, Volunteer]:
-        rows = await self._lock("volunteers", _VOLUNTEER, "volunteer_id", volunteer_ids)
-        return {r["volunteer_id"]: _volunteer(r) for r in rows}
+        return await self._lock("volunteers", _VOLUNTEER, "volunteer_id", volunteer_ids, _volunteer)
 
     async def list_volunteers(
         self,
@@ -617,8 +625,7 @@ class PgVolunteersStore:
     async def lock_requests(
         self, request_ids: Iterable[uuid.UUID]
     ) -> dict[uuid.UUID, SupportRequest]:
-        rows = await self._lock("support_requests", _REQUEST, "request_id", request_ids)
-        return {r["request_id"]: _request(r) for r in rows}
+        return await self._lock("support_requests", _REQUEST, "request_id", request_ids, _request)
 
     async def list_requests(
         self,
