@@ -2,11 +2,12 @@
 
 The volunteers live in PostgreSQL (the service's own migrations, the real store). Each
 measured call is what ``GET /requests/{id}/proposals`` does below HTTP:
-``handlers.propose`` = load the request, the candidate query (``store.candidates``: the
-hard rules as WHERE, the domain's score in the same whole hundredths as ORDER BY, the best
-10 and the count of everyone who qualifies), then the domain's explained ranking of those.
+``handlers.propose`` = load the request, the candidate query
+(``PgVolunteersStore.candidates``: the hard rules as WHERE, the domain's score in the same
+whole hundredths as ORDER BY, the best 10 and the count of everyone who qualifies), then
+the domain's explained ranking of those.
 Beside it, in the same run and on the same data, the naive baseline: read every volunteer
-(``store.all_volunteers``, a full scan) and let the domain weigh them all.
+(``PgVolunteersStore.all_volunteers``, a full scan) and let the domain weigh them all.
 
 Checks: for every request measured both ways, the two top-10 lists are identical (the
 database applies exactly the domain's rules and score), and no proposal for work with
@@ -27,7 +28,7 @@ import asyncpg
 from ankommen_contracts import Skill
 from ankommen_runtime.db import RUNTIME_MIGRATIONS, create_pool, migrate
 from ankommen_runtime.settings import ServiceSettings
-from volunteers import handlers, store
+from volunteers import handlers
 from volunteers.districts import load
 from volunteers.domain import (
     Contact,
@@ -38,6 +39,7 @@ from volunteers.domain import (
     Weekday,
     rank,
 )
+from volunteers.store import PgVolunteersStore
 
 from .common import Bench, Figure, Result, Target
 
@@ -106,7 +108,7 @@ async def _populate(pool: asyncpg.Pool, rng: random.Random, count: int) -> None:
     for start in range(0, count, INSERT_BATCH):
         batch = [_volunteer(rng) for _ in range(min(INSERT_BATCH, count - start))]
         async with pool.acquire() as conn, conn.transaction():
-            await store.add_volunteers(conn, batch)
+            await PgVolunteersStore(conn).add_volunteers(batch)
     await pool.execute("ANALYZE volunteers")
 
 
@@ -123,9 +125,11 @@ async def _measure(bench: Bench, count: int, requests: int, naive: int) -> dict[
             wanted = [_request(rng) for _ in range(requests)]
             async with pool.acquire() as conn:
                 for r in wanted:
-                    await store.add_request(conn, r)
+                    await PgVolunteersStore(conn).add_request(r)
             for r in wanted[:5]:  # warm the plan cache and the connection
-                await handlers.propose(pool, r.request_id, neighbourhood, TODAY, 10)
+                await handlers.propose(
+                    PgVolunteersStore(pool), r.request_id, neighbourhood, TODAY, 10
+                )
 
             indexed_ms: list[float] = []
             qualified: list[int] = []
@@ -139,7 +143,7 @@ async def _measure(bench: Bench, count: int, requests: int, naive: int) -> dict[
                 for r in wanted:
                     t0 = time.perf_counter()
                     _, ranking, n = await handlers.propose(
-                        pool, r.request_id, neighbourhood, TODAY, 10
+                        PgVolunteersStore(pool), r.request_id, neighbourhood, TODAY, 10
                     )
                     indexed_ms.append((time.perf_counter() - t0) * 1000)
                     qualified.append(n)
@@ -151,9 +155,9 @@ async def _measure(bench: Bench, count: int, requests: int, naive: int) -> dict[
             agree = True
             for r in wanted[:naive]:
                 t0 = time.perf_counter()
-                request = await store.get_request(pool, r.request_id)
+                request = await PgVolunteersStore(pool).get_request(r.request_id)
                 assert request is not None
-                everyone = await store.all_volunteers(pool)
+                everyone = await PgVolunteersStore(pool).all_volunteers()
                 ranking = rank(request, everyone, neighbourhood, TODAY, 10)
                 naive_ms.append((time.perf_counter() - t0) * 1000)
                 agree = (

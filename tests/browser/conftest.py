@@ -65,7 +65,7 @@ async def served(
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await store.add_facts(conn, [fact_row(e) for e in city()])
+            await store.PgReportingStore(conn).add_facts([fact_row(e) for e in city()])
     finally:
         await conn.close()
     try:

@@ -109,7 +109,7 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         conn = await asyncpg.connect(dsn)
         try:
             async with conn.transaction():
-                await store.add_facts(conn, [fact_row(e) for e in envelopes()])
+                await store.PgReportingStore(conn).add_facts([fact_row(e) for e in envelopes()])
         finally:
             await conn.close()
         as_of = {"as_of": "2016-03-31"}
@@ -210,7 +210,7 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         conn = await asyncpg.connect(dsn)
         try:
             async with conn.transaction():
-                await store.add_facts(conn, [fact_row(extra)])
+                await store.PgReportingStore(conn).add_facts([fact_row(extra)])
         finally:
             await conn.close()
         again = (await api.get("/views/capacity", params=as_of)).json()

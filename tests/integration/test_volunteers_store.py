@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ankommen_contracts import Skill
 from ankommen_runtime.db import RUNTIME_MIGRATIONS, create_pool, migrate
-from volunteers import handlers, store
+from volunteers import handlers
 from volunteers.districts import load
 from volunteers.domain import (
     Contact,
@@ -21,6 +21,7 @@ from volunteers.domain import (
     Weekday,
     rank,
 )
+from volunteers.store import PgVolunteersStore
 
 TODAY = date(2016, 11, 15)
 MIGRATIONS = Path(handlers.__file__).parent / "migrations"
@@ -71,15 +72,15 @@ async def test_the_databases_top_proposals_equal_the_domain_ranking_everyone(
     try:
         await migrate(pool, [("runtime", RUNTIME_MIGRATIONS), ("volunteers", MIGRATIONS)])
         async with pool.acquire() as conn:
-            await store.add_volunteers(conn, [_volunteer(rng) for _ in range(1_000)])
-        everyone = await store.all_volunteers(pool)
+            await PgVolunteersStore(conn).add_volunteers([_volunteer(rng) for _ in range(1_000)])
+        everyone = await PgVolunteersStore(pool).all_volunteers()
         compared = with_proposals = 0
         for _ in range(120):
             request = _request(rng)
             async with pool.acquire() as conn:
-                await store.add_request(conn, request)
+                await PgVolunteersStore(conn).add_request(request)
             _, ranking, qualified = await handlers.propose(
-                pool, request.request_id, neighbourhood, TODAY, 10
+                PgVolunteersStore(pool), request.request_id, neighbourhood, TODAY, 10
             )
             naive = rank(request, everyone, neighbourhood, TODAY, 10)
             assert [(p.volunteer_id, p.hundredths) for p in ranking.proposals] == [

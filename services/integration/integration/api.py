@@ -4,14 +4,15 @@ District social workers (``social-worker``, with a ``district`` claim) see and c
 cases of their own Stadtbezirk only; allocation staff read cases (who is ready for a flat)
 and caseloads; council readers see caseloads (counts, no household); operations may erase
 personal details on a request to the data protection officer. Personal details are shown
-to social workers only. Lists are paged (``limit`` ≤ 500).
+to social workers only. Lists are paged as every service's (``Page``: ``limit`` ≤ 1000,
+``offset``, ``total``).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated
 
 import asyncpg
 from ankommen_contracts import District, Pillar, Skill
@@ -30,16 +31,16 @@ from ankommen_contracts.events.integration import (
 from ankommen_runtime import UnitOfWork
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
+from ankommen_runtime.pagination import Page, PageQuery
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import domain, handlers, store
+from . import domain, handlers
 from .domain import CaseStatus, Teams
-
-T = TypeVar("T")
+from .store import PgIntegrationStore
 
 
 class View(BaseModel):
@@ -56,8 +57,13 @@ def _caseload_limit(request: Request) -> int:
     return request.app.state.settings.caseload_limit_persons
 
 
+def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgIntegrationStore:
+    """Integration's store over the pool, for the read-only routes."""
+    return PgIntegrationStore(pool)
+
+
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Reads = Annotated[PgIntegrationStore, Depends(_reads)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 TeamData = Annotated[Teams, Depends(_teams)]
 CaseloadLimit = Annotated[int, Depends(_caseload_limit)]
@@ -68,24 +74,6 @@ LoadReader = Annotated[
     Actor, Depends(allow(Role.SOCIAL_WORKER, Role.ALLOCATION_STAFF, Role.COUNCIL_READER))
 ]
 Eraser = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER, Role.OPERATIONS))]
-
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list; ``next_offset`` is null on the last page."""
-
-    items: list[T]
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
-    more = offset + limit if len(items) == limit else None
-    return {"items": items, "limit": limit, "offset": offset, "next_offset": more}
-
 
 # -- views ---------------------------------------------------------------------------------
 
@@ -225,43 +213,40 @@ def _own_district(actor: Actor, district: int | None) -> int | None:
     return actor.district
 
 
-async def _readable_case(pool: asyncpg.Pool, actor: Actor, case_id: uuid.UUID) -> domain.Case:
-    case = found(await store.get_case(pool, case_id), f"case {case_id}")
+async def _readable_case(
+    reads: PgIntegrationStore, actor: Actor, case_id: uuid.UUID
+) -> domain.Case:
+    case = found(await reads.get_case(case_id), f"case {case_id}")
     handlers.guard(actor, case)
     return case
 
 
 @cases.get("/cases", summary="List cases")
 async def list_cases(
-    pool: Pool,
+    reads: Reads,
     actor: CaseReader,
+    page: PageQuery,
     district: Annotated[District | None, Query()] = None,
     status: CaseStatus | None = None,
     household_id: uuid.UUID | None = None,
     social_worker: str | None = None,
     ready_to_move_out: bool = False,
-    limit: Limit = 100,
-    offset: Offset = 0,
 ) -> Page[CaseView]:
     """Oldest first. A social worker sees the cases of their own Stadtbezirk only."""
-    found_cases = await store.list_cases(
-        pool,
+    found_cases, total = await reads.list_cases(
         district=_own_district(actor, district),
         status=status,
         household_id=household_id,
         social_worker=social_worker,
         ready_to_move_out=ready_to_move_out,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
-    return Page[CaseView].model_validate(
-        _page([CaseView.model_validate(c) for c in found_cases], limit, offset)
-    )
+    return Page[CaseView].of([CaseView.model_validate(c) for c in found_cases], total, page)
 
 
 @cases.get("/cases/{case_id}", summary="One case")
-async def get_case(case_id: uuid.UUID, pool: Pool, actor: CaseReader) -> CaseView:
-    return CaseView.model_validate(await _readable_case(pool, actor, case_id))
+async def get_case(case_id: uuid.UUID, reads: Reads, actor: CaseReader) -> CaseView:
+    return CaseView.model_validate(await _readable_case(reads, actor, case_id))
 
 
 @cases.post("/cases/{case_id}/assign", summary="Assign the case to a social worker")
@@ -292,10 +277,12 @@ async def record_milestone(
 
 
 @cases.get("/cases/{case_id}/milestones", summary="A case's milestones")
-async def list_milestones(case_id: uuid.UUID, pool: Pool, actor: CaseReader) -> list[MilestoneView]:
+async def list_milestones(
+    case_id: uuid.UUID, reads: Reads, actor: CaseReader
+) -> list[MilestoneView]:
     """Bounded by the case: one household's milestones."""
-    await _readable_case(pool, actor, case_id)
-    return [MilestoneView.model_validate(m) for m in await store.list_milestones(pool, case_id)]
+    await _readable_case(reads, actor, case_id)
+    return [MilestoneView.model_validate(m) for m in await reads.list_milestones(case_id)]
 
 
 @cases.post("/cases/{case_id}/readiness", summary="Assess readiness for a flat")
@@ -390,10 +377,10 @@ async def request_support(
 
 @cases.get("/cases/{case_id}/support-requests", summary="A case's support requests")
 async def list_support_requests(
-    case_id: uuid.UUID, pool: Pool, actor: SocialWorker
+    case_id: uuid.UUID, reads: Reads, actor: SocialWorker
 ) -> list[SupportRequestView]:
-    await _readable_case(pool, actor, case_id)
-    found_requests = await store.list_support_requests(pool, case_id)
+    await _readable_case(reads, actor, case_id)
+    found_requests = await reads.list_support_requests(case_id)
     return [SupportRequestView.model_validate(r) for r in found_requests]
 
 
@@ -420,9 +407,9 @@ async def add_person(
 
 
 @people.get("/cases/{case_id}/people", summary="A case's personal details")
-async def list_people(case_id: uuid.UUID, pool: Pool, actor: SocialWorker) -> list[PersonView]:
-    await _readable_case(pool, actor, case_id)
-    return [PersonView.model_validate(p) for p in await store.list_people(pool, case_id)]
+async def list_people(case_id: uuid.UUID, reads: Reads, actor: SocialWorker) -> list[PersonView]:
+    await _readable_case(reads, actor, case_id)
+    return [PersonView.model_validate(p) for p in await reads.list_people(case_id)]
 
 
 @people.post(
@@ -451,7 +438,7 @@ async def list_teams(teams: TeamData, actor: LoadReader) -> list[TeamView]:
 
 @teams_router.get("/caseloads", summary="Caseloads per team and social worker")
 async def caseloads(
-    pool: Pool,
+    reads: Reads,
     teams: TeamData,
     limit: CaseloadLimit,
     actor: LoadReader,
@@ -460,7 +447,7 @@ async def caseloads(
     """Open cases and persons per team and per social worker; ``over_limit`` warns above
     the configured persons per social worker. A social worker sees their own team."""
     own = _own_district(actor, district)
-    loads = domain.caseloads(teams, await store.open_loads(pool), limit)
+    loads = domain.caseloads(teams, await reads.open_loads(), limit)
     return [TeamLoadView.model_validate(t) for t in loads if own is None or t.district == own]
 
 
@@ -469,29 +456,24 @@ async def caseloads(
 )
 async def ready_to_move_out(
     team_id: str,
-    pool: Pool,
+    reads: Reads,
     teams: TeamData,
     actor: CaseReader,
-    limit: Limit = 100,
-    offset: Offset = 0,
+    page: PageQuery,
 ) -> Page[CaseView]:
     """Open cases in municipal accommodation assessed ready for a tenancy of their own,
     with no completed move-out: the team's Auszugsmanagement list."""
     team = found(teams.by_id(team_id), f"team {team_id}")
     district = _own_district(actor, team.district)
-    found_cases = await store.list_cases(
-        pool,
+    found_cases, total = await reads.list_cases(
         district=district,
         status=CaseStatus.OPEN,
         household_id=None,
         social_worker=None,
         ready_to_move_out=True,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
-    return Page[CaseView].model_validate(
-        _page([CaseView.model_validate(c) for c in found_cases], limit, offset)
-    )
+    return Page[CaseView].of([CaseView.model_validate(c) for c in found_cases], total, page)
 
 
 ROUTERS = (cases, people, teams_router)

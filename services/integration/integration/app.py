@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from . import api, domain, handlers
+from .store import PgIntegrationStore
 
 log = get_logger(__name__)
 
@@ -85,6 +86,7 @@ SPEC = ServiceSpec(
     "structures, support requests for volunteers; personal details stay here.",
     settings=IntegrationSettings,
     migrations=Path(__file__).parent / "migrations",
+    store=PgIntegrationStore,
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
     periodic=[

@@ -13,10 +13,11 @@ birth date or contact details (these reach the ``people`` table and nothing else
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
 from typing import Any, Self
 
-import asyncpg
 from ankommen_contracts import MAX_HOUSEHOLD, District, Envelope, Skill, UniqueList
 from ankommen_contracts.common import LanguageCode
 from ankommen_contracts.events.allocation import RefugeeDeparted
@@ -40,7 +41,7 @@ from ankommen_contracts.events.integration import (
     TimeSlot,
     Weekday,
 )
-from ankommen_runtime import Conflict, Transaction, UnitOfWork
+from ankommen_runtime import Conflict, Tx
 from ankommen_runtime.auth import Actor, Role
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import DomainError
@@ -48,7 +49,6 @@ from ankommen_runtime.logging import get_logger
 from ankommen_runtime.store import found
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import store
 from .domain import (
     Case,
     ErasureReceipt,
@@ -60,8 +60,13 @@ from .domain import (
     Teams,
     erasure,
 )
+from .store import IntegrationStore
 
 log = get_logger(__name__)
+
+# A unit of work whose transactions carry integration's store: the runtime's on PostgreSQL,
+# the in-memory one in the unit tests.
+Work = Callable[[], AbstractAsyncContextManager[Tx[IntegrationStore]]]
 
 
 class NotYourDistrict(DomainError):
@@ -86,48 +91,48 @@ class Command(BaseModel):
 # -- events from housing and allocation ----------------------------------------------------
 
 
-async def on_site(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_site(tx: Tx[IntegrationStore], event: Envelope[Any]) -> None:
     """ShelterPlanned / ShelterOpened: remember where the site is and which pillar."""
     data: ShelterPlanned | ShelterOpened = event.data
-    await store.save_site(tx.conn, SiteRef(data.site_id, data.district, data.pillar))
+    await tx.store.save_site(SiteRef(data.site_id, data.district, data.pillar))
 
 
 def on_checked_in(teams: Teams) -> EventHandler:
-    async def checked_in(tx: Transaction, event: Envelope[Any]) -> None:
+    async def checked_in(tx: Tx[IntegrationStore], event: Envelope[Any]) -> None:
         """OccupantCheckedIn: a placed household gets a case; a relocated one takes it along."""
         data: OccupantCheckedIn = event.data
-        site = await store.get_site(tx.conn, data.site_id)
+        site = await tx.store.get_site(data.site_id)
         if site is None:
             # Housing publishes a site before anyone checks in there (same subject, same
             # partition): a missing site is an error worth a dead letter, not a guess.
             raise LookupError(f"site {data.site_id} is unknown to integration")
-        case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+        case = await tx.store.get_open_case_of(data.household_id, for_update=True)
         team = teams.of(site.district)
         if case is None:
             case = Case.open_for(data.household_id, data.persons, site, team, event.occurred_at)
-            await store.add_case(tx.conn, case)
+            await tx.store.add_case(case)
             log.info("case opened", case_id=str(case.case_id), district=case.district)
         elif case.moved_in(site, data.persons, team, event.occurred_at):
-            await store.save_case(tx.conn, case)
+            await tx.store.save_case(case)
         tx.publish(*case.events)
 
     return checked_in
 
 
-async def on_checked_out(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_checked_out(tx: Tx[IntegrationStore], event: Envelope[Any]) -> None:
     """OccupantCheckedOut: the household no longer lives there (if it still did)."""
     data: OccupantCheckedOut = event.data
-    case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+    case = await tx.store.get_open_case_of(data.household_id, for_update=True)
     if case is not None and case.left_site(data.site_id, event.occurred_at):
-        await store.save_case(tx.conn, case)
+        await tx.store.save_case(case)
 
 
-async def on_departed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_departed(tx: Tx[IntegrationStore], event: Envelope[Any]) -> None:
     """RefugeeDeparted: the household left the city's care; its case closes (moved away)."""
     data: RefugeeDeparted = event.data
-    case = await store.get_open_case_of(tx.conn, data.household_id, for_update=True)
+    case = await tx.store.get_open_case_of(data.household_id, for_update=True)
     if case is not None and case.departed(event.occurred_at):
-        await store.save_case(tx.conn, case)
+        await tx.store.save_case(case)
         tx.publish(*case.events)
 
 
@@ -151,15 +156,13 @@ def subscriptions(settings: Any) -> list[Subscription]:
 # -- commands ------------------------------------------------------------------------------
 
 
-async def _change(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, change: Any
-) -> tuple[Case, Any]:
+async def _change(uow: Work, actor: Actor, case_id: uuid.UUID, change: Any) -> tuple[Case, Any]:
     """Lock the case, check the caller's district, apply a rule, save and publish."""
     async with uow() as tx:
-        case = found(await store.get_case(tx.conn, case_id, for_update=True), f"case {case_id}")
+        case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
         guard(actor, case)
         result = await change(tx, case)
-        await store.save_case(tx.conn, case)
+        await tx.store.save_case(case)
         tx.publish(*case.events)
     return case, result
 
@@ -175,8 +178,8 @@ class AssignCase(Command):
     )
 
 
-async def assign(uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssignCase) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+async def assign(uow: Work, actor: Actor, case_id: uuid.UUID, command: AssignCase) -> Case:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assign(command.social_worker or actor.subject)
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -209,7 +212,7 @@ class RecordMilestone(Command):
 
 
 async def record_milestone(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: RecordMilestone, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: RecordMilestone, today: date
 ) -> MilestoneRecord:
     record = MilestoneRecord(
         milestone_id=uuid.uuid4(),
@@ -221,9 +224,9 @@ async def record_milestone(
         residence_status=command.residence_status,
     )
 
-    async def change(tx: Transaction, case: Case) -> None:
-        case.record_milestone(record, await store.list_milestones(tx.conn, case_id), today)
-        await store.add_milestone(tx.conn, record)
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+        case.record_milestone(record, await tx.store.list_milestones(case_id), today)
+        await tx.store.add_milestone(record)
 
     await _change(uow, actor, case_id, change)
     return record
@@ -245,9 +248,9 @@ class AssessReadiness(Command):
 
 
 async def assess_readiness(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
 ) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assess(
             command.independence,
             today,
@@ -277,10 +280,8 @@ class PlanMoveOut(Command):
         return self
 
 
-async def plan_move_out(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: PlanMoveOut
-) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+async def plan_move_out(uow: Work, actor: Actor, case_id: uuid.UUID, command: PlanMoveOut) -> Case:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.plan_move_out(command.target_kind, command.target_district, command.planned_on)
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -291,14 +292,14 @@ class CompleteMoveOut(Command):
 
 
 async def complete_move_out(
-    uow: UnitOfWork,
+    uow: Work,
     actor: Actor,
     case_id: uuid.UUID,
     command: CompleteMoveOut,
     today: date,
     teams: Teams,
 ) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.complete_move_out(command.moved_on or today, today, teams)
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -316,9 +317,9 @@ class HandOver(Command):
 
 
 async def hand_over(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
 ) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.hand_over(
             command.to_structure,
             command.receiving_partner,
@@ -335,9 +336,9 @@ class CloseCase(Command):
 
 
 async def close_case(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
 ) -> Case:
-    async def change(tx: Transaction, case: Case) -> None:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.close(command.reason, command.closed_on or today)
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -378,11 +379,11 @@ class RequestSupport(Command):
 
 
 async def request_support(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: RequestSupport, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: RequestSupport, today: date
 ) -> SupportRequest:
     request: SupportRequest | None = None
 
-    async def change(tx: Transaction, case: Case) -> None:
+    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         nonlocal request
         request = SupportRequest(
             request_id=uuid.uuid4(),
@@ -396,7 +397,7 @@ async def request_support(
             requested_on=today,
         )
         case.request_support(request)
-        await store.add_support_request(tx.conn, request)
+        await tx.store.add_support_request(request)
 
     await _change(uow, actor, case_id, change)
     assert request is not None
@@ -417,12 +418,12 @@ class AddPerson(Command):
 
 
 async def add_person(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
+    uow: Work, actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
 ) -> Person:
     if command.date_of_birth is not None and command.date_of_birth > today:
         raise Invalid("date_of_birth is in the future")
     async with uow() as tx:
-        case = found(await store.get_case(tx.conn, case_id, for_update=True), f"case {case_id}")
+        case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
         guard(actor, case)
         if not case.is_open:
             raise Conflict(f"case {case_id} is closed")
@@ -436,10 +437,8 @@ async def add_person(
             phone=command.phone,
             email=command.email,
         )
-        try:
-            await store.add_person(tx.conn, person)
-        except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"person {person.person_id} is recorded already") from exc
+        if not await tx.store.add_person(person):
+            raise Conflict(f"person {person.person_id} is recorded already")
     log.info("personal details recorded", case_id=str(case_id), person_id=str(person.person_id))
     return person
 
@@ -454,22 +453,21 @@ class RequestErasure(Command):
 
 
 async def request_erasure(
-    uow: UnitOfWork, actor: Actor, command: RequestErasure, today: date
+    uow: Work, actor: Actor, command: RequestErasure, today: date
 ) -> ErasureReceipt:
     """Erase here and publish ErasureRequested for allocation and housing; the case, its
     milestones and every count stay."""
     async with uow() as tx:
-        case = await store.get_latest_case_of(tx.conn, command.household_id)
+        case = await tx.store.get_latest_case_of(command.household_id)
         if case is not None:
             guard(actor, case)
         elif actor.district is not None and not actor.roles - {Role.SOCIAL_WORKER}:
             # A district social worker erases for the households of their own cases only.
             raise NotYourDistrict(f"household {command.household_id} has no case of yours")
-        erased = await store.erase_people(tx.conn, command.household_id, command.person_ids)
-        await store.mark_erased(tx.conn, command.household_id, today)
+        erased = await tx.store.erase_people(command.household_id, command.person_ids)
+        await tx.store.mark_erased(command.household_id, today)
         event = erasure(command.household_id, command.person_ids, ErasureReason.REQUESTED, today)
-        await store.record_erasure(
-            tx.conn,
+        await tx.store.record_erasure(
             event.erasure_id,
             command.household_id,
             list(command.person_ids),
@@ -488,22 +486,19 @@ async def request_erasure(
     return ErasureReceipt(event.erasure_id, command.household_id, len(erased))
 
 
-async def erase_after_retention(
-    uow: UnitOfWork, *, today: date, retention: timedelta, limit: int
-) -> int:
+async def erase_after_retention(uow: Work, *, today: date, retention: timedelta, limit: int) -> int:
     """Erase the personal details of cases closed longer than ``retention``; how many."""
     async with uow() as tx:
-        due = await store.claim_due_for_erasure(tx.conn, today - retention, limit)
+        due = await tx.store.claim_due_for_erasure(today - retention, limit)
         for case in due:
-            erased = await store.erase_people(tx.conn, case.household_id, case_id=case.case_id)
+            erased = await tx.store.erase_people(case.household_id, case_id=case.case_id)
             case.details_erased_on = today
-            await store.save_case(tx.conn, case)
-            if await store.get_open_case_of(tx.conn, case.household_id) is None:
+            await tx.store.save_case(case)
+            if await tx.store.get_open_case_of(case.household_id) is None:
                 # The household is no longer counselled: the other services let go of the
                 # whole household too (no person list: everyone).
                 event = erasure(case.household_id, [], ErasureReason.RETENTION, today)
-                await store.record_erasure(
-                    tx.conn,
+                await tx.store.record_erasure(
                     event.erasure_id,
                     case.household_id,
                     erased,

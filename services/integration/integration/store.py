@@ -1,4 +1,9 @@
-"""Integration's SQL, by the runtime's store convention (``get_``/``lock_``, ``Db``)."""
+"""Integration's SQL, by the runtime's store convention (``get_``/``lock_``, ``Db``).
+
+``IntegrationStore`` is the port the handlers use (``tx.store``); ``PgIntegrationStore`` keeps
+it on PostgreSQL, the tests' ``InMemoryIntegrationStore`` in plain dicts. The read-only
+queries only the API runs (lists, caseloads) are ``PgIntegrationStore``'s alone.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from ankommen_contracts import Pillar, Skill
@@ -23,6 +28,7 @@ from ankommen_contracts.events.integration import (
     TimeSlot,
     Weekday,
 )
+from ankommen_runtime.pagination import PageRequest, fetch_page
 from ankommen_runtime.store import Db
 from ankommen_runtime.store import for_update as lock_clause
 
@@ -39,27 +45,7 @@ from .domain import (
     SupportRequest,
 )
 
-# -- sites ---------------------------------------------------------------------------------
-
-
-async def save_site(conn: asyncpg.Connection, site: SiteRef) -> None:
-    await conn.execute(
-        """INSERT INTO sites (site_id, district, pillar) VALUES ($1, $2, $3)
-           ON CONFLICT (site_id) DO UPDATE SET district = $2, pillar = $3""",
-        site.site_id,
-        site.district,
-        site.pillar.value,
-    )
-
-
-async def get_site(db: Db, site_id: uuid.UUID) -> SiteRef | None:
-    row = await db.fetchrow(
-        "SELECT site_id, district, pillar FROM sites WHERE site_id = $1", site_id
-    )
-    return SiteRef(row["site_id"], row["district"], Pillar(row["pillar"])) if row else None
-
-
-# -- cases ---------------------------------------------------------------------------------
+# -- row mappers ---------------------------------------------------------------------------
 
 _CASE = (
     "case_id, household_id, persons, district, team_id, opened_on, status, site_id,"
@@ -161,103 +147,6 @@ def _case_args(c: Case) -> tuple[Any, ...]:
     )
 
 
-async def add_case(conn: asyncpg.Connection, case: Case) -> None:
-    placeholders = ", ".join(f"${i}" for i in range(1, 20))
-    await conn.execute(f"INSERT INTO cases ({_CASE}) VALUES ({placeholders})", *_case_args(case))
-
-
-async def save_case(conn: asyncpg.Connection, case: Case) -> None:
-    await conn.execute(
-        """UPDATE cases SET persons = $3, district = $4, team_id = $5, opened_on = $6,
-               status = $7, site_id = $8, site_pillar = $9, site_since = $10,
-               social_worker = $11, language_level = $12, residence_status = $13,
-               readiness = $14, move_out = $15, handover = $16, closed_on = $17,
-               close_reason = $18, details_erased_on = $19, updated_at = now()
-           WHERE case_id = $1 AND household_id = $2""",
-        *_case_args(case),
-    )
-
-
-async def get_case(db: Db, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
-    lock = lock_clause(for_update)
-    row = await db.fetchrow(f"SELECT {_CASE} FROM cases WHERE case_id = $1{lock}", case_id)
-    return _case(row) if row else None
-
-
-async def get_open_case_of(
-    db: Db, household_id: uuid.UUID, *, for_update: bool = False
-) -> Case | None:
-    lock = lock_clause(for_update)
-    row = await db.fetchrow(
-        f"SELECT {_CASE} FROM cases WHERE household_id = $1 AND status = 'open'{lock}",
-        household_id,
-    )
-    return _case(row) if row else None
-
-
-async def get_latest_case_of(db: Db, household_id: uuid.UUID) -> Case | None:
-    row = await db.fetchrow(
-        f"""SELECT {_CASE} FROM cases WHERE household_id = $1
-            ORDER BY (status = 'open') DESC, opened_on DESC, case_id LIMIT 1""",
-        household_id,
-    )
-    return _case(row) if row else None
-
-
-async def list_cases(
-    db: Db,
-    *,
-    district: int | None,
-    status: CaseStatus | None,
-    household_id: uuid.UUID | None,
-    social_worker: str | None,
-    ready_to_move_out: bool,
-    limit: int,
-    offset: int,
-) -> list[Case]:
-    rows = await db.fetch(
-        f"""SELECT {_CASE} FROM cases
-            WHERE ($1::int IS NULL OR district = $1) AND ($2::text IS NULL OR status = $2)
-              AND ($3::uuid IS NULL OR household_id = $3)
-              AND ($4::text IS NULL OR social_worker = $4)
-              AND (NOT $5 OR (status = 'open' AND site_id IS NOT NULL
-                              AND (readiness ->> 'ready_for_own_tenancy')::boolean
-                              AND (move_out IS NULL OR move_out ->> 'completed_on' IS NULL)))
-            ORDER BY opened_on, case_id
-            LIMIT $6 OFFSET $7""",
-        district,
-        status.value if status else None,
-        household_id,
-        social_worker,
-        ready_to_move_out,
-        limit,
-        offset,
-    )
-    return [_case(r) for r in rows]
-
-
-async def open_loads(db: Db) -> dict[tuple[str, str | None], Load]:
-    rows = await db.fetch(
-        """SELECT team_id, social_worker, count(*) AS cases, sum(persons) AS persons
-           FROM cases WHERE status = 'open' GROUP BY team_id, social_worker"""
-    )
-    return {(r["team_id"], r["social_worker"]): Load(r["cases"], r["persons"]) for r in rows}
-
-
-async def claim_due_for_erasure(conn: asyncpg.Connection, before: date, limit: int) -> list[Case]:
-    """Closed cases whose retention ended on or before ``before``; others' rows skipped."""
-    rows = await conn.fetch(
-        f"""SELECT {_CASE} FROM cases
-            WHERE status = 'closed' AND details_erased_on IS NULL AND closed_on <= $1
-            ORDER BY closed_on, case_id LIMIT $2 FOR UPDATE SKIP LOCKED""",
-        before,
-        limit,
-    )
-    return [_case(r) for r in rows]
-
-
-# -- milestones ----------------------------------------------------------------------------
-
 _MILESTONE = (
     "milestone_id, case_id, milestone, reached_on, persons, language_level, residence_status"
 )
@@ -275,152 +164,355 @@ def _milestone(row: asyncpg.Record) -> MilestoneRecord:
     )
 
 
-async def add_milestone(conn: asyncpg.Connection, m: MilestoneRecord) -> None:
-    await conn.execute(
-        f"INSERT INTO milestones ({_MILESTONE}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        m.milestone_id,
-        m.case_id,
-        m.milestone.value,
-        m.reached_on,
-        m.persons,
-        _plain(m.language_level),
-        _plain(m.residence_status),
+def _support_request(r: asyncpg.Record) -> SupportRequest:
+    return SupportRequest(
+        request_id=r["request_id"],
+        case_id=r["case_id"],
+        skill=Skill(r["skill"]),
+        district=r["district"],
+        languages=tuple(r["languages"]),
+        involves_children=r["involves_children"],
+        hours_per_week=r["hours_per_week"],
+        schedule=tuple(
+            TimeSlot(weekday=Weekday(s["weekday"]), starts_at=s["starts_at"], ends_at=s["ends_at"])
+            for s in json.loads(r["schedule"])
+        ),
+        requested_on=r["requested_on"],
     )
 
-
-async def list_milestones(db: Db, case_id: uuid.UUID) -> list[MilestoneRecord]:
-    rows = await db.fetch(
-        f"""SELECT {_MILESTONE} FROM milestones WHERE case_id = $1
-            ORDER BY reached_on, recorded_at, milestone_id""",
-        case_id,
-    )
-    return [_milestone(r) for r in rows]
-
-
-# -- support requests ----------------------------------------------------------------------
-
-
-async def add_support_request(conn: asyncpg.Connection, r: SupportRequest) -> None:
-    await conn.execute(
-        """INSERT INTO support_requests (request_id, case_id, skill, district, languages,
-               involves_children, hours_per_week, schedule, requested_on)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        r.request_id,
-        r.case_id,
-        r.skill.value,
-        r.district,
-        list(r.languages),
-        r.involves_children,
-        r.hours_per_week,
-        json.dumps([s.model_dump(mode="json") for s in r.schedule]),
-        r.requested_on,
-    )
-
-
-async def list_support_requests(db: Db, case_id: uuid.UUID) -> list[SupportRequest]:
-    rows = await db.fetch(
-        "SELECT * FROM support_requests WHERE case_id = $1 ORDER BY requested_on, request_id",
-        case_id,
-    )
-    return [
-        SupportRequest(
-            request_id=r["request_id"],
-            case_id=r["case_id"],
-            skill=Skill(r["skill"]),
-            district=r["district"],
-            languages=tuple(r["languages"]),
-            involves_children=r["involves_children"],
-            hours_per_week=r["hours_per_week"],
-            schedule=tuple(
-                TimeSlot(
-                    weekday=Weekday(s["weekday"]), starts_at=s["starts_at"], ends_at=s["ends_at"]
-                )
-                for s in json.loads(r["schedule"])
-            ),
-            requested_on=r["requested_on"],
-        )
-        for r in rows
-    ]
-
-
-# -- personal details ----------------------------------------------------------------------
 
 _PERSON = "person_id, case_id, household_id, given_name, family_name, date_of_birth, phone, email"
 
 
-async def add_person(conn: asyncpg.Connection, p: Person) -> None:
-    await conn.execute(
-        f"INSERT INTO people ({_PERSON}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        p.person_id,
-        p.case_id,
-        p.household_id,
-        p.given_name,
-        p.family_name,
-        p.date_of_birth,
-        p.phone,
-        p.email,
-    )
+# -- the port ------------------------------------------------------------------------------
 
 
-async def list_people(db: Db, case_id: uuid.UUID) -> list[Person]:
-    rows = await db.fetch(
-        f"SELECT {_PERSON} FROM people WHERE case_id = $1 ORDER BY family_name, person_id",
-        case_id,
-    )
-    return [Person(**dict(r)) for r in rows]
+class IntegrationStore(Protocol):
+    """What integration's handlers keep and read (``tx.store``), inside their transaction."""
+
+    async def save_site(self, site: SiteRef) -> None:
+        """Remember a site's district and pillar; a site seen again is overwritten."""
+        ...
+
+    async def get_site(self, site_id: uuid.UUID) -> SiteRef | None:
+        """The site, or None if integration never heard of it."""
+        ...
+
+    async def add_case(self, case: Case) -> None:
+        """Keep a new case (its raised ``events`` are not kept). At most one case of a
+        household is open at a time: the caller checks ``get_open_case_of`` first."""
+        ...
+
+    async def save_case(self, case: Case) -> None:
+        """Overwrite a kept case (matched by case and household) with this one; its raised
+        ``events`` are not kept. A case never added stays unknown."""
+        ...
+
+    async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
+        """The case as last saved (no events), or None. ``for_update``: other writers of
+        this case wait until this transaction ends."""
+        ...
+
+    async def get_open_case_of(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Case | None:
+        """The household's open case, or None if it has none open."""
+        ...
+
+    async def get_latest_case_of(self, household_id: uuid.UUID) -> Case | None:
+        """The household's open case, else its most recently opened one (ties: the
+        smallest case id); None if it never had a case."""
+        ...
+
+    async def claim_due_for_erasure(self, before: date, limit: int) -> list[Case]:
+        """At most ``limit`` closed cases not yet erased, closed on or before ``before``,
+        oldest closing first (ties: by case id); cases another transaction holds are
+        skipped, not waited for."""
+        ...
+
+    async def add_milestone(self, m: MilestoneRecord) -> None:
+        """Keep a milestone of a kept case."""
+        ...
+
+    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+        """The case's milestones, by the day reached, then in the order recorded."""
+        ...
+
+    async def add_support_request(self, r: SupportRequest) -> None:
+        """Keep a support request of a kept case."""
+        ...
+
+    async def add_person(self, p: Person) -> bool:
+        """Keep a household member's personal details; False (nothing kept) if a person
+        with this id is recorded already."""
+        ...
+
+    async def erase_people(
+        self,
+        household_id: uuid.UUID,
+        person_ids: Iterable[uuid.UUID] = (),
+        *,
+        case_id: uuid.UUID | None = None,
+    ) -> list[uuid.UUID]:
+        """Delete the personal details of these people of the household (all of it if
+        none are named; only of ``case_id`` if given); the ids deleted, sorted."""
+        ...
+
+    async def mark_erased(self, household_id: uuid.UUID, on: date) -> None:
+        """The household's closed cases with no personal details left and not marked yet
+        count as erased ``on`` that day (``details_erased_on``)."""
+        ...
+
+    async def record_erasure(
+        self,
+        erasure_id: uuid.UUID,
+        household_id: uuid.UUID,
+        person_ids: list[uuid.UUID],
+        reason: str,
+        on: date,
+        erased: int,
+        by: str | None,
+    ) -> None:
+        """Keep the record of an erasure (who asked, when, how many details went)."""
+        ...
 
 
-async def erase_people(
-    conn: asyncpg.Connection,
-    household_id: uuid.UUID,
-    person_ids: Iterable[uuid.UUID] = (),
-    *,
-    case_id: uuid.UUID | None = None,
-) -> list[uuid.UUID]:
-    """Delete the personal details of these people (all of the household, or of one case,
-    if none are named); the ids of the rows deleted."""
-    rows = await conn.fetch(
-        """DELETE FROM people WHERE household_id = $1
-             AND (cardinality($2::uuid[]) = 0 OR person_id = ANY($2::uuid[]))
-             AND ($3::uuid IS NULL OR case_id = $3)
-           RETURNING person_id""",
-        household_id,
-        list(person_ids),
-        case_id,
-    )
-    return sorted(r["person_id"] for r in rows)
+# -- on PostgreSQL -------------------------------------------------------------------------
 
 
-async def mark_erased(conn: asyncpg.Connection, household_id: uuid.UUID, on: date) -> None:
-    """A household's closed cases without personal details left count as erased."""
-    await conn.execute(
-        """UPDATE cases SET details_erased_on = $2, updated_at = now()
-           WHERE household_id = $1 AND status = 'closed' AND details_erased_on IS NULL
-             AND NOT EXISTS (SELECT 1 FROM people p WHERE p.case_id = cases.case_id)""",
-        household_id,
-        on,
-    )
+class PgIntegrationStore:
+    """``IntegrationStore`` on PostgreSQL, over a transaction's connection (or the pool,
+    for the API's read-only queries)."""
 
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
-async def record_erasure(
-    conn: asyncpg.Connection,
-    erasure_id: uuid.UUID,
-    household_id: uuid.UUID,
-    person_ids: list[uuid.UUID],
-    reason: str,
-    on: date,
-    erased: int,
-    by: str | None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO erasures (erasure_id, household_id, person_ids, reason, requested_on,
-                                 erased, requested_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        erasure_id,
-        household_id,
-        person_ids,
-        reason,
-        on,
-        erased,
-        by,
-    )
+    # -- sites
+
+    async def save_site(self, site: SiteRef) -> None:
+        await self.db.execute(
+            """INSERT INTO sites (site_id, district, pillar) VALUES ($1, $2, $3)
+               ON CONFLICT (site_id) DO UPDATE SET district = $2, pillar = $3""",
+            site.site_id,
+            site.district,
+            site.pillar.value,
+        )
+
+    async def get_site(self, site_id: uuid.UUID) -> SiteRef | None:
+        row = await self.db.fetchrow(
+            "SELECT site_id, district, pillar FROM sites WHERE site_id = $1", site_id
+        )
+        return SiteRef(row["site_id"], row["district"], Pillar(row["pillar"])) if row else None
+
+    # -- cases
+
+    async def add_case(self, case: Case) -> None:
+        placeholders = ", ".join(f"${i}" for i in range(1, 20))
+        await self.db.execute(
+            f"INSERT INTO cases ({_CASE}) VALUES ({placeholders})", *_case_args(case)
+        )
+
+    async def save_case(self, case: Case) -> None:
+        await self.db.execute(
+            """UPDATE cases SET persons = $3, district = $4, team_id = $5, opened_on = $6,
+                   status = $7, site_id = $8, site_pillar = $9, site_since = $10,
+                   social_worker = $11, language_level = $12, residence_status = $13,
+                   readiness = $14, move_out = $15, handover = $16, closed_on = $17,
+                   close_reason = $18, details_erased_on = $19, updated_at = now()
+               WHERE case_id = $1 AND household_id = $2""",
+            *_case_args(case),
+        )
+
+    async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
+        lock = lock_clause(for_update)
+        row = await self.db.fetchrow(f"SELECT {_CASE} FROM cases WHERE case_id = $1{lock}", case_id)
+        return _case(row) if row else None
+
+    async def get_open_case_of(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Case | None:
+        lock = lock_clause(for_update)
+        row = await self.db.fetchrow(
+            f"SELECT {_CASE} FROM cases WHERE household_id = $1 AND status = 'open'{lock}",
+            household_id,
+        )
+        return _case(row) if row else None
+
+    async def get_latest_case_of(self, household_id: uuid.UUID) -> Case | None:
+        row = await self.db.fetchrow(
+            f"""SELECT {_CASE} FROM cases WHERE household_id = $1
+                ORDER BY (status = 'open') DESC, opened_on DESC, case_id LIMIT 1""",
+            household_id,
+        )
+        return _case(row) if row else None
+
+    async def list_cases(
+        self,
+        *,
+        district: int | None,
+        status: CaseStatus | None,
+        household_id: uuid.UUID | None,
+        social_worker: str | None,
+        ready_to_move_out: bool,
+        page: PageRequest,
+    ) -> tuple[list[Case], int]:
+        """One page of the cases matching the filter, oldest first, and how many match."""
+        rows, total = await fetch_page(
+            self.db,
+            f"""SELECT {_CASE} FROM cases
+                WHERE ($1::int IS NULL OR district = $1) AND ($2::text IS NULL OR status = $2)
+                  AND ($3::uuid IS NULL OR household_id = $3)
+                  AND ($4::text IS NULL OR social_worker = $4)
+                  AND (NOT $5 OR (status = 'open' AND site_id IS NOT NULL
+                      AND (readiness ->> 'ready_for_own_tenancy')::boolean
+                      AND (move_out IS NULL OR move_out ->> 'completed_on' IS NULL)))""",
+            district,
+            status.value if status else None,
+            household_id,
+            social_worker,
+            ready_to_move_out,
+            order_by="opened_on, case_id",
+            page=page,
+        )
+        return [_case(r) for r in rows], total
+
+    async def open_loads(self) -> dict[tuple[str, str | None], Load]:
+        """Open cases and their persons per team and social worker (None: unassigned)."""
+        rows = await self.db.fetch(
+            """SELECT team_id, social_worker, count(*) AS cases, sum(persons) AS persons
+               FROM cases WHERE status = 'open' GROUP BY team_id, social_worker"""
+        )
+        return {(r["team_id"], r["social_worker"]): Load(r["cases"], r["persons"]) for r in rows}
+
+    async def claim_due_for_erasure(self, before: date, limit: int) -> list[Case]:
+        rows = await self.db.fetch(
+            f"""SELECT {_CASE} FROM cases
+                WHERE status = 'closed' AND details_erased_on IS NULL AND closed_on <= $1
+                ORDER BY closed_on, case_id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            before,
+            limit,
+        )
+        return [_case(r) for r in rows]
+
+    # -- milestones
+
+    async def add_milestone(self, m: MilestoneRecord) -> None:
+        await self.db.execute(
+            f"INSERT INTO milestones ({_MILESTONE}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            m.milestone_id,
+            m.case_id,
+            m.milestone.value,
+            m.reached_on,
+            m.persons,
+            _plain(m.language_level),
+            _plain(m.residence_status),
+        )
+
+    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+        rows = await self.db.fetch(
+            f"""SELECT {_MILESTONE} FROM milestones WHERE case_id = $1
+                ORDER BY reached_on, recorded_at, milestone_id""",
+            case_id,
+        )
+        return [_milestone(r) for r in rows]
+
+    # -- support requests
+
+    async def add_support_request(self, r: SupportRequest) -> None:
+        await self.db.execute(
+            """INSERT INTO support_requests (request_id, case_id, skill, district, languages,
+                   involves_children, hours_per_week, schedule, requested_on)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            r.request_id,
+            r.case_id,
+            r.skill.value,
+            r.district,
+            list(r.languages),
+            r.involves_children,
+            r.hours_per_week,
+            json.dumps([s.model_dump(mode="json") for s in r.schedule]),
+            r.requested_on,
+        )
+
+    async def list_support_requests(self, case_id: uuid.UUID) -> list[SupportRequest]:
+        """The case's support requests, oldest first."""
+        rows = await self.db.fetch(
+            "SELECT * FROM support_requests WHERE case_id = $1 ORDER BY requested_on, request_id",
+            case_id,
+        )
+        return [_support_request(r) for r in rows]
+
+    # -- personal details
+
+    async def add_person(self, p: Person) -> bool:
+        added = await self.db.fetchval(
+            f"""INSERT INTO people ({_PERSON}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (person_id) DO NOTHING RETURNING person_id""",
+            p.person_id,
+            p.case_id,
+            p.household_id,
+            p.given_name,
+            p.family_name,
+            p.date_of_birth,
+            p.phone,
+            p.email,
+        )
+        return added is not None
+
+    async def list_people(self, case_id: uuid.UUID) -> list[Person]:
+        """The personal details recorded for the case, by family name."""
+        rows = await self.db.fetch(
+            f"SELECT {_PERSON} FROM people WHERE case_id = $1 ORDER BY family_name, person_id",
+            case_id,
+        )
+        return [Person(**dict(r)) for r in rows]
+
+    async def erase_people(
+        self,
+        household_id: uuid.UUID,
+        person_ids: Iterable[uuid.UUID] = (),
+        *,
+        case_id: uuid.UUID | None = None,
+    ) -> list[uuid.UUID]:
+        rows = await self.db.fetch(
+            """DELETE FROM people WHERE household_id = $1
+                 AND (cardinality($2::uuid[]) = 0 OR person_id = ANY($2::uuid[]))
+                 AND ($3::uuid IS NULL OR case_id = $3)
+               RETURNING person_id""",
+            household_id,
+            list(person_ids),
+            case_id,
+        )
+        return sorted(r["person_id"] for r in rows)
+
+    async def mark_erased(self, household_id: uuid.UUID, on: date) -> None:
+        await self.db.execute(
+            """UPDATE cases SET details_erased_on = $2, updated_at = now()
+               WHERE household_id = $1 AND status = 'closed' AND details_erased_on IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM people p WHERE p.case_id = cases.case_id)""",
+            household_id,
+            on,
+        )
+
+    async def record_erasure(
+        self,
+        erasure_id: uuid.UUID,
+        household_id: uuid.UUID,
+        person_ids: list[uuid.UUID],
+        reason: str,
+        on: date,
+        erased: int,
+        by: str | None,
+    ) -> None:
+        await self.db.execute(
+            """INSERT INTO erasures (erasure_id, household_id, person_ids, reason,
+                                     requested_on, erased, requested_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            erasure_id,
+            household_id,
+            person_ids,
+            reason,
+            on,
+            erased,
+            by,
+        )

@@ -14,12 +14,14 @@ from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 
 from . import api, handlers
+from .store import PgReportingStore
 
 SPEC = ServiceSpec(
     name="reporting",
     title="Ankommen reporting",
     description="The interim review's views, projected from every service's events.",
     migrations=Path(__file__).parent / "migrations",
+    store=PgReportingStore,
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
     publishes=False,

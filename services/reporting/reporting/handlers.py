@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ankommen_contracts import Envelope
-from ankommen_runtime import Transaction
+from ankommen_runtime import Tx
 from ankommen_runtime.consumer import Batched, Subscription, batched
 from ankommen_runtime.notify import Notifier, NotifySettings, channels_from
 
-from . import store
 from .domain.facts import REPORTED, fact_row
+from .store import ReportingStore
 
 
-async def keep_facts(tx: Transaction, events: Sequence[Envelope[Any]]) -> None:
-    await store.add_facts(tx.conn, [fact_row(e) for e in events])
+async def keep_facts(tx: Tx[ReportingStore], events: Sequence[Envelope[Any]]) -> None:
+    await tx.store.add_facts([fact_row(e) for e in events])
 
 
 FOLD = batched(keep_facts)
@@ -35,7 +35,7 @@ def keeping_facts_and_alerting(notifier: Notifier) -> Batched:
     send raises: the batch is retried and the alert delivered at least once. A rebuild
     replays without these handlers, so it never alerts twice."""
 
-    async def keep_and_alert(tx: Transaction, events: Sequence[Envelope[Any]]) -> None:
+    async def keep_and_alert(tx: Tx[ReportingStore], events: Sequence[Envelope[Any]]) -> None:
         await keep_facts(tx, events)
         for event in events:
             await notifier.handle(event)

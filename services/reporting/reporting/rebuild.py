@@ -363,7 +363,7 @@ async def _replay_tail(
                 rows = facts_of(records, types_of[tp.topic], skipped)
                 events += len(records)
                 if rows:
-                    await store.add_facts(conn, rows, table=store.NEXT)
+                    await store.PgReportingStore(conn, table=store.NEXT).add_facts(rows)
                     facts += len(rows)
                 if records and records[-1].offset + 1 >= end:
                     del ends[tp]

@@ -1,14 +1,17 @@
 """Reporting's SQL: the facts (live and rebuilt beside), their version, rebuild records.
 
 Facts are written by one statement per consumed batch (live) or by COPY (rebuild), in
-``domain.FACT_COLUMNS`` order, always from ``domain.fact_row``.
+``domain.FACT_COLUMNS`` order, always from ``domain.fact_row``. What the handlers write
+through is the port ``ReportingStore`` (``tx.store``): ``PgReportingStore`` here, the tests'
+``InMemoryReportingStore`` in memory. The read side (the views fold ``load_facts``) and
+the rebuild's bulk work stay module functions over a connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from ankommen_runtime.store import Db
@@ -28,19 +31,38 @@ FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(FACT_TYPES, 1))})
 ON CONFLICT (event_id) DO NOTHING"""
 
 
-async def add_facts(conn: asyncpg.Connection, rows: Sequence[FactRow], table: str = LIVE) -> None:
-    """The facts of a consumed batch; a fact already kept (redelivery) changes nothing.
+class ReportingStore(Protocol):
+    """What reporting's handlers keep (``tx.store``), inside the consumer's transaction."""
 
-    The batch first takes the next version (locking the one version row until it
-    commits), so versions become visible in order and a reader that has seen version n
-    has seen every fact of versions up to n.
-    """
-    if not rows:
-        return
-    version = await conn.fetchval("UPDATE fact_version SET version = version + 1 RETURNING version")
-    await conn.execute(
-        INSERT_FACTS.format(table=table), *(list(col) for col in zip(*rows, strict=True)), version
-    )
+    async def add_facts(self, rows: Sequence[FactRow]) -> None:
+        """Keep the facts of a consumed batch (``domain.fact_row`` rows) under the next
+        version, one version per non-empty batch, so a reader that has seen version n has
+        seen every fact of the versions up to n. A fact whose ``event_id`` is kept already
+        (a redelivery) changes nothing; an empty batch takes no version."""
+        ...
+
+
+class PgReportingStore:
+    """``ReportingStore`` on PostgreSQL: the live ``fact`` table, or the table a rebuild
+    fills beside it (``table=NEXT``)."""
+
+    def __init__(self, db: Db, table: str = LIVE) -> None:
+        self.db = db
+        self.table = table
+
+    async def add_facts(self, rows: Sequence[FactRow]) -> None:
+        """The batch first takes the next version (locking the one version row until it
+        commits), so versions become visible in order."""
+        if not rows:
+            return
+        version = await self.db.fetchval(
+            "UPDATE fact_version SET version = version + 1 RETURNING version"
+        )
+        await self.db.execute(
+            INSERT_FACTS.format(table=self.table),
+            *(list(col) for col in zip(*rows, strict=True)),
+            version,
+        )
 
 
 async def fact_version(db: Db) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import status as http
 from pydantic import BaseModel, Field
 
-from . import domain, handlers, store
+from . import domain, handlers
 from .domain import (
     Assessment,
     Exclusion,
@@ -39,10 +39,17 @@ from .domain import (
     VolunteerStatus,
     Weekday,
 )
+from .store import PgVolunteersStore
+
+
+def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgVolunteersStore:
+    """The volunteers store over the pool, for the read-only routes."""
+    return PgVolunteersStore(pool)
+
 
 Coordinator = Annotated[Actor, Depends(allow(Role.VOLUNTEER_COORDINATOR))]
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Reads = Annotated[PgVolunteersStore, Depends(_reads)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 
 MAX_PAGE = 200
@@ -353,7 +360,7 @@ async def register(
 
 @volunteers.get("/volunteers", summary="List volunteers")
 async def list_volunteers(
-    pool: Pool,
+    reads: Reads,
     clock: BusinessClock,
     actor: Coordinator,
     limit: Limit = 50,
@@ -365,8 +372,7 @@ async def list_volunteers(
     mso: bool | None = None,
 ) -> Page[VolunteerView]:
     """Newest registration first."""
-    found = await store.list_volunteers(
-        pool,
+    found = await reads.list_volunteers(
         status=status,
         district=district,
         skill=skill,
@@ -381,9 +387,9 @@ async def list_volunteers(
 
 @volunteers.get("/volunteers/{volunteer_id}", summary="One volunteer")
 async def get_volunteer(
-    volunteer_id: uuid.UUID, pool: Pool, clock: BusinessClock, actor: Coordinator
+    volunteer_id: uuid.UUID, reads: Reads, clock: BusinessClock, actor: Coordinator
 ) -> VolunteerView:
-    volunteer = await store.get_volunteer(pool, volunteer_id)
+    volunteer = await reads.get_volunteer(volunteer_id)
     if volunteer is None:
         raise NotFound(f"no volunteer {volunteer_id}")
     return VolunteerView.of(volunteer, clock.today())
@@ -457,7 +463,7 @@ async def log_hours(
 
 @volunteers.get("/vetting/expiring", summary="Certificates running out")
 async def expiring(
-    pool: Pool,
+    reads: Reads,
     clock: BusinessClock,
     warning_days: WarningDays,
     actor: Coordinator,
@@ -471,7 +477,7 @@ async def expiring(
     has expired, soonest first: ask them for a new one ahead of time."""
     today = clock.today()
     until = today + timedelta(days=warning_days if within_days is None else within_days)
-    found = await store.expiring_certificates(pool, until=until, limit=limit, offset=offset)
+    found = await reads.expiring_certificates(until=until, limit=limit, offset=offset)
     return Page.of([ExpiringView.of(v, today) for v in found], limit, offset)
 
 
@@ -491,7 +497,7 @@ async def enter_request(
 
 @requests.get("/requests", summary="List support requests")
 async def list_requests(
-    pool: Pool,
+    reads: Reads,
     clock: BusinessClock,
     actor: Coordinator,
     limit: Limit = 50,
@@ -501,8 +507,8 @@ async def list_requests(
     overdue: Annotated[bool | None, Query(description="Only (not) flagged open requests")] = None,
 ) -> Page[RequestView]:
     """Newest first."""
-    found = await store.list_requests(
-        pool, status=status, district=district, overdue=overdue, limit=limit, offset=offset
+    found = await reads.list_requests(
+        status=status, district=district, overdue=overdue, limit=limit, offset=offset
     )
     today = clock.today()
     return Page.of([RequestView.of(r, today) for r in found], limit, offset)
@@ -510,9 +516,9 @@ async def list_requests(
 
 @requests.get("/requests/{request_id}", summary="One support request")
 async def get_request(
-    request_id: uuid.UUID, pool: Pool, clock: BusinessClock, actor: Coordinator
+    request_id: uuid.UUID, reads: Reads, clock: BusinessClock, actor: Coordinator
 ) -> RequestView:
-    request = await store.get_request(pool, request_id)
+    request = await reads.get_request(request_id)
     if request is None:
         raise NotFound(f"no request {request_id}")
     return RequestView.of(request, clock.today())
@@ -521,7 +527,7 @@ async def get_request(
 @requests.get("/requests/{request_id}/proposals", summary="Ranked, explained proposals")
 async def proposals(
     request_id: uuid.UUID,
-    pool: Pool,
+    reads: Reads,
     clock: BusinessClock,
     neighbourhood: Neighbours,
     actor: Coordinator,
@@ -532,7 +538,7 @@ async def proposals(
     proposed for work with children; nobody over their weekly hours."""
     today = clock.today()
     request, ranking, qualified = await handlers.propose(
-        pool, request_id, neighbourhood, today, limit
+        reads, request_id, neighbourhood, today, limit
     )
     return ProposalsView(
         request=RequestView.of(request, today),
@@ -576,7 +582,7 @@ async def withdraw_request(
 
 @requests.get("/matches", summary="List matches")
 async def list_matches(
-    pool: Pool,
+    reads: Reads,
     actor: Coordinator,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -584,8 +590,7 @@ async def list_matches(
     request_id: uuid.UUID | None = None,
     status: MatchStatus | None = None,
 ) -> Page[MatchView]:
-    found = await store.list_matches(
-        pool,
+    found = await reads.list_matches(
         volunteer_id=volunteer_id,
         request_id=request_id,
         status=status,
@@ -625,16 +630,14 @@ async def add_initiative(
 
 @initiatives.get("/initiatives", summary="List initiatives")
 async def list_initiatives(
-    pool: Pool,
+    reads: Reads,
     actor: Coordinator,
     limit: Limit = 50,
     offset: Offset = 0,
     district: Annotated[District | None, Query()] = None,
     kind: InitiativeKind | None = None,
 ) -> Page[InitiativeView]:
-    found = await store.list_initiatives(
-        pool, district=district, kind=kind, limit=limit, offset=offset
-    )
+    found = await reads.list_initiatives(district=district, kind=kind, limit=limit, offset=offset)
     return Page.of([InitiativeView.of(i) for i in found], limit, offset)
 
 
@@ -647,11 +650,11 @@ async def link_initiative(
 
 
 @initiatives.get("/coverage", summary="Who helps where, and where nobody does")
-async def coverage(pool: Pool, clock: BusinessClock, actor: Coordinator) -> CoverageView:
+async def coverage(reads: Reads, clock: BusinessClock, actor: Coordinator) -> CoverageView:
     """Per Stadtbezirk: active and vetted volunteers, MSO volunteers, running matches, open
     and overdue requests, initiatives and their sites, and the gaps."""
     today = clock.today()
-    rows = domain.coverage(await store.district_figures(pool, today))
+    rows = domain.coverage(await reads.district_figures(today))
     return CoverageView(
         as_of=today,
         districts=[

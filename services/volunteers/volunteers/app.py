@@ -18,6 +18,7 @@ from pydantic import Field
 
 from . import districts, handlers
 from .api import ROUTERS
+from .store import PgVolunteersStore
 
 log = get_logger(__name__)
 
@@ -88,6 +89,7 @@ SPEC = ServiceSpec(
     "requests, explained matching, initiatives and hours.",
     settings=VolunteersSettings,
     migrations=Path(__file__).parent / "migrations",
+    store=PgVolunteersStore,
     routers=ROUTERS,
     subscriptions=handlers.subscriptions,
     periodic=[Periodic("coordination-check", coordination_check, lambda s: s.sweep_seconds)],

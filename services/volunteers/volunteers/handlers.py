@@ -6,22 +6,21 @@ clock), never from the machine's own clock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-import asyncpg
 from ankommen_contracts import District, Envelope, LanguageCode, Skill, UniqueList
 from ankommen_contracts.events.integration import CaseClosed, SupportRequested
 from ankommen_contracts.events.volunteers import MatchEndReason
-from ankommen_runtime import Conflict, NotFound, UnitOfWork
+from ankommen_runtime import Conflict, NotFound, Tx
 from ankommen_runtime.clock import local_date
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
-from ankommen_runtime.uow import Transaction
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import store
 from .domain import (
     MAX_HOURS_PER_WEEK,
     Contact,
@@ -40,8 +39,13 @@ from .domain import (
     assess,
     rank,
 )
+from .store import VolunteersStore
 
 log = get_logger(__name__)
+
+# A unit of work whose transactions carry the volunteers store: the runtime's on PostgreSQL,
+# the in-memory one in the unit tests.
+Work = Callable[[], AbstractAsyncContextManager[Tx[VolunteersStore]]]
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,11 @@ class RegisterVolunteer(Command):
     registered_on: date | None = Field(default=None, description="Default: today")
 
 
-async def register_volunteer(uow: UnitOfWork, command: RegisterVolunteer, today: date) -> Volunteer:
+async def register_volunteer(uow: Work, command: RegisterVolunteer, today: date) -> Volunteer:
     async with uow() as tx:
         mso = command.mso
         if command.initiative_id is not None:
-            initiative = await store.get_initiative(tx.conn, command.initiative_id)
+            initiative = await tx.store.get_initiative(command.initiative_id)
             if initiative is None:
                 raise Conflict(f"initiative_id: no initiative {command.initiative_id}")
             mso = mso or initiative.mso
@@ -112,7 +116,7 @@ async def register_volunteer(uow: UnitOfWork, command: RegisterVolunteer, today:
         )
         if volunteer.registered_on > today:
             raise Conflict(f"registered_on {volunteer.registered_on} is in the future")
-        await store.add_volunteer(tx.conn, volunteer)
+        await tx.store.add_volunteer(volunteer)
         tx.publish(*volunteer.events)
     return volunteer
 
@@ -121,19 +125,19 @@ class Pause(Command):
     until: date | None = Field(default=None, description="Planned return, if known")
 
 
-async def pause(uow: UnitOfWork, volunteer_id: uuid.UUID, command: Pause) -> Volunteer:
+async def pause(uow: Work, volunteer_id: uuid.UUID, command: Pause) -> Volunteer:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
         volunteer.pause(command.until)
-        await store.save_volunteer(tx.conn, volunteer)
+        await tx.store.save_volunteer(volunteer)
     return volunteer
 
 
-async def resume(uow: UnitOfWork, volunteer_id: uuid.UUID) -> Volunteer:
+async def resume(uow: Work, volunteer_id: uuid.UUID) -> Volunteer:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
         volunteer.resume()
-        await store.save_volunteer(tx.conn, volunteer)
+        await tx.store.save_volunteer(volunteer)
     return volunteer
 
 
@@ -141,28 +145,26 @@ class Withdraw(Command):
     withdrawn_on: date | None = Field(default=None, description="Default: today")
 
 
-async def withdraw(
-    uow: UnitOfWork, volunteer_id: uuid.UUID, command: Withdraw, today: date
-) -> Volunteer:
+async def withdraw(uow: Work, volunteer_id: uuid.UUID, command: Withdraw, today: date) -> Volunteer:
     """The offer is taken back; running matches end (volunteer_withdrew), their requests
     open again."""
     on = command.withdrawn_on or today
     if on > today:
         raise Conflict(f"withdrawn_on {on} is in the future")
     async with uow() as tx:
-        running = await store.active_matches(tx.conn, volunteer_id=volunteer_id)
-        requests = await store.lock_requests(tx.conn, [m.request_id for m in running])
+        running = await tx.store.active_matches(volunteer_id=volunteer_id)
+        requests = await tx.store.lock_requests([m.request_id for m in running])
         volunteer = await _locked_volunteer(tx, volunteer_id)
-        matches = await store.active_matches(tx.conn, volunteer_id=volunteer_id, for_update=True)
+        matches = await tx.store.active_matches(volunteer_id=volunteer_id, for_update=True)
         if {m.match_id for m in matches} != {m.match_id for m in running}:
             raise Conflict(f"volunteer {volunteer_id}'s matches changed meanwhile; try again")
         volunteer.withdraw(on, [])
         for match in matches:
             volunteer.end(match, MatchEndReason.VOLUNTEER_WITHDREW, on, requests[match.request_id])
-        await store.save_volunteer(tx.conn, volunteer)
-        await store.save_matches(tx.conn, matches)
+        await tx.store.save_volunteer(volunteer)
+        await tx.store.save_matches(matches)
         for request in requests.values():
-            await store.save_request(tx.conn, request)
+            await tx.store.save_request(request)
         tx.publish(*volunteer.events)
     return volunteer
 
@@ -175,7 +177,7 @@ class Vet(Command):
 
 
 async def vet(
-    uow: UnitOfWork, volunteer_id: uuid.UUID, command: Vet, today: date, rules: Rules
+    uow: Work, volunteer_id: uuid.UUID, command: Vet, today: date, rules: Rules
 ) -> Volunteer:
     vetted_on = command.vetted_on or today
     if vetted_on > today:
@@ -188,7 +190,7 @@ async def vet(
             validity=rules.certificate_validity,
             max_age_at_vetting=rules.certificate_max_age,
         )
-        await store.save_volunteer(tx.conn, volunteer)
+        await tx.store.save_volunteer(volunteer)
         tx.publish(*volunteer.events)
     return volunteer
 
@@ -209,13 +211,13 @@ class LogHours(Command):
 
 
 async def log_hours(
-    uow: UnitOfWork, volunteer_id: uuid.UUID, command: LogHours, today: date
+    uow: Work, volunteer_id: uuid.UUID, command: LogHours, today: date
 ) -> HoursEntry:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
         match = None
         if command.match_id is not None:
-            match = await store.get_match(tx.conn, command.match_id)
+            match = await tx.store.get_match(command.match_id)
             if match is None:
                 raise NotFound(f"no match {command.match_id}")
         entry = volunteer.log_hours(
@@ -225,13 +227,13 @@ async def log_hours(
             match=match,
             district=command.district or 0,
         )
-        await store.add_hours(tx.conn, entry)
+        await tx.store.add_hours(entry)
         tx.publish(*volunteer.events)
     return entry
 
 
-async def _locked_volunteer(tx: Transaction, volunteer_id: uuid.UUID) -> Volunteer:
-    volunteer = await store.get_volunteer(tx.conn, volunteer_id, for_update=True)
+async def _locked_volunteer(tx: Tx[VolunteersStore], volunteer_id: uuid.UUID) -> Volunteer:
+    volunteer = await tx.store.get_volunteer(volunteer_id, for_update=True)
     if volunteer is None:
         raise NotFound(f"no volunteer {volunteer_id}")
     return volunteer
@@ -254,21 +256,21 @@ class AddInitiative(Links):
     kind: InitiativeKind
 
 
-async def add_initiative(uow: UnitOfWork, command: AddInitiative) -> Initiative:
+async def add_initiative(uow: Work, command: AddInitiative) -> Initiative:
     initiative = Initiative(uuid.uuid4(), command.name, command.kind, frozenset())
     initiative.link(command.districts, command.site_ids)
     async with uow() as tx:
-        await store.add_initiative(tx.conn, initiative)
+        await tx.store.add_initiative(initiative)
     return initiative
 
 
-async def link_initiative(uow: UnitOfWork, initiative_id: uuid.UUID, command: Links) -> Initiative:
+async def link_initiative(uow: Work, initiative_id: uuid.UUID, command: Links) -> Initiative:
     async with uow() as tx:
-        initiative = await store.get_initiative(tx.conn, initiative_id, for_update=True)
+        initiative = await tx.store.get_initiative(initiative_id, for_update=True)
         if initiative is None:
             raise NotFound(f"no initiative {initiative_id}")
         initiative.link(command.districts, command.site_ids)
-        await store.save_initiative(tx.conn, initiative)
+        await tx.store.save_initiative(initiative)
     return initiative
 
 
@@ -298,7 +300,7 @@ class EnterRequest(Command):
         return self
 
 
-async def enter_request(uow: UnitOfWork, command: EnterRequest, today: date) -> SupportRequest:
+async def enter_request(uow: Work, command: EnterRequest, today: date) -> SupportRequest:
     requested_on = command.requested_on or today
     if requested_on > today:
         raise Conflict(f"requested_on {requested_on} is in the future")
@@ -314,13 +316,13 @@ async def enter_request(uow: UnitOfWork, command: EnterRequest, today: date) -> 
         source=RequestSource.COORDINATOR,
     )
     async with uow() as tx:
-        if not await store.add_request(tx.conn, request):
+        if not await tx.store.add_request(request):
             raise Conflict(f"request {request.request_id} exists already")
     return request
 
 
 async def propose(
-    pool: asyncpg.Pool,
+    reads: VolunteersStore,
     request_id: uuid.UUID,
     neighbourhood: Neighbourhood,
     today: date,
@@ -328,11 +330,11 @@ async def propose(
 ) -> tuple[SupportRequest, Ranking, int]:
     """The ranked, explained proposals for a request (read only), and how many volunteers
     qualify in all."""
-    request = await store.get_request(pool, request_id)
+    request = await reads.get_request(request_id)
     if request is None:
         raise NotFound(f"no request {request_id}")
     reachable = neighbourhood.reachable(request.district)
-    found, qualified = await store.candidates(pool, request, reachable, today, limit)
+    found, qualified = await reads.candidates(request, reachable, today, limit)
     return request, rank(request, found, neighbourhood, today, limit), qualified
 
 
@@ -344,7 +346,7 @@ class MakeMatch(Command):
 
 
 async def make_match(
-    uow: UnitOfWork,
+    uow: Work,
     request_id: uuid.UUID,
     command: MakeMatch,
     neighbourhood: Neighbourhood,
@@ -357,7 +359,7 @@ async def make_match(
     if on > today:
         raise Conflict(f"matched_on {on} is in the future")
     async with uow() as tx:
-        request = await store.get_request(tx.conn, request_id, for_update=True)
+        request = await tx.store.get_request(request_id, for_update=True)
         if request is None:
             raise NotFound(f"no request {request_id}")
         if request.status is not RequestStatus.OPEN:
@@ -365,7 +367,7 @@ async def make_match(
         volunteer_id = command.volunteer_id
         if volunteer_id is None:
             reachable = neighbourhood.reachable(request.district)
-            found, _ = await store.candidates(tx.conn, request, reachable, on, limit=1)
+            found, _ = await tx.store.candidates(request, reachable, on, limit=1)
             ranking = rank(request, found, neighbourhood, on, limit=1)
             if not ranking.proposals:
                 raise Conflict(
@@ -379,9 +381,9 @@ async def make_match(
             volunteer_id = ranking.proposals[0].volunteer_id
         volunteer = await _locked_volunteer(tx, volunteer_id)
         match = volunteer.take(request, assess(volunteer, request, neighbourhood, on), on)
-        await store.add_match(tx.conn, match)
-        await store.save_volunteer(tx.conn, volunteer)
-        await store.save_request(tx.conn, request)
+        await tx.store.add_match(match)
+        await tx.store.save_volunteer(volunteer)
+        await tx.store.save_request(request)
         tx.publish(*volunteer.events)
     return match
 
@@ -391,31 +393,31 @@ class EndMatch(Command):
     ended_on: date | None = Field(default=None, description="Default: today")
 
 
-async def end_match(uow: UnitOfWork, match_id: uuid.UUID, command: EndMatch, today: date) -> Match:
+async def end_match(uow: Work, match_id: uuid.UUID, command: EndMatch, today: date) -> Match:
     on = command.ended_on or today
     if on > today:
         raise Conflict(f"ended_on {on} is in the future")
     async with uow() as tx:
-        seen = await store.get_match(tx.conn, match_id)
+        seen = await tx.store.get_match(match_id)
         if seen is None:
             raise NotFound(f"no match {match_id}")
-        request = await store.get_request(tx.conn, seen.request_id, for_update=True)
+        request = await tx.store.get_request(seen.request_id, for_update=True)
         volunteer = await _locked_volunteer(tx, seen.volunteer_id)
-        match = await store.get_match(tx.conn, match_id, for_update=True)
+        match = await tx.store.get_match(match_id, for_update=True)
         assert match is not None
         assert request is not None
         volunteer.end(match, command.reason, on, request)
-        await store.save_matches(tx.conn, [match])
-        await store.save_volunteer(tx.conn, volunteer)
-        await store.save_request(tx.conn, request)
+        await tx.store.save_matches([match])
+        await tx.store.save_volunteer(volunteer)
+        await tx.store.save_request(request)
         tx.publish(*volunteer.events)
     return match
 
 
-async def withdraw_request(uow: UnitOfWork, request_id: uuid.UUID, today: date) -> SupportRequest:
+async def withdraw_request(uow: Work, request_id: uuid.UUID, today: date) -> SupportRequest:
     """The support is no longer wanted: closed; a running match ends (request_withdrawn)."""
     async with uow() as tx:
-        request = await store.get_request(tx.conn, request_id, for_update=True)
+        request = await tx.store.get_request(request_id, for_update=True)
         if request is None:
             raise NotFound(f"no request {request_id}")
         if request.status is RequestStatus.CLOSED:
@@ -424,21 +426,23 @@ async def withdraw_request(uow: UnitOfWork, request_id: uuid.UUID, today: date) 
     return request
 
 
-async def _close_requests(tx: Transaction, requests: list[SupportRequest], on: date) -> None:
+async def _close_requests(
+    tx: Tx[VolunteersStore], requests: list[SupportRequest], on: date
+) -> None:
     """Close locked requests, ending their running matches (request_withdrawn)."""
     by_id = {r.request_id: r for r in requests}
-    running = await store.active_matches(tx.conn, request_ids=list(by_id))
-    volunteers = await store.lock_volunteers(tx.conn, [m.volunteer_id for m in running])
-    matches = await store.active_matches(tx.conn, request_ids=list(by_id), for_update=True)
+    running = await tx.store.active_matches(request_ids=list(by_id))
+    volunteers = await tx.store.lock_volunteers([m.volunteer_id for m in running])
+    matches = await tx.store.active_matches(request_ids=list(by_id), for_update=True)
     for match in matches:
         volunteer = volunteers[match.volunteer_id]
         volunteer.end(match, MatchEndReason.REQUEST_WITHDRAWN, max(on, match.matched_on))
     for request in requests:
         request.status = RequestStatus.CLOSED
-        await store.save_request(tx.conn, request)
-    await store.save_matches(tx.conn, matches)
+        await tx.store.save_request(request)
+    await tx.store.save_matches(matches)
     for volunteer in sorted(volunteers.values(), key=lambda v: v.volunteer_id):
-        await store.save_volunteer(tx.conn, volunteer)
+        await tx.store.save_volunteer(volunteer)
         tx.publish(*volunteer.events)
 
 
@@ -451,17 +455,19 @@ class SweepResult:
     ended_for_expired_certificate: list[uuid.UUID]
 
 
-async def sweep(uow: UnitOfWork, today: date, rules: Rules, limit: int) -> SweepResult:
+async def sweep(uow: Work, today: date, rules: Rules, limit: int) -> SweepResult:
     """Flag requests open too long; end matches with children whose volunteer's
     certificate expired (MatchEnded certificate_expired), opening their requests again."""
     async with uow() as tx:
-        flagged = await store.flag_overdue(tx.conn, today - rules.request_overdue_after, today)
+        flagged = await tx.store.flag_overdue(today - rules.request_overdue_after, today)
+    async with uow() as tx:
+        expired = await tx.store.expired_children_matches(today, limit)
     ended: list[uuid.UUID] = []
-    for seen in await store.expired_children_matches(uow.pool, today, limit):
+    for seen in expired:
         async with uow() as tx:
-            request = await store.get_request(tx.conn, seen.request_id, for_update=True)
+            request = await tx.store.get_request(seen.request_id, for_update=True)
             volunteer = await _locked_volunteer(tx, seen.volunteer_id)
-            match = await store.get_match(tx.conn, seen.match_id, for_update=True)
+            match = await tx.store.get_match(seen.match_id, for_update=True)
             assert match is not None
             assert request is not None
             if match.status is not MatchStatus.ACTIVE or volunteer.certified_on(today):
@@ -469,9 +475,9 @@ async def sweep(uow: UnitOfWork, today: date, rules: Rules, limit: int) -> Sweep
             volunteer.end(
                 match, MatchEndReason.CERTIFICATE_EXPIRED, max(today, match.matched_on), request
             )
-            await store.save_matches(tx.conn, [match])
-            await store.save_volunteer(tx.conn, volunteer)
-            await store.save_request(tx.conn, request)
+            await tx.store.save_matches([match])
+            await tx.store.save_volunteer(volunteer)
+            await tx.store.save_request(request)
             tx.publish(*volunteer.events)
             ended.append(match.match_id)
     return SweepResult(flagged, ended)
@@ -480,7 +486,7 @@ async def sweep(uow: UnitOfWork, today: date, rules: Rules, limit: int) -> Sweep
 # -- events from integration ---------------------------------------------------------------
 
 
-async def on_support_requested(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_support_requested(tx: Tx[VolunteersStore], event: Envelope[Any]) -> None:
     """SupportRequested → an open request, dated by the event's business time (no
     schedule given: any day suits). A request id seen before changes nothing (the inbox
     absorbs redeliveries; this absorbs a republished request)."""
@@ -496,15 +502,15 @@ async def on_support_requested(tx: Transaction, event: Envelope[Any]) -> None:
         source=RequestSource.INTEGRATION,
         case_id=data.case_id,
     )
-    if not await store.add_request(tx.conn, request):
+    if not await tx.store.add_request(request):
         log.info("support request known already", request_id=str(data.request_id))
 
 
-async def on_case_closed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_case_closed(tx: Tx[VolunteersStore], event: Envelope[Any]) -> None:
     """CaseClosed → the case's requests are withdrawn on the day it closed, running
     matches end."""
     data: CaseClosed = event.data
-    requests = await store.lock_requests_of_case(tx.conn, data.case_id)
+    requests = await tx.store.lock_requests_of_case(data.case_id)
     if requests:
         await _close_requests(tx, requests, local_date(event.occurred_at))
 

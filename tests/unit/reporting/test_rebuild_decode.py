@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from ankommen_contracts import encode
 from ankommen_contracts.events import housing as ho
+from fakes.reporting import InMemoryReportingStore
 from reporting import handlers
 from reporting.domain.facts import REPORTED
 from reporting.rebuild import Slice, _share, facts_of
@@ -22,23 +23,11 @@ def record(offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> Consu
     )
 
 
-class _Conn:
-    def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-
-    async def fetchval(self, sql: str) -> int:
-        return 1  # the batch's version
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        if sql.strip().startswith("INSERT INTO fact"):
-            *columns, version = args
-            assert version == 1
-            self.rows.extend(zip(*columns, strict=True))
-
-
 class _Tx:
+    """The consumer's transaction as far as the live fold uses it: the store."""
+
     def __init__(self) -> None:
-        self.conn = _Conn()
+        self.store = InMemoryReportingStore()
 
 
 def envelopes() -> list[Any]:
@@ -79,8 +68,8 @@ def test_the_rebuild_keeps_the_rows_the_live_fold_keeps_with_or_without_headers(
     with_headers = [record(i, encode(e), e.kafka_headers()) for i, e in enumerate(events)]
     without = [record(i, encode(e), []) for i, e in enumerate(events)]
     skipped: dict[str, int] = {}
-    assert facts_of(with_headers, frozenset(REPORTED["housing"]), skipped) == tx.conn.rows
-    assert facts_of(without, frozenset(REPORTED["housing"]), {}) == tx.conn.rows
+    assert facts_of(with_headers, frozenset(REPORTED["housing"]), skipped) == tx.store.rows()
+    assert facts_of(without, frozenset(REPORTED["housing"]), {}) == tx.store.rows()
     assert skipped == {"not_reported": 1}, "ReservationRejected is not reported on"
 
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import reporting.handlers as handlers
 from ankommen_contracts.examples import example_envelope
+from ankommen_runtime.memory import InMemoryUnitOfWork
 from ankommen_runtime.notify import Notification, Notifier
+from fakes.reporting import InMemoryReportingStore
 
 
 def by_type(subscriptions: list[Any]) -> dict[str, Any]:
@@ -42,22 +44,13 @@ class Recording(Notifier):
         return None
 
 
-async def test_the_alerting_handler_keeps_the_facts_then_alerts_each_event(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    kept: list[int] = []
-
-    async def add_facts(_conn: Any, rows: list[Any]) -> None:
-        kept.append(len(rows))
-
-    monkeypatch.setattr(handlers.store, "add_facts", add_facts)
+async def test_the_alerting_handler_keeps_the_facts_then_alerts_each_event() -> None:
     notifier = Recording()
     handler = handlers.keeping_facts_and_alerting(notifier)
-
-    class Tx:
-        conn = None
-
+    uow = InMemoryUnitOfWork(store=InMemoryReportingStore())
     events = [example_envelope("PlacementFailed"), example_envelope("ReservationReleased")]
-    await handler.fn(Tx(), events)  # type: ignore[arg-type]
-    assert kept == [2]
+    async with uow() as tx:
+        await handler.fn(tx, events)
+    assert uow.store is not None
+    assert [row[0] for row in uow.store.rows()] == [e.event_id for e in events]
     assert notifier.seen == ["PlacementFailed", "ReservationReleased"]

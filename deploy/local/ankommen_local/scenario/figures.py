@@ -186,16 +186,9 @@ async def _integration_story(client: httpx.AsyncClient, tokens: Tokens) -> dict[
         return await _get(client, tokens, Role.ALLOCATION_STAFF, "integration", "/cases", **params)
 
     async def count(status: str) -> tuple[int, list[Any]]:
-        # integration's pages carry ``next_offset`` (no total): walk them
-        total, offset = 0, 0
-        first: list[Any] = []
-        while True:
-            page = await cases(status=status, limit=500, offset=offset)
-            total += len(page["items"])
-            first = first or page["items"]
-            if page.get("next_offset") is None:
-                return total, first
-            offset = page["next_offset"]
+        # integration's pages are the runtime's: ``total`` counts every page
+        page = await cases(status=status, limit=500)
+        return int(page["total"]), page["items"]
 
     open_total, _ = await count("open")
     closed_total, closed = await count("closed")
