@@ -13,8 +13,6 @@ birth date or contact details (these reach the ``people`` table and nothing else
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
 from typing import Any, Self
 
@@ -41,7 +39,7 @@ from ankommen_contracts.events.integration import (
     TimeSlot,
     Weekday,
 )
-from ankommen_runtime import Conflict, Tx
+from ankommen_runtime import Conflict, Tx, Uow
 from ankommen_runtime.auth import Actor, Role
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import DomainError
@@ -63,10 +61,6 @@ from .domain import (
 from .store import IntegrationStore
 
 log = get_logger(__name__)
-
-# A unit of work whose transactions carry integration's store: the runtime's on PostgreSQL,
-# the in-memory one in the unit tests.
-Work = Callable[[], AbstractAsyncContextManager[Tx[IntegrationStore]]]
 
 
 class NotYourDistrict(DomainError):
@@ -156,7 +150,9 @@ def subscriptions(settings: Any) -> list[Subscription]:
 # -- commands ------------------------------------------------------------------------------
 
 
-async def _change(uow: Work, actor: Actor, case_id: uuid.UUID, change: Any) -> tuple[Case, Any]:
+async def _change(
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, change: Any
+) -> tuple[Case, Any]:
     """Lock the case, check the caller's district, apply a rule, save and publish."""
     async with uow() as tx:
         case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
@@ -178,7 +174,9 @@ class AssignCase(Command):
     )
 
 
-async def assign(uow: Work, actor: Actor, case_id: uuid.UUID, command: AssignCase) -> Case:
+async def assign(
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: AssignCase
+) -> Case:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assign(command.social_worker or actor.subject)
 
@@ -212,7 +210,11 @@ class RecordMilestone(Command):
 
 
 async def record_milestone(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: RecordMilestone, today: date
+    uow: Uow[IntegrationStore],
+    actor: Actor,
+    case_id: uuid.UUID,
+    command: RecordMilestone,
+    today: date,
 ) -> MilestoneRecord:
     record = MilestoneRecord(
         milestone_id=uuid.uuid4(),
@@ -248,7 +250,11 @@ class AssessReadiness(Command):
 
 
 async def assess_readiness(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
+    uow: Uow[IntegrationStore],
+    actor: Actor,
+    case_id: uuid.UUID,
+    command: AssessReadiness,
+    today: date,
 ) -> Case:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assess(
@@ -280,7 +286,9 @@ class PlanMoveOut(Command):
         return self
 
 
-async def plan_move_out(uow: Work, actor: Actor, case_id: uuid.UUID, command: PlanMoveOut) -> Case:
+async def plan_move_out(
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: PlanMoveOut
+) -> Case:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.plan_move_out(command.target_kind, command.target_district, command.planned_on)
 
@@ -292,7 +300,7 @@ class CompleteMoveOut(Command):
 
 
 async def complete_move_out(
-    uow: Work,
+    uow: Uow[IntegrationStore],
     actor: Actor,
     case_id: uuid.UUID,
     command: CompleteMoveOut,
@@ -317,7 +325,7 @@ class HandOver(Command):
 
 
 async def hand_over(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
 ) -> Case:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.hand_over(
@@ -336,7 +344,7 @@ class CloseCase(Command):
 
 
 async def close_case(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
 ) -> Case:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.close(command.reason, command.closed_on or today)
@@ -379,7 +387,11 @@ class RequestSupport(Command):
 
 
 async def request_support(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: RequestSupport, today: date
+    uow: Uow[IntegrationStore],
+    actor: Actor,
+    case_id: uuid.UUID,
+    command: RequestSupport,
+    today: date,
 ) -> SupportRequest:
     request: SupportRequest | None = None
 
@@ -418,7 +430,7 @@ class AddPerson(Command):
 
 
 async def add_person(
-    uow: Work, actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
 ) -> Person:
     if command.date_of_birth is not None and command.date_of_birth > today:
         raise Invalid("date_of_birth is in the future")
@@ -453,7 +465,7 @@ class RequestErasure(Command):
 
 
 async def request_erasure(
-    uow: Work, actor: Actor, command: RequestErasure, today: date
+    uow: Uow[IntegrationStore], actor: Actor, command: RequestErasure, today: date
 ) -> ErasureReceipt:
     """Erase here and publish ErasureRequested for allocation and housing; the case, its
     milestones and every count stay."""
@@ -486,7 +498,9 @@ async def request_erasure(
     return ErasureReceipt(event.erasure_id, command.household_id, len(erased))
 
 
-async def erase_after_retention(uow: Work, *, today: date, retention: timedelta, limit: int) -> int:
+async def erase_after_retention(
+    uow: Uow[IntegrationStore], *, today: date, retention: timedelta, limit: int
+) -> int:
     """Erase the personal details of cases closed longer than ``retention``; how many."""
     async with uow() as tx:
         due = await tx.store.claim_due_for_erasure(today - retention, limit)

@@ -6,8 +6,6 @@ clock), never from the machine's own clock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -15,7 +13,7 @@ from typing import Annotated, Any
 from ankommen_contracts import District, Envelope, LanguageCode, Skill, UniqueList
 from ankommen_contracts.events.integration import CaseClosed, SupportRequested
 from ankommen_contracts.events.volunteers import MatchEndReason
-from ankommen_runtime import Conflict, NotFound, Tx
+from ankommen_runtime import Conflict, NotFound, Tx, Uow
 from ankommen_runtime.clock import local_date
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
@@ -42,10 +40,6 @@ from .domain import (
 from .store import VolunteersStore
 
 log = get_logger(__name__)
-
-# A unit of work whose transactions carry the volunteers store: the runtime's on PostgreSQL,
-# the in-memory one in the unit tests.
-Work = Callable[[], AbstractAsyncContextManager[Tx[VolunteersStore]]]
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,9 @@ class RegisterVolunteer(Command):
     registered_on: date | None = Field(default=None, description="Default: today")
 
 
-async def register_volunteer(uow: Work, command: RegisterVolunteer, today: date) -> Volunteer:
+async def register_volunteer(
+    uow: Uow[VolunteersStore], command: RegisterVolunteer, today: date
+) -> Volunteer:
     async with uow() as tx:
         mso = command.mso
         if command.initiative_id is not None:
@@ -125,7 +121,7 @@ class Pause(Command):
     until: date | None = Field(default=None, description="Planned return, if known")
 
 
-async def pause(uow: Work, volunteer_id: uuid.UUID, command: Pause) -> Volunteer:
+async def pause(uow: Uow[VolunteersStore], volunteer_id: uuid.UUID, command: Pause) -> Volunteer:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
         volunteer.pause(command.until)
@@ -133,7 +129,7 @@ async def pause(uow: Work, volunteer_id: uuid.UUID, command: Pause) -> Volunteer
     return volunteer
 
 
-async def resume(uow: Work, volunteer_id: uuid.UUID) -> Volunteer:
+async def resume(uow: Uow[VolunteersStore], volunteer_id: uuid.UUID) -> Volunteer:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
         volunteer.resume()
@@ -145,7 +141,9 @@ class Withdraw(Command):
     withdrawn_on: date | None = Field(default=None, description="Default: today")
 
 
-async def withdraw(uow: Work, volunteer_id: uuid.UUID, command: Withdraw, today: date) -> Volunteer:
+async def withdraw(
+    uow: Uow[VolunteersStore], volunteer_id: uuid.UUID, command: Withdraw, today: date
+) -> Volunteer:
     """The offer is taken back; running matches end (volunteer_withdrew), their requests
     open again."""
     on = command.withdrawn_on or today
@@ -177,7 +175,7 @@ class Vet(Command):
 
 
 async def vet(
-    uow: Work, volunteer_id: uuid.UUID, command: Vet, today: date, rules: Rules
+    uow: Uow[VolunteersStore], volunteer_id: uuid.UUID, command: Vet, today: date, rules: Rules
 ) -> Volunteer:
     vetted_on = command.vetted_on or today
     if vetted_on > today:
@@ -211,7 +209,7 @@ class LogHours(Command):
 
 
 async def log_hours(
-    uow: Work, volunteer_id: uuid.UUID, command: LogHours, today: date
+    uow: Uow[VolunteersStore], volunteer_id: uuid.UUID, command: LogHours, today: date
 ) -> HoursEntry:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
@@ -256,7 +254,7 @@ class AddInitiative(Links):
     kind: InitiativeKind
 
 
-async def add_initiative(uow: Work, command: AddInitiative) -> Initiative:
+async def add_initiative(uow: Uow[VolunteersStore], command: AddInitiative) -> Initiative:
     initiative = Initiative(uuid.uuid4(), command.name, command.kind, frozenset())
     initiative.link(command.districts, command.site_ids)
     async with uow() as tx:
@@ -264,7 +262,9 @@ async def add_initiative(uow: Work, command: AddInitiative) -> Initiative:
     return initiative
 
 
-async def link_initiative(uow: Work, initiative_id: uuid.UUID, command: Links) -> Initiative:
+async def link_initiative(
+    uow: Uow[VolunteersStore], initiative_id: uuid.UUID, command: Links
+) -> Initiative:
     async with uow() as tx:
         initiative = await tx.store.get_initiative(initiative_id, for_update=True)
         if initiative is None:
@@ -300,7 +300,9 @@ class EnterRequest(Command):
         return self
 
 
-async def enter_request(uow: Work, command: EnterRequest, today: date) -> SupportRequest:
+async def enter_request(
+    uow: Uow[VolunteersStore], command: EnterRequest, today: date
+) -> SupportRequest:
     requested_on = command.requested_on or today
     if requested_on > today:
         raise Conflict(f"requested_on {requested_on} is in the future")
@@ -346,7 +348,7 @@ class MakeMatch(Command):
 
 
 async def make_match(
-    uow: Work,
+    uow: Uow[VolunteersStore],
     request_id: uuid.UUID,
     command: MakeMatch,
     neighbourhood: Neighbourhood,
@@ -393,7 +395,9 @@ class EndMatch(Command):
     ended_on: date | None = Field(default=None, description="Default: today")
 
 
-async def end_match(uow: Work, match_id: uuid.UUID, command: EndMatch, today: date) -> Match:
+async def end_match(
+    uow: Uow[VolunteersStore], match_id: uuid.UUID, command: EndMatch, today: date
+) -> Match:
     on = command.ended_on or today
     if on > today:
         raise Conflict(f"ended_on {on} is in the future")
@@ -414,7 +418,9 @@ async def end_match(uow: Work, match_id: uuid.UUID, command: EndMatch, today: da
     return match
 
 
-async def withdraw_request(uow: Work, request_id: uuid.UUID, today: date) -> SupportRequest:
+async def withdraw_request(
+    uow: Uow[VolunteersStore], request_id: uuid.UUID, today: date
+) -> SupportRequest:
     """The support is no longer wanted: closed; a running match ends (request_withdrawn)."""
     async with uow() as tx:
         request = await tx.store.get_request(request_id, for_update=True)
@@ -455,7 +461,7 @@ class SweepResult:
     ended_for_expired_certificate: list[uuid.UUID]
 
 
-async def sweep(uow: Work, today: date, rules: Rules, limit: int) -> SweepResult:
+async def sweep(uow: Uow[VolunteersStore], today: date, rules: Rules, limit: int) -> SweepResult:
     """Flag requests open too long; end matches with children whose volunteer's
     certificate expired (MatchEnded certificate_expired), opening their requests again."""
     async with uow() as tx:
