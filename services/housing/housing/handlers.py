@@ -4,6 +4,9 @@ Commands open their own unit of work; event handlers run in the consumer's trans
 (``tx``), next to the inbox row that makes a redelivery change nothing. Every handler is
 also safe to run against a state it already produced (a repeated reservation id, a cancel
 of a released reservation), because the same request can arrive as a new event.
+
+State is reached only through ``tx.store`` (the ``HousingStore`` port): ``PgHousingStore``
+in the service, ``InMemoryHousingStore`` in the unit tests; no handler touches a connection.
 """
 
 from __future__ import annotations
@@ -371,7 +374,8 @@ async def reserve(
             # never pick the same free flat (the unique index would refuse the second).
             site = await store.get_site(request.site_id, for_update=True)
             assert site is not None
-        # The domain decides on a plain read; the conditional UPDATE makes it true or fails.
+        # The domain decides on a plain read; the store's atomic, conditional
+        # ``reserve_places`` makes it true or fails.
         reservation = site.reserve(request, now)
         if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
             site.site_id, request.places
