@@ -36,8 +36,9 @@ from fastapi import status as http
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import domain, handlers, store
+from . import domain, handlers
 from .domain import FollowUpReason, ReservationStatus, SiteStatus
+from .store import PgHousingStore
 
 
 class View(BaseModel):
@@ -52,7 +53,14 @@ def _grace(request: Request) -> timedelta:
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+
+
+def _store(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgHousingStore:
+    """Housing's store over the pool, for the read-only queries of the routes."""
+    return PgHousingStore(pool)
+
+
+Store = Annotated[PgHousingStore, Depends(_store)]
 Grace = Annotated[timedelta, Depends(_grace)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 # The resident list holds names: housing staff, and a site's own operator for its sites.
@@ -231,22 +239,22 @@ async def plan_site(command: handlers.PlanSite, actor: Planner, uow: Uow) -> Sit
 @sites.get("/sites", summary="List sites")
 async def list_sites(
     actor: SiteReader,
-    pool: Pool,
+    store: Store,
     page: PageQuery,
     pillar: Pillar | None = None,
     district: Annotated[District | None, Query()] = None,
     status: SiteStatus | None = None,
 ) -> Page[SiteView]:
     """A site operator sees its own sites only."""
-    found = await store.list_sites(pool, pillar=pillar, district=district, status=status)
+    found = await store.list_sites(pillar=pillar, district=district, status=status)
     mine = [SiteView.model_validate(s) for s in found if actor.operates(s.site_id)]
     return Page.slice_of(mine, page)  # a city's sites: read whole
 
 
 @sites.get("/sites/{site_id}", summary="One site")
-async def get_site(site_id: uuid.UUID, actor: SiteReader, pool: Pool) -> SiteView:
+async def get_site(site_id: uuid.UUID, actor: SiteReader, store: Store) -> SiteView:
     _operates(actor, site_id)
-    return SiteView.model_validate(found(await store.get_site(pool, site_id), f"site {site_id}"))
+    return SiteView.model_validate(found(await store.get_site(site_id), f"site {site_id}"))
 
 
 @sites.post("/sites/{site_id}/open", summary="Open a planned site")
@@ -334,7 +342,7 @@ async def check_out(
 
 @sites.get("/follow-ups", summary="Exits without a next place, for staff to follow up")
 async def list_follow_ups(
-    pool: Pool,
+    store: Store,
     actor: HousingStaff,
     page: PageQuery,
     open_only: bool = True,
@@ -342,7 +350,7 @@ async def list_follow_ups(
 ) -> Page[FollowUpView]:
     """Every exit has a next place or an alert: house bans, stays in an institution and
     other exits with no next place, oldest first (open ones unless ``open_only=false``)."""
-    found_ = await store.list_follow_ups(pool, open_only=open_only, site_id=site_id)
+    found_ = await store.list_follow_ups(open_only=open_only, site_id=site_id)
     return Page.slice_of([FollowUpView.model_validate(f) for f in found_], page)
 
 
@@ -361,14 +369,14 @@ def _own_site(actor: Actor, site_id: uuid.UUID) -> None:
 
 @sites.get("/sites/{site_id}/residents", summary="Who lives at the site (names)")
 async def list_residents(
-    site_id: uuid.UUID, pool: Pool, actor: ResidentListActor, page: PageQuery
+    site_id: uuid.UUID, store: Store, actor: ResidentListActor, page: PageQuery
 ) -> Page[ResidentView]:
     """The resident list as the operator recorded it at the door: housing staff, and the
     site's own operator only (403 for another operator's site). Names never leave
     housing's database."""
     _own_site(actor, site_id)
-    found(await store.get_site(pool, site_id), f"site {site_id}")
-    residents = [ResidentView.model_validate(r) for r in await store.list_residents(pool, site_id)]
+    found(await store.get_site(site_id), f"site {site_id}")
+    residents = [ResidentView.model_validate(r) for r in await store.list_residents(site_id)]
     return Page.slice_of(residents, page)  # at most the site's beds
 
 
@@ -378,11 +386,11 @@ async def list_residents(
     summary="Erase one person from the resident list",
 )
 async def erase_resident(
-    resident_id: uuid.UUID, uow: Uow, pool: Pool, actor: ResidentListActor
+    resident_id: uuid.UUID, uow: Uow, store: Store, actor: ResidentListActor
 ) -> None:
     """The person's names are deleted for good (404 if unknown); the household's places
     and events are untouched. Housing staff, or the operator of the person's site."""
-    resident = found(await store.get_resident(pool, resident_id), f"resident {resident_id}")
+    resident = found(await store.get_resident(resident_id), f"resident {resident_id}")
     _own_site(actor, resident.site_id)
     await handlers.erase_resident(uow, resident_id)
 
@@ -390,7 +398,7 @@ async def erase_resident(
 @sites.get("/occupancy", summary="Places per pillar, per Stadtbezirk and in total")
 async def occupancy(
     actor: OccupancyReader,
-    pool: Pool,
+    store: Store,
     clock: BusinessClock,
     as_of: Annotated[BusinessTime | None, Query()] = None,
     known_at: Annotated[IsoInstant | None, Query()] = None,
@@ -403,11 +411,9 @@ async def occupancy(
     by then, so "what did we know on that day" stays answerable.
     """
     if as_of is None and known_at is None:
-        in_use = await store.sites_in_use(pool)
+        in_use = await store.sites_in_use()
     else:
-        in_use = await store.occupancy_as_of(
-            pool, as_of or clock.now(), known_at or datetime.now(UTC)
-        )
+        in_use = await store.occupancy_as_of(as_of or clock.now(), known_at or datetime.now(UTC))
     by_pillar, by_district, total = domain.occupancy(in_use)
     return OccupancyView(
         by_pillar=[OccupancyRowView.model_validate(r) for r in by_pillar],
@@ -419,14 +425,14 @@ async def occupancy(
 @sites.get("/occupants", summary="Households living at sites")
 async def list_occupants(
     actor: SiteReader,
-    pool: Pool,
+    store: Store,
     page: PageQuery,
     site_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
 ) -> Page[OccupantView]:
     """A site operator names one of its sites."""
     _operates(actor, site_id)
-    found = await store.list_occupants(pool, site_id=site_id, household_id=household_id)
+    found = await store.list_occupants(site_id=site_id, household_id=household_id)
     return Page.slice_of([OccupantView.model_validate(o) for o in found], page)  # at most the beds
 
 
@@ -474,7 +480,7 @@ async def reserve(command: handlers.ReserveBeds, actor: Reserver, uow: Uow, grac
 @reservations.get("/reservations", summary="List reservations")
 async def list_reservations(
     actor: SiteReader,
-    pool: Pool,
+    store: Store,
     page: PageQuery,
     site_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
@@ -483,16 +489,16 @@ async def list_reservations(
     """Newest first. A site operator names one of its sites."""
     _operates(actor, site_id)
     found, total = await store.list_reservations(
-        pool, site_id=site_id, household_id=household_id, status=status, page=page
+        site_id=site_id, household_id=household_id, status=status, page=page
     )
     return Page.of([ReservationView.model_validate(r) for r in found], total, page)
 
 
 @reservations.get("/reservations/{reservation_id}", summary="One reservation")
 async def get_reservation(
-    reservation_id: uuid.UUID, actor: SiteReader, pool: Pool
+    reservation_id: uuid.UUID, actor: SiteReader, store: Store
 ) -> ReservationView:
-    reservation = await store.get_reservation(pool, reservation_id)
+    reservation = await store.get_reservation(reservation_id)
     reservation = found(reservation, f"reservation {reservation_id}")
     _operates(actor, reservation.site_id)
     return ReservationView.model_validate(reservation)
@@ -507,7 +513,7 @@ async def check_in(
     reservation_id: uuid.UUID,
     actor: SiteCrew,
     uow: Uow,
-    pool: Pool,
+    store: Store,
     command: handlers.CheckIn | None = None,
 ) -> OccupantView:
     """OccupantCheckedIn (Einzug) on a held reservation; 409 if checked in already, rejected,
@@ -516,7 +522,7 @@ async def check_in(
     persons as the operator saw them at the door, for the site's resident list only. A site
     operator checks in at its own sites only.
     """
-    reservation = await store.get_reservation(pool, reservation_id)
+    reservation = await store.get_reservation(reservation_id)
     _operates(actor, found(reservation, f"reservation {reservation_id}").site_id)
     return OccupantView.model_validate(await handlers.check_in(uow, reservation_id, command))
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from . import api, domain, handlers
+from .store import PgHousingStore
 
 log = get_logger(__name__)
 
@@ -57,6 +58,7 @@ SPEC = ServiceSpec(
     "over its capacity.",
     settings=HousingSettings,
     migrations=Path(__file__).parent / "migrations",
+    store=PgHousingStore,
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
     periodic=[Periodic("expiry-sweeper", release_expired, lambda s: s.expiry_sweep_seconds)],

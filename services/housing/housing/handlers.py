@@ -4,16 +4,19 @@ Commands open their own unit of work; event handlers run in the consumer's trans
 (``tx``), next to the inbox row that makes a redelivery change nothing. Every handler is
 also safe to run against a state it already produced (a repeated reservation id, a cancel
 of a released reservation), because the same request can arrive as a new event.
+
+State is reached only through ``tx.store`` (the ``HousingStore`` port): ``PgHousingStore``
+in the service, ``InMemoryHousingStore`` in the unit tests; no handler touches a connection.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Protocol, Self
 
-import asyncpg
 from ankommen_contracts import (
     MAX_HOUSEHOLD,
     BuildingKind,
@@ -38,13 +41,12 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompleted
-from ankommen_runtime import Conflict, NotFound, Transaction, UnitOfWork, commands
-from ankommen_runtime.clock import BusinessTime, occurred
+from ankommen_runtime import Conflict, NotFound, Tx, commands
+from ankommen_runtime.clock import BusinessTime, Clock, occurred
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from pydantic import Field, field_validator, model_validator
 
-from . import store
 from .domain import (
     MAX_CAPACITY,
     FollowUp,
@@ -55,8 +57,20 @@ from .domain import (
     Resident,
     Site,
 )
+from .store import AlreadyRecorded, HousingStore
 
 log = get_logger(__name__)
+
+
+class HousingUow(Protocol):
+    """What a command needs of a unit of work, real (``ankommen_runtime.UnitOfWork``) or
+    in memory (``ankommen_runtime.memory.InMemoryUnitOfWork``): the business clock, and
+    transactions that carry housing's store."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def __call__(self) -> AbstractAsyncContextManager[Tx[HousingStore]]: ...
 
 
 class Command(commands.Command):
@@ -207,30 +221,30 @@ class CloseSite(Dated):
 _SITE_FIELDS = {"occurred_at"}
 
 
-async def _new_site(uow: UnitOfWork, site: Site, at: datetime) -> Site:
+async def _new_site(uow: HousingUow, site: Site, at: datetime) -> Site:
     site.changed_at = at
     try:
         async with uow() as tx:
-            await store.add_site(tx.conn, site)
-            await store.record_site_state(tx.conn, site, at)
+            await tx.store.add_site(site)
+            await tx.store.record_site_state(site, at)
             tx.publish(*site.events, at=at)
-    except asyncpg.UniqueViolationError as exc:
+    except AlreadyRecorded as exc:
         raise Conflict(f"site {site.site_id} exists already") from exc
     return site
 
 
-async def open_site(uow: UnitOfWork, command: OpenSite) -> Site:
+async def open_site(uow: HousingUow, command: OpenSite) -> Site:
     at = occurred(command.occurred_at, uow.clock)
     return await _new_site(uow, Site.open_new(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
-async def plan_site(uow: UnitOfWork, command: PlanSite) -> Site:
+async def plan_site(uow: HousingUow, command: PlanSite) -> Site:
     at = occurred(command.occurred_at, uow.clock)
     return await _new_site(uow, Site.plan(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
 async def _change_site(
-    uow: UnitOfWork, site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
+    uow: HousingUow, site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
 ) -> Site:
     """Lock the site, apply a domain rule at the command's date, save it with the events it
     raised and the state it reached from then on.
@@ -240,7 +254,7 @@ async def _change_site(
     """
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        site = await store.get_site(tx.conn, site_id, for_update=True)
+        site = await tx.store.get_site(site_id, for_update=True)
         if site is None:
             raise NotFound(f"no site {site_id}")
         if site.changed_at is not None and at < site.changed_at:
@@ -250,13 +264,13 @@ async def _change_site(
             )
         change(site)
         site.changed_at = at
-        await store.save_site(tx.conn, site)
-        await store.record_site_state(tx.conn, site, at)
+        await tx.store.save_site(site)
+        await tx.store.record_site_state(site, at)
         tx.publish(*site.events, at=at)
     return site
 
 
-async def open_planned_site(uow: UnitOfWork, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
+async def open_planned_site(uow: HousingUow, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
     return await _change_site(
         uow,
         site_id,
@@ -265,21 +279,21 @@ async def open_planned_site(uow: UnitOfWork, site_id: uuid.UUID, command: OpenPl
     )
 
 
-async def change_capacity(uow: UnitOfWork, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
+async def change_capacity(uow: HousingUow, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.change_capacity(command.capacity, command.reason)
     )
 
 
-async def block_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
+async def block_places(uow: HousingUow, site_id: uuid.UUID, command: Places) -> Site:
     return await _change_site(uow, site_id, command, lambda s: s.block(command.places))
 
 
-async def release_blocked_places(uow: UnitOfWork, site_id: uuid.UUID, command: Places) -> Site:
+async def release_blocked_places(uow: HousingUow, site_id: uuid.UUID, command: Places) -> Site:
     return await _change_site(uow, site_id, command, lambda s: s.release_blocked(command.places))
 
 
-async def start_closing(uow: UnitOfWork, site_id: uuid.UUID, command: StartClosing) -> Site:
+async def start_closing(uow: HousingUow, site_id: uuid.UUID, command: StartClosing) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.start_closing(command.reason, command.closes_on)
     )
@@ -291,13 +305,13 @@ class ClosingDate(Dated):
     closes_on: date | None
 
 
-async def set_closing_date(uow: UnitOfWork, site_id: uuid.UUID, command: ClosingDate) -> Site:
+async def set_closing_date(uow: HousingUow, site_id: uuid.UUID, command: ClosingDate) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.set_closing_date(command.closes_on)
     )
 
 
-async def close_site(uow: UnitOfWork, site_id: uuid.UUID, command: CloseSite | None = None) -> Site:
+async def close_site(uow: HousingUow, site_id: uuid.UUID, command: CloseSite | None = None) -> Site:
     return await _change_site(uow, site_id, command or CloseSite(), lambda s: s.close())
 
 
@@ -337,20 +351,20 @@ class ReserveBeds(Dated):
 
 
 async def reserve(
-    tx: Transaction, request: ReservationRequest, now: datetime
+    tx: Tx[HousingStore], request: ReservationRequest, now: datetime
 ) -> tuple[Reservation, bool]:
     """Reserve or reject, once per reservation id: the logic of HTTP and PlacementDecided.
 
     Returns the reservation and whether it had been decided before; a repeat publishes the
     recorded answer again (same figures) and reserves nothing.
     """
-    conn = tx.conn
-    if not await store.claim_reservation(conn, request, now):
-        recorded = await store.get_reservation(conn, request.reservation_id)
+    store = tx.store
+    if not await store.claim_reservation(request, now):
+        recorded = await store.get_reservation(request.reservation_id)
         assert recorded is not None
         tx.publish(recorded.outcome(), at=now)
         return recorded, True
-    site = await store.get_site(conn, request.site_id)
+    site = await store.get_site(request.site_id)
     if site is None:
         reservation = Reservation.for_unknown_site(request, now)
         tx.publish(reservation.outcome(), at=now)
@@ -358,28 +372,29 @@ async def reserve(
         if site.flats:
             # A flat is let to one household: decide on the locked row, so two requests
             # never pick the same free flat (the unique index would refuse the second).
-            site = await store.get_site(conn, request.site_id, for_update=True)
+            site = await store.get_site(request.site_id, for_update=True)
             assert site is not None
-        # The domain decides on a plain read; the conditional UPDATE makes it true or fails.
+        # The domain decides on a plain read; the store's atomic, conditional
+        # ``reserve_places`` makes it true or fails.
         reservation = site.reserve(request, now)
         if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
-            conn, site.site_id, request.places
+            site.site_id, request.places
         ):
             # Lost the race for the last places: decide again on the locked, current row.
-            site = await store.get_site(conn, request.site_id, for_update=True)
+            site = await store.get_site(request.site_id, for_update=True)
             assert site is not None
             reservation = site.reserve(request, now)
             if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
-                conn, site.site_id, request.places
+                site.site_id, request.places
             ):
                 raise RuntimeError(f"site {site.site_id} refused places the locked row had")
         tx.publish(*site.events, at=now)
-    await store.save_reservation(conn, reservation)
+    await store.save_reservation(reservation)
     return reservation, False
 
 
 async def request_reservation(
-    uow: UnitOfWork, command: ReserveBeds, grace: timedelta
+    uow: HousingUow, command: ReserveBeds, grace: timedelta
 ) -> Reservation:
     request = command.request(grace)
     at = occurred(command.occurred_at, uow.clock)
@@ -417,7 +432,7 @@ class CheckIn(Dated):
 
 
 async def check_in(
-    uow: UnitOfWork, reservation_id: uuid.UUID, command: CheckIn | None = None
+    uow: HousingUow, reservation_id: uuid.UUID, command: CheckIn | None = None
 ) -> Occupant:
     """Turn a held reservation into occupancy at the command's date; a household living
     elsewhere moves out there. 409 if dated before the reservation or the current stay.
@@ -428,22 +443,20 @@ async def check_in(
     command = command or CheckIn()
     now = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        conn = tx.conn
-        reservation = await store.get_reservation(conn, reservation_id, for_update=True)
+        store = tx.store
+        reservation = await store.get_reservation(reservation_id, for_update=True)
         if reservation is None:
             raise NotFound(f"no reservation {reservation_id}")
-        home = await store.get_occupant(conn, reservation.household_id, for_update=True)
-        sites = await store.lock_sites(
-            conn, [reservation.site_id, *([home.site_id] if home else [])]
-        )
+        home = await store.get_occupant(reservation.household_id, for_update=True)
+        sites = await store.lock_sites([reservation.site_id, *([home.site_id] if home else [])])
         site = sites.get(reservation.site_id)
         if site is None:  # a rejection for an unknown site: nowhere to check in
             raise Conflict(f"reservation {reservation_id} was rejected (unknown_site)")
         home_site = sites[home.site_id] if home else None
         occupant = site.check_in(reservation, now, home=home, home_site=home_site)
         try:
-            await store.move_in(conn, occupant, moving=home is not None)
-        except asyncpg.UniqueViolationError as exc:
+            await store.move_in(occupant, moving=home is not None)
+        except AlreadyRecorded as exc:
             raise Conflict(
                 f"household {occupant.household_id} was checked in elsewhere at the same moment"
             ) from exc
@@ -451,12 +464,11 @@ async def check_in(
             raise Conflict(
                 f"{len(command.residents)} residents recorded for {occupant.persons} places"
             )
-        await store.save_reservation(conn, reservation)
-        await store.save_sites(conn, sites.values())
+        await store.save_reservation(reservation)
+        await store.save_sites(sites.values())
         if home is not None:
-            await store.forget_residents(conn, home.household_id, home.site_id)
+            await store.forget_residents(home.household_id, home.site_id)
         await store.add_residents(
-            conn,
             [
                 Resident(
                     uuid.uuid4(),
@@ -483,24 +495,24 @@ class CheckOut(Dated):
 
 
 async def check_out(
-    uow: UnitOfWork, site_id: uuid.UUID, command: CheckOut
+    uow: HousingUow, site_id: uuid.UUID, command: CheckOut
 ) -> tuple[Occupant, FollowUp | None]:
     """A household leaves at the command's date; an exit with no next place raises a
     follow-up for staff."""
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        home = await store.get_occupant(tx.conn, command.household_id, for_update=True)
-        site = await store.get_site(tx.conn, site_id, for_update=True)
+        home = await tx.store.get_occupant(command.household_id, for_update=True)
+        site = await tx.store.get_site(site_id, for_update=True)
         if site is None:
             raise NotFound(f"no site {site_id}")
         if home is None or home.site_id != site_id:
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
         follow_up = site.check_out(home, command.reason, at)
-        await store.move_out(tx.conn, home.household_id, at, command.reason.value)
-        await store.forget_residents(tx.conn, home.household_id, site_id)
-        await store.save_site(tx.conn, site)
+        await tx.store.move_out(home.household_id, at, command.reason.value)
+        await tx.store.forget_residents(home.household_id, site_id)
+        await tx.store.save_site(site)
         if follow_up is not None:
-            await store.add_follow_up(tx.conn, follow_up)
+            await tx.store.add_follow_up(follow_up)
         tx.publish(*site.events, at=at)
     return home, follow_up
 
@@ -517,41 +529,41 @@ class ResolveFollowUp(Command):
 
 
 async def resolve_follow_up(
-    uow: UnitOfWork, follow_up_id: uuid.UUID, command: ResolveFollowUp
+    uow: HousingUow, follow_up_id: uuid.UUID, command: ResolveFollowUp
 ) -> FollowUp:
     async with uow() as tx:
-        follow_up = await store.get_follow_up(tx.conn, follow_up_id, for_update=True)
+        follow_up = await tx.store.get_follow_up(follow_up_id, for_update=True)
         if follow_up is None:
             raise NotFound(f"no follow-up {follow_up_id}")
         follow_up.resolve(command.note, uow.clock.now())
-        await store.save_follow_up(tx.conn, follow_up)
+        await tx.store.save_follow_up(follow_up)
     return follow_up
 
 
-async def erase_resident(uow: UnitOfWork, resident_id: uuid.UUID) -> None:
+async def erase_resident(uow: HousingUow, resident_id: uuid.UUID) -> None:
     """Erase one person's names from the resident list (Löschung)."""
     async with uow() as tx:
-        if not await store.erase_resident(tx.conn, resident_id):
+        if not await tx.store.erase_resident(resident_id):
             raise NotFound(f"no resident {resident_id}")
 
 
-async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
+async def release_expired(uow: HousingUow, *, now: datetime, limit: int) -> int:
     """Release up to ``limit`` held reservations past their expiry at ``now`` (the business
     clock), in order of expiry; how many were released. Each release happened when its
     hold ran out (``expires_at``), and its event says so, however late the sweep runs."""
     async with uow() as tx:
-        expired = await store.claim_expired(tx.conn, now, limit)
+        expired = await tx.store.claim_expired(now, limit)
         if not expired:
             return 0
-        sites = await store.lock_sites(tx.conn, {r.site_id for r in expired})
+        sites = await tx.store.lock_sites({r.site_id for r in expired})
         for reservation in expired:
             assert reservation.expires_at is not None
             site = sites[reservation.site_id]
             site.release(reservation, ReleaseReason.EXPIRED, reservation.expires_at)
             tx.publish(*site.events, at=reservation.expires_at)
             site.events.clear()
-        await store.save_reservations(tx.conn, expired)
-        await store.save_sites(tx.conn, sites.values())
+        await tx.store.save_reservations(expired)
+        await tx.store.save_sites(sites.values())
     return len(expired)
 
 
@@ -561,7 +573,7 @@ async def release_expired(uow: UnitOfWork, *, now: datetime, limit: int) -> int:
 def on_placement_decided(grace: timedelta) -> EventHandler:
     """PlacementDecided → BedReserved or ReservationRejected, through ``reserve``."""
 
-    async def placement_decided(tx: Transaction, event: Envelope[Any]) -> None:
+    async def placement_decided(tx: Tx[HousingStore], event: Envelope[Any]) -> None:
         data: PlacementDecided = event.data
         request = ReservationRequest(
             reservation_id=data.reservation_id,
@@ -584,10 +596,10 @@ def on_placement_decided(grace: timedelta) -> EventHandler:
     return placement_decided
 
 
-async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_placement_cancelled(tx: Tx[HousingStore], event: Envelope[Any]) -> None:
     """PlacementCancelled → ReservationReleased(cancelled); nothing if not held any more."""
     data: PlacementCancelled = event.data
-    reservation = await store.get_reservation(tx.conn, data.reservation_id, for_update=True)
+    reservation = await tx.store.get_reservation(data.reservation_id, for_update=True)
     if reservation is None or reservation.status is not ReservationStatus.HELD:
         log.info(
             "placement cancelled; no held reservation to release",
@@ -595,25 +607,23 @@ async def on_placement_cancelled(tx: Transaction, event: Envelope[Any]) -> None:
             status=reservation.status.value if reservation else None,
         )
         return
-    site = await store.get_site(tx.conn, reservation.site_id, for_update=True)
+    site = await tx.store.get_site(reservation.site_id, for_update=True)
     assert site is not None
     site.release(reservation, ReleaseReason.CANCELLED, tx.now())
-    await store.save_reservation(tx.conn, reservation)
-    await store.save_site(tx.conn, site)
+    await tx.store.save_reservation(reservation)
+    await tx.store.save_site(site)
     tx.publish(*site.events)
 
 
-async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_refugee_departed(tx: Tx[HousingStore], event: Envelope[Any]) -> None:
     """RefugeeDeparted → held places released (departed), the household checked out (departed)."""
     data: RefugeeDeparted = event.data
-    now, conn = tx.now(), tx.conn
-    held = await store.lock_held_of_household(conn, data.household_id)
-    home = await store.get_occupant(conn, data.household_id, for_update=True)
+    now, store = tx.now(), tx.store
+    held = await store.lock_held_of_household(data.household_id)
+    home = await store.get_occupant(data.household_id, for_update=True)
     if not held and home is None:
         return  # nothing here (any more): a repeat, or the household never had a place
-    sites = await store.lock_sites(
-        conn, [*(r.site_id for r in held), *([home.site_id] if home else [])]
-    )
+    sites = await store.lock_sites([*(r.site_id for r in held), *([home.site_id] if home else [])])
     for reservation in held:
         sites[reservation.site_id].release(reservation, ReleaseReason.DEPARTED, now)
     if home is not None:
@@ -632,10 +642,10 @@ async def on_refugee_departed(tx: Transaction, event: Envelope[Any]) -> None:
                 household_id=str(data.household_id),
             )
         sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, at)
-        await store.move_out(conn, home.household_id, at, CheckOutReason.DEPARTED.value)
-        await store.forget_residents(conn, home.household_id, home.site_id)
-    await store.save_reservations(conn, held)
-    await store.save_sites(conn, sites.values())
+        await store.move_out(home.household_id, at, CheckOutReason.DEPARTED.value)
+        await store.forget_residents(home.household_id, home.site_id)
+    await store.save_reservations(held)
+    await store.save_sites(sites.values())
     for site in sites.values():
         tx.publish(*site.events)
 
@@ -652,12 +662,12 @@ def allocation_handlers(grace: timedelta) -> dict[str, EventHandler]:
 # -- events from integration ---------------------------------------------------------------
 
 
-async def on_move_out_completed(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_move_out_completed(tx: Tx[HousingStore], event: Envelope[Any]) -> None:
     """MoveOutCompleted → OccupantCheckedOut(moved_out): the household left municipal
     accommodation for a tenancy of its own, so its places are free again (and allocation
     gives them to the waitlist). Nothing if it lives here no more (a repeat)."""
     data: MoveOutCompleted = event.data
-    home = await store.get_occupant(tx.conn, data.household_id, for_update=True)
+    home = await tx.store.get_occupant(data.household_id, for_update=True)
     if home is None:
         log.info("moved-out household lives at no site", household_id=str(data.household_id))
         return
@@ -667,22 +677,22 @@ async def on_move_out_completed(tx: Transaction, event: Envelope[Any]) -> None:
             household_id=str(data.household_id),
             site_id=str(home.site_id),
         )
-    site = await store.get_site(tx.conn, home.site_id, for_update=True)
+    site = await tx.store.get_site(home.site_id, for_update=True)
     assert site is not None
     # Events cannot be refused: a move-out dated before the check-in ends the stay there.
     at = max(tx.now(), home.checked_in_at)
     site.check_out(home, CheckOutReason.MOVED_OUT, at)
-    await store.move_out(tx.conn, home.household_id, at, CheckOutReason.MOVED_OUT.value)
-    await store.forget_residents(tx.conn, home.household_id, home.site_id)
-    await store.save_site(tx.conn, site)
+    await tx.store.move_out(home.household_id, at, CheckOutReason.MOVED_OUT.value)
+    await tx.store.forget_residents(home.household_id, home.site_id)
+    await tx.store.save_site(site)
     tx.publish(*site.events, at=at)
 
 
-async def on_erasure_requested(tx: Transaction, event: Envelope[Any]) -> None:
+async def on_erasure_requested(tx: Tx[HousingStore], event: Envelope[Any]) -> None:
     """ErasureRequested → the people's rows leave housing's resident list (``residents``,
     if this database has one yet); occupancy counts stay, they carry no personal data."""
     data: ErasureRequested = event.data
-    erased = await store.erase_residents(tx.conn, data.household_id, data.person_ids)
+    erased = await tx.store.erase_residents(data.household_id, data.person_ids)
     log.info(
         "residents erased",
         erasure_id=str(data.erasure_id),

@@ -1,4 +1,8 @@
-"""Housing's repository: SQL for sites, reservations and occupants, on a given connection.
+"""Housing's repository: the port handlers use (``HousingStore``) and its SQL adapter
+(``PgHousingStore``) over a transaction's connection, or the pool for the API's reads.
+
+The in-memory twin for unit tests (``tests/fakes/housing.py``) keeps the same promises;
+``tests/contract/test_housing_store_contract.py`` runs the same scenarios against both.
 
 Lock order, the same in every transaction so that two never wait on each other:
 reservations → occupants → sites (by ``site_id``) → the runtime's ``subject_sequence``.
@@ -9,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 from ankommen_contracts import BuildingKind, BuildingOwner, Pillar, SiteRequirement, Suitability
@@ -30,7 +35,156 @@ from .domain import (
     SiteStatus,
 )
 
-# -- sites ---------------------------------------------------------------------------------
+
+class AlreadyRecorded(Exception):
+    """The store holds this already: a site id taken, or a household living somewhere (a
+    concurrent check-in elsewhere). Handlers answer it with a 409."""
+
+
+class HousingStore(Protocol):
+    """What housing's handlers may do with their state (the port), in one transaction.
+
+    ``for_update`` and ``lock_…`` read what the transaction will change; on PostgreSQL they
+    lock it (in the order above), so concurrent writers queue instead of losing an update.
+    Objects returned are the caller's: changing one changes nothing stored until it is
+    saved with the matching ``save_…``.
+    """
+
+    # -- sites ---------------------------------------------------------------------------
+
+    async def add_site(self, site: Site) -> None:
+        """Record a new site with its flats (all free); ``AlreadyRecorded`` if its id is
+        taken."""
+        ...
+
+    async def get_site(self, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
+        """The site with its flats, each with the household holding it (a held
+        reservation) or living in it, flats ordered by places then id; None if unknown."""
+        ...
+
+    async def lock_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
+        """The known sites among ``site_ids`` (as ``get_site``), in ``site_id`` order;
+        unknown ids are left out."""
+        ...
+
+    async def save_site(self, site: Site) -> None:
+        """Write back what a site's rules change: operator, capacity, blocked, reserved,
+        occupied, status, closing reason and day, ``changed_at``. Name, pillar, district,
+        suitability, building, owner and flats stay as added. Nothing for an unknown id."""
+        ...
+
+    async def save_sites(self, sites: Iterable[Site]) -> None:
+        """``save_site`` for each, in ``site_id`` order."""
+        ...
+
+    async def record_site_state(self, site: Site, at: datetime) -> None:
+        """Keep the site's status, capacity and blocked places from ``at`` (business time)
+        on, recorded now (wall clock): what "occupancy as of" reads."""
+        ...
+
+    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
+        """Add ``places`` to the site's reserved places if it is open and has them free
+        (occupied + reserved + blocked + places ≤ capacity), in one atomic step; False,
+        and nothing changed, if not (or the site is unknown). Never overbooks, however
+        many transactions race for the last places."""
+        ...
+
+    # -- reservations ----------------------------------------------------------------------
+
+    async def claim_reservation(self, request: ReservationRequest, now: datetime) -> bool:
+        """Claim the request's reservation id for this transaction (requested at ``now``),
+        to be decided and saved with ``save_reservation`` before commit; False if the id
+        was claimed before (a repeat: read its answer with ``get_reservation``). One id is
+        decided once, however many repeats are in flight."""
+        ...
+
+    async def get_reservation(
+        self, reservation_id: uuid.UUID, *, for_update: bool = False
+    ) -> Reservation | None:
+        """The decided reservation, granted or rejected; None if unknown."""
+        ...
+
+    async def save_reservation(self, reservation: Reservation) -> None:
+        """Write a claimed reservation's decision and later changes: status, requested,
+        expiry, rejection reason and free places, release time and reason, check-in time,
+        flat. Its site, household, places and requirements stay as claimed."""
+        ...
+
+    async def save_reservations(self, reservations: Iterable[Reservation]) -> None:
+        """``save_reservation`` for each."""
+        ...
+
+    async def lock_held_of_household(self, household_id: uuid.UUID) -> list[Reservation]:
+        """The household's held reservations, in ``reservation_id`` order."""
+        ...
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[Reservation]:
+        """Up to ``limit`` held reservations expired by ``now`` (``expires_at ≤ now``),
+        oldest expiry first (then by id); on PostgreSQL, rows another transaction holds
+        are skipped, so replicas sweeping at once share the work."""
+        ...
+
+    # -- occupants ---------------------------------------------------------------------------
+
+    async def get_occupant(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Occupant | None:
+        """Where the household lives now; None if nowhere here."""
+        ...
+
+    async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
+        """Record where a household lives from ``occupant.checked_in_at`` on, and begin its
+        stay there. ``moving``: it lived at another site, whose stay ends then (relocated).
+        A newcomer who lives somewhere already, or a flat someone lives in, is
+        ``AlreadyRecorded`` (a concurrent check-in elsewhere)."""
+        ...
+
+    async def move_out(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
+        """The household lives nowhere here any more; its stay ends at ``at`` with
+        ``reason`` (the stay itself is kept)."""
+        ...
+
+    # -- follow-ups ---------------------------------------------------------------------------
+
+    async def add_follow_up(self, follow_up: FollowUp) -> None:
+        """Record an exit without a next place, for staff to follow up."""
+        ...
+
+    async def get_follow_up(
+        self, follow_up_id: uuid.UUID, *, for_update: bool = False
+    ) -> FollowUp | None:
+        """The follow-up; None if unknown."""
+        ...
+
+    async def save_follow_up(self, follow_up: FollowUp) -> None:
+        """Write back when it was resolved and the staff's note."""
+        ...
+
+    # -- residents (personal data: housing's database only) ---------------------------------
+
+    async def add_residents(self, residents: Iterable[Resident]) -> None:
+        """Add people seen at the door to their site's resident list."""
+        ...
+
+    async def forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
+        """The household left the site: its people leave that site's list (other sites'
+        lists are untouched)."""
+        ...
+
+    async def erase_resident(self, resident_id: uuid.UUID) -> bool:
+        """Erase one person's record for good; False if there was none."""
+        ...
+
+    async def erase_residents(
+        self, household_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
+    ) -> int:
+        """Erase the named people of the household (the whole household if none are named,
+        or if the list knows people by household only, as it does today); how many
+        records went."""
+        ...
+
+
+# -- rows ----------------------------------------------------------------------------------
 
 _SITE = (
     "site_id, name, pillar, district, operator, capacity, blocked, reserved, occupied, status,"
@@ -60,202 +214,6 @@ def _site(row: asyncpg.Record) -> Site:
     )
 
 
-async def _with_flats(db: Db, sites: list[Site]) -> list[Site]:
-    """Fill in the flats of sites that have them, each with the household holding it
-    (a held reservation) or living in it; a free flat has none."""
-    if not sites:
-        return sites
-    rows = await db.fetch(
-        """SELECT u.unit_id, u.site_id, u.places,
-                  coalesce(r.household_id, o.household_id) AS household_id
-           FROM units u
-           LEFT JOIN reservations r ON r.unit_id = u.unit_id AND r.status = 'held'
-           LEFT JOIN occupants o ON o.unit_id = u.unit_id
-           WHERE u.site_id = ANY($1::uuid[])
-           ORDER BY u.site_id, u.places, u.unit_id""",
-        [site.site_id for site in sites],
-    )
-    by_site = {site.site_id: site for site in sites}
-    for r in rows:
-        by_site[r["site_id"]].flats.append(Flat(r["unit_id"], r["places"], r["household_id"]))
-    return sites
-
-
-async def add_site(conn: asyncpg.Connection, site: Site) -> None:
-    """Insert a new site; ``asyncpg.UniqueViolationError`` if its id exists."""
-    await conn.execute(
-        f"""INSERT INTO sites ({_SITE})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17)""",
-        site.site_id,
-        site.name,
-        site.pillar.value,
-        site.district,
-        site.operator,
-        site.capacity,
-        site.blocked,
-        site.reserved,
-        site.occupied,
-        site.status.value,
-        [s.value for s in site.suitability],
-        site.planned_opening_on,
-        site.closing_reason.value if site.closing_reason else None,
-        site.closes_on,
-        site.building.value,
-        site.owner.value,
-        site.changed_at,
-    )
-    if site.flats:
-        await conn.executemany(
-            "INSERT INTO units (unit_id, site_id, places) VALUES ($1, $2, $3)",
-            [(f.unit_id, site.site_id, f.places) for f in site.flats],
-        )
-
-
-async def save_site(conn: asyncpg.Connection, site: Site) -> None:
-    """Write a site's state back. Only for a row locked by ``get_site(for_update=True)``."""
-    await conn.execute(
-        """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
-                            occupied = $6, status = $7, closing_reason = $8, closes_on = $9,
-                            changed_at = $10, updated_at = now()
-           WHERE site_id = $1""",
-        site.site_id,
-        site.operator,
-        site.capacity,
-        site.blocked,
-        site.reserved,
-        site.occupied,
-        site.status.value,
-        site.closing_reason.value if site.closing_reason else None,
-        site.closes_on,
-        site.changed_at,
-    )
-
-
-async def record_site_state(conn: asyncpg.Connection, site: Site, at: datetime) -> None:
-    """Keep the site's state from ``at`` (business time) on; recorded now (wall clock)."""
-    await conn.execute(
-        """INSERT INTO site_history (site_id, effective_at, status, capacity, blocked)
-           VALUES ($1, $2, $3, $4, $5)""",
-        site.site_id,
-        at,
-        site.status.value,
-        site.capacity,
-        site.blocked,
-    )
-
-
-async def occupancy_as_of(db: Db, as_of: datetime, known_at: datetime) -> list[Site]:
-    """The sites in use at ``as_of`` (business time) with their places then, from what
-    housing had recorded by ``known_at`` (recording time): today's knowledge about a past
-    date when ``known_at`` is now, "what did we know then" when it is that date."""
-    rows = await db.fetch(
-        """WITH state AS (
-               SELECT DISTINCT ON (h.site_id) h.site_id, h.status, h.capacity, h.blocked
-               FROM site_history h
-               WHERE h.effective_at <= $1 AND h.recorded_at <= $2
-               ORDER BY h.site_id, h.effective_at DESC, h.id DESC
-           ), occ AS (
-               SELECT site_id, sum(persons)::int AS occupied FROM stays
-               WHERE checked_in_at <= $1 AND recorded_in_at <= $2
-                 AND NOT (checked_out_at IS NOT NULL AND checked_out_at <= $1
-                          AND recorded_out_at <= $2)
-               GROUP BY site_id
-           ), res AS (
-               SELECT site_id, sum(places)::int AS reserved FROM reservations
-               WHERE status IN ('held', 'checked_in', 'released')
-                 AND requested_at <= $1 AND recorded_at <= $2 AND expires_at > $1
-                 AND NOT coalesce(checked_in_at <= $1, false)
-                 AND NOT coalesce(released_at <= $1, false)
-               GROUP BY site_id
-           )
-           SELECT s.site_id, s.name, s.pillar, s.district, s.operator, st.status,
-                  st.capacity, st.blocked, coalesce(occ.occupied, 0) AS occupied,
-                  coalesce(res.reserved, 0) AS reserved
-           FROM state st JOIN sites s USING (site_id)
-                LEFT JOIN occ USING (site_id) LEFT JOIN res USING (site_id)
-           WHERE st.status IN ('open', 'closing')
-           ORDER BY s.site_id""",
-        as_of,
-        known_at,
-    )
-    return [
-        Site(
-            site_id=r["site_id"],
-            name=r["name"],
-            pillar=Pillar(r["pillar"]),
-            district=r["district"],
-            operator=r["operator"],
-            capacity=r["capacity"],
-            blocked=r["blocked"],
-            reserved=r["reserved"],
-            occupied=r["occupied"],
-            status=SiteStatus(r["status"]),
-        )
-        for r in rows
-    ]
-
-
-async def get_site(db: Db, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
-    lock = lock_clause(for_update)
-    row = await db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
-    return (await _with_flats(db, [_site(row)]))[0] if row else None
-
-
-async def lock_sites(
-    conn: asyncpg.Connection, site_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Site]:
-    """Lock several sites in ``site_id`` order (no deadlock between two such callers)."""
-    rows = await conn.fetch(
-        f"SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id FOR UPDATE",
-        sorted(set(site_ids)),
-    )
-    return {s.site_id: s for s in await _with_flats(conn, [_site(r) for r in rows])}
-
-
-async def reserve_places(conn: asyncpg.Connection, site_id: uuid.UUID, places: int) -> bool:
-    """Take ``places`` if the site is open and has them free: one atomic, conditional UPDATE.
-
-    However many transactions race for the last places, PostgreSQL re-checks the condition
-    on the newest row version once the row lock is theirs, so none overbooks.
-    """
-    row = await conn.fetchrow(
-        """UPDATE sites SET reserved = reserved + $2, updated_at = now()
-           WHERE site_id = $1 AND status = 'open'
-             AND occupied + reserved + blocked + $2 <= capacity
-           RETURNING site_id""",
-        site_id,
-        places,
-    )
-    return row is not None
-
-
-async def list_sites(
-    db: Db,
-    *,
-    pillar: Pillar | None = None,
-    district: int | None = None,
-    status: SiteStatus | None = None,
-) -> list[Site]:
-    rows = await db.fetch(
-        f"""SELECT {_SITE} FROM sites
-            WHERE ($1::text IS NULL OR pillar = $1) AND ($2::int IS NULL OR district = $2)
-              AND ($3::text IS NULL OR status = $3)
-            ORDER BY district, name, site_id""",
-        pillar.value if pillar else None,
-        district,
-        status.value if status else None,
-    )
-    return await _with_flats(db, [_site(r) for r in rows])
-
-
-async def sites_in_use(db: Db) -> list[Site]:
-    rows = await db.fetch(f"SELECT {_SITE} FROM sites WHERE status IN ('open', 'closing')")
-    return await _with_flats(db, [_site(r) for r in rows])
-
-
-# -- reservations --------------------------------------------------------------------------
-
 _RESERVATION = (
     "reservation_id, site_id, household_id, places, requirements, status, requested_at,"
     " expires_at, rejection_reason, free_places, released_at, release_reason, checked_in_at,"
@@ -284,31 +242,6 @@ def _reservation(row: asyncpg.Record) -> Reservation:
     )
 
 
-async def claim_reservation(
-    conn: asyncpg.Connection, request: ReservationRequest, now: datetime
-) -> bool:
-    """Claim the reservation id for this transaction; False if it was decided before.
-
-    A concurrent claim of the same id waits here until the first commits, then finds it:
-    so one id is decided once, whatever the number of repeats in flight.
-    """
-    row = await conn.fetchrow(
-        """INSERT INTO reservations (reservation_id, site_id, household_id, places,
-                                     requirements, status, requested_at, expected_arrival_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
-           ON CONFLICT (reservation_id) DO NOTHING
-           RETURNING reservation_id""",
-        request.reservation_id,
-        request.site_id,
-        request.household_id,
-        request.places,
-        sorted(n.value for n in request.requirements),
-        now,
-        request.expected_arrival_at,
-    )
-    return row is not None
-
-
 _SAVE_RESERVATION = """
     UPDATE reservations
     SET status = $2, requested_at = $3, expires_at = $4, rejection_reason = $5,
@@ -332,80 +265,6 @@ def _reservation_args(r: Reservation) -> tuple[object, ...]:
     )
 
 
-async def save_reservation(conn: asyncpg.Connection, reservation: Reservation) -> None:
-    await conn.execute(_SAVE_RESERVATION, *_reservation_args(reservation))
-
-
-async def save_reservations(conn: asyncpg.Connection, reservations: Iterable[Reservation]) -> None:
-    await conn.executemany(_SAVE_RESERVATION, [_reservation_args(r) for r in reservations])
-
-
-async def save_sites(conn: asyncpg.Connection, sites: Iterable[Site]) -> None:
-    for site in sorted(sites, key=lambda s: s.site_id):
-        await save_site(conn, site)
-
-
-async def get_reservation(
-    db: Db, reservation_id: uuid.UUID, *, for_update: bool = False
-) -> Reservation | None:
-    lock = lock_clause(for_update)
-    row = await db.fetchrow(
-        f"SELECT {_RESERVATION} FROM reservations WHERE reservation_id = $1{lock}", reservation_id
-    )
-    return _reservation(row) if row else None
-
-
-async def lock_held_of_household(
-    conn: asyncpg.Connection, household_id: uuid.UUID
-) -> list[Reservation]:
-    rows = await conn.fetch(
-        f"""SELECT {_RESERVATION} FROM reservations
-            WHERE household_id = $1 AND status = 'held'
-            ORDER BY reservation_id FOR UPDATE""",
-        household_id,
-    )
-    return [_reservation(r) for r in rows]
-
-
-async def claim_expired(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Reservation]:
-    """Held reservations past their expiry, oldest first; rows another replica holds are skipped."""
-    rows = await conn.fetch(
-        f"""SELECT {_RESERVATION} FROM reservations
-            WHERE status = 'held' AND expires_at <= $1
-            ORDER BY expires_at, reservation_id
-            LIMIT $2
-            FOR UPDATE SKIP LOCKED""",
-        now,
-        limit,
-    )
-    return [_reservation(r) for r in rows]
-
-
-async def list_reservations(
-    db: Db,
-    *,
-    site_id: uuid.UUID | None = None,
-    household_id: uuid.UUID | None = None,
-    status: ReservationStatus | None = None,
-    page: PageRequest,
-) -> tuple[list[Reservation], int]:
-    rows, total = await fetch_page(
-        db,
-        f"""SELECT {_RESERVATION} FROM reservations
-            WHERE status <> 'pending'
-              AND ($1::uuid IS NULL OR site_id = $1) AND ($2::uuid IS NULL OR household_id = $2)
-              AND ($3::text IS NULL OR status = $3)""",
-        site_id,
-        household_id,
-        status.value if status else None,
-        order_by="requested_at DESC, reservation_id",
-        page=page,
-    )
-    return [_reservation(r) for r in rows], total
-
-
-# -- occupants -----------------------------------------------------------------------------
-
 _OCCUPANT = "household_id, site_id, persons, reservation_id, checked_in_at, unit_id"
 
 
@@ -420,149 +279,12 @@ def _occupant(row: asyncpg.Record) -> Occupant:
     )
 
 
-async def get_occupant(
-    db: Db, household_id: uuid.UUID, *, for_update: bool = False
-) -> Occupant | None:
-    lock = lock_clause(for_update)
-    row = await db.fetchrow(
-        f"SELECT {_OCCUPANT} FROM occupants WHERE household_id = $1{lock}", household_id
-    )
-    return _occupant(row) if row else None
-
-
-async def move_in(conn: asyncpg.Connection, occupant: Occupant, *, moving: bool) -> None:
-    """Record where a household lives now.
-
-    A newcomer is inserted (a concurrent check-in elsewhere then fails on the primary key
-    instead of silently overwriting); a move updates the row locked by ``get_occupant``.
-    """
-    if moving:
-        await end_stay(conn, occupant.household_id, occupant.checked_in_at, "relocated")
-        await conn.execute(
-            """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
-                                    checked_in_at = $5, unit_id = $6
-               WHERE household_id = $1""",
-            occupant.household_id,
-            occupant.site_id,
-            occupant.persons,
-            occupant.reservation_id,
-            occupant.checked_in_at,
-            occupant.unit_id,
-        )
-    else:
-        await conn.execute(
-            f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5, $6)",
-            occupant.household_id,
-            occupant.site_id,
-            occupant.persons,
-            occupant.reservation_id,
-            occupant.checked_in_at,
-            occupant.unit_id,
-        )
-    await begin_stay(conn, occupant)
-
-
-async def move_out(
-    conn: asyncpg.Connection, household_id: uuid.UUID, at: datetime, reason: str
-) -> None:
-    """The household no longer lives anywhere here; its stay ends at ``at`` (kept)."""
-    await conn.execute("DELETE FROM occupants WHERE household_id = $1", household_id)
-    await end_stay(conn, household_id, at, reason)
-
-
-async def begin_stay(conn: asyncpg.Connection, occupant: Occupant) -> None:
-    await conn.execute(
-        """INSERT INTO stays (household_id, site_id, persons, checked_in_at)
-           VALUES ($1, $2, $3, $4)""",
-        occupant.household_id,
-        occupant.site_id,
-        occupant.persons,
-        occupant.checked_in_at,
-    )
-
-
-async def end_stay(
-    conn: asyncpg.Connection, household_id: uuid.UUID, at: datetime, reason: str
-) -> None:
-    await conn.execute(
-        """UPDATE stays SET checked_out_at = $2, check_out_reason = $3,
-                            recorded_out_at = clock_timestamp()
-           WHERE household_id = $1 AND checked_out_at IS NULL""",
-        household_id,
-        at,
-        reason,
-    )
-
-
-async def list_occupants(
-    db: Db, *, site_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None
-) -> list[Occupant]:
-    rows = await db.fetch(
-        f"""SELECT {_OCCUPANT} FROM occupants
-            WHERE ($1::uuid IS NULL OR site_id = $1) AND ($2::uuid IS NULL OR household_id = $2)
-            ORDER BY site_id, checked_in_at, household_id""",
-        site_id,
-        household_id,
-    )
-    return [_occupant(r) for r in rows]
-
-
-# -- follow-ups (exits without a next place) ---------------------------------------------
-
 _FOLLOW_UP = "follow_up_id, site_id, household_id, persons, reason, raised_at, resolved_at, note"
 
 
 def _follow_up(row: asyncpg.Record) -> FollowUp:
     return FollowUp(**{**dict(row), "reason": FollowUpReason(row["reason"])})
 
-
-async def add_follow_up(conn: asyncpg.Connection, f: FollowUp) -> None:
-    await conn.execute(
-        f"INSERT INTO follow_ups ({_FOLLOW_UP}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        f.follow_up_id,
-        f.site_id,
-        f.household_id,
-        f.persons,
-        f.reason.value,
-        f.raised_at,
-        f.resolved_at,
-        f.note,
-    )
-
-
-async def get_follow_up(
-    db: Db, follow_up_id: uuid.UUID, *, for_update: bool = False
-) -> FollowUp | None:
-    row = await db.fetchrow(
-        f"SELECT {_FOLLOW_UP} FROM follow_ups WHERE follow_up_id = $1" + lock_clause(for_update),
-        follow_up_id,
-    )
-    return _follow_up(row) if row else None
-
-
-async def save_follow_up(conn: asyncpg.Connection, f: FollowUp) -> None:
-    await conn.execute(
-        "UPDATE follow_ups SET resolved_at = $2, note = $3 WHERE follow_up_id = $1",
-        f.follow_up_id,
-        f.resolved_at,
-        f.note,
-    )
-
-
-async def list_follow_ups(
-    db: Db, *, open_only: bool = True, site_id: uuid.UUID | None = None
-) -> list[FollowUp]:
-    rows = await db.fetch(
-        f"""SELECT {_FOLLOW_UP} FROM follow_ups
-            WHERE (NOT $1 OR resolved_at IS NULL) AND ($2::uuid IS NULL OR site_id = $2)
-            ORDER BY raised_at, follow_up_id""",
-        open_only,
-        site_id,
-    )
-    return [_follow_up(r) for r in rows]
-
-
-# -- residents as seen at the door (personal data: housing's database only) --------------
 
 _RESIDENT = "resident_id, site_id, household_id, family_name, given_names, recorded_at"
 
@@ -571,74 +293,478 @@ def _resident(row: asyncpg.Record) -> Resident:
     return Resident(**dict(row))
 
 
-async def add_residents(conn: asyncpg.Connection, residents: Iterable[Resident]) -> None:
-    await conn.executemany(
-        f"INSERT INTO residents ({_RESIDENT}) VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (r.resident_id, r.site_id, r.household_id, r.family_name, r.given_names, r.recorded_at)
-            for r in residents
-        ],
-    )
+class PgHousingStore:
+    """``HousingStore`` on PostgreSQL, over a transaction's connection (``tx.store``), or
+    over the pool for the API's read-only queries (the methods below the port's)."""
 
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
-async def list_residents(db: Db, site_id: uuid.UUID) -> list[Resident]:
-    rows = await db.fetch(
-        f"""SELECT {_RESIDENT} FROM residents WHERE site_id = $1
-            ORDER BY family_name, given_names, resident_id""",
-        site_id,
-    )
-    return [_resident(r) for r in rows]
+    # -- sites ---------------------------------------------------------------------------
 
-
-async def get_resident(db: Db, resident_id: uuid.UUID) -> Resident | None:
-    row = await db.fetchrow(
-        f"SELECT {_RESIDENT} FROM residents WHERE resident_id = $1", resident_id
-    )
-    return _resident(row) if row else None
-
-
-async def erase_resident(conn: asyncpg.Connection, resident_id: uuid.UUID) -> bool:
-    """Erase one person's record (names gone for good); False if there was none."""
-    status = await conn.execute("DELETE FROM residents WHERE resident_id = $1", resident_id)
-    return status != "DELETE 0"
-
-
-async def forget_residents(
-    conn: asyncpg.Connection, household_id: uuid.UUID, site_id: uuid.UUID
-) -> None:
-    """A household left a site: its operator no longer keeps their names."""
-    await conn.execute(
-        "DELETE FROM residents WHERE household_id = $1 AND site_id = $2", household_id, site_id
-    )
-
-
-# -- erasure -------------------------------------------------------------------------------
-
-
-async def erase_residents(
-    conn: asyncpg.Connection, household_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
-) -> int:
-    """Delete the named people (the whole household if none) from the resident list.
-
-    The list (``residents``) arrives in its own migration; until then there is nothing
-    personal here to erase. A table without ``person_id`` is erased by household.
-    """
-    columns = {
-        r["column_name"]
-        for r in await conn.fetch(
-            """SELECT column_name FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'residents'"""
+    async def _with_flats(self, sites: list[Site]) -> list[Site]:
+        """Fill in the flats of sites that have them, each with the household holding it
+        (a held reservation) or living in it; a free flat has none."""
+        if not sites:
+            return sites
+        rows = await self.db.fetch(
+            """SELECT u.unit_id, u.site_id, u.places,
+                      coalesce(r.household_id, o.household_id) AS household_id
+               FROM units u
+               LEFT JOIN reservations r ON r.unit_id = u.unit_id AND r.status = 'held'
+               LEFT JOIN occupants o ON o.unit_id = u.unit_id
+               WHERE u.site_id = ANY($1::uuid[])
+               ORDER BY u.site_id, u.places, u.unit_id""",
+            [site.site_id for site in sites],
         )
-    }
-    if "household_id" not in columns:
-        return 0
-    ids = list(person_ids)
-    if ids and "person_id" in columns:
-        result = await conn.execute(
-            "DELETE FROM residents WHERE household_id = $1 AND person_id = ANY($2::uuid[])",
+        by_site = {site.site_id: site for site in sites}
+        for r in rows:
+            by_site[r["site_id"]].flats.append(Flat(r["unit_id"], r["places"], r["household_id"]))
+        return sites
+
+    async def add_site(self, site: Site) -> None:
+        try:
+            await self.db.execute(
+                f"""INSERT INTO sites ({_SITE})
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                            $16, $17)""",
+                site.site_id,
+                site.name,
+                site.pillar.value,
+                site.district,
+                site.operator,
+                site.capacity,
+                site.blocked,
+                site.reserved,
+                site.occupied,
+                site.status.value,
+                [s.value for s in site.suitability],
+                site.planned_opening_on,
+                site.closing_reason.value if site.closing_reason else None,
+                site.closes_on,
+                site.building.value,
+                site.owner.value,
+                site.changed_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyRecorded(f"site {site.site_id}") from exc
+        if site.flats:
+            await self.db.executemany(
+                "INSERT INTO units (unit_id, site_id, places) VALUES ($1, $2, $3)",
+                [(f.unit_id, site.site_id, f.places) for f in site.flats],
+            )
+
+    async def save_site(self, site: Site) -> None:
+        """Only for a row locked by ``get_site(for_update=True)`` or ``lock_sites``."""
+        await self.db.execute(
+            """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
+                                occupied = $6, status = $7, closing_reason = $8,
+                                closes_on = $9, changed_at = $10, updated_at = now()
+               WHERE site_id = $1""",
+            site.site_id,
+            site.operator,
+            site.capacity,
+            site.blocked,
+            site.reserved,
+            site.occupied,
+            site.status.value,
+            site.closing_reason.value if site.closing_reason else None,
+            site.closes_on,
+            site.changed_at,
+        )
+
+    async def save_sites(self, sites: Iterable[Site]) -> None:
+        for site in sorted(sites, key=lambda s: s.site_id):
+            await self.save_site(site)
+
+    async def record_site_state(self, site: Site, at: datetime) -> None:
+        await self.db.execute(
+            """INSERT INTO site_history (site_id, effective_at, status, capacity, blocked)
+               VALUES ($1, $2, $3, $4, $5)""",
+            site.site_id,
+            at,
+            site.status.value,
+            site.capacity,
+            site.blocked,
+        )
+
+    async def get_site(self, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
+        lock = lock_clause(for_update)
+        row = await self.db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
+        return (await self._with_flats([_site(row)]))[0] if row else None
+
+    async def lock_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
+        """Locks in ``site_id`` order: no deadlock between two such callers."""
+        rows = await self.db.fetch(
+            f"""SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[])
+                ORDER BY site_id FOR UPDATE""",
+            sorted(set(site_ids)),
+        )
+        return {s.site_id: s for s in await self._with_flats([_site(r) for r in rows])}
+
+    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
+        """One atomic, conditional UPDATE: however many transactions race for the last
+        places, PostgreSQL re-checks the condition on the newest row version once the row
+        lock is theirs, so none overbooks."""
+        row = await self.db.fetchrow(
+            """UPDATE sites SET reserved = reserved + $2, updated_at = now()
+               WHERE site_id = $1 AND status = 'open'
+                 AND occupied + reserved + blocked + $2 <= capacity
+               RETURNING site_id""",
+            site_id,
+            places,
+        )
+        return row is not None
+
+    # -- reservations --------------------------------------------------------------------
+
+    async def claim_reservation(self, request: ReservationRequest, now: datetime) -> bool:
+        """A concurrent claim of the same id waits here until the first commits, then finds
+        it; the claimed row is 'pending' only inside the deciding transaction."""
+        row = await self.db.fetchrow(
+            """INSERT INTO reservations (reservation_id, site_id, household_id, places,
+                                         requirements, status, requested_at,
+                                         expected_arrival_at)
+               VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
+               ON CONFLICT (reservation_id) DO NOTHING
+               RETURNING reservation_id""",
+            request.reservation_id,
+            request.site_id,
+            request.household_id,
+            request.places,
+            sorted(n.value for n in request.requirements),
+            now,
+            request.expected_arrival_at,
+        )
+        return row is not None
+
+    async def save_reservation(self, reservation: Reservation) -> None:
+        await self.db.execute(_SAVE_RESERVATION, *_reservation_args(reservation))
+
+    async def save_reservations(self, reservations: Iterable[Reservation]) -> None:
+        await self.db.executemany(_SAVE_RESERVATION, [_reservation_args(r) for r in reservations])
+
+    async def get_reservation(
+        self, reservation_id: uuid.UUID, *, for_update: bool = False
+    ) -> Reservation | None:
+        lock = lock_clause(for_update)
+        row = await self.db.fetchrow(
+            f"SELECT {_RESERVATION} FROM reservations WHERE reservation_id = $1{lock}",
+            reservation_id,
+        )
+        return _reservation(row) if row else None
+
+    async def lock_held_of_household(self, household_id: uuid.UUID) -> list[Reservation]:
+        rows = await self.db.fetch(
+            f"""SELECT {_RESERVATION} FROM reservations
+                WHERE household_id = $1 AND status = 'held'
+                ORDER BY reservation_id FOR UPDATE""",
             household_id,
-            ids,
         )
-    else:
-        result = await conn.execute("DELETE FROM residents WHERE household_id = $1", household_id)
-    return int(result.split()[-1])
+        return [_reservation(r) for r in rows]
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[Reservation]:
+        rows = await self.db.fetch(
+            f"""SELECT {_RESERVATION} FROM reservations
+                WHERE status = 'held' AND expires_at <= $1
+                ORDER BY expires_at, reservation_id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED""",
+            now,
+            limit,
+        )
+        return [_reservation(r) for r in rows]
+
+    # -- occupants -----------------------------------------------------------------------
+
+    async def get_occupant(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> Occupant | None:
+        lock = lock_clause(for_update)
+        row = await self.db.fetchrow(
+            f"SELECT {_OCCUPANT} FROM occupants WHERE household_id = $1{lock}", household_id
+        )
+        return _occupant(row) if row else None
+
+    async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
+        """A newcomer is inserted (a concurrent check-in elsewhere then fails on the primary
+        key instead of silently overwriting); a move updates the row locked by
+        ``get_occupant``."""
+        try:
+            if moving:
+                await self._end_stay(occupant.household_id, occupant.checked_in_at, "relocated")
+                await self.db.execute(
+                    """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
+                                            checked_in_at = $5, unit_id = $6
+                       WHERE household_id = $1""",
+                    occupant.household_id,
+                    occupant.site_id,
+                    occupant.persons,
+                    occupant.reservation_id,
+                    occupant.checked_in_at,
+                    occupant.unit_id,
+                )
+            else:
+                await self.db.execute(
+                    f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5, $6)",
+                    occupant.household_id,
+                    occupant.site_id,
+                    occupant.persons,
+                    occupant.reservation_id,
+                    occupant.checked_in_at,
+                    occupant.unit_id,
+                )
+            await self._begin_stay(occupant)
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyRecorded(f"household {occupant.household_id} lives here") from exc
+
+    async def move_out(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
+        await self.db.execute("DELETE FROM occupants WHERE household_id = $1", household_id)
+        await self._end_stay(household_id, at, reason)
+
+    async def _begin_stay(self, occupant: Occupant) -> None:
+        await self.db.execute(
+            """INSERT INTO stays (household_id, site_id, persons, checked_in_at)
+               VALUES ($1, $2, $3, $4)""",
+            occupant.household_id,
+            occupant.site_id,
+            occupant.persons,
+            occupant.checked_in_at,
+        )
+
+    async def _end_stay(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
+        await self.db.execute(
+            """UPDATE stays SET checked_out_at = $2, check_out_reason = $3,
+                                recorded_out_at = clock_timestamp()
+               WHERE household_id = $1 AND checked_out_at IS NULL""",
+            household_id,
+            at,
+            reason,
+        )
+
+    # -- follow-ups (exits without a next place) -----------------------------------------
+
+    async def add_follow_up(self, follow_up: FollowUp) -> None:
+        f = follow_up
+        await self.db.execute(
+            f"INSERT INTO follow_ups ({_FOLLOW_UP}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            f.follow_up_id,
+            f.site_id,
+            f.household_id,
+            f.persons,
+            f.reason.value,
+            f.raised_at,
+            f.resolved_at,
+            f.note,
+        )
+
+    async def get_follow_up(
+        self, follow_up_id: uuid.UUID, *, for_update: bool = False
+    ) -> FollowUp | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_FOLLOW_UP} FROM follow_ups WHERE follow_up_id = $1"
+            + lock_clause(for_update),
+            follow_up_id,
+        )
+        return _follow_up(row) if row else None
+
+    async def save_follow_up(self, follow_up: FollowUp) -> None:
+        await self.db.execute(
+            "UPDATE follow_ups SET resolved_at = $2, note = $3 WHERE follow_up_id = $1",
+            follow_up.follow_up_id,
+            follow_up.resolved_at,
+            follow_up.note,
+        )
+
+    # -- residents as seen at the door (personal data: housing's database only) ----------
+
+    async def add_residents(self, residents: Iterable[Resident]) -> None:
+        await self.db.executemany(
+            f"INSERT INTO residents ({_RESIDENT}) VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (
+                    r.resident_id,
+                    r.site_id,
+                    r.household_id,
+                    r.family_name,
+                    r.given_names,
+                    r.recorded_at,
+                )
+                for r in residents
+            ],
+        )
+
+    async def erase_resident(self, resident_id: uuid.UUID) -> bool:
+        status = await self.db.execute("DELETE FROM residents WHERE resident_id = $1", resident_id)
+        return status != "DELETE 0"
+
+    async def forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
+        await self.db.execute(
+            "DELETE FROM residents WHERE household_id = $1 AND site_id = $2",
+            household_id,
+            site_id,
+        )
+
+    async def erase_residents(
+        self, household_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
+    ) -> int:
+        """The list (``residents``) arrives in its own migration; until then there is
+        nothing personal here to erase. A table without ``person_id`` is erased by
+        household."""
+        columns = {
+            r["column_name"]
+            for r in await self.db.fetch(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'residents'"""
+            )
+        }
+        if "household_id" not in columns:
+            return 0
+        ids = list(person_ids)
+        if ids and "person_id" in columns:
+            result = await self.db.execute(
+                "DELETE FROM residents WHERE household_id = $1 AND person_id = ANY($2::uuid[])",
+                household_id,
+                ids,
+            )
+        else:
+            result = await self.db.execute(
+                "DELETE FROM residents WHERE household_id = $1", household_id
+            )
+        return int(result.split()[-1])
+
+    # -- read-only queries of the API (not part of the handlers' port) -------------------
+
+    async def list_sites(
+        self,
+        *,
+        pillar: Pillar | None = None,
+        district: int | None = None,
+        status: SiteStatus | None = None,
+    ) -> list[Site]:
+        rows = await self.db.fetch(
+            f"""SELECT {_SITE} FROM sites
+                WHERE ($1::text IS NULL OR pillar = $1) AND ($2::int IS NULL OR district = $2)
+                  AND ($3::text IS NULL OR status = $3)
+                ORDER BY district, name, site_id""",
+            pillar.value if pillar else None,
+            district,
+            status.value if status else None,
+        )
+        return await self._with_flats([_site(r) for r in rows])
+
+    async def sites_in_use(self) -> list[Site]:
+        rows = await self.db.fetch(f"SELECT {_SITE} FROM sites WHERE status IN ('open', 'closing')")
+        return await self._with_flats([_site(r) for r in rows])
+
+    async def occupancy_as_of(self, as_of: datetime, known_at: datetime) -> list[Site]:
+        """The sites in use at ``as_of`` (business time) with their places then, from what
+        housing had recorded by ``known_at`` (recording time): today's knowledge about a
+        past date when ``known_at`` is now, "what did we know then" when it is that date."""
+        rows = await self.db.fetch(
+            """WITH state AS (
+                   SELECT DISTINCT ON (h.site_id) h.site_id, h.status, h.capacity, h.blocked
+                   FROM site_history h
+                   WHERE h.effective_at <= $1 AND h.recorded_at <= $2
+                   ORDER BY h.site_id, h.effective_at DESC, h.id DESC
+               ), occ AS (
+                   SELECT site_id, sum(persons)::int AS occupied FROM stays
+                   WHERE checked_in_at <= $1 AND recorded_in_at <= $2
+                     AND NOT (checked_out_at IS NOT NULL AND checked_out_at <= $1
+                              AND recorded_out_at <= $2)
+                   GROUP BY site_id
+               ), res AS (
+                   SELECT site_id, sum(places)::int AS reserved FROM reservations
+                   WHERE status IN ('held', 'checked_in', 'released')
+                     AND requested_at <= $1 AND recorded_at <= $2 AND expires_at > $1
+                     AND NOT coalesce(checked_in_at <= $1, false)
+                     AND NOT coalesce(released_at <= $1, false)
+                   GROUP BY site_id
+               )
+               SELECT s.site_id, s.name, s.pillar, s.district, s.operator, st.status,
+                      st.capacity, st.blocked, coalesce(occ.occupied, 0) AS occupied,
+                      coalesce(res.reserved, 0) AS reserved
+               FROM state st JOIN sites s USING (site_id)
+                    LEFT JOIN occ USING (site_id) LEFT JOIN res USING (site_id)
+               WHERE st.status IN ('open', 'closing')
+               ORDER BY s.site_id""",
+            as_of,
+            known_at,
+        )
+        return [
+            Site(
+                site_id=r["site_id"],
+                name=r["name"],
+                pillar=Pillar(r["pillar"]),
+                district=r["district"],
+                operator=r["operator"],
+                capacity=r["capacity"],
+                blocked=r["blocked"],
+                reserved=r["reserved"],
+                occupied=r["occupied"],
+                status=SiteStatus(r["status"]),
+            )
+            for r in rows
+        ]
+
+    async def list_reservations(
+        self,
+        *,
+        site_id: uuid.UUID | None = None,
+        household_id: uuid.UUID | None = None,
+        status: ReservationStatus | None = None,
+        page: PageRequest,
+    ) -> tuple[list[Reservation], int]:
+        rows, total = await fetch_page(
+            self.db,
+            f"""SELECT {_RESERVATION} FROM reservations
+                WHERE status <> 'pending'
+                  AND ($1::uuid IS NULL OR site_id = $1)
+                  AND ($2::uuid IS NULL OR household_id = $2)
+                  AND ($3::text IS NULL OR status = $3)""",
+            site_id,
+            household_id,
+            status.value if status else None,
+            order_by="requested_at DESC, reservation_id",
+            page=page,
+        )
+        return [_reservation(r) for r in rows], total
+
+    async def list_occupants(
+        self, *, site_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None
+    ) -> list[Occupant]:
+        rows = await self.db.fetch(
+            f"""SELECT {_OCCUPANT} FROM occupants
+                WHERE ($1::uuid IS NULL OR site_id = $1)
+                  AND ($2::uuid IS NULL OR household_id = $2)
+                ORDER BY site_id, checked_in_at, household_id""",
+            site_id,
+            household_id,
+        )
+        return [_occupant(r) for r in rows]
+
+    async def list_follow_ups(
+        self, *, open_only: bool = True, site_id: uuid.UUID | None = None
+    ) -> list[FollowUp]:
+        rows = await self.db.fetch(
+            f"""SELECT {_FOLLOW_UP} FROM follow_ups
+                WHERE (NOT $1 OR resolved_at IS NULL) AND ($2::uuid IS NULL OR site_id = $2)
+                ORDER BY raised_at, follow_up_id""",
+            open_only,
+            site_id,
+        )
+        return [_follow_up(r) for r in rows]
+
+    async def list_residents(self, site_id: uuid.UUID) -> list[Resident]:
+        rows = await self.db.fetch(
+            f"""SELECT {_RESIDENT} FROM residents WHERE site_id = $1
+                ORDER BY family_name, given_names, resident_id""",
+            site_id,
+        )
+        return [_resident(r) for r in rows]
+
+    async def get_resident(self, resident_id: uuid.UUID) -> Resident | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_RESIDENT} FROM residents WHERE resident_id = $1", resident_id
+        )
+        return _resident(row) if row else None

@@ -1,0 +1,507 @@
+"""Housing's two stores keep the same promises: every scenario runs against
+``InMemoryHousingStore`` (the handlers' unit tests use it) and ``PgHousingStore`` on a fresh
+database with housing's migrations (marked integration by its fixture). What the port
+cannot read back (the site's history, the stays, the resident list) each backend shows
+from its own tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+import pytest
+from ankommen_contracts import BuildingKind, BuildingOwner, Pillar, SiteRequirement, Suitability
+from ankommen_contracts.events.housing import ClosingReason, RejectionReason, ReleaseReason
+from ankommen_runtime.db import create_pool, migrate
+from fakes.housing import InMemoryHousingStore
+from housing.app import SPEC
+from housing.domain import (
+    Flat,
+    FollowUp,
+    FollowUpReason,
+    Occupant,
+    Reservation,
+    ReservationRequest,
+    ReservationStatus,
+    Resident,
+    Site,
+    SiteStatus,
+)
+from housing.store import AlreadyRecorded, HousingStore, PgHousingStore
+
+T0 = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+# (effective_at, status, capacity, blocked) of each recorded state of a site, in order
+History = list[tuple[datetime, SiteStatus, int, int]]
+# (site_id, persons, checked_in_at, checked_out_at, check_out_reason) of each stay, in order
+Stays = list[tuple[uuid.UUID, int, datetime, datetime | None, str | None]]
+
+
+class Backend(Protocol):
+    store: HousingStore
+
+    async def history(self, site_id: uuid.UUID) -> History: ...
+    async def stays(self, household_id: uuid.UUID) -> Stays: ...
+    async def resident_ids(self) -> set[uuid.UUID]: ...
+
+
+class Memory:
+    def __init__(self) -> None:
+        self.fake = InMemoryHousingStore()
+        self.store: HousingStore = self.fake
+
+    async def history(self, site_id: uuid.UUID) -> History:
+        return [
+            (h.effective_at, h.status, h.capacity, h.blocked)
+            for h in self.fake.site_history
+            if h.site_id == site_id
+        ]
+
+    async def stays(self, household_id: uuid.UUID) -> Stays:
+        return [
+            (s.site_id, s.persons, s.checked_in_at, s.checked_out_at, s.check_out_reason)
+            for s in self.fake.stays
+            if s.household_id == household_id
+        ]
+
+    async def resident_ids(self) -> set[uuid.UUID]:
+        return set(self.fake.residents)
+
+
+class Postgres:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.store: HousingStore = PgHousingStore(conn)
+
+    async def history(self, site_id: uuid.UUID) -> History:
+        rows = await self.conn.fetch(
+            """SELECT effective_at, status, capacity, blocked FROM site_history
+               WHERE site_id = $1 ORDER BY id""",
+            site_id,
+        )
+        return [
+            (r["effective_at"], SiteStatus(r["status"]), r["capacity"], r["blocked"]) for r in rows
+        ]
+
+    async def stays(self, household_id: uuid.UUID) -> Stays:
+        rows = await self.conn.fetch(
+            """SELECT site_id, persons, checked_in_at, checked_out_at, check_out_reason
+               FROM stays WHERE household_id = $1 ORDER BY id""",
+            household_id,
+        )
+        return [tuple(r.values()) for r in rows]  # type: ignore[misc]
+
+    async def resident_ids(self) -> set[uuid.UUID]:
+        return {
+            r["resident_id"] for r in await self.conn.fetch("SELECT resident_id FROM residents")
+        }
+
+
+def an_open_site(capacity: int = 10, flats: tuple[int, ...] = ()) -> Site:
+    site = Site.open_new(
+        name=f"Wohnheim {uuid.uuid4().hex[:6]}",
+        pillar=Pillar.WOHNHEIM,
+        district=9,
+        operator="DRK",
+        capacity=capacity,
+        suitability=[Suitability.FAMILIES, Suitability.ACCESSIBLE],
+        building=BuildingKind.PURPOSE_BUILT_HOME,
+        owner=BuildingOwner.HOUSING_COMPANY,
+        closes_on=date(2017, 6, 30),
+        flats=flats,
+    )
+    site.changed_at = T0
+    return site
+
+
+def a_request(
+    site: Site, places: int = 2, household: uuid.UUID | None = None, *, at: datetime = T0
+) -> ReservationRequest:
+    """A request for a household expected an hour after ``at``."""
+    return ReservationRequest(
+        reservation_id=uuid.uuid4(),
+        site_id=site.site_id,
+        household_id=household or uuid.uuid4(),
+        places=places,
+        requirements=frozenset({SiteRequirement.ACCESSIBLE}),
+        expected_arrival_at=at + HOUR,
+    )
+
+
+async def held(b: Backend, site: Site, places: int = 2, *, at: datetime = T0) -> Reservation:
+    """A reservation claimed and saved as held (what ``reserve`` leaves), with the site's
+    reserved places taken."""
+    request = a_request(site, places, at=at)
+    assert await b.store.claim_reservation(request, at)
+    current = await b.store.get_site(site.site_id)
+    assert current is not None
+    reservation = current.reserve(request, at)
+    assert reservation.status is ReservationStatus.HELD
+    assert await b.store.reserve_places(site.site_id, places)
+    await b.store.save_reservation(reservation)
+    return reservation
+
+
+def occupant_of(reservation: Reservation, at: datetime) -> Occupant:
+    return Occupant(
+        household_id=reservation.household_id,
+        site_id=reservation.site_id,
+        persons=reservation.places,
+        checked_in_at=at,
+        unit_id=reservation.unit_id,
+    )
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+
+async def a_site_reads_back_as_added_with_its_flats_free_and_in_order(b: Backend) -> None:
+    site = an_open_site(capacity=8, flats=(4, 2, 2))
+    await b.store.add_site(site)
+    read = await b.store.get_site(site.site_id)
+    by_places = sorted(site.flats, key=lambda f: (f.places, f.unit_id))
+    assert read == replace(site, flats=[Flat(f.unit_id, f.places) for f in by_places])
+    assert read is not None
+    assert [f.places for f in read.flats] == [2, 2, 4]
+    assert all(f.free for f in read.flats)
+    assert read.events == [], "a read site has raised nothing"
+    assert await b.store.get_site(uuid.uuid4()) is None
+    locked = await b.store.get_site(site.site_id, for_update=True)
+    assert locked == read
+
+
+async def a_taken_site_id_is_already_recorded(b: Backend) -> None:
+    site = an_open_site()
+    await b.store.add_site(site)
+    with pytest.raises(AlreadyRecorded):
+        await b.store.add_site(replace(an_open_site(), site_id=site.site_id))
+    assert await b.store.get_site(site.site_id) == site, "the first site stays"
+
+
+async def saving_a_site_writes_what_its_rules_change_and_nothing_else(b: Backend) -> None:
+    site = an_open_site(capacity=10)
+    await b.store.add_site(site)
+    changed = await b.store.get_site(site.site_id, for_update=True)
+    assert changed is not None
+    changed.name, changed.district, changed.suitability = "Renamed", 3, []
+    changed.operator, changed.capacity, changed.blocked = "Johanniter", 12, 2
+    changed.reserved, changed.occupied = 3, 4
+    changed.status, changed.closing_reason = SiteStatus.CLOSING, ClosingReason.LEASE_ENDED
+    changed.closes_on, changed.changed_at = date(2016, 12, 31), T0 + HOUR
+    await b.store.save_site(changed)
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert (read.name, read.district, read.suitability) == (site.name, 9, site.suitability)
+    assert (read.operator, read.capacity, read.blocked, read.reserved, read.occupied) == (
+        "Johanniter", 12, 2, 3, 4,
+    )  # fmt: skip
+    assert (read.status, read.closing_reason, read.closes_on, read.changed_at) == (
+        SiteStatus.CLOSING, ClosingReason.LEASE_ENDED, date(2016, 12, 31), T0 + HOUR,
+    )  # fmt: skip
+    stranger = an_open_site()
+    await b.store.save_site(stranger)  # never added: nothing to write
+    assert await b.store.get_site(stranger.site_id) is None
+
+
+async def several_sites_are_locked_and_saved_in_id_order_unknown_ones_left_out(
+    b: Backend,
+) -> None:
+    sites = [an_open_site() for _ in range(3)]
+    for site in sites:
+        await b.store.add_site(site)
+    unknown = uuid.uuid4()
+    ids = [s.site_id for s in sites]
+    locked = await b.store.lock_sites([ids[2], unknown, ids[0], ids[2], ids[1]])
+    assert list(locked) == sorted(ids)
+    for site in locked.values():
+        site.blocked = 1
+    await b.store.save_sites(reversed(list(locked.values())))
+    assert [(await b.store.get_site(i)).blocked for i in ids] == [1, 1, 1]  # type: ignore[union-attr]
+    assert await b.store.lock_sites([unknown]) == {}
+
+
+async def a_sites_states_are_kept_with_their_business_time(b: Backend) -> None:
+    site = an_open_site(capacity=10)
+    await b.store.add_site(site)
+    await b.store.record_site_state(site, T0)
+    site.blocked, site.status = 2, SiteStatus.CLOSING
+    await b.store.record_site_state(site, T0 + HOUR)
+    assert await b.history(site.site_id) == [
+        (T0, SiteStatus.OPEN, 10, 0),
+        (T0 + HOUR, SiteStatus.CLOSING, 10, 2),
+    ]
+
+
+async def places_are_reserved_up_to_the_capacity_and_never_beyond(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    site.blocked, site.occupied = 1, 1
+    await b.store.add_site(site)
+    assert await b.store.reserve_places(site.site_id, 2)
+    assert not await b.store.reserve_places(site.site_id, 2), "1 + 2 + 1 + 2 > 5"
+    assert await b.store.reserve_places(site.site_id, 1)
+    assert not await b.store.reserve_places(site.site_id, 1)
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert read.reserved == 3
+    assert not await b.store.reserve_places(uuid.uuid4(), 1), "an unknown site has no places"
+
+
+async def a_site_not_open_reserves_nothing(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    site.status = SiteStatus.CLOSING
+    await b.store.add_site(site)
+    assert not await b.store.reserve_places(site.site_id, 1)
+    planned = Site.plan(name="Plan", pillar=Pillar.WOHNHEIM, district=2, capacity=5)
+    await b.store.add_site(planned)
+    assert not await b.store.reserve_places(planned.site_id, 1)
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert read.reserved == 0
+
+
+# -- reservations --------------------------------------------------------------------------
+
+
+async def a_reservation_id_is_claimed_once_and_reads_back_as_decided(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    await b.store.add_site(site)
+    request = a_request(site, 2)
+    assert await b.store.claim_reservation(request, T0)
+    assert not await b.store.claim_reservation(request, T0 + HOUR), "decided once"
+    reservation = Reservation.rejected(request, T0, RejectionReason.NO_FREE_PLACES, 1)
+    await b.store.save_reservation(reservation)
+    assert await b.store.get_reservation(request.reservation_id) == reservation
+    assert await b.store.get_reservation(request.reservation_id, for_update=True) == reservation
+    assert await b.store.get_reservation(uuid.uuid4()) is None
+
+
+async def saving_a_reservation_writes_its_decision_not_what_was_claimed(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    await b.store.add_site(site)
+    reservation = await held(b, site, 2)
+    reservation.site_id, reservation.household_id, reservation.places = (
+        uuid.uuid4(), uuid.uuid4(), 4,
+    )  # fmt: skip
+    reservation.requirements = frozenset()
+    reservation.status = ReservationStatus.RELEASED
+    reservation.released_at, reservation.release_reason = T0 + HOUR, ReleaseReason.CANCELLED
+    await b.store.save_reservation(reservation)
+    read = await b.store.get_reservation(reservation.reservation_id)
+    assert read is not None
+    assert (read.site_id, read.places, read.requirements) == (
+        site.site_id, 2, frozenset({SiteRequirement.ACCESSIBLE}),
+    )  # fmt: skip
+    assert (read.status, read.released_at, read.release_reason) == (
+        ReservationStatus.RELEASED, T0 + HOUR, ReleaseReason.CANCELLED,
+    )  # fmt: skip
+    assert read.expires_at == T0 + HOUR + timedelta(hours=48)
+
+
+async def a_flat_shows_the_household_holding_or_living_in_it(b: Backend) -> None:
+    site = an_open_site(capacity=6, flats=(2, 4))
+    await b.store.add_site(site)
+    holding = await held(b, site, 2)
+    assert holding.unit_id is not None
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert [(f.places, f.household_id) for f in read.flats] == [
+        (2, holding.household_id),
+        (4, None),
+    ]
+    holding.status, holding.checked_in_at = ReservationStatus.CHECKED_IN, T0
+    await b.store.save_reservation(holding)
+    await b.store.move_in(occupant_of(holding, T0), moving=False)
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert read.flats[0].household_id == holding.household_id
+    await b.store.move_out(holding.household_id, T0 + HOUR, "moved_out")
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert [f.free for f in read.flats] == [True, True]
+
+
+async def a_households_held_reservations_are_locked_in_id_order(b: Backend) -> None:
+    site = an_open_site(capacity=20)
+    await b.store.add_site(site)
+    household = uuid.uuid4()
+    mine = []
+    for _ in range(3):
+        request = a_request(site, 1, household)
+        assert await b.store.claim_reservation(request, T0)
+        reservation = site.reserve(request, T0)
+        mine.append(reservation)
+    mine[1].status = ReservationStatus.RELEASED
+    mine[1].released_at, mine[1].release_reason = T0, ReleaseReason.EXPIRED
+    await b.store.save_reservations(mine)
+    await held(b, site, 1)  # another household's
+    locked = await b.store.lock_held_of_household(household)
+    assert [r.reservation_id for r in locked] == sorted(
+        r.reservation_id for r in (mine[0], mine[2])
+    )
+    assert await b.store.lock_held_of_household(uuid.uuid4()) == []
+
+
+async def expired_holds_are_claimed_oldest_first_up_to_the_limit(b: Backend) -> None:
+    site = an_open_site(capacity=20)
+    await b.store.add_site(site)
+    later = await held(b, site, 1, at=T0 + HOUR)
+    first = await held(b, site, 1, at=T0)
+    same = [await held(b, site, 1, at=T0 + 2 * HOUR) for _ in range(2)]
+    released = await held(b, site, 1, at=T0)
+    released.status, released.released_at = ReservationStatus.RELEASED, T0
+    released.release_reason = ReleaseReason.CANCELLED
+    await b.store.save_reservation(released)
+    assert first.expires_at is not None
+    assert later.expires_at is not None
+    assert await b.store.claim_expired(first.expires_at - timedelta(seconds=1), 10) == []
+    assert [r.reservation_id for r in await b.store.claim_expired(later.expires_at, 10)] == [
+        first.reservation_id,
+        later.reservation_id,
+    ]
+    everything = await b.store.claim_expired(T0 + timedelta(days=9), 3)
+    assert [r.reservation_id for r in everything] == [
+        first.reservation_id,
+        later.reservation_id,
+        min(r.reservation_id for r in same),
+    ]
+    assert all(r.status is ReservationStatus.HELD for r in everything)
+
+
+# -- occupants -----------------------------------------------------------------------------
+
+
+async def a_household_moves_in_moves_on_and_out_and_its_stays_are_kept(b: Backend) -> None:
+    first, second = an_open_site(), an_open_site()
+    await b.store.add_site(first)
+    await b.store.add_site(second)
+    household = uuid.uuid4()
+    assert await b.store.get_occupant(household) is None
+    there = Occupant(household, first.site_id, 3, T0)
+    await b.store.move_in(there, moving=False)
+    assert await b.store.get_occupant(household) == there
+    with pytest.raises(AlreadyRecorded):
+        await b.store.move_in(Occupant(household, second.site_id, 3, T0), moving=False)
+    assert await b.store.get_occupant(household, for_update=True) == there
+    moved = Occupant(household, second.site_id, 3, T0 + HOUR)
+    await b.store.move_in(moved, moving=True)
+    assert await b.store.get_occupant(household) == moved
+    await b.store.move_out(household, T0 + 2 * HOUR, "departed")
+    assert await b.store.get_occupant(household) is None
+    assert await b.stays(household) == [
+        (first.site_id, 3, T0, T0 + HOUR, "relocated"),
+        (second.site_id, 3, T0 + HOUR, T0 + 2 * HOUR, "departed"),
+    ]
+
+
+async def a_flat_someone_lives_in_takes_nobody_else(b: Backend) -> None:
+    site = an_open_site(capacity=4, flats=(4,))
+    await b.store.add_site(site)
+    unit = site.flats[0].unit_id
+    resident, intruder = uuid.uuid4(), uuid.uuid4()
+    await b.store.move_in(Occupant(resident, site.site_id, 2, T0, unit_id=unit), moving=False)
+    with pytest.raises(AlreadyRecorded):
+        await b.store.move_in(Occupant(intruder, site.site_id, 2, T0, unit_id=unit), moving=False)
+    assert await b.store.get_occupant(intruder) is None
+    assert await b.stays(intruder) == []
+
+
+# -- follow-ups ----------------------------------------------------------------------------
+
+
+async def a_follow_up_is_raised_then_resolved_with_a_note(b: Backend) -> None:
+    site = an_open_site()
+    await b.store.add_site(site)
+    follow_up = FollowUp(uuid.uuid4(), site.site_id, uuid.uuid4(), 2, FollowUpReason.HOUSE_BAN, T0)
+    await b.store.add_follow_up(follow_up)
+    assert await b.store.get_follow_up(follow_up.follow_up_id) == follow_up
+    assert await b.store.get_follow_up(uuid.uuid4()) is None
+    resolving = await b.store.get_follow_up(follow_up.follow_up_id, for_update=True)
+    assert resolving is not None
+    resolving.resolve("placed at another site", T0 + HOUR)
+    resolving.persons = 7  # not what a resolution writes
+    await b.store.save_follow_up(resolving)
+    read = await b.store.get_follow_up(follow_up.follow_up_id)
+    assert read is not None
+    assert (read.resolved_at, read.note, read.persons) == (
+        T0 + HOUR, "placed at another site", 2,
+    )  # fmt: skip
+
+
+# -- residents -----------------------------------------------------------------------------
+
+
+async def residents_are_forgotten_per_site_and_erased_per_person_or_household(
+    b: Backend,
+) -> None:
+    here, there = an_open_site(), an_open_site()
+    await b.store.add_site(here)
+    await b.store.add_site(there)
+    household, other = uuid.uuid4(), uuid.uuid4()
+
+    def person(site: Site, h: uuid.UUID) -> Resident:
+        return Resident(uuid.uuid4(), site.site_id, h, "Haddad", "Samir", T0)
+
+    mine_here, mine_there = person(here, household), person(there, household)
+    theirs, also_theirs = person(here, other), person(here, other)
+    await b.store.add_residents([mine_here, mine_there, theirs, also_theirs])
+    await b.store.add_residents([])
+    assert await b.resident_ids() == {
+        r.resident_id for r in (mine_here, mine_there, theirs, also_theirs)
+    }
+    await b.store.forget_residents(household, here.site_id)
+    assert await b.resident_ids() == {r.resident_id for r in (mine_there, theirs, also_theirs)}
+    assert await b.store.erase_resident(theirs.resident_id)
+    assert not await b.store.erase_resident(theirs.resident_id), "erased already"
+    # The list knows people by household: the whole household goes, whoever is named.
+    assert await b.store.erase_residents(other, [uuid.uuid4()]) == 1
+    assert await b.store.erase_residents(other, []) == 0
+    assert await b.resident_ids() == {mine_there.resident_id}
+    assert await b.store.erase_residents(household, []) == 1
+    assert await b.resident_ids() == set()
+
+
+SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
+    a_site_reads_back_as_added_with_its_flats_free_and_in_order,
+    a_taken_site_id_is_already_recorded,
+    saving_a_site_writes_what_its_rules_change_and_nothing_else,
+    several_sites_are_locked_and_saved_in_id_order_unknown_ones_left_out,
+    a_sites_states_are_kept_with_their_business_time,
+    places_are_reserved_up_to_the_capacity_and_never_beyond,
+    a_site_not_open_reserves_nothing,
+    a_reservation_id_is_claimed_once_and_reads_back_as_decided,
+    saving_a_reservation_writes_its_decision_not_what_was_claimed,
+    a_flat_shows_the_household_holding_or_living_in_it,
+    a_households_held_reservations_are_locked_in_id_order,
+    expired_holds_are_claimed_oldest_first_up_to_the_limit,
+    a_household_moves_in_moves_on_and_out_and_its_stays_are_kept,
+    a_flat_someone_lives_in_takes_nobody_else,
+    a_follow_up_is_raised_then_resolved_with_a_note,
+    residents_are_forgotten_per_site_and_erased_per_person_or_household,
+]
+
+
+@pytest.fixture
+async def connection(database: str) -> AsyncIterator[asyncpg.Connection]:
+    pool = await create_pool(database, min_size=1, max_size=1)
+    assert SPEC.migrations is not None
+    await migrate(pool, [("housing", SPEC.migrations)])
+    async with pool.acquire() as conn:
+        yield conn
+    await pool.close()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_the_in_memory_housing_store(scenario: Callable[[Backend], Awaitable[None]]) -> None:
+    await scenario(Memory())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_the_postgres_housing_store(
+    scenario: Callable[[Backend], Awaitable[None]], connection: asyncpg.Connection
+) -> None:
+    await scenario(Postgres(connection))
