@@ -5,7 +5,6 @@ state it leaves, what it refuses, and what a redelivery changes (nothing). No se
 from __future__ import annotations
 
 import copy
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -149,12 +148,6 @@ async def deliver(
 
 
 # -- the shape --------------------------------------------------------------------------------
-
-
-def test_housings_handlers_never_touch_a_database_connection() -> None:
-    source = inspect.getsource(handlers)
-    assert "tx.conn" not in source
-    assert "asyncpg" not in source
 
 
 # -- sites --------------------------------------------------------------------------------

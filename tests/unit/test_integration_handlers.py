@@ -3,15 +3,12 @@ consumed event publishes, the state it leaves, what it refuses; no server, milli
 
 from __future__ import annotations
 
-import ast
 import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import integration
 import pytest
 from ankommen_contracts import Envelope, EventData, Pillar, Skill, new_envelope
 from ankommen_contracts.events.allocation import DepartureReason, RefugeeDeparted
@@ -451,13 +448,3 @@ async def test_retention_erases_closed_cases_and_lets_go_of_households_no_longer
         uow, today=TODAY, retention=timedelta(days=3 * 365), limit=10
     )
     assert (again, len(uow.committed)) == (0, 1)
-
-
-def test_no_handler_reaches_past_the_store_to_a_connection() -> None:
-    source = (Path(integration.__file__).parent / "handlers.py").read_text("utf-8")
-    names = {
-        n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)
-    }  # every ``x.attr`` the handlers use
-    assert "store" in names
-    assert "conn" not in names
-    assert "import asyncpg" not in source

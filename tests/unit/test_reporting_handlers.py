@@ -3,13 +3,10 @@ one version, a redelivered batch changes nothing, reporting publishes nothing; n
 
 from __future__ import annotations
 
-import ast
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-import reporting
 from ankommen_contracts.examples import example_envelope
 from ankommen_runtime.memory import InMemoryUnitOfWork
 from fakes.reporting import InMemoryReportingStore
@@ -71,10 +68,3 @@ def test_every_reported_type_has_an_example_the_fold_keeps() -> None:
     for types in REPORTED.values():
         for t in types:
             assert fact_of(example_envelope(t)).type == t
-
-
-def test_no_handler_reaches_past_the_store_to_a_connection() -> None:
-    source = (Path(reporting.__file__).parent / "handlers.py").read_text("utf-8")
-    names = {n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
-    assert "store" in names
-    assert "conn" not in names

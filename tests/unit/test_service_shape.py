@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 from ankommen_runtime.service import Periodic, ServiceSpec
 from ankommen_runtime.settings import ServiceSettings
 
-SERVICES = ("allocation", "housing", "integration", "reporting")
+SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 IO_MODULES = ("asyncpg", "aiokafka", "faststream", "fastapi", "pydantic_settings", "httpx")
 
 
@@ -40,6 +41,27 @@ def test_app_is_only_the_composition_root(service: str) -> None:
     assert tuple(app.SPEC.routers) == tuple(api.ROUTERS)
     assert callable(app.SPEC.subscriptions), "handlers.subscriptions(settings) is the convention"
     assert issubclass(app.SPEC.settings, ServiceSettings)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_handlers_reach_their_data_only_through_the_store(service: str) -> None:
+    # A handler that used a connection again would need PostgreSQL, and its unit tests on
+    # the in-memory unit of work could not run it (docs/service-shape.md, store convention).
+    handlers = importlib.import_module(f"{service}.handlers")
+    app = importlib.import_module(f"{service}.app")
+    source = Path(handlers.__file__ or "").read_text()
+    tree = ast.parse(source)
+    attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    imported = {
+        alias.name.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for alias in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])
+    }
+    assert "store" in attributes, "handlers use tx.store"
+    assert not {"conn", "pool"} & attributes
+    assert "asyncpg" not in imported
+    assert app.SPEC.store is not None, "the spec names the service's store"
 
 
 def test_a_spec_builds_its_own_settings_class_keeping_what_the_caller_set() -> None:

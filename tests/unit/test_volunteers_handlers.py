@@ -3,14 +3,11 @@ each consumed event publishes, the state it leaves, what it refuses; no server, 
 
 from __future__ import annotations
 
-import ast
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import volunteers
 from ankommen_contracts import EventData, Skill, new_envelope
 from ankommen_contracts.events.integration import CaseClosed, SupportRequested
 from ankommen_contracts.events.volunteers import MatchEndReason
@@ -437,11 +434,3 @@ async def test_a_closed_case_withdraws_its_requests_and_ends_their_matches_once(
     )  # fmt: skip
     [event] = uow.committed
     assert (event.type, event.occurred_at) == ("MatchEnded", at)
-
-
-def test_no_handler_reaches_past_the_store_to_a_connection() -> None:
-    source = (Path(volunteers.__file__).parent / "handlers.py").read_text("utf-8")
-    names = {n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
-    assert "store" in names
-    assert not {"conn", "pool"} & names
-    assert "import asyncpg" not in source

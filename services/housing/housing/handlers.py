@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Protocol, Self
+from typing import Annotated, Any, Self
 
 from ankommen_contracts import (
     MAX_HOUSEHOLD,
@@ -41,8 +40,8 @@ from ankommen_contracts.events.housing import (
     ReleaseReason,
 )
 from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompleted
-from ankommen_runtime import Conflict, NotFound, Tx, commands
-from ankommen_runtime.clock import BusinessTime, Clock, occurred
+from ankommen_runtime import Conflict, NotFound, Tx, Uow, commands
+from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
 from pydantic import Field, field_validator, model_validator
@@ -60,17 +59,6 @@ from .domain import (
 from .store import AlreadyRecorded, HousingStore
 
 log = get_logger(__name__)
-
-
-class HousingUow(Protocol):
-    """What a command needs of a unit of work, real (``ankommen_runtime.UnitOfWork``) or
-    in memory (``ankommen_runtime.memory.InMemoryUnitOfWork``): the business clock, and
-    transactions that carry housing's store."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    def __call__(self) -> AbstractAsyncContextManager[Tx[HousingStore]]: ...
 
 
 class Command(commands.Command):
@@ -221,7 +209,7 @@ class CloseSite(Dated):
 _SITE_FIELDS = {"occurred_at"}
 
 
-async def _new_site(uow: HousingUow, site: Site, at: datetime) -> Site:
+async def _new_site(uow: Uow[HousingStore], site: Site, at: datetime) -> Site:
     site.changed_at = at
     try:
         async with uow() as tx:
@@ -233,18 +221,18 @@ async def _new_site(uow: HousingUow, site: Site, at: datetime) -> Site:
     return site
 
 
-async def open_site(uow: HousingUow, command: OpenSite) -> Site:
+async def open_site(uow: Uow[HousingStore], command: OpenSite) -> Site:
     at = occurred(command.occurred_at, uow.clock)
     return await _new_site(uow, Site.open_new(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
-async def plan_site(uow: HousingUow, command: PlanSite) -> Site:
+async def plan_site(uow: Uow[HousingStore], command: PlanSite) -> Site:
     at = occurred(command.occurred_at, uow.clock)
     return await _new_site(uow, Site.plan(**command.model_dump(exclude=_SITE_FIELDS)), at)
 
 
 async def _change_site(
-    uow: HousingUow, site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: Dated, change: Callable[[Site], Any]
 ) -> Site:
     """Lock the site, apply a domain rule at the command's date, save it with the events it
     raised and the state it reached from then on.
@@ -270,7 +258,9 @@ async def _change_site(
     return site
 
 
-async def open_planned_site(uow: HousingUow, site_id: uuid.UUID, command: OpenPlannedSite) -> Site:
+async def open_planned_site(
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: OpenPlannedSite
+) -> Site:
     return await _change_site(
         uow,
         site_id,
@@ -279,21 +269,25 @@ async def open_planned_site(uow: HousingUow, site_id: uuid.UUID, command: OpenPl
     )
 
 
-async def change_capacity(uow: HousingUow, site_id: uuid.UUID, command: ChangeCapacity) -> Site:
+async def change_capacity(
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: ChangeCapacity
+) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.change_capacity(command.capacity, command.reason)
     )
 
 
-async def block_places(uow: HousingUow, site_id: uuid.UUID, command: Places) -> Site:
+async def block_places(uow: Uow[HousingStore], site_id: uuid.UUID, command: Places) -> Site:
     return await _change_site(uow, site_id, command, lambda s: s.block(command.places))
 
 
-async def release_blocked_places(uow: HousingUow, site_id: uuid.UUID, command: Places) -> Site:
+async def release_blocked_places(
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: Places
+) -> Site:
     return await _change_site(uow, site_id, command, lambda s: s.release_blocked(command.places))
 
 
-async def start_closing(uow: HousingUow, site_id: uuid.UUID, command: StartClosing) -> Site:
+async def start_closing(uow: Uow[HousingStore], site_id: uuid.UUID, command: StartClosing) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.start_closing(command.reason, command.closes_on)
     )
@@ -305,13 +299,17 @@ class ClosingDate(Dated):
     closes_on: date | None
 
 
-async def set_closing_date(uow: HousingUow, site_id: uuid.UUID, command: ClosingDate) -> Site:
+async def set_closing_date(
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: ClosingDate
+) -> Site:
     return await _change_site(
         uow, site_id, command, lambda s: s.set_closing_date(command.closes_on)
     )
 
 
-async def close_site(uow: HousingUow, site_id: uuid.UUID, command: CloseSite | None = None) -> Site:
+async def close_site(
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: CloseSite | None = None
+) -> Site:
     return await _change_site(uow, site_id, command or CloseSite(), lambda s: s.close())
 
 
@@ -394,7 +392,7 @@ async def reserve(
 
 
 async def request_reservation(
-    uow: HousingUow, command: ReserveBeds, grace: timedelta
+    uow: Uow[HousingStore], command: ReserveBeds, grace: timedelta
 ) -> Reservation:
     request = command.request(grace)
     at = occurred(command.occurred_at, uow.clock)
@@ -432,7 +430,7 @@ class CheckIn(Dated):
 
 
 async def check_in(
-    uow: HousingUow, reservation_id: uuid.UUID, command: CheckIn | None = None
+    uow: Uow[HousingStore], reservation_id: uuid.UUID, command: CheckIn | None = None
 ) -> Occupant:
     """Turn a held reservation into occupancy at the command's date; a household living
     elsewhere moves out there. 409 if dated before the reservation or the current stay.
@@ -495,7 +493,7 @@ class CheckOut(Dated):
 
 
 async def check_out(
-    uow: HousingUow, site_id: uuid.UUID, command: CheckOut
+    uow: Uow[HousingStore], site_id: uuid.UUID, command: CheckOut
 ) -> tuple[Occupant, FollowUp | None]:
     """A household leaves at the command's date; an exit with no next place raises a
     follow-up for staff."""
@@ -529,7 +527,7 @@ class ResolveFollowUp(Command):
 
 
 async def resolve_follow_up(
-    uow: HousingUow, follow_up_id: uuid.UUID, command: ResolveFollowUp
+    uow: Uow[HousingStore], follow_up_id: uuid.UUID, command: ResolveFollowUp
 ) -> FollowUp:
     async with uow() as tx:
         follow_up = await tx.store.get_follow_up(follow_up_id, for_update=True)
@@ -540,14 +538,14 @@ async def resolve_follow_up(
     return follow_up
 
 
-async def erase_resident(uow: HousingUow, resident_id: uuid.UUID) -> None:
+async def erase_resident(uow: Uow[HousingStore], resident_id: uuid.UUID) -> None:
     """Erase one person's names from the resident list (Löschung)."""
     async with uow() as tx:
         if not await tx.store.erase_resident(resident_id):
             raise NotFound(f"no resident {resident_id}")
 
 
-async def release_expired(uow: HousingUow, *, now: datetime, limit: int) -> int:
+async def release_expired(uow: Uow[HousingStore], *, now: datetime, limit: int) -> int:
     """Release up to ``limit`` held reservations past their expiry at ``now`` (the business
     clock), in order of expiry; how many were released. Each release happened when its
     hold ran out (``expires_at``), and its event says so, however late the sweep runs."""

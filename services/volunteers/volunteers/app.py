@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from ankommen_runtime.clock import Clock
-from ankommen_runtime.logging import get_logger
 from ankommen_runtime.service import Periodic, Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
@@ -19,8 +18,6 @@ from pydantic import Field
 from . import districts, handlers
 from .api import ROUTERS
 from .store import PgVolunteersStore
-
-log = get_logger(__name__)
 
 
 class VolunteersSettings(ServiceSettings):
@@ -73,12 +70,6 @@ async def coordination_check(runtime: Runtime) -> bool:
     done = await handlers.sweep(
         runtime.uow, runtime.clock.today(), settings.rules, settings.sweep_batch_size
     )
-    if done.flagged_overdue or done.ended_for_expired_certificate:
-        log.info(
-            "periodic check",
-            flagged_overdue=len(done.flagged_overdue),
-            ended_for_expired_certificate=len(done.ended_for_expired_certificate),
-        )
     return len(done.ended_for_expired_certificate) >= settings.sweep_batch_size
 
 

@@ -486,6 +486,10 @@ async def sweep(uow: Uow[VolunteersStore], today: date, rules: Rules, limit: int
             await tx.store.save_request(request)
             tx.publish(*volunteer.events)
             ended.append(match.match_id)
+    if flagged or ended:
+        log.info(
+            "periodic check", flagged_overdue=len(flagged), ended_for_expired_certificate=len(ended)
+        )
     return SweepResult(flagged, ended)
 
 

@@ -12,7 +12,6 @@ import copy
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -929,11 +928,3 @@ def test_allocation_handles_housings_answers_and_integrations_assessments() -> N
         },
         "integration": {"ErasureRequested", "ReadinessAssessed"},
     }
-
-
-def test_allocations_handlers_reach_their_data_only_through_the_store() -> None:
-    # Kept here, beside the tests that depend on it: a handler that used ``tx.conn`` again
-    # would need PostgreSQL, and these tests could not run it.
-    source = Path(handlers.__file__).read_text()
-    assert "tx.conn" not in source
-    assert "import asyncpg" not in source
