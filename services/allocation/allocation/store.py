@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 from ankommen_contracts import BuildingKind, Pillar, Suitability
 from ankommen_contracts.events.allocation import (
-    Member,
     PlacementDecided,
     QuotaPeriodAnnounced,
     RelocationReason,
@@ -41,21 +40,19 @@ from .domain import (
     DEFAULT_POLICY,
     Board,
     EmergencyResident,
-    GermanLevel,
     HistoryEntry,
     Home,
     Household,
     HouseholdStatus,
-    Independence,
+    IntakeMember,
     Placement,
     PlacementPolicy,
     Readiness,
-    ResidenceProspects,
     SiteOption,
     SiteStatus,
 )
 
-_MEMBERS = TypeAdapter(list[Member])
+_MEMBERS = TypeAdapter(list[IntakeMember])
 
 # ---------------------------------------------------------------------------------------
 # Quota periods
@@ -142,7 +139,8 @@ async def weekly_assignments(conn: Db) -> dict[uuid.UUID, list[tuple[date, int]]
 _HOUSEHOLD_COLUMNS = """household_id, land_reference, quota_period_id, members, assigned_at,
     status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
+    waitlisted_since, ready_for, ready_for_own_tenancy, readiness_assessed_on,
+    readiness_reason, expected_arrival_at"""
 
 
 def _household(row: asyncpg.Record) -> Household:
@@ -153,11 +151,12 @@ def _household(row: asyncpg.Record) -> Household:
     )
     readiness = (
         Readiness(
-            Independence(row["independence"]),
-            GermanLevel(row["german"]),
-            ResidenceProspects(row["residence_prospects"]),
+            Pillar(row["ready_for"]),
+            row["ready_for_own_tenancy"],
+            row["readiness_assessed_on"],
+            row["readiness_reason"],
         )
-        if row["independence"] is not None
+        if row["ready_for"] is not None
         else None
     )
     return Household(
@@ -204,16 +203,18 @@ def _mutable(h: Household) -> tuple[Any, ...]:
         h.cancelled_reservation_ids,
         h.attempts,
         h.waitlisted_since,
-        r.independence.value if r else None,
-        r.german.value if r else None,
-        r.residence_prospects.value if r else None,
+        r.ready_for.value if r else None,
+        r.ready_for_own_tenancy if r else None,
+        r.assessed_on if r else None,
+        r.reason if r else None,
         h.expected_arrival_at,
     )
 
 
 _MUTABLE = """status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
+    waitlisted_since, ready_for, ready_for_own_tenancy, readiness_assessed_on,
+    readiness_reason, expected_arrival_at"""
 _COLUMNS = [c.strip() for c in _MUTABLE.split(",")]
 _MUTABLE_PARAMS = ", ".join(f"${i}" for i in range(8, 8 + len(_COLUMNS)))
 _SET = ", ".join(f"{c} = ${i}" for i, c in enumerate(_COLUMNS, start=2))

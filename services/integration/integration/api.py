@@ -37,7 +37,7 @@ from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import domain, handlers, store
-from .domain import CaseStatus, Teams
+from .domain import CaseStatus, ReadinessPolicy, Teams
 
 T = TypeVar("T")
 
@@ -56,11 +56,16 @@ def _caseload_limit(request: Request) -> int:
     return request.app.state.settings.caseload_limit_persons
 
 
+def _readiness_policy(request: Request) -> ReadinessPolicy:
+    return request.app.state.settings.readiness  # type: ignore[no-any-return]
+
+
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 TeamData = Annotated[Teams, Depends(_teams)]
 CaseloadLimit = Annotated[int, Depends(_caseload_limit)]
+ReadinessRules = Annotated[ReadinessPolicy, Depends(_readiness_policy)]
 
 SocialWorker = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER))]
 CaseReader = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER, Role.ALLOCATION_STAFF))]
@@ -305,11 +310,13 @@ async def assess_readiness(
     uow: Uow,
     clock: BusinessClock,
     actor: SocialWorker,
+    policy: ReadinessRules,
 ) -> CaseView:
     """ReadinessAssessed: which pillar the household is ready for, and whether for a
-    tenancy of its own. Allocation places by it; nobody else computes it."""
+    tenancy of its own, by the city's readiness settings (``ANKOMMEN_READINESS``).
+    Allocation places by it; nobody else computes it."""
     return CaseView.model_validate(
-        await handlers.assess_readiness(uow, actor, case_id, command, clock.today())
+        await handlers.assess_readiness(uow, actor, case_id, command, clock.today(), policy)
     )
 
 

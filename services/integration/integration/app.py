@@ -43,6 +43,8 @@ class IntegrationSettings(ServiceSettings):
         le=1000,
         description="Persons per social worker above which a caseload shows a warning",
     )
+    # The city's readiness settings, JSON in ANKOMMEN_READINESS (README: 'Settings').
+    readiness: domain.ReadinessPolicy = Field(default_factory=domain.ReadinessPolicy)
     retention_days: int = Field(
         default=3 * 365,
         ge=1,

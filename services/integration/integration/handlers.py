@@ -55,6 +55,7 @@ from .domain import (
     Invalid,
     MilestoneRecord,
     Person,
+    ReadinessPolicy,
     SiteRef,
     SupportRequest,
     Teams,
@@ -245,8 +246,15 @@ class AssessReadiness(Command):
 
 
 async def assess_readiness(
-    uow: UnitOfWork, actor: Actor, case_id: uuid.UUID, command: AssessReadiness, today: date
+    uow: UnitOfWork,
+    actor: Actor,
+    case_id: uuid.UUID,
+    command: AssessReadiness,
+    today: date,
+    policy: ReadinessPolicy,
 ) -> Case:
+    """Readiness is assessed here and nowhere else; allocation places by ReadinessAssessed."""
+
     async def change(tx: Transaction, case: Case) -> None:
         case.assess(
             command.independence,
@@ -254,6 +262,7 @@ async def assess_readiness(
             command.german,
             command.residence_prospects,
             command.arrived_on,
+            policy,
         )
 
     return (await _change(uow, actor, case_id, change))[0]
