@@ -385,7 +385,12 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
         await open_site(c, "Wohnheim Am Bahndamm", "wohnheim", 11, 10)
         await until_sites(c.allocation, 1)
         reference = f"NI-ER-{uuid.uuid4().hex[:6]}"
-        family = await assign(c, reference, 2)
+        body = an_assignment(reference, 2)
+        body["members"][0]["special_needs"] = ["medical"]  # health data: allocation's only
+        created = await c.allocation.post("/assignments", json=body)
+        assert created.status_code == 201, created.text
+        family = str(created.json()["household_id"])
+        assert await _rows_containing(c.dsns["allocation"], ["medical"])
         # Housing's resident list (rule 8): the family as its operator saw it at the door.
         home = await check_in(c, family, [{"family_name": family_name, "given_names": given}])
         listed = await c.housing.get(f"/sites/{home}/residents")
@@ -447,6 +452,7 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
 
     for dsn in dsns:
         assert await _rows_containing(dsn, markers) == []
+        assert await _rows_containing(dsn, ["medical"]) == [], "special needs erased too"
         # The Land's reference travels in RefugeeAssigned (allocation's contract), so the
         # outbox keeps it until its rows are purged; every other table lets it go.
         assert [

@@ -725,15 +725,27 @@ async def occupant_checked_out(conn: asyncpg.Connection, d: OccupantCheckedOut) 
         await _adjust(conn, d.site_id, occupied=-row["persons"])
 
 
+# The members (a JSON array) without their special needs, in their order.
+_WITHOUT_NEEDS = """(SELECT coalesce(jsonb_agg(m.member - 'special_needs' ORDER BY m.n), '[]')
+                    FROM jsonb_array_elements({members}) WITH ORDINALITY AS m(member, n))"""
+
+
 async def erase_intake(conn: asyncpg.Connection, household_id: uuid.UUID) -> bool:
     """Replace the Land's file reference by ``erased-<household_id>`` (column and the
-    assignment as received); True if the household is known here. A later assignment with
-    the old reference is then a new one: nothing links it to the erased household."""
+    assignment as received) and drop the members' special needs (health data) wherever
+    they are kept; True if the household is known here. A later assignment with the old
+    reference is then a new one: nothing links it to the erased household. Without its
+    needs, later placements of the household no longer derive site requirements from
+    them (the composition's still hold)."""
     result = await conn.execute(
-        """UPDATE households
+        f"""UPDATE households
            SET land_reference = 'erased-' || household_id::text,
-               request = jsonb_set(request, '{land_reference}',
-                                   to_jsonb('erased-' || household_id::text)),
+               request = jsonb_set(
+                   jsonb_set(request, '{{land_reference}}',
+                             to_jsonb('erased-' || household_id::text)),
+                   '{{members}}', {_WITHOUT_NEEDS.format(members="request -> 'members'")}),
+               members = {_WITHOUT_NEEDS.format(members="members")},
+               special_needs = '{{}}',
                updated_at = now()
            WHERE household_id = $1""",
         household_id,
