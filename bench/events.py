@@ -29,7 +29,6 @@ def assignment(week: int, index: int, quota_period: uuid.UUID) -> al.RefugeeAssi
             gender=GENDERS[(index + i) % 2],
             country_of_origin=ORIGINS[index % len(ORIGINS)],
             unaccompanied_minor=False,
-            special_needs=[al.SpecialNeed.FAMILY],
         )
         for i in range(HOUSEHOLD)
     ]

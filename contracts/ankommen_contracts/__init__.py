@@ -7,6 +7,7 @@ from . import events
 from .common import (
     DISTRICT_NAMES,
     MAX_HOUSEHOLD,
+    NEED_REQUIREMENTS,
     PILLAR_LABELS,
     AgeBand,
     BuildingKind,
@@ -28,6 +29,8 @@ from .common import (
     ValueObject,
     district_label,
     roll_up,
+    site_requirements,
+    unmet_requirements,
 )
 from .envelope import SERVICES, Envelope, EventData, RawEnvelope, new_envelope
 from .events import *  # noqa: F403  (registers the catalogue)
@@ -54,10 +57,13 @@ __all__ = [
     "CATALOGUE",
     "DISTRICT_NAMES",
     "MAX_HOUSEHOLD",
+    "NEED_REQUIREMENTS",
     "PILLAR_LABELS",
     "PlacesRow",
     "district_label",
     "roll_up",
+    "site_requirements",
+    "unmet_requirements",
     "PUBLISHERS",
     "SERVICES",
     "UPCASTERS",

@@ -8,10 +8,11 @@ and the owning service keeps the rest in its own database.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Protocol, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -344,6 +345,38 @@ class BuildingOwner(StrEnum):
     OTHER = "other"
 
 
+# Special needs that require a kind of site; ``family`` only prefers one (not a protection
+# rule) and ``medical`` asks for a quieter place, never for a named condition.
+NEED_REQUIREMENTS: Mapping[SpecialNeed, SiteRequirement] = MappingProxyType(
+    {
+        SpecialNeed.WHEELCHAIR: SiteRequirement.ACCESSIBLE,
+        SpecialNeed.REDUCED_MOBILITY: SiteRequirement.ACCESSIBLE,
+        SpecialNeed.MEDICAL: SiteRequirement.NOT_MASS_SHELTER,
+        SpecialNeed.WOMEN_ONLY: SiteRequirement.WOMEN_ONLY,
+    }
+)
+
+
+def site_requirements(
+    needs: Iterable[SpecialNeed], people: Iterable[tuple[AgeBand, Gender]]
+) -> list[SiteRequirement]:
+    """What a site must be for a household placed together (protection rules), in a fixed
+    order: from the needs of its placed members (accessible, not a mass shelter,
+    women-only) and from who lives together (children: never a site for single adults; an
+    adult man, or an adult whose gender is not recorded: never a women-only site).
+
+    The one rule that turns needs into requirements: allocation decides by it, and events
+    carry its result instead of the needs (health data stays in allocation's database).
+    """
+    wanted = {NEED_REQUIREMENTS[n] for n in needs if n in NEED_REQUIREMENTS}
+    for age_band, gender in people:
+        if age_band.is_minor:
+            wanted.add(SiteRequirement.NOT_SINGLE_ADULTS)
+        elif gender in (Gender.MALE, Gender.UNKNOWN):
+            wanted.add(SiteRequirement.NOT_WOMEN_ONLY)
+    return [r for r in SiteRequirement if r in wanted]
+
+
 def unmet_requirements(
     requirements: Iterable[SiteRequirement],
     suitability: Iterable[Suitability],
@@ -388,6 +421,7 @@ __all__ = [
     "CITY",
     "DISTRICT_NAMES",
     "MAX_HOUSEHOLD",
+    "NEED_REQUIREMENTS",
     "PILLAR_LABELS",
     "AgeBand",
     "BuildingKind",
@@ -411,5 +445,6 @@ __all__ = [
     "ValueObject",
     "district_label",
     "roll_up",
+    "site_requirements",
     "unmet_requirements",
 ]

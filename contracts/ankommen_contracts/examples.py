@@ -21,7 +21,6 @@ from .common import (
     Pillar,
     SiteRequirement,
     Skill,
-    SpecialNeed,
     Suitability,
 )
 from .envelope import Envelope, EventData, new_envelope
@@ -57,7 +56,6 @@ _MEMBERS = [
         gender=Gender.FEMALE,
         country_of_origin="SYR",
         unaccompanied_minor=False,
-        special_needs=[SpecialNeed.FAMILY],
     ),
     al.Member(
         person_id=example_id("person:2"),
@@ -65,7 +63,6 @@ _MEMBERS = [
         gender=Gender.MALE,
         country_of_origin="SYR",
         unaccompanied_minor=False,
-        special_needs=[],
     ),
     al.Member(
         person_id=example_id("person:3"),
@@ -73,7 +70,6 @@ _MEMBERS = [
         gender=Gender.FEMALE,
         country_of_origin="SYR",
         unaccompanied_minor=False,
-        special_needs=[],
     ),
     al.Member(
         person_id=example_id("person:4"),
@@ -81,7 +77,6 @@ _MEMBERS = [
         gender=Gender.MALE,
         country_of_origin="SYR",
         unaccompanied_minor=False,
-        special_needs=[],
     ),
 ]
 
@@ -102,6 +97,7 @@ _EXAMPLES: list[EventData] = [
         ),
         quota_period_id=_QUOTA,
         household_size=4,
+        requirements=[SiteRequirement.NOT_SINGLE_ADULTS, SiteRequirement.NOT_WOMEN_ONLY],
         members=_MEMBERS,
         expected_arrival_at=datetime(2015, 10, 19, 8, 0, tzinfo=UTC),
     ),

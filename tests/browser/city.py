@@ -140,7 +140,6 @@ def city(seed: int = 2088) -> list[Any]:
                                 ["SYR", "SYR", "AFG", "IRQ", "ERI", "IRN"]
                             ),
                             unaccompanied_minor=False,
-                            special_needs=[],
                         )
                         for _ in range(persons)
                     ],

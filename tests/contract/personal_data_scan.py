@@ -9,7 +9,10 @@ lists, sets, tuples, dicts and ``Annotated``. A field passes only if
 - it holds no map (``dict``): a map of free text could carry anything;
 - it holds free text (a ``str`` without a pattern) only where ``FREE_TEXT`` lists it;
 - its name looks like no personal datum (``SUSPICIOUS``, English and German), unless
-  ``SUSPICIOUS_BUT_REVIEWED`` lists the model and name (a site's public name).
+  ``SUSPICIOUS_BUT_REVIEWED`` lists the model and name (a site's public name);
+- it holds no health category (``HEALTH``, special category data under Art. 9 GDPR), under
+  whatever name: a consumer gets the kind of place a household needs (``SiteRequirement``),
+  never the need itself.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ SUSPICIOUS = re.compile(
     r"(^|_)(name|names|firstname|surname|lastname|given|family_name|birth|born|dob|birthday"
     r"|address|street|house_number|postcode|postal|zip|city_of_birth|phone|mobile|tel|email"
     r"|mail|contact|passport|iban|tax|insurance|religion|ethnicity|diagnosis|health|illness"
-    r"|disease|disability|photo|reference|aktenzeichen"
+    r"|disease|disability|medical|need|needs|handicap|photo|reference|aktenzeichen"
     r"|vorname|nachname|familienname|geburt\w*|geburtsdatum|adresse|anschrift|strasse|plz"
     r"|telefon|handy|pass|krankheit|diagnose|religion|foto)(_|$)"
 )
@@ -84,7 +87,6 @@ ALLOWED: dict[str, frozenset[str]] = {
         "gender": {"Gender"},
         "country_of_origin": {CODE},
         "unaccompanied_minor": {BOOL},
-        "special_needs": {"SpecialNeed"},
         "languages": {CODE},
         "household_size": {INT},
         "persons": {INT, NONE},
@@ -190,6 +192,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         },
     }.items()
 }
+
+# Health categories (Art. 9 GDPR): no event field may hold one, whatever its name. Special
+# needs stay in allocation's database; events carry site requirements derived from them.
+HEALTH = frozenset({"SpecialNeed"})
 
 # Unconstrained text could carry anything; each such field is reviewed and listed here.
 FREE_TEXT = {
@@ -337,6 +343,8 @@ def _judge(model: str, name: str, held: set[str]) -> Iterator[Finding]:
         yield Finding(model, name, "not on the allow-list of reviewed field names")
     elif not held <= allowed:
         yield Finding(model, name, f"holds {sorted(held - allowed)}, allowed {sorted(allowed)}")
+    if held & HEALTH:
+        yield Finding(model, name, f"holds a health category {sorted(held & HEALTH)} (Art. 9)")
     if MAP in held:
         yield Finding(model, name, "is a map: free keys and values could carry anything")
     if TEXT in held and (model, name) not in FREE_TEXT:

@@ -18,20 +18,17 @@ import asyncpg
 import pytest
 from allocation.domain import (
     EmergencyResident,
-    GermanLevel,
     HistoryEntry,
     Home,
     Household,
     HouseholdStatus,
-    Independence,
     Placement,
     Readiness,
-    ResidenceProspects,
     SiteStatus,
 )
 from allocation.store import AllocationStore, PgAllocationStore
 from allocation_builders import family, member
-from ankommen_contracts import AgeBand, BuildingKind, Pillar, Suitability
+from ankommen_contracts import AgeBand, BuildingKind, Pillar, SpecialNeed, Suitability
 from ankommen_contracts.events.allocation import (
     QuotaPeriodAnnounced,
     RelocationReason,
@@ -128,7 +125,8 @@ def living_at(site_id: uuid.UUID, pillar: Pillar = Pillar.WOHNHEIM, since: int =
 
 
 def request_of(h: Household) -> dict[str, Any]:
-    return {"land_reference": h.land_reference, "members": len(h.members)}
+    members = [m.model_dump(mode="json", include={"person_id", "special_needs"}) for m in h.members]
+    return {"land_reference": h.land_reference, "members": members}
 
 
 async def registered(b: Backend, *households: Household) -> None:
@@ -319,7 +317,7 @@ async def saving_keeps_a_transition_and_never_the_identity(b: Backend) -> None:
     changed.cancelled_reservation_ids = [uuid.uuid4()]
     changed.attempts = 3
     changed.waitlisted_since = at(1)
-    changed.readiness = Readiness(Independence.HIGH, GermanLevel.A2, ResidenceProspects.GOOD)
+    changed.readiness = Readiness(Pillar.WOHNUNG, True, date(2016, 3, 1), "independent, B1")
     changed.expected_arrival_at = at(7)
     changed.land_reference = "H-renamed"  # not something a transition changes
     await b.store.save_household(changed)
@@ -484,20 +482,27 @@ async def unanswered_requests_are_overdue_longest_unanswered_first(b: Backend) -
     assert await overdue() == []
 
 
-async def erasing_the_intake_replaces_the_land_reference(b: Backend) -> None:
-    h = household()
+async def erasing_the_intake_replaces_the_land_reference_and_drops_special_needs(
+    b: Backend,
+) -> None:
+    h = household(members=[member(AgeBand.AGE_27_49, SpecialNeed.MEDICAL), member()])
     old = h.land_reference
     await registered(b, h)
     assert await b.store.erase_intake(h.household_id)
     marker = f"erased-{h.household_id}"
     assert await b.store.assignments_by_reference([old]) == {}
-    assert await b.store.assignments_by_reference([marker]) == {
-        marker: (h.household_id, {"land_reference": marker, "members": 2}, h.status)
-    }
+    without_needs = [{"person_id": str(m.person_id), "special_needs": []} for m in h.members]
+    [(household_id, request, status)] = (await b.store.assignments_by_reference([marker])).values()
+    assert (household_id, request["land_reference"], status) == (h.household_id, marker, h.status)
+    assert [
+        {"person_id": m["person_id"], "special_needs": m.get("special_needs", [])}
+        for m in request["members"]
+    ] == without_needs
     read = await b.store.get_household(h.household_id)
     assert read is not None
     assert read.land_reference == marker
-    assert read.members == h.members
+    assert [m.person_id for m in read.members] == [m.person_id for m in h.members]
+    assert read.special_needs == []
     assert not await b.store.erase_intake(uuid.uuid4())
     newcomer = household()
     newcomer.land_reference = old
@@ -650,7 +655,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     emergency_residents_are_those_in_notunterkuenfte_with_no_move,
     households_are_locked_by_id_and_unknown_ones_are_absent,
     unanswered_requests_are_overdue_longest_unanswered_first,
-    erasing_the_intake_replaces_the_land_reference,
+    erasing_the_intake_replaces_the_land_reference_and_drops_special_needs,
     the_board_shows_open_sites_with_their_free_places,
     a_site_event_older_than_the_last_one_folded_changes_nothing,
     reservations_and_occupants_are_counted_once,

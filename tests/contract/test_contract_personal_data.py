@@ -103,10 +103,46 @@ def test_the_name_check_knows_the_usual_suspects_in_english_and_german() -> None
         "passport_no",
         "land_reference",
         "diagnosis",
+        "special_needs",
+        "medical_needs",
     ):
         assert SUSPICIOUS.search(name), name
     for name in ("site_id", "person_id", "age_band", "country_of_origin", "district"):
         assert not SUSPICIOUS.search(name), name
+
+
+def test_the_scan_catches_a_special_needs_health_field_in_a_member() -> None:
+    """RefugeeAssigned v2 carried ``members[].special_needs`` (``medical``: health data);
+    the scan now fails on such a field, nested in a member, under its own name or any."""
+    from ankommen_contracts import AgeBand, SpecialNeed
+
+    class Person(EventData):
+        TYPE: ClassVar[str] = "Person"
+        SOURCE: ClassVar[str] = "allocation"
+        SUBJECT_FIELD: ClassVar[str] = "person_id"
+
+        person_id: uuid.UUID
+        age_band: AgeBand
+        special_needs: list[SpecialNeed]
+
+    class Leaky(_Leaky):
+        members: list[Person]
+
+    problems = _problems(scan([Leaky]), "special_needs")
+    assert "the name suggests personal data" in problems
+    assert "not on the allow-list of reviewed field names" in problems
+    assert "holds a health category ['SpecialNeed'] (Art. 9)" in problems
+
+
+def test_the_scan_catches_a_health_category_under_an_allowed_name() -> None:
+    from ankommen_contracts import SpecialNeed
+
+    class Leaky(_Leaky):
+        requirements: list[SpecialNeed] | None = None  # the name of site requirements
+
+    assert "holds a health category ['SpecialNeed'] (Art. 9)" in _problems(
+        scan([Leaky]), "requirements"
+    )
 
 
 def test_a_clean_model_passes() -> None:

@@ -300,8 +300,14 @@ class InMemoryAllocationStore:
         if stored is None:
             return False
         marker = f"erased-{household_id}"
-        stored.household = replace(stored.household, land_reference=marker)
+        # The members' special needs (health data) go too, as received and as kept.
+        members = tuple(
+            m.model_copy(update={"special_needs": []}) for m in stored.household.members
+        )
+        stored.household = replace(stored.household, land_reference=marker, members=members)
         stored.request["land_reference"] = marker
+        for member in stored.request.get("members", []):
+            member.pop("special_needs", None)
         return True
 
     # -- the replica of housing's sites -------------------------------------------------

@@ -12,13 +12,15 @@ from allocation_support import (
     allocation_events,
     allocation_service,
     an_assignment,
+    everything_published,
     household,
     of_type,
     until_sites,
 )
 from ankommen_contracts import Pillar
 from ankommen_local.infra import Endpoints
-from support import eventually
+from ankommen_runtime.topics import event_topic
+from support import eventually, read_to_end
 
 
 async def test_the_same_batch_sent_twice_creates_nothing_new(
@@ -151,10 +153,8 @@ async def test_bad_input_gets_422_naming_the_field_and_changes_nothing(
         assert (await api.get("/households")).json()["items"] == []
         missing = "00000000-0000-4000-8000-000000000000"
         assert (await api.get(f"/households/{missing}")).status_code == 404
-        readiness = {"independence": "high", "german": "b1", "residence_prospects": "good"}
-        assert (
-            await api.put(f"/households/{missing}/readiness", json=readiness)
-        ).status_code == 404
+        gone = await api.put(f"/households/{missing}/readiness", json={"independence": "high"})
+        assert gone.status_code == 404, "readiness is integration's: no route here"
         assert await fields(f"/households/{missing}/relocation", {"reason": "because"}) == {
             ("reason",)
         }
@@ -243,3 +243,32 @@ async def test_a_batch_never_asks_for_more_places_than_allocation_thinks_are_fre
         )
         assert moved.status_code == 409, "every other regular place is requested already"
         assert "no other site fits" in moved.json()["detail"]
+
+
+async def test_a_medical_need_stays_in_allocation_and_the_event_carries_the_site_requirement(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """Issue 15: the Land's assignment states the needs (allocation's intake data, shown to
+    its staff); RefugeeAssigned carries the household's site requirements only."""
+    async with allocation_service(infra, database, topic_prefix) as api:
+        body = an_assignment("NI-2016-0815", size=2)
+        body["members"][0]["special_needs"] = ["medical", "wheelchair"]
+        created = await api.post("/assignments", json=body)
+        assert created.status_code == 201, created.text
+        household_id = created.json()["household_id"]
+        shown = await household(api, household_id)
+        assert shown["members"][0]["special_needs"] == ["medical", "wheelchair"]
+
+        published = await everything_published(infra, topic_prefix, database)
+        [envelope] = [e for e in published if e.type == "RefugeeAssigned"]
+        assert envelope.schema_version == 3
+        assert [r.value for r in envelope.data.requirements] == [
+            "accessible",
+            "not_mass_shelter",
+            "not_single_adults",
+        ]
+        raw = await read_to_end(infra.kafka_bootstrap, event_topic("allocation", topic_prefix))
+        assert raw, "allocation published nothing"
+        for record in raw:
+            for health in (b"special_needs", b"medical", b"wheelchair"):
+                assert health not in record.value, (health, record.value[:200])

@@ -16,6 +16,7 @@ from allocation_support import an_assignment, household, until_sites, until_stat
 from ankommen_contracts import decode, encode, new_envelope
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
+from integration.domain import ReadinessPolicy
 from integration_support import (
     City,
     case_of,
@@ -141,6 +142,75 @@ async def test_a_placement_opens_a_case_and_a_relocation_moves_it_redelivery_cha
         assert [e.type for e in after] == ["CaseOpened", "CaseTransferred"]
 
 
+async def test_integrations_assessment_makes_allocation_relocate_by_ready_for_into_a_wohnung(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Readiness is assessed in integration only, by its settings (here the council's
+    choice that residence prospects do not affect the standard); allocation consumes
+    ReadinessAssessed and relocates by its ``ready_for``, with no rule of its own."""
+    indifferent = ReadinessPolicy(prospects_affect_standard=False)
+    async with city(infra, new_database, topic_prefix, tmp_path, readiness=indifferent) as c:
+        home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 10)
+        flat = await open_site(c, "Wohnungen Linden-Süd", "wohnung", 10, 4)
+        await until_sites(c.allocation, 2)
+        family = await assign(c, "NI-RA-1", 2)
+        assert await check_in(c, family) == home, "not assessed: a Wohnheim, never the flat"
+        await until_status(c.allocation, family, "housed")
+        relocation = f"/households/{family}/relocation"
+        move = {"reason": "household_request"}
+        refused = await c.allocation.post(relocation, json=move)
+        assert refused.status_code == 409, "not assessed: no other place it is ready for"
+        case = await case_of(c, family, 9)
+        path = f"/cases/{case['case_id']}"
+
+        # Seven months later: B1 German, asylum procedure still running (unclear prospects).
+        c.let_months_pass(7)
+        for milestone in (
+            {"milestone": "language_level", "language_level": "b1", "persons": 2},
+            {"milestone": "residence_status", "residence_status": "in_procedure"},
+        ):
+            await post(c, f"{path}/milestones", 9, milestone, status=201)
+        await post(c, f"{path}/readiness", 10, {"independence": "high"}, status=403)
+        assessed = (await post(c, f"{path}/readiness", 9, {"independence": "high"}))["readiness"]
+        assert (assessed["ready_for"], assessed["ready_for_own_tenancy"]) == ("wohnung", False)
+        assert assessed["residence_prospects"] == "unclear", "counted not, by the setting"
+
+        async def allocation_took_it() -> dict[str, Any] | None:
+            readiness = (await household(c.allocation, family))["readiness"]
+            return readiness if readiness and readiness["ready_for"] == "wohnung" else None
+
+        known = await until(allocation_took_it, "allocation to take integration's assessment")
+        assert known == {
+            "ready_for": "wohnung",
+            "ready_for_own_tenancy": False,
+            "assessed_on": c.clock.today().isoformat(),
+            "reason": assessed["reason"],
+        }
+        moved = await c.allocation.post(relocation, json=move)
+        assert moved.status_code == 202, moved.text
+        pending = moved.json()["pending"]
+        assert (pending["site_id"], pending["pillar"], pending["for_review"]) == (
+            flat,
+            "wohnung",
+            False,
+        )
+        assert "assessed by Integrationsmanagement" in pending["reason"]
+        assert "Wohnungen first" in pending["reason"]
+        assert await check_in(c, family) == flat
+
+        async def lives_in_the_flat() -> bool:
+            now = await household(c.allocation, family)
+            return now["status"] == "housed" and now["site"]["site_id"] == flat
+
+        await until(lives_in_the_flat, "allocation to record the household in the flat")
+        # A city-rented flat is a relocation within municipal housing: the case follows it.
+        moved_case = await case_of(c, family, 9, district=10)
+        assert (moved_case["status"], moved_case["site_id"]) == ("open", flat)
+
+
 async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_then_a_handover(
     infra: Endpoints,
     new_database: Callable[[], Awaitable[str]],
@@ -183,10 +253,11 @@ async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_the
 
         async def allocation_knows() -> dict[str, Any] | None:
             readiness = (await household(c.allocation, first))["readiness"]
-            return readiness if readiness and readiness["independence"] == "high" else None
+            return readiness if readiness and readiness["ready_for"] == "wohnung" else None
 
         known = await until(allocation_knows, "allocation to take integration's assessment")
-        assert (known["german"], known["residence_prospects"]) == ("b1", "good")
+        assert known["ready_for_own_tenancy"] is True
+        assert known["reason"] == assessed["readiness"]["reason"]
 
         ready = await c.integration.get(
             "/teams/im-09/ready-to-move-out", headers=c.social_worker(9)
@@ -314,7 +385,12 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
         await open_site(c, "Wohnheim Am Bahndamm", "wohnheim", 11, 10)
         await until_sites(c.allocation, 1)
         reference = f"NI-ER-{uuid.uuid4().hex[:6]}"
-        family = await assign(c, reference, 2)
+        body = an_assignment(reference, 2)
+        body["members"][0]["special_needs"] = ["medical"]  # health data: allocation's only
+        created = await c.allocation.post("/assignments", json=body)
+        assert created.status_code == 201, created.text
+        family = str(created.json()["household_id"])
+        assert await _rows_containing(c.dsns["allocation"], ["medical"])
         # Housing's resident list (rule 8): the family as its operator saw it at the door.
         home = await check_in(c, family, [{"family_name": family_name, "given_names": given}])
         listed = await c.housing.get(f"/sites/{home}/residents")
@@ -376,6 +452,7 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
 
     for dsn in dsns:
         assert await _rows_containing(dsn, markers) == []
+        assert await _rows_containing(dsn, ["medical"]) == [], "special needs erased too"
         # The Land's reference travels in RefugeeAssigned (allocation's contract), so the
         # outbox keeps it until its rows are purged; every other table lets it go.
         assert [

@@ -72,7 +72,6 @@ def sites_and_people(rng: random.Random, sites: int) -> list[EventData]:
                             gender=rng.choice([Gender.FEMALE, Gender.MALE]),
                             country_of_origin=rng.choice(["SYR", "AFG", "IRQ"]),
                             unaccompanied_minor=False,
-                            special_needs=[],
                         )
                         for _ in range(persons)
                     ],

@@ -38,7 +38,16 @@ from ankommen_runtime.memory import InMemoryUnitOfWork
 from fakes.integration import InMemoryIntegrationStore
 from integration import handlers
 from integration.app import TEAMS_FILE
-from integration.domain import Case, CaseStatus, Invalid, Person, Readiness, SiteRef, Teams
+from integration.domain import (
+    DEFAULT_READINESS_POLICY,
+    Case,
+    CaseStatus,
+    Invalid,
+    Person,
+    Readiness,
+    SiteRef,
+    Teams,
+)
 
 NOW = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)
 TODAY = date(2016, 3, 14)
@@ -253,7 +262,9 @@ async def test_the_same_milestone_twice_is_a_conflict_that_leaves_nothing(uow: U
 async def test_an_assessment_is_kept_on_the_case_and_published(uow: Uow) -> None:
     case = seed(uow)
     command = handlers.AssessReadiness(independence=Independence.SOME)
-    answer = await handlers.assess_readiness(uow, WORKER, case.case_id, command, TODAY)
+    answer = await handlers.assess_readiness(
+        uow, WORKER, case.case_id, command, TODAY, DEFAULT_READINESS_POLICY
+    )
     readiness = kept(uow, case).readiness
     assert readiness is not None
     assert readiness == answer.readiness

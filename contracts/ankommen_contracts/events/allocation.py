@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -27,9 +27,10 @@ from ..common import (
     UniqueList,
     UtcDatetime,
     ValueObject,
+    site_requirements,
 )
 from ..envelope import WAVE_VERSION, EventData
-from ..registry import event
+from ..registry import event, upcaster
 
 __all__ = [
     "DepartureReason",
@@ -78,7 +79,8 @@ class _HouseholdEvent(_AllocationEvent):
 
 
 class Member(ValueObject):
-    """One person of an assigned household: coarse attributes only, never a name."""
+    """One person of an assigned household: coarse attributes only, never a name, never a
+    need (the household's site requirements travel instead; health data stays home)."""
 
     person_id: uuid.UUID = Field(description="Pseudonymous person id, random, not derived")
     age_band: AgeBand
@@ -88,9 +90,6 @@ class Member(ValueObject):
         description="Unbegleitete minderjährige Geflüchtete (UMF): no parent or legal "
         "guardian travels with this minor (an adult sibling is no guardian); only with a "
         "minor age band"
-    )
-    special_needs: UniqueList[SpecialNeed] = Field(
-        max_length=len(SpecialNeed), description="Needs placement must respect; may be empty"
     )
 
     @model_validator(mode="after")
@@ -132,11 +131,16 @@ class RefugeeAssigned(_HouseholdEvent):
 
     The envelope's ``occurred_at`` is the Land's decision (Zuweisungsdatum): the assignment
     counts in the ISO week of that date in Hannover (the quota week).
+
+    v3: the household's site ``requirements`` (what a site must be, as in PlacementDecided)
+    replace v2's per-member ``special_needs``: a need such as ``medical`` is health data
+    (Art. 9 GDPR) and stays in allocation's database. v2 events are upcast by the same
+    rule that derives the requirements (``site_requirements``).
     """
 
     TYPE: ClassVar[str] = "RefugeeAssigned"
 
-    VERSION: ClassVar[int] = WAVE_VERSION
+    VERSION: ClassVar[int] = 3
 
     land_reference_pseudonym: Pseudonym = Field(
         description="Keyed pseudonym (HMAC-SHA256) of the Land's reference of the assignment "
@@ -150,6 +154,12 @@ class RefugeeAssigned(_HouseholdEvent):
         ge=1, le=MAX_HOUSEHOLD, description="Persons in the household; equals len(members)"
     )
     members: list[Member] = Field(min_length=1, max_length=MAX_HOUSEHOLD)
+    requirements: UniqueList[SiteRequirement] = Field(
+        default_factory=list,
+        description="What a site must be for the members the city places together (all but "
+        "unaccompanied minors referred to youth welfare): the protection rules, the kind of "
+        "place, never a need or a diagnosis",
+    )
     expected_arrival_at: UtcDatetime = Field(
         description="When the household is expected to arrive in the city, as the Land "
         "announced it (the decision itself if nothing was announced); holds run to it"
@@ -167,10 +177,19 @@ class RefugeeAssigned(_HouseholdEvent):
             raise ValueError("members: a person_id appears twice")
         return self
 
-    @property
-    def special_needs(self) -> set[SpecialNeed]:
-        """Every need of any member: the household is placed together."""
-        return {need for m in self.members for need in m.special_needs}
+
+@upcaster("RefugeeAssigned", WAVE_VERSION)
+def _refugee_assigned_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 carried each member's special needs; v3 the household's site requirements, derived
+    by the one rule (``site_requirements``) from the members the city places."""
+    members = [dict(m) for m in data["members"]]
+    placed = [m for m in members if not m.get("unaccompanied_minor", False)]
+    needs = {SpecialNeed(n) for m in placed for n in m.get("special_needs", [])}
+    people = [(AgeBand(m["age_band"]), Gender(m["gender"])) for m in placed]
+    for m in members:
+        m.pop("special_needs", None)
+    requirements = site_requirements(needs, people)
+    return {**data, "members": members, "requirements": [r.value for r in requirements]}
 
 
 @event

@@ -1,8 +1,7 @@
 """Allocation's HTTP API: routes and their view models.
 
 Views are built from the domain's and the store's objects with ``model_validate``
-(``from_attributes``), never copied field by field; the time a view depends on (a
-household's readiness) comes from the runtime's clock.
+(``from_attributes``), never copied field by field.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, SpecialNeed
-from ankommen_contracts.events.allocation import Member, RelocationReason
+from ankommen_contracts.events.allocation import RelocationReason
 from ankommen_runtime import UnitOfWork, audit
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
@@ -26,24 +25,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from . import handlers
 from .domain import (
-    GermanLevel,
     HistoryEntry,
     Household,
     HouseholdStatus,
-    Independence,
+    IntakeMember,
     Placement,
     PlacementPolicy,
-    Readiness,
-    ResidenceProspects,
     SiteStatus,
-    months_since,
 )
 from .store import PgAllocationStore, QuotaPeriod
 
@@ -96,11 +90,12 @@ class PendingView(View):
 
 
 class ReadinessView(View):
-    independence: Independence
-    german: GermanLevel
-    residence_prospects: ResidenceProspects
-    ready_for: Pillar
-    assessment: str
+    """Integrationsmanagement's latest assessment (ReadinessAssessed), as placed by."""
+
+    ready_for: Pillar = Field(description="The most independent pillar it is ready for")
+    ready_for_own_tenancy: bool
+    assessed_on: date
+    reason: str = Field(description="Integration's words for staff")
 
 
 class HistoryView(View):
@@ -119,7 +114,7 @@ class HouseholdView(View):
     status: HouseholdStatus
     persons: int
     special_needs: list[SpecialNeed]
-    members: list[Member]
+    members: list[IntakeMember] = Field(description="With their special needs (intake data)")
     assigned_at: datetime = Field(description="The Land's decision (business time)")
     expected_arrival_at: datetime = Field(
         validation_alias="arrival", description="When the household is (or was) expected"
@@ -131,7 +126,9 @@ class HouseholdView(View):
     relocation_reason: RelocationReason | None
     attempts: int
     waitlisted_since: datetime | None
-    readiness: ReadinessView | None
+    readiness: ReadinessView | None = Field(
+        description="Integrationsmanagement's assessment; null: not assessed (a Wohnheim first)"
+    )
     history: list[HistoryView] | None = Field(
         default=None,
         # Not read from the aggregate (its ``history`` holds unsaved notes only): the
@@ -140,29 +137,10 @@ class HouseholdView(View):
         description="Decisions with reasons (single household only)",
     )
 
-    @field_validator("readiness", mode="before")
     @classmethod
-    def _assess(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, Readiness):
-            return value
-        context = info.context or {}
-        policy: PlacementPolicy = context["policy"]
-        pillar, assessment = policy.ready_for(
-            value, months_since(info.data["assigned_at"], context["now"])
-        )
-        return {**value.__dict__, "ready_for": pillar, "assessment": assessment}
-
-    @classmethod
-    def of(
-        cls,
-        h: Household,
-        now: datetime,
-        policy: PlacementPolicy,
-        history: list[HistoryEntry] | None = None,
-    ) -> HouseholdView:
-        """The household as staff see it at ``now`` (readiness depends on the stay and on
-        the city's policy)."""
-        view = cls.model_validate(h, context={"now": now, "policy": policy})
+    def of(cls, h: Household, history: list[HistoryEntry] | None = None) -> HouseholdView:
+        """The household as staff see it, with its stored decisions if given."""
+        view = cls.model_validate(h)
         if history is not None:
             view.history = [HistoryView.model_validate(e) for e in history]
         return view
@@ -317,7 +295,7 @@ Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 
 # Who may do what (docs/roles.md is generated from these). The Land's intake feed only
-# announces periods and registers assignments; social workers see and assess households
+# announces periods and registers assignments; social workers see households
 # of their own Stadtbezirk; youth welfare sees the unaccompanied minors in its care.
 Intake = Annotated[Actor, Depends(allow(Role.LAND_INTAKE, Role.ALLOCATION_STAFF))]
 QuotaReader = Annotated[
@@ -327,7 +305,6 @@ Staff = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF))]
 CaseReader = Annotated[
     Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER, Role.YOUTH_WELFARE))
 ]
-Assessor = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.SOCIAL_WORKER))]
 AlertReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.HOUSING_STAFF))]
 YouthWelfare = Annotated[Actor, Depends(allow(Role.YOUTH_WELFARE, Role.ALLOCATION_STAFF))]
 CountReader = Annotated[Actor, Depends(allow(Role.ALLOCATION_STAFF, Role.COUNCIL_READER))]
@@ -357,15 +334,10 @@ async def _visible(pool: asyncpg.Pool, household_id: uuid.UUID, actor: Actor) ->
     return household
 
 
-async def _detail(
-    household_id: uuid.UUID, pool: asyncpg.Pool, now: datetime, policy: PlacementPolicy
-) -> HouseholdView:
-    household = found(
-        await PgAllocationStore(pool).get_household(household_id), f"household {household_id}"
-    )
-    return HouseholdView.of(
-        household, now, policy, await PgAllocationStore(pool).history(household_id)
-    )
+async def _detail(household_id: uuid.UUID, pool: asyncpg.Pool) -> HouseholdView:
+    reads = PgAllocationStore(pool)
+    household = found(await reads.get_household(household_id), f"household {household_id}")
+    return HouseholdView.of(household, await reads.history(household_id))
 
 
 @quota.post(
@@ -442,14 +414,13 @@ async def list_households(
     pool: Pool,
     clock: BusinessClock,
     page: PageQuery,
-    policy: Policy,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
 ) -> Page[HouseholdView]:
     found, total = await PgAllocationStore(pool).list_households(status=status_, page=page)
     now = clock.now()
     # Members, special needs, the Land's reference: a read of persons' details, recorded.
     await audit.record_read(pool, now, [h.household_id for h in found])
-    return Page.of([HouseholdView.of(h, now, policy) for h in found], total, page)
+    return Page.of([HouseholdView.of(h) for h in found], total, page)
 
 
 @households.get("/households/{household_id}", summary="One household with its decisions")
@@ -458,35 +429,13 @@ async def get_household(
     actor: CaseReader,
     pool: Pool,
     clock: BusinessClock,
-    policy: Policy,
 ) -> HouseholdView:
     """Allocation staff: any household; social workers: those living in their Stadtbezirk;
     youth welfare: unaccompanied minors in its care (else 403)."""
     household = await _visible(pool, household_id, actor)
     now = clock.now()
     await audit.record_read(pool, now, [household_id])  # who read whose details
-    return HouseholdView.of(
-        household, now, policy, await PgAllocationStore(pool).history(household_id)
-    )
-
-
-@households.put(
-    "/households/{household_id}/readiness",
-    summary="Record readiness for a Wohnprojekt or a Wohnung (used by later placements)",
-)
-async def record_readiness(
-    household_id: uuid.UUID,
-    command: handlers.RecordReadiness,
-    actor: Assessor,
-    uow: Uow,
-    pool: Pool,
-    clock: BusinessClock,
-    policy: Policy,
-) -> HouseholdView:
-    """Social workers only for households living in their Stadtbezirk."""
-    await _visible(pool, household_id, actor)
-    await handlers.record_readiness(uow, household_id, command, policy)
-    return await _detail(household_id, pool, clock.now(), policy)
+    return HouseholdView.of(household, await PgAllocationStore(pool).history(household_id))
 
 
 @households.post(
@@ -501,10 +450,9 @@ async def request_relocation(
     uow: Uow,
     policy: Policy,
     pool: Pool,
-    clock: BusinessClock,
 ) -> HouseholdView:
     await handlers.request_relocation(uow, household_id, command, policy)
-    return await _detail(household_id, pool, clock.now(), policy)
+    return await _detail(household_id, pool)
 
 
 @households.post(
@@ -517,11 +465,9 @@ async def record_departure(
     actor: Staff,
     uow: Uow,
     pool: Pool,
-    clock: BusinessClock,
-    policy: Policy,
 ) -> HouseholdView:
     await handlers.record_departure(uow, household_id, command)
-    return await _detail(household_id, pool, clock.now(), policy)
+    return await _detail(household_id, pool)
 
 
 @households.post(
@@ -534,11 +480,10 @@ async def confirm_arrival(
     actor: Staff,
     uow: Uow,
     pool: Pool,
-    clock: BusinessClock,
     policy: Policy,
 ) -> HouseholdView:
     await handlers.confirm_arrival(uow, household_id, command, policy)
-    return await _detail(household_id, pool, clock.now(), policy)
+    return await _detail(household_id, pool)
 
 
 @views.get("/waitlist", summary="Waitlisted households, oldest first")

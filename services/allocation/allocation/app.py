@@ -40,7 +40,8 @@ class AllocationSettings(ServiceSettings):
     placement: PlacementPolicy = Field(
         default_factory=PlacementPolicy,
         description="The city's placement policy (README: 'City policy'), as JSON in "
-        'ANKOMMEN_PLACEMENT, e.g. {"prefer_home_district": false}; unset fields keep defaults',
+        'ANKOMMEN_PLACEMENT, e.g. {"prefer_home_district": false}; unset fields keep defaults '
+        "and an unknown field is refused",
     )
 
 

@@ -19,7 +19,6 @@ from ankommen_contracts import AgeBand, CountryCode, Envelope, Gender, SpecialNe
 from ankommen_contracts.events.allocation import (
     MAX_HOUSEHOLD,
     DepartureReason,
-    Member,
     QuotaPeriodAnnounced,
     RelocationReason,
 )
@@ -37,13 +36,11 @@ from pydantic import Field, model_validator
 from .domain import (
     DEFAULT_POLICY,
     Board,
-    GermanLevel,
     Household,
     HouseholdStatus,
-    Independence,
+    IntakeMember,
     PlacementPolicy,
     Readiness,
-    ResidenceProspects,
     SiteStatus,
     dissolution_key,
 )
@@ -143,9 +140,9 @@ class Assignment(Command):
             raise ValueError("members: a person_id appears twice")
         return self
 
-    def contract_members(self) -> list[Member]:
+    def contract_members(self) -> list[IntakeMember]:
         return [
-            Member(
+            IntakeMember(
                 person_id=m.person_id or new_id(),
                 age_band=m.age_band,
                 gender=m.gender,
@@ -189,15 +186,6 @@ class AssignmentBatch(Command):
         if twice:
             raise ValueError(f"assignments: land_reference {', '.join(twice)} appears twice")
         return self
-
-
-class RecordReadiness(Command):
-    """Coarse attributes that decide which regular pillar a household is ready for."""
-
-    independence: Independence
-    german: GermanLevel
-    residence_prospects: ResidenceProspects
-    occurred_at: BusinessTime | None = OCCURRED_AT
 
 
 class RequestRelocation(Command):
@@ -359,24 +347,6 @@ def _repeat(
             f"data (household {household_id})"
         )
     return Registered(assignment.land_reference, household_id, False, status)
-
-
-async def record_readiness(
-    uow: Uow[AllocationStore],
-    household_id: uuid.UUID,
-    command: RecordReadiness,
-    policy: PlacementPolicy = DEFAULT_POLICY,
-) -> Household:
-    at = occurred(command.occurred_at, uow.clock)
-    async with uow() as tx:
-        household = await _locked(tx, household_id)
-        household.record_readiness(
-            Readiness(command.independence, command.german, command.residence_prospects),
-            at,
-            policy,
-        )
-        await _save(tx, household, at=at)
-    return household
 
 
 async def request_relocation(
@@ -580,30 +550,24 @@ async def on_erasure_requested(tx: Tx[AllocationStore], event: Envelope[Any]) ->
     await tx.store.erase_intake(data.household_id)
 
 
-async def on_readiness_assessed(
-    tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
-) -> None:
-    """ReadinessAssessed (integration): Integrationsmanagement assesses readiness; later
-    placements use its factors as they used the staff route's. A household allocation
-    does not know or that departed is left alone."""
+async def on_readiness_assessed(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
+    """ReadinessAssessed (integration): readiness is integration's alone; later placements
+    and relocations start from its ``ready_for``. A household allocation does not know is
+    left alone; the aggregate ignores a stale assessment and a departed household."""
     data: ReadinessAssessed = event.data
     household = await tx.store.get_household(data.household_id, for_update=True)
-    if household is None or household.status is HouseholdStatus.DEPARTED:
+    if household is None:
         return
-    assessed = Readiness(
-        Independence(data.independence.value),
-        GermanLevel(data.german.value),
-        ResidenceProspects(data.residence_prospects.value),
-    )
-    household.record_readiness(assessed, event.occurred_at, policy)
-    await _save(tx, household)
+    assessed = Readiness(data.ready_for, data.ready_for_own_tenancy, data.assessed_on, data.reason)
+    if household.readiness_assessed(assessed, event.occurred_at):
+        await _save(tx, household)
 
 
-def integration_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, EventHandler]:
+def integration_handlers() -> dict[str, EventHandler]:
     """What allocation does with ``integration.events``."""
     return {
         "ErasureRequested": on_erasure_requested,
-        "ReadinessAssessed": partial(on_readiness_assessed, policy=policy),
+        "ReadinessAssessed": on_readiness_assessed,
     }
 
 
@@ -613,7 +577,7 @@ def subscriptions(settings: Any) -> list[Subscription]:
     readiness assessments and erasures."""
     return [
         Subscription("housing", housing_handlers(settings.placement)),
-        Subscription("integration", integration_handlers(settings.placement)),
+        Subscription("integration", integration_handlers()),
     ]
 
 

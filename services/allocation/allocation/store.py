@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import asyncpg
 from ankommen_contracts import BuildingKind, Pillar, Suitability
 from ankommen_contracts.events.allocation import (
-    Member,
     PlacementDecided,
     QuotaPeriodAnnounced,
     RelocationReason,
@@ -45,21 +44,19 @@ from .domain import (
     DEFAULT_POLICY,
     Board,
     EmergencyResident,
-    GermanLevel,
     HistoryEntry,
     Home,
     Household,
     HouseholdStatus,
-    Independence,
+    IntakeMember,
     Placement,
     PlacementPolicy,
     Readiness,
-    ResidenceProspects,
     SiteOption,
     SiteStatus,
 )
 
-_MEMBERS = TypeAdapter(list[Member])
+_MEMBERS = TypeAdapter(list[IntakeMember])
 
 # ---------------------------------------------------------------------------------------
 # Quota periods
@@ -89,7 +86,8 @@ _QUOTA_COLUMNS = "quota_period_id, starts_on, ends_on, expected_persons, weekly_
 _HOUSEHOLD_COLUMNS = """household_id, land_reference, quota_period_id, members, assigned_at,
     status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
+    waitlisted_since, ready_for, ready_for_own_tenancy, readiness_assessed_on,
+    readiness_reason, expected_arrival_at"""
 
 
 def _household(row: asyncpg.Record) -> Household:
@@ -100,11 +98,12 @@ def _household(row: asyncpg.Record) -> Household:
     )
     readiness = (
         Readiness(
-            Independence(row["independence"]),
-            GermanLevel(row["german"]),
-            ResidenceProspects(row["residence_prospects"]),
+            Pillar(row["ready_for"]),
+            row["ready_for_own_tenancy"],
+            row["readiness_assessed_on"],
+            row["readiness_reason"],
         )
-        if row["independence"] is not None
+        if row["ready_for"] is not None
         else None
     )
     return Household(
@@ -151,16 +150,18 @@ def _mutable(h: Household) -> tuple[Any, ...]:
         h.cancelled_reservation_ids,
         h.attempts,
         h.waitlisted_since,
-        r.independence.value if r else None,
-        r.german.value if r else None,
-        r.residence_prospects.value if r else None,
+        r.ready_for.value if r else None,
+        r.ready_for_own_tenancy if r else None,
+        r.assessed_on if r else None,
+        r.reason if r else None,
         h.expected_arrival_at,
     )
 
 
 _MUTABLE = """status, site_id, site_pillar, site_district, checked_in_at, pending, decided_at,
     reserved_until, relocation_reason, tried_site_ids, cancelled_reservation_ids, attempts,
-    waitlisted_since, independence, german, residence_prospects, expected_arrival_at"""
+    waitlisted_since, ready_for, ready_for_own_tenancy, readiness_assessed_on,
+    readiness_reason, expected_arrival_at"""
 _COLUMNS = [c.strip() for c in _MUTABLE.split(",")]
 _MUTABLE_PARAMS = ", ".join(f"${i}" for i in range(8, 8 + len(_COLUMNS)))
 _SET = ", ".join(f"{c} = ${i}" for i, c in enumerate(_COLUMNS, start=2))
@@ -415,6 +416,11 @@ class AllocationStore(Protocol):
     async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
         """The household no longer occupies places at the site; a repeat changes nothing."""
         ...
+
+
+# The members (a JSON array) without their special needs, in their order.
+_WITHOUT_NEEDS = """(SELECT coalesce(jsonb_agg(m.member - 'special_needs' ORDER BY m.n), '[]')
+                    FROM jsonb_array_elements({members}) WITH ORDINALITY AS m(member, n))"""
 
 
 class PgAllocationStore:
@@ -849,13 +855,20 @@ class PgAllocationStore:
 
     async def erase_intake(self, household_id: uuid.UUID) -> bool:
         """Replace the Land's file reference by ``erased-<household_id>`` (column and the
-        assignment as received); True if the household is known here. A later assignment with
-        the old reference is then a new one: nothing links it to the erased household."""
+        assignment as received) and drop the members' special needs (health data) wherever
+        they are kept; True if the household is known here. A later assignment with the old
+        reference is then a new one: nothing links it to the erased household. Without its
+        needs, later placements of the household no longer derive site requirements from
+        them (the composition's still hold)."""
         result = await self.db.execute(
-            """UPDATE households
+            f"""UPDATE households
                SET land_reference = 'erased-' || household_id::text,
-                   request = jsonb_set(request, '{land_reference}',
-                                       to_jsonb('erased-' || household_id::text)),
+                   request = jsonb_set(
+                       jsonb_set(request, '{{land_reference}}',
+                                 to_jsonb('erased-' || household_id::text)),
+                       '{{members}}', {_WITHOUT_NEEDS.format(members="request -> 'members'")}),
+                   members = {_WITHOUT_NEEDS.format(members="members")},
+                   special_needs = '{{}}',
                    updated_at = now()
                WHERE household_id = $1""",
             household_id,

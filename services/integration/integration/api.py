@@ -39,7 +39,7 @@ from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import domain, handlers
-from .domain import CaseStatus, Teams
+from .domain import CaseStatus, ReadinessPolicy, Teams
 from .store import PgIntegrationStore
 
 
@@ -62,11 +62,16 @@ def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgIntegrationSto
     return PgIntegrationStore(pool)
 
 
+def _readiness_policy(request: Request) -> ReadinessPolicy:
+    return request.app.state.settings.readiness  # type: ignore[no-any-return]
+
+
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Reads = Annotated[PgIntegrationStore, Depends(_reads)]
 BusinessClock = Annotated[Clock, Depends(get_clock)]
 TeamData = Annotated[Teams, Depends(_teams)]
 CaseloadLimit = Annotated[int, Depends(_caseload_limit)]
+ReadinessRules = Annotated[ReadinessPolicy, Depends(_readiness_policy)]
 
 SocialWorker = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER))]
 CaseReader = Annotated[Actor, Depends(allow(Role.SOCIAL_WORKER, Role.ALLOCATION_STAFF))]
@@ -292,11 +297,13 @@ async def assess_readiness(
     uow: Uow,
     clock: BusinessClock,
     actor: SocialWorker,
+    policy: ReadinessRules,
 ) -> CaseView:
     """ReadinessAssessed: which pillar the household is ready for, and whether for a
-    tenancy of its own. Allocation places by it; nobody else computes it."""
+    tenancy of its own, by the city's readiness settings (``ANKOMMEN_READINESS``).
+    Allocation places by it; nobody else computes it."""
     return CaseView.model_validate(
-        await handlers.assess_readiness(uow, actor, case_id, command, clock.today())
+        await handlers.assess_readiness(uow, actor, case_id, command, clock.today(), policy)
     )
 
 

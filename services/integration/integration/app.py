@@ -11,7 +11,6 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from ankommen_runtime.logging import get_logger
 from ankommen_runtime.service import Periodic, Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
@@ -19,8 +18,6 @@ from pydantic import Field
 
 from . import api, domain, handlers
 from .store import PgIntegrationStore
-
-log = get_logger(__name__)
 
 TEAMS_FILE = Path(__file__).parent / "teams.json"
 
@@ -44,6 +41,8 @@ class IntegrationSettings(ServiceSettings):
         le=1000,
         description="Persons per social worker above which a caseload shows a warning",
     )
+    # The city's readiness settings, JSON in ANKOMMEN_READINESS (README: 'Settings').
+    readiness: domain.ReadinessPolicy = Field(default_factory=domain.ReadinessPolicy)
     retention_days: int = Field(
         default=3 * 365,
         ge=1,
@@ -73,8 +72,6 @@ async def erase_after_retention(runtime: Runtime) -> bool:
         retention=timedelta(days=settings.retention_days),
         limit=batch,
     )
-    if erased:
-        log.info("personal details of closed cases erased", cases=erased)
     return erased == batch
 
 

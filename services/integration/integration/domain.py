@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from ankommen_contracts import Pillar, Skill, district_label
@@ -62,8 +62,7 @@ DEFAULT_CASELOAD_LIMIT = 50
 """Persons per social worker before a warning: the city's staffing rule of Dec 2014
 (1 worker per 50 residents, hannover-facts §8)."""
 
-# Below these lengths of stay a household counts as a new arrival whatever else is known
-# (the rule allocation applied before readiness moved here).
+# Below these lengths of stay a household counts as a new arrival whatever else is known.
 WOHNPROJEKT_AFTER_MONTHS = 3
 WOHNUNG_AFTER_MONTHS = 6
 
@@ -175,6 +174,37 @@ def months_between(start: date, end: date) -> int:
 
 
 @dataclass(frozen=True)
+class ReadinessPolicy:
+    """What the council could decide differently about readiness: the city's settings.
+
+    Passed into the rule (never read from the environment here); the service builds it
+    from ``IntegrationSettings.readiness`` (``ANKOMMEN_READINESS``) and
+    services/integration/README.md documents each default.
+    """
+
+    # A misspelt setting is refused when the settings are read, never taken as a default.
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+
+    # Whether residence prospects (Bleibeperspektive) count for readiness, i.e. for the
+    # housing standard a household is offered. Hannover's default: yes. A tenancy of the
+    # household's own needs protection granted either way: nobody signs a lease without
+    # a residence title.
+    prospects_affect_standard: bool = True
+    # Lengths of stay below which a household counts as a new arrival for each pillar.
+    wohnprojekt_after_months: int = WOHNPROJEKT_AFTER_MONTHS
+    wohnung_after_months: int = WOHNUNG_AFTER_MONTHS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.wohnprojekt_after_months <= self.wohnung_after_months <= 120:
+            raise ValueError(
+                "readiness: 0 <= wohnprojekt_after_months <= wohnung_after_months <= 120"
+            )
+
+
+DEFAULT_READINESS_POLICY = ReadinessPolicy()
+
+
+@dataclass(frozen=True)
 class Readiness:
     """An assessment of which housing a household is ready for (Wohnfähigkeit)."""
 
@@ -194,29 +224,38 @@ def assess_readiness(
     residence_status: ResidenceStatus | None,
     months: int,
     on: date,
+    policy: ReadinessPolicy = DEFAULT_READINESS_POLICY,
 ) -> Readiness:
     """The most independent regular pillar a household is ready for, and why in words.
 
     Wohnung: 6+ months here, high independence, German A2+, good residence prospects.
     Wohnprojekt: 3+ months, at least some independence, German A1+, prospects not poor.
-    Anyone else, and every new arrival, stays in a Wohnheim with 24/7 care. A tenancy of
-    its own (Auszug) needs what a Wohnung needs and protection granted: without a
-    residence title nobody signs or finances a lease.
+    Anyone else, and every new arrival, stays in a Wohnheim with 24/7 care. The months and
+    whether residence prospects count are the city's settings (``ReadinessPolicy``). A
+    tenancy of its own (Auszug) needs what a Wohnung needs and protection granted:
+    without a residence title nobody signs or finances a lease.
     """
     stay = f"{months} months in Hannover"
+    prospects_count = policy.prospects_affect_standard
 
     def readiness(pillar: Pillar, reason: str, own: bool = False) -> Readiness:
         return Readiness(pillar, own, independence, german, prospects, on, reason)
 
-    if months < WOHNPROJEKT_AFTER_MONTHS:
+    if months < policy.wohnprojekt_after_months:
         return readiness(Pillar.WOHNHEIM, f"new arrival ({stay})")
     not_for_flat = [
         text
         for missing, text in (
-            (months < WOHNUNG_AFTER_MONTHS, f"under {WOHNUNG_AFTER_MONTHS} months here"),
+            (
+                months < policy.wohnung_after_months,
+                f"under {policy.wohnung_after_months} months here",
+            ),
             (independence is not Independence.HIGH, "independence not yet high"),
             (_GERMAN_RANK[german] < _GERMAN_RANK[GermanLevel.A2], "German below A2"),
-            (prospects is not ResidenceProspects.GOOD, "residence prospects not good"),
+            (
+                prospects_count and prospects is not ResidenceProspects.GOOD,
+                "residence prospects not good",
+            ),
         )
         if missing
     ]
@@ -234,7 +273,10 @@ def assess_readiness(
         for missing, text in (
             (independence is Independence.LOW, "independence low"),
             (german is GermanLevel.NONE, "no German yet"),
-            (prospects is ResidenceProspects.POOR, "residence prospects poor"),
+            (
+                prospects_count and prospects is ResidenceProspects.POOR,
+                "residence prospects poor",
+            ),
         )
         if missing
     ]
@@ -499,10 +541,12 @@ class Case:
         german: GermanLevel | None = None,
         prospects: ResidenceProspects | None = None,
         arrived_on: date | None = None,
+        policy: ReadinessPolicy = DEFAULT_READINESS_POLICY,
     ) -> Readiness:
-        """Assess readiness; German and prospects follow the milestones unless given. The
-        stay counts from the case's opening, or from an earlier arrival in Hannover the
-        social worker knows of (e.g. before Integrationsmanagement began in 2015)."""
+        """Assess readiness by the city's ``policy``; German and prospects follow the
+        milestones unless given. The stay counts from the case's opening, or from an earlier
+        arrival in Hannover the social worker knows of (e.g. before Integrationsmanagement
+        began in 2015)."""
         self._require_open()
         if arrived_on is not None and arrived_on > today:
             raise Invalid(f"arrived_on {arrived_on} is in the future")
@@ -514,6 +558,7 @@ class Case:
             self.residence_status,
             months_between(since, today),
             today,
+            policy,
         )
         self.readiness = readiness
         self.events.append(

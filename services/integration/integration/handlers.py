@@ -53,6 +53,7 @@ from .domain import (
     Invalid,
     MilestoneRecord,
     Person,
+    ReadinessPolicy,
     SiteRef,
     SupportRequest,
     Teams,
@@ -255,7 +256,10 @@ async def assess_readiness(
     case_id: uuid.UUID,
     command: AssessReadiness,
     today: date,
+    policy: ReadinessPolicy,
 ) -> Case:
+    """Readiness is assessed here and nowhere else; allocation places by ReadinessAssessed."""
+
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assess(
             command.independence,
@@ -263,6 +267,7 @@ async def assess_readiness(
             command.german,
             command.residence_prospects,
             command.arrived_on,
+            policy,
         )
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -522,4 +527,6 @@ async def erase_after_retention(
                     None,
                 )
                 tx.publish(event)
+    if due:
+        log.info("personal details of closed cases erased", cases=len(due))
     return len(due)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from allocation.domain import Board, SiteOption, SiteStatus
+from allocation.domain import Board, IntakeMember, Readiness, SiteOption, SiteStatus
 from ankommen_contracts import AgeBand, Gender, Pillar, SpecialNeed, Suitability
-from ankommen_contracts.events.allocation import Member
 
 NOW = datetime(2016, 3, 1, 9, 0, tzinfo=UTC)
+TODAY = NOW.date()
 
 
 def member(
@@ -17,8 +17,8 @@ def member(
     *needs: SpecialNeed,
     gender: Gender = Gender.FEMALE,
     unaccompanied: bool = False,
-) -> Member:
-    return Member(
+) -> IntakeMember:
+    return IntakeMember(
         person_id=uuid.uuid4(),
         age_band=age,
         gender=gender,
@@ -28,7 +28,7 @@ def member(
     )
 
 
-def family(size: int, *needs: SpecialNeed) -> list[Member]:
+def family(size: int, *needs: SpecialNeed) -> list[IntakeMember]:
     """Two adults and children; the needs go to the first adult (the household shares them)."""
     adults = [member(AgeBand.AGE_27_49, *needs), member(AgeBand.AGE_27_49, gender=Gender.MALE)]
     return (adults + [member(AgeBand.AGE_6_17) for _ in range(size)])[:size]
@@ -55,3 +55,8 @@ def site(
 
 def board(*sites: SiteOption) -> Board:
     return Board(sites)
+
+
+def assessed(pillar: Pillar, on: date = TODAY, *, own_tenancy: bool = False) -> Readiness:
+    """Integration's ReadinessAssessed as allocation keeps it."""
+    return Readiness(pillar, own_tenancy, on, f"integration's reason for {pillar.value}")

@@ -23,7 +23,6 @@ from allocation.handlers import (
     Assignment,
     ConfirmArrival,
     RecordDeparture,
-    RecordReadiness,
     RequestRelocation,
     UnknownReference,
 )
@@ -407,23 +406,6 @@ async def test_a_batch_places_each_household_on_the_places_the_ones_before_left(
 # ---------------------------------------------------------------------------------------
 # Staff commands on a household
 # ---------------------------------------------------------------------------------------
-
-
-async def test_recording_readiness_keeps_it_with_a_history_line_and_raises_nothing(
-    uow: Uow,
-) -> None:
-    await open_site(uow, 10)
-    household_id = await housed(uow, "NI-R1")
-    mark = len(uow.committed)
-    command = RecordReadiness(
-        independence="high", german="a2", residence_prospects="good", occurred_at=NOW
-    )
-    household = await handlers.record_readiness(uow, household_id, command)
-    assert household.readiness is not None
-    assert household_of(uow, household_id).readiness == household.readiness
-    assert uow.store is not None
-    assert uow.store.history[household_id][-1].kind == "readiness"
-    assert since(uow, mark) == []
 
 
 async def test_a_command_on_an_unknown_household_is_not_found(uow: Uow) -> None:
@@ -893,7 +875,17 @@ async def test_a_readiness_assessment_is_kept_and_a_departed_household_is_left_a
     await deliver(uow, handlers.on_readiness_assessed, assessed, occurred_at=NOW)
     readiness = household_of(uow, household_id).readiness
     assert readiness is not None
-    assert readiness.german.value == assessed.german.value
+    assert (readiness.ready_for, readiness.assessed_on) == (
+        assessed.ready_for,
+        assessed.assessed_on,
+    )
+    # An older assessment arriving late changes nothing.
+    before = unchanged(uow)
+    stale = assessed.model_copy(
+        update={"ready_for": "wohnheim", "assessed_on": assessed.assessed_on - timedelta(days=1)}
+    )
+    await deliver(uow, handlers.on_readiness_assessed, stale, occurred_at=NOW)
+    assert unchanged(uow) == before
     await handlers.record_departure(
         uow, household_id, RecordDeparture(reason=DepartureReason.MOVED_AWAY)
     )
@@ -901,7 +893,7 @@ async def test_a_readiness_assessment_is_kept_and_a_departed_household_is_left_a
     await deliver(
         uow,
         handlers.on_readiness_assessed,
-        assessed.model_copy(update={"german": "b1"}),
+        assessed.model_copy(update={"ready_for": "wohnheim"}),
         occurred_at=NOW,
     )
     assert unchanged(uow) == before

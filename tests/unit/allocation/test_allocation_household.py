@@ -6,20 +6,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from allocation.domain import (
-    Board,
-    GermanLevel,
-    Household,
-    HouseholdStatus,
-    Independence,
-    Readiness,
-    ResidenceProspects,
-)
+from allocation.domain import Board, Household, HouseholdStatus, IntakeMember
 from allocation_builders import NOW, board, family, member, site
 from ankommen_contracts import AgeBand, Pillar, SiteRequirement, SpecialNeed, Suitability
 from ankommen_contracts.events.allocation import (
     DepartureReason,
-    Member,
     PlacementCancelled,
     PlacementDecided,
     PlacementFailed,
@@ -35,7 +26,7 @@ from ankommen_runtime import Conflict
 LATER = NOW + timedelta(minutes=5)
 
 
-def assign(members: list[Member], sites: Board) -> Household:
+def assign(members: list[IntakeMember], sites: Board) -> Household:
     return Household.assign(
         land_reference="NI-2016-0001",
         land_reference_pseudonym="0" * 64,
@@ -440,20 +431,6 @@ def test_moving_out_ends_the_stay_and_cancels_a_move_in_flight() -> None:
     assert types(household) == ["PlacementCancelled"]
     assert household.status is HouseholdStatus.MOVED_OUT
     assert household.home is None
-
-
-def test_readiness_decides_the_pillar_of_later_placements() -> None:
-    household = assign(family(2), board())  # waitlisted: nothing open
-    months_later = NOW + timedelta(days=240)
-    household.record_readiness(
-        Readiness(Independence.HIGH, GermanLevel.B1, ResidenceProspects.GOOD), months_later
-    )
-    assert "ready for a Wohnung" in household.history[-1].reason
-    home = site("Wohnheim", Pillar.WOHNHEIM, 100)
-    flat = site("Wohnung", Pillar.WOHNUNG, 2)
-    household.retry_from_waitlist(board(home, flat), months_later)
-    assert decided(household).site_id == flat.site_id
-    assert "Wohnungen first" in decided(household).reason
 
 
 def test_special_needs_of_any_member_apply_to_the_whole_household() -> None:

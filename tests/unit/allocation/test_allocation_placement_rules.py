@@ -14,21 +14,17 @@ from allocation.domain import (
     Board,
     Choice,
     EmergencyResident,
-    GermanLevel,
     Household,
     HouseholdStatus,
-    Independence,
+    IntakeMember,
     Need,
     PlacementPolicy,
-    Readiness,
-    ResidenceProspects,
     SiteOption,
     SiteStatus,
     choose_site,
     dissolution_key,
-    ready_for,
 )
-from allocation_builders import NOW, board, member, site
+from allocation_builders import NOW, assessed, board, member, site
 from ankommen_contracts import (
     AgeBand,
     BuildingKind,
@@ -39,7 +35,6 @@ from ankommen_contracts import (
     Suitability,
 )
 from ankommen_contracts.events.allocation import (
-    Member,
     MinorReferredToYouthWelfare,
     PlacementDecided,
     PlacementFailed,
@@ -50,7 +45,7 @@ from ankommen_contracts.events.housing import CheckOutReason
 LATER = NOW + timedelta(minutes=5)
 
 
-def assign(members: list[Member], sites: Board) -> Household:
+def assign(members: list[IntakeMember], sites: Board) -> Household:
     return Household.assign(
         land_reference="NI-2016-0042",
         land_reference_pseudonym="0" * 64,
@@ -228,10 +223,8 @@ def test_rule_4_a_flat_is_let_to_one_household_and_never_shared() -> None:
 
 def ready_household_need(persons: int) -> Need:
     household = assign([member() for _ in range(persons)], board())
-    household.record_readiness(
-        Readiness(Independence.HIGH, GermanLevel.B1, ResidenceProspects.GOOD), NOW
-    )
-    return household.need(NOW + timedelta(days=240))
+    household.readiness_assessed(assessed(Pillar.WOHNUNG), NOW)
+    return household.need()
 
 
 # -- rule 5: every exit has a next place or an alert -----------------------------------------
@@ -340,12 +333,6 @@ def test_rule_7_wohnprojekte_and_flats_go_to_households_ready_to_move_on() -> No
 
 
 # -- rule 9: city policy is configuration ----------------------------------------------------
-
-
-def test_rule_9_whether_residence_prospects_count_is_the_councils_choice() -> None:
-    unclear = Readiness(Independence.HIGH, GermanLevel.B1, ResidenceProspects.UNCLEAR)
-    assert ready_for(unclear, 8)[0] is Pillar.WOHNPROJEKT
-    assert ready_for(unclear, 8, prospects_count=False)[0] is Pillar.WOHNUNG
 
 
 def test_rule_9_the_review_fallback_and_the_district_preference_are_settings() -> None:

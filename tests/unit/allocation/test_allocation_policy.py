@@ -6,16 +6,11 @@ from allocation.domain import (
     DEFAULT_POLICY,
     NEED_REQUIREMENTS,
     Choice,
-    GermanLevel,
-    Independence,
     Need,
     NoFit,
     PlacementPolicy,
-    Readiness,
-    ResidenceProspects,
     SiteStatus,
     choose_site,
-    ready_for,
 )
 from allocation_builders import site
 from ankommen_contracts import Pillar, SiteRequirement, SpecialNeed, Suitability
@@ -160,32 +155,6 @@ def test_ready_households_go_to_wohnungen_and_wohnprojekte_first() -> None:
     assert chosen(choose_site(need(3), sites)).site is home
     # Ready for a flat but none fits: the next most independent regular pillar.
     assert chosen(choose_site(need(6, ready_for=Pillar.WOHNUNG), sites)).site is project
-
-
-def test_readiness_from_length_of_stay_independence_language_and_prospects() -> None:
-    ready = Readiness(Independence.HIGH, GermanLevel.B1, ResidenceProspects.GOOD)
-    pillar, why = ready_for(ready, months=8)
-    assert pillar is Pillar.WOHNUNG
-    assert "ready for a Wohnung (8 months in Hannover" in why
-    assert ready_for(ready, months=1) == (Pillar.WOHNHEIM, "new arrival (1 months in Hannover)")
-    assert ready_for(None, months=12)[0] is Pillar.WOHNHEIM
-    assert "not assessed" in ready_for(None, months=12)[1]
-
-    pillar, why = ready_for(ready, months=4)
-    assert pillar is Pillar.WOHNPROJEKT
-    assert "under 6 months here" in why
-    some = Readiness(Independence.SOME, GermanLevel.A1, ResidenceProspects.UNCLEAR)
-    pillar, why = ready_for(some, months=12)
-    assert pillar is Pillar.WOHNPROJEKT
-    assert "independence not yet high" in why
-    assert "German below A2" in why
-    low = Readiness(Independence.LOW, GermanLevel.NONE, ResidenceProspects.POOR)
-    pillar, why = ready_for(low, months=12)
-    assert pillar is Pillar.WOHNHEIM
-    assert why == (
-        "not yet ready for a Wohnprojekt (independence low, no German yet, "
-        "residence prospects poor)"
-    )
 
 
 def test_sites_tried_in_this_round_are_skipped_for_the_next_candidate() -> None:

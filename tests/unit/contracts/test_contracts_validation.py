@@ -113,10 +113,16 @@ CASES: list[tuple[str, str, Callable[[Body], None], list[str]]] = [
         ["data.members.0.first_name", "Extra inputs"],
     ),
     (
-        "duplicate special need",
+        "a member's special needs (health data since v3)",
         "RefugeeAssigned",
-        first_member(special_needs=["family", "family"]),
-        ["data.members.0.special_needs", "duplicate"],
+        first_member(special_needs=["medical"]),
+        ["data.members.0.special_needs", "Extra inputs"],
+    ),
+    (
+        "duplicate site requirement",
+        "RefugeeAssigned",
+        data_with(requirements=["accessible", "accessible"]),
+        ["data.requirements", "duplicate"],
     ),
     ("language code", "SupportRequested", data_with(languages=["ara"]), ["data.languages.0"]),
     (

@@ -147,7 +147,6 @@ class Scenario:
                 gender=gender,
                 country_of_origin=origin,
                 unaccompanied_minor=minor,
-                special_needs=[],
             )
             for _ in range(persons)
         ]

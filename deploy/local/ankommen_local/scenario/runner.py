@@ -10,8 +10,8 @@ commands go out as the city's staff would send them, each with the token of its 
 - the Land (role ``land-intake``) sends Friday's batch of assignments for Monday's bus
   (allocation's batch API); allocation places every household through the saga;
 - site staff check in every household whose places are held (arrivals, relocations);
-- allocation staff record readiness and ask for a move into a free Wohnung or
-  Wohnprojekt; social workers move households out into flats of their own
+- social workers assess readiness (integration) and allocation staff ask for a move into
+  a free Wohnung or Wohnprojekt; social workers move households out into flats of their own
   (integration's move-out), or allocation staff record a departure where no case can;
 - the Koordinierungsstelle registers volunteers and requests and matches them.
 
@@ -406,18 +406,50 @@ class ScenarioRunner:
             if size > free:
                 continue
             household_id = self.households[ref]
-            await self._call(
-                "allocation",
-                "PUT",
-                f"/households/{household_id}/readiness",
-                Role.ALLOCATION_STAFF,
-                json={
-                    "independence": "high",
-                    "german": "b1",
-                    "residence_prospects": "good",
-                    "occurred_at": at(week.monday, 11).isoformat(),
-                },
-            )
+            # Readiness is integration's alone: the social worker of the household's
+            # Stadtbezirk assesses it; allocation relocates by the ReadinessAssessed it
+            # consumes, so the move waits until allocation has taken the assessment.
+            cases = (
+                await self._call(
+                    "integration",
+                    "GET",
+                    "/cases",
+                    Role.ALLOCATION_STAFF,
+                    params={"household_id": household_id, "status": "open"},
+                )
+            ).json()["items"]
+            if not cases:
+                continue  # no case opened yet: assessed in a later week
+            assessed = (
+                await self._call(
+                    "integration",
+                    "POST",
+                    f"/cases/{cases[0]['case_id']}/readiness",
+                    Role.SOCIAL_WORKER,
+                    district=cases[0]["district"],
+                    json={
+                        "independence": "high",
+                        "german": "b1",
+                        "residence_prospects": "good",
+                        "arrived_on": arrived.isoformat(),
+                    },
+                )
+            ).json()["readiness"]
+            deadline = time.monotonic() + 60
+            while True:
+                known = (
+                    await self._call(
+                        "allocation", "GET", f"/households/{household_id}", Role.ALLOCATION_STAFF
+                    )
+                ).json()["readiness"]
+                if known and known["assessed_on"] == assessed["assessed_on"]:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"allocation did not take integration's readiness assessment of "
+                        f"household {household_id} ({assessed['ready_for']}) within 60 s"
+                    )
+                await asyncio.sleep(0.1)
             response = await self._call(
                 "allocation",
                 "POST",

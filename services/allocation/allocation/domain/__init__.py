@@ -2,7 +2,8 @@
 
 Three modules, in the order a placement needs them:
 
-- ``readiness``: which regular pillar a household is ready for (Wohnfähigkeit);
+- ``readiness``: which regular pillar a household is ready for, as Integrationsmanagement
+  assessed it (``ReadinessAssessed``; allocation never computes it);
 - ``policy``: sites as allocation sees them (``Board``) and the placement policy
   (``choose_site``), every decision with the rule that chose it;
 - ``household``: the ``Household`` aggregate of the placement saga, with the placement in
@@ -12,6 +13,8 @@ Nothing here imports I/O: errors come from ``ankommen_runtime.errors`` (import-l
 time is passed in by the handlers, which take it from the runtime's clock.
 """
 
+from ankommen_contracts import NEED_REQUIREMENTS
+
 from .household import (
     MAX_ATTEMPTS,
     MUST_MOVE,
@@ -19,6 +22,7 @@ from .household import (
     Home,
     Household,
     HouseholdStatus,
+    IntakeMember,
     Placement,
 )
 from .policy import (
@@ -26,7 +30,6 @@ from .policy import (
     DEFAULT_POLICY,
     MAX_REASON,
     MOVE_ON_FALLBACK,
-    NEED_REQUIREMENTS,
     PLURAL,
     REGULAR_ORDER,
     REQUIRED_SUITABILITY,
@@ -43,16 +46,7 @@ from .policy import (
     dissolution_key,
     unfit,
 )
-from .readiness import (
-    WOHNPROJEKT_AFTER_MONTHS,
-    WOHNUNG_AFTER_MONTHS,
-    GermanLevel,
-    Independence,
-    Readiness,
-    ResidenceProspects,
-    months_since,
-    ready_for,
-)
+from .readiness import NOT_ASSESSED, Readiness, placement_pillar
 
 __all__ = [
     "DEFAULT_DISSOLUTION_ORDER",
@@ -62,32 +56,28 @@ __all__ = [
     "MOVE_ON_FALLBACK",
     "MUST_MOVE",
     "NEED_REQUIREMENTS",
+    "NOT_ASSESSED",
     "PLURAL",
     "REGULAR_ORDER",
     "REQUIRED_SUITABILITY",
     "SINGULAR",
-    "WOHNPROJEKT_AFTER_MONTHS",
-    "WOHNUNG_AFTER_MONTHS",
     "Board",
     "Choice",
     "EmergencyResident",
-    "GermanLevel",
     "HistoryEntry",
     "Home",
     "Household",
     "HouseholdStatus",
-    "Independence",
+    "IntakeMember",
     "Need",
     "NoFit",
     "Placement",
     "PlacementPolicy",
     "Readiness",
-    "ResidenceProspects",
     "SiteOption",
     "SiteStatus",
     "choose_site",
     "dissolution_key",
-    "months_since",
-    "ready_for",
+    "placement_pillar",
     "unfit",
 ]

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from ankommen_contracts import AgeBand, Gender, Pillar, SiteRequirement, SpecialNeed
+from ankommen_contracts import (
+    AgeBand,
+    Pillar,
+    SiteRequirement,
+    SpecialNeed,
+    UniqueList,
+    site_requirements,
+)
 from ankommen_contracts.envelope import EventData
 from ankommen_contracts.events.allocation import (
     DepartureReason,
@@ -33,10 +40,10 @@ from ankommen_contracts.events.allocation import (
 from ankommen_contracts.events.housing import CheckOutReason, RejectionReason, ReleaseReason
 from ankommen_runtime.errors import Conflict
 from ankommen_runtime.ids import new_id
+from pydantic import Field
 
 from .policy import (
     DEFAULT_POLICY,
-    NEED_REQUIREMENTS,
     SINGULAR,
     Board,
     Choice,
@@ -48,9 +55,26 @@ from .policy import (
     clip,
     persons_text,
 )
-from .readiness import Readiness, months_since
+from .readiness import Readiness, placement_pillar
 
 MAX_ATTEMPTS = 1000  # PlacementDecided.attempt's upper bound in the contract
+
+
+class IntakeMember(Member):
+    """A person as the Land's assignment states them: allocation's intake data.
+
+    The event's coarse attributes plus the special needs placement must respect. Needs
+    such as ``medical`` are health data (Art. 9 GDPR): they stay in allocation's
+    database; events carry the household's site requirements instead (``published``).
+    """
+
+    special_needs: UniqueList[SpecialNeed] = Field(
+        default_factory=list, max_length=len(SpecialNeed), description="May be empty"
+    )
+
+    def published(self) -> Member:
+        """The member as events carry them: no needs."""
+        return Member.model_validate(self.model_dump(exclude={"special_needs"}))
 
 
 class HouseholdStatus(StrEnum):
@@ -136,7 +160,7 @@ class Household:
 
     household_id: uuid.UUID
     land_reference: str
-    members: tuple[Member, ...]
+    members: tuple[IntakeMember, ...]
     assigned_at: datetime
     status: HouseholdStatus
     quota_period_id: uuid.UUID | None = None
@@ -171,12 +195,12 @@ class Household:
         return self.placement.reserved_until if self.placement else None
 
     @property
-    def referred(self) -> tuple[Member, ...]:
+    def referred(self) -> tuple[IntakeMember, ...]:
         """Unaccompanied minors: referred to youth welfare one by one (§42a SGB VIII)."""
         return tuple(m for m in self.members if m.unaccompanied_minor)
 
     @property
-    def placed_members(self) -> tuple[Member, ...]:
+    def placed_members(self) -> tuple[IntakeMember, ...]:
         """Who the city places: everyone but the minors referred to youth welfare."""
         return tuple(m for m in self.members if not m.unaccompanied_minor)
 
@@ -203,21 +227,12 @@ class Household:
 
     @property
     def requirements(self) -> list[SiteRequirement]:
-        """What a site must be for this household (protection rules), in a fixed order.
-
-        From the needs (accessible, not a mass shelter, women-only) and from who lives
-        together: children never in a site for single adults; an adult man (or an adult
-        whose gender is not recorded) never in a women-only site.
-        """
-        wanted = {NEED_REQUIREMENTS[n] for n in self.special_needs if n in NEED_REQUIREMENTS}
-        placed = self.placed_members
-        if any(m.age_band.is_minor for m in placed):
-            wanted.add(SiteRequirement.NOT_SINGLE_ADULTS)
-        if any(
-            not m.age_band.is_minor and m.gender in (Gender.MALE, Gender.UNKNOWN) for m in placed
-        ):
-            wanted.add(SiteRequirement.NOT_WOMEN_ONLY)
-        return [r for r in SiteRequirement if r in wanted]
+        """What a site must be for this household (protection rules), in a fixed order,
+        by the contract's one rule (``site_requirements``): from the placed members' needs
+        and from who lives together. Events carry these, never the needs."""
+        return site_requirements(
+            self.special_needs, [(m.age_band, m.gender) for m in self.placed_members]
+        )
 
     @property
     def vulnerable(self) -> bool:
@@ -258,8 +273,9 @@ class Household:
                 f"{self.household_id} ({recorded.isoformat()}); correct the earlier record first"
             )
 
-    def need(self, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY) -> Need:
-        pillar, assessment = policy.ready_for(self.readiness, months_since(self.assigned_at, now))
+    def need(self, policy: PlacementPolicy = DEFAULT_POLICY) -> Need:
+        """What a placement must satisfy; the pillar is integration's latest assessment."""
+        pillar, assessment = placement_pillar(self.readiness)
         relocating = self.home is not None
         return Need(
             persons=self.persons,
@@ -280,7 +296,7 @@ class Household:
         *,
         land_reference: str,
         land_reference_pseudonym: str,
-        members: Sequence[Member],
+        members: Sequence[IntakeMember],
         quota_period_id: uuid.UUID | None,
         board: Board,
         now: datetime,
@@ -306,7 +322,8 @@ class Household:
                 land_reference_pseudonym=land_reference_pseudonym,
                 quota_period_id=quota_period_id,
                 household_size=household.size,
-                members=list(members),
+                members=[m.published() for m in members],
+                requirements=household.requirements,
                 expected_arrival_at=household.arrival,
             )
         )
@@ -348,15 +365,16 @@ class Household:
                 f"the other {persons_text(self.persons)} placed as a household",
             )
 
-    def record_readiness(
-        self, readiness: Readiness, now: datetime, policy: PlacementPolicy = DEFAULT_POLICY
-    ) -> None:
-        if self.status is HouseholdStatus.DEPARTED:
-            raise Conflict(f"household {self.household_id} has departed")
-        self._not_before_recorded(now, "the readiness")
+    def readiness_assessed(self, readiness: Readiness, now: datetime) -> bool:
+        """ReadinessAssessed (integration): later placements and relocations start from its
+        ``ready_for``. A fact from another service, never refused: an older assessment
+        arriving late, or one for a household that departed, changes nothing (False)."""
+        if self.status is HouseholdStatus.DEPARTED or not readiness.supersedes(self.readiness):
+            return False
         self.readiness = readiness
-        _, assessment = policy.ready_for(readiness, months_since(self.assigned_at, now))
-        self._note(now, "readiness", f"readiness recorded: {assessment}")
+        _, assessment = placement_pillar(readiness)
+        self._note(now, "readiness", clip(f"{assessment} ({readiness.reason})"))
+        return True
 
     def request_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> None:
         """Staff ask to move a housed household; refused if it cannot move now."""
@@ -601,9 +619,7 @@ class Household:
         still waits for another place) gets a PlacementDecided if one fits now."""
         if self.status not in (HouseholdStatus.WAITLISTED, HouseholdStatus.RELOCATION_PENDING):
             return False
-        choice = choose_site(
-            self.need(now, board.policy), board.sites(), exclude=self._excluded([])
-        )
+        choice = choose_site(self.need(board.policy), board.sites(), exclude=self._excluded([]))
         if isinstance(choice, NoFit):
             return False  # still nothing: the open alert (or pending relocation) stands
         self.tried_site_ids = []  # a new round
@@ -661,9 +677,7 @@ class Household:
     def _start_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> bool:
         assert self.home is not None
         previous, self.relocation_reason = self.relocation_reason, reason
-        choice = choose_site(
-            self.need(now, board.policy), board.sites(), exclude=self._excluded([])
-        )
+        choice = choose_site(self.need(board.policy), board.sites(), exclude=self._excluded([]))
         if isinstance(choice, NoFit):
             self.relocation_reason = previous
             return False
@@ -686,7 +700,7 @@ class Household:
     def _place(self, board: Board, now: datetime) -> None:
         """One step of a placement round: decide for the best untried site, or give up."""
         choice = choose_site(
-            self.need(now, board.policy), board.sites(), exclude=self._excluded(self.tried_site_ids)
+            self.need(board.policy), board.sites(), exclude=self._excluded(self.tried_site_ids)
         )
         if isinstance(choice, NoFit):
             self._no_place(choice.reason, now)

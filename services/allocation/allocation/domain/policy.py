@@ -18,11 +18,10 @@ from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, SpecialNeed, Suitability
 from ankommen_contracts.common import district_label, unmet_requirements
-
-from .readiness import WOHNPROJEKT_AFTER_MONTHS, WOHNUNG_AFTER_MONTHS, Readiness, ready_for
 
 MAX_REASON = 500  # the contract's limit on every `reason` text
 
@@ -51,14 +50,14 @@ class PlacementPolicy:
 
     Passed into the domain (never read from the environment here); the service builds it
     from ``AllocationSettings`` and services/allocation/README.md documents each default.
+    Readiness (which pillar a household is ready for, and whether residence prospects
+    count for it) is not here: integration assesses it by its own settings.
     """
 
-    # Whether residence prospects (Bleibeperspektive) count for readiness: the housing
-    # standard a household is offered. Hannover's default: yes.
-    prospects_affect_standard: bool = True
-    # Lengths of stay below which a household counts as a new arrival for each pillar.
-    wohnprojekt_after_months: int = WOHNPROJEKT_AFTER_MONTHS
-    wohnung_after_months: int = WOHNUNG_AFTER_MONTHS
+    # A misspelt setting (or one that moved, like readiness's to integration's
+    # ANKOMMEN_READINESS) is refused when the settings are read, never taken as a default.
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+
     # Nobody homeless first: when neither a Wohnheim nor an emergency place fits, a free
     # Wohnprojekt or flat place is used (flagged for review) before PlacementFailed.
     move_on_places_before_failure: bool = True
@@ -69,16 +68,6 @@ class PlacementPolicy:
     vulnerable_first: bool = True
     # Which emergency shelters go back first when closing dates do not decide.
     dissolution_order: tuple[BuildingKind, ...] = field(default=DEFAULT_DISSOLUTION_ORDER)
-
-    def ready_for(self, readiness: Readiness | None, months: int) -> tuple[Pillar, str]:
-        """The pillar a household is ready for under these settings, and why in words."""
-        return ready_for(
-            readiness,
-            months,
-            wohnprojekt_after=self.wohnprojekt_after_months,
-            wohnung_after=self.wohnung_after_months,
-            prospects_count=self.prospects_affect_standard,
-        )
 
     def dissolution_rank(self, building: BuildingKind) -> int:
         order = self.dissolution_order
@@ -187,13 +176,6 @@ PLURAL = {
     Pillar.WOHNUNG: "Wohnungen",
     Pillar.NOTUNTERKUNFT: "Notunterkünfte",
 }
-# Special needs that require a kind of site (the rest, ``family``, only prefer one).
-NEED_REQUIREMENTS: dict[SpecialNeed, SiteRequirement] = {
-    SpecialNeed.WHEELCHAIR: SiteRequirement.ACCESSIBLE,
-    SpecialNeed.REDUCED_MOBILITY: SiteRequirement.ACCESSIBLE,
-    SpecialNeed.MEDICAL: SiteRequirement.NOT_MASS_SHELTER,
-    SpecialNeed.WOMEN_ONLY: SiteRequirement.WOMEN_ONLY,
-}
 REQUIRED_SUITABILITY: dict[SpecialNeed, Suitability] = {
     SpecialNeed.WHEELCHAIR: Suitability.ACCESSIBLE,
     SpecialNeed.REDUCED_MOBILITY: Suitability.ACCESSIBLE,
@@ -214,8 +196,8 @@ class Need:
 
     persons: int
     special_needs: frozenset[SpecialNeed]
-    ready_for: Pillar
-    assessment: str  # why that pillar, in words (from ``ready_for``)
+    ready_for: Pillar  # integration's assessment (``ReadinessAssessed``), else Wohnheim
+    assessment: str  # why that pillar, in words (from ``placement_pillar``)
     allow_emergency: bool = True  # relocations never move anyone *into* a Notunterkunft
     requirements: frozenset[SiteRequirement] = frozenset()  # protection rules: hard
     home_district: int | None = None  # where the household lives now (school, Kita)

@@ -1,99 +1,51 @@
-"""Readiness: which regular pillar a household is ready for (Wohnfähigkeit). Pure: no I/O.
+"""Readiness as Integrationsmanagement assessed it (Wohnfähigkeit). Pure: no I/O.
 
-Staff record coarse attributes; with the length of stay they decide whether a household
-starts in a Wohnheim or is ready for a Wohnprojekt or a Wohnung.
+Allocation never computes readiness: integration assesses it (its rule and the city's
+readiness settings live there) and publishes ``ReadinessAssessed``; allocation keeps the
+latest assessment of each household and places by its ``ready_for``. A household nobody
+has assessed yet, a new arrival above all, starts in a Wohnheim with 24/7 care.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 
 from ankommen_contracts import Pillar
 
-# The factors' vocabulary is the contract's (integration assesses them and publishes
-# ReadinessAssessed): one home for the words, whichever service records them.
-from ankommen_contracts.events.integration import GermanLevel, Independence, ResidenceProspects
-
-_INDEPENDENCE_RANK = {level: i for i, level in enumerate(Independence)}
-_GERMAN_RANK = {level: i for i, level in enumerate(GermanLevel)}
-
-# Below these lengths of stay a household counts as a new arrival whatever else is known.
-WOHNPROJEKT_AFTER_MONTHS = 3
-WOHNUNG_AFTER_MONTHS = 6
+NOT_ASSESSED = "readiness not assessed by Integrationsmanagement yet (new arrivals: Wohnheim)"
 
 
 @dataclass(frozen=True)
 class Readiness:
-    """Coarse attributes recorded by staff; with the length of stay they decide the pillar."""
+    """The latest ``ReadinessAssessed`` of a household, as allocation keeps it."""
 
-    independence: Independence
-    german: GermanLevel
-    residence_prospects: ResidenceProspects
+    ready_for: Pillar  # the most independent regular pillar it is ready for
+    ready_for_own_tenancy: bool  # may move out into a tenancy of its own (Auszug)
+    assessed_on: date
+    reason: str  # integration's words for staff
+
+    def supersedes(self, other: Readiness | None) -> bool:
+        """A later assessment replaces an earlier one; one of the same day too (they
+        arrive in the case's order). An older one, arriving late, changes nothing."""
+        return other is None or self.assessed_on >= other.assessed_on
 
 
-def months_since(start: datetime, now: datetime) -> int:
-    """Whole months (of 30 days) between two moments; never negative."""
-    return max((now - start).days // 30, 0)
-
-
-def ready_for(
-    readiness: Readiness | None,
-    months: int,
-    *,
-    wohnprojekt_after: int = WOHNPROJEKT_AFTER_MONTHS,
-    wohnung_after: int = WOHNUNG_AFTER_MONTHS,
-    prospects_count: bool = True,
-) -> tuple[Pillar, str]:
-    """The most independent regular pillar the household is ready for, and why in words.
-
-    Wohnung: 6+ months here, high independence, German A2+, good residence prospects.
-    Wohnprojekt: 3+ months, at least some independence, German A1+, prospects not poor.
-    Anyone else, and every new arrival, starts in a Wohnheim with 24/7 care. The months
-    and whether residence prospects count are the city's settings (``PlacementPolicy``).
-    """
-    stay = f"{months} months in Hannover"
-    if months < wohnprojekt_after:
-        return Pillar.WOHNHEIM, f"new arrival ({stay})"
+def placement_pillar(readiness: Readiness | None) -> tuple[Pillar, str]:
+    """The pillar placement starts from, and why in words: the assessment's ``ready_for``,
+    or a Wohnheim while nobody has assessed the household."""
     if readiness is None:
-        return Pillar.WOHNHEIM, f"{stay}, readiness not assessed yet"
-    r = readiness
-    not_for_flat = [
-        text
-        for missing, text in (
-            (months < wohnung_after, f"under {wohnung_after} months here"),
-            (r.independence is not Independence.HIGH, "independence not yet high"),
-            (_GERMAN_RANK[r.german] < _GERMAN_RANK[GermanLevel.A2], "German below A2"),
-            (
-                prospects_count and r.residence_prospects is not ResidenceProspects.GOOD,
-                "residence prospects not good",
-            ),
-        )
-        if missing
-    ]
-    if not not_for_flat:
-        return Pillar.WOHNUNG, (
-            f"ready for a Wohnung ({stay}, {r.independence.value} independence, "
-            f"German {_german(r.german)}, {r.residence_prospects.value} residence prospects)"
-        )
-    not_for_project = [
-        text
-        for missing, text in (
-            (_INDEPENDENCE_RANK[r.independence] < 1, "independence low"),
-            (r.german is GermanLevel.NONE, "no German yet"),
-            (
-                prospects_count and r.residence_prospects is ResidenceProspects.POOR,
-                "residence prospects poor",
-            ),
-        )
-        if missing
-    ]
-    if not not_for_project:
-        return Pillar.WOHNPROJEKT, (
-            f"ready for a Wohnprojekt, not yet for a Wohnung ({', '.join(not_for_flat)})"
-        )
-    return Pillar.WOHNHEIM, f"not yet ready for a Wohnprojekt ({', '.join(not_for_project)})"
+        return Pillar.WOHNHEIM, NOT_ASSESSED
+    verdict = _VERDICT[readiness.ready_for]
+    if readiness.ready_for_own_tenancy:
+        verdict += " and for a tenancy of its own"
+    return readiness.ready_for, (
+        f"assessed by Integrationsmanagement on {readiness.assessed_on.isoformat()}: {verdict}"
+    )
 
 
-def _german(level: GermanLevel) -> str:
-    return "B2 or better" if level is GermanLevel.B2_PLUS else level.value.upper()
+_VERDICT = {
+    Pillar.WOHNUNG: "ready for a Wohnung",
+    Pillar.WOHNPROJEKT: "ready for a Wohnprojekt, not yet for a Wohnung",
+    Pillar.WOHNHEIM: "not yet ready for a Wohnprojekt",
+}
