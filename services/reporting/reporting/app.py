@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ankommen_runtime.service import ServiceSpec, create_service_app
+from ankommen_runtime.logging import get_logger
+from ankommen_runtime.service import Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
 
 from . import api, handlers
-from .store import PgReportingStore
+from .store import PgReportingStore, upgrade_kept_facts
+
+log = get_logger(__name__)
+
+
+async def upgrade_facts(runtime: Runtime) -> None:
+    """Facts kept at an older schema version become the current one (store.py says why)."""
+    assert runtime.pool is not None
+    upgraded = await upgrade_kept_facts(runtime.pool)
+    if upgraded:
+        log.info("kept facts upgraded to the current schema versions", facts=upgraded)
+
 
 SPEC = ServiceSpec(
     name="reporting",
@@ -25,6 +37,7 @@ SPEC = ServiceSpec(
     routers=api.ROUTERS,
     subscriptions=handlers.subscriptions,
     publishes=False,
+    on_started=[upgrade_facts],
 )
 
 

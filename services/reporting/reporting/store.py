@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+from ankommen_contracts import CATALOGUE
 from ankommen_runtime.store import Db
 
-from .domain.facts import FACT_COLUMNS, FACT_TYPES, Fact, FactRow, fact_from_row
+from .domain.facts import FACT_COLUMNS, FACT_TYPES, Fact, FactRow, fact_from_row, payload
 
 LIVE = "fact"
 NEXT = "fact_next"
@@ -78,6 +79,45 @@ async def load_facts(db: Db, table: str = LIVE, *, after: int | None = None) -> 
     else:
         rows = await db.fetch(f"SELECT {_COLUMNS} FROM {table} WHERE kept_version > $1", after)
     return [fact_from_row(tuple(r)) for r in rows]
+
+
+async def upgrade_kept_facts(pool: asyncpg.Pool, batch: int = 1000) -> int:
+    """Rewrite every fact kept at an older schema version as the contract's current one
+    (through its upcasters, ``domain.facts.payload``); how many.
+
+    Facts are kept as they were decoded, so after a version bump the older ones would
+    differ from the same events replayed by a rebuild (which decodes them at the current
+    version) and keep what the new version dropped: RefugeeAssigned v2's members' special
+    needs, health data that v3 no longer carries. Runs at start, in batches, each its own
+    transaction; a crash leaves the rest for the next start.
+    """
+    current = {kind: model.VERSION for kind, model in CATALOGUE.items()}
+    upgraded = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT event_id, type, schema_version, data FROM {LIVE} f
+                    WHERE f.schema_version < (
+                        SELECT v FROM unnest($1::text[], $2::int[]) AS c(t, v) WHERE c.t = f.type)
+                    ORDER BY event_id LIMIT $3 FOR UPDATE SKIP LOCKED""",
+                list(current),
+                list(current.values()),
+                batch,
+            )
+            if not rows:
+                return upgraded
+            await conn.executemany(
+                f"UPDATE {LIVE} SET schema_version = $2, data = $3 WHERE event_id = $1",
+                [
+                    (
+                        r["event_id"],
+                        current[r["type"]],
+                        payload(r["type"], r["schema_version"], r["data"]).model_dump_json(),
+                    )
+                    for r in rows
+                ],
+            )
+            upgraded += len(rows)
 
 
 async def count_facts(db: Db, table: str = LIVE) -> int:
