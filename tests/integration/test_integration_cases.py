@@ -404,6 +404,13 @@ async def test_erasure_leaves_no_personal_detail_in_any_table_topic_or_log_and_t
             "phone": phone,
             "email": email,
         }
+        unborn = await c.integration.post(
+            f"{path}/people",
+            json={**person, "date_of_birth": "4643-03-25"},
+            headers=c.social_worker(11),
+        )
+        assert unborn.status_code == 422, unborn.text  # FastAPI's shape, naming the field
+        assert [e["loc"] for e in unborn.json()["detail"]] == [["body", "date_of_birth"]]
         await post(c, f"{path}/people", 11, person, status=201)
         people = await c.integration.get(f"{path}/people", headers=c.social_worker(11))
         assert [p["family_name"] for p in people.json()] == [family_name]

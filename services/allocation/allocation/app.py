@@ -11,8 +11,7 @@ from pathlib import Path
 
 from ankommen_runtime.service import Periodic, Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import Field
 
 from . import api, handlers
@@ -82,16 +81,5 @@ SPEC = ServiceSpec(
 )
 
 
-async def _unknown_reference(_: Request, exc: Exception) -> JSONResponse:
-    # Shaped like FastAPI's own 422 so clients read one format for every bad field.
-    assert isinstance(exc, handlers.UnknownReference)
-    return JSONResponse(
-        {"detail": [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]},
-        status_code=422,
-    )
-
-
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings)
-    app.add_exception_handler(handlers.UnknownReference, _unknown_reference)
-    return app
+    return create_service_app(SPEC, settings)

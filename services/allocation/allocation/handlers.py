@@ -23,7 +23,7 @@ from ankommen_contracts.events.allocation import (
     RelocationReason,
 )
 from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
-from ankommen_runtime import Conflict, DomainError, Tx, Uow
+from ankommen_runtime import Conflict, Tx, Uow
 from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.commands import Command
 from ankommen_runtime.consumer import EventHandler, Subscription
@@ -207,14 +207,8 @@ class ConfirmArrival(Command):
     occurred_at: BusinessTime | None = OCCURRED_AT
 
 
-class UnknownReference(DomainError):
+class UnknownReference(Unprocessable):
     """A command names something unknown in a field: a 422 naming that field."""
-
-    status_code = 422
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from ankommen_contracts.events.integration import (
     SupportRequested,
     TimeSlot,
 )
-from ankommen_runtime.errors import Conflict, DomainError
+from ankommen_runtime.errors import Conflict, Unprocessable
 
 INITIAL_FOCUS = (FocusArea.HOUSING, FocusArea.LANGUAGE, FocusArea.EVERYDAY_SKILLS)
 """Handlungsfelder of a new case: arriving, the first tasks are housing, German, daily life."""
@@ -71,10 +71,12 @@ _CITY_TZ = ZoneInfo("Europe/Berlin")  # the runtime's CITY_TZ; the domain import
 _LEVELS = list(LanguageLevel)
 
 
-class Invalid(DomainError):
-    """A command's values contradict each other or the case (HTTP 422)."""
+class Invalid(Unprocessable):
+    """A command's value contradicts another or the case: HTTP 422 naming the field, in
+    the shape of FastAPI's own validation errors."""
 
-    status_code = 422
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(("body", field), message)
 
 
 class CaseStatus(StrEnum):
@@ -505,11 +507,13 @@ class Case:
     ) -> None:
         self._require_open()
         if milestone.reached_on > today:
-            raise Invalid(f"reached_on {milestone.reached_on} is in the future")
+            raise Invalid("reached_on", f"reached_on {milestone.reached_on} is in the future")
         if milestone.reached_on < self.opened_on - timedelta(days=3650):
-            raise Invalid(f"reached_on {milestone.reached_on} is implausibly early")
+            raise Invalid("reached_on", f"reached_on {milestone.reached_on} is implausibly early")
         if milestone.persons > self.persons:
-            raise Invalid(f"persons {milestone.persons} exceeds the household's {self.persons}")
+            raise Invalid(
+                "persons", f"persons {milestone.persons} exceeds the household's {self.persons}"
+            )
         if any(milestone.same_as(r) for r in recorded):
             raise Conflict(
                 f"{milestone.milestone.value} on {milestone.reached_on} is recorded already"
@@ -549,7 +553,7 @@ class Case:
         began in 2015)."""
         self._require_open()
         if arrived_on is not None and arrived_on > today:
-            raise Invalid(f"arrived_on {arrived_on} is in the future")
+            raise Invalid("arrived_on", f"arrived_on {arrived_on} is in the future")
         since = min(self.opened_on, arrived_on or self.opened_on)
         readiness = assess_readiness(
             independence,
@@ -595,7 +599,7 @@ class Case:
         """Plan a move into a tenancy of the household's own (replaces an earlier plan)."""
         self._require_open()
         if target_kind not in MOVE_OUT_TARGETS:
-            raise Invalid(f"target_kind {target_kind.value} is not a move-out")
+            raise Invalid("target_kind", f"target_kind {target_kind.value} is not a move-out")
         if self.site_id is None:
             raise Conflict(f"case {self.case_id}: the household lives in no municipal site")
         if self.readiness is None or not self.readiness.ready_for_own_tenancy:
@@ -626,7 +630,7 @@ class Case:
                 f"from {plan.from_site_id}; plan it again"
             )
         if moved_on > today:
-            raise Invalid(f"moved_on {moved_on} is in the future")
+            raise Invalid("moved_on", f"moved_on {moved_on} is in the future")
         self.events.append(
             MoveOutCompleted(
                 case_id=self.case_id,
@@ -655,7 +659,10 @@ class Case:
         """Hand over to a district structure, naming the partner: handed over, then closed."""
         self._require_open()
         if on < self.opened_on:
-            raise Invalid(f"handed_over_on {on} is before the case opened on {self.opened_on}")
+            raise Invalid(
+                "handed_over_on",
+                f"handed_over_on {on} is before the case opened on {self.opened_on}",
+            )
         self.handover = Handover(structure, receiving_partner, district, on)
         self.events.append(
             CaseHandedOver(
@@ -672,9 +679,11 @@ class Case:
     def close(self, reason: CaseCloseReason, on: date) -> None:
         self._require_open()
         if reason in (CaseCloseReason.HANDED_OVER, CaseCloseReason.MOVED_AWAY):
-            raise Invalid(f"{reason.value}: use the handover or the move-out")
+            raise Invalid("reason", f"{reason.value}: use the handover or the move-out")
         if on < self.opened_on:
-            raise Invalid(f"closed_on {on} is before the case opened on {self.opened_on}")
+            raise Invalid(
+                "closed_on", f"closed_on {on} is before the case opened on {self.opened_on}"
+            )
         self._close(reason, on)
 
     def _close(self, reason: CaseCloseReason, on: date) -> None:

@@ -438,7 +438,7 @@ async def add_person(
     uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: AddPerson, today: date
 ) -> Person:
     if command.date_of_birth is not None and command.date_of_birth > today:
-        raise Invalid("date_of_birth is in the future")
+        raise Invalid("date_of_birth", "date_of_birth is in the future")
     async with uow() as tx:
         case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
         guard(actor, case)
