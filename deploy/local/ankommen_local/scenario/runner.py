@@ -41,6 +41,7 @@ from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
+SETTLE_TIMEOUT = 300.0  # the window's first week brings its whole stock at once
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
 SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
@@ -97,6 +98,10 @@ class Tally:
     expired_holds: int = 0
     homeless_weeks: dict[str, dict[str, int]] = field(default_factory=dict)
     close_delays: dict[str, int] = field(default_factory=dict)
+    barriers: int = 0
+    http_calls: int = 0
+    step_ends: list[float] = field(default_factory=list)  # perf_counter at each step's end
+    outlook_check: dict[str, Any] | None = None  # "does the outlook see it coming?"
 
 
 class ScenarioRunner:
@@ -126,6 +131,8 @@ class ScenarioRunner:
         self.arrivals: dict[str, date] = {}
         self.closing: list[SiteSpec] = []
         self.snapshots: dict[str, Any] = {}
+        self._unsettled = False  # commands sent since the last barrier
+        self.watch = OutlookWatch.of(plan)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -143,6 +150,7 @@ class ScenarioRunner:
         response = await self.clients[service].request(
             method, path, headers=self.tokens.header(role, service, district), **kwargs
         )
+        self.tally.http_calls += 1
         if response.status_code not in ok:
             raise RuntimeError(
                 f"{service} {method} {path}: {response.status_code} {response.text[:500]}"
@@ -189,6 +197,7 @@ class ScenarioRunner:
                 self.tally.max_step_seconds = max(
                     self.tally.max_step_seconds, time.perf_counter() - started
                 )
+                self.tally.step_ends.append(time.perf_counter())
                 if self.on_week:
                     self.on_week(week, self.tally)
                 if self.pace:
@@ -196,6 +205,8 @@ class ScenarioRunner:
         finally:
             for client in self.clients.values():
                 await client.aclose()
+        if self.watch is not None:
+            self.tally.outlook_check = self.watch.verdict()
         return self.tally
 
     async def _announce_quota_periods(self) -> None:
@@ -223,27 +234,74 @@ class ScenarioRunner:
             self.quota[year] = response.json()["quota_period_id"]
 
     async def _week(self, week: Week) -> None:
+        """One step, with as few barriers as the commands' dependencies allow (each barrier
+        waits for every event in flight, so it is the step's main cost):
+
+        1. the clocks move to Monday noon, then the week's sites open and close; one
+           barrier after both (the sweeps' events and the sites' are independent of each
+           other, and allocation needs both before it places anyone);
+        2. the Land's batch; a barrier (the placements: the holds to check in);
+        3. the Monday check-ins. A barrier only when a check-in moved a household already
+           living here (a relocation from a closing site): the commands that follow are
+           about households that arrived weeks ago, so new arrivals' events need not be
+           handled before them;
+        4. the moves on, then the move-outs beside the volunteers' commands; a barrier if
+           anything was sent since the last one;
+        5. the moves those started (check-ins, each round with its barrier) until nothing
+           is held; then the homeless check.
+        """
         monday = week.monday
-        await self._timed("advance", self.driver.advance(at(monday, 12)))
-        if await self._timed("sites", self._sites(week)):
-            await self._timed("settle", self.driver.settle())  # allocation needs the sites
-        await self._timed("assign", self._assign(week))
-        await self._timed("settle", self.driver.settle())
-        await self._timed("check_in", self._check_in(monday))
-        await self._timed("settle", self.driver.settle())
+        await self._timed("advance", self._clocks_to(at(monday, 12)))
+        await self._timed("sites", self._sites(week))
+        await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
+        if await self._timed("assign", self._assign(week)):
+            await self._settle()
+        _, moves = await self._timed("check_in", self._check_in(monday, week))
+        if moves:
+            await self._settle()  # allocation must see where a moved household lives now
         before = self._commands()
         await self._timed("move_on", self._move_on(week))
-        await self._timed("exits", self._exits(week))
-        await self._timed("volunteers", self._volunteers(week))
-        if self._commands() != before:  # a quiet week sends nothing more: no barrier
-            await self._timed("settle", self.driver.settle())
+        await asyncio.gather(
+            self._timed("exits", self._exits(week)),
+            self._timed("volunteers", self._volunteers(week)),
+        )
+        if self._commands() != before or self._unsettled:
+            await self._settle()
         # The step's own moves: a check-in frees places elsewhere, which allocation fills
         # from the waitlist and the Notunterkünfte (new holds): until nothing is held.
         for _ in range(MAX_MOVE_ROUNDS):
-            if not await self._timed("check_in", self._check_in(None)):
+            held, _ = await self._timed("check_in", self._check_in(None, week))
+            if not held:
                 break
-            await self._timed("settle", self.driver.settle())
+            await self._settle()
         await self._timed("homeless_check", self._nobody_homeless(monday))
+        if self.watch is not None and self.watch.due(monday):
+            await self._timed("outlook", self._read_outlook(monday))
+
+    async def _clocks_to(self, to: datetime) -> None:
+        """Every clock to ``to``, stage by stage, each service running its business sweeps
+        before it answers (``SimulationDriver.advance`` without its barrier: the step's
+        first barrier comes after the sites, and covers both)."""
+        for stage in self.driver.stages:
+            answers = await asyncio.gather(
+                *(
+                    self.clients[name].post(
+                        "/_simulation/clock",
+                        json={"to": to.isoformat()},
+                        headers=self.driver.headers[name],
+                    )
+                    for name in stage
+                )
+            )
+            for name, response in zip(stage, answers, strict=True):
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name} refused to advance to {to}: {response.text}")
+        self._unsettled = True
+
+    async def _settle(self) -> None:
+        await self._timed("settle", self.driver.settle(timeout=SETTLE_TIMEOUT))
+        self.tally.barriers += 1
+        self._unsettled = False
 
     def _commands(self) -> tuple[int, ...]:
         t = self.tally
@@ -305,9 +363,10 @@ class ScenarioRunner:
 
     # -- assignments and arrivals -----------------------------------------------------------
 
-    async def _assign(self, week: Week) -> None:
+    async def _assign(self, week: Week) -> bool:
+        """The Land's batch for Monday's bus; whether there was one."""
         if not week.households:
-            return
+            return False
         friday = at(week.decided_on, 10)
         quota = self.quota.get(week.decided_on.year)
         for start in range(0, len(week.households), BATCH_LIMIT):
@@ -338,11 +397,15 @@ class ScenarioRunner:
             if not h.unaccompanied_minor:
                 self.sizes[h.land_reference] = h.size
                 self.living[h.land_reference] = week.monday
+        return True
 
-    async def _check_in(self, monday: date | None) -> int:
+    async def _check_in(self, monday: date | None, week: Week) -> tuple[int, bool]:
         """Check in every held reservation: Monday's arrivals at 10:00 (``monday``), or the
-        moves the step's own relocations started, at the step's time (``None``)."""
+        moves the step's own relocations started, at the step's time (``None``). Returns
+        how many were held and whether any was a move (a household that did not arrive
+        with this week's bus)."""
         held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
+        arriving = {self.households.get(h.land_reference) for h in week.households}
 
         async def one(reservation: dict[str, Any]) -> None:
             body = {}
@@ -368,7 +431,10 @@ class ScenarioRunner:
             self.tally.check_ins += 1
 
         await self._each(sorted(held, key=lambda r: r["reservation_id"]), one)
-        return len(held)
+        if held:
+            self._unsettled = True
+        moves = any(r["household_id"] not in arriving for r in held)
+        return len(held), moves
 
     async def _each(self, items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Staff at many doors at once: ``work`` for every item, ``concurrency`` at a time.
@@ -585,6 +651,27 @@ class ScenarioRunner:
 
     # -- nobody homeless ---------------------------------------------------------------------
 
+    async def _read_outlook(self, monday: date) -> None:
+        """Reporting's outlook (view 9) as the council would read it at the end of this
+        step, as of the step's day: when does it see the places run out?"""
+        assert self.watch is not None
+        view = (
+            await self._call("reporting", "GET", "/internal/views/outlook", Role.COUNCIL_READER)
+        ).json()
+        answers = next(t for t in view["tables"] if t["key"] == "answers")["rows"]
+        occupancy = (await self._call("housing", "GET", "/occupancy", Role.HOUSING_STAFF)).json()
+        self.watch.readings.append(
+            {
+                "read_on": monday.isoformat(),
+                "as_of": str(view["as_of"]),
+                "free_places_now": view["notes"].get("free_places_now"),
+                "free_places_housing": occupancy["total"]["free"],
+                "runs_out_on": {a["scenario"]: a["runs_out_on"] for a in answers},
+                "places_needed": {a["scenario"]: a["places_needed"] for a in answers},
+                "intake_per_week": {a["scenario"]: a["intake_per_week"] for a in answers},
+            }
+        )
+
     async def _nobody_homeless(self, monday: date) -> None:
         """At the end of the step (and so of every day until the next one: nothing else
         happens in between), every household assigned has a place."""
@@ -609,6 +696,91 @@ class ScenarioRunner:
                 f"week of {monday}: {len(alerts)} open homelessness alerts, "
                 f"without a bed: {without}"
             )
+
+
+@dataclass
+class OutlookWatch:
+    """ "Does the outlook view see it coming?" (the data file's ``[outlook_check]``).
+
+    From ``reads_from`` every ``every_weeks`` weeks up to the shortage, the runner reads
+    reporting's outlook at the end of the step. The *shortage* is the first week in which
+    the city had to open emergency places because its places ran short: the plan's first
+    generated Notunterkunft from ``reads_from`` on (the plan opens one whenever the places
+    fall below the stock plus next week's arrivals plus the reserve; docs/scenario.md).
+    The outlook *warns* at the first reading whose steady scenario (the last 8 weeks'
+    intake held) sees the places run out within its horizon.
+    """
+
+    reads_from: date
+    every_weeks: int
+    shortage_on: date | None
+    shortage_site: str | None
+    readings: list[dict[str, Any]] = field(default_factory=list)
+
+    # reporting's outlook derives the intake from the last 8 weeks of assignments: the
+    # window's first week brings its whole stock as assignments, so readings start after
+    RECENT_WEEKS = 8
+
+    @classmethod
+    def of(cls, plan: Plan) -> OutlookWatch | None:
+        check = plan.data.get("outlook_check")
+        if not check:
+            return None
+        first = plan.weeks[0].monday
+        reads_from = max(
+            date.fromisoformat(str(check["from"])),
+            first + timedelta(weeks=cls.RECENT_WEEKS + 1),
+        )
+        shortage = next(
+            (
+                (w.monday, s.name)
+                for w in plan.weeks
+                if w.monday >= reads_from
+                for s in w.opens
+                if s.generated and s.pillar == "notunterkunft"
+            ),
+            (None, None),
+        )
+        return cls(reads_from, int(check.get("every_weeks", 1)), *shortage)
+
+    def due(self, monday: date) -> bool:
+        if monday < self.reads_from:
+            return False
+        if self.shortage_on is not None and monday > self.shortage_on:
+            return False
+        return (monday - self.reads_from).days // 7 % self.every_weeks == 0 or (
+            self.shortage_on is not None and monday == self.shortage_on
+        )
+
+    def verdict(self) -> dict[str, Any]:
+        """When the outlook first warned against when the places ran short."""
+        warning = next(
+            (r for r in self.readings if r["runs_out_on"].get("steady") is not None), None
+        )
+        rising = next(
+            (r for r in self.readings if r["runs_out_on"].get("rising") is not None), None
+        )
+        lead = None
+        if warning is not None and self.shortage_on is not None:
+            lead = (self.shortage_on - date.fromisoformat(warning["read_on"])).days // 7
+        return {
+            "reads_from": self.reads_from.isoformat(),
+            "every_weeks": self.every_weeks,
+            "shortage_on": self.shortage_on.isoformat() if self.shortage_on else None,
+            "shortage_site": self.shortage_site,
+            "first_warning_read_on": warning["read_on"] if warning else None,
+            "first_warning_predicted_run_out_on": (
+                warning["runs_out_on"]["steady"] if warning else None
+            ),
+            "first_warning_under_rising_intake_read_on": rising["read_on"] if rising else None,
+            "warned_before_shortage": bool(
+                warning
+                and self.shortage_on
+                and date.fromisoformat(warning["read_on"]) < self.shortage_on
+            ),
+            "lead_weeks": lead,
+            "readings": self.readings,
+        }
 
 
 def _closing_reason(site: SiteSpec) -> str:
