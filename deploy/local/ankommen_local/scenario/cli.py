@@ -373,6 +373,9 @@ def main(
     output: str = typer.Option("", help="Folder for the views (CSV, JSON); default demo-output"),
     serve: bool = typer.Option(None, help="Keep serving after the run (default: at a terminal)"),
     plan_only: bool = typer.Option(False, help="Print the plan (sites to open by quarter), no run"),
+    reports: bool = typer.Option(
+        True, help="Fetch reporting's views, interim report and district reports (HTML, PDF)"
+    ),
 ) -> None:
     """Run a scenario through freshly started services and print its headline figures."""
     data = plan_module.load(scenario)
@@ -398,6 +401,7 @@ def main(
         ports=ports,
         pace=pace,
         serve=interactive() if serve is None else serve,
+        reports=reports,
     )
     failed = [f.id for f in result["figures"] if not f.ok]
     if failed:

@@ -241,13 +241,13 @@ class ScenarioRunner:
            barrier after both (the sweeps' events and the sites' are independent of each
            other, and allocation needs both before it places anyone);
         2. the Land's batch; a barrier (the placements: the holds to check in);
-        3. the Monday check-ins. A barrier only when a check-in moved a household already
-           living here (a relocation from a closing site): the commands that follow are
-           about households that arrived weeks ago, so new arrivals' events need not be
-           handled before them;
-        4. the moves on, then the move-outs beside the volunteers' commands; a barrier if
-           anything was sent since the last one;
-        5. the moves those started (check-ins, each round with its barrier) until nothing
+        3. the Monday check-ins, and beside them the moves on, then the move-outs and the
+           volunteers' commands; a barrier after all of them. Those commands are about
+           households that arrived weeks ago, so this week's arrivals' events need not be
+           handled first. Only when a check-in moved a household already living here (a
+           relocation from a closing site) the check-ins go first, with a barrier: allocation
+           must know where it lives before anything else is asked about it;
+        4. the moves those started (check-ins, each round with its barrier) until nothing
            is held; then the homeless check.
         """
         monday = week.monday
@@ -256,23 +256,26 @@ class ScenarioRunner:
         await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
         if await self._timed("assign", self._assign(week)):
             await self._settle()
-        _, moves = await self._timed("check_in", self._check_in(monday, week))
-        if moves:
-            await self._settle()  # allocation must see where a moved household lives now
+        held = await self._timed("check_in", self._held())
         before = self._commands()
-        await self._timed("move_on", self._move_on(week))
-        await asyncio.gather(
-            self._timed("exits", self._exits(week)),
-            self._timed("volunteers", self._volunteers(week)),
-        )
+        if self._moves(held, week) or self._leaving_on_arrival(week):
+            await self._timed("check_in", self._check_in(held, monday))
+            await self._settle()  # allocation must see where a moved household lives now
+            await self._after_arrivals(week)
+        else:
+            # only this week's arrivals: nothing that follows is about them
+            await asyncio.gather(
+                self._timed("check_in", self._check_in(held, monday)), self._after_arrivals(week)
+            )
         if self._commands() != before or self._unsettled:
             await self._settle()
         # The step's own moves: a check-in frees places elsewhere, which allocation fills
         # from the waitlist and the Notunterkünfte (new holds): until nothing is held.
         for _ in range(MAX_MOVE_ROUNDS):
-            held, _ = await self._timed("check_in", self._check_in(None, week))
+            held = await self._timed("check_in", self._held())
             if not held:
                 break
+            await self._timed("check_in", self._check_in(held, None))
             await self._settle()
         await self._timed("homeless_check", self._nobody_homeless(monday))
         if self.watch is not None and self.watch.due(monday):
@@ -399,13 +402,33 @@ class ScenarioRunner:
                 self.living[h.land_reference] = week.monday
         return True
 
-    async def _check_in(self, monday: date | None, week: Week) -> tuple[int, bool]:
-        """Check in every held reservation: Monday's arrivals at 10:00 (``monday``), or the
-        moves the step's own relocations started, at the step's time (``None``). Returns
-        how many were held and whether any was a move (a household that did not arrive
-        with this week's bus)."""
+    async def _after_arrivals(self, week: Week) -> None:
+        await self._timed("move_on", self._move_on(week))
+        await asyncio.gather(
+            self._timed("exits", self._exits(week)),
+            self._timed("volunteers", self._volunteers(week)),
+        )
+
+    async def _held(self) -> list[dict[str, Any]]:
+        """Every reservation housing holds, in a fixed order."""
         held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
+        return sorted(held, key=lambda r: r["reservation_id"])
+
+    def _moves(self, held: list[dict[str, Any]], week: Week) -> bool:
+        """Whether a held reservation is for a household that did not come with this
+        week's bus (a relocation)."""
         arriving = {self.households.get(h.land_reference) for h in week.households}
+        return any(r["household_id"] not in arriving for r in held)
+
+    def _leaving_on_arrival(self, week: Week) -> bool:
+        """Whether a household is planned to leave in the week it arrives (the window's
+        first week brings its stock): its case must be open before it can move out."""
+        leaving = set(week.exits)
+        return any(h.land_reference in leaving for h in week.households)
+
+    async def _check_in(self, held: list[dict[str, Any]], monday: date | None) -> None:
+        """Check in every held reservation: Monday's arrivals at 10:00 (``monday``), or the
+        moves the step's own relocations started, at the step's time (``None``)."""
 
         async def one(reservation: dict[str, Any]) -> None:
             body = {}
@@ -430,11 +453,9 @@ class ScenarioRunner:
                 return
             self.tally.check_ins += 1
 
-        await self._each(sorted(held, key=lambda r: r["reservation_id"]), one)
+        await self._each(held, one)
         if held:
             self._unsettled = True
-        moves = any(r["household_id"] not in arriving for r in held)
-        return len(held), moves
 
     async def _each(self, items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Staff at many doors at once: ``work`` for every item, ``concurrency`` at a time.
