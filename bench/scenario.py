@@ -8,7 +8,7 @@ headline figures from their views. The budget of issue 20 is the whole run in at
 it meets it. ``tiny``: four weeks of October 2015 at a tenth of the volume.
 
 ``scenario_x10``: ten times Hannover's volume (Lower Saxony's 2015 intake was about twenty
-times the city's) over the autumn 2015 window by default (``ANKOMMEN_BENCH_X10_WINDOW``,
+times the city's) over five weeks of autumn 2015 by default (``ANKOMMEN_BENCH_X10_WINDOW``,
 e.g. ``2010-01-01:2016-12-31`` for the whole history), while a sampler reads every
 service's consumer lag and outbox (``/_simulation/backlog``) and resident memory
 (``/proc/<pid>/status``) twice a second. *Bounded lag*: the largest backlog in the last
@@ -50,7 +50,7 @@ from ankommen_runtime.auth import Role
 from .common import Bench, Figure, Result, Target
 
 SAMPLE_SECONDS = 0.5
-X10_WINDOW = "2015-09-28:2015-11-15"  # the peak: up to 145 a week, Messe halls, Pavillon
+X10_WINDOW = "2015-10-05:2015-11-08"  # the peak: 145 a week; five steps, the first the stock
 X100_WINDOW = "2015-10-05:2015-11-01"
 TINY_WINDOW = (date(2015, 10, 5), date(2015, 11, 8))  # five steps: first, early, late
 LAG_GROWTH_LIMIT = 2.0  # the late steps' largest backlog at most twice the early ones'
@@ -121,6 +121,7 @@ class Sample:
     at: float
     backlog: dict[str, int]  # service -> consumer lag + outbox
     rss_kb: dict[str, int]  # service -> resident memory
+    cpu_s: dict[str, float]  # service -> CPU seconds used so far (user + system)
 
 
 @dataclass
@@ -149,7 +150,8 @@ class Sampler:
                         except (httpx.HTTPError, KeyError, ValueError) as exc:
                             self.errors.append(f"{name}: {exc!r}"[:200])
                     rss = {name: _rss_kb(pid) for name, pid in pids.items()}
-                    self.samples.append(Sample(time.perf_counter(), backlog, rss))
+                    cpu = {name: _cpu_s(pid) for name, pid in pids.items()}
+                    self.samples.append(Sample(time.perf_counter(), backlog, rss, cpu))
 
         thread = threading.Thread(target=sample, name="scenario-sampler", daemon=True)
         thread.start()
@@ -168,6 +170,15 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of the process (``/proc/<pid>/stat``, fields 14, 15)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _thirds(samples: list[Sample], tally: Tally) -> tuple[list[Sample], list[Sample]]:
@@ -282,6 +293,9 @@ async def _at_volume(bench: Bench, name: str, scale: float, window: tuple[date, 
         rss_max_mb={
             s: round(max((x.rss_kb.get(s, 0) for x in samples), default=0) / 1024, 1)
             for s in SERVICES
+        },
+        cpu_s_by_service={
+            s: round(max((x.cpu_s.get(s, 0.0) for x in samples), default=0.0), 1) for s in SERVICES
         },
         barriers=tally.barriers,
         http_calls=tally.http_calls,

@@ -24,7 +24,9 @@ from ankommen_local.scenario.cli import execute
 from ankommen_local.scenario.runner import Tally
 from ankommen_local.util import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+# A run of weeks through five services: minutes on a busy 2-core machine, more than the
+# default timeout of 300 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1800)]
 
 WINDOW = (date(2015, 9, 28), date(2015, 11, 15))  # the peak: Möbel Boss, Deutscher Pavillon
 SCALE = 0.2  # a fifth of Hannover: the same weeks and sites, fewer households

@@ -41,7 +41,8 @@ from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
-SETTLE_TIMEOUT = 300.0  # the window's first week brings its whole stock at once
+SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
+SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
 SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
@@ -132,6 +133,7 @@ class ScenarioRunner:
         self.closing: list[SiteSpec] = []
         self.snapshots: dict[str, Any] = {}
         self._unsettled = False  # commands sent since the last barrier
+        self._step_households = 0
         self.watch = OutlookWatch.of(plan)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -251,6 +253,7 @@ class ScenarioRunner:
            is held; then the homeless check.
         """
         monday = week.monday
+        self._step_households = len(week.households)
         await self._timed("advance", self._clocks_to(at(monday, 12)))
         await self._timed("sites", self._sites(week))
         await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
@@ -302,7 +305,8 @@ class ScenarioRunner:
         self._unsettled = True
 
     async def _settle(self) -> None:
-        await self._timed("settle", self.driver.settle(timeout=SETTLE_TIMEOUT))
+        timeout = max(SETTLE_TIMEOUT, SETTLE_SECONDS_PER_HOUSEHOLD * self._step_households)
+        await self._timed("settle", self.driver.settle(timeout=timeout))
         self.tally.barriers += 1
         self._unsettled = False
 
