@@ -26,8 +26,9 @@ from ankommen_runtime.auth import Role
 
 from .runner import Tokens
 
-PRINTS_AT_ONCE = 2  # each PDF is one headless Chromium in reporting: two cores here
+PRINTS_AT_ONCE = 1  # each PDF is one headless Chromium in reporting, on two cores
 PDF_TIMEOUT = 300.0
+PRINT_ATTEMPTS = 3  # reporting answers 503 when Chromium timed out (a busy machine)
 
 
 def slug(name: str) -> str:
@@ -54,8 +55,11 @@ async def fetch_reports(reporting_url: str, output: Path, tokens: Tokens) -> lis
     printing = asyncio.Semaphore(PRINTS_AT_ONCE)
     async with httpx.AsyncClient(base_url=reporting_url, timeout=PDF_TIMEOUT) as client:
 
-        async def save(path: str, target: Path, *, secret: bool = False) -> None:
-            response = await client.get(path, headers=reader if secret else None)
+        async def save(path: str, target: Path, *, secret: bool = False, attempts: int = 1) -> None:
+            for _ in range(attempts):
+                response = await client.get(path, headers=reader if secret else None)
+                if response.status_code != 503:
+                    break
             if response.status_code != 200:
                 raise RuntimeError(
                     f"reporting GET {path}: {response.status_code} {response.text[:300]}"
@@ -65,7 +69,7 @@ async def fetch_reports(reporting_url: str, output: Path, tokens: Tokens) -> lis
 
         async def pdf(path: str, target: Path) -> None:
             async with printing:
-                await save(path, target)
+                await save(path, target, attempts=PRINT_ATTEMPTS)
 
         index = await client.get("/views")
         index.raise_for_status()

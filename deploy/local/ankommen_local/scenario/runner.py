@@ -134,6 +134,7 @@ class ScenarioRunner:
         self.snapshots: dict[str, Any] = {}
         self._unsettled = False  # commands sent since the last barrier
         self._step_households = 0
+        self.expired: set[str] = set()  # reservations housing answered have expired
         self.watch = OutlookWatch.of(plan)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -414,9 +415,14 @@ class ScenarioRunner:
         )
 
     async def _held(self) -> list[dict[str, Any]]:
-        """Every reservation housing holds, in a fixed order."""
+        """Every reservation housing holds, in a fixed order; not those it answered have
+        expired (held until housing's sweep releases them at the next step: asking
+        again would only hear the same answer)."""
         held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
-        return sorted(held, key=lambda r: r["reservation_id"])
+        return sorted(
+            (r for r in held if r["reservation_id"] not in self.expired),
+            key=lambda r: r["reservation_id"],
+        )
 
     def _moves(self, held: list[dict[str, Any]], week: Week) -> bool:
         """Whether a held reservation is for a household that did not come with this
@@ -454,6 +460,7 @@ class ScenarioRunner:
                 if "expired" not in response.text:
                     raise RuntimeError(f"check-in refused: {response.text[:300]}")
                 self.tally.expired_holds += 1
+                self.expired.add(reservation["reservation_id"])
                 return
             self.tally.check_ins += 1
 
