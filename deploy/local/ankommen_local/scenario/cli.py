@@ -218,8 +218,9 @@ def outlook_summary(check: dict[str, Any]) -> str:
         f"Outlook check: the places ran short on {check['shortage_on']} (the city opened "
         f"{check['shortage_site']}); reporting's outlook first saw them run out when read on "
         f"{check['first_warning_read_on']} (steady intake: out on "
-        f"{check['first_warning_predicted_run_out_on']}), {verdict} the shortage "
-        f"({check['lead_weeks']} weeks ahead)."
+        f"{check['first_warning_predicted_run_out_on']}, "
+        f"{check['predicted_weeks_after_shortage']} weeks after the actual shortage), "
+        f"{verdict} the shortage ({check['lead_weeks']} weeks ahead)."
     )
 
 

@@ -792,9 +792,11 @@ class OutlookWatch:
         rising = next(
             (r for r in self.readings if r["runs_out_on"].get("rising") is not None), None
         )
-        lead = None
+        lead = late_by = None
         if warning is not None and self.shortage_on is not None:
             lead = (self.shortage_on - date.fromisoformat(warning["read_on"])).days // 7
+            predicted = date.fromisoformat(warning["runs_out_on"]["steady"])
+            late_by = (predicted - self.shortage_on).days // 7
         return {
             "reads_from": self.reads_from.isoformat(),
             "every_weeks": self.every_weeks,
@@ -811,6 +813,9 @@ class OutlookWatch:
                 and date.fromisoformat(warning["read_on"]) < self.shortage_on
             ),
             "lead_weeks": lead,
+            # how far the first warning's run-out date lay after the actual shortage
+            # (negative: before it)
+            "predicted_weeks_after_shortage": late_by,
             "readings": self.readings,
         }
 
