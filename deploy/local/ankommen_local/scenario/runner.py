@@ -44,6 +44,8 @@ MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, 
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
+QUOTA_PERSONS_MAX = 100_000  # allocation's bound for a quota period's expected persons
+WEEKLY_QUOTA_MAX = 10_000  # and for its weekly quota
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
 SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
 
@@ -218,10 +220,16 @@ class ScenarioRunner:
         years = sorted(
             {w.monday.year for w in self.plan.weeks} | {self.plan.weeks[0].decided_on.year}
         )
+        stock_week = self.plan.weeks[0]
         for year in years:
             in_year = [w for w in self.plan.weeks if w.decided_on.year == year]
             expected = sum(w.persons for w in in_year)
-            weekly = max((w.persons for w in in_year), default=0)
+            # the window's first week brings its stock: no week's intake
+            weekly = max((w.persons for w in in_year if w is not stock_week), default=0)
+            # allocation's bounds for a period (Aufnahmesoll ≤ 100,000, Wochenkontingent
+            # ≤ 10,000): only the large bench runs reach them; the quota is reported
+            # against, never enforced, so a capped one changes no placement
+            expected, weekly = min(expected, QUOTA_PERSONS_MAX), min(weekly, WEEKLY_QUOTA_MAX)
             response = await self._call(
                 "allocation",
                 "POST",
