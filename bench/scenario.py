@@ -277,7 +277,10 @@ async def _at_volume(bench: Bench, name: str, scale: float, window: tuple[date, 
         result.figures[2].ratios["pipeline.events_per_s"] = round((events / seconds) / pipeline, 4)
     result.checks["every planned assignment went out"] = tally.households == plan.households
     result.checks["nobody homeless at the end of any step"] = not tally.homeless_weeks
-    result.checks["the sampler read every service"] = bool(samples) and not sampler.errors
+    result.checks["the sampler read every service's backlog and memory"] = all(
+        any(name in x.backlog for x in samples) and any(x.rss_kb.get(name) for x in samples)
+        for name in SERVICES
+    )
     result.checks["enough steps to compare early and late"] = bool(early and late)
     result.details.update(
         weeks=len(plan.weeks),

@@ -1,8 +1,9 @@
 """The scenario through the running services: one plan week after another, over HTTP only.
 
 Each week is one simulated step (docs/business-time.md): every clock moves to Monday
-noon, the barrier waits until every service has handled everything, then the week's
-commands go out as the city's staff would send them, each with the token of its role:
+noon, then the week's commands go out as the city's staff would send them, each with the
+token of its role, with a barrier (every service has handled everything) wherever the
+next commands need the events of the last (``ScenarioRunner._week``):
 
 - housing staff open the week's sites (named ones on their recorded day, generated ones
   where the record is silent) and start closing those due (allocation relocates their
