@@ -303,6 +303,8 @@ def execute(
                 "from": plan.weeks[0].monday.isoformat(),
                 "to": plan.weeks[-1].monday.isoformat(),
                 "seconds": round(elapsed, 1),
+                # a shared 2-core machine: the seconds mean little without the load
+                "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
             }
             written = write_outputs(result, tally, output, meta)
             if reports:
@@ -310,9 +312,13 @@ def execute(
                     outputs_module.fetch_reports(urls["reporting"], output, Tokens())
                 )
             console.print(
-                f"written to {output}: {len(written)} files "
-                f"({', '.join(sorted({str(p.relative_to(output).parent) for p in written}))}; "
-                "views, zwischenbilanz.html/.pdf, stadtbezirke/)"
+                f"written to {output}: {len(written)} files"
+                + (
+                    " (the run's figures; reporting's views/, zwischenbilanz.html and .pdf, "
+                    "stadtbezirke/, dashboard.html)"
+                    if reports
+                    else " (the run's figures)"
+                )
             )
         if serve:
             console.print(
