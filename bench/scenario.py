@@ -8,7 +8,7 @@ headline figures from their views. The budget of issue 20 is the whole run in at
 it meets it. ``tiny``: four weeks of October 2015 at a tenth of the volume.
 
 ``scenario_x10``: ten times Hannover's volume (Lower Saxony's 2015 intake was about twenty
-times the city's) over five weeks of autumn 2015 by default (``ANKOMMEN_BENCH_X10_WINDOW``,
+times the city's) over four weeks of October 2015 by default (``ANKOMMEN_BENCH_X10_WINDOW``,
 e.g. ``2010-01-01:2016-12-31`` for the whole history), while a sampler reads every
 service's consumer lag and outbox (``/_simulation/backlog``) and resident memory
 (``/proc/<pid>/status``) twice a second. *Bounded lag*: the largest backlog in the last
@@ -51,7 +51,7 @@ from ankommen_runtime.dlq import partitions_of
 from .common import Bench, Figure, Result, Target
 
 SAMPLE_SECONDS = 0.5
-X10_WINDOW = "2015-10-05:2015-11-08"  # the peak: 145 a week; five steps, the first the stock
+X10_WINDOW = "2015-10-05:2015-11-01"  # the peak: 145 a week; four steps, the first the stock
 X100_WINDOW = "2015-10-05:2015-11-01"
 TINY_WINDOW = (date(2015, 10, 5), date(2015, 11, 8))  # five steps: first, early, late
 LAG_GROWTH_LIMIT = 2.0  # the late steps' largest backlog at most twice the early ones'

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,6 +46,7 @@ MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, 
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
+SITE_CAPACITY_MAX = 5000  # housing's largest site (places)
 QUOTA_PERSONS_MAX = 100_000  # allocation's bound for a quota period's expected persons
 WEEKLY_QUOTA_MAX = 10_000  # and for its weekly quota
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
@@ -138,6 +140,7 @@ class ScenarioRunner:
         self._unsettled = False  # commands sent since the last barrier
         self._step_households = 0
         self.expired: set[str] = set()  # reservations housing answered have expired
+        self.part_ids: dict[str, list[str]] = {}  # a site opened in parts: their ids
         self.watch = OutlookWatch.of(plan)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -338,38 +341,42 @@ class ScenarioRunner:
         """The week's openings and closings; whether anything changed."""
         changed = bool(week.opens or week.closes)
         for site in week.opens:
-            body = site.open_command()
-            body["occurred_at"] = site.opens_on.isoformat()  # its recorded day, ≤ the step
-            await self._call("housing", "POST", "/sites", Role.HOUSING_STAFF, json=body)
+            for body in self._parts(site):
+                await self._call("housing", "POST", "/sites", Role.HOUSING_STAFF, json=body)
             self.tally.sites_opened += 1
         for site in week.closes:
             assert site.closes_on is not None
-            await self._call(
-                "housing",
-                "POST",
-                f"/sites/{site.site_id}/closing",
-                Role.HOUSING_STAFF,
-                json={
-                    "reason": _closing_reason(site),
-                    "closes_on": site.closes_on.isoformat(),
-                    # dated now: the relocations it starts hold places from now on
-                    "occurred_at": at(week.monday, 11).isoformat(),
-                },
-            )
+            for site_id in self.part_ids.get(site.site_id, [site.site_id]):
+                await self._call(
+                    "housing",
+                    "POST",
+                    f"/sites/{site_id}/closing",
+                    Role.HOUSING_STAFF,
+                    json={
+                        "reason": _closing_reason(site),
+                        "closes_on": site.closes_on.isoformat(),
+                        # dated now: the relocations it starts hold places from now on
+                        "occurred_at": at(week.monday, 11).isoformat(),
+                    },
+                )
             self.closing.append(site)
         for site in list(self.closing):
             assert site.closes_on is not None
             if week.monday < site.closes_on:
                 continue
-            response = await self._call(
-                "housing",
-                "POST",
-                f"/sites/{site.site_id}/close",
-                Role.HOUSING_STAFF,
-                ok=(200, 409),
-                json={"occurred_at": site.closes_on.isoformat()},
-            )
-            if response.status_code == 200:
+            open_parts = self.part_ids.get(site.site_id, [site.site_id])
+            for site_id in list(open_parts):
+                response = await self._call(
+                    "housing",
+                    "POST",
+                    f"/sites/{site_id}/close",
+                    Role.HOUSING_STAFF,
+                    ok=(200, 409),
+                    json={"occurred_at": site.closes_on.isoformat()},
+                )
+                if response.status_code == 200:
+                    open_parts.remove(site_id)  # closed; other parts may still empty out
+            if not open_parts:
                 self.closing.remove(site)
                 self.tally.sites_closed += 1
                 changed = True
@@ -377,6 +384,30 @@ class ScenarioRunner:
                 if delay > 7:
                     self.tally.close_delays[site.name] = delay
         return changed
+
+    def _parts(self, site: SiteSpec) -> list[dict[str, Any]]:
+        """The commands that open ``site``: one, or at large scales (a tenfold
+        Oststadtkrankenhaus has 8,000 places) parts of at most housing's largest site
+        each, "(Teil 2)" and on, with ids derived from the site's; closed together."""
+        body = site.open_command()
+        body["occurred_at"] = site.opens_on.isoformat()  # its recorded day, ≤ the step
+        count = -(-site.capacity // SITE_CAPACITY_MAX)
+        if count <= 1:
+            return [body]
+        ids = [site.site_id] + [
+            str(uuid.uuid5(uuid.UUID(site.site_id), f"part {n}")) for n in range(2, count + 1)
+        ]
+        self.part_ids[site.site_id] = ids
+        share, extra = divmod(site.capacity, count)
+        return [
+            {
+                **body,
+                "site_id": site_id,
+                "name": site.name if n == 1 else f"{site.name} (Teil {n})",
+                "capacity": share + (1 if n <= extra else 0),
+            }
+            for n, site_id in enumerate(ids, start=1)
+        ]
 
     # -- assignments and arrivals -----------------------------------------------------------
 
