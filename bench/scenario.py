@@ -42,7 +42,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from ankommen_local.config import SERVICES
 from ankommen_local.scenario import plan as plan_module
-from ankommen_local.scenario.cli import execute
+from ankommen_local.scenario.cli import drop_run, execute
 from ankommen_local.scenario.runner import Tally, Tokens
 from ankommen_local.util import free_port
 from ankommen_runtime.auth import Role
@@ -88,7 +88,8 @@ async def run(bench: Bench) -> Result:
     else:
         scale = float(os.environ.get("ANKOMMEN_BENCH_SCENARIO_SCALE", "1"))
         plan = plan_module.build(data, scale=scale)
-    found, tally, seconds, _, output = await asyncio.to_thread(_execute, bench, plan, "scn")
+    found, tally, seconds, run_name, output = await asyncio.to_thread(_execute, bench, plan, "scn")
+    await drop_run(bench.ep, run_name)
     result.figures += [
         Figure(
             "scenario.run_s",
@@ -227,6 +228,7 @@ async def _at_volume(bench: Bench, name: str, scale: float, window: tuple[date, 
         _execute, bench, plan, name.replace("scenario_", ""), watch=sampler
     )
     events = await _published(bench.ep.kafka_bootstrap, f"{run_name}.")
+    await drop_run(bench.ep, run_name)
     samples = sampler.samples
     early, late = _thirds(samples, tally)
 

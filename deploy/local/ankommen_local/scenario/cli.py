@@ -74,6 +74,25 @@ async def fresh_run(infra: Endpoints, run: str) -> dict[str, str]:
     return {name: infra.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES}
 
 
+async def drop_run(infra: Endpoints, run: str) -> None:
+    """The run's databases and topics gone (the bench's runs: tens of thousands of
+    households each; a demo's stay for the dashboard and the next run replaces them)."""
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    try:
+        for name in SERVICES:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{run}_{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
+        if old:
+            await kafka.delete_topics(old)
+    finally:
+        await kafka.close()
+
+
 def start_services(
     settings: Settings,
     infra: Endpoints,
