@@ -18,7 +18,7 @@ from rich.console import Console
 
 from .common import RESULTS_DIR, SIZES
 from .report import machine, table, to_json, write
-from .suite import BENCHMARKS, run_all
+from .suite import BENCHMARKS, DEFAULT, OPTIONAL, run_all
 from .ui import Ui
 
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=list(BENCHMARKS),
         metavar="NAME",
-        help=f"run only these: {', '.join(BENCHMARKS)}",
+        help=f"run only these: {', '.join(BENCHMARKS)} ({', '.join(sorted(OPTIONAL))} only "
+        "when named here)",
     )
     parser.add_argument(
         "--out", type=Path, default=RESULTS_DIR, help="folder for latest.json and latest.md"
@@ -54,7 +55,7 @@ async def _main(args: argparse.Namespace) -> int:
     t0 = loop.time()
     with endpoints() as ep, Ui(quiet=args.quiet) as ui:
         info = await machine(ep.pg_admin_dsn)
-        results = await run_all(ep, size, ui, args.only or list(BENCHMARKS))
+        results = await run_all(ep, size, ui, args.only or DEFAULT)
         info["load_average_at_end"] = list(os.getloadavg())
     doc = to_json(results, info, size.name, started, loop.time() - t0)
     js, md = write(doc, results, args.out)

@@ -33,7 +33,12 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Bench], Awaitable[Result]]]] = {
     "volunteers": ("Volunteer matching", volunteers.run),
     "simulated_step": ("Simulated step", simulated_step.run),
     "scenario": ("Hannover scenario 2010–2016", scenario.run),
+    "scenario_x10": ("Ten times Hannover's volume", scenario.run_x10),
+    "scenario_x100": ("A hundred times Hannover's volume (long)", scenario.run_x100),
 }
+OPTIONAL = {"scenario_x100"}
+"""Long runs: only with ``--only``."""
+DEFAULT = [name for name in BENCHMARKS if name not in OPTIONAL]
 SUSTAINED = {"pipeline": "pipeline.events_per_s", "rebuild": "rebuild.events_per_s"}
 
 

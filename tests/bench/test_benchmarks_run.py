@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bench.common import SIZES, Result
 from bench.report import machine, table, to_json, write
-from bench.suite import BENCHMARKS, run_all
+from bench.suite import DEFAULT, run_all
 from bench.ui import Ui
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def results(infra: Endpoints) -> dict[str, Result]:
-    done = await run_all(infra, SIZES["tiny"], Ui(quiet=True), list(BENCHMARKS))
+    done = await run_all(infra, SIZES["tiny"], Ui(quiet=True), DEFAULT)
     return {r.name: r for r in done}
 
 
@@ -36,9 +36,7 @@ KNOWN_DEFECTS = {
 }
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=KNOWN_DEFECTS.get(n, ())) for n in BENCHMARKS]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN_DEFECTS.get(n, ())) for n in DEFAULT])
 def test_benchmark_runs_and_its_checks_hold(results: dict[str, Result], name: str) -> None:
     result = results[name]
     assert result.status == "ok", result.error or result.details.get("traceback")
@@ -81,7 +79,7 @@ async def test_results_are_written_as_json_and_markdown(
     saved = json.loads(js.read_text())
     assert saved["machine"]["cores"] >= 1
     assert saved["machine"]["postgresql"]
-    assert {r["name"] for r in saved["results"]} == set(BENCHMARKS)
+    assert {r["name"] for r in saved["results"]} == set(DEFAULT)
     text = md.read_text()
     assert "| pipeline |" in text
     assert "Machine:" in text

@@ -16,6 +16,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from datetime import time as clock_time
 from pathlib import Path
@@ -30,8 +32,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import REPO_ROOT, SERVICES, Settings
+from ..infra import Endpoints, endpoints_of, external_endpoints
 from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env
 from . import figures as figures_module
+from . import outputs as outputs_module
 from . import plan as plan_module
 from .runner import ScenarioRunner, Tally, Tokens
 
@@ -40,9 +44,17 @@ app = typer.Typer(add_completion=False)
 DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
 
 
-async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
+def servers(settings: Settings) -> Endpoints:
+    """Kafka and PostgreSQL to run on: the servers ``ANKOMMEN_INFRA=external`` names (a
+    shared installation, as CI and the tests use them), else this checkout's own."""
+    if os.environ.get("ANKOMMEN_INFRA", "").strip().lower() == "external":
+        return external_endpoints()
+    return endpoints_of(settings)
+
+
+async def fresh_run(infra: Endpoints, run: str) -> dict[str, str]:
     """Empty databases and no topics for ``run``: a second run inherits nothing."""
-    admin = await asyncpg.connect(settings.pg_admin_dsn)
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
     try:
         for name in SERVICES:
             db = f"{run}_{name}"
@@ -50,7 +62,7 @@ async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
             await admin.execute(f'CREATE DATABASE "{db}" OWNER "{name}"')
     finally:
         await admin.close()
-    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await kafka.start()
     try:
         old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
@@ -59,13 +71,31 @@ async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
             await asyncio.sleep(1)  # deletion is asynchronous on the broker
     finally:
         await kafka.close()
-    return {
-        name: settings.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES
-    }
+    return {name: infra.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES}
+
+
+async def drop_run(infra: Endpoints, run: str) -> None:
+    """The run's databases and topics gone (the bench's runs: tens of thousands of
+    households each; a demo's stay for the dashboard and the next run replaces them)."""
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    try:
+        for name in SERVICES:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{run}_{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
+        if old:
+            await kafka.delete_topics(old)
+    finally:
+        await kafka.close()
 
 
 def start_services(
     settings: Settings,
+    infra: Endpoints,
     dsns: dict[str, str],
     run: str,
     start: datetime,
@@ -77,7 +107,7 @@ def start_services(
     for name in SERVICES:
         env = service_env(
             name,
-            kafka_bootstrap=settings.kafka_bootstrap,
+            kafka_bootstrap=infra.kafka_bootstrap,
             database_url=dsns[name],
             topic_prefix=f"{run}.",
             topic_partitions="1",  # the log order is the handling order: a repeatable run
@@ -165,7 +195,10 @@ def write_outputs(
         written.append(path)
 
     figures = [f.as_row() for f in result["figures"]]
-    dump("scenario-figures.json", {"run": meta, "figures": figures, "tally": tally.__dict__})
+    account = {k: v for k, v in tally.__dict__.items() if k not in ("outlook_check", "step_ends")}
+    dump("scenario-figures.json", {"run": meta, "figures": figures, "tally": account})
+    if tally.outlook_check is not None:
+        dump("outlook-check.json", tally.outlook_check)
     table("scenario-figures.csv", figures)
     table(
         "weekly-assignments.csv",
@@ -186,6 +219,30 @@ def write_outputs(
     return written
 
 
+def outlook_summary(check: dict[str, Any]) -> str:
+    """ "Does the outlook view see it coming?" in one paragraph."""
+    if check["shortage_on"] is None:
+        return (
+            f"Outlook check: the places did not run short in this window "
+            f"({len(check['readings'])} readings from {check['reads_from']})."
+        )
+    if check["first_warning_read_on"] is None:
+        return (
+            f"Outlook check: the places ran short on {check['shortage_on']} (the city opened "
+            f"{check['shortage_site']}); reporting's outlook did [red]not[/] warn in "
+            f"{len(check['readings'])} readings from {check['reads_from']}."
+        )
+    verdict = "[green]before[/]" if check["warned_before_shortage"] else "[red]not before[/]"
+    return (
+        f"Outlook check: the places ran short on {check['shortage_on']} (the city opened "
+        f"{check['shortage_site']}); reporting's outlook first saw them run out when read on "
+        f"{check['first_warning_read_on']} (steady intake: out on "
+        f"{check['first_warning_predicted_run_out_on']}, "
+        f"{check['predicted_weeks_after_shortage']} weeks after the actual shortage), "
+        f"{verdict} the shortage ({check['lead_weeks']} weeks ahead)."
+    )
+
+
 def scenario_start(plan: plan_module.Plan) -> datetime:
     """The clocks start the Friday before the first Monday (its batch is decided then)."""
     return datetime.combine(plan.weeks[0].decided_on, clock_time(8), tzinfo=CITY_TZ)
@@ -200,19 +257,29 @@ def execute(
     pace: float = 0.0,
     serve: bool = False,
     progress: bool = True,
+    reports: bool = True,
+    infra: Endpoints | None = None,
+    watch: Callable[[dict[str, int], dict[str, str]], AbstractContextManager[Any]] | None = None,
 ) -> tuple[dict[str, Any], Tally, float]:
+    """Run ``plan`` on fresh databases and topics named after ``run`` (on ``infra``, or the
+    servers ``servers()`` finds); print the figures and write ``output``. ``reports``:
+    fetch reporting's views and reports into ``output`` too. ``watch(pids, urls)``: a
+    context around the run itself (the bench samples memory and lag with it)."""
     settings = Settings.from_env()
     procs: list[ServiceProcess] = []
     try:
-        dsns = asyncio.run(fresh_run(settings, run))
-        procs = start_services(settings, dsns, run, scenario_start(plan), plan.seed, ports)
+        infra = infra or servers(settings)
+        dsns = asyncio.run(fresh_run(infra, run))
+        procs = start_services(settings, infra, dsns, run, scenario_start(plan), plan.seed, ports)
         urls = {p.name: p.url for p in procs}
         console.print(
             f"[green]✓[/] five services ready ({', '.join(f'{p.name} {p.url}' for p in procs)}); "
             f"run {run}: databases {run}_*, topics {run}.*"
         )
         started = time.perf_counter()
-        tally = run_plan(plan, urls, pace=pace, progress=progress)
+        pids = {p.name: p.process.pid for p in procs if p.process is not None}
+        with watch(pids, urls) if watch else nullcontext():
+            tally = run_plan(plan, urls, pace=pace, progress=progress)
         console.print(
             "time per phase (s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in sorted(tally.phase_seconds.items()))
@@ -244,6 +311,8 @@ def execute(
                 else ""
             )
         )
+        if tally.outlook_check is not None:
+            console.print(outlook_summary(tally.outlook_check))
         if output is not None:
             meta = {
                 "scenario": plan.name,
@@ -253,11 +322,28 @@ def execute(
                 "from": plan.weeks[0].monday.isoformat(),
                 "to": plan.weeks[-1].monday.isoformat(),
                 "seconds": round(elapsed, 1),
+                # a shared 2-core machine: the seconds mean little without the load
+                "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
             }
             written = write_outputs(result, tally, output, meta)
-            console.print(f"written to {output}: {', '.join(p.name for p in written)}")
+            if reports:
+                written += asyncio.run(
+                    outputs_module.fetch_reports(urls["reporting"], output, Tokens())
+                )
+            console.print(
+                f"written to {output}: {len(written)} files"
+                + (
+                    " (the run's figures; reporting's views/, zwischenbilanz.html and .pdf, "
+                    "stadtbezirke/, dashboard.html)"
+                    if reports
+                    else " (the run's figures)"
+                )
+            )
         if serve:
-            console.print("Serving the services (API docs at …/docs); Ctrl-C stops.")
+            console.print(
+                f"Serving the dashboard at {urls['reporting']}/ (the interim report at "
+                f"{urls['reporting']}/report, API docs at …/docs of each service); Ctrl-C stops."
+            )
             while all(p.alive() for p in procs):
                 time.sleep(1)
         return result, tally, elapsed
@@ -313,6 +399,9 @@ def main(
     output: str = typer.Option("", help="Folder for the views (CSV, JSON); default demo-output"),
     serve: bool = typer.Option(None, help="Keep serving after the run (default: at a terminal)"),
     plan_only: bool = typer.Option(False, help="Print the plan (sites to open by quarter), no run"),
+    reports: bool = typer.Option(
+        True, help="Fetch reporting's views, interim report and district reports (HTML, PDF)"
+    ),
 ) -> None:
     """Run a scenario through freshly started services and print its headline figures."""
     data = plan_module.load(scenario)
@@ -338,6 +427,7 @@ def main(
         ports=ports,
         pace=pace,
         serve=interactive() if serve is None else serve,
+        reports=reports,
     )
     failed = [f.id for f in result["figures"] if not f.ok]
     if failed:

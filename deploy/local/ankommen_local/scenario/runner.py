@@ -1,8 +1,9 @@
 """The scenario through the running services: one plan week after another, over HTTP only.
 
 Each week is one simulated step (docs/business-time.md): every clock moves to Monday
-noon, the barrier waits until every service has handled everything, then the week's
-commands go out as the city's staff would send them, each with the token of its role:
+noon, then the week's commands go out as the city's staff would send them, each with the
+token of its role, with a barrier (every service has handled everything) wherever the
+next commands need the events of the last (``ScenarioRunner._week``):
 
 - housing staff open the week's sites (named ones on their recorded day, generated ones
   where the record is silent) and start closing those due (allocation relocates their
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -41,7 +43,12 @@ from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
+SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
+SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
+SITE_CAPACITY_MAX = 5000  # housing's largest site (places)
+QUOTA_PERSONS_MAX = 100_000  # allocation's bound for a quota period's expected persons
+WEEKLY_QUOTA_MAX = 10_000  # and for its weekly quota
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
 SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
 
@@ -97,6 +104,10 @@ class Tally:
     expired_holds: int = 0
     homeless_weeks: dict[str, dict[str, int]] = field(default_factory=dict)
     close_delays: dict[str, int] = field(default_factory=dict)
+    barriers: int = 0
+    http_calls: int = 0
+    step_ends: list[float] = field(default_factory=list)  # perf_counter at each step's end
+    outlook_check: dict[str, Any] | None = None  # "does the outlook see it coming?"
 
 
 class ScenarioRunner:
@@ -126,6 +137,11 @@ class ScenarioRunner:
         self.arrivals: dict[str, date] = {}
         self.closing: list[SiteSpec] = []
         self.snapshots: dict[str, Any] = {}
+        self._unsettled = False  # commands sent since the last barrier
+        self._step_households = 0
+        self.expired: set[str] = set()  # reservations housing answered have expired
+        self.part_ids: dict[str, list[str]] = {}  # a site opened in parts: their ids
+        self.watch = OutlookWatch.of(plan)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -143,6 +159,7 @@ class ScenarioRunner:
         response = await self.clients[service].request(
             method, path, headers=self.tokens.header(role, service, district), **kwargs
         )
+        self.tally.http_calls += 1
         if response.status_code not in ok:
             raise RuntimeError(
                 f"{service} {method} {path}: {response.status_code} {response.text[:500]}"
@@ -189,6 +206,7 @@ class ScenarioRunner:
                 self.tally.max_step_seconds = max(
                     self.tally.max_step_seconds, time.perf_counter() - started
                 )
+                self.tally.step_ends.append(time.perf_counter())
                 if self.on_week:
                     self.on_week(week, self.tally)
                 if self.pace:
@@ -196,6 +214,8 @@ class ScenarioRunner:
         finally:
             for client in self.clients.values():
                 await client.aclose()
+        if self.watch is not None:
+            self.tally.outlook_check = self.watch.verdict()
         return self.tally
 
     async def _announce_quota_periods(self) -> None:
@@ -204,10 +224,16 @@ class ScenarioRunner:
         years = sorted(
             {w.monday.year for w in self.plan.weeks} | {self.plan.weeks[0].decided_on.year}
         )
+        stock_week = self.plan.weeks[0]
         for year in years:
             in_year = [w for w in self.plan.weeks if w.decided_on.year == year]
             expected = sum(w.persons for w in in_year)
-            weekly = max((w.persons for w in in_year), default=0)
+            # the window's first week brings its stock: no week's intake
+            weekly = max((w.persons for w in in_year if w is not stock_week), default=0)
+            # allocation's bounds for a period (Aufnahmesoll ≤ 100,000, Wochenkontingent
+            # ≤ 10,000): only the large bench runs reach them; the quota is reported
+            # against, never enforced, so a capped one changes no placement
+            expected, weekly = min(expected, QUOTA_PERSONS_MAX), min(weekly, WEEKLY_QUOTA_MAX)
             response = await self._call(
                 "allocation",
                 "POST",
@@ -223,27 +249,79 @@ class ScenarioRunner:
             self.quota[year] = response.json()["quota_period_id"]
 
     async def _week(self, week: Week) -> None:
+        """One step, with as few barriers as the commands' dependencies allow (each barrier
+        waits for every event in flight, so it is the step's main cost):
+
+        1. the clocks move to Monday noon, then the week's sites open and close; one
+           barrier after both (the sweeps' events and the sites' are independent of each
+           other, and allocation needs both before it places anyone);
+        2. the Land's batch; a barrier (the placements: the holds to check in);
+        3. the Monday check-ins, and beside them the moves on, then the move-outs and the
+           volunteers' commands; a barrier after all of them. Those commands are about
+           households that arrived weeks ago, so this week's arrivals' events need not be
+           handled first. Only when a check-in moved a household already living here (a
+           relocation from a closing site) the check-ins go first, with a barrier: allocation
+           must know where it lives before anything else is asked about it;
+        4. the moves those started (check-ins, each round with its barrier) until nothing
+           is held; then the homeless check.
+        """
         monday = week.monday
-        await self._timed("advance", self.driver.advance(at(monday, 12)))
-        if await self._timed("sites", self._sites(week)):
-            await self._timed("settle", self.driver.settle())  # allocation needs the sites
-        await self._timed("assign", self._assign(week))
-        await self._timed("settle", self.driver.settle())
-        await self._timed("check_in", self._check_in(monday))
-        await self._timed("settle", self.driver.settle())
+        self._step_households = len(week.households)
+        await self._timed("advance", self._clocks_to(at(monday, 12)))
+        await self._timed("sites", self._sites(week))
+        await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
+        if await self._timed("assign", self._assign(week)):
+            await self._settle()
+        held = await self._timed("check_in", self._held())
         before = self._commands()
-        await self._timed("move_on", self._move_on(week))
-        await self._timed("exits", self._exits(week))
-        await self._timed("volunteers", self._volunteers(week))
-        if self._commands() != before:  # a quiet week sends nothing more: no barrier
-            await self._timed("settle", self.driver.settle())
+        if self._moves(held, week) or self._leaving_on_arrival(week):
+            await self._timed("check_in", self._check_in(held, monday))
+            await self._settle()  # allocation must see where a moved household lives now
+            await self._after_arrivals(week)
+        else:
+            # only this week's arrivals: nothing that follows is about them
+            await asyncio.gather(
+                self._timed("check_in", self._check_in(held, monday)), self._after_arrivals(week)
+            )
+        if self._commands() != before or self._unsettled:
+            await self._settle()
         # The step's own moves: a check-in frees places elsewhere, which allocation fills
         # from the waitlist and the Notunterkünfte (new holds): until nothing is held.
         for _ in range(MAX_MOVE_ROUNDS):
-            if not await self._timed("check_in", self._check_in(None)):
+            held = await self._timed("check_in", self._held())
+            if not held:
                 break
-            await self._timed("settle", self.driver.settle())
+            await self._timed("check_in", self._check_in(held, None))
+            await self._settle()
         await self._timed("homeless_check", self._nobody_homeless(monday))
+        if self.watch is not None and self.watch.due(monday):
+            await self._timed("outlook", self._read_outlook(monday))
+
+    async def _clocks_to(self, to: datetime) -> None:
+        """Every clock to ``to``, stage by stage, each service running its business sweeps
+        before it answers (``SimulationDriver.advance`` without its barrier: the step's
+        first barrier comes after the sites, and covers both)."""
+        for stage in self.driver.stages:
+            answers = await asyncio.gather(
+                *(
+                    self.clients[name].post(
+                        "/_simulation/clock",
+                        json={"to": to.isoformat()},
+                        headers=self.driver.headers[name],
+                    )
+                    for name in stage
+                )
+            )
+            for name, response in zip(stage, answers, strict=True):
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name} refused to advance to {to}: {response.text}")
+        self._unsettled = True
+
+    async def _settle(self) -> None:
+        timeout = max(SETTLE_TIMEOUT, SETTLE_SECONDS_PER_HOUSEHOLD * self._step_households)
+        await self._timed("settle", self.driver.settle(timeout=timeout))
+        self.tally.barriers += 1
+        self._unsettled = False
 
     def _commands(self) -> tuple[int, ...]:
         t = self.tally
@@ -263,38 +341,42 @@ class ScenarioRunner:
         """The week's openings and closings; whether anything changed."""
         changed = bool(week.opens or week.closes)
         for site in week.opens:
-            body = site.open_command()
-            body["occurred_at"] = site.opens_on.isoformat()  # its recorded day, ≤ the step
-            await self._call("housing", "POST", "/sites", Role.HOUSING_STAFF, json=body)
+            for body in self._parts(site):
+                await self._call("housing", "POST", "/sites", Role.HOUSING_STAFF, json=body)
             self.tally.sites_opened += 1
         for site in week.closes:
             assert site.closes_on is not None
-            await self._call(
-                "housing",
-                "POST",
-                f"/sites/{site.site_id}/closing",
-                Role.HOUSING_STAFF,
-                json={
-                    "reason": _closing_reason(site),
-                    "closes_on": site.closes_on.isoformat(),
-                    # dated now: the relocations it starts hold places from now on
-                    "occurred_at": at(week.monday, 11).isoformat(),
-                },
-            )
+            for site_id in self.part_ids.get(site.site_id, [site.site_id]):
+                await self._call(
+                    "housing",
+                    "POST",
+                    f"/sites/{site_id}/closing",
+                    Role.HOUSING_STAFF,
+                    json={
+                        "reason": _closing_reason(site),
+                        "closes_on": site.closes_on.isoformat(),
+                        # dated now: the relocations it starts hold places from now on
+                        "occurred_at": at(week.monday, 11).isoformat(),
+                    },
+                )
             self.closing.append(site)
         for site in list(self.closing):
             assert site.closes_on is not None
             if week.monday < site.closes_on:
                 continue
-            response = await self._call(
-                "housing",
-                "POST",
-                f"/sites/{site.site_id}/close",
-                Role.HOUSING_STAFF,
-                ok=(200, 409),
-                json={"occurred_at": site.closes_on.isoformat()},
-            )
-            if response.status_code == 200:
+            open_parts = self.part_ids.get(site.site_id, [site.site_id])
+            for site_id in list(open_parts):
+                response = await self._call(
+                    "housing",
+                    "POST",
+                    f"/sites/{site_id}/close",
+                    Role.HOUSING_STAFF,
+                    ok=(200, 409),
+                    json={"occurred_at": site.closes_on.isoformat()},
+                )
+                if response.status_code == 200:
+                    open_parts.remove(site_id)  # closed; other parts may still empty out
+            if not open_parts:
                 self.closing.remove(site)
                 self.tally.sites_closed += 1
                 changed = True
@@ -303,11 +385,36 @@ class ScenarioRunner:
                     self.tally.close_delays[site.name] = delay
         return changed
 
+    def _parts(self, site: SiteSpec) -> list[dict[str, Any]]:
+        """The commands that open ``site``: one, or at large scales (a tenfold
+        Oststadtkrankenhaus has 8,000 places) parts of at most housing's largest site
+        each, "(Teil 2)" and on, with ids derived from the site's; closed together."""
+        body = site.open_command()
+        body["occurred_at"] = site.opens_on.isoformat()  # its recorded day, ≤ the step
+        count = -(-site.capacity // SITE_CAPACITY_MAX)
+        if count <= 1:
+            return [body]
+        ids = [site.site_id] + [
+            str(uuid.uuid5(uuid.UUID(site.site_id), f"part {n}")) for n in range(2, count + 1)
+        ]
+        self.part_ids[site.site_id] = ids
+        share, extra = divmod(site.capacity, count)
+        return [
+            {
+                **body,
+                "site_id": site_id,
+                "name": site.name if n == 1 else f"{site.name} (Teil {n})",
+                "capacity": share + (1 if n <= extra else 0),
+            }
+            for n, site_id in enumerate(ids, start=1)
+        ]
+
     # -- assignments and arrivals -----------------------------------------------------------
 
-    async def _assign(self, week: Week) -> None:
+    async def _assign(self, week: Week) -> bool:
+        """The Land's batch for Monday's bus; whether there was one."""
         if not week.households:
-            return
+            return False
         friday = at(week.decided_on, 10)
         quota = self.quota.get(week.decided_on.year)
         for start in range(0, len(week.households), BATCH_LIMIT):
@@ -338,11 +445,40 @@ class ScenarioRunner:
             if not h.unaccompanied_minor:
                 self.sizes[h.land_reference] = h.size
                 self.living[h.land_reference] = week.monday
+        return True
 
-    async def _check_in(self, monday: date | None) -> int:
+    async def _after_arrivals(self, week: Week) -> None:
+        await self._timed("move_on", self._move_on(week))
+        await asyncio.gather(
+            self._timed("exits", self._exits(week)),
+            self._timed("volunteers", self._volunteers(week)),
+        )
+
+    async def _held(self) -> list[dict[str, Any]]:
+        """Every reservation housing holds, in a fixed order; not those it answered have
+        expired (held until housing's sweep releases them at the next step: asking
+        again would only hear the same answer)."""
+        held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
+        return sorted(
+            (r for r in held if r["reservation_id"] not in self.expired),
+            key=lambda r: r["reservation_id"],
+        )
+
+    def _moves(self, held: list[dict[str, Any]], week: Week) -> bool:
+        """Whether a held reservation is for a household that did not come with this
+        week's bus (a relocation)."""
+        arriving = {self.households.get(h.land_reference) for h in week.households}
+        return any(r["household_id"] not in arriving for r in held)
+
+    def _leaving_on_arrival(self, week: Week) -> bool:
+        """Whether a household is planned to leave in the week it arrives (the window's
+        first week brings its stock): its case must be open before it can move out."""
+        leaving = set(week.exits)
+        return any(h.land_reference in leaving for h in week.households)
+
+    async def _check_in(self, held: list[dict[str, Any]], monday: date | None) -> None:
         """Check in every held reservation: Monday's arrivals at 10:00 (``monday``), or the
         moves the step's own relocations started, at the step's time (``None``)."""
-        held = await self._all("housing", "/reservations", Role.HOUSING_STAFF, status="held")
 
         async def one(reservation: dict[str, Any]) -> None:
             body = {}
@@ -364,11 +500,13 @@ class ScenarioRunner:
                 if "expired" not in response.text:
                     raise RuntimeError(f"check-in refused: {response.text[:300]}")
                 self.tally.expired_holds += 1
+                self.expired.add(reservation["reservation_id"])
                 return
             self.tally.check_ins += 1
 
-        await self._each(sorted(held, key=lambda r: r["reservation_id"]), one)
-        return len(held)
+        await self._each(held, one)
+        if held:
+            self._unsettled = True
 
     async def _each(self, items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Staff at many doors at once: ``work`` for every item, ``concurrency`` at a time.
@@ -617,6 +755,27 @@ class ScenarioRunner:
 
     # -- nobody homeless ---------------------------------------------------------------------
 
+    async def _read_outlook(self, monday: date) -> None:
+        """Reporting's outlook (view 9) as the council would read it at the end of this
+        step, as of the step's day: when does it see the places run out?"""
+        assert self.watch is not None
+        view = (
+            await self._call("reporting", "GET", "/internal/views/outlook", Role.COUNCIL_READER)
+        ).json()
+        answers = next(t for t in view["tables"] if t["key"] == "answers")["rows"]
+        occupancy = (await self._call("housing", "GET", "/occupancy", Role.HOUSING_STAFF)).json()
+        self.watch.readings.append(
+            {
+                "read_on": monday.isoformat(),
+                "as_of": str(view["as_of"]),
+                "free_places_now": view["notes"].get("free_places_now"),
+                "free_places_housing": occupancy["total"]["free"],
+                "runs_out_on": {a["scenario"]: a["runs_out_on"] for a in answers},
+                "places_needed": {a["scenario"]: a["places_needed"] for a in answers},
+                "intake_per_week": {a["scenario"]: a["intake_per_week"] for a in answers},
+            }
+        )
+
     async def _nobody_homeless(self, monday: date) -> None:
         """At the end of the step (and so of every day until the next one: nothing else
         happens in between), every household assigned has a place."""
@@ -641,6 +800,96 @@ class ScenarioRunner:
                 f"week of {monday}: {len(alerts)} open homelessness alerts, "
                 f"without a bed: {without}"
             )
+
+
+@dataclass
+class OutlookWatch:
+    """ "Does the outlook view see it coming?" (the data file's ``[outlook_check]``).
+
+    From ``reads_from`` every ``every_weeks`` weeks up to the shortage, the runner reads
+    reporting's outlook at the end of the step. The *shortage* is the first week in which
+    the city had to open emergency places because its places ran short: the plan's first
+    generated Notunterkunft from ``reads_from`` on (the plan opens one whenever the places
+    fall below the stock plus next week's arrivals plus the reserve; docs/scenario.md).
+    The outlook *warns* at the first reading whose steady scenario (the last 8 weeks'
+    intake held) sees the places run out within its horizon.
+    """
+
+    reads_from: date
+    every_weeks: int
+    shortage_on: date | None
+    shortage_site: str | None
+    readings: list[dict[str, Any]] = field(default_factory=list)
+
+    # reporting's outlook derives the intake from the last 8 weeks of assignments: the
+    # window's first week brings its whole stock as assignments, so readings start after
+    RECENT_WEEKS = 8
+
+    @classmethod
+    def of(cls, plan: Plan) -> OutlookWatch | None:
+        check = plan.data.get("outlook_check")
+        if not check:
+            return None
+        first = plan.weeks[0].monday
+        reads_from = max(
+            date.fromisoformat(str(check["from"])),
+            first + timedelta(weeks=cls.RECENT_WEEKS + 1),
+        )
+        shortage = next(
+            (
+                (w.monday, s.name)
+                for w in plan.weeks
+                if w.monday >= reads_from
+                for s in w.opens
+                if s.generated and s.pillar == "notunterkunft"
+            ),
+            (None, None),
+        )
+        return cls(reads_from, int(check.get("every_weeks", 1)), *shortage)
+
+    def due(self, monday: date) -> bool:
+        if monday < self.reads_from:
+            return False
+        if self.shortage_on is not None and monday > self.shortage_on:
+            return False
+        return (monday - self.reads_from).days // 7 % self.every_weeks == 0 or (
+            self.shortage_on is not None and monday == self.shortage_on
+        )
+
+    def verdict(self) -> dict[str, Any]:
+        """When the outlook first warned against when the places ran short."""
+        warning = next(
+            (r for r in self.readings if r["runs_out_on"].get("steady") is not None), None
+        )
+        rising = next(
+            (r for r in self.readings if r["runs_out_on"].get("rising") is not None), None
+        )
+        lead = late_by = None
+        if warning is not None and self.shortage_on is not None:
+            lead = (self.shortage_on - date.fromisoformat(warning["read_on"])).days // 7
+            predicted = date.fromisoformat(warning["runs_out_on"]["steady"])
+            late_by = (predicted - self.shortage_on).days // 7
+        return {
+            "reads_from": self.reads_from.isoformat(),
+            "every_weeks": self.every_weeks,
+            "shortage_on": self.shortage_on.isoformat() if self.shortage_on else None,
+            "shortage_site": self.shortage_site,
+            "first_warning_read_on": warning["read_on"] if warning else None,
+            "first_warning_predicted_run_out_on": (
+                warning["runs_out_on"]["steady"] if warning else None
+            ),
+            "first_warning_under_rising_intake_read_on": rising["read_on"] if rising else None,
+            "warned_before_shortage": bool(
+                warning
+                and self.shortage_on
+                and date.fromisoformat(warning["read_on"]) < self.shortage_on
+            ),
+            "lead_weeks": lead,
+            # how far the first warning's run-out date lay after the actual shortage
+            # (negative: before it)
+            "predicted_weeks_after_shortage": late_by,
+            "readings": self.readings,
+        }
 
 
 def _closing_reason(site: SiteSpec) -> str:
