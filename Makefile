@@ -55,10 +55,10 @@ infra-down: bootstrap ## Stop them
 infra-status: bootstrap ## Show whether they run and answer
 	$(LOCAL) status
 
-demo: bootstrap ## Hannover 2010–2016 through the five services; figures and views in demo-output/ (DEMO_ARGS=--scale 0.2 --from 2015-08-01 --pace 0.5)
+demo: bootstrap browser-deps ## Hannover 2010–2016 through the five services; figures and views in demo-output/ (DEMO_ARGS=--scale 0.2 --from 2015-08-01 --pace 0.5)
 	scripts/demo.sh $(DEMO_ARGS)
 
-scenario: bootstrap ## A scenario run, timed, exits after writing demo-output/ (SCENARIO_ARGS=--scenario rising_again | --scale 10 | --plan-only)
+scenario: bootstrap browser-deps ## A scenario run, timed, exits after writing demo-output/ (SCENARIO_ARGS=--scenario rising_again | --scale 10 | --plan-only)
 	CI=true scripts/with-infra.sh $(RUN) python -m ankommen_local.scenario $(SCENARIO_ARGS)
 
 chaos: bootstrap ## The long fault run: 2 replicas each, 100 kills, 10 broker and 3 PostgreSQL outages of 60 s+, 6 partitions (SEED=n)
