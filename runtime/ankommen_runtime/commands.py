@@ -4,9 +4,10 @@ Pydantic's lax mode turns ``true`` into ``1``, ``"5"`` into ``5`` and ``0.0`` in
 1970-01-01: a client that sent the wrong type gets a 2xx and a value it never meant.
 Strict mode would refuse those, but FastAPI validates the decoded JSON in Python mode,
 where strict also refuses the strings a UUID, a date or an enum arrive as. So this base
-checks the JSON type of every scalar field before pydantic converts it: a number field
-takes a JSON number, a flag takes a boolean, a text, id, date or enum field takes a
-string. A wrong type is a 422 naming the field, like any other bad input.
+checks the JSON type of every scalar field, and of every item of a list of scalars, before
+pydantic converts it: a number field takes a JSON number, a flag takes a boolean, a text,
+id, date or enum field takes a string (``[true]`` is not a list of Stadtbezirke). A wrong
+type is a 422 naming the field, like any other bad input.
 """
 
 from __future__ import annotations
@@ -49,7 +50,40 @@ def _json_types(annotation: object) -> tuple[type, ...] | None:
         isinstance(annotation, type) and issubclass(annotation, (date, datetime, enum.Enum))
     ):
         return (str,)
-    return None  # lists, nested models, literals: they check themselves
+    return None  # nested models, literals: they check themselves
+
+
+_SEQUENCES = (list, set, frozenset, tuple)
+
+
+def _item_types(annotation: object) -> tuple[type, ...] | None:
+    """For a list (or set, tuple) of scalars: the JSON types of its items; else None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _item_types(typing.get_args(annotation)[0])
+    if origin is typing.Union or isinstance(annotation, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None) and (inner := _item_types(arg)) is not None:
+                return inner
+        return None
+    if origin in _SEQUENCES:
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        if len(args) == 1:
+            return _json_types(args[0])
+    return None
+
+
+def _wrong_type(value: object, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, (uuid.UUID, date, enum.Enum)):  # built in Python, not JSON
+        return False
+    # bool is an int in Python, never in JSON
+    return (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted)
+
+
+def _expected(accepted: tuple[type, ...]) -> str:
+    return " or ".join(
+        sorted({_describe(t()) if t is not type(None) else "null" for t in accepted})
+    )
 
 
 def _describe(value: object) -> str:
@@ -72,13 +106,17 @@ class Command(BaseModel):
     def _json_type_matches(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name is None:
             return value
-        accepted = _json_types(cls.model_fields[info.field_name].annotation)
-        if accepted is None:
+        annotation = cls.model_fields[info.field_name].annotation
+        accepted = _json_types(annotation)
+        if accepted is not None:
+            if _wrong_type(value, accepted):
+                raise ValueError(f"{_describe(value)} where {_expected(accepted)} is expected")
             return value
-        # bool is an int in Python, never in JSON
-        wrong = isinstance(value, bool) and bool not in accepted
-        wrong = wrong or not isinstance(value, accepted)
-        if wrong and not isinstance(value, (uuid.UUID, date, enum.Enum)):  # built in Python
-            expected = sorted({_describe(t()) if t is not type(None) else "null" for t in accepted})
-            raise ValueError(f"{_describe(value)} where {' or '.join(expected)} is expected")
+        items = _item_types(annotation)
+        if items is not None and isinstance(value, list):
+            for n, item in enumerate(value):
+                if _wrong_type(item, items):
+                    raise ValueError(
+                        f"item {n}: {_describe(item)} where {_expected(items)} is expected"
+                    )
         return value

@@ -39,13 +39,13 @@ from ankommen_contracts.events.integration import (
     TimeSlot,
     Weekday,
 )
-from ankommen_runtime import Conflict, Tx, Uow
+from ankommen_runtime import Conflict, Tx, Uow, commands
 from ankommen_runtime.auth import Actor, Role
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import DomainError
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.store import found
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .domain import (
     Case,
@@ -78,9 +78,8 @@ def guard(actor: Actor, case: Case) -> None:
         )
 
 
-class Command(BaseModel):
-    # Unknown fields are refused (422 naming them): a typo must not pass as a default.
-    model_config = ConfigDict(extra="forbid")
+class Command(commands.Command):
+    """Unknown fields are refused and JSON types checked (422 naming the field)."""
 
 
 # -- events from housing and allocation ----------------------------------------------------

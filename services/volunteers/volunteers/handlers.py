@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from ankommen_contracts import District, Envelope, LanguageCode, Skill, UniqueList
 from ankommen_contracts.events.integration import CaseClosed, SupportRequested
 from ankommen_contracts.events.volunteers import MatchEndReason
-from ankommen_runtime import Conflict, NotFound, Tx, Uow
+from ankommen_runtime import Conflict, NotFound, Tx, Uow, commands
 from ankommen_runtime.clock import local_date
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .domain import (
     MAX_HOURS_PER_WEEK,
@@ -51,10 +51,8 @@ class Rules:
     request_overdue_after: timedelta
 
 
-class Command(BaseModel):
-    """A command body: unknown fields are refused (422 naming them)."""
-
-    model_config = ConfigDict(extra="forbid")
+class Command(commands.Command):
+    """Unknown fields are refused and JSON types checked (422 naming the field)."""
 
 
 Hours = Annotated[int, Field(ge=1, le=MAX_HOURS_PER_WEEK, description="Hours per week")]

@@ -8,7 +8,7 @@ from datetime import date
 
 import asyncpg
 import pytest
-from ankommen_contracts import Text
+from ankommen_contracts import Text, UniqueList
 from ankommen_runtime.commands import Command
 from ankommen_runtime.pagination import MAX_LIMIT, MAX_OFFSET, Page, PageQuery
 from ankommen_runtime.service import ServiceSpec, create_service_app
@@ -133,10 +133,22 @@ class Quota(Command):
     persons: int
     starts_on: date
     urgent: bool = False
+    districts: UniqueList[int] | None = None
+    days: list[date] | None = None
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("persons", True), ("persons", "5"), ("starts_on", 0.0), ("urgent", 1)]
+    ("field", "value"),
+    [
+        ("persons", True),
+        ("persons", "5"),
+        ("starts_on", 0.0),
+        ("urgent", 1),
+        ("urgent", 0.0),
+        ("districts", [1, True]),
+        ("districts", ["9"]),
+        ("days", [0]),
+    ],
 )
 def test_a_command_takes_json_types_at_their_word(field: str, value: object) -> None:
     body = {"persons": 5, "starts_on": "2016-01-04", field: value}
@@ -146,5 +158,9 @@ def test_a_command_takes_json_types_at_their_word(field: str, value: object) -> 
 
 
 def test_a_command_still_reads_ids_dates_and_enums_from_strings() -> None:
-    quota = Quota.model_validate({"persons": 5, "starts_on": "2016-01-04", "urgent": True})
+    quota = Quota.model_validate(
+        {"persons": 5, "starts_on": "2016-01-04", "urgent": True, "districts": [9, 1],
+         "days": ["2016-01-05"]}
+    )  # fmt: skip
     assert (quota.persons, quota.starts_on, quota.urgent) == (5, date(2016, 1, 4), True)
+    assert (quota.districts, quota.days) == ([9, 1], [date(2016, 1, 5)])
