@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from .errors import Conflict, Unprocessable
 
@@ -113,10 +113,22 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_text)]
-"""A calendar day as ISO text ("2015-10-12"), e.g. a view's ``as_of``."""
-IsoInstant = Annotated[datetime, BeforeValidator(_iso_text)]
-"""An instant as ISO text, e.g. a view's ``known_at``."""
+# Nothing this system records happened before it: a query for the year 1 is a mistake, and
+# the weeks a view looks back from it would leave the calendar (an OverflowError, a 500).
+EARLIEST_BUSINESS_DAY = date(1900, 1, 1)
+
+
+def _not_before_1900(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if day < EARLIEST_BUSINESS_DAY:
+        raise ValueError(f"not before {EARLIEST_BUSINESS_DAY.isoformat()}")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text), AfterValidator(_not_before_1900)]
+"""A calendar day as ISO text ("2015-10-12"), e.g. a view's ``as_of``; not before 1900."""
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_not_before_1900)]
+"""An instant as ISO text, e.g. a view's ``known_at``; not before 1900."""
 
 
 def _date_means_midnight(value: Any) -> Any:

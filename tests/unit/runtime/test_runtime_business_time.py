@@ -10,6 +10,8 @@ from ankommen_runtime import Conflict
 from ankommen_runtime import ids as id_source
 from ankommen_runtime.clock import (
     BusinessTime,
+    IsoDate,
+    IsoInstant,
     SimulatedClock,
     occurred,
     quota_week,
@@ -99,3 +101,15 @@ def test_simulation_is_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="production"):
         ServiceSettings(service="housing", simulation=True, environment="production")
     assert ServiceSettings(service="housing", simulation=True, environment="test").simulation
+
+
+@pytest.mark.parametrize("kind", [IsoDate, IsoInstant])
+def test_query_dates_are_iso_text_from_1900_on(kind: object) -> None:
+    adapter = TypeAdapter(kind)
+    assert adapter.validate_python(
+        "2015-10-12T00:00:00+02:00" if kind is IsoInstant else "2015-10-12"
+    )
+    for bad, why in [(0.3, "not a number"), ("1445", "not a number"), ("0001-01-01", "1900")]:
+        text = f"{bad}T00:00:00Z" if kind is IsoInstant and bad == "0001-01-01" else bad
+        with pytest.raises(ValidationError, match=why):
+            adapter.validate_python(text)
