@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import REPO_ROOT, SERVICES, Settings
+from ..infra import Endpoints, endpoints_of, external_endpoints
 from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env
 from . import figures as figures_module
 from . import plan as plan_module
@@ -40,9 +41,18 @@ app = typer.Typer(add_completion=False)
 DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
 
 
+def infra_endpoints(settings: Settings) -> Endpoints:
+    """The servers to run on: the local installation's, or with ``ANKOMMEN_INFRA=external``
+    the ones the environment names (shared servers, whose passwords are not in our state)."""
+    if os.environ.get("ANKOMMEN_INFRA", "").strip().lower() == "external":
+        return external_endpoints()
+    return endpoints_of(settings)
+
+
 async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
     """Empty databases and no topics for ``run``: a second run inherits nothing."""
-    admin = await asyncpg.connect(settings.pg_admin_dsn)
+    infra = infra_endpoints(settings)
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
     try:
         for name in SERVICES:
             db = f"{run}_{name}"
@@ -50,7 +60,7 @@ async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
             await admin.execute(f'CREATE DATABASE "{db}" OWNER "{name}"')
     finally:
         await admin.close()
-    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await kafka.start()
     try:
         old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
@@ -59,9 +69,7 @@ async def fresh_run(settings: Settings, run: str) -> dict[str, str]:
             await asyncio.sleep(1)  # deletion is asynchronous on the broker
     finally:
         await kafka.close()
-    return {
-        name: settings.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES
-    }
+    return {name: infra.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES}
 
 
 def start_services(
@@ -77,7 +85,7 @@ def start_services(
     for name in SERVICES:
         env = service_env(
             name,
-            kafka_bootstrap=settings.kafka_bootstrap,
+            kafka_bootstrap=infra_endpoints(settings).kafka_bootstrap,
             database_url=dsns[name],
             topic_prefix=f"{run}.",
             topic_partitions="1",  # the log order is the handling order: a repeatable run
