@@ -1,15 +1,25 @@
 """Where every id the services make comes from: one function, seeded in a simulation.
 
 In production ``new_id()`` is a random UUID (version 4). In a simulation run the runtime
-calls ``seed(n)`` at start-up and every id becomes a pure function of the seed, the scope
-it is made in and its position there, so the same scenario with the same seed produces
-the same ids, hence the same events (issue 13). Scopes make this hold although a service
-handles HTTP requests and several topics concurrently: an id made while handling a
-consumed event is derived from that event's id (itself deterministic), one made during
-an HTTP request from the request's correlation id, one made by a sweep from the sweep's
-name and the simulated time; only ids made outside any scope (the correlation id of a
-new request) come from the process-wide stream, which a sequential scenario drives in
-a fixed order.
+calls ``seed(n, namespace=service)`` at start-up and every id becomes a pure function of
+the seed, the service, the scope it is made in and its position there, so the same
+scenario with the same seed produces the same ids, hence the same events (issue 13).
+
+Scopes make this hold although a service handles HTTP requests and several topics
+concurrently: an id made while handling a consumed event is derived from that event's id
+(itself deterministic), one made during an HTTP request from the request's correlation
+id, one made by a sweep from the sweep's name and the simulated time; only ids made
+outside any scope (the correlation id of a new request) come from the process-wide
+stream, which a sequential scenario drives in a fixed order.
+
+The namespace (the service's name) keeps services seeded alike apart: the services of one
+run share the seed, and each process's stream starts at 0, so the n-th command to housing
+and the n-th to volunteers had the same correlation id, hence the same scope key and the
+same event ids. Reporting keys its facts by event id across every topic: it took one
+service's event for a redelivery of the other's and dropped it (issue 20: 833 occupied
+places in reporting's capacity view, 790 in housing's occupancy). One process is one
+service in a run of processes (the scenario, ``make demo``); services started inside one
+test process share the namespace given last.
 
 Pure standard library: a domain module may import it (``docs/service-shape.md``).
 """
@@ -25,6 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 _seed: int | None = None
+_namespace = ""
 _process_stream = itertools.count()
 
 
@@ -37,10 +48,12 @@ class _Scope:
 _scope: ContextVar[_Scope | None] = ContextVar("id_scope", default=None)
 
 
-def seed(value: int | None) -> None:
-    """Make ids deterministic from ``value`` (a simulation run); None: random again."""
-    global _seed, _process_stream
-    _seed = value
+def seed(value: int | None, namespace: str = "") -> None:
+    """Make ids deterministic from ``value`` (a simulation run); None: random again.
+
+    ``namespace`` (the service's name) keeps the ids of services seeded alike apart."""
+    global _seed, _namespace, _process_stream
+    _seed, _namespace = value, namespace
     _process_stream = itertools.count()
 
 
@@ -50,7 +63,8 @@ def seeded() -> bool:
 
 def derived(*parts: object) -> uuid.UUID:
     """A version-4-shaped UUID that is a pure function of the seed and ``parts``."""
-    digest = hashlib.sha256(":".join(str(p) for p in (_seed, *parts)).encode()).digest()
+    salt = (_seed, _namespace) if _namespace else (_seed,)
+    digest = hashlib.sha256(":".join(str(p) for p in (*salt, *parts)).encode()).digest()
     return uuid.UUID(bytes=digest[:16], version=4)
 
 

@@ -238,7 +238,7 @@ class Runtime:
             assert isinstance(self.clock, SimulatedClock)
             if remembered is not None and remembered > self.clock.now():
                 self.clock.advance_to(remembered)  # a restart never takes the clock back
-            ids.seed(settings.simulation_seed)
+            ids.seed(settings.simulation_seed, namespace=spec.name)
             log.warning(
                 "SIMULATION RUN: simulated business clock and seeded ids",
                 now=self.clock.now().isoformat(),

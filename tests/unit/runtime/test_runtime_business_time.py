@@ -86,6 +86,24 @@ def test_seeded_ids_depend_only_on_seed_scope_and_position() -> None:
         assert id_source.new_id() != id_source.new_id()
 
 
+def test_services_seeded_alike_make_ids_of_their_own() -> None:
+    # issue 20: five processes of one run share the seed; the n-th command of each had the
+    # same correlation id and so the same event ids, and reporting dropped one of each pair
+    try:
+        made: dict[str, list[uuid.UUID]] = {}
+        for service in ("housing", "integration"):
+            id_source.seed(2015, namespace=service)
+            with request_context() as cid:
+                made[service] = [cid, id_source.new_id(), id_source.new_id()]
+        assert not set(made["housing"]) & set(made["integration"])
+        id_source.seed(2015, namespace="housing")
+        with request_context() as cid:
+            again = [cid, id_source.new_id(), id_source.new_id()]
+        assert again == made["housing"], "the same service and seed: the same ids"
+    finally:
+        id_source.seed(None)
+
+
 def test_a_consumed_event_sets_the_business_time_of_what_its_handler_raises() -> None:
     from ankommen_runtime.uow import Transaction
 

@@ -1,10 +1,24 @@
 """The run's figures, read back from the services' own views, beside the public ones.
 
-Residents and sites on a date: housing's occupancy ``as_of`` that date (the Belegung as
-recorded with business dates). Weekly arrivals: allocation's quota periods (persons per
-calendar week). Unaccompanied minors: allocation's youth-welfare view. Places now:
-reporting's capacity view, cross-checked against housing's. The targets and their
-tolerance come from the data file.
+Every figure the interim review reports comes from reporting's views, as of the target's
+business day (the end of that day in Hannover):
+
+- residents, sites, the pillars' shares and the Notunterkünfte: view 3 (capacity)
+  ``/internal/views/capacity?as_of=…`` (unsuppressed: a pillar under 5 persons counts);
+- unaccompanied minors: view 8 (demographics), ``unaccompanied_minors`` as of the day;
+- "more than six times the 2012 figure": view 3 on both days;
+- the peak week: view 2 (assignments), its ``peak_weeks`` (persons per calendar week of
+  the Land's decision), without the window's first week (the stock at its start);
+- the named sites open on their dates: view 4 (Notunterkünfte with their opening and
+  dissolution days) and, for the named Wohnheime/Wohnprojekte, which no reporting view
+  lists, housing's occupancy the day before and on the day (its site count per pillar);
+- nobody homeless: allocation's alerts and placements after every step (the runner's
+  check, ``Tally.homeless_weeks``) and the alerts open at the end.
+
+Reporting is cross-checked against housing at the same business moment: reporting as of
+day *d* (its end) against housing's occupancy as of *d + 1* 00:00, per pillar and per
+Stadtbezirk, on every target day, and reporting today against housing's live counters.
+The targets and their tolerance come from the data file.
 """
 
 from __future__ import annotations
@@ -18,6 +32,8 @@ from ankommen_runtime.auth import Role
 
 from .plan import Plan
 from .runner import Tally, Tokens
+
+COMPARED = ("sites", "capacity", "occupied")  # dated in both services (reserved is not)
 
 
 @dataclass(frozen=True)
@@ -41,23 +57,62 @@ async def _get(
     return response.json()
 
 
+class Views:
+    """The views a run's figures are read from, each fetched once per day asked."""
+
+    def __init__(self, clients: dict[str, httpx.AsyncClient], tokens: Tokens) -> None:
+        self.clients, self.tokens = clients, tokens
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    async def reporting(self, key: str, on: str = "") -> Any:
+        """Reporting's view ``key`` (internal: unsuppressed) as of ``on`` (default today)."""
+        if (key, on) not in self.cache:
+            params = {"as_of": on} if on else {}
+            self.cache[(key, on)] = await _get(
+                self.clients["reporting"],
+                self.tokens,
+                Role.COUNCIL_READER,
+                "reporting",
+                f"/internal/views/{key}",
+                **params,
+            )
+        return self.cache[(key, on)]
+
+    async def housing(self, on: str) -> Any:
+        """Housing's occupancy as of ``on`` 00:00 in Hannover."""
+        if ("occupancy", on) not in self.cache:
+            self.cache[("occupancy", on)] = await _get(
+                self.clients["housing"],
+                self.tokens,
+                Role.HOUSING_STAFF,
+                "housing",
+                "/occupancy",
+                as_of=on,
+            )
+        return self.cache[("occupancy", on)]
+
+    async def capacity(self, on: str) -> dict[str, Any]:
+        """Reporting's places as of the end of ``on``: ``total`` and ``pillar:<key>``
+        and ``district:<key>`` rows, each with sites, capacity and occupied."""
+        view = await self.reporting("capacity", on)
+        rows: dict[str, Any] = {}
+        for table in view["tables"]:
+            kind = "pillar" if table["key"] == "by_pillar" else "district"
+            for row in table["rows"]:
+                rows[f"{kind}:{row['key']}"] = row
+            rows["total"] = table["total"]
+        return rows
+
+
 async def collect(
     plan: Plan, urls: dict[str, str], tally: Tally, tokens: Tokens | None = None
 ) -> dict[str, Any]:
     """Every view the headline figures need, and the figures checked against the targets."""
     tokens = tokens or Tokens()
-    clients = {n: httpx.AsyncClient(base_url=u, timeout=120) for n, u in urls.items()}
+    clients = {n: httpx.AsyncClient(base_url=u, timeout=300) for n, u in urls.items()}
     try:
+        views = Views(clients, tokens)
         housing, allocation = clients["housing"], clients["allocation"]
-        occupancy_on: dict[str, Any] = {}
-
-        async def occupancy(day: str) -> Any:
-            if day not in occupancy_on:
-                occupancy_on[day] = await _get(
-                    housing, tokens, Role.HOUSING_STAFF, "housing", "/occupancy", as_of=day
-                )
-            return occupancy_on[day]
-
         quota = await _get(
             allocation, tokens, Role.ALLOCATION_STAFF, "allocation", "/quota-periods", limit=100
         )
@@ -80,13 +135,13 @@ async def collect(
         )
         occupancy_now = await _get(housing, tokens, Role.HOUSING_STAFF, "housing", "/occupancy")
         story = await _integration_story(clients["integration"], tokens)
-        first, last = plan.weeks[0].monday, plan.weeks[-1].monday
+        first, last = plan.weeks[0].monday, plan.weeks[-1].monday + timedelta(days=6)
         figures: list[Figure] = []
         for target in plan.targets:
             on = target.get("on")
             if on is not None and not (first <= _d(on) <= last):
                 continue  # outside this run's window
-            measured = await _measure(target, plan, occupancy, weeks, youth, tally, alerts)
+            measured = await _measure(target, plan, views, tally, alerts)
             if measured is None:
                 continue
             figures.append(_judge(target, measured, plan.tolerance))
@@ -95,6 +150,7 @@ async def collect(
             for k in ("capacity", "occupied", "reserved")
             if capacity["total"][k] != occupancy_now["total"][k]
         }
+        dated = await _compare_on_target_days(plan, views, first, last)
         return {
             "figures": figures,
             "weeks": weeks,
@@ -103,14 +159,43 @@ async def collect(
             "alerts": alerts,
             "capacity": capacity,
             "occupancy": occupancy_now,
-            "occupancy_on": occupancy_on,
+            "occupancy_on": {
+                on: view for (key, on), view in views.cache.items() if key == "occupancy"
+            },
+            "capacity_on": {
+                on: view for (key, on), view in views.cache.items() if key == "capacity" and on
+            },
             "integration": story,
-            "reporting_matches_housing": not mismatch,
-            "reporting_mismatch": mismatch,
+            "reporting_matches_housing": not mismatch and not dated,
+            "reporting_mismatch": {**({"now": mismatch} if mismatch else {}), **dated},
         }
     finally:
         for client in clients.values():
             await client.aclose()
+
+
+async def _compare_on_target_days(
+    plan: Plan, views: Views, first: date, last: date
+) -> dict[str, Any]:
+    """Reporting as of the end of each target day against housing at the next midnight:
+    the same business moment, per pillar, per Stadtbezirk and in total."""
+    found: dict[str, Any] = {}
+    days = sorted({str(t["on"]) for t in plan.targets if "on" in t})
+    for on in days:
+        day = _d(on)
+        if not (first <= day <= last):
+            continue
+        reporting = await views.capacity(on)
+        housing = await views.housing((day + timedelta(days=1)).isoformat())
+        rows = {"total": housing["total"]}
+        rows |= {f"pillar:{r['key']}": r for r in housing["by_pillar"]}
+        rows |= {f"district:{r['key']}": r for r in housing["by_district"]}
+        for key in sorted(set(rows) | set(reporting)):
+            ours, theirs = reporting.get(key, {}), rows.get(key, {})
+            for column in COMPARED:
+                if ours.get(column, 0) != theirs.get(column, 0):
+                    found[f"{on} {key} {column}"] = (ours.get(column), theirs.get(column))
+    return found
 
 
 def _d(value: Any) -> date:
@@ -118,49 +203,103 @@ def _d(value: Any) -> date:
 
 
 async def _measure(
-    target: dict[str, Any],
-    plan: Plan,
-    occupancy: Any,
-    weeks: list[tuple[str, int]],
-    youth: Any,
-    tally: Tally,
-    alerts: Any,
+    target: dict[str, Any], plan: Plan, views: Views, tally: Tally, alerts: Any
 ) -> float | None:
     figure: str = target["figure"]
     on = str(target.get("on", ""))
     scale = plan.scale
     if figure == "residents":
-        return (await occupancy(on))["total"]["occupied"] / scale
+        return (await views.capacity(on))["total"]["occupied"] / scale
     if figure == "sites":
-        return float((await occupancy(on))["total"]["sites"])
+        return float((await views.capacity(on))["total"]["sites"])
     if figure.startswith("share:") or figure.startswith("pillar:"):
         kind, pillar = figure.split(":")
-        view = await occupancy(on)
-        row = next((r for r in view["by_pillar"] if r["key"] == pillar), None)
-        occupied = row["occupied"] if row else 0
+        rows = await views.capacity(on)
+        occupied = rows.get(f"pillar:{pillar}", {}).get("occupied") or 0
         if kind == "share":
-            total = view["total"]["occupied"]
+            total = rows["total"]["occupied"]
             return occupied / total if total else 0.0
         return occupied / scale
     if figure == "unaccompanied_minors":
-        return sum(i["persons"] for i in youth["items"] if i["assigned_at"][:10] <= on) / scale
+        view = await views.reporting("demographics", on)
+        return float(view["notes"]["unaccompanied_minors"]) / scale
     if figure.startswith("ratio:residents/"):
         base = figure.split("/", 1)[1]
         if _d(base) < plan.weeks[0].monday:
-            return None
-        then = (await occupancy(base))["total"]["occupied"]
-        now = (await occupancy(on))["total"]["occupied"]
+            return None  # the base day is before this run's window
+        then = (await views.capacity(base))["total"]["occupied"]
+        now = (await views.capacity(on))["total"]["occupied"]
         return now / then if then else 0.0
     if figure == "peak_week_arrivals":
-        # the window's first week brings the stock of its start, not one week's arrivals
-        stock_week = plan.weeks[0].monday - timedelta(days=7)
-        return max((n for w, n in weeks if _d(w) > stock_week), default=0) / scale
+        # the window's first batch brings the stock of its start, not one week's arrivals
+        iso = plan.weeks[0].decided_on.isocalendar()
+        stock_week = f"{iso[0]}-W{iso[1]:02d}"
+        view = await views.reporting("assignments")
+        peaks = [p["persons"] for p in view["notes"]["peak_weeks"] if p["week"] != stock_week]
+        return max(peaks, default=0) / scale
+    if figure == "named_sites_open":
+        # the share of the run's named sites shown open (and dissolved) on their days
+        due = named_sites_due(plan)
+        return await _named_sites_open(plan, views) / len(due) if due else None
     if figure == "homeless_days":
         # steps that ended with someone assigned but without a bed, times the 7 days each
         # stands for (nothing happens between two steps), plus alerts open at the end
         items = alerts["items"] if isinstance(alerts, dict) else alerts
         return float(7 * len(tally.homeless_weeks) + len(items))
     raise ValueError(f"unknown figure {figure!r} in the data file")
+
+
+def named_sites_due(plan: Plan) -> list[Any]:
+    """The named sites this run opens (those closed before its window are not)."""
+    return [s for w in plan.weeks for s in w.opens if not s.generated]
+
+
+async def _named_sites_open(plan: Plan, views: Views) -> int:
+    """How many of the named sites the views show open on their recorded day (and, where
+    the record closes them inside the run, dissolved on that day)."""
+    window = plan.weeks[0].monday
+    end = plan.weeks[-1].monday + timedelta(days=6)
+    tables = (await views.reporting("emergency"))["tables"]
+    listing = {row["name"]: row for row in next(t for t in tables if t["key"] == "sites")["rows"]}
+    opened_by_day: dict[tuple[str, date], int] = {}
+    for week in plan.weeks:
+        for site in week.opens:
+            key = (site.pillar, site.opens_on)
+            opened_by_day[key] = opened_by_day.get(key, 0) + 1
+    closing_by_day: dict[tuple[str, date], int] = {}
+    for week in plan.weeks:
+        for site in week.closes:
+            if site.closes_on is not None and site.closes_on <= end:
+                key = (site.pillar, site.closes_on)
+                closing_by_day[key] = closing_by_day.get(key, 0) + 1
+    shown = 0
+    for site in named_sites_due(plan):
+        closes = site.closes_on if site.closes_on and site.closes_on <= end else None
+        if site.pillar == "notunterkunft":
+            row = listing.get(site.name)
+            ok = (
+                row is not None
+                and _d(row["opened_on"]) == site.opens_on
+                and (closes is None or (row["closed_on"] and _d(row["closed_on"]) == closes))
+            )
+        else:
+            # housing's site count of the pillar grows on the day by the sites dated then
+            before = site.opens_on - timedelta(days=1)
+            ok = site.opens_on == window or (
+                await _sites_of(views, site.pillar, site.opens_on)
+                - await _sites_of(views, site.pillar, before)
+                >= opened_by_day[(site.pillar, site.opens_on)]
+                - closing_by_day.get((site.pillar, site.opens_on), 0)
+            )
+            ok = ok and await _sites_of(views, site.pillar, site.opens_on) > 0
+        shown += ok
+    return shown
+
+
+async def _sites_of(views: Views, pillar: str, day: date) -> int:
+    view = await views.housing(day.isoformat())
+    row = next((r for r in view["by_pillar"] if r["key"] == pillar), None)
+    return int(row["sites"]) if row else 0
 
 
 def _judge(target: dict[str, Any], measured: float, tolerance: float) -> Figure:
