@@ -385,7 +385,16 @@ EXPECTED_ERRORS: dict[str, tuple[str, ...]] = {
         "Error sending",
     ),
     # A replica (re)started while a server is down gives up after 60 s and is restarted.
-    "postgres": ("Application startup failed", "in lifespan"),
+    # A server killed under an open connection resets it; a client library's read future
+    # may then hold the ConnectionResetError nobody awaits any more, which asyncio reports
+    # at ERROR when the future is collected (seen once in 100 kills, seed 7). Only that
+    # exception: any other unretrieved one still fails the run.
+    "postgres": (
+        "Application startup failed",
+        "in lifespan",
+        "Future exception was never retrieved\nfuture: <Future finished "
+        "exception=ConnectionResetError(",
+    ),
 }
 EXPECTED_ERRORS["broker"] += EXPECTED_ERRORS["postgres"]
 EXPECTED_ERRORS["partition"] = EXPECTED_ERRORS["broker"]

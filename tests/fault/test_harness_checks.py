@@ -98,3 +98,22 @@ def test_an_error_line_no_fault_explains_fails_the_run() -> None:
     assert unexpected_errors([dead], set()) == ["r: event dead-lettered "]
     assert unexpected_errors([kafka], {"postgres"}) == ["r: Kafka error occurred "]
     assert unexpected_errors([bug], {"poison", "broker", "partition"}) == ["r: batch not settled "]
+
+
+def test_only_a_reset_connection_may_go_unretrieved_while_a_server_is_killed() -> None:
+    import json
+
+    from harness import unexpected_errors
+
+    def unretrieved(exception: str) -> str:
+        event = (
+            f"Future exception was never retrieved\nfuture: <Future finished exception={exception}>"
+        )
+        return json.dumps({"level": "error", "event": event, "service": "housing"})
+
+    reset = unretrieved("ConnectionResetError(104, 'Connection reset by peer')")
+    other = unretrieved("KeyError('site')")
+    assert unexpected_errors([reset], {"broker"}) == []
+    assert unexpected_errors([reset], {"postgres"}) == []
+    assert len(unexpected_errors([reset], {"poison"})) == 1, "no server was killed"
+    assert len(unexpected_errors([other], {"broker", "postgres", "partition"})) == 1
