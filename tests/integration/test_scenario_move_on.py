@@ -6,12 +6,13 @@ and allocation relocates the household into the free Wohnung by ``ready_for``.""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from allocation_support import an_assignment, household, until_sites, until_status
 from ankommen_local.infra import Endpoints
-from ankommen_local.scenario.plan import Plan, Week
+from ankommen_local.scenario.plan import Week, build, load
 from ankommen_local.scenario.runner import ScenarioRunner, Tokens
 from ankommen_runtime.auth import Role
 from integration_support import case_of, check_in, city, open_site, until
@@ -36,8 +37,12 @@ async def test_the_runner_has_integration_assess_and_allocation_relocate_by_read
         await case_of(c, family, 9)
 
         c.let_months_pass(7)
-        # The move-on step reads no plan and no URLs: the clients are the in-process apps.
-        runner = ScenarioRunner(Plan.__new__(Plan), {}, tokens=Tokens(issuer=c.issuer))
+        # The move-on step reads no URLs (the clients are the in-process apps) and nothing of
+        # the plan: a one-week plan of the Hannover data stands in for the whole.
+        one_week = build(
+            load("hannover"), scale=0.01, start=date(2015, 10, 5), end=date(2015, 10, 11)
+        )
+        runner = ScenarioRunner(one_week, {}, tokens=Tokens(issuer=c.issuer))
         runner.clients = {
             "allocation": c.allocation,
             "housing": c.housing,
