@@ -79,17 +79,13 @@ class Dated(Command):
 # -- sites ---------------------------------------------------------------------------------
 
 
-class OpenSite(Dated):
-    """Open a site (Unterkunft) that takes occupants from now on."""
+class _SiteFields(Dated):
+    """What opening and planning a site both state; each adds its operator, places and
+    suitability with its own wording."""
 
     name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
     pillar: Pillar
     district: District
-    operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
-    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
-    suitability: UniqueList[Suitability] = Field(
-        default_factory=list, description="Whom the site suits; empty: nothing special"
-    )
     site_id: uuid.UUID | None = Field(
         default=None, description="Optional id chosen by the caller; a repeat is a conflict"
     )
@@ -119,12 +115,19 @@ class OpenSite(Dated):
         return self
 
 
-class PlanSite(Dated):
+class OpenSite(_SiteFields):
+    """Open a site (Unterkunft) that takes occupants from now on."""
+
+    operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
+    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
+    suitability: UniqueList[Suitability] = Field(
+        default_factory=list, description="Whom the site suits; empty: nothing special"
+    )
+
+
+class PlanSite(_SiteFields):
     """Plan a site (in Planung, im Bau): counted in plans, takes nobody yet."""
 
-    name: PublicText = Field(min_length=1, max_length=200, description="Public name of the site")
-    pillar: Pillar
-    district: District
     operator: PublicText | None = Field(
         default=None, min_length=1, max_length=200, description="Operator, if chosen"
     )
@@ -133,33 +136,6 @@ class PlanSite(Dated):
     suitability: UniqueList[Suitability] = Field(
         default_factory=list, description="Whom the site will suit; empty: nothing special"
     )
-    site_id: uuid.UUID | None = Field(
-        default=None, description="Optional id chosen by the caller; a repeat is a conflict"
-    )
-    building: BuildingKind = Field(
-        default=BuildingKind.OTHER,
-        description="Kind of building (halls and tents are mass shelters; decides the "
-        "dissolution order)",
-    )
-    owner: BuildingOwner = Field(
-        default=BuildingOwner.CITY, description="Whose building it is (whom it goes back to)"
-    )
-    closes_on: date | None = Field(
-        default=None, description="Day the city must give the building up, if agreed"
-    )
-    flats: list[Annotated[int, Field(ge=1, le=MAX_HOUSEHOLD)]] = Field(
-        default_factory=list,
-        max_length=MAX_CAPACITY,
-        description="Places of each flat (Wohnung) of the site, each let to one household; "
-        "they must add up to the capacity. Empty: shared rooms",
-    )
-
-    @model_validator(mode="after")
-    def _flats_hold_the_capacity(self) -> Self:
-        places = getattr(self, "capacity", None)
-        if self.flats and sum(self.flats) != places:
-            raise ValueError(f"flats hold {sum(self.flats)} places, not the capacity {places}")
-        return self
 
 
 class OpenPlannedSite(Dated):
