@@ -547,15 +547,7 @@ class ScenarioRunner:
             # Readiness is integration's alone: the social worker of the household's
             # Stadtbezirk assesses it; allocation relocates by the ReadinessAssessed it
             # consumes, so the move waits until allocation has taken the assessment.
-            cases = (
-                await self._call(
-                    "integration",
-                    "GET",
-                    "/cases",
-                    Role.ALLOCATION_STAFF,
-                    params={"household_id": household_id, "status": "open"},
-                )
-            ).json()["items"]
+            cases = await self._open_cases(household_id)
             if not cases:
                 continue  # no case opened yet: assessed in a later week
             assessed = (
@@ -634,16 +626,20 @@ class ScenarioRunner:
             return arrived - timedelta(days=365)
         return arrived
 
+    async def _open_cases(self, household_id: str) -> list[dict[str, Any]]:
+        """The household's open Integrationsmanagement cases; none before its case opens."""
+        response = await self._call(
+            "integration",
+            "GET",
+            "/cases",
+            Role.ALLOCATION_STAFF,
+            params={"household_id": household_id, "status": "open"},
+        )
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
     async def _move_out(self, household_id: str, monday: date, arrived: date) -> bool:
-        found = (
-            await self._call(
-                "integration",
-                "GET",
-                "/cases",
-                Role.ALLOCATION_STAFF,
-                params={"household_id": household_id, "status": "open"},
-            )
-        ).json()["items"]
+        found = await self._open_cases(household_id)
         if not found:
             return False
         case = found[0]
