@@ -142,10 +142,12 @@ class LagProbe:
 async def backlog(runtime: Runtime) -> Backlog:
     """The barrier's two questions for one service: outbox empty? consumers caught up?"""
     assert runtime.pool is not None
+    # Two index lookups (the partial index of unpublished rows, the key's last entry): the
+    # outbox keeps published rows for days, and a scan of them grew with every step of a
+    # long run (16 ms at 12,000 rows, asked ~10 times a barrier).
     row = await runtime.pool.fetchrow(
-        """SELECT count(*) FILTER (WHERE published_at IS NULL) AS outbox,
-                  coalesce(max(id), 0) AS recorded
-           FROM outbox"""
+        """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox,
+                  (SELECT coalesce(max(id), 0) FROM outbox) AS recorded"""
     )
     probe = runtime.lag_probe
     lag, handled = await probe.lag() if probe is not None else (0, 0)

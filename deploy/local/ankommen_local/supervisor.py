@@ -24,6 +24,7 @@ SERVICE_PORTS: dict[str, int] = {
     "volunteers": 8104,
     "reporting": 8105,
 }
+KEEP_ALIVE_SECONDS = 30  # how long a service keeps an idle client connection open
 
 
 @dataclass
@@ -53,6 +54,10 @@ class ServiceProcess:
             "--port",
             str(self.port),
             "--no-access-log",
+            # a scenario's clients keep their connections between steps (uvicorn's default
+            # of 5 s made them reconnect, or reuse one being closed: ReadError)
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_SECONDS),
         ]
         self.process = subprocess.Popen(
             command,

@@ -39,12 +39,14 @@ from ankommen_runtime.clock import CITY_TZ
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 
+from ..supervisor import KEEP_ALIVE_SECONDS
 from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
+NOT_APPLIED_ATTEMPTS = 5  # a command answered 503 "not-applied" is sent this often at most
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
 SITE_CAPACITY_MAX = 5000  # housing's largest site (places)
 QUOTA_PERSONS_MAX = 100_000  # allocation's bound for a quota period's expected persons
@@ -100,12 +102,16 @@ class Tally:
     matches: int = 0
     max_step_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # per year of the steps: "steps", "seconds" (wall) and each phase's seconds, to see
+    # what a quiet year's step costs beside a busy one's
+    year_seconds: dict[int, dict[str, float]] = field(default_factory=dict)
     homeless_checks: int = 0
     expired_holds: int = 0
     homeless_weeks: dict[str, dict[str, int]] = field(default_factory=dict)
     close_delays: dict[str, int] = field(default_factory=dict)
     barriers: int = 0
     http_calls: int = 0
+    retried: int = 0  # commands sent again after a 503 "nothing was changed"
     step_ends: list[float] = field(default_factory=list)  # perf_counter at each step's end
     outlook_check: dict[str, Any] | None = None  # "does the outlook see it coming?"
 
@@ -142,6 +148,7 @@ class ScenarioRunner:
         self.expired: set[str] = set()  # reservations housing answered have expired
         self.part_ids: dict[str, list[str]] = {}  # a site opened in parts: their ids
         self.watch = OutlookWatch.of(plan)
+        self._year: dict[str, float] = {}  # the current step's year in tally.year_seconds
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -156,10 +163,20 @@ class ScenarioRunner:
         ok: tuple[int, ...] = (200, 201, 202),
         **kwargs: Any,
     ) -> httpx.Response:
-        response = await self.clients[service].request(
-            method, path, headers=self.tokens.header(role, service, district), **kwargs
-        )
-        self.tally.http_calls += 1
+        for attempt in range(1, NOT_APPLIED_ATTEMPTS + 1):
+            response = await self.clients[service].request(
+                method, path, headers=self.tokens.header(role, service, district), **kwargs
+            )
+            self.tally.http_calls += 1
+            # A 503 that says nothing was changed (a deadlock's victim: concurrent check-ins
+            # and housing's consumer lock the same sites) is asked again, as the API says;
+            # one whose outcome is unknown is not, and fails the run below.
+            if response.status_code != 503 or attempt == NOT_APPLIED_ATTEMPTS:
+                break
+            if response.json().get("outcome") != "not-applied":
+                break
+            self.tally.retried += 1
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
         if response.status_code not in ok:
             raise RuntimeError(
                 f"{service} {method} {path}: {response.status_code} {response.text[:500]}"
@@ -184,10 +201,12 @@ class ScenarioRunner:
 
     async def run(self) -> Tally:
         self.clients = {
-            # uvicorn drops idle keep-alive connections after 5 s; reusing one it is closing
-            # fails with ReadError, so idle connections are let go after 1 s here
+            # the services keep idle connections KEEP_ALIVE_SECONDS (supervisor); reusing
+            # one the server is closing fails with ReadError, so the client lets go sooner
             name: httpx.AsyncClient(
-                base_url=url, timeout=120, limits=httpx.Limits(keepalive_expiry=1.0)
+                base_url=url,
+                timeout=120,
+                limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_SECONDS / 2),
             )
             for name, url in self.urls.items()
         }
@@ -201,11 +220,13 @@ class ScenarioRunner:
             await self._announce_quota_periods()
             for week in self.plan.weeks:
                 started = time.perf_counter()
+                self._year = self.tally.year_seconds.setdefault(week.monday.year, {})
                 await self._week(week)
+                spent = time.perf_counter() - started
                 self.tally.weeks += 1
-                self.tally.max_step_seconds = max(
-                    self.tally.max_step_seconds, time.perf_counter() - started
-                )
+                self.tally.max_step_seconds = max(self.tally.max_step_seconds, spent)
+                self._year["steps"] = self._year.get("steps", 0) + 1
+                self._year["seconds"] = self._year.get("seconds", 0.0) + spent
                 self.tally.step_ends.append(time.perf_counter())
                 if self.on_week:
                     self.on_week(week, self.tally)
@@ -334,6 +355,7 @@ class ScenarioRunner:
         finally:
             spent = time.perf_counter() - started
             self.tally.phase_seconds[phase] = self.tally.phase_seconds.get(phase, 0.0) + spent
+            self._year[phase] = self._year.get(phase, 0.0) + spent
 
     # -- sites ------------------------------------------------------------------------------
 
@@ -524,7 +546,13 @@ class ScenarioRunner:
 
     async def _move_on(self, week: Week) -> None:
         """Households here half a year or more, assessed ready, into free Wohnungen and
-        Wohnprojekte (allocation decides the site; a relocation, not a move-out)."""
+        Wohnprojekte (allocation decides the site; a relocation, not a move-out).
+
+        The week's candidates are assessed together (integration), then the runner waits
+        once until allocation has taken every assessment, then asks for the moves one
+        after another: allocation picks the site for each, so their order decides who
+        gets which place. (Assessing and waiting one household at a time cost an event's
+        round trip per household.)"""
         occupancy = (await self._call("housing", "GET", "/occupancy", Role.HOUSING_STAFF)).json()
         free = sum(
             row["free"]
@@ -534,56 +562,55 @@ class ScenarioRunner:
         if free <= 0:
             return
         half_year = week.monday - timedelta(weeks=26)
-        for ref, arrived in list(self.living.items()):
-            if free <= 0:
-                break
+        candidates: list[tuple[str, date]] = []
+        room = free
+        for ref, arrived in self.living.items():
             # allocation counts the stay from the assignment, also for the window's stock
             if arrived > half_year or ref in self.moved_on or ref in week.exits:
                 continue
-            size = self.sizes[ref]
-            if size > free:
+            if self.sizes[ref] > room:
                 continue
-            household_id = self.households[ref]
+            candidates.append((ref, arrived))
+            room -= self.sizes[ref]
+            if room <= 0:
+                break
+        assessed: dict[str, str] = {}  # land reference -> assessed_on
+
+        async def assess(candidate: tuple[str, date]) -> None:
+            ref, arrived = candidate
             # Readiness is integration's alone: the social worker of the household's
             # Stadtbezirk assesses it; allocation relocates by the ReadinessAssessed it
             # consumes, so the move waits until allocation has taken the assessment.
-            cases = await self._open_cases(household_id)
+            cases = await self._open_cases(self.households[ref])
             if not cases:
-                continue  # no case opened yet: assessed in a later week
-            assessed = (
-                await self._call(
-                    "integration",
-                    "POST",
-                    f"/cases/{cases[0]['case_id']}/readiness",
-                    Role.SOCIAL_WORKER,
-                    district=cases[0]["district"],
-                    json={
-                        "independence": "high",
-                        "german": "b1",
-                        "residence_prospects": "good",
-                        "arrived_on": arrived.isoformat(),
-                    },
-                )
-            ).json()["readiness"]
-            deadline = time.monotonic() + 60
-            while True:
-                known = (
-                    await self._call(
-                        "allocation", "GET", f"/households/{household_id}", Role.ALLOCATION_STAFF
-                    )
-                ).json()["readiness"]
-                if known and known["assessed_on"] == assessed["assessed_on"]:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"allocation did not take integration's readiness assessment of "
-                        f"household {household_id} ({assessed['ready_for']}) within 60 s"
-                    )
-                await asyncio.sleep(0.1)
+                return  # no case opened yet: assessed in a later week
+            response = await self._call(
+                "integration",
+                "POST",
+                f"/cases/{cases[0]['case_id']}/readiness",
+                Role.SOCIAL_WORKER,
+                district=cases[0]["district"],
+                json={
+                    "independence": "high",
+                    "german": "b1",
+                    "residence_prospects": "good",
+                    "arrived_on": arrived.isoformat(),
+                },
+            )
+            assessed[ref] = response.json()["readiness"]["assessed_on"]
+
+        await self._each(candidates, assess)
+        await self._each(list(assessed.items()), self._taken_by_allocation)
+        for ref, _ in candidates:
+            if ref not in assessed:
+                continue
+            size = self.sizes[ref]
+            if size > free:
+                continue  # an earlier move took more places than planned
             response = await self._call(
                 "allocation",
                 "POST",
-                f"/households/{household_id}/relocation",
+                f"/households/{self.households[ref]}/relocation",
                 Role.ALLOCATION_STAFF,
                 ok=(202, 409),
                 json={
@@ -595,6 +622,26 @@ class ScenarioRunner:
             if response.status_code == 202:
                 self.tally.moved_on += 1
                 free -= size
+
+    async def _taken_by_allocation(self, assessment: tuple[str, str]) -> None:
+        """Wait until allocation holds integration's assessment of the household."""
+        ref, assessed_on = assessment
+        household_id = self.households[ref]
+        deadline = time.monotonic() + 60
+        while True:
+            known = (
+                await self._call(
+                    "allocation", "GET", f"/households/{household_id}", Role.ALLOCATION_STAFF
+                )
+            ).json()["readiness"]
+            if known and known["assessed_on"] == assessed_on:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"allocation did not take integration's readiness assessment of "
+                    f"household {household_id} within 60 s"
+                )
+            await asyncio.sleep(0.05)
 
     async def _exits(self, week: Week) -> None:
         """Move-outs into flats of their own through Integrationsmanagement; where no open
