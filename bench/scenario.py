@@ -110,9 +110,7 @@ async def run(bench: Bench) -> Result:
         households=tally.households,
         check_ins=tally.check_ins,
         moved_out=tally.moved_out,
-        barriers=tally.barriers,
-        http_calls=tally.http_calls,
-        phase_seconds={k: round(v, 1) for k, v in tally.phase_seconds.items()},
+        **_account(tally),
         output=str(output),
     )
     return result
@@ -307,9 +305,7 @@ async def _at_volume(bench: Bench, name: str, scale: float, window: tuple[date, 
         cpu_s_by_service={
             s: round(max((x.cpu_s.get(s, 0.0) for x in samples), default=0.0), 1) for s in SERVICES
         },
-        barriers=tally.barriers,
-        http_calls=tally.http_calls,
-        phase_seconds={k: round(v, 1) for k, v in tally.phase_seconds.items()},
+        **_account(tally),
         output=str(output),
     )
     return result
@@ -336,3 +332,18 @@ async def run_x100(bench: Bench) -> Result:
     return await _at_volume(
         bench, "scenario_x100", 100.0, _window("ANKOMMEN_BENCH_X100_WINDOW", X100_WINDOW)
     )
+
+
+def _account(tally: Tally) -> dict[str, Any]:
+    """What the runner spent: barriers, HTTP calls (and those asked again after a 503
+    "nothing was changed"), seconds per phase, in all and per year of the steps."""
+    return {
+        "barriers": tally.barriers,
+        "http_calls": tally.http_calls,
+        "retried": tally.retried,
+        "phase_seconds": {k: round(v, 1) for k, v in tally.phase_seconds.items()},
+        "year_seconds": {
+            year: {k: round(v, 1) for k, v in phases.items()}
+            for year, phases in tally.year_seconds.items()
+        },
+    }
