@@ -653,6 +653,28 @@ async def test_placement_decided_reserves_at_the_decisions_business_time(uow: Uo
     assert site_of(uow, site_id).reserved == 2
 
 
+async def test_a_decision_dated_days_ago_gets_its_grace_from_now_and_can_be_checked_in(
+    uow: Uow,
+) -> None:
+    """Allocation answers a site opened back-dated to its own day (or a hold that ran
+    out last week) with a decision of that date. The hold counts its grace from housing's
+    clock: dated from the decision it had run out before it was made, was released at
+    once, and each release started another such hold (the scenario's Tresckowstraße: 1,999
+    holds released, 88 places never used for seven months)."""
+    site_id = await a_site(uow, capacity=5)
+    days_ago = NOW - 5 * 24 * HOUR
+    decision = decided(site_id, 2, expected_arrival_at=days_ago)  # a move: already here
+    handler = handlers.allocation_handlers(GRACE)["PlacementDecided"]
+    await deliver(uow, handler, decision, occurred_at=days_ago)
+    event = uow.committed[-1]
+    assert isinstance(event.data, BedReserved)
+    assert event.occurred_at == days_ago, "still dated at the decision"
+    assert event.data.expires_at == NOW + GRACE
+    assert await handlers.release_expired(uow, now=NOW, limit=10) == 0
+    occupant = await handlers.check_in(uow, decision.reservation_id)
+    assert occupant.site_id == site_id
+
+
 async def test_a_redelivered_placement_decided_answers_again_and_reserves_nothing(
     uow: Uow,
 ) -> None:

@@ -578,9 +578,17 @@ class Site:
     def _flat(self, unit_id: uuid.UUID | None) -> Flat | None:
         return next((f for f in self.flats if f.unit_id == unit_id), None)
 
-    def reserve(self, request: ReservationRequest, now: datetime) -> Reservation:
+    def reserve(
+        self, request: ReservationRequest, now: datetime, *, held_from: datetime | None = None
+    ) -> Reservation:
         """Reserve places until the expected arrival plus the grace (rule 1), or reject
-        with the reason and free places; ``now`` is the request's business time."""
+        with the reason and free places; ``now`` is the request's business time.
+
+        ``held_from``: when housing holds the places (its clock), if later than the
+        request's time. A request dated in the past (allocation's answer to a site opened
+        back-dated to its own day, or to a hold that ran out last week) must still get
+        its grace from now: a hold that ran out before it was made could never be checked
+        in, and each release dated in the past started another such hold."""
         assert request.site_id == self.site_id
         reason = self.refusal(request.places, request.requirements)
         if reason is not None:
@@ -598,7 +606,7 @@ class Site:
                 requirements=request.requirements,
                 status=ReservationStatus.HELD,
                 requested_at=now,
-                expires_at=request.expires_at(now),
+                expires_at=request.expires_at(max(now, held_from or now)),
                 unit_id=flat.unit_id if flat else None,
             )
         self.events.append(reservation.outcome())

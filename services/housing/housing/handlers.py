@@ -333,6 +333,7 @@ async def reserve(
     recorded answer again (same figures) and reserves nothing.
     """
     store = tx.store
+    held_from = tx.clock.now()  # the hold's grace runs from now, however old the request
     if not await store.claim_reservation(request, now):
         recorded = await store.get_reservation(request.reservation_id)
         assert recorded is not None
@@ -350,14 +351,14 @@ async def reserve(
             assert site is not None
         # The domain decides on a plain read; the store's atomic, conditional
         # ``reserve_places`` makes it true or fails.
-        reservation = site.reserve(request, now)
+        reservation = site.reserve(request, now, held_from=held_from)
         if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
             site.site_id, request.places
         ):
             # Lost the race for the last places: decide again on the locked, current row.
             site = await store.get_site(request.site_id, for_update=True)
             assert site is not None
-            reservation = site.reserve(request, now)
+            reservation = site.reserve(request, now, held_from=held_from)
             if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
                 site.site_id, request.places
             ):
