@@ -196,7 +196,15 @@ def write_outputs(
 
     figures = [f.as_row() for f in result["figures"]]
     account = {k: v for k, v in tally.__dict__.items() if k not in ("outlook_check", "step_ends")}
-    dump("scenario-figures.json", {"run": meta, "figures": figures, "tally": account})
+    dump(
+        "scenario-figures.json",
+        {
+            "run": meta,
+            "figures": figures,
+            "named_sites_missed": result.get("named_sites_missed", []),
+            "tally": account,
+        },
+    )
     if tally.outlook_check is not None:
         dump("outlook-check.json", tally.outlook_check)
     table("scenario-figures.csv", figures)
@@ -287,6 +295,10 @@ def execute(
         elapsed = time.perf_counter() - started
         result = asyncio.run(figures_module.collect(plan, urls, tally))
         console.print(headline_table(result))
+        if result.get("named_sites_missed"):
+            console.print(
+                "named sites not shown on their day: " + "; ".join(result["named_sites_missed"])
+            )
         console.print(
             f"{tally.weeks} weeks in {elapsed:.1f} s: {tally.households} households "
             f"({tally.persons} persons) assigned, {tally.check_ins} check-ins, "

@@ -151,8 +151,10 @@ async def collect(
             if capacity["total"][k] != occupancy_now["total"][k]
         }
         dated = await _compare_on_target_days(plan, views, first, last)
+        named = any(t["figure"] == "named_sites_open" for t in plan.targets)
         return {
             "figures": figures,
+            "named_sites_missed": await named_sites_missed(plan, views) if named else [],
             "weeks": weeks,
             "youth_welfare": {"households": youth["households"], "persons": youth["persons"]},
             "placements": summary,
@@ -240,7 +242,7 @@ async def _measure(
     if figure == "named_sites_open":
         # the share of the run's named sites shown open (and dissolved) on their days
         due = named_sites_due(plan)
-        return await _named_sites_open(plan, views) / len(due) if due else None
+        return 1 - len(await named_sites_missed(plan, views)) / len(due) if due else None
     if figure == "homeless_days":
         # steps that ended with someone assigned but without a bed, times the 7 days each
         # stands for (nothing happens between two steps), plus alerts open at the end
@@ -254,9 +256,9 @@ def named_sites_due(plan: Plan) -> list[Any]:
     return [s for w in plan.weeks for s in w.opens if not s.generated]
 
 
-async def _named_sites_open(plan: Plan, views: Views) -> int:
-    """How many of the named sites the views show open on their recorded day (and, where
-    the record closes them inside the run, dissolved on that day)."""
+async def named_sites_missed(plan: Plan, views: Views) -> list[str]:
+    """The named sites the views do not show open on their recorded day (or, where the
+    record closes them inside the run, dissolved on that day), each with its day."""
     window = plan.weeks[0].monday
     end = plan.weeks[-1].monday + timedelta(days=6)
     tables = (await views.reporting("emergency"))["tables"]
@@ -272,28 +274,29 @@ async def _named_sites_open(plan: Plan, views: Views) -> int:
             if site.closes_on is not None and site.closes_on <= end:
                 key = (site.pillar, site.closes_on)
                 closing_by_day[key] = closing_by_day.get(key, 0) + 1
-    shown = 0
+    missed: list[str] = []
     for site in named_sites_due(plan):
         closes = site.closes_on if site.closes_on and site.closes_on <= end else None
         if site.pillar == "notunterkunft":
             row = listing.get(site.name)
-            ok = (
-                row is not None
-                and _d(row["opened_on"]) == site.opens_on
-                and (closes is None or (row["closed_on"] and _d(row["closed_on"]) == closes))
-            )
-        else:
-            # housing's site count of the pillar grows on the day by the sites dated then
-            before = site.opens_on - timedelta(days=1)
-            ok = site.opens_on == window or (
-                await _sites_of(views, site.pillar, site.opens_on)
-                - await _sites_of(views, site.pillar, before)
-                >= opened_by_day[(site.pillar, site.opens_on)]
-                - closing_by_day.get((site.pillar, site.opens_on), 0)
-            )
-            ok = ok and await _sites_of(views, site.pillar, site.opens_on) > 0
-        shown += ok
-    return shown
+            if row is None or _d(row["opened_on"]) != site.opens_on:
+                missed.append(f"{site.name}: not open on {site.opens_on}")
+                continue
+            if closes is not None and (row["closed_on"] is None or _d(row["closed_on"]) != closes):
+                # a site is closed once its last residents have moved (the runner's close)
+                missed.append(f"{site.name}: closed on {row['closed_on']}, not on {closes}")
+            continue
+        # housing's site count of the pillar grows on the day by the sites dated then
+        before = site.opens_on - timedelta(days=1)
+        ok = site.opens_on == window or (
+            await _sites_of(views, site.pillar, site.opens_on)
+            - await _sites_of(views, site.pillar, before)
+            >= opened_by_day[(site.pillar, site.opens_on)]
+            - closing_by_day.get((site.pillar, site.opens_on), 0)
+        )
+        if not ok or await _sites_of(views, site.pillar, site.opens_on) == 0:
+            missed.append(f"{site.name}: not counted open on {site.opens_on}")
+    return missed
 
 
 async def _sites_of(views: Views, pillar: str, day: date) -> int:
