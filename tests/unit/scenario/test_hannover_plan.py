@@ -64,3 +64,18 @@ def test_rising_again_needs_places_opened_from_2018(hannover: plan_module.Plan) 
     late = [s for w in rising.weeks if w.monday.year >= 2017 for s in w.opens if s.generated]
     assert late, "the climb back to the peak opened no site"
     assert min(s.opens_on for s in late).year == 2018
+
+
+def test_a_site_starts_closing_in_the_step_before_its_closing_day(
+    hannover: plan_module.Plan,
+) -> None:
+    """So its residents have moved out by the day, and it closes on it: the Deutscher
+    Pavillon closes on a Monday (15 Aug 2016) and starts closing the week before (started
+    that Monday, housing refused a close dated before the moves of that morning)."""
+    starts = {s.name: w.monday for w in hannover.weeks for s in w.closes}
+    assert starts["Deutscher Pavillon"] == date(2016, 8, 8)
+    assert starts["Sporthalle Goetheschule"] == date(2016, 7, 25)  # closes on Sunday 31 Jul
+    for week in hannover.weeks:
+        for site in week.closes:
+            assert site.closes_on is not None
+            assert week.monday < site.closes_on <= week.monday + timedelta(days=7), site.name

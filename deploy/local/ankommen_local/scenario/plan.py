@@ -312,9 +312,12 @@ def build(
                 site = _moved(site, opens_on=monday)  # open before the window: from its start
             week.opens.append(site)
             open_sites.append(site)
-        # Closings start in the week of the closing day.
+        # Closings start in the step before the closing day, so its residents have moved
+        # by then and the site closes on its day: a site closing on a Monday starts a week
+        # ahead (started that Monday, its residents moved after 00:00, and housing refuses
+        # a close dated before a site's latest change: the Deutscher Pavillon never closed).
         for site in list(open_sites):
-            if site.closes_on is not None and monday <= site.closes_on <= sunday:
+            if site.closes_on is not None and monday < site.closes_on <= monday + timedelta(days=7):
                 week.closes.append(site)
                 open_sites.remove(site)
 

@@ -398,6 +398,9 @@ class ScenarioRunner:
                 )
                 if response.status_code == 200:
                     open_parts.remove(site_id)  # closed; other parts may still empty out
+                elif "relocate them first" not in response.text:
+                    # only residents still there may hold a close back, or it never happens
+                    raise RuntimeError(f"closing {site.name} refused: {response.text[:300]}")
             if not open_parts:
                 self.closing.remove(site)
                 self.tally.sites_closed += 1
