@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -120,18 +120,15 @@ class InputGuard:
             return
         chunks: list[bytes] = []
         size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async for chunk in _body_chunks(receive):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+                chunks.append(chunk)
+        except _ClientGone:
+            return  # nothing to answer
         body = b"".join(chunks)
         if _may_hold_unstorable(body):
             try:
@@ -230,15 +227,10 @@ class RetryConflicts:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nothing to answer
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            body = b"".join([chunk async for chunk in _body_chunks(receive)])
+        except _ClientGone:
+            return  # nothing to answer
         for attempt in range(1, self.attempts + 1):
             if not await self._attempt(scope, receive, send, body, last=attempt == self.attempts):
                 return
@@ -265,6 +257,21 @@ class RetryConflicts:
         if last and state.get(_RETRY_FLAG):
             log.warning("lost a database conflict every time; answered 503")
         return lost
+
+
+class _ClientGone(Exception):
+    """The client went away before its request body was read."""
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk as the server hands it on."""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        yield message.get("body", b"")
+        more = message.get("more_body", False)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
