@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import random
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -118,18 +120,15 @@ class InputGuard:
             return
         chunks: list[bytes] = []
         size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async for chunk in _body_chunks(receive):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+                chunks.append(chunk)
+        except _ClientGone:
+            return  # nothing to answer
         body = b"".join(chunks)
         if _may_hold_unstorable(body):
             try:
@@ -186,6 +185,93 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+# A transaction PostgreSQL chose as a deadlock's victim, or one that lost a serialization
+# conflict, was rolled back whole: nothing was changed, and the same command may succeed.
+RETRYABLE_CONFLICTS: tuple[type[BaseException], ...] = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+_RETRY_FLAG = "ankommen_conflict"  # in the request's state: the answer is a lost conflict
+
+
+def mark_conflict(request: Request, exc: BaseException) -> bool:
+    """Note on the request that its 503 is a lost conflict (``RetryConflicts`` runs it
+    again, and logs it); called by the runtime's 503 handler. Whether it was one."""
+    if isinstance(exc, RETRYABLE_CONFLICTS):
+        setattr(request.state, _RETRY_FLAG, True)
+        return True
+    return False
+
+
+class RetryConflicts:
+    """ASGI middleware: a request whose transaction lost a deadlock or a serialization
+    conflict is run again, up to ``attempts`` times after a short random pause, before
+    the client hears 503 "nothing was changed; retry".
+
+    Such conflicts are normal under concurrency, not faults: site staff checking in a bus
+    lock the sites of their reservations while housing's consumer reserves places for
+    the next placements, each in its own order, and PostgreSQL aborts one of them. The
+    rolled-back transaction changed nothing (its events were in its outbox rows), so
+    running the request again is safe; the client sees one answer. The body is read
+    once and replayed to every attempt.
+    """
+
+    def __init__(self, app: ASGIApp, *, attempts: int = 3, pause_seconds: float = 0.05) -> None:
+        self.app = app
+        self.attempts = attempts
+        self.pause_seconds = pause_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = b"".join([chunk async for chunk in _body_chunks(receive)])
+        except _ClientGone:
+            return  # nothing to answer
+        for attempt in range(1, self.attempts + 1):
+            if not await self._attempt(scope, receive, send, body, last=attempt == self.attempts):
+                return
+            log.info("lost a database conflict; running the request again", attempt=attempt)
+            await asyncio.sleep(random.uniform(0, self.pause_seconds * attempt))
+
+    async def _attempt(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, *, last: bool
+    ) -> bool:
+        """Run the request once; True if it lost a conflict and its answer was held back
+        (never on the ``last`` attempt: that answer goes out whatever it is)."""
+        state = scope.setdefault("state", {})
+        state.pop(_RETRY_FLAG, None)
+        lost = False
+
+        async def answer(message: Message) -> None:
+            nonlocal lost
+            if message["type"] == "http.response.start":
+                lost = not last and bool(state.get(_RETRY_FLAG))
+            if not lost:
+                await send(message)
+
+        await self.app(scope, _replay(body, receive), answer)
+        if last and state.get(_RETRY_FLAG):
+            log.warning("lost a database conflict every time; answered 503")
+        return lost
+
+
+class _ClientGone(Exception):
+    """The client went away before its request body was read."""
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk as the server hands it on."""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        yield message.get("body", b"")
+        more = message.get("more_body", False)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

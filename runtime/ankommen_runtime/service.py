@@ -39,7 +39,14 @@ from .consumer import (
 from .context import request_context
 from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError, Unprocessable, outcome_unknown
-from .http import UNSTORABLE_ERRORS, InputGuard, document_statuses, unstorable_value
+from .http import (
+    UNSTORABLE_ERRORS,
+    InputGuard,
+    RetryConflicts,
+    document_statuses,
+    mark_conflict,
+    unstorable_value,
+)
 from .inbox import adopt_group
 from .kafka import new_producer
 from .kafka_security import broker_security
@@ -502,11 +509,12 @@ def create_service_app(
         detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database or broker is down (a restart, a failover). Not a bug, so no
         # traceback at error level. If the connection dropped while a COMMIT may have been
         # on its way, the change may have been applied: the answer must not say otherwise.
-        log.warning("dependency unavailable; answered 503", error=repr(exc))
+        if not mark_conflict(request, exc):  # a lost deadlock: RetryConflicts runs it again
+            log.warning("dependency unavailable; answered 503", error=repr(exc))
         if outcome_unknown(exc):
             detail = (
                 f"connection lost ({type(exc).__name__}): the change may or may not have "
@@ -525,6 +533,9 @@ def create_service_app(
 
     for unstorable in UNSTORABLE_ERRORS:
         app.add_exception_handler(unstorable, unstorable_value)
+    # Inside the input guard (added first, so it is the inner one): only checked input
+    # is run again.
+    app.add_middleware(RetryConflicts)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
