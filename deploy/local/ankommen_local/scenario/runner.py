@@ -398,7 +398,7 @@ class ScenarioRunner:
                 )
                 if response.status_code == 200:
                     open_parts.remove(site_id)  # closed; other parts may still empty out
-                elif "relocate them first" not in response.text:
+                elif not await self._still_used(site_id):
                     # only residents still there may hold a close back, or it never happens
                     raise RuntimeError(f"closing {site.name} refused: {response.text[:300]}")
             if not open_parts:
@@ -409,6 +409,11 @@ class ScenarioRunner:
                 if delay > 7:
                     self.tally.close_delays[site.name] = delay
         return changed
+
+    async def _still_used(self, site_id: str) -> bool:
+        """Whether anyone lives at the site or holds places there (it cannot close yet)."""
+        site = (await self._call("housing", "GET", f"/sites/{site_id}", Role.HOUSING_STAFF)).json()
+        return bool(site["occupied"] or site["reserved"])
 
     def _parts(self, site: SiteSpec) -> list[dict[str, Any]]:
         """The commands that open ``site``: one, or at large scales (a tenfold
@@ -565,17 +570,16 @@ class ScenarioRunner:
         if free <= 0:
             return
         half_year = week.monday - timedelta(weeks=26)
-        candidates: list[tuple[str, date]] = []
-        room = free
+        candidates: list[tuple[str, date]] = []  # as many as the free places take
         for ref, arrived in self.living.items():
             # allocation counts the stay from the assignment, also for the window's stock
             if arrived > half_year or ref in self.moved_on or ref in week.exits:
                 continue
-            if self.sizes[ref] > room:
+            if self.sizes[ref] > free:
                 continue
             candidates.append((ref, arrived))
-            room -= self.sizes[ref]
-            if room <= 0:
+            free -= self.sizes[ref]
+            if free <= 0:
                 break
         assessed: dict[str, str] = {}  # land reference -> assessed_on
 
@@ -607,9 +611,6 @@ class ScenarioRunner:
         for ref, _ in candidates:
             if ref not in assessed:
                 continue
-            size = self.sizes[ref]
-            if size > free:
-                continue  # an earlier move took more places than planned
             response = await self._call(
                 "allocation",
                 "POST",
@@ -624,7 +625,6 @@ class ScenarioRunner:
             self.moved_on.add(ref)
             if response.status_code == 202:
                 self.tally.moved_on += 1
-                free -= size
 
     async def _taken_by_allocation(self, assessment: tuple[str, str]) -> None:
         """Wait until allocation holds integration's assessment of the household."""
