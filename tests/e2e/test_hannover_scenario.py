@@ -25,7 +25,11 @@ from ankommen_local.util import free_port
 # default timeout of 300 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1800)]
 
-WINDOW = (date(2015, 9, 28), date(2015, 11, 15))  # the peak: Möbel Boss, Deutscher Pavillon
+# The peak: Möbel Boss, Deutscher Pavillon. A window's first week brings its whole stock,
+# and only the emergency sites that stock needs: the sites of 15 Oct 2015 depend on how
+# much history the window has. From 21 Sep the plan has the whole run's 35 sites on that
+# day (from 28 Sep: 34, one generated Notunterkunft fewer, outside 36 ± 5 %).
+WINDOW = (date(2015, 9, 21), date(2015, 11, 15))
 SCALE = 0.2  # a fifth of Hannover: the same weeks and sites, fewer households
 SMALL_RUN = 12  # commands to each service in the small form of the reporting defect
 VIEWS = (

@@ -79,3 +79,26 @@ def test_a_site_starts_closing_in_the_step_before_its_closing_day(
         for site in week.closes:
             assert site.closes_on is not None
             assert week.monday < site.closes_on <= week.monday + timedelta(days=7), site.name
+
+
+def test_the_e2e_window_plans_the_whole_runs_sites_on_15_october_2015(
+    hannover: plan_module.Plan,
+) -> None:
+    """The short run's site count is judged against the same target as the whole run's:
+    its window must plan the same sites for the day."""
+    from e2e.test_hannover_scenario import SCALE, WINDOW
+
+    day = date(2015, 10, 15)
+
+    def sites(plan: plan_module.Plan) -> int:
+        return sum(
+            1
+            for w in plan.weeks
+            for s in w.opens
+            if s.opens_on <= day and (s.closes_on is None or s.closes_on > day)
+        )
+
+    window = plan_module.build(
+        plan_module.load("hannover"), scale=SCALE, start=WINDOW[0], end=WINDOW[1]
+    )
+    assert sites(window) == sites(hannover)
