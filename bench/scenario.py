@@ -5,7 +5,7 @@ services as processes in simulation mode, the plan of
 ``ankommen_local/scenario/hannover.toml`` week by week through their HTTP APIs, then the
 headline figures from their views. The budget of issue 20 is the whole run in at most
 120 s on a 2-core machine; the figure is what this machine took, reported whether or not
-it meets it. ``tiny``: four weeks of October 2015 at a tenth of the volume.
+it meets it. ``tiny``: five weeks from 21 Sep 2015 at a fifth of the volume.
 
 ``scenario_x10``: ten times Hannover's volume (Lower Saxony's 2015 intake was about twenty
 times the city's) over four weeks of October 2015 by default (``ANKOMMEN_BENCH_X10_WINDOW``,
@@ -84,7 +84,9 @@ async def run(bench: Bench) -> Result:
     result = Result("scenario", "Hannover 2010–2016 through the five services")
     data = plan_module.load("hannover")
     if bench.size.name == "tiny":
-        plan = plan_module.build(data, scale=0.1, start=date(2015, 9, 28), end=date(2015, 10, 25))
+        # From 21 Sep: the whole run's 35 sites on 15 Oct 2015 (the e2e window's reason);
+        # a fifth, as the e2e: at a tenth one rounded household more made a week of 160.
+        plan = plan_module.build(data, scale=0.2, start=date(2015, 9, 21), end=date(2015, 10, 25))
     else:
         scale = float(os.environ.get("ANKOMMEN_BENCH_SCENARIO_SCALE", "1"))
         plan = plan_module.build(data, scale=scale)
