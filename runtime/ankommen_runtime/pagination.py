@@ -37,7 +37,7 @@ class PageRequest:
         return list(items[self.offset : self.offset + self.limit])
 
 
-def page_request(
+async def page_request(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}")
     ] = DEFAULT_LIMIT,

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,6 @@ from aiokafka.errors import KafkaConnectionError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
-from starlette.responses import Response
 
 from . import health, ids, pseudonym, simulation
 from . import topics as topic_config
@@ -41,6 +39,7 @@ from .db import RUNTIME_MIGRATIONS, create_pool, migrate
 from .errors import DomainError, Unprocessable, outcome_unknown
 from .http import (
     UNSTORABLE_ERRORS,
+    Correlation,
     InputGuard,
     RetryConflicts,
     document_statuses,
@@ -481,23 +480,7 @@ def create_service_app(
     # Added first, so it wraps every other middleware: one SERVER span per request.
     app.add_middleware(TracingMiddleware)
 
-    @app.middleware("http")
-    async def correlation(
-        request: Request, call_next: Callable[..., Awaitable[Response]]
-    ) -> Response:
-        header = request.headers.get("x-correlation-id")
-        try:
-            given = uuid.UUID(header) if header else None
-        except ValueError:
-            given = None
-        if given is None and request.method in ("GET", "HEAD", "OPTIONS"):
-            # A read raises no event: its correlation id is random even in a simulation, so
-            # polling (health, backlog, views) never shifts a seeded run's ids.
-            given = uuid.uuid4()
-        with request_context(given) as cid:
-            response = await call_next(request)
-        response.headers["x-correlation-id"] = str(cid)
-        return response
+    app.add_middleware(Correlation)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -554,17 +537,17 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
     """FastAPI dependency: the unit of work of this process."""
     return runtime_of(request).uow
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """FastAPI dependency: the business clock (wall clock, or simulated in a simulation)."""
     return runtime_of(request).clock
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     """FastAPI dependency: the pool, for read-only queries."""
     pool = runtime_of(request).pool
     assert pool is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,29 @@ def test_periodic_work_becomes_a_named_task_and_subscriptions_are_resolved() -> 
     assert bound.subscriptions == ()
     assert [t.__name__ for t in bound.background] == ["expiry_sweeper"]
     assert bound.periodic == ()
+
+
+# Reads a file (the district teams), so it runs in FastAPI's worker threads on purpose.
+BLOCKING_DEPENDENCIES = {("integration", "_teams")}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_route_or_dependency_hops_to_a_worker_thread(service: str) -> None:
+    # FastAPI runs a plain ``def`` in its thread pool: a thread hop per request and per
+    # dependency (about a tenth of housing's time per check-in in the scenario's profile)
+    # for functions that only read the app's state.
+    api = importlib.import_module(f"{service}.api")
+    blocking = set()
+    for router in api.ROUTERS:
+        for route in router.routes:
+            stack = [route.dependant]
+            while stack:
+                dependant = stack.pop()
+                call = dependant.call
+                if call is not None and not (
+                    inspect.iscoroutinefunction(call)
+                    or inspect.iscoroutinefunction(type(call).__call__)
+                ):
+                    blocking.add((service, call.__name__))
+                stack.extend(dependant.dependencies)
+    assert blocking <= BLOCKING_DEPENDENCIES, f"make these async def: {blocking}"

@@ -284,7 +284,7 @@ households = APIRouter(tags=["households"])
 views = APIRouter(tags=["placement views"])
 
 
-def _policy(request: Request) -> PlacementPolicy:
+async def _policy(request: Request) -> PlacementPolicy:
     """The city's placement policy (``AllocationSettings.placement``)."""
     return request.app.state.settings.placement  # type: ignore[no-any-return]
 

@@ -47,7 +47,7 @@ class View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _grace(request: Request) -> timedelta:
+async def _grace(request: Request) -> timedelta:
     """How long places wait after the expected arrival (``reservation_grace_seconds``)."""
     return timedelta(seconds=request.app.state.settings.reservation_grace_seconds)
 
@@ -55,7 +55,7 @@ def _grace(request: Request) -> timedelta:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def _store(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgHousingStore:
+async def _store(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgHousingStore:
     """Housing's store over the pool, for the read-only queries of the routes."""
     return PgHousingStore(pool)
 

@@ -53,16 +53,16 @@ def _teams(request: Request) -> Teams:
     return request.app.state.settings.load_teams()
 
 
-def _caseload_limit(request: Request) -> int:
+async def _caseload_limit(request: Request) -> int:
     return request.app.state.settings.caseload_limit_persons
 
 
-def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgIntegrationStore:
+async def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgIntegrationStore:
     """Integration's store over the pool, for the read-only routes."""
     return PgIntegrationStore(pool)
 
 
-def _readiness_policy(request: Request) -> ReadinessPolicy:
+async def _readiness_policy(request: Request) -> ReadinessPolicy:
     return request.app.state.settings.readiness  # type: ignore[no-any-return]
 
 

@@ -138,7 +138,7 @@ StatementReader = Annotated[
 ]
 
 
-def _model(request: Request) -> ReadModel:
+async def _model(request: Request) -> ReadModel:
     model: ReadModel | None = getattr(request.app.state, "reporting_read_model", None)
     if model is None:
         model = request.app.state.reporting_read_model = ReadModel()

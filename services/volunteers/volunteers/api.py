@@ -42,7 +42,7 @@ from .domain import (
 from .store import PgVolunteersStore
 
 
-def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgVolunteersStore:
+async def _reads(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> PgVolunteersStore:
     """The volunteers store over the pool, for the read-only routes."""
     return PgVolunteersStore(pool)
 
@@ -57,17 +57,17 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
 
 
-def _rules(request: Request) -> handlers.Rules:
+async def _rules(request: Request) -> handlers.Rules:
     rules: handlers.Rules = request.app.state.rules
     return rules
 
 
-def _neighbourhood(request: Request) -> Neighbourhood:
+async def _neighbourhood(request: Request) -> Neighbourhood:
     neighbourhood: Neighbourhood = request.app.state.neighbourhood
     return neighbourhood
 
 
-def _warning_days(request: Request) -> int:
+async def _warning_days(request: Request) -> int:
     days: int = request.app.state.certificate_warning_days
     return days
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from allocation.domain import (
     DEFAULT_POLICY,
     NEED_REQUIREMENTS,
+    Board,
     Choice,
     Need,
     NoFit,
@@ -194,3 +195,18 @@ def test_every_reason_fits_the_contract() -> None:
     choice = chosen(choose_site(wordy, [accessible]))
     assert len(choice.reason) == 500
     assert choice.reason.endswith("…")
+
+
+def test_a_board_answers_alike_households_alike_until_a_place_is_held() -> None:
+    bigger = site("Wohnheim Tresckowstraße", Pillar.WOHNHEIM, 6, district=9)
+    smaller = site("Wohnheim Am Bahndamm", Pillar.WOHNHEIM, 5, district=11)
+    board = Board([smaller, bigger])
+    first = chosen(board.choose(need(4)))
+    assert first.site.site_id == bigger.site_id
+    assert board.choose(need(4)) == first == choose_site(need(4), [smaller, bigger])
+    # an exclusion is part of the question
+    assert chosen(board.choose(need(4), exclude={bigger.site_id})).site.site_id == smaller.site_id
+    board.hold(bigger.site_id, 4)  # the next household of four sees two places there
+    assert chosen(board.choose(need(4))).site.site_id == smaller.site_id
+    board.hold(smaller.site_id, 4)
+    assert isinstance(board.choose(need(4)), NoFit)

@@ -51,7 +51,6 @@ from .policy import (
     NoFit,
     PlacementPolicy,
     SiteOption,
-    choose_site,
     clip,
     persons_text,
 )
@@ -619,7 +618,7 @@ class Household:
         still waits for another place) gets a PlacementDecided if one fits now."""
         if self.status not in (HouseholdStatus.WAITLISTED, HouseholdStatus.RELOCATION_PENDING):
             return False
-        choice = choose_site(self.need(board.policy), board.sites(), exclude=self._excluded([]))
+        choice = board.choose(self.need(board.policy), exclude=self._excluded([]))
         if isinstance(choice, NoFit):
             return False  # still nothing: the open alert (or pending relocation) stands
         self.tried_site_ids = []  # a new round
@@ -677,7 +676,7 @@ class Household:
     def _start_relocation(self, reason: RelocationReason, board: Board, now: datetime) -> bool:
         assert self.home is not None
         previous, self.relocation_reason = self.relocation_reason, reason
-        choice = choose_site(self.need(board.policy), board.sites(), exclude=self._excluded([]))
+        choice = board.choose(self.need(board.policy), exclude=self._excluded([]))
         if isinstance(choice, NoFit):
             self.relocation_reason = previous
             return False
@@ -699,9 +698,7 @@ class Household:
 
     def _place(self, board: Board, now: datetime) -> None:
         """One step of a placement round: decide for the best untried site, or give up."""
-        choice = choose_site(
-            self.need(board.policy), board.sites(), exclude=self._excluded(self.tried_site_ids)
-        )
+        choice = board.choose(self.need(board.policy), exclude=self._excluded(self.tried_site_ids))
         if isinstance(choice, NoFit):
             self._no_place(choice.reason, now)
         elif self.attempts >= MAX_ATTEMPTS:

@@ -131,6 +131,9 @@ class Board:
     ) -> None:
         self._sites = {s.site_id: s for s in sites}
         self.policy = policy
+        # ``choose_site``'s answers while no place is held: a placement round asks the same
+        # question for many households alike (size, needs, district, home site)
+        self._answers: dict[tuple[Need, frozenset[uuid.UUID]], Choice | NoFit] = {}
 
     def sites(self) -> list[SiteOption]:
         return list(self._sites.values())
@@ -138,10 +141,20 @@ class Board:
     def get(self, site_id: uuid.UUID) -> SiteOption | None:
         return self._sites.get(site_id)
 
+    def choose(self, need: Need, *, exclude: Set[uuid.UUID] = frozenset()) -> Choice | NoFit:
+        """``choose_site`` on this board's sites, each question answered once until a
+        place is held (a pure function of the need, the sites and the exclusions)."""
+        key = (need, frozenset(exclude))
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = choose_site(need, self._sites.values(), exclude=exclude)
+        return answer
+
     def hold(self, site_id: uuid.UUID, places: int) -> None:
         site = self._sites.get(site_id)
         if site is not None and site.room_for(places):
             self._sites[site_id] = site.held(places)
+            self._answers.clear()
 
     def has_free(self, *, regular_only: bool = False) -> bool:
         """Any open site with a free place (a cheap test before looking for takers)."""
