@@ -416,6 +416,7 @@ async def emergency_residents_are_those_in_notunterkuenfte_with_no_move(b: Backe
         members=[member(), member()],
         home=living_at(unknown_site, Pillar.NOTUNTERKUNFT, since=2),
     )
+    adults.readiness = Readiness(Pillar.WOHNPROJEKT, False, date(2016, 1, 4), "assessed")
     moving = household(
         HouseholdStatus.HOUSED,
         home=living_at(gym, Pillar.NOTUNTERKUNFT),
@@ -435,8 +436,18 @@ async def emergency_residents_are_those_in_notunterkuenfte_with_no_move(b: Backe
                 True,
                 date(2016, 6, 30),
                 BuildingKind.SCHOOL_SPORTS_HALL,
+                persons=2,
+                ready_for=Pillar.WOHNHEIM,  # nobody assessed it yet
             ),
-            EmergencyResident(adults.household_id, at(2), False, None, BuildingKind.OTHER),
+            EmergencyResident(
+                adults.household_id,
+                at(2),
+                False,
+                None,
+                BuildingKind.OTHER,
+                persons=2,
+                ready_for=Pillar.WOHNPROJEKT,
+            ),
         ],
         key=lambda r: r.household_id,
     )

@@ -29,6 +29,7 @@ from allocation.domain import (
     PlacementPolicy,
     SiteOption,
     SiteStatus,
+    placement_pillar,
 )
 from allocation.store import QuotaPeriod
 from ankommen_contracts import BuildingKind, Pillar, Suitability
@@ -264,6 +265,8 @@ class InMemoryAllocationStore:
                     vulnerable=h.vulnerable,
                     site_closes_on=site.closes_on if site else None,
                     site_building=site.building if site else BuildingKind.OTHER,
+                    persons=h.persons,
+                    ready_for=placement_pillar(h.readiness)[0],
                 )
             )
         return residents

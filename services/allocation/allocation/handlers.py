@@ -50,6 +50,7 @@ from .store import AllocationStore, QuotaPeriod
 # waitlist sweep (and the next event that frees places) carries on where it stopped.
 WAITLIST_SCAN = 200  # waitlisted (or emergency-sheltered) households looked at
 MOVES_PER_EVENT = 20  # placements started from the waitlist plus relocations
+RELOCATIONS_LOCKED = 20  # emergency residents locked at a time while looking for takers
 OVERDUE_PER_SWEEP = 100  # unanswered requests re-sent per timeout sweep
 # An expected arrival further than this after the decision is a typo, not a plan: 422.
 ARRIVAL_HORIZON = timedelta(days=180)
@@ -598,18 +599,24 @@ async def _use_freed_places(
     # halls first; vulnerable households first; then the longest stay.
     residents = sorted(
         await tx.store.emergency_residents(), key=lambda r: dissolution_key(r, policy)
-    )
-    order = [r.household_id for r in residents[:WAITLIST_SCAN]]
-    locked = await tx.store.lock_households(order)
-    for household_id in order:
-        household = locked.get(household_id)
-        if household is None:
-            continue  # another transaction is moving it
-        if moves == MOVES_PER_EVENT:
-            return moves
-        if household.relocate_from_emergency(board, now):
-            moves += 1
-            await _save(tx, household)
+    )[:WAITLIST_SCAN]
+    # Locked a few at a time, and only those a free place could still take: the board
+    # fills with every move, and most households have no place once the freed ones went.
+    while moves < MOVES_PER_EVENT:
+        fitting = [r for r in residents if r.may_find_room(board)]
+        batch, residents = fitting[:RELOCATIONS_LOCKED], fitting[RELOCATIONS_LOCKED:]
+        if not batch:
+            break
+        locked = await tx.store.lock_households([r.household_id for r in batch])
+        for resident in batch:
+            household = locked.get(resident.household_id)
+            if household is None:
+                continue  # another transaction is moving it
+            if moves == MOVES_PER_EVENT:
+                break
+            if household.relocate_from_emergency(board, now):
+                moves += 1
+                await _save(tx, household)
     return moves
 
 

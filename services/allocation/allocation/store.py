@@ -42,6 +42,7 @@ from pydantic import TypeAdapter
 
 from .domain import (
     DEFAULT_POLICY,
+    UNASSESSED_PILLAR,
     Board,
     EmergencyResident,
     HistoryEntry,
@@ -578,14 +579,17 @@ class PgAllocationStore:
         """Households living in Notunterkünfte with no move under way, with their shelter's
         closing date and building: what the dissolution order (``dissolution_key``) needs."""
         rows = await self.db.fetch(
-            """SELECT h.household_id, h.checked_in_at, h.vulnerable,
-                      s.closes_on AS site_closes_on, coalesce(s.building, 'other') AS site_building
+            """SELECT h.household_id, h.checked_in_at, h.vulnerable, s.closes_on,
+                      coalesce(s.building, 'other'), h.persons, h.ready_for
                FROM households h LEFT JOIN sites s ON s.site_id = h.site_id
                WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
                  AND h.pending IS NULL"""
         )
+        # positional: every busy week's check-out reads a few thousand of these
         return [
-            EmergencyResident(**{**dict(r), "site_building": BuildingKind(r["site_building"])})
+            EmergencyResident(
+                r[0], r[1], r[2], r[3], BuildingKind(r[4]), r[5], Pillar(r[6] or UNASSESSED_PILLAR)
+            )
             for r in rows
         ]
 

@@ -652,6 +652,25 @@ async def test_a_wohnheim_opening_empties_a_notunterkunft_and_its_closing_makes_
     assert uow.store.sites[gym].status is SiteStatus.CLOSING
 
 
+async def test_freed_places_go_to_the_emergency_residents_they_have_room_for_twenty_at_most(
+    uow: Uow,
+) -> None:
+    await open_site(uow, 60, pillar=Pillar.NOTUNTERKUNFT, name="Messehalle 27")
+    family = await housed(uow, "NI-F1", persons=3)
+    singles = [await housed(uow, f"NI-S{i}", persons=1) for i in range(24)]
+    # All checked in together, none vulnerable: the dissolution order is by id.
+    in_line = sorted([family, *singles])
+    mark = len(uow.committed)
+    await open_site(uow, 2)  # a Wohnheim with two places: no room for the family
+    first = [e.data.household_id for e in uow.committed[mark:] if e.type == "PlacementDecided"]
+    assert first == [h for h in in_line if h != family][:2]
+    assert household_of(uow, family).pending is None
+    mark = len(uow.committed)
+    await open_site(uow, 30, name="Wohnheim Alte Bult")  # room for all: 20 per event
+    then = [e.data.household_id for e in uow.committed[mark:] if e.type == "PlacementDecided"]
+    assert then == [h for h in in_line if h not in first][:20]
+
+
 async def test_a_closing_shelter_asks_its_residents_to_move_elsewhere(uow: Uow) -> None:
     first = await open_site(uow, 2)
     household_id = await housed(uow, "NI-C2")

@@ -274,6 +274,8 @@ def test_rule_6_the_shelter_due_to_close_first_is_emptied_first_school_halls_bef
             vulnerable=vulnerable,
             site_closes_on=closes,
             site_building=building,
+            persons=1,
+            ready_for=Pillar.WOHNHEIM,
         )
 
     tents_soon = resident(date(2016, 4, 1), BuildingKind.TENT_VILLAGE, False, 10)
@@ -286,6 +288,27 @@ def test_rule_6_the_shelter_due_to_close_first_is_emptied_first_school_halls_bef
         key=lambda r: dissolution_key(r, DEFAULT_POLICY),
     )
     assert order == [tents_soon, school_hall_family, school_hall, club_hall_long, hotel_long]
+
+
+def test_rule_6_only_a_household_a_free_place_of_its_pillars_has_room_for_is_looked_at() -> None:
+    # The cheap test before a resident is locked: never false where choose_site would
+    # find a place (then the household would wait while a place it fits stays free).
+    def resident(persons: int, ready_for: Pillar) -> EmergencyResident:
+        return EmergencyResident(
+            uuid.uuid4(), NOW, False, None, BuildingKind.OTHER, persons, ready_for
+        )
+
+    home = site("Wohnheim Linden", Pillar.WOHNHEIM, 3)
+    flat = flats("Wohnungen Mitte", 6)  # one flat of six: only for those ready for one
+    full = site("Wohnprojekt Hermann-Ehlers-Allee", Pillar.WOHNPROJEKT, 0)
+    sites = board(home, flat, full, shelter("Messehalle 27", 800, BuildingKind.TRADE_FAIR_HALL))
+    assert resident(3, Pillar.WOHNHEIM).may_find_room(sites)
+    assert not resident(4, Pillar.WOHNHEIM).may_find_room(sites)  # the hall does not count
+    assert not resident(4, Pillar.WOHNPROJEKT).may_find_room(sites)
+    assert resident(6, Pillar.WOHNUNG).may_find_room(sites)
+    sites.hold(home.site_id, 2)  # a household of two took places: one left
+    assert not resident(2, Pillar.WOHNHEIM).may_find_room(sites)
+    assert resident(1, Pillar.WOHNHEIM).may_find_room(sites)
 
 
 def test_rule_6_within_a_pillar_the_households_district_comes_before_the_most_free_places() -> None:

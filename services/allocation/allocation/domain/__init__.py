@@ -46,7 +46,7 @@ from .policy import (
     dissolution_key,
     unfit,
 )
-from .readiness import NOT_ASSESSED, Readiness, placement_pillar
+from .readiness import NOT_ASSESSED, UNASSESSED_PILLAR, Readiness, placement_pillar
 
 __all__ = [
     "DEFAULT_DISSOLUTION_ORDER",
@@ -61,6 +61,7 @@ __all__ = [
     "REGULAR_ORDER",
     "REQUIRED_SUITABILITY",
     "SINGULAR",
+    "UNASSESSED_PILLAR",
     "Board",
     "Choice",
     "EmergencyResident",

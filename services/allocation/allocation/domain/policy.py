@@ -134,6 +134,7 @@ class Board:
         # ``choose_site``'s answers while no place is held: a placement round asks the same
         # question for many households alike (size, needs, district, home site)
         self._answers: dict[tuple[Need, frozenset[uuid.UUID]], Choice | NoFit] = {}
+        self._rooms: dict[tuple[Pillar, ...], int] = {}
 
     def sites(self) -> list[SiteOption]:
         return list(self._sites.values())
@@ -155,6 +156,22 @@ class Board:
         if site is not None and site.room_for(places):
             self._sites[site_id] = site.held(places)
             self._answers.clear()
+            self._rooms.clear()
+
+    def room_in(self, pillars: tuple[Pillar, ...]) -> int:
+        """The most persons one open site of these pillars can take now: its free places,
+        or its largest free flat; 0 if none can take anyone."""
+        room = self._rooms.get(pillars)
+        if room is None:
+            room = self._rooms[pillars] = max(
+                (
+                    max(s.free_units, default=0) if s.free_units is not None else s.free
+                    for s in self._sites.values()
+                    if s.status is SiteStatus.OPEN and s.pillar in pillars
+                ),
+                default=0,
+            )
+        return room
 
     def has_free(self, *, regular_only: bool = False) -> bool:
         """Any open site with a free place (a cheap test before looking for takers)."""
@@ -391,6 +408,15 @@ class EmergencyResident:
     vulnerable: bool
     site_closes_on: date | None
     site_building: BuildingKind
+    persons: int  # to place together
+    ready_for: Pillar  # the pillar its placement starts from (integration's assessment)
+
+    def may_find_room(self, board: Board) -> bool:
+        """Whether one open site of a regular pillar the household is ready for has room
+        for all of it. If not, ``choose_site`` finds nothing for its relocation (one by
+        choice never goes to another Notunterkunft), so it need not be locked and asked:
+        a check-out in a busy week otherwise had allocation look at 200 households."""
+        return board.room_in(REGULAR_ORDER[self.ready_for]) >= self.persons
 
 
 def dissolution_key(resident: EmergencyResident, policy: PlacementPolicy) -> tuple[object, ...]:
@@ -408,5 +434,5 @@ def dissolution_key(resident: EmergencyResident, policy: PlacementPolicy) -> tup
         policy.dissolution_rank(resident.site_building),
         policy.vulnerable_first and not resident.vulnerable,
         resident.checked_in_at,
-        str(resident.household_id),
+        resident.household_id,  # a UUID orders as its text does (fixed-width hex)
     )

@@ -14,6 +14,7 @@ from datetime import date
 from ankommen_contracts import Pillar
 
 NOT_ASSESSED = "readiness not assessed by Integrationsmanagement yet (new arrivals: Wohnheim)"
+UNASSESSED_PILLAR = Pillar.WOHNHEIM  # where a household nobody has assessed starts
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def placement_pillar(readiness: Readiness | None) -> tuple[Pillar, str]:
     """The pillar placement starts from, and why in words: the assessment's ``ready_for``,
     or a Wohnheim while nobody has assessed the household."""
     if readiness is None:
-        return Pillar.WOHNHEIM, NOT_ASSESSED
+        return UNASSESSED_PILLAR, NOT_ASSESSED
     verdict = _VERDICT[readiness.ready_for]
     if readiness.ready_for_own_tenancy:
         verdict += " and for a tenancy of its own"
