@@ -58,6 +58,8 @@ from .domain import (
 )
 
 _MEMBERS = TypeAdapter(list[IntakeMember])
+_BUILDINGS = {b.value: b for b in BuildingKind}
+_PILLARS = {p.value: p for p in Pillar}
 
 # ---------------------------------------------------------------------------------------
 # Quota periods
@@ -585,10 +587,10 @@ class PgAllocationStore:
                WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
                  AND h.pending IS NULL"""
         )
-        # positional: every busy week's check-out reads a few thousand of these
+        # positional, enums from a dict: every busy week's check-out reads thousands
         return [
             EmergencyResident(
-                r[0], r[1], r[2], r[3], BuildingKind(r[4]), r[5], Pillar(r[6] or UNASSESSED_PILLAR)
+                r[0], r[1], r[2], r[3], _BUILDINGS[r[4]], r[5], _PILLARS[r[6] or UNASSESSED_PILLAR]
             )
             for r in rows
         ]
