@@ -477,7 +477,8 @@ def create_service_app(
     app.state.runtime = None
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings.oidc_issuer, settings.audience, settings.jwks_url)
-    # Added first, so it wraps every other middleware: one SERVER span per request.
+    # Added first, so the innermost of the middlewares (Starlette wraps the last added
+    # outermost): one SERVER span per run of the route, a retried one (RetryConflicts) too.
     app.add_middleware(TracingMiddleware)
 
     app.add_middleware(Correlation)
