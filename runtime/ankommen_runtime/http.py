@@ -91,7 +91,24 @@ def _may_hold_unstorable(raw: bytes) -> bool:
     return b"\\u0000" in lowered or any(b"\\ud" + c in lowered for c in _SURROGATE_HIGH_NIBBLES)
 
 
-class Correlation:
+class HttpMiddleware:
+    """Base of the runtime's ASGI middlewares: ``handle`` sees HTTP requests only;
+    lifespan and other scopes pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class Correlation(HttpMiddleware):
     """ASGI middleware: every request runs in its own ``request_context``, under the
     ``x-correlation-id`` the caller sent (a UUID) or a new one, and answers with it.
 
@@ -101,13 +118,7 @@ class Correlation:
     more than its route's SQL.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = Headers(scope=scope).get("x-correlation-id")
         try:
             given = uuid.UUID(header) if header else None
@@ -130,7 +141,7 @@ class Correlation:
 _SURROGATE_HIGH_NIBBLES = (b"8", b"9", b"a", b"b", b"c", b"d", b"e", b"f")
 
 
-class InputGuard:
+class InputGuard(HttpMiddleware):
     """ASGI middleware: the body size limit and the storable-strings check.
 
     The body is read here (at most ``max_body_bytes`` + 1 bytes, never more) and replayed
@@ -139,13 +150,10 @@ class InputGuard:
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         problems = self._query_problems(scope)
         if problems:
             await _refuse_fields(problems, scope, receive, send)
@@ -244,7 +252,7 @@ def mark_conflict(request: Request, exc: BaseException) -> bool:
     return False
 
 
-class RetryConflicts:
+class RetryConflicts(HttpMiddleware):
     """ASGI middleware: a request whose transaction lost a deadlock or a serialization
     conflict is run again, up to ``attempts`` times after a short random pause, before
     the client hears 503 "nothing was changed; retry".
@@ -258,14 +266,11 @@ class RetryConflicts:
     """
 
     def __init__(self, app: ASGIApp, *, attempts: int = 3, pause_seconds: float = 0.05) -> None:
-        self.app = app
+        super().__init__(app)
         self.attempts = attempts
         self.pause_seconds = pause_seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body = b"".join([chunk async for chunk in _body_chunks(receive)])
         except _ClientGone:

@@ -26,7 +26,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from .http import HttpMiddleware
 
 TRACEPARENT_HEADER = "ce_traceparent"
 TRACESTATE_HEADER = "ce_tracestate"
@@ -97,17 +99,11 @@ def consuming(topic: str, headers: Iterable[tuple[str, bytes]], event_type: str)
         yield span
 
 
-class TracingMiddleware:
+class TracingMiddleware(HttpMiddleware):
     """ASGI middleware: a SERVER span per HTTP request, continuing a caller's W3C
     ``traceparent`` header if it sent one."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         parent = _W3C.extract(carrier)
         method, path = scope["method"], scope["path"]
