@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 
 import httpx
 from ankommen_runtime.context import current_correlation_id
@@ -12,8 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+REQUEST_ONLY: ContextVar[str | None] = ContextVar("request_only", default=None)
+
 
 async def seen(request: Request) -> JSONResponse:
+    REQUEST_ONLY.set("set for the rest of this request")  # as ``audit.enter`` does
     return JSONResponse({"correlation_id": str(current_correlation_id())})
 
 
@@ -46,3 +50,11 @@ async def test_a_read_gets_a_random_id_that_never_shifts_a_seeded_runs_ids() -> 
         second = (await api.get("/")).headers["x-correlation-id"]
     assert first != second
     assert uuid.UUID(first).version == 4
+
+
+async def test_what_a_route_sets_for_its_request_ends_with_it() -> None:
+    # The test client runs the app in the caller's own task, as the in-process services
+    # of the integration tests do: nothing of one request may reach the next.
+    async with client() as api:
+        assert (await api.post("/")).status_code == 200
+    assert REQUEST_ONLY.get() is None
