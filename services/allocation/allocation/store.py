@@ -340,8 +340,10 @@ class AllocationStore(Protocol):
 
     async def emergency_residents(self) -> list[EmergencyResident]:
         """Households housed in a Notunterkunft with no request pending, with their
-        shelter's closing date and building (``other`` if the site is unknown); in no
-        particular order (the dissolution order sorts them)."""
+        shelter's closing date and building (``other`` if the site is unknown), their
+        persons and the pillar their placement starts from (``UNASSESSED_PILLAR`` until
+        integration assessed them); in no particular order (the dissolution order sorts
+        them)."""
         ...
 
     async def lock_households(
@@ -578,8 +580,8 @@ class PgAllocationStore:
         return [_household(r) for r in rows]
 
     async def emergency_residents(self) -> list[EmergencyResident]:
-        """Households living in Notunterkünfte with no move under way, with their shelter's
-        closing date and building: what the dissolution order (``dissolution_key``) needs."""
+        """Households living in Notunterkünfte with no move under way: what the dissolution
+        order (``dissolution_key``) and the room check (``may_find_room``) need."""
         rows = await self.db.fetch(
             """SELECT h.household_id, h.checked_in_at, h.vulnerable, s.closes_on,
                       coalesce(s.building, 'other'), h.persons, h.ready_for
