@@ -34,8 +34,8 @@ from . import render, reports, store
 from .domain import capacity_view, publish
 from .domain.costs import statement
 from .domain.ledger import Ledger
+from .domain.outlook import RESERVE_SHARE, outlook
 from .domain.outlook import derive as derive_outlook
-from .domain.outlook import outlook
 from .domain.tables import ViewResult
 from .domain.views import VIEWS, build, site_capacities
 from .readmodel import ReadModel
@@ -255,7 +255,7 @@ async def published_view(
     return ViewView.model_validate(publish(build(ledger, key, by)))
 
 
-@views.get("/outlook", summary="View 9 under assumptions of your own (intake, horizon)")
+@views.get("/outlook", summary="View 9 under assumptions of your own (intake, trend, reserve)")
 async def outlook_under(
     pool: Pool,
     clock: BusinessClock,
@@ -265,10 +265,29 @@ async def outlook_under(
         float | None,
         Query(ge=0, le=10_000, description="Steady intake (persons/week); default: recent"),
     ] = None,
+    intake_change_per_week: Annotated[
+        float | None,
+        Query(
+            ge=-1_000,
+            le=1_000,
+            description="The trend scenario's change in intake from week to week "
+            "(persons/week); default: the recent weeks' trend",
+        ),
+    ] = None,
+    reserve_share: Annotated[
+        float,
+        Query(ge=0, le=0.5, description="Operating reserve, a share of the residents"),
+    ] = RESERVE_SHARE,
     horizon_weeks: Annotated[int, Query(ge=4, le=156, description="Weeks ahead")] = 52,
 ) -> ViewView:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    assumptions = derive_outlook(ledger, steady=intake_per_week, horizon=horizon_weeks)
+    assumptions = derive_outlook(
+        ledger,
+        steady=intake_per_week,
+        horizon=horizon_weeks,
+        change=intake_change_per_week,
+        reserve_share=reserve_share,
+    )
     return ViewView.model_validate(publish(outlook(ledger, "week", assumptions)))
 
 

@@ -50,10 +50,12 @@ class Scenario:
         operator: str = "DRK",
         daily_rate: str | None = None,
         monthly: str | None = None,
+        closes_on: date | None = None,
     ) -> uuid.UUID:
         site_id = uuid.uuid4()
         self.emit(
             ho.ShelterOpened(
+                closes_on=closes_on,
                 site_id=site_id,
                 name=name,
                 pillar=pillar,
@@ -79,6 +81,9 @@ class Scenario:
             )
         )
         return site_id
+
+    def closing_date(self, site_id: uuid.UUID, closes_on: date | None) -> None:
+        self.emit(ho.ShelterClosingDateSet(site_id=site_id, closes_on=closes_on))
 
     def rate(
         self, site_id: uuid.UUID, daily: str, valid_from: date, monthly: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 from ankommen_contracts import Pillar
 from ankommen_contracts.common import Gender
@@ -11,6 +11,7 @@ from ankommen_contracts.events import housing as ho
 from reporting.domain import Ledger, build, publish
 from reporting.domain.costs import statement
 from reporting.domain.facts import fact_from_row, fact_row
+from reporting.domain.outlook import derive, outlook
 from reporting.domain.views import VIEWS
 from scenario import Scenario, row
 
@@ -161,13 +162,16 @@ def test_the_outlook_says_in_which_week_places_run_out_and_how_many_are_needed()
         s.assigned(5)
         s.assigned(5)
         s.assigned(5)
-    view = build(Ledger.fold(s.facts, as_of=date(2016, 2, 28)), "outlook")
+    ledger = Ledger.fold(s.facts, as_of=date(2016, 2, 28))
+    view = outlook(ledger, "week", derive(ledger, reserve_share=0.0))  # run out: below zero
     answers = {r["scenario"]: r for r in view.table("answers").rows}
     assert view.notes["assumptions"]["intake_per_week"] == {
         "falling": 10.0,
         "steady": 20.0,  # 160 persons in the 8 weeks before 28 Feb
         "rising": 30.0,
+        "trend": 20.0,  # the same 20 every week: no trend
     }
+    assert view.notes["assumptions"]["intake_change_per_week"]["trend"] == 0
     assert view.notes["free_places_now"] == 100
     steady = answers["steady"]
     # 100 free, 20 a week from 29 Feb: 0 left after 5 weeks, 50 more open on 4 Apr, so
@@ -184,6 +188,92 @@ def test_the_outlook_says_in_which_week_places_run_out_and_how_many_are_needed()
     # April's weeks end with 30, 10, -10 and -30 free: 30 more places by 1 April.
     assert schedule["2016-04"]["steady"] == 30
     assert schedule["2016-05"]["steady"] == 30 + 5 * 20, "May has five Mondays"
+
+
+def _weekly_assignments(s: Scenario, per_week: list[int], first_monday: date) -> None:
+    for week, persons in enumerate(per_week):
+        s.on(first_monday + timedelta(weeks=week))
+        for _ in range(persons // 2):
+            s.assigned(2)
+
+
+def test_the_trend_scenario_carries_a_climbing_intake_forward_and_runs_short_first() -> None:
+    s = Scenario()
+    s.on(date(2017, 1, 2))
+    s.site(capacity=600)
+    # 10, 12, … 24 persons in the eight weeks up to 26 Feb 2017: an average of 17
+    _weekly_assignments(s, [10 + 2 * w for w in range(8)], date(2017, 1, 2))
+    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    view = outlook(ledger, "week", derive(ledger, reserve_share=0.0))  # run out: below zero
+    assumptions = view.notes["assumptions"]
+    assert assumptions["intake_per_week"]["steady"] == 17.0
+    # the straight line through the weeks, one week on: 26, and 2 more every week after
+    assert assumptions["intake_per_week"]["trend"] == 26.0
+    assert assumptions["intake_change_per_week"]["trend"] == 2.0
+    answers = {r["scenario"]: r for r in view.table("answers").rows}
+    # 600 places: steady 17 a week lasts 35 weeks and runs out in the 36th; the trend
+    # (26, 28, 30, …) brings exactly 600 in 15 weeks (15 · 40) and 656 in 16 (16 · 41)
+    assert answers["steady"]["runs_out_on"] == date(2017, 2, 27) + timedelta(weeks=35)
+    assert answers["trend"]["runs_out_on"] == date(2017, 2, 27) + timedelta(weeks=15)
+    assert answers["trend"]["runs_out_on"] < answers["rising"]["runs_out_on"]
+
+
+def test_places_run_short_when_the_free_places_fall_below_the_operating_reserve() -> None:
+    s = Scenario()
+    s.on(date(2017, 1, 2))
+    heim = s.site(capacity=1000)
+    for _ in range(30):  # 900 residents: 100 free, a reserve of 6 % of 900: 54
+        s.check_in(heim, 30)
+    _weekly_assignments(s, [10] * 8, date(2017, 1, 2))
+    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    view = build(ledger, "outlook")
+    assert view.notes["reserve_now"] == 54
+    steady = next(r for r in view.table("answers").rows if r["scenario"] == "steady")
+    # 10 a week: after 5 weeks 50 free against a reserve of 0.06 × 950 = 57
+    assert steady["runs_out_on"] == date(2017, 2, 27) + timedelta(weeks=4)
+    # over 52 weeks: 520 more residents, 100 − 520 free against 0.06 × 1420 = 85.2
+    assert steady["places_needed"] == round(520 - 100 + 0.06 * 1420)
+    without = outlook(ledger, "week", derive(ledger, reserve_share=0.0))
+    plain = next(r for r in without.table("answers").rows if r["scenario"] == "steady")
+    assert plain["runs_out_on"] == date(2017, 2, 27) + timedelta(weeks=10), "below zero"
+    assert plain["places_needed"] == 520 - 100
+
+
+def test_an_open_site_whose_building_must_be_given_up_counts_as_a_closing() -> None:
+    s = Scenario()
+    s.on(date(2017, 1, 2))
+    s.site(capacity=200)
+    hall = s.site(
+        name="Ehem. Baumarkt",
+        pillar=Pillar.NOTUNTERKUNFT,
+        capacity=100,
+        closes_on=date(2017, 4, 30),  # agreed when it opened; nobody has started closing it
+    )
+    s.check_in(hall, 30)  # 270 free: 200 at the Wohnheim, 70 at the hall
+    _weekly_assignments(s, [10] * 8, date(2017, 1, 2))
+    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    a = derive(ledger, reserve_share=0.0)
+    assert a.closings == [{"site": "Ehem. Baumarkt", "on": date(2017, 4, 30), "places": 100}]
+    view = outlook(ledger, "week", a)
+    path = {r["week"]: r["steady"] for r in view.table("free_places").rows}
+    # 10 a week from 27 Feb; in the week of 24 Apr the hall's 70 free places go and its
+    # 30 residents need places elsewhere: 270 − 9 · 10 − 100 = 80
+    assert path["2017-W16"] == 270 - 8 * 10
+    assert path["2017-W17"] == 270 - 9 * 10 - 100
+    s.on(date(2017, 2, 27)).closing_date(hall, None)  # the lease was extended
+    assert derive(Ledger.fold(s.facts), reserve_share=0.0).closings == []
+
+
+def test_an_intake_and_trend_of_your_own_replace_the_derived_ones() -> None:
+    s = Scenario()
+    s.on(date(2017, 1, 2))
+    s.site(capacity=100)
+    _weekly_assignments(s, [10 + 2 * w for w in range(8)], date(2017, 1, 2))
+    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    mine = derive(ledger, steady=40.0, change=-5.0)
+    assert mine.intake_per_week == {"falling": 20, "steady": 40, "rising": 60, "trend": 40}
+    assert [mine.intake("trend", w) for w in range(10)] == [40, 35, 30, 25, 20, 15, 10, 5, 0, 0]
+    assert derive(ledger, steady=40.0).intake_change_per_week["trend"] == 2.0
 
 
 def test_demographics_count_every_member_and_hide_small_groups_when_published() -> None:

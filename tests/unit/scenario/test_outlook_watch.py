@@ -85,6 +85,32 @@ def test_an_outlook_that_never_sees_a_run_out_did_not_warn(rising: plan_module.P
     assert verdict["lead_weeks"] is None
 
 
+def test_each_scenario_is_judged_by_its_own_first_warning(rising: plan_module.Plan) -> None:
+    watch = OutlookWatch.of(rising)
+    assert watch is not None
+    assert watch.shortage_on is not None
+    shortage = watch.shortage_on
+    watch.readings += [
+        {
+            "read_on": (shortage - timedelta(weeks=6)).isoformat(),
+            "runs_out_on": {"steady": None, "trend": (shortage + timedelta(weeks=1)).isoformat()},
+        },
+        {
+            "read_on": (shortage - timedelta(weeks=4)).isoformat(),
+            "runs_out_on": {
+                "steady": (shortage + timedelta(weeks=9)).isoformat(),
+                "trend": (shortage - timedelta(weeks=1)).isoformat(),
+            },
+        },
+    ]
+    verdict = watch.verdict()
+    trend, steady = verdict["by_scenario"]["trend"], verdict["by_scenario"]["steady"]
+    assert (trend["lead_weeks"], trend["predicted_weeks_after_shortage"]) == (6, 1)
+    assert (steady["lead_weeks"], steady["predicted_weeks_after_shortage"]) == (4, 9)
+    assert verdict["lead_weeks"] == 4, "the headline is the steady scenario's"
+    assert verdict["predicted_weeks_after_shortage"] == 9
+
+
 def test_district_report_files_are_named_without_umlauts() -> None:
     assert district_file(6) == "stadtbezirk-06-kirchrode-bemerode-wuelferode"
     assert district_file(8) == "stadtbezirk-08-doehren-wuelfel"

@@ -903,38 +903,52 @@ class OutlookWatch:
         )
 
     def verdict(self) -> dict[str, Any]:
-        """When the outlook first warned against when the places ran short."""
-        warning = next(
-            (r for r in self.readings if r["runs_out_on"].get("steady") is not None), None
-        )
-        rising = next(
-            (r for r in self.readings if r["runs_out_on"].get("rising") is not None), None
-        )
-        lead = late_by = None
-        if warning is not None and self.shortage_on is not None:
-            lead = (self.shortage_on - date.fromisoformat(warning["read_on"])).days // 7
-            predicted = date.fromisoformat(warning["runs_out_on"]["steady"])
-            late_by = (predicted - self.shortage_on).days // 7
+        """When the outlook first warned against when the places ran short: for the steady
+        scenario (the headline) and for each scenario in ``by_scenario``."""
+        scenarios = sorted({k for r in self.readings for k in r["runs_out_on"]})
+        by_scenario = {name: self._warning(name) for name in scenarios}
+        steady = by_scenario.get("steady") or self._warning("steady")
         return {
             "reads_from": self.reads_from.isoformat(),
             "every_weeks": self.every_weeks,
             "shortage_on": self.shortage_on.isoformat() if self.shortage_on else None,
             "shortage_site": self.shortage_site,
-            "first_warning_read_on": warning["read_on"] if warning else None,
-            "first_warning_predicted_run_out_on": (
-                warning["runs_out_on"]["steady"] if warning else None
+            "first_warning_read_on": steady["first_warning_read_on"],
+            "first_warning_predicted_run_out_on": steady["predicted_run_out_on"],
+            "first_warning_under_rising_intake_read_on": (
+                by_scenario.get("rising", {}).get("first_warning_read_on")
             ),
-            "first_warning_under_rising_intake_read_on": rising["read_on"] if rising else None,
-            "warned_before_shortage": bool(
-                warning
-                and self.shortage_on
-                and date.fromisoformat(warning["read_on"]) < self.shortage_on
-            ),
-            "lead_weeks": lead,
+            "warned_before_shortage": steady["warned_before_shortage"],
+            "lead_weeks": steady["lead_weeks"],
             # how far the first warning's run-out date lay after the actual shortage
             # (negative: before it)
-            "predicted_weeks_after_shortage": late_by,
+            "predicted_weeks_after_shortage": steady["predicted_weeks_after_shortage"],
+            "by_scenario": by_scenario,
             "readings": self.readings,
+        }
+
+    def _warning(self, scenario: str) -> dict[str, Any]:
+        """The first reading whose ``scenario`` saw the places run short, judged against
+        the actual shortage."""
+        warning = next(
+            (r for r in self.readings if r["runs_out_on"].get(scenario) is not None), None
+        )
+        predicted = (
+            date.fromisoformat(warning["runs_out_on"][scenario]) if warning is not None else None
+        )
+        read_on = date.fromisoformat(warning["read_on"]) if warning is not None else None
+        lead = late_by = None
+        if read_on is not None and predicted is not None and self.shortage_on is not None:
+            lead = (self.shortage_on - read_on).days // 7
+            late_by = (predicted - self.shortage_on).days // 7
+        return {
+            "first_warning_read_on": read_on.isoformat() if read_on else None,
+            "predicted_run_out_on": predicted.isoformat() if predicted else None,
+            "warned_before_shortage": bool(
+                read_on and self.shortage_on and read_on < self.shortage_on
+            ),
+            "lead_weeks": lead,
+            "predicted_weeks_after_shortage": late_by,
         }
 
 

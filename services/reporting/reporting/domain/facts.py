@@ -39,6 +39,7 @@ REPORTED: Mapping[str, tuple[str, ...]] = {
         "ShelterRateChanged",
         "ShelterCapacityChanged",
         "ShelterClosing",
+        "ShelterClosingDateSet",
         "ShelterClosed",
         "BedReserved",
         "ReservationReleased",

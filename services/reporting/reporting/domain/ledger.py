@@ -65,7 +65,7 @@ class Site:
     planned_capacity: int = 0
     planned_opening_on: date | None = None
     opened_on: date | None = None
-    closing_on: date | None = None
+    closing_on: date | None = None  # the agreed day the building is given up, if any
     closing_reason: str | None = None
     closed_on: date | None = None
     kind: str | None = None
@@ -262,6 +262,7 @@ class Ledger:
         site.name, site.pillar, site.district = d.name, d.pillar, d.district
         site.operator = d.operator or site.operator
         site.planned_capacity = d.planned_capacity
+        site.closing_on = d.closes_on
         site.planned_opening_on = d.planned_opening_on
         site.kind = _building(d) or site.kind
 
@@ -278,6 +279,7 @@ class Ledger:
         site.capacity = d.capacity
         site.status = "open"
         site.opened_on = day
+        site.closing_on = d.closes_on
         site.kind = _building(d) or site.kind
         if d.daily_rate is not None or d.monthly_fixed_cost is not None:
             self._rate(site, Rate(day, d.daily_rate, d.monthly_fixed_cost))
@@ -305,6 +307,11 @@ class Ledger:
             site.status = "closing"
             site.closing_on = d.closes_on
             site.closing_reason = d.reason.value
+
+    def _on_ShelterClosingDateSet(self, fact: Fact, d: Any, day: date) -> None:
+        site = self.sites.get(d.site_id)
+        if site is not None:
+            site.closing_on = d.closes_on
 
     def _on_ShelterClosed(self, fact: Fact, d: Any, day: date) -> None:
         site = self.sites.get(d.site_id)
