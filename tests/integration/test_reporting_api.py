@@ -180,15 +180,22 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         schema = (await api.get("/openapi.json")).json()
         assert "/published/{key}" in schema["paths"]
         assert "/internal/views/{key}" in schema["paths"]
-        own = await api.get("/outlook", params={**as_of, "intake_per_week": 40, "horizon_weeks": 8})
+        mine = {**as_of, "intake_per_week": 40, "horizon_weeks": 8}
+        own = await api.get("/outlook", params={**mine, "reserve_share": 0})
         steady = next(r for r in own.json()["tables"][0]["rows"] if r["scenario"] == "steady")
-        # 150 places, 24 occupied: 126 free, 40 a week -> short in the 4th week (25 Apr).
+        # 150 places, 24 occupied: 126 free, 40 a week -> below zero in the 4th week (25 Apr).
         assert steady["runs_out_week"] == "2016-W17"
         assert steady["places_needed"] == 8 * 40 - 126
         assert own.json()["notes"]["assumptions"]["horizon_weeks"] == 8
-        bad = await api.get("/outlook", params={"intake_per_week": -1})
-        assert bad.status_code == 422
-        assert "intake_per_week" in bad.text
+        reserved = await api.get("/outlook", params=mine)  # the default reserve: 6 %
+        steady = next(r for r in reserved.json()["tables"][0]["rows"] if r["scenario"] == "steady")
+        # in the 3rd week 6 free against a reserve of 0.06 × 144 residents
+        assert steady["runs_out_week"] == "2016-W16"
+        assert steady["places_needed"] == round(8 * 40 - 126 + 0.06 * (24 + 8 * 40))
+        for name, value in (("intake_per_week", -1), ("reserve_share", 0.9)):
+            bad = await api.get("/outlook", params={name: value})
+            assert bad.status_code == 422
+            assert name in bad.text
         brief = (await api.get("/views/capacity", params=as_of)).json()
         assert brief["total"]["occupied"] == 24
 
