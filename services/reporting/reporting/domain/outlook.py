@@ -2,8 +2,10 @@
 
 From the as-of day the free places of open sites are carried forward week by week:
 minus the week's intake, plus the week's share of move-outs, plus sites planned to open
-that week, minus the residents of sites that close that week (they need places
-elsewhere). Four intake scenarios: falling, steady and rising hold a multiple of the
+that week, minus what sites closing that week take away: their residents, who need places
+elsewhere, and an open site's free places. A closing counts once it has a day: a site
+already closing, or an open one whose building must be given up on a day agreed when it
+opened or since. Four intake scenarios: falling, steady and rising hold a multiple of the
 recent average; *trend* carries the recent weeks' straight-line trend forward, so a
 climbing intake is seen climbing, not averaged.
 
