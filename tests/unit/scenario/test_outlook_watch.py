@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from ankommen_local.scenario import plan as plan_module
+from ankommen_local.scenario.cli import outlook_summary
 from ankommen_local.scenario.outputs import district_file
 from ankommen_local.scenario.runner import OutlookWatch
 
@@ -109,6 +110,27 @@ def test_each_scenario_is_judged_by_its_own_first_warning(rising: plan_module.Pl
     assert (steady["lead_weeks"], steady["predicted_weeks_after_shortage"]) == (4, 9)
     assert verdict["lead_weeks"] == 4, "the headline is the steady scenario's"
     assert verdict["predicted_weeks_after_shortage"] == 9
+
+
+def test_the_summary_names_the_steady_and_the_trend_warning(rising: plan_module.Plan) -> None:
+    watch = OutlookWatch.of(rising)
+    assert watch is not None
+    assert watch.shortage_on is not None
+    read_on = watch.shortage_on - timedelta(weeks=4)
+    watch.readings.append(
+        {
+            "read_on": read_on.isoformat(),
+            "runs_out_on": {
+                "steady": (watch.shortage_on + timedelta(weeks=2)).isoformat(),
+                "trend": watch.shortage_on.isoformat(),
+            },
+        }
+    )
+    summary = outlook_summary(watch.verdict())
+    assert f"when read on {read_on.isoformat()} (steady intake" in summary
+    assert "2 weeks after the actual shortage" in summary
+    assert f"Under the recent trend it first saw them run short when read on {read_on}" in summary
+    assert "0 weeks after the actual shortage" in summary
 
 
 def test_district_report_files_are_named_without_umlauts() -> None:

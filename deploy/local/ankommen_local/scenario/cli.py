@@ -241,13 +241,21 @@ def outlook_summary(check: dict[str, Any]) -> str:
             f"{len(check['readings'])} readings from {check['reads_from']}."
         )
     verdict = "[green]before[/]" if check["warned_before_shortage"] else "[red]not before[/]"
+    trend = check.get("by_scenario", {}).get("trend") or {}
+    under_trend = (
+        f" Under the recent trend it first saw them run short when read on "
+        f"{trend['first_warning_read_on']} (out on {trend['predicted_run_out_on']}, "
+        f"{trend['predicted_weeks_after_shortage']} weeks after the actual shortage)."
+        if trend.get("first_warning_read_on")
+        else ""
+    )
     return (
         f"Outlook check: the places ran short on {check['shortage_on']} (the city opened "
         f"{check['shortage_site']}); reporting's outlook first saw them run out when read on "
         f"{check['first_warning_read_on']} (steady intake: out on "
         f"{check['first_warning_predicted_run_out_on']}, "
         f"{check['predicted_weeks_after_shortage']} weeks after the actual shortage), "
-        f"{verdict} the shortage ({check['lead_weeks']} weeks ahead)."
+        f"{verdict} the shortage ({check['lead_weeks']} weeks ahead).{under_trend}"
     )
 
 
