@@ -197,13 +197,18 @@ def _weekly_assignments(s: Scenario, per_week: list[int], first_monday: date) ->
             s.assigned(2)
 
 
-def test_the_trend_scenario_carries_a_climbing_intake_forward_and_runs_short_first() -> None:
+def _climbing(capacity: int) -> Ledger:
+    """One site, and 10, 12, … 24 persons in the eight weeks up to 26 Feb 2017 (17 on
+    average)."""
     s = Scenario()
     s.on(date(2017, 1, 2))
-    s.site(capacity=600)
-    # 10, 12, … 24 persons in the eight weeks up to 26 Feb 2017: an average of 17
+    s.site(capacity=capacity)
     _weekly_assignments(s, [10 + 2 * w for w in range(8)], date(2017, 1, 2))
-    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    return Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+
+
+def test_the_trend_scenario_carries_a_climbing_intake_forward_and_runs_short_first() -> None:
+    ledger = _climbing(capacity=600)
     view = outlook(ledger, "week", derive(ledger, reserve_share=0.0))  # run out: below zero
     assumptions = view.notes["assumptions"]
     assert assumptions["intake_per_week"]["steady"] == 17.0
@@ -265,11 +270,7 @@ def test_an_open_site_whose_building_must_be_given_up_counts_as_a_closing() -> N
 
 
 def test_an_intake_and_trend_of_your_own_replace_the_derived_ones() -> None:
-    s = Scenario()
-    s.on(date(2017, 1, 2))
-    s.site(capacity=100)
-    _weekly_assignments(s, [10 + 2 * w for w in range(8)], date(2017, 1, 2))
-    ledger = Ledger.fold(s.facts, as_of=date(2017, 2, 26))
+    ledger = _climbing(capacity=100)
     mine = derive(ledger, steady=40.0, change=-5.0)
     assert mine.intake_per_week == {"falling": 20, "steady": 40, "rising": 60, "trend": 40}
     assert [mine.intake("trend", w) for w in range(10)] == [40, 35, 30, 25, 20, 15, 10, 5, 0, 0]
