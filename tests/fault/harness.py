@@ -117,8 +117,11 @@ class Cluster:
         self._seed_jars()
         listen, proxy = free_port(), free_port()
         _PROXIED[self.settings.state_dir] = (listen, proxy)
-        stack.up(self.settings)
+        # The Kafka proxy listens before the servers start: Kafka advertises its port, so
+        # it is chosen first, and while the JVMs start (seconds) one of their ephemeral
+        # client sockets may take a port that is only chosen, not bound (it did: EADDRINUSE)
         self.kafka_proxy = Proxy(listen, port=proxy).start()
+        stack.up(self.settings)
         self.pg_proxy = Proxy(self.settings.pg_port).start()
 
     def down(self) -> None:
