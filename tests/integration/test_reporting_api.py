@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,6 @@ from ankommen_contracts.events import housing as ho
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer
-from ankommen_runtime.settings import ServiceSettings
 from reporting import store
 from reporting.domain import VIEWS
 from reporting.domain.facts import fact_row
@@ -81,6 +81,32 @@ def envelopes() -> list[Any]:
     return out
 
 
+def _reporting(
+    infra: Endpoints, dsn: str, topic_prefix: str, issuer: LocalIssuer, **own: Any
+) -> Any:
+    """Reporting's app on ``dsn``; ``own``: reporting's own settings."""
+    return reporting.app.create_app(
+        reporting.app.ReportingSettings(
+            database_url=dsn,
+            kafka_bootstrap=infra.kafka_bootstrap,
+            topic_prefix=topic_prefix,
+            consumer_group="api",
+            oidc_jwks_url=issuer.jwks_url,
+            **own,
+        )
+    )
+
+
+async def _record(dsn: str, events: list[Any]) -> None:
+    """The facts as reporting's consumer would have kept them."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await store.PgReportingStore(conn).add_facts([fact_row(e) for e in events])
+    finally:
+        await conn.close()
+
+
 async def test_published_views_are_public_and_suppressed_internal_ones_need_a_role(
     infra: Endpoints,
     new_database: Callable[[], Awaitable[str]],
@@ -90,28 +116,14 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
 ) -> None:
     issuer = LocalIssuer(tmp_path).ensure()
     dsn = await new_database()
-    app = reporting.app.create_app(
-        ServiceSettings(
-            service="reporting",
-            database_url=dsn,
-            kafka_bootstrap=infra.kafka_bootstrap,
-            topic_prefix=topic_prefix,
-            consumer_group="api",
-            oidc_jwks_url=issuer.jwks_url,
-        )
-    )
+    app = _reporting(infra, dsn, topic_prefix, issuer)
 
     def bearer(*roles: Role, sites: tuple[uuid.UUID, ...] = ()) -> dict[str, str]:
         token = issuer.mint(roles, audience="ankommen-reporting", sites=sites)
         return {"Authorization": f"Bearer {token}"}
 
     async with running(app) as api:
-        conn = await asyncpg.connect(dsn)
-        try:
-            async with conn.transaction():
-                await store.PgReportingStore(conn).add_facts([fact_row(e) for e in envelopes()])
-        finally:
-            await conn.close()
+        await _record(dsn, envelopes())
         as_of = {"as_of": "2016-03-31"}
 
         index = (await api.get("/views")).json()
@@ -223,3 +235,32 @@ async def test_published_views_are_public_and_suppressed_internal_ones_need_a_ro
         again = (await api.get("/views/capacity", params=as_of)).json()
         assert again["total"]["occupied"] == 30
         assert reads == [1], "only the facts of versions after the first batch's"
+
+
+async def test_the_outlook_keeps_the_operating_reserve_the_city_set_for_its_deployment(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    issuer = LocalIssuer(tmp_path).ensure()
+    dsn = await new_database()
+    app = _reporting(infra, dsn, topic_prefix, issuer, outlook_reserve_share=0.25)
+    async with running(app) as api:
+        await _record(dsn, envelopes())
+        as_of = {"as_of": "2016-03-31"}
+        published = (await api.get("/published/outlook", params=as_of)).json()
+        assert published["notes"]["reserve_now"] == 6, "a quarter of the 24 residents"
+        assert published["notes"]["assumptions"]["reserve_share"] == 0.25
+        mine = {**as_of, "intake_per_week": 40, "horizon_weeks": 8}
+        city = (await api.get("/outlook", params=mine)).json()
+        assert city["notes"]["assumptions"]["reserve_share"] == 0.25
+        steady = next(r for r in city["tables"][0]["rows"] if r["scenario"] == "steady")
+        # 126 free, 40 a week: in the 2nd week 46 free against 0.25 × 104 residents = 26,
+        # in the 3rd 6 free against 0.25 × 144 = 36
+        assert steady["runs_out_week"] == "2016-W16"
+        assert steady["places_needed"] == round(8 * 40 - 126 + 0.25 * (24 + 8 * 40))
+        own = (await api.get("/outlook", params={**mine, "reserve_share": 0})).json()
+        assert own["notes"]["assumptions"]["reserve_share"] == 0, "a reader's own wins"
+        report = await api.get("/report", params=as_of)
+        assert re.search(r"Betriebsreserve 25(,0)? %", report.text), "the report states it"

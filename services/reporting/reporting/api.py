@@ -34,7 +34,7 @@ from . import render, reports, store
 from .domain import capacity_view, publish
 from .domain.costs import statement
 from .domain.ledger import Ledger
-from .domain.outlook import RESERVE_SHARE, outlook
+from .domain.outlook import Planning, outlook
 from .domain.outlook import derive as derive_outlook
 from .domain.tables import ViewResult
 from .domain.views import VIEWS, build, site_capacities
@@ -148,6 +148,15 @@ async def _model(request: Request) -> ReadModel:
 Model = Annotated[ReadModel, Depends(_model)]
 
 
+async def _planning(request: Request) -> Planning:
+    settings = request.app.state.settings
+    return Planning(reserve_share=settings.outlook_reserve_share)
+
+
+CityPlanning = Annotated[Planning, Depends(_planning)]
+"""The deployment's planning settings (``ReportingSettings``), for the views that use them."""
+
+
 async def _ledger(
     model: ReadModel,
     pool: asyncpg.Pool,
@@ -233,12 +242,13 @@ async def published_csv(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     by: Period = "month",
     lang: Lang = "de",
 ) -> Response:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    view = publish(build(ledger, key, by))
+    view = publish(build(ledger, key, by, planning))
     return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}")
 
 
@@ -248,11 +258,12 @@ async def published_view(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     by: Period = "month",
 ) -> ViewView:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    return ViewView.model_validate(publish(build(ledger, key, by)))
+    return ViewView.model_validate(publish(build(ledger, key, by, planning)))
 
 
 @views.get("/outlook", summary="View 9 under assumptions of your own (intake, trend, reserve)")
@@ -260,6 +271,7 @@ async def outlook_under(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     intake_per_week: Annotated[
         float | None,
@@ -275,9 +287,14 @@ async def outlook_under(
         ),
     ] = None,
     reserve_share: Annotated[
-        float,
-        Query(ge=0, le=0.5, description="Operating reserve, a share of the residents"),
-    ] = RESERVE_SHARE,
+        float | None,
+        Query(
+            ge=0,
+            le=0.5,
+            description="Operating reserve, a share of the residents; default: the "
+            "city's (ANKOMMEN_OUTLOOK_RESERVE_SHARE)",
+        ),
+    ] = None,
     horizon_weeks: Annotated[int, Query(ge=4, le=156, description="Weeks ahead")] = 52,
 ) -> ViewView:
     ledger = await _ledger(model, pool, clock, as_of, None)
@@ -286,7 +303,7 @@ async def outlook_under(
         steady=intake_per_week,
         horizon=horizon_weeks,
         change=intake_change_per_week,
-        reserve_share=reserve_share,
+        reserve_share=planning.reserve_share if reserve_share is None else reserve_share,
     )
     return ViewView.model_validate(publish(outlook(ledger, "week", assumptions)))
 
@@ -298,13 +315,14 @@ async def internal_csv(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     by: Period = "month",
     known_at: KnownAt = None,
     lang: Lang = "de",
 ) -> Response:
     ledger = await _ledger(model, pool, clock, as_of, known_at)
-    view = build(ledger, key, by)
+    view = build(ledger, key, by, planning)
     return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}-internal")
 
 
@@ -315,12 +333,13 @@ async def internal_view(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     by: Period = "month",
     known_at: KnownAt = None,
 ) -> ViewView:
     ledger = await _ledger(model, pool, clock, as_of, known_at)
-    return ViewView.model_validate(build(ledger, key, by))
+    return ViewView.model_validate(build(ledger, key, by, planning))
 
 
 @internal.get(
@@ -347,10 +366,15 @@ async def statement_csv(
 
 
 async def _page_views(
-    model: ReadModel, pool: asyncpg.Pool, clock: Clock, as_of: date | None, by: str
+    model: ReadModel,
+    pool: asyncpg.Pool,
+    clock: Clock,
+    as_of: date | None,
+    by: str,
+    planning: Planning,
 ) -> tuple[Ledger, list[ViewResult]]:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    return ledger, [publish(build(ledger, key, by)) for key in VIEWS]  # type: ignore[arg-type]
+    return ledger, [publish(build(ledger, key, by, planning)) for key in VIEWS]  # type: ignore[arg-type]
 
 
 @pages.get("/", response_class=HTMLResponse, summary="The public dashboard (HTML)")
@@ -360,11 +384,12 @@ async def dashboard(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     by: Period = "month",
     lang: Lang = "de",
 ) -> HTMLResponse:
-    ledger, shown = await _page_views(model, pool, clock, as_of, by)
+    ledger, shown = await _page_views(model, pool, clock, as_of, by, planning)
     status = await reports.status(request.app.state.settings, pool)
     html = render.page(
         "dashboard.html",
@@ -380,10 +405,15 @@ async def dashboard(
 
 @pages.get("/report", response_class=HTMLResponse, summary="The interim report (printable HTML)")
 async def report(
-    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None, lang: Lang = "de"
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    planning: CityPlanning,
+    as_of: AsOf = None,
+    lang: Lang = "de",
 ) -> HTMLResponse:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    return HTMLResponse(reports.interim_report(ledger, lang))
+    return HTMLResponse(reports.interim_report(ledger, lang, planning))
 
 
 async def _pdf(html: str, name: str) -> Response:
@@ -414,10 +444,15 @@ async def _pdf(html: str, name: str) -> Response:
 
 @pages.get("/report.pdf", summary="The interim report as PDF", response_class=Response)
 async def report_pdf(
-    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None, lang: Lang = "de"
+    pool: Pool,
+    clock: BusinessClock,
+    model: Model,
+    planning: CityPlanning,
+    as_of: AsOf = None,
+    lang: Lang = "de",
 ) -> Response:
     ledger = await _ledger(model, pool, clock, as_of, None)
-    html = reports.interim_report(ledger, lang)
+    html = reports.interim_report(ledger, lang, planning)
     return await _pdf(html, f"zwischenbilanz-{as_of or 'heute'}-{lang}")
 
 
@@ -431,13 +466,14 @@ async def district_pdf(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     lang: Lang = "de",
 ) -> Response:
     if district not in DISTRICT_NAMES:
         raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
     ledger = await _ledger(model, pool, clock, as_of, None)
-    html = reports.district_report(ledger, district, lang)
+    html = reports.district_report(ledger, district, lang, planning)
     return await _pdf(html, f"stadtbezirk-{district:02d}-{lang}")
 
 
@@ -451,13 +487,14 @@ async def district_report(
     pool: Pool,
     clock: BusinessClock,
     model: Model,
+    planning: CityPlanning,
     as_of: AsOf = None,
     lang: Lang = "de",
 ) -> HTMLResponse:
     if district not in DISTRICT_NAMES:
         raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
     ledger = await _ledger(model, pool, clock, as_of, None)
-    return HTMLResponse(reports.district_report(ledger, district, lang))
+    return HTMLResponse(reports.district_report(ledger, district, lang, planning))
 
 
 @pages.get("/status", summary="Consumer lag per topic and the last rebuild")

@@ -1,4 +1,4 @@
-"""Composition root of the reporting service: its spec and ``create_app``.
+"""Composition root of the reporting service: its settings, its spec, ``create_app``.
 
 Reporting never calls another service: everything it shows comes from events. Routes
 live in ``api``, the views' rules in ``domain``, SQL in ``store``, folds in ``handlers``.
@@ -13,11 +13,28 @@ from ankommen_runtime.logging import get_logger
 from ankommen_runtime.service import Runtime, ServiceSpec, create_service_app
 from ankommen_runtime.settings import ServiceSettings
 from fastapi import FastAPI
+from pydantic import Field
 
 from . import api, handlers
+from .domain.outlook import RESERVE_SHARE
 from .store import PgReportingStore, upgrade_kept_facts
 
 log = get_logger(__name__)
+
+
+class ReportingSettings(ServiceSettings):
+    """The runtime's settings plus reporting's own (``ANKOMMEN_OUTLOOK_RESERVE_SHARE``)."""
+
+    service: str = "reporting"
+    outlook_reserve_share: float = Field(
+        default=RESERVE_SHARE,
+        ge=0,
+        le=0.5,
+        description="View 9: the operating reserve (Betriebsreserve) a city keeps free, "
+        "as a share of its residents; places run short below it (a city setting; "
+        "default 6 %, the scenario's planning rule). A reader may ask under another "
+        "with GET /outlook?reserve_share=",
+    )
 
 
 async def upgrade_facts(runtime: Runtime) -> None:
@@ -32,6 +49,7 @@ SPEC = ServiceSpec(
     name="reporting",
     title="Ankommen reporting",
     description="The interim review's views, projected from every service's events.",
+    settings=ReportingSettings,
     migrations=Path(__file__).parent / "migrations",
     store=PgReportingStore,
     routers=api.ROUTERS,

@@ -18,13 +18,14 @@ from ankommen_runtime.store import Db
 from . import render, store
 from .domain import publish
 from .domain.ledger import Ledger
+from .domain.outlook import PLANNING, Planning
 from .domain.tables import Table, ViewResult
 from .domain.views import build
 
 log = structlog.get_logger(__name__)
 
 
-def _views(ledger: Ledger, by: str = "month") -> dict[str, ViewResult]:
+def _views(ledger: Ledger, planning: Planning, by: str = "month") -> dict[str, ViewResult]:
     keys = (
         "residents",
         "assignments",
@@ -38,12 +39,12 @@ def _views(ledger: Ledger, by: str = "month") -> dict[str, ViewResult]:
         "outlook",
         "costs",
     )
-    return {k: publish(build(ledger, k, by)) for k in keys}  # type: ignore[arg-type]
+    return {k: publish(build(ledger, k, by, planning)) for k in keys}  # type: ignore[arg-type]
 
 
-def interim_report(ledger: Ledger, lang: str = "de") -> str:
+def interim_report(ledger: Ledger, lang: str = "de", planning: Planning = PLANNING) -> str:
     """Rückblick, Ausblick, ein erstes Fazit, Gender-Aspekte, Kostentabelle."""
-    views = _views(ledger)
+    views = _views(ledger, planning)
     return render.page(
         "report.html",
         lang,
@@ -62,9 +63,11 @@ def _district_only(table: Table, label: str, key: str | None = None) -> Table:
     return replace(table, rows=rows, total=None, chart=None)
 
 
-def district_report(ledger: Ledger, district: int, lang: str = "de") -> str:
+def district_report(
+    ledger: Ledger, district: int, lang: str = "de", planning: Planning = PLANNING
+) -> str:
     """The report for one Stadtbezirksrat: the city's figures and the district's own."""
-    views = _views(ledger)
+    views = _views(ledger, planning)
     label = district_label(district)
     own: dict[str, Table] = {
         "capacity": _district_only(

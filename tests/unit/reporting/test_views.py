@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+import pytest
 from ankommen_contracts import Pillar
 from ankommen_contracts.common import Gender
 from ankommen_contracts.events import housing as ho
 from reporting.domain import Ledger, build, publish
 from reporting.domain.costs import statement
 from reporting.domain.facts import fact_from_row, fact_row
-from reporting.domain.outlook import derive, outlook
+from reporting.domain.outlook import Planning, derive, outlook
 from reporting.domain.views import VIEWS
 from scenario import Scenario, row
 
@@ -242,6 +243,20 @@ def test_places_run_short_when_the_free_places_fall_below_the_operating_reserve(
     plain = next(r for r in without.table("answers").rows if r["scenario"] == "steady")
     assert plain["runs_out_on"] == date(2017, 2, 27) + timedelta(weeks=10), "below zero"
     assert plain["places_needed"] == 520 - 100
+    # a city that keeps no reserve says so once, for its deployment: every reading follows
+    city = build(ledger, "outlook", planning=Planning(reserve_share=0.0))
+    assert city.notes["reserve_now"] == 0
+    assert city.table("answers").rows == without.table("answers").rows
+
+
+def test_a_deployment_refuses_an_operating_reserve_outside_zero_to_a_half() -> None:
+    from pydantic import ValidationError
+    from reporting.app import ReportingSettings
+
+    assert ReportingSettings().outlook_reserve_share == 0.06
+    for bad in (-0.01, 0.9):
+        with pytest.raises(ValidationError, match="outlook_reserve_share"):
+            ReportingSettings(outlook_reserve_share=bad)
 
 
 def test_an_open_site_whose_building_must_be_given_up_counts_as_a_closing() -> None:

@@ -34,7 +34,19 @@ RECENT_MONTHS = 3
 HORIZON_WEEKS = 52
 RESERVE_SHARE = 0.06
 """Operating reserve, as a share of the residents (assumed: the same 6 % the scenario's
-planning rule keeps, docs/scenario.md; give your own with ``reserve_share``)."""
+planning rule keeps, docs/scenario.md). A city sets its own per deployment
+(``Planning``), a reader per request (``reserve_share``)."""
+
+
+@dataclass(frozen=True)
+class Planning:
+    """The city's planning settings the views apply: a deployment's choice (reporting's
+    ``ANKOMMEN_OUTLOOK_RESERVE_SHARE``), not a fact of the data."""
+
+    reserve_share: float = RESERVE_SHARE
+
+
+PLANNING = Planning()
 
 
 @dataclass(frozen=True)
@@ -131,9 +143,16 @@ def derive(
     )
 
 
-def outlook(ledger: Ledger, by: By, assumptions: Assumptions | None = None) -> ViewResult:
+def outlook(
+    ledger: Ledger,
+    by: By,
+    assumptions: Assumptions | None = None,
+    planning: Planning = PLANNING,
+) -> ViewResult:
+    """View 9 under ``assumptions`` (default: those the data suggest, with the
+    deployment's reserve from ``planning``)."""
     day = ledger.last_day()
-    a = assumptions or derive(ledger)
+    a = assumptions or derive(ledger, reserve_share=planning.reserve_share)
     free_now = sum(s.free for s in ledger.sites.values() if s.status == "open")
     residents_now = sum(s.occupied for s in ledger.sites.values() if s.is_open)
     # what a closing takes away: its residents need places elsewhere, and an open site's

@@ -20,6 +20,7 @@ from ankommen_contracts.common import DISTRICT_NAMES, district_label, roll_up
 from .calendar import By, Period, period_of, periods, week_of
 from .capacity import SiteCapacity
 from .ledger import Ledger, Site
+from .outlook import PLANNING, Planning
 from .tables import Chart, Column, Table, ViewResult
 
 BASE_YEAR = 2012
@@ -773,25 +774,29 @@ def _view(
 class ViewSpec:
     key: str
     number: int
-    build: Callable[[Ledger, By], ViewResult]
+    build: Callable[[Ledger, By, Planning], ViewResult]
 
 
 def _registry() -> dict[str, ViewSpec]:
     from .costs import costs
     from .outlook import outlook
 
-    fns: list[tuple[int, str, Callable[[Ledger, By], ViewResult]]] = [
-        (1, "residents", residents),
-        (2, "assignments", assignments),
-        (3, "capacity", capacity),
-        (4, "emergency", emergency),
-        (5, "move_outs", move_outs),
-        (6, "integration", integration),
-        (7, "volunteers", volunteers),
-        (8, "demographics", demographics),
-        (9, "outlook", outlook),
-        (10, "costs", costs),
-        (11, "halls", halls),
+    def unplanned(fn: Callable[[Ledger, By], ViewResult]) -> Callable[..., ViewResult]:
+        # A view of facts only: the city's planning settings do not change it.
+        return lambda ledger, by, planning: fn(ledger, by)
+
+    fns: list[tuple[int, str, Callable[[Ledger, By, Planning], ViewResult]]] = [
+        (1, "residents", unplanned(residents)),
+        (2, "assignments", unplanned(assignments)),
+        (3, "capacity", unplanned(capacity)),
+        (4, "emergency", unplanned(emergency)),
+        (5, "move_outs", unplanned(move_outs)),
+        (6, "integration", unplanned(integration)),
+        (7, "volunteers", unplanned(volunteers)),
+        (8, "demographics", unplanned(demographics)),
+        (9, "outlook", lambda ledger, by, planning: outlook(ledger, by, planning=planning)),
+        (10, "costs", unplanned(costs)),
+        (11, "halls", unplanned(halls)),
     ]
     return {key: ViewSpec(key, n, fn) for n, key, fn in fns}
 
@@ -799,6 +804,7 @@ def _registry() -> dict[str, ViewSpec]:
 VIEWS = _registry()
 
 
-def build(ledger: Ledger, key: str, by: By = "month") -> ViewResult:
-    """View ``key`` (internal, unsuppressed) as of the ledger's day."""
-    return VIEWS[key].build(ledger, by)
+def build(ledger: Ledger, key: str, by: By = "month", planning: Planning = PLANNING) -> ViewResult:
+    """View ``key`` (internal, unsuppressed) as of the ledger's day, under the city's
+    ``planning`` settings (view 9's operating reserve)."""
+    return VIEWS[key].build(ledger, by, planning)
