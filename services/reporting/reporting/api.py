@@ -15,6 +15,7 @@ import asyncio
 import subprocess
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -138,36 +139,63 @@ StatementReader = Annotated[
 ]
 
 
-async def _model(request: Request) -> ReadModel:
+def _read_model(request: Request) -> ReadModel:
     model: ReadModel | None = getattr(request.app.state, "reporting_read_model", None)
     if model is None:
         model = request.app.state.reporting_read_model = ReadModel()
     return model
 
 
-Model = Annotated[ReadModel, Depends(_model)]
+@dataclass(frozen=True)
+class Reading:
+    """What one request reads the views from: the ledger as of its day, and the city's
+    planning settings (``ReportingSettings``) that view 9 applies."""
+
+    ledger: Ledger
+    planning: Planning
+
+    def view(self, key: str, by: str) -> ViewResult:
+        """View ``key`` unsuppressed (internal)."""
+        return build(self.ledger, key, by, self.planning)  # type: ignore[arg-type]
+
+    def published(self, key: str, by: str) -> ViewResult:
+        """View ``key`` with counts below 5 suppressed."""
+        return publish(self.view(key, by))
 
 
-async def _planning(request: Request) -> Planning:
-    settings = request.app.state.settings
-    return Planning(reserve_share=settings.outlook_reserve_share)
-
-
-CityPlanning = Annotated[Planning, Depends(_planning)]
-"""The deployment's planning settings (``ReportingSettings``), for the views that use them."""
-
-
-async def _ledger(
-    model: ReadModel,
+async def _reading(
+    request: Request,
     pool: asyncpg.Pool,
     clock: Clock,
     as_of: date | None,
     known_at: datetime | None,
-) -> Ledger:
+) -> Reading:
     day = as_of or clock.today()
     if day > clock.today():
         raise Unprocessable(("query", "as_of"), f"as_of: {day} is after today ({clock.today()})")
-    return await model.ledger(pool, day, known_at)
+    ledger = await _read_model(request).ledger(pool, day, known_at)
+    settings = request.app.state.settings
+    return Reading(ledger, Planning(reserve_share=settings.outlook_reserve_share))
+
+
+async def _as_of(request: Request, pool: Pool, clock: BusinessClock, as_of: AsOf = None) -> Reading:
+    return await _reading(request, pool, clock, as_of, None)
+
+
+async def _as_known(
+    request: Request,
+    pool: Pool,
+    clock: BusinessClock,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+) -> Reading:
+    return await _reading(request, pool, clock, as_of, known_at)
+
+
+AsOfReading = Annotated[Reading, Depends(_as_of)]
+"""The views as of ``as_of`` (default: the business clock's today)."""
+KnownReading = Annotated[Reading, Depends(_as_known)]
+"""The same, restricted to what had been recorded by ``known_at`` (internal readers)."""
 
 
 def _csv(text: str, name: str) -> Response:
@@ -198,11 +226,8 @@ async def index() -> list[ViewIndexEntry]:
 
 
 @views.get("/views/capacity", summary="Places by pillar and by Stadtbezirk (published, in brief)")
-async def capacity_summary(
-    pool: Pool, clock: BusinessClock, model: Model, as_of: AsOf = None
-) -> CapacityView:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    return _capacity_summary(ledger)
+async def capacity_summary(reading: AsOfReading) -> CapacityView:
+    return _capacity_summary(reading.ledger)
 
 
 def _capacity_summary(ledger: Ledger) -> CapacityView:
@@ -238,41 +263,20 @@ def _unhidden(total: Any) -> dict[str, Any]:
 
 @views.get("/published/{key}.csv", summary="A published view as CSV", response_class=Response)
 async def published_csv(
-    key: ViewKey,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    by: Period = "month",
-    lang: Lang = "de",
+    key: ViewKey, reading: AsOfReading, by: Period = "month", lang: Lang = "de"
 ) -> Response:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    view = publish(build(ledger, key, by, planning))
+    view = reading.published(key, by)
     return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}")
 
 
 @views.get("/published/{key}", summary="A published view (counts below 5 suppressed)")
-async def published_view(
-    key: ViewKey,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    by: Period = "month",
-) -> ViewView:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    return ViewView.model_validate(publish(build(ledger, key, by, planning)))
+async def published_view(key: ViewKey, reading: AsOfReading, by: Period = "month") -> ViewView:
+    return ViewView.model_validate(reading.published(key, by))
 
 
 @views.get("/outlook", summary="View 9 under assumptions of your own (intake, trend, reserve)")
 async def outlook_under(
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
+    reading: AsOfReading,
     intake_per_week: Annotated[
         float | None,
         Query(ge=0, le=10_000, description="Steady intake (persons/week); default: recent"),
@@ -297,13 +301,13 @@ async def outlook_under(
     ] = None,
     horizon_weeks: Annotated[int, Query(ge=4, le=156, description="Weeks ahead")] = 52,
 ) -> ViewView:
-    ledger = await _ledger(model, pool, clock, as_of, None)
+    ledger = reading.ledger
     assumptions = derive_outlook(
         ledger,
         steady=intake_per_week,
         horizon=horizon_weeks,
         change=intake_change_per_week,
-        reserve_share=planning.reserve_share if reserve_share is None else reserve_share,
+        reserve_share=reading.planning.reserve_share if reserve_share is None else reserve_share,
     )
     return ViewView.model_validate(publish(outlook(ledger, "week", assumptions)))
 
@@ -312,17 +316,11 @@ async def outlook_under(
 async def internal_csv(
     key: ViewKey,
     actor: InternalReader,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
+    reading: KnownReading,
     by: Period = "month",
-    known_at: KnownAt = None,
     lang: Lang = "de",
 ) -> Response:
-    ledger = await _ledger(model, pool, clock, as_of, known_at)
-    view = build(ledger, key, by, planning)
+    view = reading.view(key, by)
     return _csv(render.view_csv(view, lang), f"{key}-{view.as_of}-internal")
 
 
@@ -330,16 +328,10 @@ async def internal_csv(
 async def internal_view(
     key: ViewKey,
     actor: InternalReader,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
+    reading: KnownReading,
     by: Period = "month",
-    known_at: KnownAt = None,
 ) -> ViewView:
-    ledger = await _ledger(model, pool, clock, as_of, known_at)
-    return ViewView.model_validate(build(ledger, key, by, planning))
+    return ViewView.model_validate(reading.view(key, by))
 
 
 @internal.get(
@@ -348,14 +340,9 @@ async def internal_view(
     response_class=Response,
 )
 async def statement_csv(
-    actor: StatementReader,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    as_of: AsOf = None,
-    lang: Lang = "de",
+    actor: StatementReader, reading: AsOfReading, lang: Lang = "de"
 ) -> Response:
-    ledger = await _ledger(model, pool, clock, as_of, None)
+    ledger = reading.ledger
     # A site operator sees its own sites only; the city's staff see every operator.
     own = None if actor.has(Role.HOUSING_STAFF, Role.OPERATIONS) else actor.sites
     table = statement(ledger, frozenset(own) if own is not None else None)
@@ -365,37 +352,21 @@ async def statement_csv(
 # -- pages --------------------------------------------------------------------------------
 
 
-async def _page_views(
-    model: ReadModel,
-    pool: asyncpg.Pool,
-    clock: Clock,
-    as_of: date | None,
-    by: str,
-    planning: Planning,
-) -> tuple[Ledger, list[ViewResult]]:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    return ledger, [publish(build(ledger, key, by, planning)) for key in VIEWS]  # type: ignore[arg-type]
-
-
 @pages.get("/", response_class=HTMLResponse, summary="The public dashboard (HTML)")
 @pages.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard(
     request: Request,
     pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
+    reading: AsOfReading,
     by: Period = "month",
     lang: Lang = "de",
 ) -> HTMLResponse:
-    ledger, shown = await _page_views(model, pool, clock, as_of, by, planning)
     status = await reports.status(request.app.state.settings, pool)
     html = render.page(
         "dashboard.html",
         lang,
-        views=shown,
-        as_of=ledger.last_day(),
+        views=[reading.published(key, by) for key in VIEWS],
+        as_of=reading.ledger.last_day(),
         by=by,
         status=status,
         districts=DISTRICT_NAMES,
@@ -404,16 +375,8 @@ async def dashboard(
 
 
 @pages.get("/report", response_class=HTMLResponse, summary="The interim report (printable HTML)")
-async def report(
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    lang: Lang = "de",
-) -> HTMLResponse:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    return HTMLResponse(reports.interim_report(ledger, lang, planning))
+async def report(reading: AsOfReading, lang: Lang = "de") -> HTMLResponse:
+    return HTMLResponse(reports.interim_report(reading.ledger, lang, reading.planning))
 
 
 async def _pdf(html: str, name: str) -> Response:
@@ -443,17 +406,20 @@ async def _pdf(html: str, name: str) -> Response:
 
 
 @pages.get("/report.pdf", summary="The interim report as PDF", response_class=Response)
-async def report_pdf(
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    lang: Lang = "de",
-) -> Response:
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    html = reports.interim_report(ledger, lang, planning)
-    return await _pdf(html, f"zwischenbilanz-{as_of or 'heute'}-{lang}")
+async def report_pdf(reading: AsOfReading, lang: Lang = "de") -> Response:
+    html = reports.interim_report(reading.ledger, lang, reading.planning)
+    # named after the report's day, so a downloaded copy still says which day it shows
+    return await _pdf(html, f"zwischenbilanz-{reading.ledger.last_day()}-{lang}")
+
+
+async def _district(district: int) -> int:
+    if district not in DISTRICT_NAMES:
+        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
+    return district
+
+
+District = Annotated[int, Depends(_district)]
+"""A Stadtbezirk's number, checked before the views are read (404 otherwise)."""
 
 
 @pages.get(
@@ -461,19 +427,8 @@ async def report_pdf(
     summary="The report for one Stadtbezirksrat as PDF",
     response_class=Response,
 )
-async def district_pdf(
-    district: int,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    lang: Lang = "de",
-) -> Response:
-    if district not in DISTRICT_NAMES:
-        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    html = reports.district_report(ledger, district, lang, planning)
+async def district_pdf(district: District, reading: AsOfReading, lang: Lang = "de") -> Response:
+    html = reports.district_report(reading.ledger, district, lang, reading.planning)
     return await _pdf(html, f"stadtbezirk-{district:02d}-{lang}")
 
 
@@ -483,18 +438,9 @@ async def district_pdf(
     summary="The report for one Stadtbezirksrat (printable HTML)",
 )
 async def district_report(
-    district: int,
-    pool: Pool,
-    clock: BusinessClock,
-    model: Model,
-    planning: CityPlanning,
-    as_of: AsOf = None,
-    lang: Lang = "de",
+    district: District, reading: AsOfReading, lang: Lang = "de"
 ) -> HTMLResponse:
-    if district not in DISTRICT_NAMES:
-        raise HTTPException(404, f"district {district}: Hannover has Stadtbezirke 1 to 13")
-    ledger = await _ledger(model, pool, clock, as_of, None)
-    return HTMLResponse(reports.district_report(ledger, district, lang, planning))
+    return HTMLResponse(reports.district_report(reading.ledger, district, lang, reading.planning))
 
 
 @pages.get("/status", summary="Consumer lag per topic and the last rebuild")
