@@ -264,3 +264,21 @@ async def test_the_outlook_keeps_the_operating_reserve_the_city_set_for_its_depl
         assert own["notes"]["assumptions"]["reserve_share"] == 0, "a reader's own wins"
         report = await api.get("/report", params=as_of)
         assert re.search(r"Betriebsreserve 25(,0)? %", report.text), "the report states it"
+
+
+async def test_a_district_report_of_a_district_hannover_does_not_have_is_not_found(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    issuer = LocalIssuer(tmp_path).ensure()
+    dsn = await new_database()
+    async with running(_reporting(infra, dsn, topic_prefix, issuer)) as api:
+        await _record(dsn, envelopes())
+        for path in ("/report/district/14", "/report/district/0.pdf"):
+            missing = await api.get(path)
+            assert missing.status_code == 404, path
+            assert "Stadtbezirke 1 to 13" in missing.text
+        nord = await api.get("/report/district/13", params={"as_of": "2016-03-31"})
+        assert nord.status_code == 200
