@@ -455,10 +455,10 @@ class ConsumerPolicy:
             await park(tx.conn, self.consumer, parked)
             for p in parked:
                 EVENTS_CONSUMED.labels(self.service, p.topic, "parked").inc()
-        if seen:
-            await self._count_gaps(await advance(tx.conn, self.consumer, seen), decoded)
         if apply:
-            await self._apply_in(tx, apply)
+            await self._apply_in(tx, apply, ignored=seen)
+        elif seen:
+            await self._count_gaps(await advance(tx.conn, self.consumer, seen), decoded)
 
     async def _count_gaps(self, gaps: int, decoded: Sequence[Any]) -> None:
         if gaps:
@@ -471,8 +471,15 @@ class ConsumerPolicy:
             await self._apply_in(tx, items)
 
     async def _apply_in(
-        self, tx: Transaction, items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]
+        self,
+        tx: Transaction,
+        items: Sequence[tuple[ConsumerRecord[Any, Any], Envelope[Any]]],
+        ignored: Sequence[tuple[str, str, int]] = (),
     ) -> None:
+        """Apply ``items`` once each; ``ignored``: the batch's events of types this
+        consumer does not handle, whose sequences count for the subjects' positions too
+        (one ``advance`` for the whole batch, or an ignored event would count the handled
+        ones before it as missing)."""
         entries = [
             InboxEntry(
                 env.event_id,
@@ -495,7 +502,9 @@ class ConsumerPolicy:
             fresh.discard(envelope.event_id)  # the same event twice in one batch
             todo.append((record, envelope))
         gaps = await advance(
-            tx.conn, self.consumer, [(r.topic, e.subject, e.sequence) for r, e in todo]
+            tx.conn,
+            self.consumer,
+            [*ignored, *((r.topic, e.subject, e.sequence) for r, e in todo)],
         )
         i = 0
         while i < len(todo):

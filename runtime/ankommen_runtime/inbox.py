@@ -84,7 +84,8 @@ async def advance(
 
     A gap is a sequence skipped: the next event of a subject should be ``last + 1``. The
     first event of a subject counts the sequences before it (a consumer reads topics
-    from the beginning, so those were never on the topic, or have expired).
+    from the beginning, so those were never on the topic, or have expired). ``seen`` is
+    taken in sequence order: a gap is a sequence none of them has, whatever their order.
     """
     if not seen:
         return 0
@@ -100,7 +101,7 @@ async def advance(
     )
     last = {(r["topic"], r["subject"]): r["last_sequence"] for r in rows}
     gaps: dict[tuple[str, str], int] = {}
-    for topic, subject, sequence in seen:
+    for topic, subject, sequence in sorted(seen, key=lambda s: s[2]):
         key = (topic, subject)
         before = last.get(key, 0)
         if sequence > before + 1:

@@ -13,8 +13,12 @@ import uuid
 from typing import Any
 
 import asyncpg
-from ankommen_contracts import Envelope, encode
-from ankommen_contracts.events.housing import ShelterOpened
+from ankommen_contracts import Envelope, encode, new_envelope
+from ankommen_contracts.events.housing import (
+    CapacityChangeReason,
+    ShelterCapacityChanged,
+    ShelterOpened,
+)
 from ankommen_contracts.registry import UPCASTERS
 from ankommen_local.infra import Endpoints
 from ankommen_runtime import dlq
@@ -190,3 +194,35 @@ async def test_a_purged_inbox_still_recognises_a_replay_and_counts_gaps(
     finally:
         await replay.stop()
     assert all(r["applied"] == 1 for r in await effects(database)), "no row, still recognised"
+
+
+async def test_events_a_consumer_does_not_handle_are_no_gap_among_those_it_does(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """One batch of a subject: 1 handled, 2 of a type this consumer ignores, 3 handled.
+    Every sequence arrived, so no gap is counted (the ignored event's position was once
+    moved before the handled ones of the same batch, and counted 1 missing)."""
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(infra.kafka_bootstrap, topic)
+    site = uuid.uuid4()
+    resized = ShelterCapacityChanged(
+        site_id=site, capacity=9, blocked_places=0, reason=CapacityChangeReason.EXPANDED
+    )
+    sent = [
+        envelope(site, 1),
+        new_envelope(resized, sequence=2, correlation_id=uuid.uuid4()),
+        envelope(site, 3),
+    ]
+    await produce_to_partition_0(infra.kafka_bootstrap, topic, [(encode(e), []) for e in sent])
+    runtime = consumer_runtime(infra, database, topic_prefix, "gaps-1")
+    await runtime.start()
+    try:
+        await wait_for("committed", lambda: _committed(infra, topic, "gaps-1", 3))
+        assert runtime.pool is not None
+        position = await runtime.pool.fetchrow(
+            "SELECT last_sequence, gaps FROM consumer_subject_position"
+        )
+    finally:
+        await runtime.stop()
+    assert dict(position) == {"last_sequence": 3, "gaps": 0}
+    assert len(await effects(database)) == 2, "the two it handles, applied"
