@@ -8,7 +8,8 @@ scenario with the same seed produces the same ids, hence the same events (issue 
 Scopes make this hold although a service handles HTTP requests and several topics
 concurrently: an id made while handling a consumed event is derived from that event's id
 (itself deterministic), one made during an HTTP request from the request's correlation
-id, one made by a sweep from the sweep's name and the simulated time; only ids made
+id, one made by a sweep from the sweep's name and the simulated time (a wall-clock sweep's
+round, which wall time schedules, from a random key of its own); only ids made
 outside any scope (the correlation id of a new request) come from the process-wide
 stream, which a sequential scenario drives in a fixed order.
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -86,9 +87,16 @@ class Periodic:
         while True:
             more, outcome = False, "failed"
             try:
-                # A wall-clock sweep runs whenever wall time says: its ids come from its own
-                # scope, never from the process-wide stream a seeded simulation relies on.
-                scope = ids.id_scope(f"wall:{self.name}") if self.timer == "wall" else nullcontext()
+                # A wall-clock sweep runs whenever wall time says, so no seed can replay its
+                # rounds: each round's ids come from a random scope of their own, never from
+                # the process-wide stream a seeded simulation relies on. (One fixed scope
+                # gave every round the same ids: the second round that raised an event hit
+                # the outbox's unique event id, and failed so on every round after.)
+                scope = (
+                    ids.id_scope(f"wall:{self.name}:{uuid.uuid4()}")
+                    if self.timer == "wall"
+                    else nullcontext()
+                )
                 with scope, request_context():
                     more = await self.work(runtime)
                 outcome = "more" if more else "done"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from ankommen_runtime import Conflict
@@ -20,6 +22,7 @@ from ankommen_runtime.clock import (
 )
 from ankommen_runtime.context import message_context, request_context
 from ankommen_runtime.errors import Unprocessable
+from ankommen_runtime.service import Periodic
 from ankommen_runtime.settings import ServiceSettings
 from pydantic import TypeAdapter, ValidationError
 
@@ -102,6 +105,28 @@ def test_services_seeded_alike_make_ids_of_their_own() -> None:
         assert again == made["housing"], "the same service and seed: the same ids"
     finally:
         id_source.seed(None)
+
+
+async def test_every_round_of_a_wall_clock_sweep_makes_ids_of_its_own_in_a_seeded_run() -> None:
+    # The hundredfold run: allocation's resend sweep made the same event id in every round,
+    # and from its second resend on failed on the outbox's unique key, every 5 s, for good.
+    made: list[uuid.UUID] = []
+
+    async def resend(runtime: object) -> bool:
+        made.append(id_source.new_id())
+        if len(made) == 3:
+            raise asyncio.CancelledError  # ends the loop (not an Exception it retries)
+        return True  # more waiting: the next round at once
+
+    runtime = SimpleNamespace(settings=None, spec=SimpleNamespace(name="pilot"))
+    sweep = Periodic("placement-timeouts", resend, lambda s: 0.0, timer="wall")
+    try:
+        id_source.seed(2015, namespace="pilot")
+        with pytest.raises(asyncio.CancelledError):
+            await sweep.run(runtime)  # type: ignore[arg-type]
+    finally:
+        id_source.seed(None)
+    assert len(set(made)) == 3, made
 
 
 def test_a_consumed_event_sets_the_business_time_of_what_its_handler_raises() -> None:
