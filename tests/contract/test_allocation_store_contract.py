@@ -17,14 +17,17 @@ import allocation
 import asyncpg
 import pytest
 from allocation.domain import (
+    DEFAULT_POLICY,
     EmergencyResident,
     HistoryEntry,
     Home,
     Household,
     HouseholdStatus,
     Placement,
+    PlacementPolicy,
     Readiness,
     SiteStatus,
+    dissolution_key,
 )
 from allocation.store import AllocationStore, PgAllocationStore
 from allocation_builders import family, member
@@ -427,7 +430,8 @@ async def emergency_residents_are_those_in_notunterkuenfte_with_no_move(b: Backe
         HouseholdStatus.RELOCATION_PENDING, home=living_at(gym, Pillar.NOTUNTERKUNFT)
     )
     await registered(b, children, adults, moving, regular, pending)
-    residents = sorted(await b.store.emergency_residents(), key=lambda r: r.household_id)
+    found = await b.store.emergency_residents(DEFAULT_POLICY, 10)
+    residents = sorted(found, key=lambda r: r.household_id)
     assert residents == sorted(
         [
             EmergencyResident(
@@ -451,6 +455,45 @@ async def emergency_residents_are_those_in_notunterkuenfte_with_no_move(b: Backe
         ],
         key=lambda r: r.household_id,
     )
+
+
+async def emergency_residents_come_in_the_dissolution_order_and_only_so_many(
+    b: Backend,
+) -> None:
+    """The store's order is the domain's ``dissolution_key``, under the default policy and
+    under one of the city's own (the first ``limit`` of it)."""
+    school = uuid.uuid4()
+    club = uuid.uuid4()
+    messe = uuid.uuid4()
+    open_ended = uuid.uuid4()
+    unknown = uuid.uuid4()
+    for site, building, closes in (
+        (school, BuildingKind.SCHOOL_SPORTS_HALL, date(2016, 6, 30)),
+        (club, BuildingKind.CLUB_SPORTS_HALL, date(2016, 6, 30)),
+        (messe, BuildingKind.TRADE_FAIR_HALL, date(2016, 3, 31)),
+        (open_ended, BuildingKind.OTHER, None),
+    ):
+        await b.store.site_opened(
+            opened(site, pillar=Pillar.NOTUNTERKUNFT, building=building, closes_on=closes), 1
+        )
+    people = []
+    for n, site in enumerate((school, club, messe, open_ended, unknown) * 3):
+        members = [member(), member(AgeBand.UNDER_6)] if n % 3 == 0 else None
+        home = living_at(site, Pillar.NOTUNTERKUNFT, since=(n * 7) % 11)
+        people.append(household(HouseholdStatus.HOUSED, members=members, home=home))
+    await registered(b, *people)
+    every = await b.store.emergency_residents(DEFAULT_POLICY, 100)
+    assert len(every) == len(people)
+    for policy in (
+        DEFAULT_POLICY,
+        PlacementPolicy(
+            vulnerable_first=False,
+            dissolution_order=(BuildingKind.TRADE_FAIR_HALL, BuildingKind.CLUB_SPORTS_HALL),
+        ),
+    ):
+        expected = sorted(every, key=lambda r: dissolution_key(r, policy))
+        assert await b.store.emergency_residents(policy, 100) == expected
+        assert await b.store.emergency_residents(policy, 4) == expected[:4]
 
 
 async def households_are_locked_by_id_and_unknown_ones_are_absent(b: Backend) -> None:
@@ -664,6 +707,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     at_a_site_are_its_residents_and_requests_oldest_first,
     the_waitlist_is_oldest_first_then_pending_relocations,
     emergency_residents_are_those_in_notunterkuenfte_with_no_move,
+    emergency_residents_come_in_the_dissolution_order_and_only_so_many,
     households_are_locked_by_id_and_unknown_ones_are_absent,
     unanswered_requests_are_overdue_longest_unanswered_first,
     erasing_the_intake_replaces_the_land_reference_and_drops_special_needs,

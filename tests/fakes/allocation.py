@@ -29,6 +29,7 @@ from allocation.domain import (
     PlacementPolicy,
     SiteOption,
     SiteStatus,
+    dissolution_key,
     placement_pillar,
 )
 from allocation.store import QuotaPeriod
@@ -246,7 +247,9 @@ class InMemoryAllocationStore:
         )
         return [_snapshot(h) for h in waiting[:limit]]
 
-    async def emergency_residents(self) -> list[EmergencyResident]:
+    async def emergency_residents(
+        self, policy: PlacementPolicy, limit: int
+    ) -> list[EmergencyResident]:
         residents = []
         for s in self.households.values():
             h = s.household
@@ -269,7 +272,7 @@ class InMemoryAllocationStore:
                     ready_for=placement_pillar(h.readiness)[0],
                 )
             )
-        return residents
+        return sorted(residents, key=lambda r: dissolution_key(r, policy))[:limit]
 
     async def lock_households(
         self, household_ids: Sequence[uuid.UUID]

@@ -42,7 +42,6 @@ from .domain import (
     PlacementPolicy,
     Readiness,
     SiteStatus,
-    dissolution_key,
 )
 from .store import AllocationStore, QuotaPeriod
 
@@ -597,9 +596,7 @@ async def _use_freed_places(
         return moves
     # Dissolution order (a domain rule): the shelter due to close first, school sports
     # halls first; vulnerable households first; then the longest stay.
-    residents = sorted(
-        await tx.store.emergency_residents(), key=lambda r: dissolution_key(r, policy)
-    )[:WAITLIST_SCAN]
+    residents = await tx.store.emergency_residents(policy, WAITLIST_SCAN)
     # Locked a few at a time, and only those a free place could still take: the board
     # fills with every move, and most households have no place once the freed ones went.
     while moves < MOVES_PER_EVENT:
