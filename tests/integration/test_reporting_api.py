@@ -3,11 +3,12 @@ CSV for every view, the operators' statement, as-of and known-at."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -105,6 +106,17 @@ async def _record(dsn: str, events: list[Any]) -> None:
             await store.PgReportingStore(conn).add_facts([fact_row(e) for e in events])
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    infra: Endpoints, dsn: str, topic_prefix: str, tmp_path: Path, **own: Any
+) -> AsyncIterator[Any]:
+    """Reporting running on ``dsn`` with ``envelopes()`` kept; ``own``: its own settings."""
+    issuer = LocalIssuer(tmp_path).ensure()
+    async with running(_reporting(infra, dsn, topic_prefix, issuer, **own)) as api:
+        await _record(dsn, envelopes())
+        yield api
 
 
 async def test_published_views_are_public_and_suppressed_internal_ones_need_a_role(
@@ -243,11 +255,8 @@ async def test_the_outlook_keeps_the_operating_reserve_the_city_set_for_its_depl
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:
-    issuer = LocalIssuer(tmp_path).ensure()
-    dsn = await new_database()
-    app = _reporting(infra, dsn, topic_prefix, issuer, outlook_reserve_share=0.25)
-    async with running(app) as api:
-        await _record(dsn, envelopes())
+    quarter = {"outlook_reserve_share": 0.25}
+    async with _serving(infra, await new_database(), topic_prefix, tmp_path, **quarter) as api:
         as_of = {"as_of": "2016-03-31"}
         published = (await api.get("/published/outlook", params=as_of)).json()
         assert published["notes"]["reserve_now"] == 6, "a quarter of the 24 residents"
@@ -272,10 +281,7 @@ async def test_a_district_report_of_a_district_hannover_does_not_have_is_not_fou
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:
-    issuer = LocalIssuer(tmp_path).ensure()
-    dsn = await new_database()
-    async with running(_reporting(infra, dsn, topic_prefix, issuer)) as api:
-        await _record(dsn, envelopes())
+    async with _serving(infra, await new_database(), topic_prefix, tmp_path) as api:
         for path in ("/report/district/14", "/report/district/0.pdf"):
             missing = await api.get(path)
             assert missing.status_code == 404, path
