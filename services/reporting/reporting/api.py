@@ -33,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import render, reports, store
 from .domain import capacity_view, publish
+from .domain.calendar import By
 from .domain.costs import statement
 from .domain.ledger import Ledger
-from .domain.outlook import Planning, outlook
+from .domain.outlook import RESERVE_SHARE_MAX, Planning, outlook
 from .domain.outlook import derive as derive_outlook
 from .domain.tables import ViewResult
 from .domain.views import VIEWS, build, site_capacities
@@ -154,11 +155,11 @@ class Reading:
     ledger: Ledger
     planning: Planning
 
-    def view(self, key: str, by: str) -> ViewResult:
+    def view(self, key: str, by: By) -> ViewResult:
         """View ``key`` unsuppressed (internal)."""
-        return build(self.ledger, key, by, self.planning)  # type: ignore[arg-type]
+        return build(self.ledger, key, by, self.planning)
 
-    def published(self, key: str, by: str) -> ViewResult:
+    def published(self, key: str, by: By) -> ViewResult:
         """View ``key`` with counts below 5 suppressed."""
         return publish(self.view(key, by))
 
@@ -294,7 +295,7 @@ async def outlook_under(
         float | None,
         Query(
             ge=0,
-            le=0.5,
+            le=RESERVE_SHARE_MAX,
             description="Operating reserve, a share of the residents; default: the "
             "city's (ANKOMMEN_OUTLOOK_RESERVE_SHARE)",
         ),

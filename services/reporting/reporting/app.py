@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from . import api, handlers
-from .domain.outlook import RESERVE_SHARE
+from .domain.outlook import RESERVE_SHARE, RESERVE_SHARE_MAX
 from .store import PgReportingStore, upgrade_kept_facts
 
 log = get_logger(__name__)
@@ -29,7 +29,7 @@ class ReportingSettings(ServiceSettings):
     outlook_reserve_share: float = Field(
         default=RESERVE_SHARE,
         ge=0,
-        le=0.5,
+        le=RESERVE_SHARE_MAX,
         description="View 9: the operating reserve (Betriebsreserve) a city keeps free, "
         "as a share of its residents; places run short below it (a city setting; "
         "default 6 %, the scenario's planning rule). A reader may ask under another "

@@ -9,6 +9,8 @@ import pytest
 from ankommen_contracts import Pillar
 from ankommen_contracts.common import Gender
 from ankommen_contracts.events import housing as ho
+from pydantic import ValidationError
+from reporting.app import ReportingSettings
 from reporting.domain import Ledger, build, publish
 from reporting.domain.costs import statement
 from reporting.domain.facts import fact_from_row, fact_row
@@ -250,9 +252,6 @@ def test_places_run_short_when_the_free_places_fall_below_the_operating_reserve(
 
 
 def test_a_deployment_refuses_an_operating_reserve_outside_zero_to_a_half() -> None:
-    from pydantic import ValidationError
-    from reporting.app import ReportingSettings
-
     assert ReportingSettings().outlook_reserve_share == 0.06
     for bad in (-0.01, 0.9):
         with pytest.raises(ValidationError, match="outlook_reserve_share"):

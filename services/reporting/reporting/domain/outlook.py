@@ -36,6 +36,8 @@ RESERVE_SHARE = 0.06
 """Operating reserve, as a share of the residents (assumed: the same 6 % the scenario's
 planning rule keeps, docs/scenario.md). A city sets its own per deployment
 (``Planning``), a reader per request (``reserve_share``)."""
+RESERVE_SHARE_MAX = 0.5
+"""The largest reserve a deployment or a reader may ask for (half the residents)."""
 
 
 @dataclass(frozen=True)
