@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Protocol
 
 import asyncpg
@@ -55,11 +56,48 @@ from .domain import (
     Readiness,
     SiteOption,
     SiteStatus,
+    shelter_dissolution_key,
 )
 
 _MEMBERS = TypeAdapter(list[IntakeMember])
 _BUILDINGS = {b.value: b for b in BuildingKind}
 _PILLARS = {p.value: p for p in Pillar}
+# Living in a Notunterkunft with no move under way: the predicate of the partial index
+# households_in_emergency, written as it is there so the planner can use it.
+_IN_EMERGENCY = "status = 'housed' AND site_pillar = 'notunterkunft' AND pending IS NULL"
+_RESIDENT = "household_id, checked_in_at, vulnerable, persons, ready_for, site_id"
+
+# The shelters with residents, one index probe each (a loose index scan), with what
+# orders them; an unknown site is an "other" building with no closing date.
+_RESIDENT_SHELTERS = f"""WITH RECURSIVE resident_sites(site_id) AS (
+            (SELECT site_id FROM households WHERE {_IN_EMERGENCY}
+             ORDER BY site_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT h.site_id FROM households h
+                    WHERE {_IN_EMERGENCY} AND h.site_id > r.site_id
+                    ORDER BY h.site_id LIMIT 1)
+            FROM resident_sites r WHERE r.site_id IS NOT NULL
+        )
+        SELECT r.site_id, s.closes_on, coalesce(s.building, 'other') AS building
+        FROM resident_sites r LEFT JOIN sites s ON s.site_id = r.site_id
+        WHERE r.site_id IS NOT NULL"""
+
+
+@cache
+def _residents_by_stay(shelters: int, vulnerable: tuple[bool, ...]) -> str:
+    """The first ``$1`` residents of ``shelters`` shelters (``$2``, ``$3``…) of the kinds
+    ``vulnerable`` names, longest stay first (then by id): one ordered branch per shelter
+    and kind, which PostgreSQL merges (Merge Append) and stops reading at the limit."""
+    branches = [
+        f"""(SELECT {_RESIDENT} FROM households
+             WHERE {_IN_EMERGENCY} AND site_id = ${n + 2} AND vulnerable = {str(v).lower()}
+             ORDER BY checked_in_at, household_id)"""
+        for n in range(shelters)
+        for v in vulnerable
+    ]
+    return f"""SELECT * FROM ({" UNION ALL ".join(branches)}) r
+               ORDER BY checked_in_at, household_id LIMIT $1"""
+
 
 # ---------------------------------------------------------------------------------------
 # Quota periods
@@ -587,33 +625,42 @@ class PgAllocationStore:
         """Households living in Notunterkünfte with no move under way, the first ``limit``
         in the dissolution order: what ``may_find_room`` needs.
 
-        The order is ``dissolution_key``'s, in SQL (the store contract holds them equal):
-        a freeing event read every Notunterkunft resident into Python and sorted them,
-        which at a hundred times Hannover (≈ 100,000 households) took 80 ms an event."""
-        kinds = [kind.value for kind in policy.dissolution_order]
-        rows = await self.db.fetch(
-            """SELECT h.household_id, h.checked_in_at, h.vulnerable, s.closes_on,
-                      coalesce(s.building, 'other'), h.persons, h.ready_for
-               FROM households h LEFT JOIN sites s ON s.site_id = h.site_id
-               WHERE h.status = 'housed' AND h.site_pillar = 'notunterkunft'
-                 AND h.pending IS NULL
-               ORDER BY s.closes_on IS NULL, s.closes_on,
-                        coalesce(array_position($1::text[], coalesce(s.building, 'other')),
-                                 cardinality($1::text[]) + 1),
-                        $2::boolean AND NOT h.vulnerable,
-                        h.checked_in_at, h.household_id
-               LIMIT $3""",
-            kinds,
-            policy.vulnerable_first,
-            limit,
-        )
-        # positional, enums from a dict
-        return [
-            EmergencyResident(
-                r[0], r[1], r[2], r[3], _BUILDINGS[r[4]], r[5], _PILLARS[r[6] or UNASSESSED_PILLAR]
-            )
-            for r in rows
-        ]
+        Shelter by shelter in the domain's order of shelters (``shelter_dissolution_key``)
+        until ``limit`` are found. Among the residents of shelters with one key, the
+        vulnerable first if the policy says so, then the longest stay: PostgreSQL merges
+        each shelter's residents as the index ``households_in_emergency`` holds them and
+        stops at ``limit``, so a freeing event reads about ``limit`` rows whatever the
+        number of residents. At a hundred times Hannover one query that sorted all of them
+        took 0.75 s an event (33,000 residents); this one 6 ms. The store contract holds
+        the whole order equal to ``dissolution_key``."""
+        sites = await self.db.fetch(_RESIDENT_SHELTERS)
+        shelters: dict[tuple[bool, date, int], list[asyncpg.Record]] = {}
+        for site in sites:
+            key = shelter_dissolution_key(site["closes_on"], _BUILDINGS[site["building"]], policy)
+            shelters.setdefault(key, []).append(site)
+        rounds = [(True,), (False,)] if policy.vulnerable_first else [(True, False)]
+        found: list[EmergencyResident] = []
+        for key in sorted(shelters):
+            of_key = {site["site_id"]: site for site in shelters[key]}
+            for vulnerable in rounds:
+                if len(found) >= limit:
+                    return found
+                rows = await self.db.fetch(
+                    _residents_by_stay(len(of_key), vulnerable), limit - len(found), *of_key
+                )
+                found += [
+                    EmergencyResident(
+                        r["household_id"],
+                        r["checked_in_at"],
+                        r["vulnerable"],
+                        of_key[r["site_id"]]["closes_on"],
+                        _BUILDINGS[of_key[r["site_id"]]["building"]],
+                        r["persons"],
+                        _PILLARS[r["ready_for"] or UNASSESSED_PILLAR],
+                    )
+                    for r in rows
+                ]
+        return found
 
     async def lock_households(
         self, household_ids: Sequence[uuid.UUID]

@@ -44,6 +44,7 @@ from .policy import (
     SiteStatus,
     choose_site,
     dissolution_key,
+    shelter_dissolution_key,
     unfit,
 )
 from .readiness import NOT_ASSESSED, UNASSESSED_PILLAR, Readiness, placement_pillar
@@ -80,5 +81,6 @@ __all__ = [
     "choose_site",
     "dissolution_key",
     "placement_pillar",
+    "shelter_dissolution_key",
     "unfit",
 ]

@@ -427,12 +427,18 @@ def dissolution_key(resident: EmergencyResident, policy: PlacementPolicy) -> tup
     the next; within one shelter vulnerable households first (children, special needs,
     65+), then the longest stay.
     """
-    closes = resident.site_closes_on
     return (
-        closes is None,
-        closes or date.max,
-        policy.dissolution_rank(resident.site_building),
+        *shelter_dissolution_key(resident.site_closes_on, resident.site_building, policy),
         policy.vulnerable_first and not resident.vulnerable,
         resident.checked_in_at,
         resident.household_id,  # a UUID orders as its text does (fixed-width hex)
     )
+
+
+def shelter_dissolution_key(
+    closes_on: date | None, building: BuildingKind, policy: PlacementPolicy
+) -> tuple[bool, date, int]:
+    """Which shelter is emptied first: the part of ``dissolution_key`` that is the
+    shelter's. Residents of shelters with equal keys are taken together, vulnerable first
+    and then by length of stay."""
+    return (closes_on is None, closes_on or date.max, policy.dissolution_rank(building))
