@@ -45,6 +45,12 @@ from .uow import OUTBOX_CHANNEL
 log = get_logger(__name__)
 
 _RELAY_LOCK = 0x72656C79  # "rely"
+# The relay's claim: the oldest unpublished rows, locked (``behind_parked`` leaves out the
+# subjects with a parked row).
+_CLAIM = """SELECT id, topic, subject, payload, headers, created_at FROM outbox o
+            WHERE published_at IS NULL AND parked_at IS NULL {behind_parked}
+            ORDER BY id LIMIT $1
+            FOR UPDATE SKIP LOCKED"""
 
 
 def refused(exc: BaseException) -> bool:
@@ -133,18 +139,27 @@ class OutboxRelay:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
-            # Rows of a subject with a parked row wait behind it: never reordered.
-            rows = await conn.fetch(
-                """SELECT id, topic, subject, payload, headers, created_at FROM outbox o
-                   WHERE published_at IS NULL AND parked_at IS NULL
-                     AND NOT EXISTS (
-                         SELECT 1 FROM outbox p
-                         WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL
-                           AND p.topic = o.topic AND p.subject = o.subject)
-                   ORDER BY id LIMIT $1
-                   FOR UPDATE SKIP LOCKED""",
-                self.batch_size,
+            # Rows of a subject with a parked row wait behind it: never reordered. The
+            # parked subjects are read first (almost always none): as one anti-join,
+            # PostgreSQL at times planned the inner side over every unpublished row, once
+            # per row claimed (135 ms a round in the hundredfold bench run).
+            parked_subjects = await conn.fetch(
+                """SELECT DISTINCT topic, subject FROM outbox
+                   WHERE parked_at IS NOT NULL AND published_at IS NULL"""
             )
+            if parked_subjects:
+                rows = await conn.fetch(
+                    _CLAIM.format(
+                        behind_parked="""AND NOT EXISTS (
+                            SELECT 1 FROM unnest($2::text[], $3::text[]) AS p(topic, subject)
+                            WHERE p.topic = o.topic AND p.subject = o.subject)"""
+                    ),
+                    self.batch_size,
+                    [r["topic"] for r in parked_subjects],
+                    [r["subject"] for r in parked_subjects],
+                )
+            else:
+                rows = await conn.fetch(_CLAIM.format(behind_parked=""), self.batch_size)
             if not rows:
                 return 0
             acked, failures = await self._send(rows)
