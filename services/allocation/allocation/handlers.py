@@ -410,7 +410,7 @@ async def retry_waitlist(
     """Use free places that the per-event bound left over (a periodic sweep); True if the
     bound was reached again, so there may be more to place."""
     async with uow() as tx:
-        return await _use_freed_places(tx, policy) == MOVES_PER_EVENT
+        return await _use_freed_places(tx, await tx.store.load_board(policy)) == MOVES_PER_EVENT
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,14 +426,14 @@ async def on_shelter_opened(
     tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     await tx.store.site_opened(event.data, event.sequence)
-    await _use_freed_places(tx, policy)
+    await _use_freed_places(tx, await tx.store.load_board(policy))
 
 
 async def on_shelter_capacity_changed(
     tx: Tx[AllocationStore], event: Envelope[Any], *, policy: PlacementPolicy = DEFAULT_POLICY
 ) -> None:
     await tx.store.capacity_changed(event.data, event.sequence)
-    await _use_freed_places(tx, policy)
+    await _use_freed_places(tx, await tx.store.load_board(policy))
 
 
 async def on_shelter_closing(
@@ -487,11 +487,11 @@ async def on_reservation_released(
     d = event.data
     await tx.store.reservation_released(d)
     household = await tx.store.get_household(d.household_id, for_update=True)
+    board = await tx.store.load_board(policy)
     if household is not None:
-        board = await tx.store.load_board(policy)
         household.reservation_released(d.reservation_id, d.reason, board, tx.now())
         await _save(tx, household)
-    await _use_freed_places(tx, policy)
+    await _use_freed_places(tx, board)
 
 
 async def on_occupant_checked_in(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
@@ -511,11 +511,11 @@ async def on_occupant_checked_out(
     d = event.data
     await tx.store.occupant_checked_out(d)
     household = await tx.store.get_household(d.household_id, for_update=True)
+    board = await tx.store.load_board(policy)
     if household is not None:
-        board = await tx.store.load_board(policy)
         household.checked_out(d.site_id, d.reason, board, tx.now())
         await _save(tx, household)
-    await _use_freed_places(tx, policy)
+    await _use_freed_places(tx, board)
 
 
 def housing_handlers(policy: PlacementPolicy = DEFAULT_POLICY) -> dict[str, EventHandler]:
@@ -575,14 +575,13 @@ def subscriptions(settings: Any) -> list[Subscription]:
     ]
 
 
-async def _use_freed_places(
-    tx: Tx[AllocationStore], policy: PlacementPolicy = DEFAULT_POLICY
-) -> int:
-    """Places may have appeared: the waitlist first (oldest first), then people waiting in
-    Notunterkünfte for a regular place (longest stay first). Bounded: at most
-    ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist`` carries on. Returns
-    the placements started."""
-    board, now = await tx.store.load_board(policy), tx.now()
+async def _use_freed_places(tx: Tx[AllocationStore], board: Board) -> int:
+    """Places may have appeared on ``board`` (loaded in this transaction; a move the event
+    itself started holds its places there already): the waitlist first (oldest first),
+    then people waiting in Notunterkünfte for a regular place (longest stay first).
+    Bounded: at most ``MOVES_PER_EVENT`` placements; the periodic ``retry_waitlist``
+    carries on. Returns the placements started."""
+    now, policy = tx.now(), board.policy
     if not board.has_free():
         return 0
     moves = 0
