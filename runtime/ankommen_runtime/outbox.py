@@ -45,12 +45,18 @@ from .uow import OUTBOX_CHANNEL
 log = get_logger(__name__)
 
 _RELAY_LOCK = 0x72656C79  # "rely"
-# The relay's claim: the oldest unpublished rows, locked (``behind_parked`` leaves out the
-# subjects with a parked row).
+# The relay's claim: the oldest unpublished rows, locked; the second form leaves out the
+# subjects with a parked row (``$2``, ``$3``: their topics and subjects).
 _CLAIM = """SELECT id, topic, subject, payload, headers, created_at FROM outbox o
             WHERE published_at IS NULL AND parked_at IS NULL {behind_parked}
             ORDER BY id LIMIT $1
             FOR UPDATE SKIP LOCKED"""
+_CLAIM_ANY = _CLAIM.format(behind_parked="")
+_CLAIM_BEHIND_PARKED = _CLAIM.format(
+    behind_parked="""AND NOT EXISTS (
+        SELECT 1 FROM unnest($2::text[], $3::text[]) AS p(topic, subject)
+        WHERE p.topic = o.topic AND p.subject = o.subject)"""
+)
 
 
 def refused(exc: BaseException) -> bool:
@@ -149,17 +155,13 @@ class OutboxRelay:
             )
             if parked_subjects:
                 rows = await conn.fetch(
-                    _CLAIM.format(
-                        behind_parked="""AND NOT EXISTS (
-                            SELECT 1 FROM unnest($2::text[], $3::text[]) AS p(topic, subject)
-                            WHERE p.topic = o.topic AND p.subject = o.subject)"""
-                    ),
+                    _CLAIM_BEHIND_PARKED,
                     self.batch_size,
                     [r["topic"] for r in parked_subjects],
                     [r["subject"] for r in parked_subjects],
                 )
             else:
-                rows = await conn.fetch(_CLAIM.format(behind_parked=""), self.batch_size)
+                rows = await conn.fetch(_CLAIM_ANY, self.batch_size)
             if not rows:
                 return 0
             acked, failures = await self._send(rows)
