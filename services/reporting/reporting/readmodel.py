@@ -3,7 +3,9 @@
 Loading and decoding facts is the expensive part, so the decoded facts are kept and only
 those of newer versions are read when batches add more (``fact_version``); after a
 rebuild's switch (a new generation) everything is read again. A ledger per (day,
-known-at) is kept for the few days recently asked for.
+known-at) is kept for the few days recently asked for. Decoding and folding run in a
+worker thread, so the service's event loop (its consumer's heartbeats, other requests)
+keeps going while a view of a large history is folded.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ class ReadModel:
             key = (as_of, known_at)
             ledger = self._ledgers.get(key)
             if ledger is None:
-                ledger = Ledger.fold(self._facts, as_of=as_of, known_at=known_at)
+                # In a thread, like the decoding: the fold of a million facts is seconds of
+                # CPU, which in the event loop would starve the consumer's heartbeats.
+                ledger = await asyncio.to_thread(
+                    Ledger.fold, self._facts, as_of=as_of, known_at=known_at
+                )
                 self._ledgers[key] = ledger
                 while len(self._ledgers) > LEDGERS_KEPT:
                     self._ledgers.popitem(last=False)
