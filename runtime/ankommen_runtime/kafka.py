@@ -1,11 +1,15 @@
-"""Kafka adapters: the producer every service uses and idempotent topic creation."""
+"""Kafka adapters: the producer every service uses, the consumers' broker and idempotent
+topic creation."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity
 
 from .topics import DEAD_LETTERS, EVENTS, TopicConfig, ensure
 
@@ -24,6 +28,37 @@ def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafka
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
         **security,  # ServiceSettings.kafka_client_options(): SASL/SCRAM where locked down
+    )
+
+
+# faststream's consumer-only broker says this once per subscriber at every start; here it
+# is not news: the runtime has created and checked the topics before (``Runtime._topics``).
+_TOPICS_NOT_CREATED = "Topic creation is skipped in consumer-only mode"
+
+
+class _TopicsOwnedByRuntime(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _TOPICS_NOT_CREATED not in record.getMessage()
+
+
+def new_consumer_broker(
+    bootstrap: str, *, client_id: str, security: BaseSecurity | None = None
+) -> KafkaBroker:
+    """faststream's broker for a service's consumers, and nothing else.
+
+    Consumer-only: the runtime publishes (outbox relay, dead letters) with its own
+    ``new_producer``. A broker that also made a producer would start it in ``start()`` and,
+    when the broker is unreachable there, drop it unclosed (asyncio then logs "Unclosed
+    AIOKafkaProducer" at ERROR when it is collected); it would also hold a producer's and an
+    admin client's connections for nothing.
+    """
+    # Its own logger would print coloured text lines; this one propagates to the root's
+    # JSON handler like every other library logger.
+    logger = logging.getLogger("faststream.access")
+    if not any(isinstance(f, _TopicsOwnedByRuntime) for f in logger.filters):
+        logger.addFilter(_TopicsOwnedByRuntime())
+    return KafkaBroker(
+        bootstrap, client_id=client_id, security=security, consumer_only=True, logger=logger
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import nullcontext
@@ -48,7 +47,7 @@ from .http import (
     unstorable_value,
 )
 from .inbox import adopt_group
-from .kafka import new_producer
+from .kafka import new_consumer_broker, new_producer
 from .kafka_security import broker_security
 from .logging import configure_logging, get_logger
 from .metrics import PERIODIC_ROUNDS
@@ -280,13 +279,8 @@ class Runtime:
                 [settings.topic(sub.source) for sub in spec.subscriptions],
             )
         if spec.subscriptions:
-            self.broker = KafkaBroker(
-                settings.kafka_bootstrap,
-                client_id=spec.name,
-                security=broker_security(settings),
-                # Its own logger would print coloured text lines; this one propagates to the
-                # root's JSON handler like every other library logger.
-                logger=logging.getLogger("faststream.access"),
+            self.broker = new_consumer_broker(
+                settings.kafka_bootstrap, client_id=spec.name, security=broker_security(settings)
             )
             self.policy = policy = ConsumerPolicy(
                 service=spec.name,
