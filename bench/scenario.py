@@ -46,7 +46,7 @@ from ankommen_local.scenario.cli import drop_run, execute
 from ankommen_local.scenario.runner import Tally, Tokens
 from ankommen_local.util import free_port
 from ankommen_runtime.auth import Role
-from ankommen_runtime.dlq import partitions_of
+from ankommen_runtime.kafka_clients import partitions_of
 
 from .common import Bench, Figure, Result, Target
 

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_contracts import Envelope, decode
 from ankommen_runtime.auth import Role, declared_roles
-from ankommen_runtime.dlq import partitions_of
 from ankommen_runtime.kafka import ensure_topics
+from ankommen_runtime.kafka_clients import partitions_of
 from ankommen_runtime.local_issuer import LocalIssuer
 from ankommen_runtime.routes import api_routes
 from fastapi import FastAPI

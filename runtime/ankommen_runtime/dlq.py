@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from .consumer import DLQ_MARK, VALUE_OMITTED
+from .kafka_clients import partitions_of, started
 
 REDRIVE_GROUP = "ankommen-dlq-redrive"
 OPERATIONS_CLIENT = "ankommen-ops"
@@ -70,29 +71,14 @@ async def dlq_topics(bootstrap: str, topic: str | None = None) -> list[str]:
     or a consumer (all its dead-letter topics).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
-    await admin.start()
-    try:
+    async with started(admin):
         names = sorted(t for t in await admin.list_topics() if DLQ_MARK in t)
-    finally:
-        await admin.close()
     if topic is None:
         return names
     wanted = [n for n in names if topic in (n, *parse_dead_letter_topic(n))]
     if not wanted:
         raise LookupError(f"no dead-letter topic for {topic}")
     return wanted
-
-
-async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
-    if not topics:
-        return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
 
 async def read_letters(bootstrap: str, topics: Sequence[str]) -> list[DeadLetter]:
@@ -103,9 +89,8 @@ async def read_letters(bootstrap: str, topics: Sequence[str]) -> list[DeadLetter
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
     )
-    await consumer.start()
     letters: list[DeadLetter] = []
-    try:
+    async with started(consumer):
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
@@ -119,8 +104,6 @@ async def read_letters(bootstrap: str, topics: Sequence[str]) -> list[DeadLetter
                 for record in batch.get(tp, []):
                     if record.offset < ends[tp]:
                         letters.append(_letter(record, redriven=record.offset < done))
-    finally:
-        await consumer.stop()
     return letters
 
 
@@ -144,8 +127,7 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
         acks="all",
         enable_idempotence=True,
     )
-    await producer.start()
-    try:
+    async with started(producer):
         for letter in letters:
             value = letter.value
             if letter.header(VALUE_OMITTED):
@@ -156,8 +138,6 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
                 key=letter.key,
                 headers=letter.original_headers,
             )
-    finally:
-        await producer.stop()
     await _mark_redriven(bootstrap, letters)
     return len(letters)
 
@@ -169,8 +149,7 @@ async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    async with started(consumer):
         consumer.assign([tp])
         if (await consumer.beginning_offsets([tp]))[tp] > offset:
             raise LookupError(
@@ -178,8 +157,6 @@ async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
             )
         consumer.seek(tp, offset)
         record = await consumer.getone(tp)
-    finally:
-        await consumer.stop()
     if record.offset != offset:
         raise LookupError(f"offset {offset} of {tp.topic}/{tp.partition} is gone")
     return bytes(record.value)
@@ -192,8 +169,7 @@ async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    async with started(consumer):
         by_partition: dict[TopicPartition, set[int]] = {}
         for letter in letters:
             tp = TopicPartition(letter.topic, letter.partition)
@@ -206,8 +182,6 @@ async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
                 position += 1
             offsets[tp] = position
         await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 async def purge(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
@@ -224,17 +198,11 @@ async def purge(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
     if not cut:
         return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
-    await consumer.start()
-    try:
+    async with started(consumer):
         starts = await consumer.beginning_offsets(list(cut))
-    finally:
-        await consumer.stop()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
-    await admin.start()
-    try:
+    async with started(admin):
         await admin.delete_records(
             {tp: RecordsToDelete(before_offset=end) for tp, end in cut.items()}
         )
-    finally:
-        await admin.close()
     return sum(max(end - starts[tp], 0) for tp, end in cut.items())

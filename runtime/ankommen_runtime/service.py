@@ -277,6 +277,7 @@ class Runtime:
                 settings.kafka_bootstrap,
                 settings.group,
                 [settings.topic(sub.source) for sub in spec.subscriptions],
+                **settings.kafka_client_options(),
             )
         if spec.subscriptions:
             self.broker = new_consumer_broker(

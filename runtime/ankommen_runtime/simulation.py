@@ -14,8 +14,9 @@ written before the mode was recorded), a live service never on a simulation's da
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,6 +28,7 @@ from .auth import Actor, Role, allow
 from .clock import BusinessTime, SimulatedClock
 from .context import request_context
 from .ids import id_scope
+from .kafka_clients import started
 from .logging import get_logger
 
 if TYPE_CHECKING:
@@ -95,10 +97,12 @@ class LagProbe:
     first use and kept for the run: a barrier is asked hundreds of times.
     """
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: list[str], **security: Any) -> None:
         self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self.security = security
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._clients = contextlib.AsyncExitStack()
         self._partitions: list[TopicPartition] = []
 
     async def lag(self) -> tuple[int, int]:
@@ -106,10 +110,15 @@ class LagProbe:
         if not self.topics:
             return 0, 0
         if self._admin is None or self._consumer is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            await self._admin.start()
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-            await self._consumer.start()
+            async with contextlib.AsyncExitStack() as clients:  # both or neither stay open
+                admin = await clients.enter_async_context(
+                    started(AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security))
+                )
+                consumer = await clients.enter_async_context(
+                    started(AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **self.security))
+                )
+                self._clients = clients.pop_all()
+            self._admin, self._consumer = admin, consumer
         if not self._partitions:
             described = await self._admin.describe_topics(self.topics)
             self._partitions = [
@@ -132,11 +141,8 @@ class LagProbe:
         return total, handled
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
         self._admin = self._consumer = None
+        await self._clients.aclose()
 
 
 async def backlog(runtime: Runtime) -> Backlog:

@@ -24,6 +24,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from ankommen_contracts import topic_for
 
+from .kafka_clients import started
+
 # Services that publish an event stream: "<name>.events".
 EVENT_STREAMS: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers")
 EVENT_PARTITIONS = 3
@@ -97,9 +99,7 @@ async def cluster_size(admin: AIOKafkaAdminClient) -> int:
 
 async def ensure(bootstrap: str, topics: Mapping[str, TopicConfig], **security: Any) -> list[str]:
     """Create the missing topics with their configuration; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-    await admin.start()
-    try:
+    async with started(AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)) as admin:
         brokers = await cluster_size(admin)
         existing = set(await admin.list_topics())
         missing = []
@@ -119,24 +119,18 @@ async def ensure(bootstrap: str, topics: Mapping[str, TopicConfig], **security: 
             with contextlib.suppress(TopicAlreadyExistsError):  # a replica was quicker
                 await admin.create_topics(missing)
         return [t.name for t in missing]
-    finally:
-        await admin.close()
 
 
 async def check(bootstrap: str, topics: Mapping[str, TopicConfig], **security: Any) -> list[str]:
     """What differs between the broker's topics and ``topics``: one line per difference."""
     if not topics:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-    await admin.start()
-    try:
+    async with started(AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)) as admin:
         brokers = await cluster_size(admin)
         names = sorted(topics)
         described = {d["topic"]: d for d in await admin.describe_topics(names)}
         resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
         responses = await admin.describe_configs(resources)
-    finally:
-        await admin.close()
     actual: dict[str, dict[str, str]] = {}
     for response in responses:
         for resource in response.resources:

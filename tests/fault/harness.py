@@ -36,7 +36,7 @@ from ankommen_local import kafka, postgres, stack
 from ankommen_local.config import SERVICES, Settings
 from ankommen_local.supervisor import ServiceProcess, service_env
 from ankommen_local.util import run_sync
-from ankommen_runtime.dlq import partitions_of
+from ankommen_runtime.kafka_clients import partitions_of
 from proxy import Proxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]

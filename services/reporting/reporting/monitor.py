@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from ankommen_runtime.kafka_clients import partitions_of, started
 from ankommen_runtime.settings import ServiceSettings
 
 from .domain.facts import REPORTED
@@ -26,25 +27,19 @@ class TopicLag:
 
 async def consumer_lag(settings: ServiceSettings) -> list[TopicLag]:
     """Per reported topic: records published and records the live group has committed."""
-    from .rebuild import partitions_of
-
+    bootstrap, security = settings.kafka_bootstrap, settings.kafka_client_options()
     topics = {settings.topic(source): source for source in REPORTED}
-    partitions = await partitions_of(settings.kafka_bootstrap, list(topics))
+    partitions = await partitions_of(bootstrap, list(topics), **security)
     ends: dict[TopicPartition, int] = {}
     committed: dict[TopicPartition, Any] = {}
     if partitions:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await consumer.start()
-        await admin.start()
-        try:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
+        async with started(consumer), started(admin):
             ends = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(
                 settings.group, partitions=partitions
             )
-        finally:
-            await admin.close()
-            await consumer.stop()
     out = []
     for topic, source in topics.items():
         end = sum(o for tp, o in ends.items() if tp.topic == topic)

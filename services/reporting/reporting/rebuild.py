@@ -27,9 +27,9 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_contracts import InvalidEvent, UnknownEventType
 from ankommen_runtime.consumer import decode_record
+from ankommen_runtime.kafka_clients import partitions_of, started
 from ankommen_runtime.topics import event_topic
 
 from . import store
@@ -152,43 +152,41 @@ async def replay(
     if not todo:
         return stats
     cpu = time.process_time()
-    consumer = _consumer(bootstrap)
-    await consumer.start()
-    conn = await asyncpg.connect(dsn)
-    try:
-        ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
-        consumer.assign(list(ends))
-        for s in todo:
-            consumer.seek(TopicPartition(s.topic, s.partition), s.start)
-        pending: list[FactRow] = []
-        offsets: dict[tuple[str, int], int] = {}
-        while ends:
-            batches = await consumer.getmany(*ends, timeout_ms=1000, max_records=50_000)
-            if batches and stats.first is None:
-                stats.first = time.time()
-            for tp, records in batches.items():
-                end = ends.get(tp)
-                if end is None:
-                    continue
-                records = [r for r in records if r.offset < end]
-                if not records:
-                    continue
-                pending.extend(facts_of(records, types_of[tp.topic], stats.skipped))
-                stats.events += len(records)
-                offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
-                if records[-1].offset + 1 >= end:
-                    del ends[tp]
-                    consumer.pause(tp)
-            if len(pending) >= CHUNK or (not ends and (pending or offsets)):
-                await store.copy_next(conn, pending, offsets)
-                stats.facts += len(pending)
-                stats.last = time.time()
-                if progress:
-                    progress(stats.events)
-                pending, offsets = [], {}
-    finally:
-        await conn.close()
-        await consumer.stop()
+    async with started(_consumer(bootstrap)) as consumer:
+        conn = await asyncpg.connect(dsn)
+        try:
+            ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
+            consumer.assign(list(ends))
+            for s in todo:
+                consumer.seek(TopicPartition(s.topic, s.partition), s.start)
+            pending: list[FactRow] = []
+            offsets: dict[tuple[str, int], int] = {}
+            while ends:
+                batches = await consumer.getmany(*ends, timeout_ms=1000, max_records=50_000)
+                if batches and stats.first is None:
+                    stats.first = time.time()
+                for tp, records in batches.items():
+                    end = ends.get(tp)
+                    if end is None:
+                        continue
+                    records = [r for r in records if r.offset < end]
+                    if not records:
+                        continue
+                    pending.extend(facts_of(records, types_of[tp.topic], stats.skipped))
+                    stats.events += len(records)
+                    offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+                    if records[-1].offset + 1 >= end:
+                        del ends[tp]
+                        consumer.pause(tp)
+                if len(pending) >= CHUNK or (not ends and (pending or offsets)):
+                    await store.copy_next(conn, pending, offsets)
+                    stats.facts += len(pending)
+                    stats.last = time.time()
+                    if progress:
+                        progress(stats.events)
+                    pending, offsets = [], {}
+        finally:
+            await conn.close()
     stats.cpu_seconds = time.process_time() - cpu
     return stats
 
@@ -214,34 +212,13 @@ def _worker(
         queue.put(("failed", pid, f"{type(exc).__name__}: {exc}"))
 
 
-async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
-    """Every partition of those ``topics`` that exist (a topic nobody published to yet may
-    not)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if t.get("error_code", 0) == 0
-        for p in sorted(t["partitions"], key=lambda p: p["partition"])
-    ]
-
-
 async def _end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
     """The end offset of every partition of those ``topics`` that exist."""
     partitions = await partitions_of(bootstrap, topics)
     if not partitions:
         return {}
-    consumer = _consumer(bootstrap)
-    await consumer.start()
-    try:
+    async with started(_consumer(bootstrap)) as consumer:
         ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
     return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
 
@@ -344,11 +321,9 @@ async def _replay_tail(
     todo = [s for s in slices if s.start < s.end]
     if not todo:
         return 0, 0, {}
-    consumer = _consumer(bootstrap)
-    await consumer.start()
     skipped: dict[str, int] = {}
     events = facts = 0
-    try:
+    async with started(_consumer(bootstrap)) as consumer:
         ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
         consumer.assign(list(ends))
         for s in todo:
@@ -368,8 +343,6 @@ async def _replay_tail(
                 if records and records[-1].offset + 1 >= end:
                     del ends[tp]
                     consumer.pause(tp)
-    finally:
-        await consumer.stop()
     return events, facts, skipped
 
 
