@@ -20,7 +20,9 @@ import yaml
 from ankommen_runtime.settings import ServiceSettings
 from ankommen_runtime.topology import (
     SERVICE_NAMES,
+    OperationsAccess,
     ServiceTopology,
+    operations_access,
     service_topologies,
     settings_class,
     topics_of,
@@ -109,21 +111,40 @@ def acl_rules(t: ServiceTopology) -> list[dict[str, Any]]:
     return rules
 
 
-def kafka_users(topologies: list[ServiceTopology]) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "kafka.strimzi.io/v1",
-            "kind": "KafkaUser",
-            "metadata": {
-                "name": t.service,
-                "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, **selector(t.service)},
-            },
-            "spec": {
-                "authentication": {"type": "scram-sha-512"},
-                "authorization": {"type": "simple", "acls": acl_rules(t)},
-            },
+def operations_acl_rules(ops: OperationsAccess) -> list[dict[str, Any]]:
+    """The operator's dead-letter commands (``ankommen dlq``): topology.OperationsAccess."""
+
+    def rule(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
+        return {
+            "resource": {"type": kind, "name": name, "patternType": "literal"},
+            "operations": operations,
         }
-        for t in topologies
+
+    return [
+        *(rule("topic", name, ["Read", "Describe", "Delete"]) for name in ops.dead_letters),
+        *(rule("topic", name, ["Write", "Read", "Describe"]) for name in ops.event_streams),
+        rule("group", ops.group, ["Read"]),
+    ]
+
+
+def kafka_user(name: str, labels: dict[str, str], acls: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {"name": name, "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, **labels}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }
+
+
+def kafka_users(topologies: list[ServiceTopology]) -> list[dict[str, Any]]:
+    """One user per service, plus ``operations`` for the operator's dead-letter commands."""
+    ops = operations_access(topologies)
+    return [
+        *(kafka_user(t.service, selector(t.service), acl_rules(t)) for t in topologies),
+        kafka_user(ops.user, {"app.kubernetes.io/part-of": "ankommen"}, operations_acl_rules(ops)),
     ]
 
 

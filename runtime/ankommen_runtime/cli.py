@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,8 @@ from rich.table import Table
 from . import dlq
 from .auth import Role
 from .local_issuer import DEFAULT_TTL_SECONDS, LocalIssuer, audience_of
+from .settings import KafkaSettings
+from .topology import OPERATIONS_USER
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 dlq_app = typer.Typer(
@@ -38,9 +40,25 @@ TopicArg = Annotated[
 ]
 
 
+def _security() -> dict[str, Any]:
+    """The operator's Kafka credentials from ``ANKOMMEN_KAFKA_*`` (none on an open broker):
+    ``SECURITY_PROTOCOL``, ``SASL_USERNAME`` (default ``operations``), ``SASL_PASSWORD`` (or
+    ``ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD``), ``SSL_CAFILE``; docs/runbook.md."""
+    try:
+        settings = KafkaSettings()
+        settings.default_kafka_user(OPERATIONS_USER)
+        return settings.kafka_client_options()
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
 def _letters(bootstrap: str, topic: str | None) -> list[dlq.DeadLetter]:
+    security = _security()
+
     async def read() -> list[dlq.DeadLetter]:
-        return await dlq.read_letters(bootstrap, await dlq.dlq_topics(bootstrap, topic))
+        names = await dlq.dlq_topics(bootstrap, topic, **security)
+        return await dlq.read_letters(bootstrap, names, **security)
 
     try:
         return asyncio.run(read())
@@ -139,7 +157,7 @@ def redrive(
     else:
         console.print("[red]say which: --offset N or --all[/]")
         raise typer.Exit(2)
-    count = asyncio.run(dlq.redrive(bootstrap, chosen))
+    count = asyncio.run(dlq.redrive(bootstrap, chosen, **_security()))
     console.print(f"re-driven: {count} (the consumers' inbox applies each event once)")
 
 
@@ -165,12 +183,8 @@ def purge(
             f"{', '.join(topics)}?",
             abort=True,
         )
-    deleted = asyncio.run(dlq.purge(bootstrap, letters))
+    deleted = asyncio.run(dlq.purge(bootstrap, letters, **_security()))
     console.print(f"purged: {deleted}")
-
-
-if __name__ == "__main__":
-    app()
 
 
 @app.command("token")
@@ -215,3 +229,7 @@ def token(
             ttl_seconds=ttl,
         )
     )
+
+
+if __name__ == "__main__":
+    app()

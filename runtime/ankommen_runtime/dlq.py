@@ -23,8 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from .consumer import DLQ_MARK, VALUE_OMITTED
 from .kafka_clients import partitions_of, started
+from .topology import REDRIVE_GROUP
 
-REDRIVE_GROUP = "ankommen-dlq-redrive"
 OPERATIONS_CLIENT = "ankommen-ops"
 
 
@@ -64,13 +64,15 @@ class DeadLetter:
         return [(k, v) for k, v in self.headers if not k.startswith("dlq_")]
 
 
-async def dlq_topics(bootstrap: str, topic: str | None = None) -> list[str]:
+async def dlq_topics(bootstrap: str, topic: str | None = None, **security: Any) -> list[str]:
     """The dead-letter topics; with ``topic``, those it names.
 
     ``topic`` is a dead-letter topic, a source topic (every consumer's letters from it),
     or a consumer (all its dead-letter topics).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, **security
+    )
     async with started(admin):
         names = sorted(t for t in await admin.list_topics() if DLQ_MARK in t)
     if topic is None:
@@ -81,13 +83,13 @@ async def dlq_topics(bootstrap: str, topic: str | None = None) -> list[str]:
     return wanted
 
 
-async def read_letters(bootstrap: str, topics: Sequence[str]) -> list[DeadLetter]:
+async def read_letters(bootstrap: str, topics: Sequence[str], **security: Any) -> list[DeadLetter]:
     """Every dead letter now in ``topics``, each marked whether it was re-driven."""
-    partitions = await partitions_of(bootstrap, topics)
+    partitions = await partitions_of(bootstrap, topics, **security)
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
+        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False, **security
     )
     letters: list[DeadLetter] = []
     async with started(consumer):
@@ -119,35 +121,39 @@ def _letter(record: ConsumerRecord[Any, Any], *, redriven: bool) -> DeadLetter:
     )
 
 
-async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+async def redrive(bootstrap: str, letters: Sequence[DeadLetter], **security: Any) -> int:
     """Publish each letter's original record to its original topic; return how many."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=OPERATIONS_CLIENT,
         acks="all",
         enable_idempotence=True,
+        **security,
     )
     async with started(producer):
         for letter in letters:
             value = letter.value
             if letter.header(VALUE_OMITTED):
-                value = await original_value(bootstrap, letter)
+                value = await original_value(bootstrap, letter, **security)
             await producer.send_and_wait(
                 letter.original_topic,
                 value=value,
                 key=letter.key,
                 headers=letter.original_headers,
             )
-    await _mark_redriven(bootstrap, letters)
+    await _mark_redriven(bootstrap, letters, **security)
     return len(letters)
 
 
-async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
+async def original_value(bootstrap: str, letter: DeadLetter, **security: Any) -> bytes:
     """The value of a letter sent without it (too large), read back from its source topic."""
     tp = TopicPartition(letter.original_topic, int(letter.header("dlq_original_partition")))
     offset = int(letter.header("dlq_original_offset"))
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id=OPERATIONS_CLIENT,
+        enable_auto_commit=False,
+        **security,
     )
     async with started(consumer):
         consumer.assign([tp])
@@ -162,12 +168,12 @@ async def original_value(bootstrap: str, letter: DeadLetter) -> bytes:
     return bytes(record.value)
 
 
-async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
+async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter], **security: Any) -> None:
     """Move the re-drive group's offset past each partition's contiguous re-driven letters."""
     if not letters:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
+        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False, **security
     )
     async with started(consumer):
         by_partition: dict[TopicPartition, set[int]] = {}
@@ -184,7 +190,7 @@ async def _mark_redriven(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
         await consumer.commit(offsets)
 
 
-async def purge(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+async def purge(bootstrap: str, letters: Sequence[DeadLetter], **security: Any) -> int:
     """Delete the dead letters listed (``letters``), never one that arrived since.
 
     Kafka deletes a prefix of a partition, so each partition is cut just after the last
@@ -197,10 +203,14 @@ async def purge(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
         cut[tp] = max(cut.get(tp, 0), letter.offset + 1)
     if not cut:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, **security
+    )
     async with started(consumer):
         starts = await consumer.beginning_offsets(list(cut))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=OPERATIONS_CLIENT, **security
+    )
     async with started(admin):
         await admin.delete_records(
             {tp: RecordsToDelete(before_offset=end) for tp, end in cut.items()}

@@ -15,18 +15,12 @@ from .pseudonym import LOCAL_DEVELOPMENT_KEY, MIN_KEY_LENGTH
 from .topics import dead_letter_topic, event_topic
 
 
-class ServiceSettings(BaseSettings):
-    """What one service process needs to know about its surroundings.
-
-    ``ANKOMMEN_DATABASE_URL`` wins; else ``ANKOMMEN_<SERVICE>_DATABASE_URL`` (so one shell
-    can hold all five, as ``ankommen-local env`` prints them); else, only with
-    ``ANKOMMEN_LOCAL_DEV=true``, the local cluster's built-in URL. Without any of them the
-    service refuses to start (``dsn`` raises) rather than guess a database.
-    """
+class KafkaSettings(BaseSettings):
+    """How to reach the Kafka cluster (``ANKOMMEN_KAFKA_*``): a service's, and alone the
+    operator commands' (``ankommen dlq``), which run as a user of their own."""
 
     model_config = SettingsConfigDict(env_prefix="ANKOMMEN_", extra="ignore")
 
-    service: str = Field(description="Service name: allocation, housing, …")
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
@@ -39,6 +33,51 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_cafile: str | None = Field(
         default=None, description="CA bundle of the brokers' TLS certificates (SASL_SSL)."
     )
+
+    def default_kafka_user(self, user: str) -> None:
+        """Where the broker is locked down, connect as ``user`` unless one is named, with the
+        password of ``ANKOMMEN_<USER>_KAFKA_SASL_PASSWORD`` unless one is given: like the
+        database URL, one shell (``ankommen-local env``) holds every user's password."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return
+        if self.kafka_sasl_username is None:
+            self.kafka_sasl_username = user
+        if self.kafka_sasl_password is None:
+            own = os.environ.get(f"ANKOMMEN_{user.upper()}_KAFKA_SASL_PASSWORD")
+            self.kafka_sasl_password = SecretStr(own) if own else None
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security keyword arguments for every aiokafka client (producer, consumer, admin)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        if self.kafka_sasl_username is None or self.kafka_sasl_password is None:
+            raise ValueError(
+                f"ANKOMMEN_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "ANKOMMEN_KAFKA_SASL_USERNAME and ANKOMMEN_KAFKA_SASL_PASSWORD"
+            )
+        options: dict[str, Any] = {
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+        }
+        if self.kafka_security_protocol == "SASL_SSL":
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile)
+        return options
+
+
+class ServiceSettings(KafkaSettings):
+    """What one service process needs to know about its surroundings.
+
+    ``ANKOMMEN_DATABASE_URL`` wins; else ``ANKOMMEN_<SERVICE>_DATABASE_URL`` (so one shell
+    can hold all five, as ``ankommen-local env`` prints them); else, only with
+    ``ANKOMMEN_LOCAL_DEV=true``, the local cluster's built-in URL. Without any of them the
+    service refuses to start (``dsn`` raises) rather than guess a database.
+    """
+
+    service: str = Field(description="Service name: allocation, housing, …")
     local_dev: bool = Field(
         default=False,
         description="Local development mode: allows the built-in local database URL when "
@@ -150,14 +189,7 @@ class ServiceSettings(BaseSettings):
             self.database_url = os.environ.get(f"ANKOMMEN_{svc.upper()}_DATABASE_URL") or (
                 f"postgresql://{svc}:{svc}@127.0.0.1:55432/{svc}" if self.local_dev else None
             )
-        if self.kafka_security_protocol != "PLAINTEXT":
-            # Like the database URL: one shell (`ankommen-local env`) can hold every
-            # service's Kafka password; the user is the service unless named.
-            if self.kafka_sasl_username is None:
-                self.kafka_sasl_username = self.service
-            if self.kafka_sasl_password is None:
-                own = os.environ.get(f"ANKOMMEN_{self.service.upper()}_KAFKA_SASL_PASSWORD")
-                self.kafka_sasl_password = SecretStr(own) if own else None
+        self.default_kafka_user(self.service)
         if self.consumer_group is None:
             self.consumer_group = self.service
         if self.oidc_jwks_url is None:
@@ -190,27 +222,6 @@ class ServiceSettings(BaseSettings):
                 "allows the local cluster's default)"
             )
         return self.database_url
-
-    def kafka_client_options(self) -> dict[str, Any]:
-        """Security keyword arguments for every aiokafka client (producer, consumer, admin)."""
-        if self.kafka_security_protocol == "PLAINTEXT":
-            return {}
-        if self.kafka_sasl_username is None or self.kafka_sasl_password is None:
-            raise ValueError(
-                f"ANKOMMEN_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                "ANKOMMEN_KAFKA_SASL_USERNAME and ANKOMMEN_KAFKA_SASL_PASSWORD"
-            )
-        options: dict[str, Any] = {
-            "security_protocol": self.kafka_security_protocol,
-            "sasl_mechanism": self.kafka_sasl_mechanism,
-            "sasl_plain_username": self.kafka_sasl_username,
-            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
-        }
-        if self.kafka_security_protocol == "SASL_SSL":
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile)
-        return options
 
     @property
     def audience(self) -> str:

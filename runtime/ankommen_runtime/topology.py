@@ -97,6 +97,33 @@ def topics_of(topologies: Iterable[ServiceTopology], partitions: int) -> list[To
     return [found[name] for name in sorted(found)]
 
 
+# --- the operator's dead-letter commands ----------------------------------------------------
+OPERATIONS_USER = "operations"
+REDRIVE_GROUP = "ankommen-dlq-redrive"  # remembers which dead letters were re-driven
+
+
+@dataclass(frozen=True)
+class OperationsAccess:
+    """What ``ankommen dlq`` may do as the ``operations`` user, never as a service: read
+    and purge (Delete) every dead-letter topic, re-drive into (Write) and read an original
+    back from (Read) the event streams, remember re-drives in its own group."""
+
+    user: str
+    group: str
+    dead_letters: tuple[str, ...]
+    event_streams: tuple[str, ...]
+
+
+def operations_access(topologies: Iterable[ServiceTopology]) -> OperationsAccess:
+    found = list(topologies)
+    return OperationsAccess(
+        user=OPERATIONS_USER,
+        group=REDRIVE_GROUP,
+        dead_letters=tuple(sorted({d for t in found for d in t.dead_letters})),
+        event_streams=tuple(sorted({n for t in found for n in (*t.publishes, *t.consumes)})),
+    )
+
+
 # --- the five services, as their packages define them ---------------------------------------
 SERVICE_NAMES: tuple[str, ...] = ("allocation", "housing", "integration", "volunteers", "reporting")
 

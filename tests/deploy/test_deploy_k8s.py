@@ -26,6 +26,7 @@ import yaml
 from ankommen_local.config import KAFKA_VERSION, REPO_ROOT
 from ankommen_runtime.settings import ServiceSettings
 from ankommen_runtime.topology import (
+    REDRIVE_GROUP,
     SERVICE_NAMES,
     ServiceTopology,
     owner_of,
@@ -265,6 +266,21 @@ def test_each_service_user_writes_only_its_topics_reads_only_what_it_consumes(
     assert reads == set(t.consumes)
     assert groups == ({t.group} if t.consumes else set())
     assert not any(ops & {"All", "Alter", "Create", "Delete"} for ops in acls.values())
+
+
+def test_the_operations_user_purges_only_dead_letters_and_writes_only_event_streams() -> None:
+    """`ankommen dlq` (docs/runbook.md) runs as its own KafkaUser, never a service's."""
+    acls = _acls(by_name("KafkaUser")["operations"])
+    every = topologies().values()
+    dead_letters = {d for t in every for d in t.dead_letters}
+    streams = {n for t in every for n in (*t.publishes, *t.consumes)}
+    deletes = {name for (kind, name), ops in acls.items() if kind == "topic" and "Delete" in ops}
+    writes = {name for (kind, name), ops in acls.items() if kind == "topic" and "Write" in ops}
+    assert deletes == dead_letters
+    assert writes == streams
+    assert all(owner_of(name) for name in writes)
+    assert {name for (kind, name) in acls if kind == "group"} == {REDRIVE_GROUP}
+    assert not any(ops & {"All", "Alter", "Create"} for ops in acls.values())
 
 
 def test_reporting_writes_no_event_stream() -> None:

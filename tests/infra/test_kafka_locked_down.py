@@ -185,3 +185,94 @@ async def test_env_gives_each_service_settings_that_reach_the_locked_broker(
         await producer.send_and_wait(settings.topic("housing"), b"{}", key=b"k")
     finally:
         await producer.stop()
+
+
+async def _dead_letter(s: Settings, topic: str, key: bytes) -> None:
+    """A dead letter as housing's consumer parks one (it may write its own letters)."""
+    producer = AIOKafkaProducer(**_as(s, "housing", acks="all", request_timeout_ms=10_000))
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            b'{"poison": true}',
+            key=key,
+            headers=[("dlq_error", b"test"), ("dlq_original_topic", b"allocation.events")],
+        )
+    finally:
+        await producer.stop()
+
+
+async def _keys_in(s: Settings, topic: str) -> list[bytes | None]:
+    consumer = AIOKafkaConsumer(
+        topic, **_as(s, "operations", group_id=None, auto_offset_reset="earliest")
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+        return [r.key for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+def test_the_operator_lists_redrives_and_purges_dead_letters_as_operations(
+    locked: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ankommen dlq` runs as its own user with the password `ankommen-local env` prints
+    (a sync test: the commands run their own event loop)."""
+    import asyncio
+
+    from ankommen_local.cli import app as local_app
+    from ankommen_runtime.cli import app
+    from typer.testing import CliRunner
+
+    letters_topic = "housing.dlq.allocation.events"
+    marker = uuid.uuid4().hex.encode()
+    asyncio.run(_dead_letter(locked, letters_topic, marker))
+
+    for key in ("STATE_DIR", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT"):
+        monkeypatch.setenv(f"ANKOMMEN_{key}", str(getattr(locked, key.lower())))
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL", "true")
+    exported = CliRunner().invoke(local_app, ["env"])
+    assert exported.exit_code == 0, exported.output
+    for line in exported.output.splitlines():
+        key, value = line.removeprefix("export ").split("=", 1)
+        monkeypatch.setenv(key, value.strip("'"))
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["dlq", *args], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert marker.decode() in run("list", letters_topic, "--pending")
+    assert "re-driven: 1" in run("redrive", letters_topic, "--all")
+    assert marker in asyncio.run(_keys_in(locked, "allocation.events")), "back in its topic"
+    assert "purged: 1" in run("purge", letters_topic, "--yes")
+    assert "0 dead letters" in run("list", letters_topic)
+
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_USERNAME", "housing")  # a service's own user
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SASL_PASSWORD", kafka_acls.credentials(locked)["housing"])
+    refused = CliRunner().invoke(app, ["dlq", "purge", letters_topic, "--yes"])
+    assert refused.exit_code != 0, "a service's user may not purge dead letters"
+    assert "Authorization" in type(refused.exception).__name__, repr(refused.exception)
+
+
+async def test_reporting_reads_its_lag_and_rebuild_offsets_with_its_own_credentials(
+    locked: Settings,
+) -> None:
+    from ankommen_runtime.settings import ServiceSettings
+    from reporting.monitor import consumer_lag
+    from reporting.rebuild import _end_offsets
+
+    await _write(locked, "allocation", "allocation.events")
+    settings = ServiceSettings(
+        service="reporting",
+        kafka_bootstrap=locked.kafka_bootstrap,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_password=kafka_acls.credentials(locked)["reporting"],
+    )
+    lag = {t.topic: t for t in await consumer_lag(settings)}
+    assert lag["allocation.events"].end >= 1
+    ends = await _end_offsets(locked.kafka_bootstrap, ["allocation.events"], settings)
+    assert sum(ends.values()) == lag["allocation.events"].end

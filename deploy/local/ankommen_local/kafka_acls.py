@@ -29,16 +29,24 @@ class AclGrant:
 
 
 def acl_plan(prefix: str = "") -> list[AclGrant]:
-    """Every grant of every service user (imported lazily: it loads the services' specs)."""
-    from ankommen_runtime.topology import service_topologies
+    """Every grant of every service user and of ``operations`` (the dead-letter commands);
+    imported lazily: it loads the services' specs."""
+    from ankommen_runtime.topology import operations_access, service_topologies
 
     grants: list[AclGrant] = []
-    for t in service_topologies(prefix):
+    topologies = service_topologies(prefix)
+    for t in topologies:
         if t.writes:
             grants.append(AclGrant(t.service, "topic", t.writes, ("Write", "Describe")))
         if t.consumes:
             grants.append(AclGrant(t.service, "topic", t.consumes, ("Read", "Describe")))
             grants.append(AclGrant(t.service, "group", (t.group,), ("Read",)))
+    ops = operations_access(topologies)
+    grants += [
+        AclGrant(ops.user, "topic", ops.dead_letters, ("Read", "Describe", "Delete")),
+        AclGrant(ops.user, "topic", ops.event_streams, ("Write", "Read", "Describe")),
+        AclGrant(ops.user, "group", (ops.group,), ("Read",)),
+    ]
     return grants
 
 
@@ -50,9 +58,13 @@ def topic_plan(prefix: str = "") -> list[Any]:
     return topics_of(service_topologies(prefix), partitions)
 
 
+OPERATIONS = "operations"  # ankommen_runtime.topology.OPERATIONS_USER: `ankommen dlq`
+
+
 def credentials(s: Settings) -> dict[str, str]:
-    """The admin's and every service's SCRAM password (generated once, 0600)."""
-    return load_or_create(s.kafka_credentials_file, (ADMIN, *SERVICES))
+    """The admin's, every service's and the operator's SCRAM password (generated once,
+    0600; a state folder formatted before the operator's user has no such user)."""
+    return load_or_create(s.kafka_credentials_file, (ADMIN, *SERVICES, OPERATIONS))
 
 
 def client_options(s: Settings, user: str = ADMIN) -> dict[str, Any]:

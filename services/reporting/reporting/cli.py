@@ -76,6 +76,7 @@ def rebuild_command(
                     settings.topic_prefix,
                     processes=processes,
                     resume=resume,
+                    credentials=settings,
                     on_total=total,
                     progress=advance,
                 )

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ankommen_contracts import InvalidEvent, UnknownEventType
 from ankommen_runtime.consumer import decode_record
 from ankommen_runtime.kafka_clients import partitions_of, started
+from ankommen_runtime.settings import KafkaSettings
 from ankommen_runtime.topics import event_topic
 
 from . import store
@@ -127,8 +128,15 @@ def facts_of(
     return rows
 
 
-def _consumer(bootstrap: str) -> AIOKafkaConsumer:
+def _options(credentials: KafkaSettings | None) -> dict[str, Any]:
+    """aiokafka's security arguments, made in the process that uses them (an SSL context
+    does not cross to a replay process; the settings do)."""
+    return credentials.kafka_client_options() if credentials else {}
+
+
+def _consumer(bootstrap: str, credentials: KafkaSettings | None) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
+        **_options(credentials),
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
@@ -145,6 +153,7 @@ async def replay(
     slices: Sequence[Slice],
     types_of: dict[str, frozenset[str]],
     progress: Progress | None = None,
+    credentials: KafkaSettings | None = None,
 ) -> ReplayStats:
     """Replay ``slices`` into ``fact_next``, a COPY and the offsets per chunk."""
     todo = [s for s in slices if s.start < s.end]
@@ -152,7 +161,7 @@ async def replay(
     if not todo:
         return stats
     cpu = time.process_time()
-    async with started(_consumer(bootstrap)) as consumer:
+    async with started(_consumer(bootstrap, credentials)) as consumer:
         conn = await asyncpg.connect(dsn)
         try:
             ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
@@ -197,6 +206,7 @@ def _worker(
     slices: list[Slice],
     types_of: dict[str, frozenset[str]],
     queue: Any,
+    credentials: KafkaSettings | None,
 ) -> None:
     """A replay process: reports progress (events so far) and its result on ``queue``."""
     from ankommen_runtime.service import tune_gc
@@ -205,19 +215,28 @@ def _worker(
     pid = os.getpid()
     try:
         result = asyncio.run(
-            replay(dsn, bootstrap, slices, types_of, lambda n: queue.put(("progress", pid, n)))
+            replay(
+                dsn,
+                bootstrap,
+                slices,
+                types_of,
+                lambda n: queue.put(("progress", pid, n)),
+                credentials,
+            )
         )
         queue.put(("done", pid, result))
     except BaseException as exc:  # reported to the parent, which fails the rebuild
         queue.put(("failed", pid, f"{type(exc).__name__}: {exc}"))
 
 
-async def _end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+async def _end_offsets(
+    bootstrap: str, topics: Sequence[str], credentials: KafkaSettings | None = None
+) -> dict[tuple[str, int], int]:
     """The end offset of every partition of those ``topics`` that exist."""
-    partitions = await partitions_of(bootstrap, topics)
+    partitions = await partitions_of(bootstrap, topics, **_options(credentials))
     if not partitions:
         return {}
-    async with started(_consumer(bootstrap)) as consumer:
+    async with started(_consumer(bootstrap, credentials)) as consumer:
         ends = await consumer.end_offsets(partitions)
     return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
@@ -242,8 +261,11 @@ async def rebuild(
     resume: bool = False,
     on_total: Callable[[int], None] | None = None,
     progress: Progress | None = None,
+    credentials: KafkaSettings | None = None,
 ) -> RebuildResult:
-    """Rebuild the facts beside the live ones, prove them equal, switch. See the module doc."""
+    """Rebuild the facts beside the live ones, prove them equal, switch. See the module doc.
+
+    ``credentials``: reporting's Kafka settings where the broker is locked down (SASL)."""
     types_of = reported_topics(prefix)
     topics = list(types_of)
     started_at = datetime.now(UTC)
@@ -252,13 +274,15 @@ async def rebuild(
         if not await store.claim_rebuild(conn):
             raise RebuildFailed("another rebuild is running against this database")
         done = await store.prepare_next(conn, resume=resume)
-        ends = await _end_offsets(bootstrap, topics)
+        ends = await _end_offsets(bootstrap, topics, credentials)
         slices = [Slice(t, p, done.get((t, p), 0), end) for (t, p), end in ends.items()]
         total = sum(max(s.end - s.start, 0) for s in slices)
         if on_total:
             on_total(total)
         began = time.perf_counter()
-        stats = await _replay_all(dsn, bootstrap, slices, types_of, processes, progress)
+        stats = await _replay_all(
+            dsn, bootstrap, slices, types_of, processes, progress, credentials
+        )
         events, skipped = stats.events, stats.skipped
         seconds = (stats.last - stats.first) if stats.first and stats.last else 0.0
         duplicates = await store.index_next(conn)
@@ -266,9 +290,11 @@ async def rebuild(
             await store.lock_live(conn)
             # Published while the replay ran: the tail, under the lock, in this process.
             recorded = await store.next_offsets(conn)
-            tail_ends = await _end_offsets(bootstrap, topics)
+            tail_ends = await _end_offsets(bootstrap, topics, credentials)
             tail = [Slice(t, p, recorded.get((t, p), 0), end) for (t, p), end in tail_ends.items()]
-            tail_events, _, tail_skipped = await _replay_tail(conn, bootstrap, tail, types_of)
+            tail_events, _, tail_skipped = await _replay_tail(
+                conn, bootstrap, tail, types_of, credentials
+            )
             for k, v in tail_skipped.items():
                 skipped[k] = skipped.get(k, 0) + v
             live_rows, live_sum = await store.checksum(conn, store.LIVE)
@@ -315,6 +341,7 @@ async def _replay_tail(
     bootstrap: str,
     slices: Sequence[Slice],
     types_of: dict[str, frozenset[str]],
+    credentials: KafkaSettings | None = None,
 ) -> tuple[int, int, dict[str, int]]:
     """The tail into the keyed table, inside the switch's transaction (ON CONFLICT: a
     relay's duplicate of an event already rebuilt)."""
@@ -323,7 +350,7 @@ async def _replay_tail(
         return 0, 0, {}
     skipped: dict[str, int] = {}
     events = facts = 0
-    async with started(_consumer(bootstrap)) as consumer:
+    async with started(_consumer(bootstrap, credentials)) as consumer:
         ends = {TopicPartition(s.topic, s.partition): s.end for s in todo}
         consumer.assign(list(ends))
         for s in todo:
@@ -353,14 +380,17 @@ async def _replay_all(
     types_of: dict[str, frozenset[str]],
     processes: int,
     progress: Progress | None,
+    credentials: KafkaSettings | None,
 ) -> ReplayStats:
     if processes <= 1:
-        return await replay(dsn, bootstrap, slices, types_of, progress)
+        return await replay(dsn, bootstrap, slices, types_of, progress, credentials)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     groups = _share([s for s in slices if s.start < s.end], processes)
     workers = [
-        ctx.Process(target=_worker, args=(dsn, bootstrap, g, types_of, queue), daemon=True)
+        ctx.Process(
+            target=_worker, args=(dsn, bootstrap, g, types_of, queue, credentials), daemon=True
+        )
         for g in groups
     ]
     for w in workers:

@@ -78,3 +78,30 @@ def test_the_consumers_broker_gets_the_same_credentials(monkeypatch: pytest.Monk
     assert isinstance(security, SASLScram512)
     assert (security.username, security.password) == ("housing", "h-pw")
     assert not security.use_ssl
+
+
+def test_the_dead_letter_commands_run_as_operations_with_its_own_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ankommen_runtime.cli import _security
+
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ANKOMMEN_HOUSING_KAFKA_SASL_PASSWORD", "housing-secret")
+    monkeypatch.setenv("ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD", "ops-secret")
+    options = _security()
+    assert options["sasl_plain_username"] == "operations"
+    assert options["sasl_plain_password"] == "ops-secret"
+
+
+def test_a_dead_letter_command_without_credentials_says_which_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ankommen_runtime.cli import app
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.delenv("ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+    result = CliRunner().invoke(app, ["dlq", "list"])
+    assert result.exit_code == 2
+    assert "ANKOMMEN_KAFKA_SASL_PASSWORD" in result.output
