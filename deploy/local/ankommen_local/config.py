@@ -208,13 +208,14 @@ class Settings:
         for service in SERVICES:
             values[f"ANKOMMEN_{service.upper()}_DATABASE_URL"] = self.service_dsn(service)
         if self.kafka_sasl:
-            from .kafka_acls import MECHANISM, OPERATIONS, credentials
+            from .kafka_acls import ADMIN, MECHANISM, credentials
 
             values["ANKOMMEN_KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
             values["ANKOMMEN_KAFKA_SASL_MECHANISM"] = MECHANISM
             # The services may not create topics there; `up` created them as admin.
             values["ANKOMMEN_CREATE_TOPICS"] = "false"
-            passwords = credentials(self)
-            for user in (*SERVICES, OPERATIONS):  # `ankommen dlq` runs as `operations`
-                values[f"ANKOMMEN_{user.upper()}_KAFKA_SASL_PASSWORD"] = passwords[user]
+            # Each service's, and `ankommen dlq`'s as `operations`; never the admin's.
+            for user, password in credentials(self).items():
+                if user != ADMIN:
+                    values[f"ANKOMMEN_{user.upper()}_KAFKA_SASL_PASSWORD"] = password
         return values

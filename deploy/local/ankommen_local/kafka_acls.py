@@ -58,13 +58,12 @@ def topic_plan(prefix: str = "") -> list[Any]:
     return topics_of(service_topologies(prefix), partitions)
 
 
-OPERATIONS = "operations"  # ankommen_runtime.topology.OPERATIONS_USER: `ankommen dlq`
-
-
 def credentials(s: Settings) -> dict[str, str]:
-    """The admin's, every service's and the operator's SCRAM password (generated once,
-    0600; a state folder formatted before the operator's user has no such user)."""
-    return load_or_create(s.kafka_credentials_file, (ADMIN, *SERVICES, OPERATIONS))
+    """The admin's, every service's and the operator's (``ankommen dlq``) SCRAM password
+    (generated once, 0600; a state folder formatted before the operator's user has none)."""
+    from ankommen_runtime.topology import OPERATIONS_USER
+
+    return load_or_create(s.kafka_credentials_file, (ADMIN, *SERVICES, OPERATIONS_USER))
 
 
 def client_options(s: Settings, user: str = ADMIN) -> dict[str, Any]:

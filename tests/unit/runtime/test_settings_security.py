@@ -86,6 +86,8 @@ def test_the_dead_letter_commands_run_as_operations_with_its_own_password(
     from ankommen_runtime.cli import _security
 
     monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
     monkeypatch.setenv("ANKOMMEN_HOUSING_KAFKA_SASL_PASSWORD", "housing-secret")
     monkeypatch.setenv("ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD", "ops-secret")
     options = _security()
