@@ -78,13 +78,13 @@ async def test_a_view_folds_its_ledger_while_the_event_loop_keeps_running(
     async def load(db: Any, table: str = store.LIVE, *, after: int | None = None) -> list[Any]:
         return []
 
-    def fold(facts: Any, *, as_of: date | None = None, known_at: Any = None) -> Ledger:
+    def fold(history: Any, *, as_of: date | None = None, known_at: Any = None) -> Ledger:
         probe.wait()
         return folded
 
     monkeypatch.setattr(store, "fact_version", version)
     monkeypatch.setattr(store, "load_facts", load)
-    monkeypatch.setattr(readmodel.Ledger, "fold", fold)
+    monkeypatch.setattr(readmodel.Ledger, "fold_history", fold)
     task = probe.start()
     ledger = await readmodel.ReadModel().ledger(object(), date(2015, 10, 5))  # type: ignore[arg-type]
     await task

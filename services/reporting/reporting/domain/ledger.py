@@ -7,6 +7,10 @@ sequence, then event id) and applies each. The order facts arrived in does not m
 and a fact seen twice is applied once (keyed by ``event_id``), so the ledger is the same
 for any interleaving of topics and any redelivery.
 
+``History`` holds facts in that order, each event once, so a reader that keeps one
+between views (``readmodel``) folds a prefix of it instead of filtering and sorting every
+fact again for each day asked for.
+
 The ledger keeps dated changes (occupancy deltas per site and day, assignments per day,
 …), so every view can be asked for any period up to the as-of day. Rules of the city
 (what counts as a resident, a free place, a sports hall) live here and in ``views``,
@@ -16,15 +20,17 @@ once: the live API, the rebuild and the benchmark all use them.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from ankommen_contracts import Pillar
-from ankommen_runtime.clock import local_date
+from ankommen_runtime.clock import local_date, start_of_day
 
 from .facts import Fact
 
@@ -41,6 +47,59 @@ def _building(data: object) -> str | None:
     """The kind of building a site event records (``ShelterPlanned``/``ShelterOpened``)."""
     kind = getattr(data, "building", None)
     return str(getattr(kind, "value", kind)) if kind is not None else None
+
+
+def fold_order(fact: Fact) -> tuple[datetime, str, int, uuid.UUID]:
+    """The order facts are applied in: business time, ties by subject, sequence, event."""
+    return (fact.occurred_at, fact.subject, fact.sequence, fact.event_id)
+
+
+SORT_ALL_ABOVE = 1_000
+"""More facts than this (or a twentieth of the history) at once are sorted in with the
+rest: one sort that merges two sorted runs beats that many insertions into a long list."""
+
+
+def _in_fold_order(facts: Iterable[Fact]) -> list[Fact]:
+    unique = {f.event_id: f for f in facts}
+    return sorted(unique.values(), key=fold_order)
+
+
+class History:
+    """Facts in fold order, each event once: the later of two facts of one event wins.
+
+    ``add`` keeps the order as facts arrive: a few are put in place (most come after the
+    last, in business time), many at once are sorted in with the rest.
+    """
+
+    def __init__(self, facts: Iterable[Fact] = ()) -> None:
+        self._facts = _in_fold_order(facts)
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def add(self, facts: Sequence[Fact]) -> None:
+        if len(facts) > max(SORT_ALL_ABOVE, len(self._facts) // 20):
+            self._facts = _in_fold_order([*self._facts, *facts])
+            return
+        for fact in facts:
+            key = fold_order(fact)
+            if not self._facts or key > fold_order(self._facts[-1]):
+                self._facts.append(fact)
+                continue
+            at = bisect_left(self._facts, key, key=fold_order)
+            if at < len(self._facts) and self._facts[at].event_id == fact.event_id:
+                # The same event again: its envelope, so its key, never changes.
+                self._facts[at] = fact
+            else:
+                self._facts.insert(at, fact)
+
+    def until(self, as_of: date | None) -> Iterator[Fact]:
+        """The facts on or before ``as_of`` in Hannover's calendar (all for ``None``), in
+        fold order."""
+        if as_of is None:
+            return iter(self._facts)
+        next_day = (start_of_day(as_of + timedelta(days=1)),)
+        return islice(self._facts, bisect_left(self._facts, next_day, key=fold_order))
 
 
 @dataclass
@@ -229,19 +288,17 @@ class Ledger:
         known_at: datetime | None = None,
     ) -> Ledger:
         """The ledger of every fact on or before ``as_of`` (recorded by ``known_at``)."""
-        unique: dict[uuid.UUID, Fact] = {}
-        for fact in facts:
-            if as_of is not None and local_date(fact.occurred_at) > as_of:
-                continue
-            if known_at is not None and fact.recorded_at > known_at:
-                continue
-            unique[fact.event_id] = fact
-        ordered = sorted(
-            unique.values(), key=lambda f: (f.occurred_at, f.subject, f.sequence, f.event_id)
-        )
+        return cls.fold_history(History(facts), as_of=as_of, known_at=known_at)
+
+    @classmethod
+    def fold_history(
+        cls, history: History, *, as_of: date | None = None, known_at: datetime | None = None
+    ) -> Ledger:
+        """``fold`` of facts already in a ``History``."""
         ledger = cls(as_of=as_of)
-        for fact in ordered:
-            ledger.apply(fact)
+        for fact in history.until(as_of):
+            if known_at is None or fact.recorded_at <= known_at:
+                ledger.apply(fact)
         return ledger
 
     def apply(self, fact: Fact) -> None:
