@@ -44,35 +44,6 @@ class InboxEntry:
     offset: int
 
 
-# A batch's subjects are looked up one index probe each, by a LATERAL subquery the planner
-# cannot flatten (OFFSET 0; FOR UPDATE). As a join, PostgreSQL planned a hash join over all
-# of the consumer's positions whenever its statistics (or the cached generic plan of a
-# prepared statement, made while the table was small) put them at a few rows: every batch
-# then read every subject the consumer had ever seen, 190,000 in the pipeline benchmark
-# (78 ms a batch against 4 ms; tests/integration/test_inbox_plans.py).
-CLAIM = """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
-                              kafka_partition, kafka_offset)
-           SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
-                  e.kafka_partition, e.kafka_offset
-           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                       $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
-                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset, n)
-           LEFT JOIN LATERAL (
-               SELECT p.purged_through FROM consumer_subject_position p
-               WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
-               OFFSET 0) p ON true
-           WHERE p.purged_through IS NULL OR e.sequence > p.purged_through
-           ORDER BY e.n  -- applied_order follows the batch
-           ON CONFLICT (consumer, event_id) DO NOTHING
-           RETURNING event_id"""
-POSITIONS = """SELECT p.topic, p.subject, p.last_sequence
-           FROM unnest($2::text[], $3::text[]) AS k(topic, subject),
-           LATERAL (
-               SELECT topic, subject, last_sequence FROM consumer_subject_position p
-               WHERE p.consumer = $1 AND p.topic = k.topic AND p.subject = k.subject
-               FOR UPDATE) p"""
-
-
 async def claim(
     conn: asyncpg.Connection, consumer: str, entries: Sequence[InboxEntry]
 ) -> set[uuid.UUID]:
@@ -80,7 +51,20 @@ async def claim(
     if not entries:
         return set()
     rows = await conn.fetch(
-        CLAIM,
+        """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
+                              kafka_partition, kafka_offset)
+           SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
+                  e.kafka_partition, e.kafka_offset
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                       $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
+                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset, n)
+           WHERE NOT EXISTS (
+               SELECT 1 FROM consumer_subject_position p
+               WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
+                 AND e.sequence <= p.purged_through)
+           ORDER BY e.n  -- applied_order follows the batch
+           ON CONFLICT (consumer, event_id) DO NOTHING
+           RETURNING event_id""",
         consumer,
         [e.event_id for e in entries],
         [e.type for e in entries],
@@ -105,9 +89,12 @@ async def advance(
     """
     if not seen:
         return 0
-    keys = sorted({(t, s) for t, s, _ in seen})  # replicas of a consumer lock in one order
+    keys = sorted({(t, s) for t, s, _ in seen})
     rows = await conn.fetch(
-        POSITIONS,
+        """SELECT topic, subject, last_sequence FROM consumer_subject_position
+           WHERE consumer = $1 AND (topic, subject) IN
+                 (SELECT * FROM unnest($2::text[], $3::text[]))
+           FOR UPDATE""",
         consumer,
         [t for t, _ in keys],
         [s for _, s in keys],
