@@ -45,11 +45,17 @@ def test_sasl_options_carry_mechanism_and_credentials(monkeypatch: pytest.Monkey
     }
 
 
+def locked_down(monkeypatch: pytest.MonkeyPatch, protocol: str = "SASL_PLAINTEXT") -> None:
+    """A locked-down broker, and neither user nor password named outright."""
+    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", protocol)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+
+
 def test_sasl_without_credentials_is_refused_naming_the_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
+    locked_down(monkeypatch, "SASL_SSL")
     with pytest.raises(ValueError, match="ANKOMMEN_KAFKA_SASL_USERNAME"):
         ServiceSettings(service="housing").kafka_client_options()
 
@@ -57,9 +63,7 @@ def test_sasl_without_credentials_is_refused_naming_the_variables(
 def test_the_per_service_password_variable_and_the_service_as_user_are_the_fallback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+    locked_down(monkeypatch)
     monkeypatch.setenv("ANKOMMEN_REPORTING_KAFKA_SASL_PASSWORD", "r-pw")
     options = ServiceSettings(service="reporting").kafka_client_options()
     assert options["sasl_plain_username"] == "reporting"
@@ -85,9 +89,7 @@ def test_the_dead_letter_commands_run_as_operations_with_its_own_password(
 ) -> None:
     from ankommen_runtime.cli import _security
 
-    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
+    locked_down(monkeypatch)
     monkeypatch.setenv("ANKOMMEN_HOUSING_KAFKA_SASL_PASSWORD", "housing-secret")
     monkeypatch.setenv("ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD", "ops-secret")
     options = _security()
@@ -101,9 +103,8 @@ def test_a_dead_letter_command_without_credentials_says_which_are_missing(
     from ankommen_runtime.cli import app
     from typer.testing import CliRunner
 
-    monkeypatch.setenv("ANKOMMEN_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    locked_down(monkeypatch, "SASL_SSL")
     monkeypatch.delenv("ANKOMMEN_OPERATIONS_KAFKA_SASL_PASSWORD", raising=False)
-    monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
     result = CliRunner().invoke(app, ["dlq", "list"])
     assert result.exit_code == 2
     assert "ANKOMMEN_KAFKA_SASL_PASSWORD" in result.output
