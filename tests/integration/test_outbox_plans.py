@@ -55,10 +55,11 @@ async def test_the_claim_behind_parked_subjects_reads_in_index_order(pool: async
     assert "Bitmap" not in plan, plan
 
 
+@pytest.mark.parametrize("query", [outbox.PARKED_SUBJECTS, outbox.PARKED_ROWS])
 async def test_the_parked_subjects_are_read_from_the_parked_index_alone(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, query: str
 ) -> None:
-    plan = await _plan(pool, outbox.PARKED_SUBJECTS)
+    plan = await _plan(pool, query)
     assert "Index Scan using outbox_parked" in plan, plan
     assert "outbox_unpublished" not in plan, plan
     assert "Seq Scan" not in plan, plan
