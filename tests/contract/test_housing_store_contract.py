@@ -23,6 +23,7 @@ from housing.domain import (
     Flat,
     FollowUp,
     FollowUpReason,
+    Holding,
     Occupant,
     Reservation,
     ReservationRequest,
@@ -208,21 +209,45 @@ async def saving_a_site_writes_what_its_rules_change_and_nothing_else(b: Backend
     assert await b.store.get_site(stranger.site_id) is None
 
 
-async def several_sites_are_locked_and_saved_in_id_order_unknown_ones_left_out(
-    b: Backend,
-) -> None:
+async def several_sites_are_read_in_id_order_unknown_ones_left_out(b: Backend) -> None:
     sites = [an_open_site() for _ in range(3)]
     for site in sites:
         await b.store.add_site(site)
     unknown = uuid.uuid4()
     ids = [s.site_id for s in sites]
-    locked = await b.store.lock_sites([ids[2], unknown, ids[0], ids[2], ids[1]])
-    assert list(locked) == sorted(ids)
-    for site in locked.values():
-        site.blocked = 1
-    await b.store.save_sites(reversed(list(locked.values())))
-    assert [(await b.store.get_site(i)).blocked for i in ids] == [1, 1, 1]  # type: ignore[union-attr]
-    assert await b.store.lock_sites([unknown]) == {}
+    read = await b.store.get_sites([ids[2], unknown, ids[0], ids[2], ids[1]])
+    assert list(read) == sorted(ids)
+    assert read == {s.site_id: await b.store.get_site(s.site_id) for s in sites}
+    assert await b.store.get_sites([unknown]) == {}
+
+
+async def a_holding_shifts_by_its_difference_on_the_stored_figures(b: Backend) -> None:
+    site = an_open_site(capacity=10)
+    site.reserved, site.occupied = 4, 3
+    await b.store.add_site(site)
+    stale = await b.store.get_site(site.site_id)
+    assert stale is not None
+    # Another transaction's check-out lands between this one's read and its write.
+    assert await b.store.shift_holding(site.site_id, Holding(occupied=-1))
+    assert await b.store.shift_holding(site.site_id, Holding(reserved=-2, occupied=2))
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert (read.reserved, read.occupied) == (2, 4), "both changes kept, neither overwritten"
+    assert (read.capacity, read.status) == (10, SiteStatus.OPEN)
+    assert not await b.store.shift_holding(uuid.uuid4(), Holding(occupied=1)), "unknown site"
+
+
+async def a_holding_shifts_only_if_open_when_asked(b: Backend) -> None:
+    site = an_open_site(capacity=10)
+    site.reserved, site.status = 2, SiteStatus.CLOSING
+    await b.store.add_site(site)
+    assert not await b.store.shift_holding(
+        site.site_id, Holding(reserved=-2, occupied=2), only_if_open=True
+    )
+    assert await b.store.shift_holding(site.site_id, Holding(reserved=-2))
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert (read.reserved, read.occupied) == (0, 0), "the refused shift changed nothing"
 
 
 async def a_sites_states_are_kept_with_their_business_time(b: Backend) -> None:
@@ -469,7 +494,9 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     a_site_reads_back_as_added_with_its_flats_free_and_in_order,
     a_taken_site_id_is_already_recorded,
     saving_a_site_writes_what_its_rules_change_and_nothing_else,
-    several_sites_are_locked_and_saved_in_id_order_unknown_ones_left_out,
+    several_sites_are_read_in_id_order_unknown_ones_left_out,
+    a_holding_shifts_by_its_difference_on_the_stored_figures,
+    a_holding_shifts_only_if_open_when_asked,
     a_sites_states_are_kept_with_their_business_time,
     places_are_reserved_up_to_the_capacity_and_never_beyond,
     a_site_not_open_reserves_nothing,

@@ -26,6 +26,7 @@ from ankommen_contracts.events.housing import RejectionReason, ReleaseReason
 from housing.domain import (
     Flat,
     FollowUp,
+    Holding,
     Occupant,
     Reservation,
     ReservationRequest,
@@ -146,7 +147,7 @@ class InMemoryHousingStore:
         stored = self.sites.get(site_id)
         return self._read_site(stored) if stored is not None else None
 
-    async def lock_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
+    async def get_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
         return {
             site_id: self._read_site(self.sites[site_id])
             for site_id in sorted(set(site_ids))
@@ -172,14 +173,25 @@ class InMemoryHousingStore:
         _within_capacity(saved)
         self.sites[site.site_id] = saved
 
-    async def save_sites(self, sites: Iterable[Site]) -> None:
-        for site in sorted(sites, key=lambda s: s.site_id):
-            await self.save_site(site)
-
     async def record_site_state(self, site: Site, at: datetime) -> None:
         self.site_history.append(
             SiteState(site.site_id, at, site.status, site.capacity, site.blocked)
         )
+
+    async def shift_holding(
+        self, site_id: uuid.UUID, change: Holding, *, only_if_open: bool = False
+    ) -> bool:
+        stored = self.sites.get(site_id)
+        if stored is None or (only_if_open and stored.status is not SiteStatus.OPEN):
+            return False
+        shifted = replace(
+            stored,
+            reserved=stored.reserved + change.reserved,
+            occupied=stored.occupied + change.occupied,
+        )
+        _within_capacity(shifted)
+        self.sites[site_id] = shifted
+        return True
 
     async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
         stored = self.sites.get(site_id)

@@ -342,3 +342,69 @@ async def test_check_in_moves_a_relocated_household_out_of_its_old_site(
         moved_in = [e for e in events if e.type == "OccupantCheckedIn" and e.subject == flat]
         assert str(moved_in[0].data.reservation_id) == move["reservation_id"]
         assert moved_in[0].correlation_id == out.correlation_id, "one move, one correlation"
+
+
+async def test_check_ins_check_outs_and_moves_at_one_site_at_once_lose_no_place(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """A check-in, check-out or move writes its change of a site's places as a difference
+    at the end of its transaction (not the row as read at its start): run side by side on
+    two instances, every change must be kept and none counted twice."""
+    async with (
+        housing(database, infra, topic_prefix, pool_max_size=20) as api_one,
+        housing(database, infra, topic_prefix, pool_max_size=20) as api_two,
+    ):
+        apis = (api_one, api_two)
+        shelter = await open_site(api_one, capacity=300, pillar="notunterkunft", district=4)
+        home = await open_site(api_one, capacity=100, pillar="wohnheim", district=7)
+
+        async def reserve_all(bodies: list[dict[str, Any]]) -> None:
+            answers = await asyncio.gather(
+                *(apis[i % 2].post("/reservations", json=b) for i, b in enumerate(bodies))
+            )
+            assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+
+        def check_in(i: int, body: dict[str, Any]) -> Any:
+            return apis[i % 2].post(f"/reservations/{body['reservation_id']}/check-in")
+
+        living = [reservation(shelter, places=1 + i % 3) for i in range(60)]
+        await reserve_all(living)
+        first = await asyncio.gather(*(check_in(i, b) for i, b in enumerate(living)))
+        assert {a.status_code for a in first} == {201}, [a.text for a in first]
+
+        arriving = [reservation(shelter, places=1 + i % 4) for i in range(40)]
+        moving = [
+            {**reservation(home, places=b["places"]), "household_id": b["household_id"]}
+            for b in living[:20]
+        ]
+        leaving = living[20:40]
+        await reserve_all(arriving + moving)
+        answers = await asyncio.gather(
+            *(check_in(i, b) for i, b in enumerate(arriving)),
+            *(check_in(i + 1, b) for i, b in enumerate(moving)),
+            *(
+                apis[i % 2].post(
+                    f"/sites/{shelter}/check-outs",
+                    json={"household_id": b["household_id"], "reason": "moved_out"},
+                )
+                for i, b in enumerate(leaving)
+            ),
+        )
+        assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+
+        stays = living[40:] + arriving
+        at_shelter, at_home = await site(api_one, shelter), await site(api_two, home)
+        assert (at_shelter["reserved"], at_home["reserved"]) == (0, 0)
+        assert at_shelter["occupied"] == sum(b["places"] for b in stays)
+        assert at_home["occupied"] == sum(b["places"] for b in moving)
+        conn = await asyncpg.connect(database)
+        try:
+            counted = dict(
+                await conn.fetch("SELECT site_id, sum(persons) FROM occupants GROUP BY site_id")
+            )
+        finally:
+            await conn.close()
+        assert counted == {
+            uuid.UUID(shelter): at_shelter["occupied"],
+            uuid.UUID(home): at_home["occupied"],
+        }, "the sites' counts are their occupants' persons"

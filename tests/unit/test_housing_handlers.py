@@ -46,7 +46,7 @@ from ankommen_runtime.context import message_context
 from ankommen_runtime.memory import InMemoryUnitOfWork
 from fakes.housing import InMemoryHousingStore
 from housing import handlers
-from housing.domain import Occupant, ReservationStatus, Resident, SiteStatus
+from housing.domain import Holding, Occupant, ReservationStatus, Resident, SiteStatus
 from housing.handlers import (
     ChangeCapacity,
     CheckIn,
@@ -402,6 +402,30 @@ async def test_a_household_gets_the_smallest_free_flat_it_fits_in_alone(uow: Uow
 
 
 # -- check-in and check-out ------------------------------------------------------------------
+
+
+class ClosingMeanwhile(InMemoryHousingStore):
+    """The site starts closing (another transaction commits) between a check-in's plain
+    read of it and the write of its places at the end."""
+
+    async def shift_holding(
+        self, site_id: uuid.UUID, change: Holding, *, only_if_open: bool = False
+    ) -> bool:
+        self.sites[site_id].status = SiteStatus.CLOSING
+        return await super().shift_holding(site_id, change, only_if_open=only_if_open)
+
+
+async def test_a_check_in_at_a_site_that_stopped_taking_occupants_meanwhile_is_refused() -> None:
+    uow = InMemoryUnitOfWork(SimulatedClock(NOW), store=ClosingMeanwhile())
+    site_id = await a_site(uow, capacity=6)
+    reservation_id = await a_hold(uow, site_id, 2)
+    events = list(uow.committed)
+    with pytest.raises(Conflict, match="stopped taking new occupants"):
+        await handlers.check_in(uow, reservation_id)
+    assert (site_of(uow, site_id).reserved, site_of(uow, site_id).occupied) == (2, 0)
+    assert uow.store is not None
+    assert uow.store.occupants == {}, "nobody moved in"
+    assert uow.committed == events
 
 
 async def test_a_check_in_turns_the_hold_into_occupancy_and_keeps_the_names_at_home(

@@ -256,6 +256,23 @@ class Resident:
     recorded_at: datetime
 
 
+@dataclass(frozen=True)
+class Holding:
+    """A site's places in households' hands: held for an arrival (reserved) and lived in
+    (occupied, belegt). Check-ins, check-outs and releases change these and nothing else
+    of a site, so the store can write their change as a difference (``Site.holding``
+    before and after), not as a row read under lock."""
+
+    reserved: int = 0
+    occupied: int = 0
+
+    def __sub__(self, other: Holding) -> Holding:
+        return Holding(self.reserved - other.reserved, self.occupied - other.occupied)
+
+    def __bool__(self) -> bool:
+        return bool(self.reserved or self.occupied)
+
+
 @dataclass
 class Site:
     """A site (Unterkunft): one of the four pillars, in one Stadtbezirk, run by an operator.
@@ -286,6 +303,10 @@ class Site:
     # dated before it is refused (409), so the site's history stays in order.
     changed_at: datetime | None = None
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def holding(self) -> Holding:
+        return Holding(self.reserved, self.occupied)
 
     @property
     def usable(self) -> int:

@@ -12,7 +12,7 @@ in the service, ``InMemoryHousingStore`` in the unit tests; no handler touches a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
@@ -49,6 +49,7 @@ from pydantic import Field, field_validator, model_validator
 from .domain import (
     MAX_CAPACITY,
     FollowUp,
+    Holding,
     Occupant,
     Reservation,
     ReservationRequest,
@@ -385,6 +386,31 @@ async def request_reservation(
     return reservation
 
 
+def holdings(sites: Mapping[uuid.UUID, Site]) -> dict[uuid.UUID, Holding]:
+    """Each site's holding as read, before the domain changes it (see ``shift_holdings``)."""
+    return {site_id: site.holding for site_id, site in sites.items()}
+
+
+async def shift_holdings(
+    store: HousingStore,
+    sites: Mapping[uuid.UUID, Site],
+    before: Mapping[uuid.UUID, Holding],
+    *,
+    arriving_at: uuid.UUID | None = None,
+) -> None:
+    """Write what check-ins, check-outs and releases changed at each site, as differences,
+    in ``site_id`` order (the store's lock order): the last writes of their transaction, so
+    a site's row is locked only from here to commit. The domain decided on a plain read;
+    the site a household is ``arriving_at`` must still be open when its row is written
+    (409 if it stopped taking occupants meanwhile)."""
+    for site_id in sorted(sites):
+        change = sites[site_id].holding - before[site_id]
+        if not change:
+            continue
+        if not await store.shift_holding(site_id, change, only_if_open=site_id == arriving_at):
+            raise Conflict(f"site {site_id} stopped taking new occupants meanwhile")
+
+
 class SeenAtTheDoor(Command):
     """One person as the operator saw them at the check-in (names as on the papers).
 
@@ -423,11 +449,12 @@ async def check_in(
         if reservation is None:
             raise NotFound(f"no reservation {reservation_id}")
         home = await store.get_occupant(reservation.household_id, for_update=True)
-        sites = await store.lock_sites([reservation.site_id, *([home.site_id] if home else [])])
+        sites = await store.get_sites([reservation.site_id, *([home.site_id] if home else [])])
         site = sites.get(reservation.site_id)
         if site is None:  # a rejection for an unknown site: nowhere to check in
             raise Conflict(f"reservation {reservation_id} was rejected (unknown_site)")
         home_site = sites[home.site_id] if home else None
+        before = holdings(sites)
         occupant = site.check_in(reservation, now, home=home, home_site=home_site)
         try:
             await store.move_in(occupant, moving=home is not None)
@@ -440,7 +467,6 @@ async def check_in(
                 f"{len(command.residents)} residents recorded for {occupant.persons} places"
             )
         await store.save_reservation(reservation)
-        await store.save_sites(sites.values())
         if home is not None:
             await store.forget_residents(home.household_id, home.site_id)
         await store.add_residents(
@@ -456,6 +482,7 @@ async def check_in(
                 for p in command.residents
             ],
         )
+        await shift_holdings(store, sites, before, arriving_at=site.site_id)
         if home_site is not None:
             tx.publish(*home_site.events, at=now)  # out of the old place first, then in
         tx.publish(*site.events, at=now)
@@ -477,17 +504,18 @@ async def check_out(
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         home = await tx.store.get_occupant(command.household_id, for_update=True)
-        site = await tx.store.get_site(site_id, for_update=True)
-        if site is None:
+        sites = await tx.store.get_sites([site_id])
+        if site_id not in sites:
             raise NotFound(f"no site {site_id}")
         if home is None or home.site_id != site_id:
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
+        before, site = holdings(sites), sites[site_id]
         follow_up = site.check_out(home, command.reason, at)
         await tx.store.move_out(home.household_id, at, command.reason.value)
         await tx.store.forget_residents(home.household_id, site_id)
-        await tx.store.save_site(site)
         if follow_up is not None:
             await tx.store.add_follow_up(follow_up)
+        await shift_holdings(tx.store, sites, before)
         tx.publish(*site.events, at=at)
     return home, follow_up
 
@@ -530,7 +558,8 @@ async def release_expired(uow: Uow[HousingStore], *, now: datetime, limit: int) 
         expired = await tx.store.claim_expired(now, limit)
         if not expired:
             return 0
-        sites = await tx.store.lock_sites({r.site_id for r in expired})
+        sites = await tx.store.get_sites({r.site_id for r in expired})
+        before = holdings(sites)
         for reservation in expired:
             assert reservation.expires_at is not None
             site = sites[reservation.site_id]
@@ -538,7 +567,7 @@ async def release_expired(uow: Uow[HousingStore], *, now: datetime, limit: int) 
             tx.publish(*site.events, at=reservation.expires_at)
             site.events.clear()
         await tx.store.save_reservations(expired)
-        await tx.store.save_sites(sites.values())
+        await shift_holdings(tx.store, sites, before)
     return len(expired)
 
 
@@ -582,11 +611,11 @@ async def on_placement_cancelled(tx: Tx[HousingStore], event: Envelope[Any]) -> 
             status=reservation.status.value if reservation else None,
         )
         return
-    site = await tx.store.get_site(reservation.site_id, for_update=True)
-    assert site is not None
+    sites = await tx.store.get_sites([reservation.site_id])
+    before, site = holdings(sites), sites[reservation.site_id]
     site.release(reservation, ReleaseReason.CANCELLED, tx.now())
     await tx.store.save_reservation(reservation)
-    await tx.store.save_site(site)
+    await shift_holdings(tx.store, sites, before)
     tx.publish(*site.events)
 
 
@@ -598,7 +627,8 @@ async def on_refugee_departed(tx: Tx[HousingStore], event: Envelope[Any]) -> Non
     home = await store.get_occupant(data.household_id, for_update=True)
     if not held and home is None:
         return  # nothing here (any more): a repeat, or the household never had a place
-    sites = await store.lock_sites([*(r.site_id for r in held), *([home.site_id] if home else [])])
+    sites = await store.get_sites([*(r.site_id for r in held), *([home.site_id] if home else [])])
+    before = holdings(sites)
     for reservation in held:
         sites[reservation.site_id].release(reservation, ReleaseReason.DEPARTED, now)
     if home is not None:
@@ -620,7 +650,7 @@ async def on_refugee_departed(tx: Tx[HousingStore], event: Envelope[Any]) -> Non
         await store.move_out(home.household_id, at, CheckOutReason.DEPARTED.value)
         await store.forget_residents(home.household_id, home.site_id)
     await store.save_reservations(held)
-    await store.save_sites(sites.values())
+    await shift_holdings(store, sites, before)
     for site in sites.values():
         tx.publish(*site.events)
 
@@ -652,14 +682,14 @@ async def on_move_out_completed(tx: Tx[HousingStore], event: Envelope[Any]) -> N
             household_id=str(data.household_id),
             site_id=str(home.site_id),
         )
-    site = await tx.store.get_site(home.site_id, for_update=True)
-    assert site is not None
+    sites = await tx.store.get_sites([home.site_id])
+    before, site = holdings(sites), sites[home.site_id]
     # Events cannot be refused: a move-out dated before the check-in ends the stay there.
     at = max(tx.now(), home.checked_in_at)
     site.check_out(home, CheckOutReason.MOVED_OUT, at)
     await tx.store.move_out(home.household_id, at, CheckOutReason.MOVED_OUT.value)
     await tx.store.forget_residents(home.household_id, home.site_id)
-    await tx.store.save_site(site)
+    await shift_holdings(tx.store, sites, before)
     tx.publish(*site.events, at=at)
 
 

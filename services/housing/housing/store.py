@@ -6,6 +6,10 @@ The in-memory twin for unit tests (``tests/fakes/housing.py``) keeps the same pr
 
 Lock order, the same in every transaction so that two never wait on each other:
 reservations → occupants → sites (by ``site_id``) → the runtime's ``subject_sequence``.
+A site's row is locked as late as it can be: changes of its rules (capacity, status) read
+it locked and save it; check-ins, check-outs and releases read it plainly and write their
+change of its holding as a difference at the end (``shift_holding``), since a busy site
+takes dozens of them a day and each would otherwise hold its row for a whole transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .domain import (
     Flat,
     FollowUp,
     FollowUpReason,
+    Holding,
     Occupant,
     Reservation,
     ReservationRequest,
@@ -45,7 +50,8 @@ class HousingStore(Protocol):
     """What housing's handlers may do with their state (the port), in one transaction.
 
     ``for_update`` and ``lock_…`` read what the transaction will change; on PostgreSQL they
-    lock it (in the order above), so concurrent writers queue instead of losing an update.
+    lock it (in the order above), so concurrent writers queue instead of losing an update;
+    ``reserve_places`` and ``shift_holding`` change a site's counts atomically instead.
     Objects returned are the caller's: changing one changes nothing stored until it is
     saved with the matching ``save_…``.
     """
@@ -62,9 +68,9 @@ class HousingStore(Protocol):
         reservation) or living in it, flats ordered by places then id; None if unknown."""
         ...
 
-    async def lock_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
-        """The known sites among ``site_ids`` (as ``get_site``), in ``site_id`` order;
-        unknown ids are left out."""
+    async def get_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
+        """The known sites among ``site_ids`` (as ``get_site``, not locked), in ``site_id``
+        order; unknown ids are left out."""
         ...
 
     async def save_site(self, site: Site) -> None:
@@ -73,13 +79,19 @@ class HousingStore(Protocol):
         suitability, building, owner and flats stay as added. Nothing for an unknown id."""
         ...
 
-    async def save_sites(self, sites: Iterable[Site]) -> None:
-        """``save_site`` for each, in ``site_id`` order."""
-        ...
-
     async def record_site_state(self, site: Site, at: datetime) -> None:
         """Keep the site's status, capacity and blocked places from ``at`` (business time)
         on, recorded now (wall clock): what "occupancy as of" reads."""
+        ...
+
+    async def shift_holding(
+        self, site_id: uuid.UUID, change: Holding, *, only_if_open: bool = False
+    ) -> bool:
+        """Add ``change`` to the site's reserved and occupied places in one atomic step, on
+        its newest row; False, and nothing changed, if the site is unknown or, with
+        ``only_if_open``, no longer open. On PostgreSQL the site's row stays locked from
+        here to commit: called last, check-ins at one site queue only for their commits,
+        not for each other's whole transactions."""
         ...
 
     async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
@@ -355,7 +367,7 @@ class PgHousingStore:
             )
 
     async def save_site(self, site: Site) -> None:
-        """Only for a row locked by ``get_site(for_update=True)`` or ``lock_sites``."""
+        """Only for a row locked by ``get_site(for_update=True)``."""
         await self.db.execute(
             """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
                                 occupied = $6, status = $7, closing_reason = $8,
@@ -373,10 +385,6 @@ class PgHousingStore:
             site.changed_at,
         )
 
-    async def save_sites(self, sites: Iterable[Site]) -> None:
-        for site in sorted(sites, key=lambda s: s.site_id):
-            await self.save_site(site)
-
     async def record_site_state(self, site: Site, at: datetime) -> None:
         await self.db.execute(
             """INSERT INTO site_history (site_id, effective_at, status, capacity, blocked)
@@ -393,14 +401,27 @@ class PgHousingStore:
         row = await self.db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
         return (await self._with_flats([_site(row)]))[0] if row else None
 
-    async def lock_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
-        """Locks in ``site_id`` order: no deadlock between two such callers."""
+    async def get_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
         rows = await self.db.fetch(
-            f"""SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[])
-                ORDER BY site_id FOR UPDATE""",
+            f"SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id",
             sorted(set(site_ids)),
         )
         return {s.site_id: s for s in await self._with_flats([_site(r) for r in rows])}
+
+    async def shift_holding(
+        self, site_id: uuid.UUID, change: Holding, *, only_if_open: bool = False
+    ) -> bool:
+        row = await self.db.fetchrow(
+            """UPDATE sites SET reserved = reserved + $2, occupied = occupied + $3,
+                                updated_at = now()
+               WHERE site_id = $1 AND (NOT $4 OR status = 'open')
+               RETURNING site_id""",
+            site_id,
+            change.reserved,
+            change.occupied,
+            only_if_open,
+        )
+        return row is not None
 
     async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
         """One atomic, conditional UPDATE: however many transactions race for the last
