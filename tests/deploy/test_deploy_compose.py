@@ -19,6 +19,7 @@ import pytest
 import yaml
 from ankommen_local.config import KAFKA_VERSION, REPO_ROOT
 from ankommen_local.infra import KAFKA_IMAGE, POSTGRES_IMAGE
+from ankommen_local.supervisor import EVENT_LOOP
 from ankommen_runtime.topology import SERVICE_NAMES, settings_class
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
@@ -151,7 +152,9 @@ def test_each_service_has_its_own_non_root_image_target_with_a_health_check(
     assert "/health/live" in health[0]
     assert f"COPY --from=build-{service} " in " ".join(target)
     cmd = next(i for i in target if i.startswith("CMD "))
-    assert json.loads(cmd[4:])[:3] == ["uvicorn", "--factory", f"{service}.app:create_app"]
+    argv = json.loads(cmd[4:])
+    assert argv[:3] == ["uvicorn", "--factory", f"{service}.app:create_app"]
+    assert [*argv[-4:]] == list(EVENT_LOOP), "the same event loop and HTTP parser as locally"
     build = " ".join(stages[f"build-{service}"])
     assert f"uv sync --frozen --no-dev --no-editable --package ankommen-{service}" in build
     assert compose["services"][service]["build"]["target"] == service
