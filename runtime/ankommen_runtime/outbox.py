@@ -5,8 +5,13 @@ order per subject, see ``uow``), and when one is not acknowledged only the rows 
 are marked; it and everything after are sent again on the next round. Duplicates are
 fine (the consumers' inbox absorbs them); reordering is not.
 
+The relay wakes when its own process commits events (``wake``, called by the unit of
+work), and otherwise looks every ``poll_seconds`` (rows another process wrote).
+
 Two replicas of a service never interleave: each batch takes a transaction-scoped
-advisory lock besides ``FOR UPDATE SKIP LOCKED``, so one relay publishes at a time. A
+advisory lock besides ``FOR UPDATE SKIP LOCKED``, so one relay publishes at a time; a
+relay that finds the lock taken looks again after ``LOCK_RETRY_SECONDS``, since the other
+replica's round may have begun before this one's rows committed. A
 round has a time limit (``round_seconds``): during a broker outage or a network partition
 it gives up, rolls back and releases the lock, so another replica that can reach the
 broker publishes meanwhile. Failed rounds are counted
@@ -40,11 +45,10 @@ from .metrics import (
     OUTBOX_SEND_FAILURES,
     RELAY_ROUND_FAILURES,
 )
-from .uow import OUTBOX_CHANNEL
 
 log = get_logger(__name__)
 
-_RELAY_LOCK = 0x72656C79  # "rely"
+RELAY_LOCK = 0x72656C79  # "rely"
 # The relay's claim: the oldest unpublished rows, locked; the second form leaves out the
 # subjects with a parked row (``$2``, ``$3``: their topics and subjects).
 _CLAIM = """SELECT id, topic, subject, payload, headers, created_at FROM outbox o
@@ -107,6 +111,9 @@ class _Oversized(KafkaError):
     retriable = False
 
 
+LOCK_RETRY_SECONDS = 0.05
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -126,6 +133,7 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.retention_hours = retention_hours
         self._wake = asyncio.Event()
+        self._lock_taken = False  # the last round found another replica's relay at work
         # The producer's own partitioner (murmur2 of the key), used for batches built here.
         self._partitioner = DefaultPartitioner()
         self._last_purge = 0.0
@@ -159,7 +167,10 @@ class OutboxRelay:
 
     async def _round(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+            self._lock_taken = not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK
+            )
+            if self._lock_taken:
                 return 0
             await conn.execute(QUEUE_PLANS)  # this transaction only
             # Rows of a subject with a parked row wait behind it: never reordered. The
@@ -348,35 +359,34 @@ class OutboxRelay:
         )
         return int(result.split()[-1])
 
+    def wake(self) -> None:
+        """Look for rows now: this process committed some (``UnitOfWork.on_published``)."""
+        self._wake.set()
+
     async def run(self) -> None:
-        """Publish until cancelled: wake on NOTIFY, poll as a fallback, back off on errors."""
-        listener = asyncio.create_task(self._listen())
+        """Publish until cancelled: wake when told, poll as a fallback, back off on errors."""
         backoff = 0.1
-        try:
-            while True:
-                try:
-                    published = await self.publish_batch()
-                    backoff = 0.1
-                    self._succeeded()
-                    await self._maybe_purge()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    kind = "timeout" if isinstance(exc, TimeoutError) else "send"
-                    self._failed(kind, exc)
-                    log.warning("relay round failed; retrying", error=repr(exc), backoff=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                if published >= self.batch_size:
-                    continue  # more waiting: do not sleep
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                self._wake.clear()
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+        while True:
+            try:
+                published = await self.publish_batch()
+                backoff = 0.1
+                self._succeeded()
+                await self._maybe_purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = "timeout" if isinstance(exc, TimeoutError) else "send"
+                self._failed(kind, exc)
+                log.warning("relay round failed; retrying", error=repr(exc), backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published >= self.batch_size:
+                continue  # more waiting: do not sleep
+            wait = LOCK_RETRY_SECONDS if self._lock_taken else self.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
 
     def _succeeded(self) -> None:
         self.failing_since, self.consecutive_failures, self.last_error = None, 0, ""
@@ -395,31 +405,3 @@ class OutboxRelay:
             self._last_purge = loop.time()
             await self.purge_published()
             await self.count_parked()
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection, reconnecting if Postgres restarts."""
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    closed = asyncio.Event()
-
-                    def on_close(_: object, ev: asyncio.Event = closed) -> None:
-                        ev.set()
-
-                    conn.add_termination_listener(on_close)
-                    await conn.add_listener(OUTBOX_CHANNEL, self._on_notify)
-                    try:
-                        await closed.wait()
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await conn.remove_listener(OUTBOX_CHANNEL, self._on_notify)
-                            conn.remove_termination_listener(on_close)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("outbox listener reconnecting", error=repr(exc))
-            self._wake.set()  # may have missed a notify while down: look once
-            await asyncio.sleep(1.0)

@@ -229,7 +229,17 @@ class Runtime:
     @property
     def uow(self) -> UnitOfWork:
         assert self.pool is not None, "runtime not started"
-        return UnitOfWork(self.pool, self.settings.topic_prefix, self.clock, self.spec.store)
+        return UnitOfWork(
+            self.pool,
+            self.settings.topic_prefix,
+            self.clock,
+            self.spec.store,
+            on_published=self._wake_relay,
+        )
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from ankommen_contracts import Pillar, decode
+from ankommen_contracts import Pillar, decode, encode
 from ankommen_contracts.events.housing import ShelterOpened
 from ankommen_local.infra import Endpoints
 from ankommen_runtime.db import RUNTIME_MIGRATIONS, create_pool, migrate
+from ankommen_runtime.kafka import new_producer
+from ankommen_runtime.outbox import RELAY_LOCK, OutboxRelay
 from ankommen_runtime.uow import UnitOfWork
 from support import create_topics, eventually, read_topic
 
@@ -144,6 +146,130 @@ async def test_sequence_numbers_are_per_subject_and_gapless_under_concurrency(
     )
     await pool.close()
     assert [r["sequence"] for r in rows] == list(range(1, 81)), "outbox order is sequence order"
+
+
+async def test_a_unit_of_work_wakes_the_relay_once_its_events_are_committed(
+    database: str,
+) -> None:
+    """The relay is woken in its own process (no NOTIFY, whose commit lock every
+    notifying commit of the cluster queued for): once per transaction with events, which
+    the relay's connection then sees; not for one without events, nor one rolled back."""
+    pool = await create_pool(database, min_size=2, max_size=2)
+    await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
+    visible_at_wake: list[asyncio.Task[int]] = []
+
+    async def visible() -> int:  # what the relay's own connection would claim
+        async with pool.acquire() as relay_conn:
+            return int(await relay_conn.fetchval("SELECT count(*) FROM outbox"))
+
+    def wake() -> None:
+        visible_at_wake.append(asyncio.ensure_future(visible()))
+
+    uow = UnitOfWork(pool, on_published=wake)
+    site_id = uuid.uuid4()
+    try:
+        async with uow() as tx:
+            tx.publish(opened(site_id, 1), opened(site_id, 2))
+        assert [await t for t in visible_at_wake] == [2], "woken once; the relay sees both"
+        async with uow():
+            pass  # nothing raised: nothing to wake for
+        with pytest.raises(RuntimeError):
+            await failing_command(uow, site_id, 3)
+        assert len(visible_at_wake) == 1, "not for a transaction without events or rolled back"
+    finally:
+        await pool.close()
+
+
+async def test_a_woken_relay_publishes_at_once_without_waiting_for_its_poll(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(infra.kafka_bootstrap, topic, partitions=1)
+    pool = await create_pool(database)
+    await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
+    producer = new_producer(infra.kafka_bootstrap, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, service="housing", poll_seconds=600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.5)  # its first round, on an empty outbox: now it polls
+        uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
+        async with uow() as tx:
+            tx.publish(opened(uuid.uuid4(), 1))
+        records = await read_topic(
+            infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
+        )
+        assert [r.value for r in records] == [encode(tx.published[0])]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+
+
+async def test_a_relay_that_finds_another_replica_at_work_looks_again_soon(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """Woken while another replica's round holds the lock (a round that may have begun
+    before these rows committed), a relay looks again after ``LOCK_RETRY_SECONDS``, not
+    after its poll."""
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(infra.kafka_bootstrap, topic, partitions=1)
+    pool = await create_pool(database)
+    await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
+    producer = new_producer(infra.kafka_bootstrap, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, service="housing", poll_seconds=600)
+    other_replica = await asyncpg.connect(database)
+    task: asyncio.Task[None] | None = None
+    try:
+        busy = other_replica.transaction()
+        await busy.start()
+        assert await other_replica.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK)
+        uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
+        async with uow() as tx:
+            tx.publish(opened(uuid.uuid4(), 1))
+        task = asyncio.create_task(relay.run())
+        await asyncio.sleep(0.5)  # rounds while the lock is taken publish nothing
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+        await busy.rollback()  # the other replica's round ends
+        records = await read_topic(
+            infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
+        )
+        assert [r.value for r in records] == [encode(tx.published[0])]
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await other_replica.close()
+        await producer.stop()
+        await pool.close()
+
+
+async def test_a_connection_goes_back_to_the_pool_without_a_round_trip(database: str) -> None:
+    """asyncpg's default reset (unlock, close, unlisten, reset all) was a round trip on
+    every release, one in eight of the services' statements. The pool sends nothing; a
+    transaction left open is still rolled back, so its writes never leak."""
+    pool = await create_pool(database, min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await conn.execute("CREATE TABLE IF NOT EXISTS released (n int)")
+            left_open = conn.transaction()
+            await left_open.start()
+            await conn.execute("INSERT INTO released VALUES (1)")
+        assert sent == [
+            "CREATE TABLE IF NOT EXISTS released (n int)",
+            "BEGIN;",
+            "INSERT INTO released VALUES (1)",
+            "ROLLBACK",
+        ], "only the rollback of the open transaction on release"
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT count(*) FROM released") == 0
+    finally:
+        await pool.close()
 
 
 async def test_the_services_connections_run_their_statements_without_jit(database: str) -> None:

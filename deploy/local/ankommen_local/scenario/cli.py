@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import typer
+import uvloop
 from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_runtime.clock import CITY_TZ
 from rich.console import Console
@@ -117,7 +118,6 @@ def start_services(
             simulation_start=start.isoformat(),
             http_port=str(ports[name]),
             consumer_group=f"{run}.{name}",  # groups of their own: no rebalance with others
-            relay_poll_seconds="0.05",  # the barrier waits on the outboxes: relay promptly
             log_level="WARNING",  # a run of years logs millions of lines at INFO
         )
         procs.append(
@@ -153,7 +153,8 @@ def run_plan(
             )
 
         runner = ScenarioRunner(plan, urls, tokens=tokens, pace=pace, on_week=on_week)
-        return asyncio.run(runner.run())
+        # uvloop, as the services run: the runner's HTTP clients share the two cores with them
+        return uvloop.run(runner.run())
 
 
 def headline_table(result: dict[str, Any]) -> Table:
