@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -41,6 +43,25 @@ async def failing_command(uow: UnitOfWork, site_id: uuid.UUID, n: int) -> None:
     async with uow() as tx:
         tx.publish(opened(site_id, n))
         raise RuntimeError("command failed after raising an event")
+
+
+@contextlib.asynccontextmanager
+async def idle_relay(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> AsyncIterator[tuple[asyncpg.Pool, OutboxRelay, str]]:
+    """A migrated outbox, its topic and a relay that would poll only every 10 minutes:
+    whatever it publishes sooner, it was woken for. Not started: the test decides when."""
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(infra.kafka_bootstrap, topic, partitions=1)
+    pool = await create_pool(database)
+    producer = new_producer(infra.kafka_bootstrap, client_id="relay-test")
+    try:
+        await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
+        await producer.start()
+        yield pool, OutboxRelay(pool, producer, service="housing", poll_seconds=600), topic
+    finally:
+        await producer.stop()
+        await pool.close()
 
 
 def start_relay(dsn: str, bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
@@ -183,28 +204,20 @@ async def test_a_unit_of_work_wakes_the_relay_once_its_events_are_committed(
 async def test_a_woken_relay_publishes_at_once_without_waiting_for_its_poll(
     infra: Endpoints, database: str, topic_prefix: str
 ) -> None:
-    topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, partitions=1)
-    pool = await create_pool(database)
-    await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
-    producer = new_producer(infra.kafka_bootstrap, client_id="relay-test")
-    await producer.start()
-    relay = OutboxRelay(pool, producer, service="housing", poll_seconds=600)
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.5)  # its first round, on an empty outbox: now it polls
-        uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
-        async with uow() as tx:
-            tx.publish(opened(uuid.uuid4(), 1))
-        records = await read_topic(
-            infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
-        )
-        assert [r.value for r in records] == [encode(tx.published[0])]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+    async with idle_relay(infra, database, topic_prefix) as (pool, relay, topic):
+        task = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.5)  # its first round, on an empty outbox: now it polls
+            uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
+            async with uow() as tx:
+                tx.publish(opened(uuid.uuid4(), 1))
+            records = await read_topic(
+                infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
+            )
+            assert [r.value for r in records] == [encode(tx.published[0])]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_relay_that_finds_another_replica_at_work_looks_again_soon(
@@ -213,37 +226,30 @@ async def test_a_relay_that_finds_another_replica_at_work_looks_again_soon(
     """Woken while another replica's round holds the lock (a round that may have begun
     before these rows committed), a relay looks again after ``LOCK_RETRY_SECONDS``, not
     after its poll."""
-    topic = f"{topic_prefix}housing.events"
-    await create_topics(infra.kafka_bootstrap, topic, partitions=1)
-    pool = await create_pool(database)
-    await migrate(pool, [("runtime", RUNTIME_MIGRATIONS)])
-    producer = new_producer(infra.kafka_bootstrap, client_id="relay-test")
-    await producer.start()
-    relay = OutboxRelay(pool, producer, service="housing", poll_seconds=600)
-    other_replica = await asyncpg.connect(database)
-    task: asyncio.Task[None] | None = None
-    try:
-        busy = other_replica.transaction()
-        await busy.start()
-        assert await other_replica.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK)
-        uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
-        async with uow() as tx:
-            tx.publish(opened(uuid.uuid4(), 1))
-        task = asyncio.create_task(relay.run())
-        await asyncio.sleep(0.5)  # rounds while the lock is taken publish nothing
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
-        await busy.rollback()  # the other replica's round ends
-        records = await read_topic(
-            infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
-        )
-        assert [r.value for r in records] == [encode(tx.published[0])]
-    finally:
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await other_replica.close()
-        await producer.stop()
-        await pool.close()
+    async with idle_relay(infra, database, topic_prefix) as (pool, relay, topic):
+        other_replica = await asyncpg.connect(database)
+        task: asyncio.Task[None] | None = None
+        try:
+            busy = other_replica.transaction()
+            await busy.start()
+            assert await other_replica.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK)
+            uow = UnitOfWork(pool, topic_prefix, on_published=relay.wake)
+            async with uow() as tx:
+                tx.publish(opened(uuid.uuid4(), 1))
+            task = asyncio.create_task(relay.run())
+            await asyncio.sleep(0.5)  # rounds while the lock is taken publish nothing
+            unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            assert await pool.fetchval(unpublished) == 1
+            await busy.rollback()  # the other replica's round ends
+            records = await read_topic(
+                infra.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 1, timeout=10
+            )
+            assert [r.value for r in records] == [encode(tx.published[0])]
+        finally:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await other_replica.close()
 
 
 async def test_a_connection_goes_back_to_the_pool_without_a_round_trip(database: str) -> None:
