@@ -18,13 +18,17 @@ DLQ_MARK = ".dlq."
 
 def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafkaProducer:
     # acks=all + idempotence: an acknowledged event is durable and a retried send is not
-    # written twice by the broker; linger lets the relay's batch fill a request.
+    # written twice by the broker. No linger: the relay builds its record batches itself
+    # (one per partition, submitted without yielding, so one request carries them all);
+    # a linger only held each finished batch back 5 ms. bench, two pairs alternating:
+    # idle response -> visible p50 15.0/15.7 ms with it, 10.0/10.2 without; pipeline
+    # 4,106/3,552 and 3,743/3,557 events/s.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
+        linger_ms=0,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
         **security,  # ServiceSettings.kafka_client_options(): SASL/SCRAM where locked down
