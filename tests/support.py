@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,31 @@ from ankommen_runtime.kafka_clients import partitions_of
 from ankommen_runtime.local_issuer import LocalIssuer
 from ankommen_runtime.routes import api_routes
 from fastapi import FastAPI
+
+
+def consumer_record(
+    value: bytes = b"v",
+    headers: Sequence[tuple[str, bytes]] = (),
+    *,
+    topic: str = "housing.events",
+    partition: int = 0,
+    offset: int = 0,
+    key: bytes = b"k",
+) -> ConsumerRecord[Any, Any]:
+    """A record as aiokafka hands it to a consumer, for tests without a broker."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=list(headers),
+    )
 
 
 async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:

@@ -7,7 +7,6 @@ import uuid
 from datetime import date
 from typing import Any
 
-from aiokafka.structs import ConsumerRecord
 from ankommen_contracts import encode
 from ankommen_contracts.events import housing as ho
 from fakes.reporting import InMemoryReportingStore
@@ -15,12 +14,7 @@ from reporting import handlers
 from reporting.domain.facts import REPORTED
 from reporting.rebuild import Slice, _share, facts_of
 from scenario import Scenario
-
-
-def record(offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        "housing.events", 0, offset, 0, 0, b"k", value, None, 1, len(value), headers
-    )
+from support import consumer_record
 
 
 class _Tx:
@@ -65,8 +59,10 @@ def test_the_rebuild_keeps_the_rows_the_live_fold_keeps_with_or_without_headers(
     reported = [e for e in events if e.type in REPORTED["housing"]]
     tx = _Tx()
     asyncio.run(handlers.keep_facts(tx, reported))  # type: ignore[arg-type]
-    with_headers = [record(i, encode(e), e.kafka_headers()) for i, e in enumerate(events)]
-    without = [record(i, encode(e), []) for i, e in enumerate(events)]
+    with_headers = [
+        consumer_record(encode(e), e.kafka_headers(), offset=i) for i, e in enumerate(events)
+    ]
+    without = [consumer_record(encode(e), offset=i) for i, e in enumerate(events)]
     skipped: dict[str, int] = {}
     assert facts_of(with_headers, frozenset(REPORTED["housing"]), skipped) == tx.store.rows()
     assert facts_of(without, frozenset(REPORTED["housing"]), {}) == tx.store.rows()
@@ -85,7 +81,7 @@ def test_bytes_that_are_no_event_and_unknown_types_are_counted_not_kept() -> Non
     )
     skipped: dict[str, int] = {}
     rows = facts_of(
-        [record(0, b"not json", []), record(1, unknown, [])],
+        [consumer_record(b"not json", offset=0), consumer_record(unknown, offset=1)],
         frozenset(REPORTED["housing"]),
         skipped,
     )

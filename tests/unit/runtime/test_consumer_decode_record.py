@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 from ankommen_contracts import InvalidEvent, Pillar, UnknownEventType, decode, encode, new_envelope
 from ankommen_contracts.events.housing import ShelterOpened
 from ankommen_runtime.consumer import decode_record
+from support import consumer_record
 
 
 def opened() -> Any:
@@ -25,38 +25,22 @@ def opened() -> Any:
     return new_envelope(data, sequence=3, correlation_id=uuid.uuid4())
 
 
-def record(value: bytes, headers: list[tuple[str, bytes]] | None) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        topic="housing.events",
-        partition=0,
-        offset=0,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=headers or [],
-    )
-
-
 def test_an_event_with_the_relays_headers_decodes_as_decode_does() -> None:
     env = opened()
-    got = decode_record(record(encode(env), env.kafka_headers()))
+    got = decode_record(consumer_record(encode(env), env.kafka_headers()))
     assert got == decode(encode(env))
     assert isinstance(got.data, ShelterOpened)
 
 
 def test_an_event_without_headers_decodes_too() -> None:
     env = opened()
-    assert decode_record(record(encode(env), None)) == env
+    assert decode_record(consumer_record(encode(env))) == env
 
 
 def test_headers_that_lie_about_the_type_do_not_change_the_result() -> None:
     env = opened()
     lying = [("ce_type", b"ShelterClosed"), ("schema_version", b"1")]
-    assert decode_record(record(encode(env), lying)) == env
+    assert decode_record(consumer_record(encode(env), lying)) == env
 
 
 @pytest.mark.parametrize(
@@ -66,7 +50,7 @@ def test_headers_that_lie_about_the_type_do_not_change_the_result() -> None:
 def test_invalid_bytes_raise_the_same_error_as_decode(value: bytes) -> None:
     headers = [("ce_type", b"ShelterOpened"), ("schema_version", b"1")]
     with pytest.raises(InvalidEvent) as fast:
-        decode_record(record(value, headers))
+        decode_record(consumer_record(value, headers))
     with pytest.raises(InvalidEvent) as slow:
         decode(value)
     assert str(fast.value) == str(slow.value), "the DLQ reason names the same field"
@@ -76,7 +60,7 @@ def test_an_invalid_payload_under_valid_headers_names_the_field() -> None:
     body = json.loads(encode(opened()))
     body["data"]["district"] = 14
     with pytest.raises(InvalidEvent, match="district"):
-        decode_record(record(json.dumps(body).encode(), opened().kafka_headers()))
+        decode_record(consumer_record(json.dumps(body).encode(), opened().kafka_headers()))
 
 
 def test_unknown_types_stay_unknown() -> None:
@@ -84,4 +68,4 @@ def test_unknown_types_stay_unknown() -> None:
     body["type"] = "SomethingNew"
     headers = [("ce_type", b"SomethingNew"), ("schema_version", b"1")]
     with pytest.raises(UnknownEventType):
-        decode_record(record(json.dumps(body).encode(), headers))
+        decode_record(consumer_record(json.dumps(body).encode(), headers))

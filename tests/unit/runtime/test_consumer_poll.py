@@ -9,37 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 from ankommen_runtime.consumer import poll_at_once
 from ankommen_runtime.kafka import new_consumer_broker
 from faststream.kafka.subscriber import usecase
+from support import consumer_record
 
 UNREACHABLE = "127.0.0.1:1"
 TP = TopicPartition("housing.events", 0)
-
-
-def record(offset: int) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic=TP.topic,
-        partition=TP.partition,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=b"v",
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=1,
-        headers=[],
-    )
 
 
 class QuietThenBusy:
     """getmany answers: nothing, nothing, two records, then the consumer is stopped."""
 
     def __init__(self) -> None:
-        self.answers: list[dict[TopicPartition, list[Any]]] = [{}, {}, {TP: [record(0), record(1)]}]
+        self.answers: list[dict[TopicPartition, list[Any]]] = [
+            {},
+            {},
+            {TP: [consumer_record(offset=0), consumer_record(offset=1)]},
+        ]
         self.polls: list[tuple[int, int | None]] = []
 
     async def getmany(

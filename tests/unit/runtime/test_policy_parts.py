@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
 from ankommen_runtime.consumer import (
     RetryPolicy,
@@ -15,6 +14,7 @@ from ankommen_runtime.consumer import (
 )
 from ankommen_runtime.dlq import parse_dead_letter_topic
 from ankommen_runtime.errors import Cause, classify
+from support import consumer_record
 
 
 def test_backoff_grows_exponentially_and_is_bounded() -> None:
@@ -69,8 +69,8 @@ def test_event_faults_are_not_transient(error: BaseException) -> None:
 
 
 def test_headers_that_are_not_utf8_make_a_record_invalid() -> None:
-    good = ConsumerRecord("t", 0, 0, 0, 0, b"k", b"v", None, 1, 1, [("trace", b"abc")])
-    bad = ConsumerRecord("t", 0, 1, 0, 0, b"k", b"v", None, 1, 1, [("trace", b"\xff\xfe")])
+    good = consumer_record(headers=[("trace", b"abc")], topic="t")
+    bad = consumer_record(headers=[("trace", b"\xff\xfe")], topic="t", offset=1)
     check_headers(good)
     with pytest.raises(Exception, match="header 'trace' is not UTF-8"):
         check_headers(bad)
@@ -87,18 +87,12 @@ def test_a_dead_letter_topic_names_the_consumer_and_the_source_topic() -> None:
 
 
 def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
-    record = ConsumerRecord(
-        topic="housing.events",
+    record = consumer_record(
+        b"{}",
+        [("ce_type", b"ShelterOpened"), ("dlq_error", b"old reason")],
         partition=2,
         offset=41,
-        timestamp=0,
-        timestamp_type=0,
         key=b"site-1",
-        value=b"{}",
-        checksum=None,
-        serialized_key_size=6,
-        serialized_value_size=2,
-        headers=[("ce_type", b"ShelterOpened"), ("dlq_error", b"old reason")],
     )
     headers = dead_letter_headers(record, ValueError("district 14"), group="reporting", attempts=5)
     as_dict = dict(headers)
@@ -115,6 +109,6 @@ def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
 def test_dead_letter_headers_are_the_ones_the_asyncapi_document_promises() -> None:
     from ankommen_contracts.schema import DLQ_HEADERS
 
-    record = ConsumerRecord("t", 0, 0, 0, 0, b"k", b"v", None, 1, 1, [("ce_id", b"1")])
+    record = consumer_record(headers=[("ce_id", b"1")], topic="t")
     added = {k for k, _ in dead_letter_headers(record, ValueError(), group="g", attempts=1)}
     assert added - {"ce_id"} == set(DLQ_HEADERS)
