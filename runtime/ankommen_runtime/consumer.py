@@ -35,7 +35,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
 from typing import Any
 
 import asyncpg
@@ -839,34 +838,14 @@ def rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[Any, Any
             consumer.seek(tp, offset)
 
 
-def poll_at_once(subscriber: Any, *, max_records: int, poll_ms: int) -> None:
-    """The batch subscriber's poll, without the sleep faststream adds after an empty one.
-
-    faststream's ``BatchSubscriber.get_msg`` sleeps ``batch_timeout_ms`` whenever
-    ``getmany`` came back empty, and a record that arrives during that sleep waits for it:
-    measured on the local broker, a record was handled 11 ms (p50) after the producer's
-    acknowledgement at 20 ms, 0.3 ms without the sleep. Every event crosses one or more
-    such hops (allocation → housing → allocation → reporting), and each simulated week
-    waits for all of them several times. ``getmany`` itself waits up to ``poll_ms`` and
-    returns as soon as a fetch brings records, so the consume loop needs no sleep of its
-    own: an empty tuple is skipped and the next poll begins at once. faststream calls
-    ``self.get_msg`` from its consume loop; a test keeps that true
-    (``tests/unit/runtime/test_consumer_poll.py``)."""
-
-    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
-        batches = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
-        return tuple(chain.from_iterable(batches.values()))
-
-    subscriber.get_msg = get_msg
-
-
 def subscribe(
     broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500, poll_ms: int = 20
 ) -> None:
     """Declare one batch subscriber for the policy's topics that follows the policy.
 
-    ``poll_ms`` is how long one poll of an idle consumer waits (faststream's
-    ``batch_timeout_ms``); a poll returns the moment records arrive (``poll_at_once``).
+    ``poll_ms`` is faststream's ``batch_timeout_ms``: a poll returns as soon as records are
+    there, but after an empty one faststream sleeps that long, so a record arriving in a
+    quiet moment waits up to ``poll_ms`` more.
     """
     topics = policy.topics
     subscriber = broker.subscriber(
@@ -881,7 +860,6 @@ def subscribe(
         decoder=_raw_records,
         title=f"{policy.service}:{','.join(topics)}",
     )
-    poll_at_once(subscriber, max_records=max_records, poll_ms=poll_ms)
     policy.subscriber = subscriber
     backoff = RetryPolicy(attempts=0, base_seconds=0.1, max_seconds=policy.infra_backoff_max)
     failures = 0
