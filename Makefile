@@ -9,6 +9,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen
 LOCAL := $(RUN) ankommen-local
 PYTEST_ARGS ?=
+# make test's pytest workers (pytest-xdist). Most of the suite waits on servers, brokers and
+# child processes, so two workers fill two cores; each file stays on one worker (its
+# module fixtures, such as the tiny benchmarks' run, are set up once).
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 .PHONY: help bootstrap lint unit test fuzz bench infra-up infra-down infra-status demo scenario chaos browser-deps browser-test reports
@@ -27,8 +31,8 @@ lint: bootstrap ## ruff over the whole repository
 unit: bootstrap ## Unit tests and the contract tests that need no server, in seconds (starts none)
 	$(RUN) pytest -q -m "not integration" tests/unit tests/contract tests/fault/test_harness_checks.py tests/infra/test_infra_api.py $(PYTEST_ARGS)
 
-test: bootstrap lint browser-deps ## lint, then pytest with local Kafka and PostgreSQL (PYTEST_ARGS=...)
-	scripts/with-infra.sh $(RUN) pytest $(PYTEST_ARGS)
+test: bootstrap lint browser-deps ## lint, then pytest with local Kafka and PostgreSQL, TEST_WORKERS=2 at once (PYTEST_ARGS=...)
+	scripts/with-infra.sh $(RUN) pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 fuzz: bootstrap ## Long schemathesis run: 500 valid + 500 invalid cases per operation (EXAMPLES=n); figures in tests/fuzz/last-long-run.json
 	ANKOMMEN_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) ANKOMMEN_FUZZ_SEED=random ANKOMMEN_FUZZ_REPORT=tests/fuzz/last-long-run.json \

@@ -16,7 +16,9 @@ from .topics import DEAD_LETTERS, EVENTS, TopicConfig, ensure
 DLQ_MARK = ".dlq."
 
 
-def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafkaProducer:
+def new_producer(
+    bootstrap: str, *, client_id: str, request_timeout_ms: int = 30_000, **security: Any
+) -> AIOKafkaProducer:
     # acks=all + idempotence: an acknowledged event is durable and a retried send is not
     # written twice by the broker. No linger: the relay builds its record batches itself
     # (one per partition, submitted without yielding, so one request carries them all);
@@ -30,7 +32,7 @@ def new_producer(bootstrap: str, *, client_id: str, **security: Any) -> AIOKafka
         enable_idempotence=True,
         linger_ms=0,
         max_batch_size=256 * 1024,
-        request_timeout_ms=30_000,
+        request_timeout_ms=request_timeout_ms,
         **security,  # ServiceSettings.kafka_client_options(): SASL/SCRAM where locked down
     )
 

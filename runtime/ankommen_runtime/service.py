@@ -268,7 +268,10 @@ class Runtime:
                 seed=settings.simulation_seed,
             )
         self.producer = new_producer(
-            settings.kafka_bootstrap, client_id=spec.name, **settings.kafka_client_options()
+            settings.kafka_bootstrap,
+            client_id=spec.name,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            **settings.kafka_client_options(),
         )
         await when_reachable(self.producer.start, errors=(KafkaConnectionError,), what="kafka")
         await self._topics()

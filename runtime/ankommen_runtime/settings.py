@@ -100,6 +100,13 @@ class ServiceSettings(KafkaSettings):
         default=None, description="Kafka consumer group; defaults to the service name."
     )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    kafka_request_timeout_ms: int = Field(
+        default=30_000,
+        ge=1_000,
+        le=300_000,
+        description="How long the service's producer (outbox relay, dead letters) waits for "
+        "the broker's answer or a topic's metadata before a send fails and is retried.",
+    )
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_retention_hours: float = Field(default=168.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)

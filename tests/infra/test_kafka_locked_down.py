@@ -222,7 +222,9 @@ def test_the_operator_lists_redrives_and_purges_dead_letters_as_operations(
     import asyncio
 
     from ankommen_local.cli import app as local_app
+    from ankommen_runtime import cli
     from ankommen_runtime.cli import app
+    from rich.console import Console
     from typer.testing import CliRunner
 
     letters_topic = "housing.dlq.allocation.events"
@@ -240,8 +242,12 @@ def test_the_operator_lists_redrives_and_purges_dead_letters_as_operations(
     monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_USERNAME", raising=False)
     monkeypatch.delenv("ANKOMMEN_KAFKA_SASL_PASSWORD", raising=False)
 
+    # wide enough for a whole subject on one line: the console is made at import, so a
+    # COLUMNS set for the invocation alone would not reach it
+    monkeypatch.setattr(cli, "console", Console(width=250))
+
     def run(*args: str) -> str:
-        result = CliRunner().invoke(app, ["dlq", *args], env={"COLUMNS": "250"})
+        result = CliRunner().invoke(app, ["dlq", *args])
         assert result.exit_code == 0, result.output
         return result.output
 

@@ -265,6 +265,8 @@ async def test_readiness_says_stuck_when_the_consumer_cannot_dead_letter_and_not
         "ready",
         {"ShelterOpened": record_effect},
         create_topics=False,
+        # a send to the missing topic fails after this wait for its metadata (30 s by default)
+        kafka_request_timeout_ms=2_000,
     )
     await runtime.start()
     try:
@@ -280,7 +282,7 @@ async def test_readiness_says_stuck_when_the_consumer_cannot_dead_letter_and_not
             checks = await runtime.readiness()
             return checks["consumer"] if checks["consumer"].startswith("stalled") else ""
 
-        reason = await wait_for("readiness to say the consumer is stuck", stuck, timeout=60)
+        reason = await wait_for("readiness to say the consumer is stuck", stuck, timeout=30)
         assert "dead-letter publish" in reason
 
         # Kafka unreachable alone: still ready (commands are kept in the outbox).
