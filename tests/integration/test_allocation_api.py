@@ -4,6 +4,7 @@ clear errors, youth welfare, and a batch placed without overbooking its own esti
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 
 from allocation_support import (
@@ -243,6 +244,30 @@ async def test_a_batch_never_asks_for_more_places_than_allocation_thinks_are_fre
         )
         assert moved.status_code == 409, "every other regular place is requested already"
         assert "no other site fits" in moved.json()["detail"]
+        # The same as a list, beside a household nobody knows: each refused alone, 200.
+        unknown = uuid.uuid4()
+        listed = await api.post(
+            "/relocations",
+            json={
+                "household_ids": [str(some.household_id), str(unknown)],
+                "reason": "household_request",
+            },
+        )
+        assert listed.status_code == 200, listed.text
+        answer = listed.json()
+        assert (answer["moving"], answer["refused"]) == (0, 2)
+        assert [i["household_id"] for i in answer["items"]] == [
+            str(some.household_id),
+            str(unknown),
+        ]
+        assert "no other site fits" in answer["items"][0]["reason"]
+        assert answer["items"][1]["reason"] == "no such household"
+        twice = await api.post(
+            "/relocations",
+            json={"household_ids": [str(unknown)] * 2, "reason": "household_request"},
+        )
+        assert twice.status_code == 422
+        assert "household_ids" in twice.text
 
 
 async def test_a_medical_need_stays_in_allocation_and_the_event_carries_the_site_requirement(

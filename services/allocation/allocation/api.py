@@ -163,6 +163,28 @@ class BatchView(View):
     items: list[RegisteredView]
 
 
+class RelocationOutcomeView(View):
+    household_id: uuid.UUID
+    outcome: str = Field(description="`moving` (to `site_id`), or `refused` (`reason` says why)")
+    site_id: uuid.UUID | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, o: handlers.RelocationOutcome) -> RelocationOutcomeView:
+        return cls(
+            household_id=o.household_id,
+            outcome="refused" if o.refused else "moving",
+            site_id=o.site_id,
+            reason=o.refused,
+        )
+
+
+class RelocationsView(View):
+    moving: int
+    refused: int
+    items: list[RelocationOutcomeView] = Field(description="One per household, in the list's order")
+
+
 class WeekView(View):
     week_starting: date
     assigned_persons: int
@@ -453,6 +475,25 @@ async def request_relocation(
 ) -> HouseholdView:
     await handlers.request_relocation(uow, household_id, command, policy)
     return await _detail(household_id, pool)
+
+
+@households.post(
+    "/relocations",
+    summary="Move a list of housed households on, in its order; each one moving or refused",
+)
+async def request_relocations(
+    command: handlers.RequestRelocations,
+    actor: Staff,
+    uow: Uow,
+    policy: Policy,
+) -> RelocationsView:
+    outcomes = await handlers.request_relocations(uow, command, policy)
+    refused = sum(o.refused is not None for o in outcomes)
+    return RelocationsView(
+        moving=len(outcomes) - refused,
+        refused=refused,
+        items=[RelocationOutcomeView.of(o) for o in outcomes],
+    )
 
 
 @households.post(

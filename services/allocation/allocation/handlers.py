@@ -193,6 +193,15 @@ class RequestRelocation(Command):
     occurred_at: BusinessTime | None = OCCURRED_AT
 
 
+class RequestRelocations(Command):
+    """The week's list of households to move on (Umzugsliste): one decision after another,
+    in the list's order, so the first in the list is offered a place first."""
+
+    household_ids: UniqueList[uuid.UUID] = Field(min_length=1, max_length=500)
+    reason: RelocationReason
+    occurred_at: BusinessTime | None = OCCURRED_AT
+
+
 class RecordDeparture(Command):
     reason: DepartureReason
     occurred_at: BusinessTime | None = OCCURRED_AT
@@ -209,6 +218,16 @@ class ConfirmArrival(Command):
 
 class UnknownReference(Unprocessable):
     """A command names something unknown in a field: a 422 naming that field."""
+
+
+@dataclass(frozen=True)
+class RelocationOutcome:
+    """What became of one household of a relocation list: moving to ``site_id``, or
+    ``refused`` with the reason (the 404 or 409 the single command would have given)."""
+
+    household_id: uuid.UUID
+    site_id: uuid.UUID | None = None
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -356,6 +375,40 @@ async def request_relocation(
         household.request_relocation(command.reason, board, at)
         await _save(tx, household, at=at)
     return household
+
+
+async def request_relocations(
+    uow: Uow[AllocationStore],
+    command: RequestRelocations,
+    policy: PlacementPolicy = DEFAULT_POLICY,
+) -> list[RelocationOutcome]:
+    """Relocate a list of households in one transaction, each decided as
+    ``request_relocation`` decides one, on one board: a place one takes is not offered to
+    the next. A household that cannot move now is refused alone; the others go on."""
+    at = occurred(command.occurred_at, uow.clock)
+    async with uow() as tx:
+        # locked in id order, so two lists (or a list and a consumer's round) that share
+        # households wait for each other instead of deadlocking
+        households = {
+            household_id: await tx.store.get_household(household_id, for_update=True)
+            for household_id in sorted(command.household_ids)
+        }
+        board = await tx.store.load_board(policy)
+        outcomes = []
+        for household_id in command.household_ids:
+            household = households[household_id]
+            if household is None:
+                outcomes.append(RelocationOutcome(household_id, refused="no such household"))
+                continue
+            try:
+                household.request_relocation(command.reason, board, at)
+            except Conflict as refused:
+                outcomes.append(RelocationOutcome(household_id, refused=str(refused)))
+                continue
+            await _save(tx, household, at=at)
+            assert household.pending is not None  # a relocation decides a site or refuses
+            outcomes.append(RelocationOutcome(household_id, site_id=household.pending.site_id))
+    return outcomes
 
 
 async def record_departure(

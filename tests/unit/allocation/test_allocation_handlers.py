@@ -24,6 +24,7 @@ from allocation.handlers import (
     ConfirmArrival,
     RecordDeparture,
     RequestRelocation,
+    RequestRelocations,
     UnknownReference,
 )
 from ankommen_contracts import (
@@ -75,6 +76,7 @@ from ankommen_runtime.context import message_context
 from ankommen_runtime.errors import Unprocessable
 from ankommen_runtime.memory import InMemoryUnitOfWork
 from fakes.allocation import InMemoryAllocationStore
+from pydantic import ValidationError
 
 NOW = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)  # the business clock, fixed
 EARLIER = NOW - timedelta(days=3)  # a date given by a command or carried by an event
@@ -454,6 +456,62 @@ async def test_a_relocation_with_no_other_site_is_a_conflict_that_changes_nothin
             uow, household_id, RequestRelocation(reason=RelocationReason.HOUSEHOLD_REQUEST)
         )
     assert unchanged(uow) == before
+
+
+async def test_a_relocation_list_decides_in_its_order_and_the_next_sees_the_place_taken(
+    uow: Uow,
+) -> None:
+    await open_site(uow, 4)
+    first, second = await housed(uow, "NI-L1"), await housed(uow, "NI-L2")
+    other = await open_site(uow, 2, name="Wohnheim Alte Bult")  # room for one of them
+    mark = len(uow.committed)
+    outcomes = await handlers.request_relocations(
+        uow,
+        RequestRelocations(
+            household_ids=[second, first], reason=RelocationReason.HOUSEHOLD_REQUEST
+        ),
+    )
+    assert [(o.household_id, o.site_id) for o in outcomes] == [(second, other), (first, None)]
+    assert outcomes[0].refused is None
+    assert outcomes[1].refused is not None
+    assert "no other site fits" in outcomes[1].refused
+    assert since(uow, mark) == ["RelocationRequested", "PlacementDecided"]
+    assert household_of(uow, second).pending == pending_of(uow, second)
+    assert household_of(uow, first).pending is None, "the refused one stays where it is"
+    assert await free_at(uow, other) == 0
+
+
+async def test_a_relocation_list_refuses_an_unknown_or_unhoused_household_alone(
+    uow: Uow,
+) -> None:
+    await open_site(uow, 2)
+    staying = await housed(uow, "NI-L3")
+    unknown = uuid.uuid4()
+    other = await open_site(uow, 10, name="Wohnheim Alte Bult")
+    waiting = await register(uow, "NI-L4")  # placed, not yet housed
+    outcomes = await handlers.request_relocations(
+        uow,
+        RequestRelocations(
+            household_ids=[unknown, waiting, staying], reason=RelocationReason.HOUSEHOLD_REQUEST
+        ),
+    )
+    refused = {o.household_id: o.refused for o in outcomes}
+    assert refused[unknown] == "no such household"
+    assert refused[waiting] is not None
+    assert "only a housed household" in refused[waiting]
+    assert refused[staying] is None
+    assert outcomes[2].site_id == other
+
+
+def test_a_relocation_list_names_each_household_once_and_at_most_500() -> None:
+    household = uuid.uuid4()
+    reason = RelocationReason.HOUSEHOLD_REQUEST
+    with pytest.raises(ValidationError, match="duplicate"):
+        RequestRelocations(household_ids=[household, household], reason=reason)
+    with pytest.raises(ValidationError, match="at least 1"):
+        RequestRelocations(household_ids=[], reason=reason)
+    with pytest.raises(ValidationError, match="at most 500"):
+        RequestRelocations(household_ids=[uuid.uuid4() for _ in range(501)], reason=reason)
 
 
 async def test_a_departure_cancels_the_placement_in_flight_and_a_second_one_is_a_conflict(

@@ -43,6 +43,7 @@ from ..supervisor import KEEP_ALIVE_SECONDS
 from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
+RELOCATIONS_PER_LIST = 500  # allocation's limit for one list
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
@@ -557,10 +558,11 @@ class ScenarioRunner:
         Wohnprojekte (allocation decides the site; a relocation, not a move-out).
 
         The week's candidates are assessed together (integration), then the runner waits
-        once until allocation has taken every assessment, then asks for the moves one
-        after another: allocation picks the site for each, so their order decides who
-        gets which place. (Assessing and waiting one household at a time cost an event's
-        round trip per household.)"""
+        once until allocation has taken every assessment, then hands allocation the week's
+        list (``POST /relocations``): allocation picks the site for each in the list's
+        order, so the order decides who gets which place. (Assessing and waiting one
+        household at a time cost an event's round trip per household; asking for the
+        moves one request at a time, 4,121 requests of 18.5 ms in a row over the run.)"""
         occupancy = (await self._call("housing", "GET", "/occupancy", Role.HOUSING_STAFF)).json()
         free = sum(
             row["free"]
@@ -608,23 +610,22 @@ class ScenarioRunner:
 
         await self._each(candidates, assess)
         await self._each(list(assessed.items()), self._taken_by_allocation)
-        for ref, _ in candidates:
-            if ref not in assessed:
-                continue
-            response = await self._call(
+        moving = [ref for ref, _ in candidates if ref in assessed]
+        for start in range(0, len(moving), RELOCATIONS_PER_LIST):
+            listed = moving[start : start + RELOCATIONS_PER_LIST]
+            answer = await self._call(
                 "allocation",
                 "POST",
-                f"/households/{self.households[ref]}/relocation",
+                "/relocations",
                 Role.ALLOCATION_STAFF,
-                ok=(202, 409),
                 json={
+                    "household_ids": [self.households[ref] for ref in listed],
                     "reason": "household_request",
                     "occurred_at": at(week.monday, 11).isoformat(),
                 },
             )
-            self.moved_on.add(ref)
-            if response.status_code == 202:
-                self.tally.moved_on += 1
+            self.moved_on.update(listed)  # a refused one is not asked again
+            self.tally.moved_on += answer.json()["moving"]
 
     async def _taken_by_allocation(self, assessment: tuple[str, str]) -> None:
         """Wait until allocation holds integration's assessment of the household."""
