@@ -14,10 +14,16 @@ from faststream.security import BaseSecurity
 from .topics import DEAD_LETTERS, EVENTS, TopicConfig, ensure
 
 DLQ_MARK = ".dlq."
+# how long a send waits for the broker (ANKOMMEN_KAFKA_REQUEST_TIMEOUT_MS)
+REQUEST_TIMEOUT_MS = 30_000
 
 
 def new_producer(
-    bootstrap: str, *, client_id: str, request_timeout_ms: int = 30_000, **security: Any
+    bootstrap: str,
+    *,
+    client_id: str,
+    request_timeout_ms: int = REQUEST_TIMEOUT_MS,
+    **security: Any,
 ) -> AIOKafkaProducer:
     # acks=all + idempotence: an acknowledged event is durable and a retried send is not
     # written twice by the broker. No linger: the relay builds its record batches itself

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .http import DEFAULT_MAX_BODY_BYTES
+from .kafka import REQUEST_TIMEOUT_MS
 from .local_issuer import LOCAL_ISSUER, LocalIssuer, audience_of
 from .pseudonym import LOCAL_DEVELOPMENT_KEY, MIN_KEY_LENGTH
 from .topics import dead_letter_topic, event_topic
@@ -101,7 +102,7 @@ class ServiceSettings(KafkaSettings):
     )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     kafka_request_timeout_ms: int = Field(
-        default=30_000,
+        default=REQUEST_TIMEOUT_MS,
         ge=1_000,
         le=300_000,
         description="How long the service's producer (outbox relay, dead letters) waits for "
