@@ -408,3 +408,76 @@ async def test_check_ins_check_outs_and_moves_at_one_site_at_once_lose_no_place(
             uuid.UUID(shelter): at_shelter["occupied"],
             uuid.UUID(home): at_home["occupied"],
         }, "the sites' counts are their occupants' persons"
+
+
+async def test_a_check_in_list_checks_in_its_order_and_refuses_one_alone(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """Monday's bus at the door in one request: each check-in as the single one, in the
+    list's order (a household checked in at the shelter first moves on to its flat in
+    the same list), a refused one alone with its reason, every event on the topic."""
+    async with housing(database, infra, topic_prefix) as api:
+        shelter = await open_site(api, capacity=200, pillar="notunterkunft", district=4)
+        flat = await open_site(api, capacity=4, pillar="wohnung", district=10)
+        arriving = reservation(shelter, places=4)
+        household = arriving["household_id"]
+        moving_on = {**reservation(flat, places=4), "household_id": household}
+        neighbour = reservation(shelter, places=2)
+        for body in (arriving, moving_on, neighbour):
+            assert (await api.post("/reservations", json=body)).status_code == 201
+        assert (await api.post(f"/reservations/{neighbour['reservation_id']}/check-in")).is_success
+        unknown = str(uuid.uuid4())
+
+        doubled = await api.post(
+            "/check-ins",
+            json={"check_ins": [{"reservation_id": unknown}, {"reservation_id": unknown}]},
+        )
+        assert doubled.status_code == 422
+        assert "appears twice" in doubled.text
+        assert "check_ins" in doubled.text
+
+        answer = await api.post(
+            "/check-ins",
+            json={
+                "check_ins": [
+                    {"reservation_id": arriving["reservation_id"]},
+                    {"reservation_id": neighbour["reservation_id"]},
+                    {"reservation_id": unknown},
+                    {"reservation_id": moving_on["reservation_id"]},
+                ]
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["checked_in"], body["refused"]) == (2, 2)
+        outcomes = [(i["outcome"], i["reason"]) for i in body["items"]]
+        assert outcomes[0] == ("checked_in", None)
+        assert outcomes[1][0] == "refused"
+        assert "checked in already" in outcomes[1][1]
+        assert outcomes[2] == ("refused", f"no reservation {unknown}")
+        assert outcomes[3] == ("checked_in", None)
+        assert body["items"][3]["occupant"]["site_id"] == flat
+        assert ((await site(api, shelter))["occupied"], (await site(api, flat))["occupied"]) == (
+            2,
+            4,
+        ), "the household went through the shelter to its flat; the neighbour stays"
+        lives = (await api.get("/occupants", params={"household_id": household})).json()["items"]
+        assert [o["site_id"] for o in lives] == [flat]
+
+        events = await housing_events(
+            infra,
+            topic_prefix,
+            lambda es: (
+                sum(e.type == "OccupantCheckedIn" for e in es) >= 3
+                and any(e.type == "OccupantCheckedOut" for e in es)
+            ),
+        )
+        moves = [
+            (e.type, e.subject)
+            for e in events
+            if e.type in ("OccupantCheckedIn", "OccupantCheckedOut")
+            and str(e.data.household_id) == household
+        ]
+        # a site's events share its partition, in order; the two sites' may interleave
+        assert [t for t, s in moves if s == shelter] == ["OccupantCheckedIn", "OccupantCheckedOut"]
+        assert [t for t, s in moves if s == flat] == ["OccupantCheckedIn"]

@@ -50,9 +50,11 @@ from housing.domain import Holding, Occupant, ReservationStatus, Resident, SiteS
 from housing.handlers import (
     ChangeCapacity,
     CheckIn,
+    CheckInList,
     CheckOut,
     CloseSite,
     ClosingDate,
+    DoorCheckIn,
     OpenPlannedSite,
     OpenSite,
     Places,
@@ -62,6 +64,7 @@ from housing.handlers import (
     SeenAtTheDoor,
     StartClosing,
 )
+from pydantic import ValidationError
 
 NOW = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -531,6 +534,98 @@ async def test_a_newcomer_checked_in_elsewhere_at_the_same_moment_is_a_conflict(
         Conflict,
         "checked in elsewhere at the same moment",
         handlers.check_in(uow, reservation_id),
+    )
+
+
+async def test_a_check_in_list_checks_in_its_order_and_refuses_one_alone(uow: Uow) -> None:
+    shelter, flat = await a_site(uow, capacity=10), await a_site(uow, capacity=4)
+    household = uuid.uuid4()
+    arriving = await a_hold(uow, shelter, 2, household_id=household)
+    moving_on = await a_hold(uow, flat, 2, household_id=household)
+    neighbour = await a_hold(uow, shelter, 3)
+    crowded = await a_hold(uow, shelter, 1)
+    unknown = uuid.uuid4()
+    uow.clock.advance_to(NOW + HOUR)  # type: ignore[attr-defined]
+    events = len(uow.committed)
+    person = SeenAtTheDoor(family_name="A", given_names="B")
+    outcomes = await handlers.check_in_list(
+        uow,
+        CheckInList(
+            check_ins=[
+                DoorCheckIn(
+                    reservation_id=arriving, residents=[person, person], occurred_at=NOW + HOUR / 2
+                ),
+                DoorCheckIn(reservation_id=unknown),
+                DoorCheckIn(reservation_id=crowded, residents=[person, person]),
+                DoorCheckIn(reservation_id=moving_on),
+                DoorCheckIn(reservation_id=neighbour),
+            ]
+        ),
+    )
+    refused = {o.reservation_id: o.refused for o in outcomes if o.refused}
+    assert isinstance(refused.pop(unknown), NotFound)
+    assert "2 residents recorded for 1 places" in str(refused.pop(crowded))
+    assert refused == {}
+    assert [o.occupant.site_id for o in outcomes if o.occupant] == [shelter, flat, shelter]
+    assert [(type(e).__name__, e.site_id) for e in published(uow)[events:]] == [
+        ("OccupantCheckedIn", shelter),
+        ("OccupantCheckedOut", shelter),
+        ("OccupantCheckedIn", flat),
+        ("OccupantCheckedIn", shelter),
+    ], "in the list's order; the household went through the shelter to its flat"
+    assert [e.occurred_at for e in uow.committed[events:]] == [
+        NOW + HOUR / 2,
+        NOW + HOUR,
+        NOW + HOUR,
+        NOW + HOUR,
+    ], "each check-in dated by its own item (default: the clock's now)"
+    assert (site_of(uow, shelter).occupied, site_of(uow, shelter).reserved) == (3, 1)
+    assert (site_of(uow, flat).occupied, site_of(uow, flat).reserved) == (2, 0)
+    assert uow.store.occupants[household].site_id == flat
+    assert uow.store.residents == {}, "the shelter forgot the household's names"
+    assert uow.store.reservations[crowded].status == "held", "the refused one is untouched"
+
+
+async def test_a_check_in_list_of_one_refused_check_in_writes_nothing(uow: Uow) -> None:
+    site_id = await a_site(uow)
+    occupant = await an_occupant(uow, site_id)
+    assert occupant.reservation_id is not None
+    state, events = copy.deepcopy(uow.store), list(uow.committed)
+    [outcome] = await handlers.check_in_list(
+        uow, CheckInList(check_ins=[DoorCheckIn(reservation_id=occupant.reservation_id)])
+    )
+    assert isinstance(outcome.refused, Conflict)
+    assert outcome.occupant is None
+    assert (uow.store, uow.committed) == (state, events)
+
+
+def test_a_check_in_list_names_a_reservation_once_and_holds_at_most_500() -> None:
+    once = DoorCheckIn(reservation_id=uuid.uuid4())
+    with pytest.raises(ValidationError, match="appears twice"):
+        CheckInList(check_ins=[once, once])
+    with pytest.raises(ValidationError, match="check_ins"):
+        CheckInList(check_ins=[DoorCheckIn(reservation_id=uuid.uuid4()) for _ in range(501)])
+    with pytest.raises(ValidationError, match="check_ins"):
+        CheckInList(check_ins=[])
+
+
+async def test_a_check_in_list_fails_whole_when_a_household_was_checked_in_elsewhere() -> None:
+    uow = InMemoryUnitOfWork(SimulatedClock(NOW), store=CheckedInElsewhereMeanwhile())
+    elsewhere, here = await a_site(uow), await a_site(uow)
+    household = uuid.uuid4()
+    await an_occupant(uow, elsewhere, 2, household_id=household)
+    first = await a_hold(uow, here, 1)
+    racing = await a_hold(uow, here, 2, household_id=household)
+    await refused_leaves_nothing(
+        uow,  # type: ignore[arg-type]
+        Conflict,
+        "checked in elsewhere at the same moment",
+        handlers.check_in_list(
+            uow,  # type: ignore[arg-type]
+            CheckInList(
+                check_ins=[DoorCheckIn(reservation_id=first), DoorCheckIn(reservation_id=racing)]
+            ),
+        ),
     )
 
 

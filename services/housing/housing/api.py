@@ -527,4 +527,51 @@ async def check_in(
     return OccupantView.model_validate(await handlers.check_in(uow, reservation_id, command))
 
 
+class CheckInOutcomeView(View):
+    reservation_id: uuid.UUID
+    outcome: str = Field(description="`checked_in` (`occupant`), or `refused` (`reason` says why)")
+    occupant: OccupantView | None
+    reason: str | None = Field(description="The 404 or 409 the single check-in would give")
+
+    @classmethod
+    def of(cls, o: handlers.CheckInOutcome) -> CheckInOutcomeView:
+        return cls(
+            reservation_id=o.reservation_id,
+            outcome="refused" if o.refused else "checked_in",
+            occupant=OccupantView.model_validate(o.occupant) if o.occupant else None,
+            reason=str(o.refused) if o.refused else None,
+        )
+
+
+class CheckInsView(View):
+    checked_in: int
+    refused: int
+    items: list[CheckInOutcomeView] = Field(description="One per check-in, in the list's order")
+
+
+@reservations.post("/check-ins", summary="Check in a list of households, in its order")
+async def check_in_list(
+    command: handlers.CheckInList, actor: SiteCrew, uow: Uow, store: Store
+) -> CheckInsView:
+    """The households at the door (Einzugsliste, e.g. Monday's bus): each checked in as
+    ``POST /reservations/{id}/check-in`` checks in one, in one transaction; one that would
+    be refused there (expired, released, checked in already, unknown…) is refused alone
+    with its reason, the others go on. 409 for the whole list, nothing written, only if a
+    concurrent transaction got there first (a household checked in elsewhere, a site that
+    stopped taking occupants). A site operator checks in at its own sites only (403 naming
+    the first other site)."""
+    if not actor.roles - {Role.SITE_OPERATOR}:  # staff may check in anywhere
+        for door in command.check_ins:
+            reservation = await store.get_reservation(door.reservation_id)
+            if reservation is not None:
+                _operates(actor, reservation.site_id)
+    outcomes = await handlers.check_in_list(uow, command)
+    refused = sum(o.refused is not None for o in outcomes)
+    return CheckInsView(
+        checked_in=len(outcomes) - refused,
+        refused=refused,
+        items=[CheckInOutcomeView.of(o) for o in outcomes],
+    )
+
+
 ROUTERS = (sites, reservations)

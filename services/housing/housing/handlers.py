@@ -12,7 +12,8 @@ in the service, ``InMemoryHousingStore`` in the unit tests; no handler touches a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
@@ -60,6 +61,8 @@ from .domain import (
 from .store import AlreadyRecorded, HousingStore
 
 log = get_logger(__name__)
+
+MAX_CHECK_INS = 500  # a list at the door: a bus, or a closing site's residents
 
 
 class Command(commands.Command):
@@ -396,18 +399,18 @@ async def shift_holdings(
     sites: Mapping[uuid.UUID, Site],
     before: Mapping[uuid.UUID, Holding],
     *,
-    arriving_at: uuid.UUID | None = None,
+    arriving_at: Collection[uuid.UUID] = (),
 ) -> None:
     """Write what check-ins, check-outs and releases changed at each site, as differences,
     in ``site_id`` order (the store's lock order): the last writes of their transaction, so
     a site's row is locked only from here to commit. The domain decided on a plain read;
-    the site a household is ``arriving_at`` must still be open when its row is written
-    (409 if it stopped taking occupants meanwhile)."""
+    the sites households are ``arriving_at`` must still be open when their rows are
+    written (409 if one stopped taking occupants meanwhile)."""
     for site_id in sorted(sites):
         change = sites[site_id].holding - before[site_id]
         if not change:
             continue
-        if not await store.shift_holding(site_id, change, only_if_open=site_id == arriving_at):
+        if not await store.shift_holding(site_id, change, only_if_open=site_id in arriving_at):
             raise Conflict(f"site {site_id} stopped taking new occupants meanwhile")
 
 
@@ -432,6 +435,42 @@ class CheckIn(Dated):
     )
 
 
+class DoorCheckIn(CheckIn):
+    """One household of a check-in list: its reservation, when and who came."""
+
+    reservation_id: uuid.UUID
+
+
+class CheckInList(Command):
+    """The households at the door, e.g. Monday's bus (Einzugsliste): checked in one after
+    another, in the list's order, each as the single check-in would be."""
+
+    check_ins: list[DoorCheckIn] = Field(min_length=1, max_length=MAX_CHECK_INS)
+
+    @model_validator(mode="after")
+    def _distinct_reservations(self) -> Self:
+        ids = [c.reservation_id for c in self.check_ins]
+        twice = sorted({str(i) for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"check_ins: reservation_id {', '.join(twice)} appears twice")
+        return self
+
+
+class ListFailed(Conflict):
+    """A check-in of a list failed half-way (a concurrent transaction got there first):
+    the whole list is refused, nothing of it written (409)."""
+
+
+@dataclass(frozen=True)
+class CheckInOutcome:
+    """What became of one check-in of a list: the household's ``occupant`` record, or
+    ``refused`` with the error the single check-in raises (404 or 409)."""
+
+    reservation_id: uuid.UUID
+    occupant: Occupant | None = None
+    refused: NotFound | Conflict | None = None
+
+
 async def check_in(
     uow: Uow[HousingStore], reservation_id: uuid.UUID, command: CheckIn | None = None
 ) -> Occupant:
@@ -441,51 +480,95 @@ async def check_in(
     The residents seen at the door go into the site's resident list; at the site the
     household left, its residents are forgotten.
     """
-    command = command or CheckIn()
-    now = occurred(command.occurred_at, uow.clock)
+    door = DoorCheckIn(reservation_id=reservation_id, **dict(command or CheckIn()))
+    [outcome] = await check_in_list(uow, CheckInList(check_ins=[door]))
+    if outcome.refused is not None:
+        raise outcome.refused
+    assert outcome.occupant is not None
+    return outcome.occupant
+
+
+async def check_in_list(uow: Uow[HousingStore], command: CheckInList) -> list[CheckInOutcome]:
+    """Check in a list of households in one transaction, each as ``check_in`` checks in
+    one, in the list's order; one whose check-in is refused is refused alone (no write of
+    its own), the others go on. The whole list fails (409, nothing written) only where the
+    single check-in would have failed half-way: a household checked in elsewhere by a
+    concurrent transaction, or a site that stopped taking occupants meanwhile."""
     async with uow() as tx:
         store = tx.store
-        reservation = await store.get_reservation(reservation_id, for_update=True)
-        if reservation is None:
-            raise NotFound(f"no reservation {reservation_id}")
-        home = await store.get_occupant(reservation.household_id, for_update=True)
-        sites = await store.get_sites([reservation.site_id, *([home.site_id] if home else [])])
-        site = sites.get(reservation.site_id)
-        if site is None:  # a rejection for an unknown site: nowhere to check in
-            raise Conflict(f"reservation {reservation_id} was rejected (unknown_site)")
-        home_site = sites[home.site_id] if home else None
-        before = holdings(sites)
-        occupant = site.check_in(reservation, now, home=home, home_site=home_site)
-        try:
-            await store.move_in(occupant, moving=home is not None)
-        except AlreadyRecorded as exc:
-            raise Conflict(
-                f"household {occupant.household_id} was checked in elsewhere at the same moment"
-            ) from exc
-        if len(command.residents) > occupant.persons:
-            raise Conflict(
-                f"{len(command.residents)} residents recorded for {occupant.persons} places"
-            )
-        await store.save_reservation(reservation)
-        if home is not None:
-            await store.forget_residents(home.household_id, home.site_id)
-        await store.add_residents(
-            [
-                Resident(
-                    uuid.uuid4(),
-                    site.site_id,
-                    occupant.household_id,
-                    p.family_name,
-                    p.given_names,
-                    now,
-                )
-                for p in command.residents
-            ],
+        # rows locked in id order, so two lists that share a household wait for each other
+        reservations = {
+            r: await store.get_reservation(r, for_update=True)
+            for r in sorted(c.reservation_id for c in command.check_ins)
+        }
+        homes = {
+            h: await store.get_occupant(h, for_update=True)
+            for h in sorted({r.household_id for r in reservations.values() if r is not None})
+        }
+        sites = await store.get_sites(
+            [r.site_id for r in reservations.values() if r is not None]
+            + [home.site_id for home in homes.values() if home is not None]
         )
-        await shift_holdings(store, sites, before, arriving_at=site.site_id)
-        if home_site is not None:
-            tx.publish(*home_site.events, at=now)  # out of the old place first, then in
-        tx.publish(*site.events, at=now)
+        before = holdings(sites)
+        outcomes: list[CheckInOutcome] = []
+        for door in command.check_ins:
+            try:
+                occupant = await _check_in_one(tx, door, reservations, homes, sites)
+            except ListFailed:
+                raise
+            except (NotFound, Conflict) as refused:
+                outcomes.append(CheckInOutcome(door.reservation_id, refused=refused))
+                continue
+            outcomes.append(CheckInOutcome(door.reservation_id, occupant=occupant))
+        arriving = {o.occupant.site_id for o in outcomes if o.occupant is not None}
+        await shift_holdings(store, sites, before, arriving_at=arriving)
+    return outcomes
+
+
+async def _check_in_one(
+    tx: Tx[HousingStore],
+    door: DoorCheckIn,
+    reservations: Mapping[uuid.UUID, Reservation | None],
+    homes: dict[uuid.UUID, Occupant | None],
+    sites: Mapping[uuid.UUID, Site],
+) -> Occupant:
+    """One check-in of a list on the rows the list locked: refused (NotFound, Conflict)
+    before anything of it is written; ``homes`` follows the household to its new site."""
+    now = occurred(door.occurred_at, tx.clock)
+    reservation = reservations[door.reservation_id]
+    if reservation is None:
+        raise NotFound(f"no reservation {door.reservation_id}")
+    site = sites.get(reservation.site_id)
+    if site is None:  # a rejection for an unknown site: nowhere to check in
+        raise Conflict(f"reservation {door.reservation_id} was rejected (unknown_site)")
+    home = homes.get(reservation.household_id)
+    home_site = sites[home.site_id] if home else None
+    if len(door.residents) > reservation.places:
+        raise Conflict(f"{len(door.residents)} residents recorded for {reservation.places} places")
+    seen_at = (len(home_site.events) if home_site else 0, len(site.events))
+    occupant = site.check_in(reservation, now, home=home, home_site=home_site)
+    store = tx.store
+    try:
+        await store.move_in(occupant, moving=home is not None)
+    except AlreadyRecorded as exc:
+        raise ListFailed(
+            f"household {occupant.household_id} was checked in elsewhere at the same moment"
+        ) from exc
+    await store.save_reservation(reservation)
+    if home is not None:
+        await store.forget_residents(home.household_id, home.site_id)
+    await store.add_residents(
+        [
+            Resident(
+                uuid.uuid4(), site.site_id, occupant.household_id, p.family_name, p.given_names, now
+            )
+            for p in door.residents
+        ],
+    )
+    homes[occupant.household_id] = occupant
+    if home_site is not None:
+        tx.publish(*home_site.events[seen_at[0] :], at=now)  # out of the old place first
+    tx.publish(*site.events[seen_at[1] :], at=now)
     return occupant
 
 
