@@ -136,6 +136,20 @@ async def test_a_placement_opens_a_case_and_a_relocation_moves_it_redelivery_cha
             "/cases", params={"household_id": family}, headers=c.as_(Role.ALLOCATION_STAFF)
         )
         assert [x["case_id"] for x in listing.json()["items"]] == [case["case_id"]]
+        # several households at once (a week's move-outs): the cases of any of them
+        several = await c.integration.get(
+            "/cases",
+            params=[("household_id", family), ("household_id", str(uuid.uuid4()))],
+            headers=c.as_(Role.ALLOCATION_STAFF),
+        )
+        assert [x["case_id"] for x in several.json()["items"]] == [case["case_id"]]
+        too_many = await c.integration.get(
+            "/cases",
+            params=[("household_id", str(uuid.uuid4())) for _ in range(101)],
+            headers=c.as_(Role.ALLOCATION_STAFF),
+        )
+        assert too_many.status_code == 422
+        assert too_many.json()["detail"][0]["loc"] == ["query", "household_id"]
         moved_again = await case_of(c, family, 10)
         assert (moved_again["district"], moved_again["site_id"]) == (10, home)
         after = await integration_events(infra, topic_prefix, 2)

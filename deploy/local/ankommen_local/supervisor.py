@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from .util import port_open
+
 # Fixed local ports so a person can find each service's API docs (http://127.0.0.1:PORT/docs).
 SERVICE_PORTS: dict[str, int] = {
     "allocation": 8101,
@@ -43,6 +45,13 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        if port_open("127.0.0.1", self.port):
+            # or the new process dies on its bind while the old one answers our probes: a
+            # run would silently drive another run's services and databases
+            raise RuntimeError(
+                f"port {self.port} for {self.name} is taken by another process (a run still "
+                "serving its dashboard?): stop it, or choose other ports (--port-base)"
+            )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,

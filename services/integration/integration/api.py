@@ -42,6 +42,8 @@ from . import domain, handlers
 from .domain import CaseStatus, ReadinessPolicy, Teams
 from .store import PgIntegrationStore
 
+HOUSEHOLDS_PER_QUERY = 100  # household_id repeated: the URL stays under 4 KB
+
 
 class View(BaseModel):
     """Base of every view: built from attributes (``View.model_validate(obj)``)."""
@@ -233,7 +235,14 @@ async def list_cases(
     page: PageQuery,
     district: Annotated[District | None, Query()] = None,
     status: CaseStatus | None = None,
-    household_id: uuid.UUID | None = None,
+    household_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(
+            max_length=HOUSEHOLDS_PER_QUERY,
+            description="The cases of these households (repeat the parameter, at most "
+            f"{HOUSEHOLDS_PER_QUERY})",
+        ),
+    ] = None,
     social_worker: str | None = None,
     ready_to_move_out: bool = False,
 ) -> Page[CaseView]:
@@ -241,7 +250,7 @@ async def list_cases(
     found_cases, total = await reads.list_cases(
         district=_own_district(actor, district),
         status=status,
-        household_id=household_id,
+        household_ids=household_id,
         social_worker=social_worker,
         ready_to_move_out=ready_to_move_out,
         page=page,
@@ -475,7 +484,7 @@ async def ready_to_move_out(
     found_cases, total = await reads.list_cases(
         district=district,
         status=CaseStatus.OPEN,
-        household_id=None,
+        household_ids=None,
         social_worker=None,
         ready_to_move_out=True,
         page=page,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -351,24 +351,25 @@ class PgIntegrationStore:
         *,
         district: int | None,
         status: CaseStatus | None,
-        household_id: uuid.UUID | None,
+        household_ids: Sequence[uuid.UUID] | None,
         social_worker: str | None,
         ready_to_move_out: bool,
         page: PageRequest,
     ) -> tuple[list[Case], int]:
-        """One page of the cases matching the filter, oldest first, and how many match."""
+        """One page of the cases matching the filter (of any of ``household_ids``), oldest
+        first, and how many match."""
         rows, total = await fetch_page(
             self.db,
             f"""SELECT {_CASE} FROM cases
                 WHERE ($1::int IS NULL OR district = $1) AND ($2::text IS NULL OR status = $2)
-                  AND ($3::uuid IS NULL OR household_id = $3)
+                  AND ($3::uuid[] IS NULL OR household_id = ANY($3))
                   AND ($4::text IS NULL OR social_worker = $4)
                   AND (NOT $5 OR (status = 'open' AND site_id IS NOT NULL
                       AND (readiness ->> 'ready_for_own_tenancy')::boolean
                       AND (move_out IS NULL OR move_out ->> 'completed_on' IS NULL)))""",
             district,
             status.value if status else None,
-            household_id,
+            household_ids,
             social_worker,
             ready_to_move_out,
             order_by="opened_on, case_id",
