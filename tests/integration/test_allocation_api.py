@@ -73,6 +73,17 @@ async def test_the_same_batch_sent_twice_creates_nothing_new(
         assert conflict.status_code == 409
         assert "NI-2016-W12-2" in conflict.json()["detail"]
         assert (await api.get("/households")).json()["total"] == 3
+        # a few households by id (the runner's wait for its moves on): only those
+        wanted = [body["items"][0]["household_id"], body["items"][2]["household_id"]]
+        some = await api.get(
+            "/households", params=[("household_id", h) for h in [*wanted, str(uuid.uuid4())]]
+        )
+        assert sorted(h["household_id"] for h in some.json()["items"]) == sorted(wanted)
+        too_many = await api.get(
+            "/households", params=[("household_id", str(uuid.uuid4())) for _ in range(101)]
+        )
+        assert too_many.status_code == 422
+        assert too_many.json()["detail"][0]["loc"] == ["query", "household_id"]
 
         youth = (await api.get("/youth-welfare")).json()
         assert (youth["households"], youth["persons"]) == (1, 2)

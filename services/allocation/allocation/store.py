@@ -703,13 +703,19 @@ class PgAllocationStore:
         return _household(row) if row else None
 
     async def list_households(
-        self, *, status: HouseholdStatus | None, page: PageRequest
+        self,
+        *,
+        status: HouseholdStatus | None,
+        household_ids: Sequence[uuid.UUID] | None = None,
+        page: PageRequest,
     ) -> tuple[list[Household], int]:
         rows, total = await fetch_page(
             self.db,
             f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-                WHERE ($1::text IS NULL OR status = $1)""",
+                WHERE ($1::text IS NULL OR status = $1)
+                  AND ($2::uuid[] IS NULL OR household_id = ANY($2))""",
             status.value if status else None,
+            household_ids,
             order_by="assigned_at, household_id",
             page=page,
         )

@@ -45,7 +45,7 @@ from .plan import Plan, SiteSpec, Week
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 CHECK_INS_PER_LIST = 500  # housing's limit for one list at the door
 RELOCATIONS_PER_LIST = 500  # allocation's limit for one list
-CASES_PER_QUERY = 100  # integration's limit of households per GET /cases
+CASES_PER_QUERY = 100  # households per GET /cases (integration), /households (allocation)
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
@@ -307,8 +307,7 @@ class ScenarioRunner:
             await asyncio.gather(
                 self._timed("check_in", self._check_in(held, monday)), self._after_arrivals(week)
             )
-        # (held: a barrier inside the moves on may have ended beside the check-ins)
-        if held or self._commands() != before or self._unsettled:
+        if self._commands() != before or self._unsettled:
             await self._settle()
         # The step's own moves: a check-in frees places elsewhere, which allocation fills
         # from the waitlist and the Notunterkünfte (new holds): until nothing is held.
@@ -588,7 +587,7 @@ class ScenarioRunner:
             if free <= 0:
                 break
         cases = await self._open_cases([self.households[ref] for ref, _ in candidates])
-        assessed: set[str] = set()  # land references
+        assessed: dict[str, str] = {}  # household id -> assessed_on
 
         async def assess(candidate: tuple[str, date]) -> None:
             ref, arrived = candidate
@@ -598,7 +597,7 @@ class ScenarioRunner:
             case = cases.get(self.households[ref])
             if case is None:
                 return  # no case opened yet: assessed in a later week
-            await self._call(
+            response = await self._call(
                 "integration",
                 "POST",
                 f"/cases/{case['case_id']}/readiness",
@@ -611,14 +610,11 @@ class ScenarioRunner:
                     "arrived_on": arrived.isoformat(),
                 },
             )
-            assessed.add(ref)
+            assessed[self.households[ref]] = response.json()["readiness"]["assessed_on"]
 
         await self._each(candidates, assess)
-        if assessed:
-            # allocation has taken every assessment once nothing is in flight (one barrier
-            # instead of asking allocation after each household: 5,455 reads over the run)
-            await self._settle()
-        moving = [ref for ref, _ in candidates if ref in assessed]
+        await self._taken_by_allocation(assessed)
+        moving = [ref for ref, _ in candidates if self.households[ref] in assessed]
         for start in range(0, len(moving), RELOCATIONS_PER_LIST):
             listed = moving[start : start + RELOCATIONS_PER_LIST]
             answer = await self._call(
@@ -634,6 +630,39 @@ class ScenarioRunner:
             )
             self.moved_on.update(listed)  # a refused one is not asked again
             self.tally.moved_on += answer.json()["moving"]
+
+    async def _taken_by_allocation(self, assessed: dict[str, str]) -> None:
+        """Wait until allocation holds integration's assessment of every household in
+        ``assessed`` (household id -> assessed_on), asking for 100 households at a time
+        (not a barrier: the week's check-ins may be in flight beside the moves on, and
+        their events need not be handled first)."""
+        waiting = dict(assessed)
+        deadline = time.monotonic() + 60
+        while waiting:
+            ids = list(waiting)
+            for start in range(0, len(ids), CASES_PER_QUERY):
+                page = (
+                    await self._call(
+                        "allocation",
+                        "GET",
+                        "/households",
+                        Role.ALLOCATION_STAFF,
+                        params=[("limit", CASES_PER_QUERY)]
+                        + [("household_id", h) for h in ids[start : start + CASES_PER_QUERY]],
+                    )
+                ).json()
+                for household in page["items"]:
+                    known = household["readiness"]
+                    if known and known["assessed_on"] == waiting.get(household["household_id"]):
+                        del waiting[household["household_id"]]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"allocation did not take integration's readiness assessment of "
+                    f"{len(waiting)} households within 60 s"
+                )
+            await asyncio.sleep(0.05)
 
     async def _exits(self, week: Week) -> None:
         """Move-outs into flats of their own through Integrationsmanagement; where no open
