@@ -55,6 +55,7 @@ class SimulationDriver:
         *,
         stages: Sequence[Sequence[str]] | None = None,
         poll_seconds: float = 0.02,
+        max_poll_seconds: float = 0.1,
     ) -> None:
         """``stages``: the order in which clocks advance; services of one stage advance
         concurrently, stages one after another. Default: one service after another, in
@@ -68,6 +69,7 @@ class SimulationDriver:
         if staged != sorted(self.services):
             raise ValueError(f"stages {self.stages} must name every service exactly once")
         self.poll_seconds = poll_seconds
+        self.max_poll_seconds = max(max_poll_seconds, poll_seconds)
 
     async def _advance_one(self, name: str, to: datetime) -> dict[str, int]:
         response = await self.services[name].post(
@@ -114,6 +116,7 @@ class SimulationDriver:
         deadline = time.perf_counter() + timeout
         rounds = 0
         previous: dict[str, dict[str, int]] | None = None
+        pause = self.poll_seconds
         while True:
             rounds += 1
             backlog = await self.backlog()
@@ -124,4 +127,10 @@ class SimulationDriver:
             if time.perf_counter() > deadline:
                 raise NotSettled(f"not settled after {timeout} s: {backlog}")
             if not idle:
-                await asyncio.sleep(self.poll_seconds)
+                # the longer the services are busy, the less often they are asked: each
+                # round is five requests, a database query and two Kafka requests each,
+                # taken from the work it waits for on a machine that is busy
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, self.max_poll_seconds)
+            else:
+                pause = self.poll_seconds

@@ -71,3 +71,27 @@ async def test_a_backlog_is_waited_out() -> None:
         {"housing": service(housing, [], "housing")}, {"housing": "token-housing"}, poll_seconds=0
     )
     assert await driver.settle() == 3
+
+
+async def test_a_long_backlog_is_asked_about_less_and_less_often_up_to_a_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(round(seconds, 4))
+
+    monkeypatch.setattr("ankommen_runtime.simulation_driver.asyncio.sleep", no_sleep)
+    busy = {"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}
+    # busy six rounds, idle once (its counters differ from the next), busy again, settled
+    housing = iter([*[busy] * 6, idle(3, 2), busy, idle(3, 3), idle(3, 3)])
+    driver = SimulationDriver(
+        {"housing": service(housing, [], "housing")},
+        {"housing": "token-housing"},
+        poll_seconds=0.02,
+        max_poll_seconds=0.05,
+    )
+    assert await driver.settle() == 10
+    assert pauses == [0.02, 0.03, 0.045, 0.05, 0.05, 0.05, 0.02], (
+        "growing while busy, capped, and back to the first pause once a round was idle"
+    )
