@@ -141,7 +141,8 @@ def run_plan(
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, disable=not progress) as bar:
+    # twice a second: a step takes longer, and the bar's thread took 5 % of the runner's CPU
+    with Progress(*columns, console=console, disable=not progress, refresh_per_second=2) as bar:
         task = bar.add_task(f"{plan.name}", total=len(plan.weeks), status="")
 
         def on_week(week: plan_module.Week, tally: Tally) -> None:
