@@ -16,7 +16,7 @@ from ankommen_contracts.events.allocation import RelocationReason
 from ankommen_runtime import UnitOfWork, audit
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
-from ankommen_runtime.pagination import Page, PageQuery
+from ankommen_runtime.pagination import HouseholdIdsQuery, Page, PageQuery
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -40,8 +40,6 @@ from .domain import (
     SiteStatus,
 )
 from .store import PgAllocationStore, QuotaPeriod
-
-HOUSEHOLDS_PER_QUERY = 100  # household_id repeated: the URL stays under 4 KB
 
 
 class View(BaseModel):
@@ -439,14 +437,7 @@ async def list_households(
     clock: BusinessClock,
     page: PageQuery,
     status_: Annotated[HouseholdStatus | None, Query(alias="status")] = None,
-    household_id: Annotated[
-        list[uuid.UUID] | None,
-        Query(
-            max_length=HOUSEHOLDS_PER_QUERY,
-            description="Only these households (repeat the parameter, at most "
-            f"{HOUSEHOLDS_PER_QUERY})",
-        ),
-    ] = None,
+    household_id: HouseholdIdsQuery = None,
 ) -> Page[HouseholdView]:
     found, total = await PgAllocationStore(pool).list_households(
         status=status_, household_ids=household_id, page=page

@@ -31,7 +31,7 @@ from ankommen_contracts.events.integration import (
 from ankommen_runtime import UnitOfWork
 from ankommen_runtime.auth import Actor, Role, allow
 from ankommen_runtime.clock import Clock
-from ankommen_runtime.pagination import Page, PageQuery
+from ankommen_runtime.pagination import HouseholdIdsQuery, Page, PageQuery
 from ankommen_runtime.service import get_clock, get_pool, get_uow
 from ankommen_runtime.store import found
 from fastapi import APIRouter, Depends, Query, Request
@@ -41,8 +41,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import domain, handlers
 from .domain import CaseStatus, ReadinessPolicy, Teams
 from .store import PgIntegrationStore
-
-HOUSEHOLDS_PER_QUERY = 100  # household_id repeated: the URL stays under 4 KB
 
 
 class View(BaseModel):
@@ -235,14 +233,7 @@ async def list_cases(
     page: PageQuery,
     district: Annotated[District | None, Query()] = None,
     status: CaseStatus | None = None,
-    household_id: Annotated[
-        list[uuid.UUID] | None,
-        Query(
-            max_length=HOUSEHOLDS_PER_QUERY,
-            description="The cases of these households (repeat the parameter, at most "
-            f"{HOUSEHOLDS_PER_QUERY})",
-        ),
-    ] = None,
+    household_id: HouseholdIdsQuery = None,
     social_worker: str | None = None,
     ready_to_move_out: bool = False,
 ) -> Page[CaseView]:
