@@ -23,4 +23,6 @@ $sudo apt-get update -qq
 # shellcheck disable=SC2068
 $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' ${need[@]} | sort -u) fonts-dejavu-core
 chromium --version
-pdftoppm -v 2>&1 | head -1
+# sed reads to the end: `head -1` closed the pipe early and pdftoppm's SIGPIPE failed the
+# script (exit 141, pipefail) on a fresh machine, after everything was installed
+pdftoppm -v 2>&1 | sed -n 1p
