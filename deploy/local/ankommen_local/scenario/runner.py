@@ -678,10 +678,8 @@ class ScenarioRunner:
                 return
             arrived = self.living.pop(ref, None)
             self.arrivals[ref] = arrived or week.monday
-            case = cases.get(household_id)
-            if case is None or not await self._move_out(
-                case, week.monday, self._arrived(ref, week)
-            ):
+            arrived_on, case = self._arrived(ref, week), cases.get(household_id)
+            if case is None or not await self._move_out(case, week.monday, arrived_on):
                 await self._call(
                     "allocation",
                     "POST",
