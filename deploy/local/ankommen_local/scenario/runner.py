@@ -37,6 +37,7 @@ import httpx
 from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import CITY_TZ
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
+from ankommen_runtime.pagination import MAX_IDS
 from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 
 from ..supervisor import KEEP_ALIVE_SECONDS
@@ -45,7 +46,6 @@ from .plan import Plan, SiteSpec, Week
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 CHECK_INS_PER_LIST = 500  # housing's limit for one list at the door
 RELOCATIONS_PER_LIST = 500  # allocation's limit for one list
-CASES_PER_QUERY = 100  # households per GET /cases (integration), /households (allocation)
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
@@ -639,22 +639,13 @@ class ScenarioRunner:
         waiting = dict(assessed)
         deadline = time.monotonic() + 60
         while waiting:
-            ids = list(waiting)
-            for start in range(0, len(ids), CASES_PER_QUERY):
-                page = (
-                    await self._call(
-                        "allocation",
-                        "GET",
-                        "/households",
-                        Role.ALLOCATION_STAFF,
-                        params=[("limit", CASES_PER_QUERY)]
-                        + [("household_id", h) for h in ids[start : start + CASES_PER_QUERY]],
-                    )
-                ).json()
-                for household in page["items"]:
-                    known = household["readiness"]
-                    if known and known["assessed_on"] == waiting.get(household["household_id"]):
-                        del waiting[household["household_id"]]
+            households = await self._of_households(
+                "allocation", "/households", Role.ALLOCATION_STAFF, list(waiting)
+            )
+            for household in households:
+                known = household["readiness"]
+                if known and known["assessed_on"] == waiting.get(household["household_id"]):
+                    del waiting[household["household_id"]]
             if not waiting:
                 return
             if time.monotonic() > deadline:
@@ -703,23 +694,35 @@ class ScenarioRunner:
         """The open Integrationsmanagement case of each of the households that has one
         (none before its case opens), asked for many households at once."""
         cases: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(household_ids), CASES_PER_QUERY):
-            chunk = household_ids[start : start + CASES_PER_QUERY]
+        found = await self._of_households(
+            "integration", "/cases", Role.ALLOCATION_STAFF, household_ids, status="open"
+        )
+        for case in found:  # oldest first: the household's first open case
+            cases.setdefault(case["household_id"], case)
+        return cases
+
+    async def _of_households(
+        self, service: str, path: str, role: Role, household_ids: list[str], **params: Any
+    ) -> list[Any]:
+        """A list route's items for ``household_ids``, asked 100 households at a time
+        (``household_id`` repeated), each answer in one page."""
+        items: list[Any] = []
+        for start in range(0, len(household_ids), MAX_IDS):
+            chunk = household_ids[start : start + MAX_IDS]
             page = (
                 await self._call(
-                    "integration",
+                    service,
                     "GET",
-                    "/cases",
-                    Role.ALLOCATION_STAFF,
-                    params=[("status", "open"), ("limit", 1000)]
+                    path,
+                    role,
+                    params=[*params.items(), ("limit", 1000)]
                     + [("household_id", h) for h in chunk],
                 )
             ).json()
             if page["total"] > len(page["items"]):
-                raise RuntimeError(f"more open cases than one page for {len(chunk)} households")
-            for case in page["items"]:  # oldest first: the household's first open case
-                cases.setdefault(case["household_id"], case)
-        return cases
+                raise RuntimeError(f"{path}: more than one page for {len(chunk)} households")
+            items.extend(page["items"])
+        return items
 
     async def _move_out(self, case: dict[str, Any], monday: date, arrived: date) -> bool:
         district = case["district"]
