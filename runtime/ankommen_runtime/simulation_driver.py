@@ -14,13 +14,40 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
+from typing import Any, Protocol
 
 CITY_STAGES = [["allocation", "integration", "volunteers", "reporting"], ["housing"]]
 """The five services' advance order: allocation's and housing's business sweeps feed each
 other (waitlist placements, expired holds), so they advance one after the other; the
 others have no business timers yet and advance beside allocation."""
+
+
+class HttpAnswer(Protocol):
+    """What the driver reads of an answer: an ``httpx.Response`` is one."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+    def raise_for_status(self) -> Any: ...
+
+
+class HttpClient(Protocol):
+    """A client of one service: an ``httpx.AsyncClient`` with its ``base_url`` is one (the
+    tests' in-process apps), the scenario's aiohttp client another."""
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> HttpAnswer: ...
+
+    async def get(self, url: str, *, headers: Mapping[str, str]) -> HttpAnswer: ...
+
+    async def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> HttpAnswer: ...
 
 
 class NotSettled(RuntimeError):
@@ -50,7 +77,7 @@ class SimulationDriver:
 
     def __init__(
         self,
-        services: Mapping[str, httpx.AsyncClient],
+        services: Mapping[str, HttpClient],
         tokens: Mapping[str, str],
         *,
         stages: Sequence[Sequence[str]] | None = None,

@@ -33,14 +33,19 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
-import httpx
 from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import CITY_TZ
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.pagination import MAX_IDS
-from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
+from ankommen_runtime.simulation_driver import (
+    CITY_STAGES,
+    HttpAnswer,
+    HttpClient,
+    SimulationDriver,
+)
 
 from ..supervisor import KEEP_ALIVE_SECONDS
+from .client import ServiceClient
 from .plan import Plan, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
@@ -165,7 +170,7 @@ class ScenarioRunner:
         district: int | None = None,
         ok: tuple[int, ...] = (200, 201, 202),
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> HttpAnswer:
         for attempt in range(1, NOT_APPLIED_ATTEMPTS + 1):
             response = await self.clients[service].request(
                 method, path, headers=self.tokens.header(role, service, district), **kwargs
@@ -203,14 +208,9 @@ class ScenarioRunner:
     # -- the run --------------------------------------------------------------------------
 
     async def run(self) -> Tally:
-        self.clients = {
-            # the services keep idle connections KEEP_ALIVE_SECONDS (supervisor); reusing
-            # one the server is closing fails with ReadError, so the client lets go sooner
-            name: httpx.AsyncClient(
-                base_url=url,
-                timeout=120,
-                limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_SECONDS / 2),
-            )
+        self.clients: dict[str, HttpClient] = {
+            # the services keep idle connections KEEP_ALIVE_SECONDS (supervisor)
+            name: ServiceClient(url, timeout=120, keepalive_seconds=KEEP_ALIVE_SECONDS / 2)
             for name, url in self.urls.items()
         }
         operations = {
