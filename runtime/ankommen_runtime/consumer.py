@@ -35,6 +35,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import asyncpg
@@ -45,6 +46,7 @@ from ankommen_contracts.registry import CATALOGUE
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import FAKE_CONSUMER, KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
@@ -57,6 +59,7 @@ from .inbox import (
     InboxEntry,
     Parked,
     advance,
+    advance_unless_held,
     claim,
     hold,
     holds_among,
@@ -355,6 +358,15 @@ class ConsumerPolicy:
                 EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
             decoded.append((kind, record, envelope))
         if not decoded:
+            return
+        if all(kind == _IGNORE for kind, _, _ in decoded):
+            # Nothing to apply or park: the subjects' positions move, in one statement.
+            seen = [(r.topic, e.subject, e.sequence) for _, r, e in decoded]
+            gaps = await self._until_reachable(
+                lambda: advance_unless_held(self.uow.pool, self.consumer, seen)
+            )
+            await self._count_gaps(gaps, decoded)
+            self._progressed()
             return
         keys = [(r.topic, e.subject) for _, r, e in decoded]
         holds = await self._until_reachable(lambda: holds_among(self.uow.pool, self.consumer, keys))
@@ -838,14 +850,32 @@ def rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[Any, Any
             consumer.seek(tp, offset)
 
 
+class _AwakeBatchSubscriber(BatchSubscriber):
+    """faststream's batch subscriber without its nap after an empty poll.
+
+    faststream sleeps ``batch_timeout_ms`` after a poll that found nothing, although the
+    poll itself already waited that long for records: an event arriving during the nap
+    waited for it, up to ``poll_ms`` at every hop of a chain of events (an assignment's
+    placement crosses three services). Here the poll is the only wait: it returns as soon
+    as records arrive."""
+
+    __slots__ = ()
+
+    async def get_msg(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
+        batches = await consumer.getmany(
+            timeout_ms=self.batch_timeout_ms, max_records=self.max_records
+        )
+        return tuple(chain.from_iterable(batches.values()))
+
+
 def subscribe(
-    broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500, poll_ms: int = 20
+    broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500, poll_ms: int = 100
 ) -> None:
     """Declare one batch subscriber for the policy's topics that follows the policy.
 
-    ``poll_ms`` is faststream's ``batch_timeout_ms``: a poll returns as soon as records are
-    there, but after an empty one faststream sleeps that long, so a record arriving in a
-    quiet moment waits up to ``poll_ms`` more.
+    ``poll_ms`` is faststream's ``batch_timeout_ms``: how long a poll waits for records
+    when none are there (it returns as soon as some arrive), so also how soon the loop
+    notices it is asked to stop.
     """
     topics = policy.topics
     subscriber = broker.subscriber(
@@ -860,6 +890,9 @@ def subscribe(
         decoder=_raw_records,
         title=f"{policy.service}:{','.join(topics)}",
     )
+    if type(subscriber) is not BatchSubscriber:
+        raise TypeError(f"faststream made a {type(subscriber).__name__}, not a BatchSubscriber")
+    subscriber.__class__ = _AwakeBatchSubscriber  # same slots: only get_msg differs
     policy.subscriber = subscriber
     backoff = RetryPolicy(attempts=0, base_seconds=0.1, max_seconds=policy.infra_backoff_max)
     failures = 0

@@ -123,6 +123,60 @@ async def advance(
     return sum(gaps.values())
 
 
+async def advance_unless_held(
+    db: asyncpg.Connection | asyncpg.Pool, consumer: str, seen: Sequence[tuple[str, str, int]]
+) -> int:
+    """``advance`` for a batch of events this consumer does not handle, in one statement:
+    a subject on hold keeps its position (its parked events come first, in order); the
+    gaps found are returned as ``advance`` counts them.
+
+    Half the events a service reads are of types it does not handle (the full Hannover
+    run: 199,000 of 357,000). A batch of only those took the holds' query, then a
+    transaction with the positions' read and their upsert: four round trips to move
+    positions. The gaps of a subject are the sequences after its last position up to the
+    highest one seen that were not seen: ``highest - last - (distinct ones above last)``.
+    """
+    if not seen:
+        return 0
+    gaps: int = await db.fetchval(
+        """WITH seen AS (
+               SELECT s.topic, s.subject, s.sequence
+               FROM unnest($2::text[], $3::text[], $4::bigint[]) AS s(topic, subject, sequence)
+               WHERE NOT EXISTS (
+                   SELECT 1 FROM consumer_hold h
+                   WHERE h.consumer = $1 AND h.topic = s.topic AND h.subject = s.subject)),
+           old AS (
+               SELECT p.topic, p.subject, p.last_sequence FROM consumer_subject_position p
+               WHERE p.consumer = $1
+                 AND (p.topic, p.subject) IN (SELECT DISTINCT topic, subject FROM seen)
+               FOR UPDATE),
+           moved AS (
+               SELECT s.topic, s.subject, coalesce(o.last_sequence, 0) AS before,
+                      max(s.sequence) AS highest,
+                      count(DISTINCT s.sequence)
+                          FILTER (WHERE s.sequence > coalesce(o.last_sequence, 0)) AS arrived
+               FROM seen s LEFT JOIN old o USING (topic, subject)
+               GROUP BY s.topic, s.subject, o.last_sequence),
+           written AS (
+               INSERT INTO consumer_subject_position AS p
+                   (consumer, topic, subject, last_sequence, gaps)
+               SELECT $1, topic, subject, greatest(highest, before),
+                      greatest(highest - before - arrived, 0)
+               FROM moved
+               ON CONFLICT (consumer, topic, subject) DO UPDATE
+                   SET last_sequence = GREATEST(p.last_sequence, EXCLUDED.last_sequence),
+                       gaps = p.gaps + EXCLUDED.gaps
+               RETURNING 1)
+           SELECT coalesce(sum(greatest(highest - before - arrived, 0)), 0)::bigint
+           FROM moved""",
+        consumer,
+        [t for t, _, _ in seen],
+        [s for _, s, _ in seen],
+        [q for _, _, q in seen],
+    )
+    return gaps
+
+
 async def adopt_group(pool: asyncpg.Pool, consumer: str, group: str) -> int:
     """Re-key inbox rows written under the Kafka group name to the consumer's own name."""
     if consumer == group:

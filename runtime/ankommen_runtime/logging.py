@@ -62,10 +62,16 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")
+    # uvicorn --no-access-log (every deployment's command) leaves its access logger with no
+    # handler and not propagating, and logs access lines only while it finds a handler:
+    # propagating it to the root would switch them back on, a line per request (the
+    # barrier's polls included) with no event or correlation id.
+    access_off = not access.propagate and not access.handlers
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "aiokafka"):
         lib = logging.getLogger(name)
         lib.handlers[:] = []
-        lib.propagate = True
+        lib.propagate = not (name == "uvicorn.access" and access_off)
     # aiokafka is chatty at INFO about every group join; keep its warnings.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 

@@ -112,13 +112,13 @@ class ServiceSettings(KafkaSettings):
     outbox_retention_hours: float = Field(default=168.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_poll_ms: int = Field(
-        default=20,
+        default=100,
         ge=1,
         le=1_000,
-        description="How long an idle consumer waits for records per poll; faststream also "
-        "sleeps this long after an empty poll, so it bounds the extra latency when quiet "
-        "(bench/NOTES.md: 100 ms gave p99 115 ms at 5 commands/s, 20 ms gives 35 ms for "
-        "about 1 % of a core more per idle consumer process).",
+        description="How long an idle consumer's poll waits for records; a record arriving "
+        "ends the wait at once. faststream's nap of as long after an empty poll (which "
+        "made this the extra latency of a quiet hop: bench/NOTES.md, 100 ms gave p99 "
+        "115 ms at 5 commands/s, 20 ms 35 ms) is left out (consumer.subscribe).",
     )
     gc_threshold: int = Field(
         default=10_000,

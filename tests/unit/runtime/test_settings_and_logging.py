@@ -53,3 +53,22 @@ def test_log_lines_are_json_with_service_event_and_correlation(
     assert lines[0]["event_id"] is None
     assert lines[1]["event_id"] == str(event_id)
     assert lines[2]["correlation_id"] is None, "outside any work, the key is there and null"
+
+
+def test_uvicorn_access_lines_stay_off_when_uvicorn_was_told_no_access_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    access = logging.getLogger("uvicorn.access")
+    saved = access.propagate, access.handlers[:]
+    try:
+        # what uvicorn's --no-access-log leaves behind before the app factory runs
+        access.handlers[:], access.propagate = [], False
+        configure_logging("housing")
+        assert not access.hasHandlers(), "uvicorn logs access lines only when it finds one"
+        access.propagate, access.handlers[:] = True, [logging.NullHandler()]
+        configure_logging("housing")  # with access lines wanted, they reach the JSON root
+        access.info('127.0.0.1 - "GET /cases HTTP/1.1" 200')
+        [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert line["service"] == "housing"
+    finally:
+        access.propagate, access.handlers[:] = saved
