@@ -54,6 +54,8 @@ RELOCATIONS_PER_LIST = 500  # allocation's limit for one list
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
+TAKEN_POLL_SECONDS = 0.01  # first pause while allocation takes the week's assessments
+TAKEN_POLL_MAX_SECONDS = 0.1
 NOT_APPLIED_ATTEMPTS = 5  # a command answered 503 "not-applied" is sent this often at most
 BATCH_LIMIT = 1000  # allocation's batch API takes at most this many assignments
 SITE_CAPACITY_MAX = 5000  # housing's largest site (places)
@@ -638,6 +640,7 @@ class ScenarioRunner:
         their events need not be handled first)."""
         waiting = dict(assessed)
         deadline = time.monotonic() + 60
+        pause = TAKEN_POLL_SECONDS
         while waiting:
             households = await self._of_households(
                 "allocation", "/households", Role.ALLOCATION_STAFF, list(waiting)
@@ -653,7 +656,10 @@ class ScenarioRunner:
                     f"allocation did not take integration's readiness assessment of "
                     f"{len(waiting)} households within 60 s"
                 )
-            await asyncio.sleep(0.05)
+            # the assessment is one hop away: ask soon, then less and less often (each
+            # answer lists the households again)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, TAKEN_POLL_MAX_SECONDS)
 
     async def _exits(self, week: Week) -> None:
         """Move-outs into flats of their own through Integrationsmanagement; where no open
