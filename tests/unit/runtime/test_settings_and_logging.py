@@ -59,7 +59,8 @@ def test_uvicorn_access_lines_stay_off_when_uvicorn_was_told_no_access_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     access = logging.getLogger("uvicorn.access")
-    saved = access.propagate, access.handlers[:]
+    saved = access.propagate, access.handlers[:], access.level
+    access.setLevel(logging.INFO)  # an in-process uvicorn of another test may have raised it
     try:
         # what uvicorn's --no-access-log leaves behind before the app factory runs
         access.handlers[:], access.propagate = [], False
@@ -71,4 +72,5 @@ def test_uvicorn_access_lines_stay_off_when_uvicorn_was_told_no_access_log(
         [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert line["service"] == "housing"
     finally:
-        access.propagate, access.handlers[:] = saved
+        access.propagate, access.handlers[:], level = saved
+        access.setLevel(level)
