@@ -50,6 +50,7 @@ from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
+from .activity import Activity
 from .context import message_context
 from .errors import Cause, classify
 from .inbox import (
@@ -869,14 +870,21 @@ class _AwakeBatchSubscriber(BatchSubscriber):
 
 
 def subscribe(
-    broker: KafkaBroker, policy: ConsumerPolicy, *, max_records: int = 500, poll_ms: int = 100
+    broker: KafkaBroker,
+    policy: ConsumerPolicy,
+    *,
+    max_records: int = 500,
+    poll_ms: int = 100,
+    activity: Activity | None = None,
 ) -> None:
     """Declare one batch subscriber for the policy's topics that follows the policy.
 
     ``poll_ms`` is faststream's ``batch_timeout_ms``: how long a poll waits for records
     when none are there (it returns as soon as some arrive), so also how soon the loop
-    notices it is asked to stop.
+    notices it is asked to stop. Each batch, from its handling to its offsets' commit, is
+    work in progress in ``activity`` (the process's: the barrier's answer waits for it).
     """
+    activity = activity or Activity()
     topics = policy.topics
     subscriber = broker.subscriber(
         *topics,
@@ -899,6 +907,10 @@ def subscribe(
 
     @subscriber
     async def on_batch(records: Any) -> None:
+        with activity.working():
+            await settle_batch(records)
+
+    async def settle_batch(records: Any) -> None:
         nonlocal failures
         consumer: AIOKafkaConsumer | None = subscriber.consumer
         assert consumer is not None, "the subscriber is running"

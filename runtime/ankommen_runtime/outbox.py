@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from .activity import Activity
 from .logging import get_logger
 from .metrics import (
     OUTBOX_LAG,
@@ -125,6 +126,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         retention_hours: float = 168.0,
         round_seconds: float = 15.0,
+        activity: Activity | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -133,6 +135,9 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.retention_hours = retention_hours
         self._wake = asyncio.Event()
+        # Each round counts as work while it runs, and a wake from the moment it is given
+        # until the round after it is done: the barrier's answer waits for both.
+        self.activity = activity or Activity()
         self._lock_taken = False  # the last round found another replica's relay at work
         # The producer's own partitioner (murmur2 of the key), used for batches built here.
         self._partitioner = DefaultPartitioner()
@@ -361,14 +366,18 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """Look for rows now: this process committed some (``UnitOfWork.on_published``)."""
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
+            self.activity.begin()  # ended after the round that answers this wake
 
     async def run(self) -> None:
         """Publish until cancelled: wake when told, poll as a fallback, back off on errors."""
         backoff = 0.1
+        answering = False  # a wake taken off the flag, open until a round succeeds
         while True:
             try:
-                published = await self.publish_batch()
+                with self.activity.working():
+                    published = await self.publish_batch()
                 backoff = 0.1
                 self._succeeded()
                 await self._maybe_purge()
@@ -380,13 +389,18 @@ class OutboxRelay:
                 log.warning("relay round failed; retrying", error=repr(exc), backoff=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                continue
+                continue  # a wake being answered stays open: its rows are not out yet
+            if answering:
+                answering = False
+                self.activity.end()
             if published >= self.batch_size:
                 continue  # more waiting: do not sleep
             wait = LOCK_RETRY_SECONDS if self._lock_taken else self.poll_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
-            self._wake.clear()
+            if self._wake.is_set():
+                self._wake.clear()
+                answering = True
 
     def _succeeded(self) -> None:
         self.failing_since, self.consecutive_failures, self.last_error = None, 0, ""

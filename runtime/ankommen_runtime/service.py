@@ -25,6 +25,7 @@ from faststream.kafka import KafkaBroker
 
 from . import health, ids, pseudonym, simulation
 from . import topics as topic_config
+from .activity import Activity
 from .auth import TokenVerifier
 from .clock import Clock, SimulatedClock, WallClock
 from .consumer import (
@@ -219,6 +220,8 @@ class Runtime:
         )
         self.simulation_lock = asyncio.Lock()
         self.lag_probe: simulation.LagProbe | None = None
+        # consumer batches and relay rounds in progress (the barrier's answer waits on it)
+        self.activity = Activity()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -283,6 +286,7 @@ class Runtime:
                 batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
                 retention_hours=settings.outbox_retention_hours,
+                activity=self.activity,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if settings.simulation:
@@ -315,6 +319,7 @@ class Runtime:
                 policy,
                 max_records=settings.consumer_batch_size,
                 poll_ms=settings.consumer_poll_ms,
+                activity=self.activity,
             )
             await self.broker.start()
             self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects-drain"))

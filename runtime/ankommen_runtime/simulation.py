@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from .auth import Actor, Role, allow
@@ -175,8 +175,33 @@ class LagProbe:
         await self._clients.aclose()
 
 
-async def backlog(runtime: Runtime) -> Backlog:
-    """The barrier's two questions for one service: outbox empty? consumers caught up?"""
+MAX_BACKLOG_WAIT = 30.0  # seconds an answer may wait for the service's work to run out
+
+
+async def backlog(runtime: Runtime, wait: float = 0.0) -> Backlog:
+    """The barrier's two questions for one service: outbox empty? consumers caught up?
+
+    With ``wait`` the answer waits, up to that many seconds, until the answer is "nothing
+    left" or the time is up: it asks again only each time this process's work (consumer
+    batches, relay rounds, ``runtime.activity``) has run out, not on a timer, so the
+    barrier hears of the end of a step's work as soon as it comes and the services are
+    not asked in between. The answer is always the database's and Kafka's."""
+    deadline = asyncio.get_running_loop().time() + wait
+    activity = runtime.activity
+    await activity.quiet_since(None, wait)  # a batch or round under way: its end first
+    while True:
+        seen = activity.quieted
+        answer = await _backlog_now(runtime)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if answer.settled or remaining <= 0:
+            return answer
+        # Something is left that this process has not finished (or not begun: an event on
+        # its way to the consumer): ask again once its work has run out after this answer.
+        if not await activity.quiet_since(seen, remaining):
+            return await _backlog_now(runtime)  # the time is up: as it is now
+
+
+async def _backlog_now(runtime: Runtime) -> Backlog:
     assert runtime.pool is not None
     # Two index lookups (the partial index of unpublished rows, the key's last entry): the
     # outbox keeps published rows for days, and a scan of them grew with every step of a
@@ -260,8 +285,20 @@ def router() -> APIRouter:
         summary="Events still to publish and to handle: a step is over when every service "
         "answers 0 and 0",
     )
-    async def get_backlog(request: Request, actor: Operations) -> Backlog:
-        return await backlog(_runtime(request))
+    async def get_backlog(
+        request: Request,
+        actor: Operations,
+        wait: Annotated[
+            float,
+            Query(
+                ge=0,
+                le=MAX_BACKLOG_WAIT,
+                description="Seconds the answer may wait for the service's work to run out "
+                "(answers at once when nothing is left; 0: as it is now)",
+            ),
+        ] = 0.0,
+    ) -> Backlog:
+        return await backlog(_runtime(request), wait)
 
     @r.post(
         "/clock",

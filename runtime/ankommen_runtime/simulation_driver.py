@@ -2,9 +2,11 @@
 
 One simulated *step* (docs/business-time.md): ``POST /_simulation/clock`` on every
 service (each runs its business sweeps up to the new time before answering), then the
-barrier: poll ``GET /_simulation/backlog`` on every service until one full round finds
+barrier: ask ``GET /_simulation/backlog`` of every service until one full round finds
 every outbox empty and every consumer group caught up. Only then may the scenario send
-the next commands or the next advance; that is what makes a run deterministic.
+the next commands or the next advance; that is what makes a run deterministic. Each
+service answers when its own work has run out (``?wait=``), not the moment it is asked,
+so the barrier neither polls on a timer nor oversleeps the end of a step's work.
 """
 
 from __future__ import annotations
@@ -83,12 +85,18 @@ class SimulationDriver:
         stages: Sequence[Sequence[str]] | None = None,
         poll_seconds: float = 0.02,
         max_poll_seconds: float = 0.1,
+        wait_seconds: float = 1.0,
     ) -> None:
         """``stages``: the order in which clocks advance; services of one stage advance
         concurrently, stages one after another. Default: one service after another, in
         the mapping's order. Two services whose business sweeps feed each other (housing's
         expired holds, allocation's waitlist) belong in different stages, or the order in
-        which one handles the other's events and runs its own sweep would vary."""
+        which one handles the other's events and runs its own sweep would vary.
+
+        ``wait_seconds``: how long a service's answer may wait for its work to run out
+        (``GET /_simulation/backlog?wait=``); with 0 each answer comes at once and the
+        driver pauses between busy rounds instead (``poll_seconds``, growing by half
+        each round up to ``max_poll_seconds``)."""
         self.services = dict(services)
         self.headers = {name: {"authorization": f"Bearer {tokens[name]}"} for name in services}
         self.stages = [list(stage) for stage in stages] if stages else [[n] for n in services]
@@ -97,6 +105,7 @@ class SimulationDriver:
             raise ValueError(f"stages {self.stages} must name every service exactly once")
         self.poll_seconds = poll_seconds
         self.max_poll_seconds = max(max_poll_seconds, poll_seconds)
+        self.wait_seconds = wait_seconds
 
     async def _advance_one(self, name: str, to: datetime) -> dict[str, int]:
         response = await self.services[name].post(
@@ -118,10 +127,12 @@ class SimulationDriver:
         rounds = await self.settle(timeout=timeout)
         return StepCost(advanced - started, time.perf_counter() - advanced, rounds, sweeps)
 
-    async def backlog(self) -> dict[str, dict[str, int]]:
+    async def backlog(self, wait: float = 0.0) -> dict[str, dict[str, int]]:
+        """Every service's backlog; each answer waits up to ``wait`` s for its work to end."""
+        path = f"/_simulation/backlog?wait={wait:.3f}" if wait > 0 else "/_simulation/backlog"
         answers = await asyncio.gather(
             *(
-                client.get("/_simulation/backlog", headers=self.headers[name])
+                client.get(path, headers=self.headers[name])
                 for name, client in self.services.items()
             )
         )
@@ -146,14 +157,15 @@ class SimulationDriver:
         pause = self.poll_seconds
         while True:
             rounds += 1
-            backlog = await self.backlog()
+            wait = min(self.wait_seconds, max(deadline - time.perf_counter(), 0.0))
+            backlog = await self.backlog(wait)
             idle = all(b["outbox"] == 0 and b["lag"] == 0 for b in backlog.values())
             if idle and backlog == previous:
                 return rounds
             previous = backlog if idle else None
             if time.perf_counter() > deadline:
                 raise NotSettled(f"not settled after {timeout} s: {backlog}")
-            if not idle:
+            if not idle and not self.wait_seconds:
                 # the longer the services are busy, the less often they are asked: each
                 # round is five requests, a database query and two Kafka requests each,
                 # taken from the work it waits for on a machine that is busy

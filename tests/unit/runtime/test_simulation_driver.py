@@ -90,8 +90,38 @@ async def test_a_long_backlog_is_asked_about_less_and_less_often_up_to_a_cap(
         {"housing": "token-housing"},
         poll_seconds=0.02,
         max_poll_seconds=0.05,
+        wait_seconds=0,  # the services answer at once: the driver paces the rounds
     )
     assert await driver.settle() == 10
     assert pauses == [0.02, 0.03, 0.045, 0.05, 0.05, 0.05, 0.02], (
         "growing while busy, capped, and back to the first pause once a round was idle"
     )
+
+
+async def test_each_service_answers_when_its_work_has_run_out_and_the_driver_never_sleeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr("ankommen_runtime.simulation_driver.asyncio.sleep", no_sleep)
+    waits: list[str] = []
+    busy = {"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}
+    answers = iter([busy, busy, idle(3, 3), idle(3, 3)])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        waits.append(request.url.params["wait"])
+        return httpx.Response(200, json=next(answers))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://svc")
+    driver = SimulationDriver({"housing": client}, {"housing": "t"}, wait_seconds=2.0)
+    assert await driver.settle(timeout=60) == 4
+    assert waits == ["2.000"] * 4, "every answer may wait for the service's work"
+    assert pauses == [], "the services' answers pace the rounds"
+    # near the deadline an answer may wait only for what is left of it
+    answers = iter([busy, idle(3, 3), idle(3, 3)])
+    waits.clear()
+    assert await driver.settle(timeout=0.5) == 3
+    assert all(float(w) <= 0.5 for w in waits), waits

@@ -1,0 +1,218 @@
+"""A service's work in progress (``Activity``): the relay and the consumers count on it,
+and the barrier's answer (``simulation.backlog`` with ``wait``) asks the database and
+Kafka again only when that work has run out, never missing work that ended meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ankommen_runtime import simulation
+from ankommen_runtime.activity import Activity
+from ankommen_runtime.outbox import OutboxRelay
+
+
+async def test_nothing_running_is_quiet_at_once() -> None:
+    activity = Activity()
+    assert await activity.quiet_since(None, timeout=0)
+
+
+async def test_a_waiter_wakes_when_the_last_piece_of_work_ends() -> None:
+    activity = Activity()
+    activity.begin()
+    activity.begin()
+    waiter = asyncio.create_task(activity.quiet_since(None, timeout=5))
+    await asyncio.sleep(0)
+    activity.end()
+    await asyncio.sleep(0)
+    assert not waiter.done(), "one piece of work still runs"
+    activity.end()
+    assert await waiter
+    assert activity.quieted == 1
+
+
+async def test_work_that_ended_after_the_count_was_read_is_not_missed() -> None:
+    activity = Activity()
+    seen = activity.quieted
+    with activity.working():  # begins and ends while the waiter was asking the database
+        pass
+    assert await activity.quiet_since(seen, timeout=0), "it ran out after ``seen``: no wait"
+
+
+async def test_a_waiter_for_work_not_yet_begun_waits_for_it_to_begin_and_end() -> None:
+    activity = Activity()
+    waiter = asyncio.create_task(activity.quiet_since(activity.quieted, timeout=5))
+    await asyncio.sleep(0.01)
+    assert not waiter.done(), "nothing has run since: an event still on its way"
+    with activity.working():
+        await asyncio.sleep(0)
+    assert await waiter
+
+
+async def test_a_waiter_gives_up_after_its_time() -> None:
+    activity = Activity()
+    activity.begin()
+    assert not await activity.quiet_since(None, timeout=0.01)
+    assert not await activity.quiet_since(activity.quieted, timeout=0.01)
+
+
+def test_an_end_without_a_begin_is_a_bug() -> None:
+    with pytest.raises(RuntimeError, match="without a begin"):
+        Activity().end()
+
+
+# -- the relay -------------------------------------------------------------------------------
+
+
+class Rounds:
+    """The relay's rounds, each held until the test lets it finish."""
+
+    def __init__(self, relay: OutboxRelay, fail: bool = False) -> None:
+        self.relay, self.fail = relay, fail
+        self.started = asyncio.Event()  # a round waits for ``go``
+        self.go = asyncio.Event()
+        self.running_during: list[int] = []
+
+    async def __call__(self) -> int:
+        self.running_during.append(self.relay.activity.running)
+        self.started.set()
+        await self.go.wait()
+        self.go.clear()
+        self.started.clear()
+        if self.fail:
+            raise ConnectionError("broker gone")
+        return 0
+
+
+async def relay_with_rounds(
+    monkeypatch: pytest.MonkeyPatch, fail: bool = False
+) -> tuple[OutboxRelay, Rounds, asyncio.Task[None]]:
+    relay = OutboxRelay(None, None, service="test", poll_seconds=60)  # type: ignore[arg-type]
+    rounds = Rounds(relay, fail)
+    monkeypatch.setattr(relay, "publish_batch", rounds)
+    monkeypatch.setattr(relay, "_maybe_purge", _nothing)
+    task = asyncio.create_task(relay.run())
+    await rounds.started.wait()  # the first round, at start
+    rounds.go.set()
+    await _until(lambda: relay.activity.running == 0)
+    return relay, rounds, task
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _until(condition: Any, timeout: float = 5.0) -> None:
+    """Until ``condition()`` holds; fails after ``timeout`` (the relay's task runs on)."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 (a state of the relay's, not an event)
+            await asyncio.sleep(0.001)
+
+
+async def test_a_wake_is_work_from_the_moment_it_is_given_to_the_end_of_its_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay, rounds, task = await relay_with_rounds(monkeypatch)
+    try:
+        relay.wake()
+        relay.wake()  # the same wake: one round answers both
+        assert relay.activity.running == 1, "rows committed: not quiet before the relay ran"
+        await rounds.started.wait()
+        assert rounds.running_during[-1] == 2, "the wake and the round itself"
+        quieted = relay.activity.quieted
+        rounds.go.set()
+        await _until(lambda: relay.activity.running == 0)
+        assert relay.activity.quieted == quieted + 1
+    finally:
+        task.cancel()
+
+
+async def test_a_wake_during_a_round_keeps_the_relay_at_work_for_one_more_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay, rounds, task = await relay_with_rounds(monkeypatch)
+    try:
+        relay.wake()
+        await rounds.started.wait()
+        relay.wake()  # rows committed while the round runs: they may be after its claim
+        rounds.go.set()
+        await _until(lambda: len(rounds.running_during) == 3)  # the next comes at once
+        assert relay.activity.running == 2, "the second wake and its round"
+        rounds.go.set()
+        await _until(lambda: relay.activity.running == 0)
+    finally:
+        task.cancel()
+
+
+async def test_failed_rounds_keep_a_wake_open_until_one_succeeds_and_leak_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay, rounds, task = await relay_with_rounds(monkeypatch)
+    try:
+        rounds.fail = True
+        relay.wake()
+        for n in (2, 3):  # two rounds fail (0.1 s back-off between them)
+            await _until(lambda n=n: len(rounds.running_during) == n)
+            assert relay.activity.running >= 2, "the rows are not published: not quiet"
+            rounds.go.set()
+        await _until(lambda: len(rounds.running_during) == 4)
+        rounds.fail = False
+        rounds.go.set()
+        await _until(lambda: relay.activity.running == 0)
+        await asyncio.sleep(0.01)
+        assert relay.activity.running == 0, "every begin has had its end"
+    finally:
+        task.cancel()
+
+
+# -- the barrier's answer ------------------------------------------------------------------------
+
+
+class Service:
+    """A runtime whose outbox and consumers' lag the test sets; counts the questions."""
+
+    def __init__(self) -> None:
+        self.activity = Activity()
+        self.outbox = 0
+        self.lag = 0
+        self.asked = 0
+        self.pool = SimpleNamespace(fetchrow=self._fetchrow)
+        self.lag_probe = SimpleNamespace(lag=self._lag)
+
+    async def _fetchrow(self, sql: str) -> dict[str, int]:
+        self.asked += 1
+        return {"outbox": self.outbox, "recorded": 7}
+
+    async def _lag(self) -> tuple[int, int]:
+        return self.lag, 3
+
+
+async def test_without_wait_the_answer_comes_at_once_as_it_is() -> None:
+    service = Service()
+    service.lag = 1
+    answer = await simulation.backlog(service, 0)  # type: ignore[arg-type]
+    assert (answer.lag, service.asked) == (1, 1)
+
+
+async def test_the_answer_waits_for_the_event_on_its_way_and_asks_again_only_after_it() -> None:
+    service = Service()
+    service.lag = 1  # an event on the topic that the consumer has not fetched yet
+    answer = asyncio.create_task(simulation.backlog(service, 5))  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    assert not answer.done()
+    assert service.asked == 1, "not asked again while nothing in this process ran"
+    with service.activity.working():  # the consumer's batch: handled, committed
+        service.lag = 0
+    settled = await answer
+    assert settled.settled
+    assert service.asked == 2
+
+
+async def test_an_answer_whose_time_is_up_says_what_is_left() -> None:
+    service = Service()
+    service.outbox = 2
+    answer = await simulation.backlog(service, 0.02)  # type: ignore[arg-type]
+    assert answer.outbox == 2
+    assert not answer.settled
