@@ -5,7 +5,7 @@ whether it has anything left to publish or to handle. Asking over and over costs
 service a query and two Kafka requests a time, and an answer that came just too early
 waits out the driver's pause. Instead the service answers when its own work has run
 out: each consumer batch and each relay round is counted here while it runs (and a
-relay's wake until the round that answers it is done), and every time the count falls
+relay's wake until a round after it has succeeded), and every time the count falls
 to nothing the waiters are told. The answer itself is still the database's and Kafka's
 (``simulation.backlog``): this only says when asking is worth it.
 """

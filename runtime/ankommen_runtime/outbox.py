@@ -136,7 +136,7 @@ class OutboxRelay:
         self.retention_hours = retention_hours
         self._wake = asyncio.Event()
         # Each round counts as work while it runs, and a wake from the moment it is given
-        # until the round after it is done: the barrier's answer waits for both.
+        # until a round after it has succeeded: the barrier's answer waits for both.
         self.activity = activity or Activity()
         self._lock_taken = False  # the last round found another replica's relay at work
         # The producer's own partitioner (murmur2 of the key), used for batches built here.
@@ -368,7 +368,7 @@ class OutboxRelay:
         """Look for rows now: this process committed some (``UnitOfWork.on_published``)."""
         if not self._wake.is_set():
             self._wake.set()
-            self.activity.begin()  # ended after the round that answers this wake
+            self.activity.begin()  # ended once a round after it has succeeded
 
     async def run(self) -> None:
         """Publish until cancelled: wake when told, poll as a fallback, back off on errors."""
