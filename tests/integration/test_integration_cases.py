@@ -541,3 +541,65 @@ async def test_the_retention_sweep_erases_a_closed_cases_details_everywhere_on_b
         events = await integration_events(infra, topic_prefix, 3)
         erasures = [e.data for e in events if e.type == "ErasureRequested"]
         assert [(e.reason.value, str(e.household_id)) for e in erasures] == [("retention", family)]
+
+
+async def test_a_teams_casework_list_moves_a_household_out_and_its_bed_goes_to_the_waitlist(
+    infra: Endpoints,
+    new_database: Callable[[], Awaitable[str]],
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    async with city(infra, new_database, topic_prefix, tmp_path) as c:
+        home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 2)
+        await until_sites(c.allocation, 1)
+        first = await assign(c, "NI-CW-1", 2)
+        await check_in(c, first)
+        waiting = await assign(c, "NI-CW-2", 2)
+        await until_status(c.allocation, waiting, "waitlisted")
+        case = await case_of(c, first, 9)
+        c.let_months_pass(7)
+        of_case = {"case_id": case["case_id"]}
+        language = {"kind": "milestone", "milestone": "language_level", "language_level": "b1"}
+        way_out = [
+            {"kind": "assign", **of_case},
+            {**language, **of_case},
+            {"kind": "milestone", "milestone": "residence_status",
+             "residence_status": "protection_granted", **of_case},
+            {**language, **of_case},  # twice: refused alone
+            {"kind": "assign", "case_id": str(uuid.uuid4())},  # no such case: refused alone
+            {"kind": "readiness", "independence": "high", **of_case},
+            {"kind": "move_out", "target_kind": "social_housing", "target_district": 10,
+             **of_case},
+            {"kind": "move_out_completed", **of_case},
+        ]  # fmt: skip
+
+        # Bad input refuses the whole list, naming the entry; so does another district's case.
+        bad = await c.integration.post(
+            "/casework",
+            json={"entries": [way_out[0], {"kind": "milestone", **of_case}]},
+            headers=c.social_worker(9),
+        )
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"][0]["loc"][:3] == ["body", "entries", 1]
+        await post(c, "/casework", 3, {"entries": way_out}, status=403)
+        untouched = await case_of(c, first, 9)
+        assert (untouched["social_worker"], untouched["readiness"]) == (None, None)
+
+        answer = await post(c, "/casework", 9, {"entries": way_out})
+        assert (answer["recorded"], answer["refused"]) == (6, 2)
+        outcomes = [(i["kind"], i["outcome"]) for i in answer["items"]]
+        assert outcomes[3] == ("milestone", "refused")
+        assert "recorded already" in answer["items"][3]["reason"]
+        assert outcomes[4] == ("assign", "refused")
+        moved = answer["items"][-1]["case"]
+        assert (moved["site_id"], moved["district"], moved["team_id"]) == (None, 10, "im-10")
+
+        # As the single routes' commands would: housing checks the family out, allocation
+        # gives the places to the waitlist, and integration's events came in the list's order.
+        await until_status(c.allocation, first, "moved_out")
+        assert await check_in(c, waiting) == home
+        events = await integration_events(infra, topic_prefix, 7)
+        assert [e.type for e in events if e.subject == case["case_id"]] == [
+            "CaseOpened", "MilestoneReached", "MilestoneReached", "ReadinessAssessed",
+            "MoveOutPlanned", "MoveOutCompleted", "CaseTransferred",
+        ]  # fmt: skip

@@ -459,3 +459,88 @@ async def test_retention_erases_closed_cases_and_lets_go_of_households_no_longer
         uow, today=TODAY, retention=timedelta(days=3 * 365), limit=10
     )
     assert (again, len(uow.committed)) == (0, 1)
+
+
+# -- a team's casework as one list ---------------------------------------------------------
+
+
+def a_move_out(case: Case, district: int = 9) -> list[dict[str, Any]]:
+    """The entries of a household's whole way out, as a team hands them in."""
+    entries: list[dict[str, Any]] = [
+        {"kind": "assign"},
+        {"kind": "milestone", "milestone": "language_level", "language_level": "b1"},
+        {"kind": "milestone", "milestone": "residence_status",
+         "residence_status": "protection_granted"},
+        {"kind": "readiness", "independence": "high", "german": "b1",
+         "residence_prospects": "good", "arrived_on": "2015-01-05"},
+        {"kind": "move_out", "target_kind": "own_flat", "target_district": district},
+        {"kind": "move_out_completed", "moved_on": "2016-03-14"},
+    ]  # fmt: skip
+    return [{**e, "case_id": str(case.case_id)} for e in entries]
+
+
+async def casework(uow: Uow, entries: list[dict[str, Any]], actor: Actor = WORKER) -> Any:
+    command = handlers.Casework.model_validate({"entries": entries})
+    return await handlers.casework(uow, actor, command, TODAY, DEFAULT_READINESS_POLICY, TEAMS)
+
+
+async def test_a_households_whole_move_out_is_one_list_recorded_in_its_order(uow: Uow) -> None:
+    case = seed(uow)
+    outcomes = await casework(uow, a_move_out(case))
+    assert [o.refused for o in outcomes] == [None] * 6
+    moved = kept(uow, case)
+    assert moved.social_worker == WORKER.subject
+    assert moved.move_out is not None
+    assert moved.move_out.completed_on == date(2016, 3, 14)
+    assert [o.milestone is not None for o in outcomes] == [False, True, True, False, False, False]
+    assert len(store_of(uow).milestones) == 2
+    assert [t for t, _ in published(uow)] == [  # an assignment is integration's own
+        "MilestoneReached", "MilestoneReached", "ReadinessAssessed", "MoveOutPlanned",
+        "MoveOutCompleted",
+    ]  # fmt: skip
+    assert outcomes[-1].case == moved, "each outcome carries the case after its entry"
+
+
+async def test_an_entry_its_route_would_refuse_is_refused_alone_and_writes_nothing(
+    uow: Uow,
+) -> None:
+    case, other = seed(uow), seed(uow)
+    school = {"kind": "milestone", "milestone": "school", "case_id": str(case.case_id)}
+    unknown = {"kind": "assign", "case_id": str(uuid.uuid4())}
+    not_ready = {"kind": "move_out", "target_kind": "own_flat", "target_district": 9,
+                 "case_id": str(other.case_id)}  # fmt: skip
+    outcomes = await casework(uow, [school, school, unknown, not_ready, *a_move_out(other)])
+    refused = [(i, type(o.refused).__name__) for i, o in enumerate(outcomes) if o.refused]
+    assert refused == [(1, "Conflict"), (2, "NotFound"), (3, "Conflict")]
+    assert "recorded already" in str(outcomes[1].refused)
+    assert "not assessed ready" in str(outcomes[3].refused)
+    assert len([m for m in store_of(uow).milestones if m.case_id == case.case_id]) == 1
+    assert kept(uow, other).move_out is not None, "the entries after the refused ones went on"
+    assert [t for t, _ in published(uow)].count("MoveOutPlanned") == 1
+
+
+async def test_a_case_of_another_district_refuses_the_whole_list(uow: Uow) -> None:
+    ours, theirs = seed(uow), seed(uow, district=3, team_id=TEAMS.of(3).team_id)
+    with pytest.raises(handlers.NotYourDistrict):
+        await casework(uow, [*a_move_out(ours), {"kind": "assign", "case_id": str(theirs.case_id)}])
+    assert kept(uow, ours).social_worker is None
+    assert (store_of(uow).milestones, uow.committed) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("entries", "says"),
+    [
+        ([], "at least 1"),
+        ([{"kind": "promote", "case_id": str(uuid.uuid4())}], "kind must be one of"),
+        ([{"case_id": str(uuid.uuid4())}], "kind must be one of"),
+        ([{"kind": "milestone", "milestone": "language_level", "case_id": str(uuid.uuid4())}],
+         "language_level is required"),
+        ([{"kind": "assign"}], "case_id"),
+        ([{"kind": "assign", "case_id": str(uuid.uuid4())}] * 1001, "at most 1000"),
+    ],
+)  # fmt: skip
+def test_a_list_that_is_no_casework_is_refused_naming_what_is_wrong(
+    entries: list[dict[str, Any]], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        handlers.Casework.model_validate({"entries": entries})

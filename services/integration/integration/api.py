@@ -349,6 +349,56 @@ async def hand_over(
     )
 
 
+class CaseworkOutcomeView(View):
+    case_id: uuid.UUID
+    kind: str = Field(description="The entry's kind, as sent")
+    outcome: str = Field(description="`recorded` (`case` after it), or `refused` (`reason`)")
+    case: CaseView | None
+    milestone: MilestoneView | None = Field(description="The milestone a `milestone` recorded")
+    reason: str | None = Field(description="The 404, 409 or 422 its single route would give")
+
+    @classmethod
+    def of(cls, o: handlers.CaseworkOutcome) -> CaseworkOutcomeView:
+        return cls(
+            case_id=o.entry.case_id,
+            kind=o.entry.kind,
+            outcome="refused" if o.refused else "recorded",
+            case=CaseView.model_validate(o.case) if o.case else None,
+            milestone=MilestoneView.model_validate(o.milestone) if o.milestone else None,
+            reason=str(o.refused) if o.refused else None,
+        )
+
+
+class CaseworkView(View):
+    recorded: int
+    refused: int
+    items: list[CaseworkOutcomeView] = Field(description="One per entry, in the list's order")
+
+
+@cases.post("/casework", summary="Record a list of casework, in its order")
+async def casework(
+    command: handlers.Casework,
+    uow: Uow,
+    clock: BusinessClock,
+    teams: TeamData,
+    actor: SocialWorker,
+    policy: ReadinessRules,
+) -> CaseworkView:
+    """A team's casework at once (its Fallbuch of the week), up to 1,000 entries: each
+    recorded as the route of its ``kind`` records it (assign, milestone, readiness,
+    move_out, move_out_completed, handover), in one transaction and the list's order; one
+    that route would refuse (404, 409, 422) is refused alone with its reason, the others go
+    on. 403 for the whole list, nothing written, if a case is of another Stadtbezirk than
+    the social worker's own."""
+    outcomes = await handlers.casework(uow, actor, command, clock.today(), policy, teams)
+    refused = sum(o.refused is not None for o in outcomes)
+    return CaseworkView(
+        recorded=len(outcomes) - refused,
+        refused=refused,
+        items=[CaseworkOutcomeView.of(o) for o in outcomes],
+    )
+
+
 @cases.post("/cases/{case_id}/close", summary="Close a case")
 async def close_case(
     case_id: uuid.UUID,

@@ -13,8 +13,10 @@ birth date or contact details (these reach the ``people`` table and nothing else
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from ankommen_contracts import MAX_HOUSEHOLD, District, Envelope, Skill, UniqueList
 from ankommen_contracts.common import LanguageCode
@@ -42,10 +44,10 @@ from ankommen_contracts.events.integration import (
 from ankommen_runtime import Conflict, Tx, Uow, commands
 from ankommen_runtime.auth import Actor, Role
 from ankommen_runtime.consumer import EventHandler, Subscription
-from ankommen_runtime.errors import DomainError
+from ankommen_runtime.errors import DomainError, NotFound, Unprocessable
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.store import found
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from .domain import (
     Case,
@@ -150,16 +152,27 @@ def subscriptions(settings: Any) -> list[Subscription]:
 # -- commands ------------------------------------------------------------------------------
 
 
+Rule = Callable[[Tx[IntegrationStore], Case], Awaitable[Any]]
+"""What a command does to its case, inside the transaction that locked it."""
+
+
 async def _change(
-    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, change: Any
+    uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, change: Rule
 ) -> tuple[Case, Any]:
     """Lock the case, check the caller's district, apply a rule, save and publish."""
     async with uow() as tx:
-        case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
-        guard(actor, case)
-        result = await change(tx, case)
-        await tx.store.save_case(case)
-        tx.publish(*case.events)
+        return await _change_in(tx, actor, case_id, change)
+
+
+async def _change_in(
+    tx: Tx[IntegrationStore], actor: Actor, case_id: uuid.UUID, change: Rule
+) -> tuple[Case, Any]:
+    """``_change`` within a transaction already open (one entry of a casework list)."""
+    case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
+    guard(actor, case)
+    result = await change(tx, case)
+    await tx.store.save_case(case)
+    tx.publish(*case.events)
     return case, result
 
 
@@ -177,10 +190,14 @@ class AssignCase(Command):
 async def assign(
     uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: AssignCase
 ) -> Case:
+    return (await _change(uow, actor, case_id, _assigning(command, actor)))[0]
+
+
+def _assigning(command: AssignCase, actor: Actor) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assign(command.social_worker or actor.subject)
 
-    return (await _change(uow, actor, case_id, change))[0]
+    return change
 
 
 class RecordMilestone(Command):
@@ -216,7 +233,13 @@ async def record_milestone(
     command: RecordMilestone,
     today: date,
 ) -> MilestoneRecord:
-    record = MilestoneRecord(
+    record = _milestone(case_id, command, today)
+    await _change(uow, actor, case_id, _recording(record, today))
+    return record
+
+
+def _milestone(case_id: uuid.UUID, command: RecordMilestone, today: date) -> MilestoneRecord:
+    return MilestoneRecord(
         milestone_id=uuid.uuid4(),
         case_id=case_id,
         milestone=command.milestone,
@@ -226,12 +249,13 @@ async def record_milestone(
         residence_status=command.residence_status,
     )
 
+
+def _recording(record: MilestoneRecord, today: date) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
-        case.record_milestone(record, await tx.store.list_milestones(case_id), today)
+        case.record_milestone(record, await tx.store.list_milestones(record.case_id), today)
         await tx.store.add_milestone(record)
 
-    await _change(uow, actor, case_id, change)
-    return record
+    return change
 
 
 class AssessReadiness(Command):
@@ -258,7 +282,10 @@ async def assess_readiness(
     policy: ReadinessPolicy,
 ) -> Case:
     """Readiness is assessed here and nowhere else; allocation places by ReadinessAssessed."""
+    return (await _change(uow, actor, case_id, _assessing(command, today, policy)))[0]
 
+
+def _assessing(command: AssessReadiness, today: date, policy: ReadinessPolicy) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.assess(
             command.independence,
@@ -269,7 +296,7 @@ async def assess_readiness(
             policy,
         )
 
-    return (await _change(uow, actor, case_id, change))[0]
+    return change
 
 
 class PlanMoveOut(Command):
@@ -293,10 +320,14 @@ class PlanMoveOut(Command):
 async def plan_move_out(
     uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: PlanMoveOut
 ) -> Case:
+    return (await _change(uow, actor, case_id, _planning(command)))[0]
+
+
+def _planning(command: PlanMoveOut) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.plan_move_out(command.target_kind, command.target_district, command.planned_on)
 
-    return (await _change(uow, actor, case_id, change))[0]
+    return change
 
 
 class CompleteMoveOut(Command):
@@ -311,10 +342,14 @@ async def complete_move_out(
     today: date,
     teams: Teams,
 ) -> Case:
+    return (await _change(uow, actor, case_id, _completing(command, today, teams)))[0]
+
+
+def _completing(command: CompleteMoveOut, today: date, teams: Teams) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.complete_move_out(command.moved_on or today, today, teams)
 
-    return (await _change(uow, actor, case_id, change))[0]
+    return change
 
 
 class HandOver(Command):
@@ -331,6 +366,10 @@ class HandOver(Command):
 async def hand_over(
     uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: HandOver, today: date
 ) -> Case:
+    return (await _change(uow, actor, case_id, _handing_over(command, today)))[0]
+
+
+def _handing_over(command: HandOver, today: date) -> Rule:
     async def change(tx: Tx[IntegrationStore], case: Case) -> None:
         case.hand_over(
             command.to_structure,
@@ -339,7 +378,7 @@ async def hand_over(
             command.handed_over_on or today,
         )
 
-    return (await _change(uow, actor, case_id, change))[0]
+    return change
 
 
 class CloseCase(Command):
@@ -354,6 +393,126 @@ async def close_case(
         case.close(command.reason, command.closed_on or today)
 
     return (await _change(uow, actor, case_id, change))[0]
+
+
+# -- a team's casework as one list ----------------------------------------------------------
+
+MAX_CASEWORK_ENTRIES = 1000
+
+
+class AssignEntry(AssignCase):
+    kind: Literal["assign"]
+    case_id: uuid.UUID
+
+
+class MilestoneEntry(RecordMilestone):
+    kind: Literal["milestone"]
+    case_id: uuid.UUID
+
+
+class ReadinessEntry(AssessReadiness):
+    kind: Literal["readiness"]
+    case_id: uuid.UUID
+
+
+class MoveOutEntry(PlanMoveOut):
+    kind: Literal["move_out"]
+    case_id: uuid.UUID
+
+
+class MoveOutCompletedEntry(CompleteMoveOut):
+    kind: Literal["move_out_completed"]
+    case_id: uuid.UUID
+
+
+class HandoverEntry(HandOver):
+    kind: Literal["handover"]
+    case_id: uuid.UUID
+
+
+def _kind(entry: Any) -> Any:
+    """An entry's ``kind``: which command it is (a callable discriminator, since every
+    command's fields, ``kind`` too, have their JSON types checked first)."""
+    return entry.get("kind") if isinstance(entry, dict) else getattr(entry, "kind", None)
+
+
+CaseworkEntry = Annotated[
+    Annotated[AssignEntry, Tag("assign")]
+    | Annotated[MilestoneEntry, Tag("milestone")]
+    | Annotated[ReadinessEntry, Tag("readiness")]
+    | Annotated[MoveOutEntry, Tag("move_out")]
+    | Annotated[MoveOutCompletedEntry, Tag("move_out_completed")]
+    | Annotated[HandoverEntry, Tag("handover")],
+    Discriminator(
+        _kind,
+        custom_error_type="invalid_kind",
+        custom_error_message="kind must be one of: assign, milestone, readiness, move_out, "
+        "move_out_completed, handover",
+    ),
+]
+
+
+class Casework(Command):
+    """A district team's casework handed in at once (its Fallbuch of the week, or what its
+    case software exports): each entry is the command of the single route of its ``kind``
+    (``/cases/{case_id}/assign``, ``/milestones``, ``/readiness``, ``/move-out``,
+    ``/move-out/complete``, ``/handover``) for its ``case_id``, recorded in the list's
+    order; several entries may be about one case (assessed, then its move-out planned)."""
+
+    entries: list[CaseworkEntry] = Field(min_length=1, max_length=MAX_CASEWORK_ENTRIES)
+
+
+@dataclass(frozen=True)
+class CaseworkOutcome:
+    """What became of one entry: the ``case`` after it (and the ``milestone`` recorded), or
+    ``refused`` with the error its single route gives (404, 409 or 422)."""
+
+    entry: CaseworkEntry
+    case: Case | None = None
+    milestone: MilestoneRecord | None = None
+    refused: DomainError | None = None
+
+
+async def casework(
+    uow: Uow[IntegrationStore],
+    actor: Actor,
+    command: Casework,
+    today: date,
+    policy: ReadinessPolicy,
+    teams: Teams,
+) -> list[CaseworkOutcome]:
+    """Record a list of casework in one transaction, each entry as its single route
+    records it, in the list's order: an entry refused there (an unknown case, a milestone
+    recorded already, a move-out of a household not assessed ready…) is refused alone and
+    writes nothing, the others go on. A case of another Stadtbezirk than a social worker's
+    own refuses the whole list (403, nothing written), as the single routes refuse it."""
+    outcomes: list[CaseworkOutcome] = []
+    async with uow() as tx:
+        for entry in command.entries:
+            milestone = None
+            match entry:
+                case AssignEntry():
+                    rule = _assigning(entry, actor)
+                case MilestoneEntry():
+                    milestone = _milestone(entry.case_id, entry, today)
+                    rule = _recording(milestone, today)
+                case ReadinessEntry():
+                    rule = _assessing(entry, today, policy)
+                case MoveOutEntry():
+                    rule = _planning(entry)
+                case MoveOutCompletedEntry():
+                    rule = _completing(entry, today, teams)
+                case HandoverEntry():
+                    rule = _handing_over(entry, today)
+            try:
+                case, _ = await _change_in(tx, actor, entry.case_id, rule)
+            except NotYourDistrict:
+                raise
+            except (NotFound, Conflict, Unprocessable) as refused:
+                outcomes.append(CaseworkOutcome(entry, refused=refused))
+                continue
+            outcomes.append(CaseworkOutcome(entry, case=case, milestone=milestone))
+    return outcomes
 
 
 class Slot(Command):

@@ -51,6 +51,7 @@ from .plan import Plan, SiteSpec, Week
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 CHECK_INS_PER_LIST = 500  # housing's limit for one list at the door
 RELOCATIONS_PER_LIST = 500  # allocation's limit for one list
+CASEWORK_PER_LIST = 1000  # integration's limit for one list of casework entries
 MAX_MOVE_ROUNDS = 10  # chains of moves within one step (each round: check-ins, barrier)
 SETTLE_TIMEOUT = 300.0  # at least; the window's first week brings its whole stock at once
 SETTLE_SECONDS_PER_HOUSEHOLD = 0.1  # so a step's barrier may take this long per household
@@ -562,7 +563,8 @@ class ScenarioRunner:
         """Households here half a year or more, assessed ready, into free Wohnungen and
         Wohnprojekte (allocation decides the site; a relocation, not a move-out).
 
-        The week's candidates are assessed together (integration), then the runner waits
+        The week's candidates are assessed together (integration: each district's as one
+        list of casework, ``POST /casework``), then the runner waits
         once until allocation has taken every assessment, then hands allocation the week's
         list (``POST /relocations``): allocation picks the site for each in the list's
         order, so the order decides who gets which place. (Assessing and waiting one
@@ -589,32 +591,22 @@ class ScenarioRunner:
             if free <= 0:
                 break
         cases = await self._open_cases([self.households[ref] for ref, _ in candidates])
-        assessed: dict[str, str] = {}  # household id -> assessed_on
-
-        async def assess(candidate: tuple[str, date]) -> None:
-            ref, arrived = candidate
-            # Readiness is integration's alone: the social worker of the household's
-            # Stadtbezirk assesses it; allocation relocates by the ReadinessAssessed it
-            # consumes, so the move waits until allocation has taken the assessment.
+        # Readiness is integration's alone: the social workers of each household's
+        # Stadtbezirk assess it, a list per district; allocation relocates by the
+        # ReadinessAssessed it consumes, so the moves wait until allocation has taken them.
+        work: list[Casework] = []
+        for ref, arrived in candidates:
             case = cases.get(self.households[ref])
             if case is None:
-                return  # no case opened yet: assessed in a later week
-            response = await self._call(
-                "integration",
-                "POST",
-                f"/cases/{case['case_id']}/readiness",
-                Role.SOCIAL_WORKER,
-                district=case["district"],
-                json={
-                    "independence": "high",
-                    "german": "b1",
-                    "residence_prospects": "good",
-                    "arrived_on": arrived.isoformat(),
-                },
-            )
-            assessed[self.households[ref]] = response.json()["readiness"]["assessed_on"]
-
-        await self._each(candidates, assess)
+                continue  # no case opened yet: assessed in a later week
+            entry = {"kind": "readiness", "case_id": case["case_id"], **_ready(arrived)}
+            work.append(Casework(case["district"], self.households[ref], [entry]))
+        assessed: dict[str, str] = {}  # household id -> assessed_on
+        for household_id, answers in (await self._casework(work)).items():
+            [answer] = answers
+            if answer["outcome"] != "recorded":
+                raise RuntimeError(f"readiness of {household_id} refused: {answer['reason']}")
+            assessed[household_id] = answer["case"]["readiness"]["assessed_on"]
         await self._taken_by_allocation(assessed)
         moving = [ref for ref, _ in candidates if self.households[ref] in assessed]
         for start in range(0, len(moving), RELOCATIONS_PER_LIST):
@@ -662,31 +654,86 @@ class ScenarioRunner:
             pause = min(pause * 1.5, TAKEN_POLL_MAX_SECONDS)
 
     async def _exits(self, week: Week) -> None:
-        """Move-outs into flats of their own through Integrationsmanagement; where no open
-        case can (none opened yet), allocation staff record the departure."""
+        """Move-outs into flats of their own through Integrationsmanagement, each district's
+        as one list of casework; where no open case can (none opened yet, or a step of its
+        way out refused), allocation staff record the departure."""
 
         cases = await self._open_cases(
             [self.households[ref] for ref in week.exits if ref in self.households]
         )
-
-        async def one(ref: str) -> None:
+        leaving: list[str] = []  # household ids, in the plan's order
+        work: list[Casework] = []
+        handovers = self.tally.moved_out  # every tenth move-out is handed over
+        for ref in week.exits:
             household_id = self.households.get(ref)
             if household_id is None:
-                return
+                continue
             arrived = self.living.pop(ref, None)
             self.arrivals[ref] = arrived or week.monday
             arrived_on, case = self._arrived(ref, week), cases.get(household_id)
-            if case is None or not await self._move_out(case, week.monday, arrived_on):
-                await self._call(
-                    "allocation",
-                    "POST",
-                    f"/households/{household_id}/departure",
-                    Role.ALLOCATION_STAFF,
-                    json={"reason": "moved_away", "occurred_at": at(week.monday, 11).isoformat()},
-                )
-                self.tally.departed += 1
+            leaving.append(household_id)
+            if case is not None:
+                handovers += 1
+                entries = _way_out(case, week.monday, arrived_on, handover=handovers % 10 == 1)
+                work.append(Casework(case["district"], household_id, entries))
+        answered = await self._casework(work)
+        departing = []
+        for household_id in leaving:
+            answers = answered.get(household_id)
+            refused = {a["kind"] for a in answers or [] if a["outcome"] == "refused"}
+            if answers is None or refused & WAY_OUT_STEPS:
+                departing.append(household_id)  # no case, or its way out was refused
+                continue
+            self.tally.moved_out += 1
+            self.tally.milestones += sum(
+                a["kind"] == "milestone" and a["outcome"] == "recorded" for a in answers
+            )
+            self.tally.handovers += sum(
+                a["kind"] == "handover" and a["outcome"] == "recorded" for a in answers
+            )
 
-        await self._each(list(week.exits), one)
+        async def depart(household_id: str) -> None:
+            await self._call(
+                "allocation",
+                "POST",
+                f"/households/{household_id}/departure",
+                Role.ALLOCATION_STAFF,
+                json={"reason": "moved_away", "occurred_at": at(week.monday, 11).isoformat()},
+            )
+            self.tally.departed += 1
+
+        await self._each(departing, depart)
+
+    async def _casework(self, work: list[Casework]) -> dict[str, list[dict[str, Any]]]:
+        """Each district's social workers hand in their households' casework as lists
+        (``POST /casework``, at most ``CASEWORK_PER_LIST`` entries, a household's entries
+        in one list and in order), the districts side by side; the answers per household."""
+        by_district: dict[int, list[Casework]] = {}
+        for item in work:
+            by_district.setdefault(item.district, []).append(item)
+        answered: dict[str, list[dict[str, Any]]] = {}
+
+        async def district(number: int, items: list[Casework]) -> None:
+            lists: list[list[Casework]] = [[]]
+            for item in items:
+                if sum(len(i.entries) for i in lists[-1]) + len(item.entries) > CASEWORK_PER_LIST:
+                    lists.append([])
+                lists[-1].append(item)
+            for listed in lists:
+                response = await self._call(
+                    "integration",
+                    "POST",
+                    "/casework",
+                    Role.SOCIAL_WORKER,
+                    district=number,
+                    json={"entries": [e for item in listed for e in item.entries]},
+                )
+                answers = iter(response.json()["items"])
+                for item in listed:
+                    answered[item.household_id] = [next(answers) for _ in item.entries]
+
+        await asyncio.gather(*(district(n, items) for n, items in by_district.items()))
+        return answered
 
     def _arrived(self, ref: str, week: Week) -> date:
         """The household's arrival; the stock of the window's first week arrived before
@@ -729,64 +776,6 @@ class ScenarioRunner:
                 raise RuntimeError(f"{path}: more than one page for {len(chunk)} households")
             items.extend(page["items"])
         return items
-
-    async def _move_out(self, case: dict[str, Any], monday: date, arrived: date) -> bool:
-        district = case["district"]
-        path = f"/cases/{case['case_id']}"
-
-        async def step(suffix: str, body: dict[str, Any]) -> bool:
-            response = await self._call(
-                "integration",
-                "POST",
-                path + suffix,
-                Role.SOCIAL_WORKER,
-                district=district,
-                ok=(200, 201, 409),
-                json=body,
-            )
-            return response.status_code != 409
-
-        if case["social_worker"] is None and not await step("/assign", {}):
-            return False
-        for milestone in (
-            {"milestone": "language_level", "language_level": "b1"},
-            {"milestone": "residence_status", "residence_status": "protection_granted"},
-        ):
-            if await step("/milestones", {**milestone, "reached_on": monday.isoformat()}):
-                self.tally.milestones += 1
-        if not await step(
-            "/readiness",
-            {
-                "independence": "high",
-                "german": "b1",
-                "residence_prospects": "good",
-                "arrived_on": arrived.isoformat(),
-            },
-        ):
-            return False
-        if not await step(
-            "/move-out",
-            {
-                "target_kind": "own_flat",
-                "target_district": district,
-                "planned_on": monday.isoformat(),
-            },
-        ):
-            return False
-        if not await step("/move-out/complete", {"moved_on": monday.isoformat()}):
-            return False
-        self.tally.moved_out += 1
-        # every tenth: the district's structures take over
-        if self.tally.moved_out % 10 == 1 and await step(
-            "/handover",
-            {
-                "to_structure": "stadtteilzentrum",
-                "receiving_partner": f"Stadtteilzentrum Stadtbezirk {district}",
-                "handed_over_on": monday.isoformat(),
-            },
-        ):
-            self.tally.handovers += 1
-        return True
 
     # -- volunteers -------------------------------------------------------------------------
 
@@ -996,3 +985,59 @@ def _closing_reason(site: SiteSpec) -> str:
     if site.pillar == "notunterkunft":
         return "emergency_dissolution"
     return "lease_ended"
+
+
+@dataclass(frozen=True)
+class Casework:
+    """One household's casework entries, for the social workers of its ``district``."""
+
+    district: int
+    household_id: str
+    entries: list[dict[str, Any]]
+
+
+WAY_OUT_STEPS = {"assign", "readiness", "move_out", "move_out_completed"}
+"""A household whose entry of one of these kinds is refused has not moved out."""
+
+
+def _ready(arrived: date) -> dict[str, Any]:
+    """The social worker's assessment the plan assumes: ready for a flat of its own."""
+    return {
+        "independence": "high",
+        "german": "b1",
+        "residence_prospects": "good",
+        "arrived_on": arrived.isoformat(),
+    }
+
+
+def _way_out(
+    case: dict[str, Any], monday: date, arrived: date, *, handover: bool
+) -> list[dict[str, Any]]:
+    """A household's way out into a flat of its own in its district, as casework entries:
+    its social worker (if none yet), language and residence milestones, readiness, the
+    move-out planned and completed on Monday, and (``handover``) the district's
+    Stadtteilzentrum taking over."""
+    district = case["district"]
+    entries: list[dict[str, Any]] = []
+    if case["social_worker"] is None:
+        entries.append({"kind": "assign"})
+    entries += [
+        {"kind": "milestone", "milestone": "language_level", "language_level": "b1",
+         "reached_on": monday.isoformat()},
+        {"kind": "milestone", "milestone": "residence_status",
+         "residence_status": "protection_granted", "reached_on": monday.isoformat()},
+        {"kind": "readiness", **_ready(arrived)},
+        {"kind": "move_out", "target_kind": "own_flat", "target_district": district,
+         "planned_on": monday.isoformat()},
+        {"kind": "move_out_completed", "moved_on": monday.isoformat()},
+    ]  # fmt: skip
+    if handover:
+        entries.append(
+            {
+                "kind": "handover",
+                "to_structure": "stadtteilzentrum",
+                "receiving_partner": f"Stadtteilzentrum Stadtbezirk {district}",
+                "handed_over_on": monday.isoformat(),
+            }
+        )
+    return [{**entry, "case_id": case["case_id"]} for entry in entries]
