@@ -225,6 +225,18 @@ async def test_integrations_assessment_makes_allocation_relocate_by_ready_for_in
         assert (moved_case["status"], moved_case["site_id"]) == ("open", flat)
 
 
+async def housed_beside_one_waiting(c: City, reference: str) -> tuple[str, str, str, Any]:
+    """A Wohnheim of two places in Ricklingen, a family of two housed there (its case
+    open), a second one waitlisted: (site, housed, waiting, the housed one's case)."""
+    home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 2)
+    await until_sites(c.allocation, 1)
+    first = await assign(c, f"{reference}-1", 2)
+    await check_in(c, first)
+    waiting = await assign(c, f"{reference}-2", 2)
+    await until_status(c.allocation, waiting, "waitlisted")
+    return home, first, waiting, await case_of(c, first, 9)
+
+
 async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_then_a_handover(
     infra: Endpoints,
     new_database: Callable[[], Awaitable[str]],
@@ -232,13 +244,7 @@ async def test_a_completed_move_out_frees_the_bed_for_a_waitlisted_household_the
     tmp_path: Path,
 ) -> None:
     async with city(infra, new_database, topic_prefix, tmp_path) as c:
-        home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 2)
-        await until_sites(c.allocation, 1)
-        first = await assign(c, "NI-MO-1", 2)
-        await check_in(c, first)
-        waiting = await assign(c, "NI-MO-2", 2)
-        await until_status(c.allocation, waiting, "waitlisted")
-        case = await case_of(c, first, 9)
+        home, first, waiting, case = await housed_beside_one_waiting(c, "NI-MO")
         path = f"/cases/{case['case_id']}"
 
         # Bad input: 422 naming the field; a move-out before readiness: 409.
@@ -550,13 +556,7 @@ async def test_a_teams_casework_list_moves_a_household_out_and_its_bed_goes_to_t
     tmp_path: Path,
 ) -> None:
     async with city(infra, new_database, topic_prefix, tmp_path) as c:
-        home = await open_site(c, "Wohnheim Tresckowstraße", "wohnheim", 9, 2)
-        await until_sites(c.allocation, 1)
-        first = await assign(c, "NI-CW-1", 2)
-        await check_in(c, first)
-        waiting = await assign(c, "NI-CW-2", 2)
-        await until_status(c.allocation, waiting, "waitlisted")
-        case = await case_of(c, first, 9)
+        home, first, waiting, case = await housed_beside_one_waiting(c, "NI-CW")
         c.let_months_pass(7)
         of_case = {"case_id": case["case_id"]}
         language = {"kind": "milestone", "milestone": "language_level", "language_level": "b1"}

@@ -5,6 +5,8 @@ Kafka again only when that work has run out, never missing work that ended meanw
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -86,18 +88,23 @@ class Rounds:
         return 0
 
 
+@contextlib.asynccontextmanager
 async def relay_with_rounds(
-    monkeypatch: pytest.MonkeyPatch, fail: bool = False
-) -> tuple[OutboxRelay, Rounds, asyncio.Task[None]]:
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[OutboxRelay, Rounds]]:
+    """A relay running its rounds (``Rounds``), past its first round at start; stopped after."""
     relay = OutboxRelay(None, None, service="test", poll_seconds=60)  # type: ignore[arg-type]
-    rounds = Rounds(relay, fail)
+    rounds = Rounds(relay)
     monkeypatch.setattr(relay, "publish_batch", rounds)
     monkeypatch.setattr(relay, "_maybe_purge", _nothing)
     task = asyncio.create_task(relay.run())
-    await rounds.started.wait()  # the first round, at start
-    rounds.go.set()
-    await _until(lambda: relay.activity.running == 0)
-    return relay, rounds, task
+    try:
+        await rounds.started.wait()  # the first round, at start
+        rounds.go.set()
+        await _until(lambda: relay.activity.running == 0)
+        yield relay, rounds
+    finally:
+        task.cancel()
 
 
 async def _nothing() -> None:
@@ -114,8 +121,7 @@ async def _until(condition: Any, timeout: float = 5.0) -> None:
 async def test_a_wake_is_work_from_the_moment_it_is_given_to_the_end_of_its_round(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    relay, rounds, task = await relay_with_rounds(monkeypatch)
-    try:
+    async with relay_with_rounds(monkeypatch) as (relay, rounds):
         relay.wake()
         relay.wake()  # the same wake: one round answers both
         assert relay.activity.running == 1, "rows committed: not quiet before the relay ran"
@@ -125,15 +131,12 @@ async def test_a_wake_is_work_from_the_moment_it_is_given_to_the_end_of_its_roun
         rounds.go.set()
         await _until(lambda: relay.activity.running == 0)
         assert relay.activity.quieted == quieted + 1
-    finally:
-        task.cancel()
 
 
 async def test_a_wake_during_a_round_keeps_the_relay_at_work_for_one_more_round(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    relay, rounds, task = await relay_with_rounds(monkeypatch)
-    try:
+    async with relay_with_rounds(monkeypatch) as (relay, rounds):
         relay.wake()
         await rounds.started.wait()
         relay.wake()  # rows committed while the round runs: they may be after its claim
@@ -142,15 +145,12 @@ async def test_a_wake_during_a_round_keeps_the_relay_at_work_for_one_more_round(
         assert relay.activity.running == 2, "the second wake and its round"
         rounds.go.set()
         await _until(lambda: relay.activity.running == 0)
-    finally:
-        task.cancel()
 
 
 async def test_failed_rounds_keep_a_wake_open_until_one_succeeds_and_leak_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    relay, rounds, task = await relay_with_rounds(monkeypatch)
-    try:
+    async with relay_with_rounds(monkeypatch) as (relay, rounds):
         rounds.fail = True
         relay.wake()
         for n in (2, 3):  # two rounds fail (0.1 s back-off between them)
@@ -163,8 +163,6 @@ async def test_failed_rounds_keep_a_wake_open_until_one_succeeds_and_leak_nothin
         await _until(lambda: relay.activity.running == 0)
         await asyncio.sleep(0.01)
         assert relay.activity.running == 0, "every begin has had its end"
-    finally:
-        task.cancel()
 
 
 # -- the barrier's answer ------------------------------------------------------------------------
