@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import jwt
+from cachetools import TLRUCache
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -158,16 +159,53 @@ class KeySet:
             raise jwt.InvalidTokenError(f"unknown signing key {kid!r}") from None
 
 
-class TokenVerifier:
-    """Checks a bearer token: signature by the issuer's key, issuer, audience, expiry."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    actor: Actor
+    expires_at: float  # the token's ``exp`` with the leeway, epoch seconds
 
-    def __init__(self, issuer: str, audience: str, jwks_url: str, leeway_seconds: int = 30):
+
+class TokenVerifier:
+    """Checks a bearer token: signature by the issuer's key, issuer, audience, expiry.
+
+    A token once verified is remembered (the exact string, at most ``cache_size`` of
+    them) until its expiry or for ``cache_seconds``, whichever comes first: a client sends
+    the same token with every request, and checking its signature, issuer and audience
+    again was half the cost of a small request. Nothing is trusted for longer than the
+    issuer's keys themselves are (``KeySet`` re-reads them every 300 s), and an expired
+    token is refused at once, cached or not.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        jwks_url: str,
+        leeway_seconds: int = 30,
+        *,
+        cache_seconds: float = 60.0,
+        cache_size: int = 1024,
+    ):
         self.issuer = issuer
         self.audience = audience
         self.keys = KeySet(jwks_url)
         self.leeway = leeway_seconds
+        self._verified: TLRUCache[str, _Verified] = TLRUCache(
+            maxsize=cache_size,
+            ttu=lambda _token, v, now: min(v.expires_at, now + cache_seconds),
+            timer=time.time,
+        )
 
     async def verify(self, token: str) -> Actor:
+        known = self._verified.get(token)
+        if known is not None:
+            return known.actor
+        claims = await self._decode(token)
+        actor = actor_from_claims(claims)
+        self._verified[token] = _Verified(actor, float(claims["exp"]) + self.leeway)
+        return actor
+
+    async def _decode(self, token: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
@@ -182,7 +220,7 @@ class TokenVerifier:
             leeway=self.leeway,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
-        return actor_from_claims(claims)
+        return dict(claims)
 
 
 _bearer = HTTPBearer(auto_error=False, description="OIDC access token (JWT)")
@@ -224,11 +262,8 @@ class RoleCheck:
         request.state.actor = actor
         # The rest of this request acts as ``actor``: audit rows, ``ce_actor`` on events.
         route = request.scope.get("route")
-        audit.enter(
-            actor,
-            f"{request.method} {getattr(route, 'path', request.url.path)}",
-            request.path_params,
-        )
+        path = route.path if route is not None else request.url.path
+        audit.enter(actor, f"{request.method} {path}", request.path_params)
         return actor
 
 

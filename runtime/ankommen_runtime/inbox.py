@@ -44,6 +44,17 @@ class InboxEntry:
     offset: int
 
 
+# The positions of a batch's subjects (``k``), each found by its key in the primary key's
+# index, however many subjects there are: ``(topic, subject) IN (SELECT unnest…)`` was
+# planned as a hash join over a sequential scan of every position of the consumer, a cost
+# that grew with the run (3.3 ms for 30 subjects among 5,000; this form 0.6 ms).
+# ``FOR UPDATE`` follows in each statement; the lateral subquery takes the locks in the
+# order of ``k``.
+_POSITION_OF_KEY = """CROSS JOIN LATERAL (
+               SELECT topic, subject, last_sequence FROM consumer_subject_position
+               WHERE consumer = $1 AND topic = k.topic AND subject = k.subject"""
+
+
 async def claim(
     conn: asyncpg.Connection, consumer: str, entries: Sequence[InboxEntry]
 ) -> set[uuid.UUID]:
@@ -91,10 +102,9 @@ async def advance(
         return 0
     keys = sorted({(t, s) for t, s, _ in seen})
     rows = await conn.fetch(
-        """SELECT topic, subject, last_sequence FROM consumer_subject_position
-           WHERE consumer = $1 AND (topic, subject) IN
-                 (SELECT * FROM unnest($2::text[], $3::text[]))
-           FOR UPDATE""",
+        f"""SELECT p.topic, p.subject, p.last_sequence
+            FROM unnest($2::text[], $3::text[]) AS k(topic, subject)
+            {_POSITION_OF_KEY} FOR UPDATE) AS p""",
         consumer,
         [t for t, _ in keys],
         [s for _, s in keys],
@@ -139,17 +149,16 @@ async def advance_unless_held(
     if not seen:
         return 0
     gaps: int = await db.fetchval(
-        """WITH seen AS (
+        f"""WITH seen AS (
                SELECT s.topic, s.subject, s.sequence
                FROM unnest($2::text[], $3::text[], $4::bigint[]) AS s(topic, subject, sequence)
                WHERE NOT EXISTS (
                    SELECT 1 FROM consumer_hold h
                    WHERE h.consumer = $1 AND h.topic = s.topic AND h.subject = s.subject)),
            old AS (
-               SELECT p.topic, p.subject, p.last_sequence FROM consumer_subject_position p
-               WHERE p.consumer = $1
-                 AND (p.topic, p.subject) IN (SELECT DISTINCT topic, subject FROM seen)
-               FOR UPDATE),
+               SELECT p.topic, p.subject, p.last_sequence
+               FROM (SELECT DISTINCT topic, subject FROM seen ORDER BY 1, 2) AS k
+               {_POSITION_OF_KEY} FOR UPDATE) AS p),
            moved AS (
                SELECT s.topic, s.subject, coalesce(o.last_sequence, 0) AS before,
                       max(s.sequence) AS highest,
@@ -271,9 +280,10 @@ async def holds_among(
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT topic, subject, reason, detail, blocker FROM consumer_hold
-           WHERE consumer = $1 AND (topic, subject) IN
-                 (SELECT * FROM unnest($2::text[], $3::text[]))""",
+        """SELECT h.topic, h.subject, h.reason, h.detail, h.blocker
+           FROM unnest($2::text[], $3::text[]) AS k(topic, subject)
+           JOIN consumer_hold h
+             ON h.consumer = $1 AND h.topic = k.topic AND h.subject = k.subject""",
         consumer,
         [t for t, _ in keys],
         [s for _, s in keys],

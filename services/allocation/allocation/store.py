@@ -468,6 +468,17 @@ _WITHOUT_NEEDS = """(SELECT coalesce(jsonb_agg(m.member - 'special_needs' ORDER 
                     FROM jsonb_array_elements({members}) WITH ORDINALITY AS m(member, n))"""
 
 
+# The statement's tail that applies what its CTE ``changed`` (site_id, reserved,
+# occupied) returned to the replica's counts, never below zero: a check-in, check-out or
+# reservation is one round trip instead of two to four.
+_ADJUST_SITES = """UPDATE sites AS s
+    SET reserved = greatest(s.reserved + c.reserved, 0),
+        occupied = greatest(s.occupied + c.occupied, 0), updated_at = now()
+    FROM (SELECT site_id, sum(reserved) AS reserved, sum(occupied) AS occupied
+          FROM changed GROUP BY site_id) AS c
+    WHERE s.site_id = c.site_id"""
+
+
 class PgAllocationStore:
     """``AllocationStore`` on PostgreSQL, plus the API's read-only queries; ``db`` is a
     transaction's connection or, for reads, the pool."""
@@ -865,72 +876,63 @@ class PgAllocationStore:
             sequence,
         )
 
-    async def _adjust(self, site_id: uuid.UUID, *, reserved: int = 0, occupied: int = 0) -> None:
-        await self.db.execute(
-            """UPDATE sites SET reserved = greatest(reserved + $2, 0),
-                                occupied = greatest(occupied + $3, 0), updated_at = now()
-               WHERE site_id = $1""",
-            site_id,
-            reserved,
-            occupied,
-        )
-
     async def reservation_held(self, d: BedReserved) -> bool:
         """Count a reservation once; False if it was seen before (housing answered a repeat)."""
-        row = await self.db.fetchrow(
-            """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state,
-                                             unit_id)
-               VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
-               RETURNING reservation_id""",
+        held: bool = await self.db.fetchval(
+            f"""WITH changed AS (
+                    INSERT INTO site_reservations (reservation_id, site_id, household_id,
+                                                   places, state, unit_id)
+                    VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
+                    RETURNING site_id, places AS reserved, 0 AS occupied),
+                adjusted AS ({_ADJUST_SITES})
+                SELECT EXISTS (SELECT FROM changed)""",
             d.reservation_id,
             d.site_id,
             d.household_id,
             d.places,
             d.unit_id,
         )
-        if row is None:
-            return False
-        await self._adjust(d.site_id, reserved=d.places)
-        return True
+        return held
 
     async def reservation_released(self, d: ReservationReleased) -> None:
-        row = await self.db.fetchrow(
-            """UPDATE site_reservations SET state = 'released'
-               WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
+        await self.db.execute(
+            f"""WITH changed AS (
+                    UPDATE site_reservations SET state = 'released'
+                    WHERE reservation_id = $1 AND state = 'held'
+                    RETURNING site_id, -places AS reserved, 0 AS occupied)
+                {_ADJUST_SITES}""",
             d.reservation_id,
         )
-        if row is not None:
-            await self._adjust(row["site_id"], reserved=-row["places"])
 
     async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
-        if d.reservation_id is not None:
-            row = await self.db.fetchrow(
-                """UPDATE site_reservations SET state = 'checked_in'
-                   WHERE reservation_id = $1 AND state = 'held' RETURNING site_id, places""",
-                d.reservation_id,
-            )
-            if row is not None:
-                await self._adjust(row["site_id"], reserved=-row["places"])
-        row = await self.db.fetchrow(
-            """INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (site_id, household_id) DO NOTHING RETURNING persons""",
+        await self.db.execute(
+            f"""WITH checked_in AS (
+                    UPDATE site_reservations SET state = 'checked_in'
+                    WHERE reservation_id = $5 AND state = 'held'
+                    RETURNING site_id, -places AS reserved, 0 AS occupied),
+                moved_in AS (
+                    INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
+                    VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (site_id, household_id) DO NOTHING
+                    RETURNING site_id, 0 AS reserved, persons AS occupied),
+                changed AS (SELECT * FROM checked_in UNION ALL SELECT * FROM moved_in)
+                {_ADJUST_SITES}""",
             d.site_id,
             d.household_id,
             d.persons,
             d.unit_id,
+            d.reservation_id,
         )
-        if row is not None:
-            await self._adjust(d.site_id, occupied=d.persons)
 
     async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
-        row = await self.db.fetchrow(
-            "DELETE FROM site_occupants WHERE site_id = $1 AND household_id = $2 RETURNING persons",
+        await self.db.execute(
+            f"""WITH changed AS (
+                    DELETE FROM site_occupants WHERE site_id = $1 AND household_id = $2
+                    RETURNING site_id, 0 AS reserved, -persons AS occupied)
+                {_ADJUST_SITES}""",
             d.site_id,
             d.household_id,
         )
-        if row is not None:
-            await self._adjust(d.site_id, occupied=-row["persons"])
 
     async def erase_intake(self, household_id: uuid.UUID) -> bool:
         """Replace the Land's file reference by ``erased-<household_id>`` (column and the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -87,6 +88,40 @@ async def test_a_rotated_key_is_fetched_and_the_old_one_still_verifies(issuer: L
     new = issuer.mint([Role.HOUSING_STAFF], audience="ankommen-housing")
     assert (await check.verify(new)).roles == {Role.HOUSING_STAFF}
     assert (await check.verify(old)).roles == {Role.HOUSING_STAFF}
+
+
+async def test_a_verified_token_is_checked_once_while_it_is_remembered(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    check = verifier(issuer)
+    first = issuer.mint([Role.HOUSING_STAFF], audience="ankommen-housing", subject="a")
+    other = issuer.mint([Role.SITE_OPERATOR], audience="ankommen-housing", subject="b")
+    assert (await check.verify(first)).subject == "a"
+    assert (await check.verify(first)).subject == "a"
+    assert (await check.verify(other)).roles == {Role.SITE_OPERATOR}
+    assert decoded == [first, other]
+    forgetful = TokenVerifier(LOCAL_ISSUER, "ankommen-housing", issuer.jwks_url, cache_seconds=0)
+    await forgetful.verify(first)
+    await forgetful.verify(first)
+    assert decoded == [first, other, first, first]
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(issuer: LocalIssuer) -> None:
+    check = TokenVerifier(LOCAL_ISSUER, "ankommen-housing", issuer.jwks_url, leeway_seconds=0)
+    token = issuer.mint([Role.HOUSING_STAFF], audience="ankommen-housing", ttl_seconds=1)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert (await check.verify(token)).roles == {Role.HOUSING_STAFF}
+    await asyncio.sleep(max(expires - time.time(), 0) + 0.05)  # past its exp (wall clock)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        await check.verify(token)
 
 
 def test_a_social_worker_covers_only_their_district() -> None:
