@@ -23,7 +23,12 @@ help: ## List the targets
 bootstrap: ## Install uv if missing, then every workspace package and the dev tools
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	@# Bytecode of the project's own packages too: where PYTHONDONTWRITEBYTECODE is set (it
+	@# is on these machines) nothing is cached at import, and every process (each service
+	@# a test or the demo starts) compiled everything it imports again: 3.6 s to import a
+	@# service, 2.0 s with the dependencies compiled, 1.7 s with both.
+	@$(RUN) python -m compileall -q -j 0 runtime contracts services deploy/local bench scripts >/dev/null
 
 lint: bootstrap ## ruff over the whole repository
 	$(RUN) ruff check .
