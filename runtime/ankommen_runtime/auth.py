@@ -211,7 +211,7 @@ class TokenVerifier:
         if algorithm not in ALGORITHMS:
             raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} is not allowed")
         jwk = await self.keys.key(str(header.get("kid")))
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key=jwk.key,
             algorithms=[jwk.algorithm_name],
@@ -220,7 +220,7 @@ class TokenVerifier:
             leeway=self.leeway,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
-        return dict(claims)
+        return claims
 
 
 _bearer = HTTPBearer(auto_error=False, description="OIDC access token (JWT)")

@@ -468,9 +468,9 @@ _WITHOUT_NEEDS = """(SELECT coalesce(jsonb_agg(m.member - 'special_needs' ORDER 
                     FROM jsonb_array_elements({members}) WITH ORDINALITY AS m(member, n))"""
 
 
-# The statement's tail that applies what its CTE ``changed`` (site_id, reserved,
-# occupied) returned to the replica's counts, never below zero: a check-in, check-out or
-# reservation is one round trip instead of two to four.
+# Applies what the CTE ``changed`` (site_id, reserved, occupied) returned to the replica's
+# counts, never below zero, as the statement's tail or a CTE of its own: a check-in,
+# check-out or reservation is one round trip instead of two to four.
 _ADJUST_SITES = """UPDATE sites AS s
     SET reserved = greatest(s.reserved + c.reserved, 0),
         occupied = greatest(s.occupied + c.occupied, 0), updated_at = now()

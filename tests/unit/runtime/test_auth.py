@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 import pytest
@@ -21,8 +21,10 @@ def issuer(tmp_path: Path) -> LocalIssuer:
     return LocalIssuer(tmp_path).ensure()
 
 
-def verifier(issuer: LocalIssuer, audience: str = "ankommen-housing") -> TokenVerifier:
-    return TokenVerifier(LOCAL_ISSUER, audience, issuer.jwks_url)
+def verifier(
+    issuer: LocalIssuer, audience: str = "ankommen-housing", **options: Any
+) -> TokenVerifier:
+    return TokenVerifier(LOCAL_ISSUER, audience, issuer.jwks_url, **options)
 
 
 async def test_a_token_of_the_issuer_yields_its_actor(issuer: LocalIssuer) -> None:
@@ -108,14 +110,14 @@ async def test_a_verified_token_is_checked_once_while_it_is_remembered(
     assert (await check.verify(first)).subject == "a"
     assert (await check.verify(other)).roles == {Role.SITE_OPERATOR}
     assert decoded == [first, other]
-    forgetful = TokenVerifier(LOCAL_ISSUER, "ankommen-housing", issuer.jwks_url, cache_seconds=0)
+    forgetful = verifier(issuer, cache_seconds=0)
     await forgetful.verify(first)
     await forgetful.verify(first)
     assert decoded == [first, other, first, first]
 
 
 async def test_a_remembered_token_is_refused_once_it_expires(issuer: LocalIssuer) -> None:
-    check = TokenVerifier(LOCAL_ISSUER, "ankommen-housing", issuer.jwks_url, leeway_seconds=0)
+    check = verifier(issuer, leeway_seconds=0)
     token = issuer.mint([Role.HOUSING_STAFF], audience="ankommen-housing", ttl_seconds=1)
     expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     assert (await check.verify(token)).roles == {Role.HOUSING_STAFF}
