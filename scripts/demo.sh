@@ -4,7 +4,7 @@
 # reporting's views (CSV, JSON), the interim report and the 13 district reports (HTML, PDF).
 # With CI=true (or no terminal) it does its whole job, writes demo-output/ and stops every
 # process it started; at a terminal it keeps serving the dashboard until Ctrl-C (the
-# services run in sessions of their own: Ctrl-C reaches the demo, which stops them).
+# services run in sessions of their own: Ctrl-C or SIGTERM reaches the demo, which stops them).
 # Arguments go to the demo: scripts/demo.sh --scale 0.2 --from 2015-08-01 --pace 0.5
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

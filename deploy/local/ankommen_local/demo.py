@@ -23,27 +23,23 @@ until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import typer
-from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_runtime.auth import Role
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.simulation_driver import CITY_STAGES, SimulationDriver
 from rich.console import Console
 from rich.table import Table
 
-from .config import REPO_ROOT, SERVICES, Settings
-from .supervisor import SERVICE_PORTS, ServiceProcess, service_env
+from .config import REPO_ROOT, SERVICES
+from .supervisor import SERVICE_PORTS, ServiceProcess, service_env, start_all
 
 console = Console()
 app = typer.Typer(add_completion=False)
@@ -53,7 +49,6 @@ OUTPUT = REPO_ROOT / "demo-output"
 DEMO_START = datetime.fromisoformat("2015-10-01T08:00:00+02:00")
 FIRST_FRIDAY = datetime.fromisoformat("2015-10-02T10:00:00+02:00")
 DEMO_SEED = 2015
-DEMO_PREFIX = "demo2015."
 
 # Synthetic sites named after public Hannover sites (data/hannover-facts.md, section 3).
 SITES = [
@@ -75,14 +70,6 @@ SITES = [
 NAMESPACE = uuid.UUID("6f0d8a52-7c1e-4d8e-9a51-0d7f2f3c9e11")
 
 
-def _interactive() -> bool:
-    return os.environ.get("CI", "").lower() not in ("1", "true") and sys.stdin.isatty()
-
-
-def demo_database(service: str) -> str:
-    return f"demo_{service}"
-
-
 def demo_env(service: str, *, kafka_bootstrap: str, database_url: str, prefix: str) -> dict:
     """A service's environment in the demo's simulation run."""
     return service_env(
@@ -98,30 +85,6 @@ def demo_env(service: str, *, kafka_bootstrap: str, database_url: str, prefix: s
     )
 
 
-async def reset_demo(settings: Settings) -> dict[str, str]:
-    """Fresh demo databases and no demo topics: every run replays October 2015 anew."""
-    admin = await asyncpg.connect(settings.pg_admin_dsn)
-    try:
-        for name in SERVICES:
-            db = demo_database(name)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{db}" OWNER "{name}"')
-    finally:
-        await admin.close()
-    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await kafka.start()
-    try:
-        old = [t for t in await kafka.list_topics() if t.startswith(DEMO_PREFIX)]
-        if old:
-            await kafka.delete_topics(old)
-    finally:
-        await kafka.close()
-    return {
-        name: settings.service_dsn(name).rsplit("/", 1)[0] + f"/{demo_database(name)}"
-        for name in SERVICES
-    }
-
-
 def _start_services(
     envs: dict[str, dict[str, str]], ports: dict[str, int], log_dir: Any
 ) -> list[ServiceProcess]:
@@ -131,10 +94,8 @@ def _start_services(
         )
         for name in envs
     ]
+    start_all(procs)
     for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.wait_ready()
         console.print(f"[green]✓[/] {proc.name:<12} ready at {proc.url}  (API: {proc.url}/docs)")
     return procs
 
@@ -318,36 +279,6 @@ async def _check_in_arrivals(housing: httpx.AsyncClient, at: datetime) -> int:
             raise RuntimeError(f"check-in: {response.status_code} {response.text}")
         arrived += 1
     return arrived
-
-
-def _print_placements(summary: dict[str, Any]) -> None:
-    table = Table(title="Haushalte nach Stand der Unterbringung")
-    for column in ("", "Haushalte", "Personen"):
-        table.add_column(column, justify="right" if column else "left")
-    for status, count in summary["by_status"].items():
-        table.add_row(status, str(count["households"]), str(count["persons"]))
-    table.add_row("Gesamt", str(summary["total"]["households"]), str(summary["total"]["persons"]))
-    console.print(table)
-
-
-def _print_view(view: dict) -> None:
-    for title, rows in (
-        ("Plätze nach Säule", view["by_pillar"]),
-        ("Plätze nach Stadtbezirk", view["by_district"]),
-    ):
-        table = Table(title=title)
-        for column in ("", "Standorte", "Kapazität", "belegt", "gesperrt", "frei"):
-            table.add_column(column, justify="right" if column else "left")
-        for row in [*rows, view["total"]]:
-            table.add_row(
-                row["label"],
-                str(row["sites"]),
-                str(row["capacity"]),
-                str(row["occupied"]),
-                str(row["blocked"]),
-                str(row["free"]),
-            )
-        console.print(table)
 
 
 async def _event_dates(allocation: httpx.AsyncClient) -> dict[str, str]:
@@ -579,7 +510,7 @@ def main(
     from datetime import date
 
     from .scenario import plan as plan_module
-    from .scenario.cli import execute
+    from .scenario.cli import execute, interactive
 
     plan = plan_module.build(
         plan_module.load(scenario_name),
@@ -593,7 +524,7 @@ def main(
     )
     try:
         execute(
-            plan, run="demo", output=OUTPUT, ports=SERVICE_PORTS, pace=pace, serve=_interactive()
+            plan, run="demo", output=OUTPUT, ports=SERVICE_PORTS, pace=pace, serve=interactive()
         )
     except KeyboardInterrupt:
         console.print("stopped")

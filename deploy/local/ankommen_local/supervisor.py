@@ -122,6 +122,23 @@ class ServiceProcess:
             return "(no log)"
 
 
+def start_all(procs: list[ServiceProcess]) -> None:
+    """Start every process and wait until each is ready: all of them, or none.
+
+    The services run in sessions of their own, so a caller that fails half way (a service
+    that exits at start, SIGTERM meanwhile) would leave the started ones behind, holding
+    their ports: those are stopped before the error goes on."""
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.wait_ready()
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+
+
 def service_env(
     name: str, *, kafka_bootstrap: str, database_url: str, **extra: str
 ) -> dict[str, str]:

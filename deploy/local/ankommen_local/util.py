@@ -7,8 +7,10 @@ import concurrent.futures
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,6 +130,32 @@ def run(
         output = (result.stdout + result.stderr).strip()
         raise InfraError(f"{what} failed (exit {result.returncode}):\n{output}")
     return result
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived (a job's timeout, a cancelled CI run, ``kill``)."""
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within: SIGTERM raises ``Terminated`` (exit status 143), so every ``finally`` runs.
+
+    Python's default for SIGTERM is to die at once, without unwinding: the services a run
+    started in sessions of their own (so that Ctrl-C reaches only the run) would live on,
+    holding their ports and databases. Only the main thread may set a handler; called from
+    another (the bench runs a scenario in a worker thread) this changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

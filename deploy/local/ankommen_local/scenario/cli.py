@@ -34,7 +34,8 @@ from rich.table import Table
 
 from ..config import REPO_ROOT, SERVICES, Settings
 from ..infra import Endpoints, endpoints_of, external_endpoints
-from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env
+from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env, start_all
+from ..util import stop_on_sigterm
 from . import figures as figures_module
 from . import outputs as outputs_module
 from . import plan as plan_module
@@ -123,10 +124,7 @@ def start_services(
         procs.append(
             ServiceProcess(name=name, port=ports[name], env=env, log_path=log_dir / f"{name}.log")
         )
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.wait_ready()
+    start_all(procs)
     return procs
 
 
@@ -266,6 +264,7 @@ def scenario_start(plan: plan_module.Plan) -> datetime:
     return datetime.combine(plan.weeks[0].decided_on, clock_time(8), tzinfo=CITY_TZ)
 
 
+@stop_on_sigterm()  # a terminated run stops the services it started, as Ctrl-C does
 def execute(
     plan: plan_module.Plan,
     *,
