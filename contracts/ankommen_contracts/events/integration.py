@@ -57,6 +57,7 @@ __all__ = [
     "SupportRequested",
     "TimeSlot",
     "Weekday",
+    "milestone_details_fit",
 ]
 
 
@@ -102,6 +103,22 @@ class ResidenceStatus(StrEnum):
     PROTECTION_GRANTED = "protection_granted"  # Asyl, Flüchtlingsschutz, subsidiärer Schutz
     TOLERATED = "tolerated"  # Duldung
     REJECTED = "rejected"  # Antrag abgelehnt
+
+
+def milestone_details_fit(
+    milestone: Milestone,
+    language_level: LanguageLevel | None,
+    residence_status: ResidenceStatus | None,
+) -> None:
+    """A level exactly for a ``language_level`` milestone, a status exactly for a
+    ``residence_status`` one (the event's rule, and the command's that raises it); a
+    ``ValueError`` naming the detail otherwise."""
+    for name, value, kind in (
+        ("language_level", language_level, Milestone.LANGUAGE_LEVEL),
+        ("residence_status", residence_status, Milestone.RESIDENCE_STATUS),
+    ):
+        if (value is None) == (milestone is kind):
+            raise ValueError(f"{name} is required exactly for a {kind.value} milestone")
 
 
 class Independence(StrEnum):
@@ -271,12 +288,7 @@ class MilestoneReached(_CaseEvent):
 
     @model_validator(mode="after")
     def _details_fit(self) -> Self:
-        for name, kind in (
-            ("language_level", Milestone.LANGUAGE_LEVEL),
-            ("residence_status", Milestone.RESIDENCE_STATUS),
-        ):
-            if (getattr(self, name) is None) == (self.milestone is kind):
-                raise ValueError(f"{name} is required exactly for a {kind.value} milestone")
+        milestone_details_fit(self.milestone, self.language_level, self.residence_status)
         return self
 
 

@@ -40,6 +40,7 @@ from ankommen_contracts.events.integration import (
     ResidenceStatus,
     TimeSlot,
     Weekday,
+    milestone_details_fit,
 )
 from ankommen_runtime import Conflict, Tx, Uow, commands
 from ankommen_runtime.auth import Actor, Role
@@ -217,12 +218,7 @@ class RecordMilestone(Command):
 
     @model_validator(mode="after")
     def _details_fit(self) -> Self:
-        for name, kind in (
-            ("language_level", Milestone.LANGUAGE_LEVEL),
-            ("residence_status", Milestone.RESIDENCE_STATUS),
-        ):
-            if (getattr(self, name) is None) == (self.milestone is kind):
-                raise ValueError(f"{name} is required exactly for a {kind.value} milestone")
+        milestone_details_fit(self.milestone, self.language_level, self.residence_status)
         return self
 
 

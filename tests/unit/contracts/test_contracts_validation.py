@@ -124,6 +124,18 @@ CASES: list[tuple[str, str, Callable[[Body], None], list[str]]] = [
         data_with(requirements=["accessible", "accessible"]),
         ["data.requirements", "duplicate"],
     ),
+    (
+        "a language level on a Kita milestone",
+        "MilestoneReached",
+        data_with(milestone="kita", language_level="b1"),
+        ["language_level is required exactly for a language_level milestone"],
+    ),
+    (
+        "a change of residence status without the status",
+        "MilestoneReached",
+        data_with(milestone="residence_status", language_level=None),
+        ["residence_status is required exactly for a residence_status milestone"],
+    ),
     ("language code", "SupportRequested", data_with(languages=["ara"]), ["data.languages.0"]),
     (
         "duplicate skill",
