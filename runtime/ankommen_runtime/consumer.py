@@ -410,20 +410,15 @@ class ConsumerPolicy:
                 await asyncio.sleep(wait)
 
     async def _in_own_transaction(self, fn: Any, *args: Any) -> None:
-        wait = 0.0
-        while True:
-            try:
-                async with self.uow() as tx:
-                    await fn(tx, *args)
-                self._progressed()
-                return
-            except Exception as exc:
-                if await self.cause_of(exc) == Cause.EVENT:
-                    raise
-                wait = min(max(wait * 2, 0.1), self.infra_backoff_max)
-                self._stalled(f"infrastructure: {type(exc).__name__}: {exc}"[:300])
-                log.warning("infrastructure unavailable; retrying", error=repr(exc))
-                await asyncio.sleep(wait)
+        """``fn(tx, *args)`` in a transaction of its own, waiting out infrastructure
+        failures as ``_until_reachable`` does (each attempt a new transaction)."""
+
+        async def attempt() -> None:
+            async with self.uow() as tx:
+                await fn(tx, *args)
+
+        await self._until_reachable(attempt)
+        self._progressed()
 
     async def _settle(
         self, tx: Transaction, decoded: Sequence[_Decoded], held: dict[tuple[str, str], Hold]
