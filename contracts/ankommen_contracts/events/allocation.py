@@ -45,6 +45,7 @@ __all__ = [
     "RefugeeRelocated",
     "RelocationReason",
     "RelocationRequested",
+    "minor_if_unaccompanied",
 ]
 
 
@@ -78,6 +79,15 @@ class _HouseholdEvent(_AllocationEvent):
     household_id: uuid.UUID = Field(description="Pseudonymous household id (Haushalt)")
 
 
+def minor_if_unaccompanied(unaccompanied_minor: bool, age_band: AgeBand) -> None:
+    """Only a minor travels unaccompanied (the contract's rule for a member, and the
+    assignment command's that raises it); a ``ValueError`` naming both otherwise."""
+    if unaccompanied_minor and not age_band.is_minor:
+        raise ValueError(
+            f"unaccompanied_minor is true but age_band {age_band.value!r} is not a minor"
+        )
+
+
 class Member(ValueObject):
     """One person of an assigned household: coarse attributes only, never a name, never a
     need (the household's site requirements travel instead; health data stays home)."""
@@ -94,10 +104,7 @@ class Member(ValueObject):
 
     @model_validator(mode="after")
     def _minor_if_unaccompanied(self) -> Self:
-        if self.unaccompanied_minor and not self.age_band.is_minor:
-            raise ValueError(
-                f"unaccompanied_minor is true but age_band {self.age_band.value!r} is not a minor"
-            )
+        minor_if_unaccompanied(self.unaccompanied_minor, self.age_band)
         return self
 
 

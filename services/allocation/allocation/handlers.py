@@ -21,6 +21,7 @@ from ankommen_contracts.events.allocation import (
     DepartureReason,
     QuotaPeriodAnnounced,
     RelocationReason,
+    minor_if_unaccompanied,
 )
 from ankommen_contracts.events.integration import ErasureRequested, ReadinessAssessed
 from ankommen_runtime import Conflict, Tx, Uow
@@ -101,10 +102,7 @@ class AssignedMember(Command):
     @model_validator(mode="after")
     def _minor_if_unaccompanied(self) -> Self:
         # The contract's Member refuses this too; here it becomes a 422 naming the field.
-        if self.unaccompanied_minor and not self.age_band.is_minor:
-            raise ValueError(
-                f"unaccompanied_minor is true but age_band {self.age_band.value!r} is not a minor"
-            )
+        minor_if_unaccompanied(self.unaccompanied_minor, self.age_band)
         return self
 
 
