@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from . import charts
+from .domain.outlook import scenario_label
 from .domain.tables import Column, Table, ViewResult
 
 UI: dict[str, dict[str, str]] = {
@@ -88,6 +89,8 @@ def number(value: Any, column: Column | None = None, lang: str = "de") -> str:
         text = f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
     elif isinstance(value, int):
         text = f"{value:,}"
+    elif isinstance(value, str) and column is not None:
+        return column.name_of(value, lang)
     else:
         return str(value)
     if lang == "de":
@@ -140,6 +143,7 @@ def _chart(table: Table, lang: str) -> Markup:
 
 
 _env.globals["chart"] = _chart
+_env.globals["scenario_label"] = scenario_label
 
 
 def page(template: str, lang: str = "de", **context: Any) -> str:

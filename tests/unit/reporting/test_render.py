@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, timedelta
 
+from ankommen_contracts import Pillar
 from reporting import render, reports
 from reporting.domain import Ledger, build, publish
 from reporting.domain.views import VIEWS
@@ -81,3 +83,30 @@ def test_the_interim_report_has_the_drucksache_sections_in_order() -> None:
     ]
     assert positions == sorted(positions)
     assert "Aktuell leben 1.211 Geflüchtete" in html
+
+
+def test_the_interim_report_s_prose_keeps_its_spaces_and_names_the_scenarios_in_german() -> None:
+    s = Scenario()
+    heim = s.site(name="Wohnheim Ricklingen", district=9, capacity=400)
+    s.site(name="Messehalle 27", pillar=Pillar.NOTUNTERKUNFT, district=6, capacity=300)
+    for week in range(10):  # assignments every week: peak weeks and an outlook to state
+        s.on(date(2015, 9, 7) + timedelta(weeks=week))
+        for _ in range(3 + week):
+            s.assigned(2)
+            s.check_in(heim, 2)
+    ledger = Ledger.fold(s.facts, as_of=date(2015, 11, 15))
+
+    html = re.sub(
+        r"<(style|script)\b.*?</\1>", " ", reports.interim_report(ledger, "de"), flags=re.S
+    )
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))  # the words a reader sees
+    peaks = text.split("Rückblick ")[1][:80]
+    assert re.match(r"Die meisten Zuweisungen kamen in den Wochen 2015-W\d\d \(", peaks), peaks
+    assumptions = text.split("Annahmen: Zugang je Woche ")[1]
+    assert assumptions.startswith("sinkend "), assumptions[:80]
+    assert "gleichbleibend" in assumptions
+    assert "steigend" in assumptions
+    for english in ("falling", "steady", "rising"):
+        assert english not in text, f"{english!r} in the German report"
+    glued = re.findall(r"[a-zäöüß][.;][A-ZÄÖÜ]", text)
+    assert not glued, f"sentences without a space between them: {glued}"

@@ -29,6 +29,20 @@ SCENARIOS = {"falling": 0.5, "steady": 1.0, "rising": 1.5}
 """Weekly intake under each held scenario, as a factor of the recent average."""
 TREND = "trend"
 """The scenario that carries the recent weeks' trend forward (Trendfortschreibung)."""
+SCENARIO_LABELS = {
+    "falling": ("sinkend", "falling"),
+    "steady": ("gleichbleibend", "steady"),
+    "rising": ("steigend", "rising"),
+    TREND: ("Trend", "trend"),
+}
+"""Each intake scenario's name for readers (German, English); the keys stay in the data."""
+
+
+def scenario_label(key: str, lang: str = "de") -> str:
+    de, en = SCENARIO_LABELS.get(key, (key, key))
+    return de if lang == "de" else en
+
+
 RECENT_WEEKS = 8
 RECENT_MONTHS = 3
 HORIZON_WEEKS = 52
@@ -206,7 +220,13 @@ def outlook(
         "Wann reichen die Plätze nicht mehr?",
         "When do places run out?",
         (
-            Column("scenario", "Szenario", "Scenario", "text"),
+            Column(
+                "scenario",
+                "Szenario",
+                "Scenario",
+                "text",
+                names=tuple((k, de, en) for k, (de, en) in SCENARIO_LABELS.items()),
+            ),
             Column("intake_per_week", "Zugang je Woche", "Intake per week"),
             Column(
                 "intake_change_per_week",
@@ -230,7 +250,7 @@ def outlook(
         "Free places per week by scenario",
         (
             Column("week", "Woche", "Week", "text"),
-            *(Column(k, k, k) for k in a.intake_per_week),
+            *(Column(k, *SCENARIO_LABELS.get(k, (k, k))) for k in a.intake_per_week),
         ),
         tuple(
             {"week": week_of(monday).label, **{k: trajectory[k][i] for k in trajectory}}
@@ -244,7 +264,7 @@ def outlook(
         "Additional places to open, at the latest by the start of the month",
         (
             Column("month", "Monat", "Month", "text"),
-            *(Column(k, k, k) for k in a.intake_per_week),
+            *(Column(k, *SCENARIO_LABELS.get(k, (k, k))) for k in a.intake_per_week),
         ),
         tuple(_schedule(weeks, above_reserve)),
         chart=Chart("line", "month", tuple(a.intake_per_week)),

@@ -24,9 +24,19 @@ class Column:
     """``count``: a number of persons, suppressed in published outputs when below 5."""
     derived: bool = False
     """Computed from a row's counts (a share, free places): hidden with a hidden count."""
+    names: tuple[tuple[str, str, str], ...] = ()
+    """A text column's values as readers see them: (value, German, English). The data (JSON,
+    CSV) keeps the value; pages show the name."""
 
     def label(self, lang: str) -> str:
         return self.en if lang == "en" else self.de
+
+    def name_of(self, value: str, lang: str) -> str:
+        """``value`` as a reader of ``lang`` sees it: its name, or itself if it has none."""
+        for known, de, en in self.names:
+            if value == known:
+                return en if lang == "en" else de
+        return value
 
 
 @dataclass(frozen=True)
