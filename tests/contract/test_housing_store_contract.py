@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 import asyncpg
@@ -115,6 +116,7 @@ def an_open_site(capacity: int = 10, flats: tuple[int, ...] = ()) -> Site:
         owner=BuildingOwner.HOUSING_COMPANY,
         closes_on=date(2017, 6, 30),
         flats=flats,
+        daily_rate=Decimal("23.50"),
     )
     site.changed_at = T0
     return site
@@ -194,6 +196,7 @@ async def saving_a_site_writes_what_its_rules_change_and_nothing_else(b: Backend
     changed.reserved, changed.occupied = 3, 4
     changed.status, changed.closing_reason = SiteStatus.CLOSING, ClosingReason.LEASE_ENDED
     changed.closes_on, changed.changed_at = date(2016, 12, 31), T0 + HOUR
+    changed.daily_rate, changed.monthly_fixed_cost = None, Decimal("41000.00")
     await b.store.save_site(changed)
     read = await b.store.get_site(site.site_id)
     assert read is not None
@@ -204,6 +207,7 @@ async def saving_a_site_writes_what_its_rules_change_and_nothing_else(b: Backend
     assert (read.status, read.closing_reason, read.closes_on, read.changed_at) == (
         SiteStatus.CLOSING, ClosingReason.LEASE_ENDED, date(2016, 12, 31), T0 + HOUR,
     )  # fmt: skip
+    assert (read.daily_rate, read.monthly_fixed_cost) == (None, Decimal("41000.00"))
     stranger = an_open_site()
     await b.store.save_site(stranger)  # never added: nothing to write
     assert await b.store.get_site(stranger.site_id) is None

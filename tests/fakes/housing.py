@@ -169,6 +169,8 @@ class InMemoryHousingStore:
             closing_reason=site.closing_reason,
             closes_on=site.closes_on,
             changed_at=site.changed_at,
+            daily_rate=site.daily_rate,
+            monthly_fixed_cost=site.monthly_fixed_cost,
         )
         _within_capacity(saved)
         self.sites[site.site_id] = saved

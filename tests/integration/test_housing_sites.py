@@ -4,6 +4,8 @@ capacity and blocked places, the occupancy view, and the errors staff see."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -232,3 +234,59 @@ async def test_bad_input_names_the_field_and_unknown_sites_are_404(
             assert response.status_code == 404, (path, response.text)
             assert str(nowhere) in response.json()["detail"]
         assert (await api.get(f"/reservations/{nowhere}")).status_code == 404
+
+
+async def test_what_a_site_costs_is_recorded_at_its_opening_and_from_a_day_on(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """The Kostentabelle's inputs: the daily rate per occupied place and the monthly lump
+    sum, stated when a site opens and changed from a day on; reporting folds the events."""
+    async with housing(database, infra, topic_prefix) as api:
+        body = {
+            "name": "Ehem. Maritim Hotel",
+            "pillar": "notunterkunft",
+            "district": 1,
+            "operator": "DRK",
+            "capacity": 550,
+            "daily_rate": "26.40",
+            "monthly_fixed_cost": "229166.67",
+        }
+        opened = await command(api, "/sites", body, expect=201)
+        site_id = opened["site_id"]
+        assert (opened["daily_rate"], opened["monthly_fixed_cost"]) == ("26.40", "229166.67")
+        change = {"daily_rate": "24.00", "valid_from": "2017-01-01"}
+        changed = await command(api, f"/sites/{site_id}/rates", change)
+        assert (changed["daily_rate"], changed["monthly_fixed_cost"]) == ("24.00", None)
+        assert (await site(api, site_id))["daily_rate"] == "24.00"
+
+        def fields(response: httpx.Response) -> set[str]:
+            assert response.status_code == 422, response.text
+            return {str(e["loc"][-1]) for e in response.json()["detail"]}
+
+        negative = {"daily_rate": "-1", "valid_from": "2017-02-01"}
+        assert fields(await api.post(f"/sites/{site_id}/rates", json=negative)) == {"daily_rate"}
+        cents = {"monthly_fixed_cost": "10.001", "valid_from": "2017-02-01"}
+        assert fields(await api.post(f"/sites/{site_id}/rates", json=cents)) == {
+            "monthly_fixed_cost"
+        }
+        assert fields(await api.post(f"/sites/{site_id}/rates", json={"daily_rate": "1"})) == {
+            "valid_from"
+        }
+        nowhere = await api.post(f"/sites/{uuid.uuid4()}/rates", json=change)
+        assert nowhere.status_code == 404, nowhere.text
+
+        events = await housing_events(
+            infra, topic_prefix, lambda es: any(e.type == "ShelterRateChanged" for e in es)
+        )
+        mine = [e.data for e in events if e.subject == site_id]
+        assert [(type(d).__name__, d.daily_rate, d.monthly_fixed_cost) for d in mine] == [
+            ("ShelterOpened", Decimal("26.40"), Decimal("229166.67")),
+            ("ShelterRateChanged", Decimal("24.00"), None),
+        ]
+        assert mine[1].valid_from == date(2017, 1, 1)
+
+        closed = await command(api, f"/sites/{site_id}/closing", {"reason": "other"})
+        assert closed["status"] == "closing"
+        await command(api, f"/sites/{site_id}/close")
+        refused = await command(api, f"/sites/{site_id}/rates", change, expect=409)
+        assert "only a site in use is paid for" in refused["detail"]

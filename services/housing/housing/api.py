@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 import asyncpg
@@ -115,6 +116,12 @@ class SiteView(View):
     owner: BuildingOwner
     units: int = Field(description="Flats (Wohnungen) of the site; 0 for shared rooms")
     free_units: int = Field(description="Flats nobody holds or lives in")
+    daily_rate: Decimal | None = Field(
+        description="Euros per occupied place and day in force (Tagessatz); null: none"
+    )
+    monthly_fixed_cost: Decimal | None = Field(
+        description="Euros per month as a lump sum in force (rent, operator contract); null: none"
+    )
 
 
 class ReservationView(View):
@@ -275,6 +282,15 @@ async def change_capacity(
 ) -> SiteView:
     """ShelterCapacityChanged; 409 below the places occupied, reserved and blocked."""
     return SiteView.model_validate(await handlers.change_capacity(uow, site_id, command))
+
+
+@sites.post("/sites/{site_id}/rates", summary="Change what the city pays for a site")
+async def change_rates(
+    site_id: uuid.UUID, command: handlers.ChangeRates, actor: Planner, uow: Uow
+) -> SiteView:
+    """ShelterRateChanged: the daily rate per occupied place and the monthly lump sum in
+    force from ``valid_from`` (a new agreement); 409 unless the site is open or closing."""
+    return SiteView.model_validate(await handlers.change_rates(uow, site_id, command))
 
 
 @sites.post("/sites/{site_id}/block", summary="Block free places")

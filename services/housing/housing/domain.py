@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from ankommen_contracts import (
@@ -41,6 +42,7 @@ from ankommen_contracts.events.housing import (
     ShelterClosingDateSet,
     ShelterOpened,
     ShelterPlanned,
+    ShelterRateChanged,
     Unit,
 )
 from ankommen_runtime.errors import Conflict
@@ -299,6 +301,10 @@ class Site:
     owner: BuildingOwner = BuildingOwner.CITY
     # The city's flats in one district are one site; each flat a unit let to one household.
     flats: list[Flat] = field(default_factory=list)
+    # What the city pays (Kostentabelle), in force now: euros per occupied place and day
+    # (Tagessatz) and a monthly lump sum (rent, operator contract); None: none agreed.
+    daily_rate: Decimal | None = None
+    monthly_fixed_cost: Decimal | None = None
     # Business time of the latest recorded change (opening, places, closing): a command
     # dated before it is refused (409), so the site's history stays in order.
     changed_at: datetime | None = None
@@ -416,8 +422,11 @@ class Site:
         owner: BuildingOwner = BuildingOwner.CITY,
         closes_on: date | None = None,
         flats: Iterable[int] = (),
+        daily_rate: Decimal | None = None,
+        monthly_fixed_cost: Decimal | None = None,
     ) -> Site:
-        """Open a site that was never planned here; it takes occupants from now on."""
+        """Open a site that was never planned here; it takes occupants from now on, paid
+        at ``daily_rate`` and ``monthly_fixed_cost`` from its opening day."""
         site = cls(
             site_id=site_id or new_id(),
             name=name,
@@ -430,13 +439,23 @@ class Site:
             owner=owner,
             closes_on=closes_on,
             flats=cls.new_flats(flats),
+            daily_rate=daily_rate,
+            monthly_fixed_cost=monthly_fixed_cost,
         )
         site._check_flats()
         site._opened()
         return site
 
-    def open(self, *, operator: str | None = None, capacity: int | None = None) -> None:
-        """Open a planned site, optionally naming its operator and its final capacity."""
+    def open(
+        self,
+        *,
+        operator: str | None = None,
+        capacity: int | None = None,
+        daily_rate: Decimal | None = None,
+        monthly_fixed_cost: Decimal | None = None,
+    ) -> None:
+        """Open a planned site, optionally naming its operator, its final capacity and what
+        it costs from its opening day."""
         if self.status is not SiteStatus.PLANNED:
             raise Conflict(f"site {self.site_id} is {self.status.value}: only a planned site opens")
         operator = operator or self.operator
@@ -448,6 +467,7 @@ class Site:
         if self.flats and capacity != self.capacity:
             raise Conflict(f"site {self.site_id} has flats: its places are those of its flats")
         self.operator, self.capacity = operator, capacity
+        self.daily_rate, self.monthly_fixed_cost = daily_rate, monthly_fixed_cost
         self._opened()
 
     def _opened(self) -> None:
@@ -466,6 +486,27 @@ class Site:
                 owner=self.owner,
                 closes_on=self.closes_on,
                 units=self._declared_units(),
+                daily_rate=self.daily_rate,
+                monthly_fixed_cost=self.monthly_fixed_cost,
+            )
+        )
+
+    def change_rates(
+        self, daily_rate: Decimal | None, monthly_fixed_cost: Decimal | None, valid_from: date
+    ) -> None:
+        """What the city pays for the site from ``valid_from`` on (a new agreement with the
+        operator or the owner); both replace the ones in force, None ends one."""
+        if self.status not in (SiteStatus.OPEN, SiteStatus.CLOSING):
+            raise Conflict(
+                f"site {self.site_id} is {self.status.value}: only a site in use is paid for"
+            )
+        self.daily_rate, self.monthly_fixed_cost = daily_rate, monthly_fixed_cost
+        self.events.append(
+            ShelterRateChanged(
+                site_id=self.site_id,
+                daily_rate=daily_rate,
+                monthly_fixed_cost=monthly_fixed_cost,
+                valid_from=valid_from,
             )
         )
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from ankommen_contracts import (
@@ -35,6 +36,8 @@ from ankommen_contracts.events.allocation import (
     RefugeeDeparted,
 )
 from ankommen_contracts.events.housing import (
+    MAX_DAILY_RATE,
+    MAX_MONTHLY_FIXED_COST,
     CapacityChangeReason,
     CheckOutReason,
     ClosingReason,
@@ -119,8 +122,28 @@ class _SiteFields(Dated):
         return self
 
 
-class OpenSite(_SiteFields):
-    """Open a site (Unterkunft) that takes occupants from now on."""
+class Rates(Command):
+    """What the city pays for a site (Kostentabelle); neither is required."""
+
+    daily_rate: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DAILY_RATE,
+        decimal_places=2,
+        description="Euros per occupied place and day (Tagessatz); null: none agreed",
+    )
+    monthly_fixed_cost: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_MONTHLY_FIXED_COST,
+        decimal_places=2,
+        description="Euros per month as a lump sum (rent, operator contract); null: none",
+    )
+
+
+class OpenSite(_SiteFields, Rates):
+    """Open a site (Unterkunft) that takes occupants from now on, paid at its rates from
+    its opening day."""
 
     operator: PublicText = Field(min_length=1, max_length=200, description="Operator (Betreiber)")
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="Places (Plätze)")
@@ -142,8 +165,8 @@ class PlanSite(_SiteFields):
     )
 
 
-class OpenPlannedSite(Dated):
-    """Open a planned site; name the operator here if the plan had none."""
+class OpenPlannedSite(Dated, Rates):
+    """Open a planned site; name the operator here if the plan had none, and its rates."""
 
     operator: PublicText | None = Field(default=None, min_length=1, max_length=200)
     capacity: int | None = Field(
@@ -245,7 +268,30 @@ async def open_planned_site(
         uow,
         site_id,
         command,
-        lambda s: s.open(operator=command.operator, capacity=command.capacity),
+        lambda s: s.open(
+            operator=command.operator,
+            capacity=command.capacity,
+            daily_rate=command.daily_rate,
+            monthly_fixed_cost=command.monthly_fixed_cost,
+        ),
+    )
+
+
+class ChangeRates(Dated, Rates):
+    """New rates for a site in use (a new agreement), in force from ``valid_from``; both
+    are stated, a rate left out ends."""
+
+    valid_from: date = Field(description="First day the rates apply (Hannover's calendar)")
+
+
+async def change_rates(uow: Uow[HousingStore], site_id: uuid.UUID, command: ChangeRates) -> Site:
+    return await _change_site(
+        uow,
+        site_id,
+        command,
+        lambda s: s.change_rates(
+            command.daily_rate, command.monthly_fixed_cost, command.valid_from
+        ),
     )
 
 

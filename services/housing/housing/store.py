@@ -75,8 +75,9 @@ class HousingStore(Protocol):
 
     async def save_site(self, site: Site) -> None:
         """Write back what a site's rules change: operator, capacity, blocked, reserved,
-        occupied, status, closing reason and day, ``changed_at``. Name, pillar, district,
-        suitability, building, owner and flats stay as added. Nothing for an unknown id."""
+        occupied, status, closing reason and day, ``changed_at``, the rates in force. Name,
+        pillar, district, suitability, building, owner and flats stay as added. Nothing for
+        an unknown id."""
         ...
 
     async def record_site_state(self, site: Site, at: datetime) -> None:
@@ -200,7 +201,8 @@ class HousingStore(Protocol):
 
 _SITE = (
     "site_id, name, pillar, district, operator, capacity, blocked, reserved, occupied, status,"
-    " suitability, planned_opening_on, closing_reason, closes_on, building, owner, changed_at"
+    " suitability, planned_opening_on, closing_reason, closes_on, building, owner, changed_at,"
+    " daily_rate, monthly_fixed_cost"
 )
 
 
@@ -223,6 +225,8 @@ def _site(row: asyncpg.Record) -> Site:
         building=BuildingKind(row["building"]),
         owner=BuildingOwner(row["owner"]),
         changed_at=row["changed_at"],
+        daily_rate=row["daily_rate"],
+        monthly_fixed_cost=row["monthly_fixed_cost"],
     )
 
 
@@ -339,7 +343,7 @@ class PgHousingStore:
             await self.db.execute(
                 f"""INSERT INTO sites ({_SITE})
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                            $16, $17)""",
+                            $16, $17, $18, $19)""",
                 site.site_id,
                 site.name,
                 site.pillar.value,
@@ -357,6 +361,8 @@ class PgHousingStore:
                 site.building.value,
                 site.owner.value,
                 site.changed_at,
+                site.daily_rate,
+                site.monthly_fixed_cost,
             )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyRecorded(f"site {site.site_id}") from exc
@@ -371,7 +377,8 @@ class PgHousingStore:
         await self.db.execute(
             """UPDATE sites SET operator = $2, capacity = $3, blocked = $4, reserved = $5,
                                 occupied = $6, status = $7, closing_reason = $8,
-                                closes_on = $9, changed_at = $10, updated_at = now()
+                                closes_on = $9, changed_at = $10, daily_rate = $11,
+                                monthly_fixed_cost = $12, updated_at = now()
                WHERE site_id = $1""",
             site.site_id,
             site.operator,
@@ -383,6 +390,8 @@ class PgHousingStore:
             site.closing_reason.value if site.closing_reason else None,
             site.closes_on,
             site.changed_at,
+            site.daily_rate,
+            site.monthly_fixed_cost,
         )
 
     async def record_site_state(self, site: Site, at: datetime) -> None:

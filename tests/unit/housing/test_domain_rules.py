@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from ankommen_contracts import BuildingKind, Pillar, SiteRequirement, Suitability
@@ -23,6 +24,7 @@ from ankommen_contracts.events.housing import (
     ShelterClosing,
     ShelterOpened,
     ShelterPlanned,
+    ShelterRateChanged,
 )
 from ankommen_runtime import Conflict
 from housing.domain import (
@@ -497,3 +499,49 @@ def test_occupancy_counts_sites_in_use_per_pillar_district_and_total() -> None:
     ricklingen = by_district[8]
     assert (ricklingen.key, ricklingen.label, ricklingen.sites) == ("09", "Ricklingen", 2)
     assert (total.capacity, total.occupied, total.free) == (150, 110, 25)
+
+
+def test_what_a_site_costs_travels_with_its_opening_and_each_new_agreement() -> None:
+    site = Site.open_new(
+        name="Ehem. Maritim Hotel",
+        pillar=Pillar.NOTUNTERKUNFT,
+        district=1,
+        operator="DRK",
+        capacity=550,
+        daily_rate=Decimal("26.40"),
+        monthly_fixed_cost=Decimal("229166.67"),
+    )
+    [opened] = site.events
+    assert isinstance(opened, ShelterOpened)
+    assert opened.daily_rate == Decimal("26.40")
+    assert opened.monthly_fixed_cost == Decimal("229166.67")
+    site.events.clear()
+    site.change_rates(Decimal("24.00"), None, date(2017, 1, 1))
+    assert (site.daily_rate, site.monthly_fixed_cost) == (Decimal("24.00"), None)
+    assert site.events == [
+        ShelterRateChanged(
+            site_id=site.site_id,
+            daily_rate=Decimal("24.00"),
+            monthly_fixed_cost=None,
+            valid_from=date(2017, 1, 1),
+        )
+    ]
+
+
+def test_a_planned_site_states_its_rates_when_it_opens() -> None:
+    site = Site.plan(name="Modulbau Bemerode", pillar=Pillar.WOHNHEIM, district=6, capacity=96)
+    site.open(operator="Johanniter", daily_rate=Decimal("19.00"))
+    opened = site.events[-1]
+    assert isinstance(opened, ShelterOpened)
+    assert (opened.daily_rate, opened.monthly_fixed_cost) == (Decimal("19.00"), None)
+
+
+def test_only_a_site_in_use_gets_new_rates() -> None:
+    planned = Site.plan(name="Modulbau Bemerode", pillar=Pillar.WOHNHEIM, district=6, capacity=96)
+    with pytest.raises(Conflict, match="only a site in use is paid for"):
+        planned.change_rates(Decimal("19.00"), None, date(2016, 3, 1))
+    assert planned.events[-1].__class__ is ShelterPlanned, "nothing raised"
+    closing = open_site()
+    closing.start_closing(ClosingReason.LEASE_ENDED)
+    closing.change_rates(None, Decimal("1000.00"), date(2016, 3, 1))  # paid until it is empty
+    assert closing.monthly_fixed_cost == Decimal("1000.00")
