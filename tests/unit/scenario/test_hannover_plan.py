@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
+from ankommen_contracts.events.housing import MAX_MONTHLY_FIXED_COST
 from ankommen_local.scenario import plan as plan_module
+from ankommen_local.scenario.runner import ScenarioRunner
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +105,26 @@ def test_the_e2e_window_plans_the_whole_runs_sites_on_15_october_2015(
         plan_module.load("hannover"), scale=SCALE, start=WINDOW[0], end=WINDOW[1]
     )
     assert sites(window) == sites(hannover)
+
+
+def test_every_site_opens_with_what_the_city_pays_for_it(hannover: plan_module.Plan) -> None:
+    opened = [site for week in hannover.weeks for site in week.opens]
+    commands = {site.name: site.open_command() for site in opened}
+    assert all(("daily_rate" in c) != ("monthly_fixed_cost" in c) for c in commands.values())
+    maritim = commands["Ehem. Maritim Hotel"]
+    assert maritim["monthly_fixed_cost"] == "441666.67", "the record's 10.6 M€ over 24 months"
+    generated = [s for s in opened if s.generated and s.pillar == "notunterkunft"]
+    assert generated
+    assert {commands[s.name]["daily_rate"] for s in generated} == {"26.40"}
+
+
+def test_a_site_opened_in_parts_shares_its_lump_sum_by_places() -> None:
+    plan = plan_module.build(
+        plan_module.load("hannover"), scale=10, start=date(2016, 4, 4), end=date(2016, 4, 10)
+    )
+    [maritim] = [s for w in plan.weeks for s in w.opens if s.name == "Ehem. Maritim Hotel"]
+    parts = ScenarioRunner(plan, {})._parts(maritim)
+    assert [p["capacity"] for p in parts] == [2750, 2750], "5,500 places, at most 5,000 a site"
+    sums = [Decimal(p["monthly_fixed_cost"]) for p in parts]
+    assert abs(sum(sums) - Decimal(maritim.monthly_fixed_cost or 0)) <= Decimal("0.11")
+    assert max(sums) <= MAX_MONTHLY_FIXED_COST, "each part within housing's bound"

@@ -112,6 +112,8 @@ class SiteSpec:
     opens_on: date
     closes_on: date | None
     generated: bool = False
+    daily_rate: str | None = None  # euros per occupied place and day (Tagessatz)
+    monthly_fixed_cost: str | None = None  # euros a month as a lump sum (rent, operator)
 
     def open_command(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -128,6 +130,10 @@ class SiteSpec:
         }
         if self.closes_on is not None:
             body["closes_on"] = self.closes_on.isoformat()
+        if self.daily_rate is not None:
+            body["daily_rate"] = self.daily_rate
+        if self.monthly_fixed_cost is not None:
+            body["monthly_fixed_cost"] = self.monthly_fixed_cost
         return body
 
 
@@ -236,6 +242,20 @@ def _minor(rng: random.Random, ref: str, country: str) -> PlannedHousehold:
     )
 
 
+def _rates(data: dict[str, Any], site: dict[str, Any], scale: float) -> dict[str, str | None]:
+    """What the city pays for a site: a lump sum where the record gives one (scaled with
+    the places), else the pillar's daily rate per occupied place (``[costs]``, assumed)."""
+    monthly = site.get("monthly_fixed_cost")
+    if monthly is not None:
+        return {"daily_rate": None, "monthly_fixed_cost": f"{float(monthly) * scale:.2f}"}
+    return {"daily_rate": _daily_rate(data, site["pillar"]), "monthly_fixed_cost": None}
+
+
+def _daily_rate(data: dict[str, Any], pillar: str) -> str | None:
+    rate = data.get("costs", {}).get("daily_rate", {}).get(pillar)
+    return None if rate is None else str(rate)
+
+
 def _sites(data: dict[str, Any], scale: float) -> list[SiteSpec]:
     return [
         SiteSpec(
@@ -249,6 +269,7 @@ def _sites(data: dict[str, Any], scale: float) -> list[SiteSpec]:
             capacity=max(1, round(s["capacity"] * scale)),
             opens_on=_day(s["opens_on"]),
             closes_on=_day(s["closes_on"]) if s.get("closes_on") else None,
+            **_rates(data, s, scale),
         )
         for s in data["sites"]
     ]
@@ -371,7 +392,7 @@ def build(
             want = interpolate(regular[pillar], sunday) * scale
             while have + size <= want + size / 2:
                 generated += 1
-                site = _generated(gen, pillar, size, monday, generated)
+                site = _generated(gen, pillar, size, monday, generated, _daily_rate(data, pillar))
                 week.opens.append(site)
                 open_sites.append(site)
                 have += size
@@ -381,7 +402,8 @@ def build(
         while total < need:
             generated += 1
             size = max(1, round(gen["emergency_capacity"] * scale))
-            site = _generated(gen, "notunterkunft", size, monday, generated)
+            rate = _daily_rate(data, "notunterkunft")
+            site = _generated(gen, "notunterkunft", size, monday, generated, rate)
             week.opens.append(site)
             open_sites.append(site)
             total += size
@@ -424,7 +446,9 @@ LABEL = {
 }
 
 
-def _generated(gen: dict[str, Any], pillar: str, size: int, monday: date, n: int) -> SiteSpec:
+def _generated(
+    gen: dict[str, Any], pillar: str, size: int, monday: date, n: int, daily_rate: str | None
+) -> SiteSpec:
     districts = gen["districts"]
     district = districts[n % len(districts)]
     building, owner, operator = BUILDING_FOR[pillar]
@@ -442,4 +466,5 @@ def _generated(gen: dict[str, Any], pillar: str, size: int, monday: date, n: int
         opens_on=monday,
         closes_on=None,
         generated=True,
+        daily_rate=daily_rate,
     )

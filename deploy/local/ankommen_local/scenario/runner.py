@@ -435,7 +435,7 @@ class ScenarioRunner:
         ]
         self.part_ids[site.site_id] = ids
         share, extra = divmod(site.capacity, count)
-        return [
+        parts = [
             {
                 **body,
                 "site_id": site_id,
@@ -444,6 +444,12 @@ class ScenarioRunner:
             }
             for n, site_id in enumerate(ids, start=1)
         ]
+        if site.monthly_fixed_cost is not None:  # the lump sum shared by the parts' places
+            for part in parts:
+                part["monthly_fixed_cost"] = (
+                    f"{float(site.monthly_fixed_cost) * part['capacity'] / site.capacity:.2f}"
+                )
+        return parts
 
     # -- assignments and arrivals -----------------------------------------------------------
 
