@@ -135,18 +135,23 @@ def _date_means_midnight(value: Any) -> Any:
     """A plain date ("2015-10-12") means the start of that day in Hannover."""
     value = _iso_text(value)
     if isinstance(value, date) and not isinstance(value, datetime):
-        return start_of_day(value)
+        return start_of_day(_not_before_1900(value))
     if isinstance(value, str) and len(value) == 10:
         try:
-            return start_of_day(date.fromisoformat(value))
+            day = date.fromisoformat(value)
         except ValueError:
             return value
+        return start_of_day(_not_before_1900(day))  # day 1 in Hannover is not one in UTC
     return value
 
 
-BusinessTime = Annotated[AwareDatetime, BeforeValidator(_date_means_midnight)]
+BusinessTime = Annotated[
+    AwareDatetime, BeforeValidator(_date_means_midnight), AfterValidator(_not_before_1900)
+]
 """When something happened in the world: an ISO instant with its offset, or a plain date
-(the start of that day in Hannover). Commands carry it as ``occurred_at``."""
+(the start of that day in Hannover), not before 1900 (year 1 at +01:00 is before year 1
+in UTC, which neither Python nor the answer's schema can write). Commands carry it as
+``occurred_at``."""
 
 # How far ahead of the clock an occurrence may be dated: a command records what happened,
 # so only clock skew between the caller and the service is tolerated.

@@ -213,6 +213,20 @@ async def saving_a_site_writes_what_its_rules_change_and_nothing_else(b: Backend
     assert await b.store.get_site(stranger.site_id) is None
 
 
+async def a_plan_dropped_before_it_opened_is_saved_closed_without_an_operator(
+    b: Backend,
+) -> None:
+    plan = Site.plan(name="Modulbau Bemerode", pillar=Pillar.WOHNHEIM, district=6, capacity=96)
+    await b.store.add_site(plan)
+    dropped = await b.store.get_site(plan.site_id, for_update=True)
+    assert dropped is not None
+    dropped.close()
+    await b.store.save_site(dropped)
+    read = await b.store.get_site(plan.site_id)
+    assert read is not None
+    assert (read.status, read.operator) == (SiteStatus.CLOSED, None)
+
+
 async def several_sites_are_read_in_id_order_unknown_ones_left_out(b: Backend) -> None:
     sites = [an_open_site() for _ in range(3)]
     for site in sites:
@@ -498,6 +512,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     a_site_reads_back_as_added_with_its_flats_free_and_in_order,
     a_taken_site_id_is_already_recorded,
     saving_a_site_writes_what_its_rules_change_and_nothing_else,
+    a_plan_dropped_before_it_opened_is_saved_closed_without_an_operator,
     several_sites_are_read_in_id_order_unknown_ones_left_out,
     a_holding_shifts_by_its_difference_on_the_stored_figures,
     a_holding_shifts_only_if_open_when_asked,

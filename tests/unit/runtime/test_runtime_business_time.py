@@ -56,6 +56,13 @@ def test_a_plain_date_means_the_start_of_that_day_in_hannover() -> None:
         TypeAdapter(BusinessTime).validate_python("2015-10-12T08:00:00")  # no offset
 
 
+@pytest.mark.parametrize("ancient", ["0001-01-01", "0001-01-01T00:00:00+01:00", "1899-12-31"])
+def test_a_business_time_before_1900_is_refused(ancient: str) -> None:
+    with pytest.raises(ValidationError, match="not before 1900-01-01"):
+        TypeAdapter(BusinessTime).validate_python(ancient)
+    assert TypeAdapter(BusinessTime).validate_python("1900-01-01T12:00:00+01:00")
+
+
 def test_a_command_without_a_date_happened_now_and_one_in_the_future_is_refused() -> None:
     clock = SimulatedClock(START)
     assert occurred(None, clock) == START
