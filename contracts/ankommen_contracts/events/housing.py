@@ -56,11 +56,14 @@ MAX_DAILY_RATE = Decimal("1000")
 MAX_MONTHLY_FIXED_COST = Decimal("10000000")
 
 
-def _daily_rate(description: str) -> Any:
+def daily_rate_field(description: str) -> Any:
+    """A daily rate per occupied place (Tagessatz): the events' field, and the commands' that
+    raise them."""
     return Field(default=None, ge=0, le=MAX_DAILY_RATE, decimal_places=2, description=description)
 
 
-def _monthly_fixed_cost() -> Any:
+def monthly_fixed_cost_field() -> Any:
+    """A monthly lump sum: the events' field, and the commands' that raise them."""
     return Field(
         default=None,
         ge=0,
@@ -228,11 +231,11 @@ class ShelterOpened(_SiteEvent):
         description="Flats (Wohnungen) of the site, each let to one household; empty: the "
         "site's places are shared rooms",
     )
-    daily_rate: Decimal | None = _daily_rate(
+    daily_rate: Decimal | None = daily_rate_field(
         "Euros per occupied place and day (Tagessatz), in force from the opening day; null "
         "if not agreed yet"
     )
-    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
+    monthly_fixed_cost: Decimal | None = monthly_fixed_cost_field()
 
     @model_validator(mode="after")
     def _units_hold_the_places(self) -> Self:
@@ -250,10 +253,10 @@ class ShelterRateChanged(_SiteEvent):
 
     TYPE: ClassVar[str] = "ShelterRateChanged"
 
-    daily_rate: Decimal | None = _daily_rate(
+    daily_rate: Decimal | None = daily_rate_field(
         "Euros per occupied place and day (Tagessatz) from valid_from; null: no daily rate"
     )
-    monthly_fixed_cost: Decimal | None = _monthly_fixed_cost()
+    monthly_fixed_cost: Decimal | None = monthly_fixed_cost_field()
     valid_from: date = Field(description="First day the new rate applies (Hannover's calendar)")
 
 

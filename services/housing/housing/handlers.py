@@ -36,12 +36,12 @@ from ankommen_contracts.events.allocation import (
     RefugeeDeparted,
 )
 from ankommen_contracts.events.housing import (
-    MAX_DAILY_RATE,
-    MAX_MONTHLY_FIXED_COST,
     CapacityChangeReason,
     CheckOutReason,
     ClosingReason,
     ReleaseReason,
+    daily_rate_field,
+    monthly_fixed_cost_field,
 )
 from ankommen_contracts.events.integration import ErasureRequested, MoveOutCompleted
 from ankommen_runtime import Conflict, NotFound, Tx, Uow, commands
@@ -123,22 +123,13 @@ class _SiteFields(Dated):
 
 
 class Rates(Command):
-    """What the city pays for a site (Kostentabelle); neither is required."""
+    """What the city pays for a site (Kostentabelle), as its events carry it; neither is
+    required."""
 
-    daily_rate: Decimal | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_DAILY_RATE,
-        decimal_places=2,
-        description="Euros per occupied place and day (Tagessatz); null: none agreed",
+    daily_rate: Decimal | None = daily_rate_field(
+        "Euros per occupied place and day (Tagessatz); null: none agreed"
     )
-    monthly_fixed_cost: Decimal | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_MONTHLY_FIXED_COST,
-        decimal_places=2,
-        description="Euros per month as a lump sum (rent, operator contract); null: none",
-    )
+    monthly_fixed_cost: Decimal | None = monthly_fixed_cost_field()
 
 
 class OpenSite(_SiteFields, Rates):
