@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from . import charts
-from .domain.outlook import scenario_label
+from .domain.outlook import SCENARIO_COLUMN
 from .domain.tables import Column, Table, ViewResult
 
 UI: dict[str, dict[str, str]] = {
@@ -143,7 +143,7 @@ def _chart(table: Table, lang: str) -> Markup:
 
 
 _env.globals["chart"] = _chart
-_env.globals["scenario_label"] = scenario_label
+_env.globals["scenario_label"] = SCENARIO_COLUMN.name_of
 
 
 def page(template: str, lang: str = "de", **context: Any) -> str:

@@ -36,11 +36,14 @@ SCENARIO_LABELS = {
     TREND: ("Trend", "trend"),
 }
 """Each intake scenario's name for readers (German, English); the keys stay in the data."""
-
-
-def scenario_label(key: str, lang: str = "de") -> str:
-    de, en = SCENARIO_LABELS.get(key, (key, key))
-    return de if lang == "de" else en
+SCENARIO_COLUMN = Column(
+    "scenario",
+    "Szenario",
+    "Scenario",
+    "text",
+    names=tuple((k, de, en) for k, (de, en) in SCENARIO_LABELS.items()),
+)
+"""The scenario of a row; ``SCENARIO_COLUMN.name_of(key, lang)`` names one for readers."""
 
 
 RECENT_WEEKS = 8
@@ -220,13 +223,7 @@ def outlook(
         "Wann reichen die Plätze nicht mehr?",
         "When do places run out?",
         (
-            Column(
-                "scenario",
-                "Szenario",
-                "Scenario",
-                "text",
-                names=tuple((k, de, en) for k, (de, en) in SCENARIO_LABELS.items()),
-            ),
+            SCENARIO_COLUMN,
             Column("intake_per_week", "Zugang je Woche", "Intake per week"),
             Column(
                 "intake_change_per_week",
