@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ import asyncpg
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_local.infra import Endpoints
+from ankommen_local.util import free_port
 from ankommen_runtime.kafka import ensure_topics
 from ankommen_runtime.topology import service_topologies, topics_of
 
@@ -245,13 +245,6 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Child:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import reporting.app
 import uvicorn
 from ankommen_local.infra import Endpoints
+from ankommen_local.util import free_port
 from ankommen_runtime.settings import ServiceSettings
 from reporting import store
 from reporting.domain.facts import fact_row
@@ -23,12 +23,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from city import city
 
 ARTIFACTS = Path(os.environ.get("ANKOMMEN_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,7 +46,7 @@ async def served(
             consumer_group="browser",
         )
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     for _ in range(600):

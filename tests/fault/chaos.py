@@ -45,7 +45,8 @@ import asyncpg
 import housing.handlers as housing_handlers
 import httpx
 from aiokafka import AIOKafkaProducer
-from ankommen_local.supervisor import ServiceProcess
+from ankommen_local.supervisor import ServiceProcess, start_all
+from ankommen_local.util import free_port, free_ports
 from ankommen_runtime.local_issuer import local_tool_headers
 from ankommen_runtime.topics import dead_letter_topic, event_topic
 from harness import (
@@ -62,7 +63,6 @@ from harness import (
     unexpected_errors,
     until,
 )
-from proxy import free_port
 from reporting.domain.facts import REPORTED
 
 # The event types each consuming service handles (its subscription), from its own code.
@@ -187,12 +187,11 @@ class Chaos:
     async def start_services(self) -> None:
         for name in SERVICES:
             self.replicas[name] = [
-                self._service(name, free_port(), replica=n) for n in range(1, REPLICAS + 1)
+                self._service(name, port, replica=n)
+                for n, port in enumerate(free_ports(REPLICAS), start=1)
             ]
-            for proc in self.replicas[name]:
-                proc.start()
-        for proc in self.all_procs():
-            await asyncio.to_thread(proc.wait_ready, 120)
+        # All or none: replicas of a failed start would outlive the test, holding ports.
+        await asyncio.to_thread(start_all, self.all_procs(), 120)
 
     def stop_services(self) -> None:
         for proc in self.all_procs():

@@ -35,9 +35,9 @@ from ankommen_contracts import InvalidEvent, UnknownEventType, decode
 from ankommen_local import kafka, postgres, stack
 from ankommen_local.config import SERVICES, Settings
 from ankommen_local.supervisor import ServiceProcess, service_env
-from ankommen_local.util import run_sync
+from ankommen_local.util import free_port, run_sync
 from ankommen_runtime.kafka_clients import partitions_of
-from proxy import Proxy, free_port
+from proxy import Proxy
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / ".state" / "chaos-runs"

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ankommen_local.util import free_port
 
 
 class Proxy:

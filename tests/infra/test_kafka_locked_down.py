@@ -9,7 +9,6 @@ ankommen_runtime.topology).
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -25,21 +24,11 @@ from aiokafka.errors import (
 )
 from ankommen_local import kafka, kafka_acls, stack
 from ankommen_local.config import REPO_ROOT, Settings
+from ankommen_local.util import free_ports
 
 pytestmark = pytest.mark.integration
 
 EVENT_TOPICS = ("allocation.events", "housing.events", "integration.events", "volunteers.events")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _borrow_jars(own: Settings) -> None:
@@ -60,7 +49,7 @@ def _borrow_jars(own: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    kafka_port, controller_port, pg_port = _free_ports(3)
+    kafka_port, controller_port, pg_port = free_ports(3)
     own = Settings(
         state_dir=tmp_path_factory.mktemp("sasl") / "state",
         kafka_port=kafka_port,

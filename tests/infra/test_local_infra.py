@@ -7,7 +7,6 @@ tests run against them). The stop/start round trip runs on its own state dir and
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ankommen_local import kafka, postgres, stack
 from ankommen_local.cli import app
 from ankommen_local.config import SERVICES, TOPICS, Settings
 from ankommen_local.infra import selected_backend
-from ankommen_local.util import pid_alive
+from ankommen_local.util import free_ports, pid_alive
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
@@ -102,17 +101,6 @@ def test_env_prints_exports_for_every_service(native: tuple[Settings, stack.UpRe
         ) in lines
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _processes_under(path: Path) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -130,7 +118,7 @@ def test_round_trip_on_a_separate_state_dir(
     native: tuple[Settings, stack.UpReport], tmp_path: Path
 ) -> None:
     shared, _ = native
-    kafka_port, controller_port, pg_port = _free_ports(3)
+    kafka_port, controller_port, pg_port = free_ports(3)
     own = Settings(
         state_dir=tmp_path / "state",
         kafka_port=kafka_port,

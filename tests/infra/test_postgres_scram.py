@@ -7,7 +7,6 @@ before this change, `trust`) is never restarted or re-initialised.
 from __future__ import annotations
 
 import shutil
-import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -19,15 +18,10 @@ from ankommen_local import postgres, stack
 from ankommen_local.cli import app
 from ankommen_local.config import SERVICES, Settings
 from ankommen_local.infra import endpoints_of, external_endpoints
+from ankommen_local.util import free_port
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +32,9 @@ def cluster() -> Iterator[Settings]:
     base.chmod(0o711)
     own = Settings(
         state_dir=base / "s",
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        pg_port=_free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        pg_port=free_port(),
     )
     try:
         stack.up(own, components=("postgres",))

@@ -4,7 +4,6 @@ PostgreSQL (never ``make demo`` itself): its October 2015 weeks carry October 20
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -12,13 +11,8 @@ from pathlib import Path
 from ankommen_local import demo
 from ankommen_local.config import SERVICES
 from ankommen_local.infra import Endpoints
+from ankommen_local.util import free_port
 from support import read_events
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_the_demo_replays_october_2015_with_october_2015_dates_in_its_events(

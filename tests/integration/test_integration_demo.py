@@ -6,7 +6,6 @@ handed over, through integration's HTTP API."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,14 +13,9 @@ import httpx
 from ankommen_local import demo
 from ankommen_local.config import SERVICES
 from ankommen_local.infra import Endpoints
+from ankommen_local.util import free_port
 from ankommen_runtime.local_issuer import LocalIssuer
 from support import read_events
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_the_demo_moves_a_family_out_and_hands_its_case_over(

@@ -16,23 +16,12 @@ import pytest
 from ankommen_local.config import REPO_ROOT, SERVICES
 from ankommen_local.infra import Endpoints
 from ankommen_local.scenario.cli import drop_run
-from ankommen_local.util import cmdline, free_port, port_open, run_sync
+from ankommen_local.util import cmdline, free_ports, port_open, run_sync
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 STARTED_WITHIN = 120.0  # five services' start and migrations on a busy 2-core machine
 STOPPED_WITHIN = 30.0  # each service has 20 s for its shutdown (ServiceProcess.stop)
-
-
-def _consecutive_ports() -> int:
-    """The first of five free ports in a row (the CLI's ``--port-base``)."""
-    for _ in range(50):
-        base = free_port()
-        if base + len(SERVICES) < 65536 and not any(
-            port_open("127.0.0.1", base + i) for i in range(len(SERVICES))
-        ):
-            return base
-    raise RuntimeError("no five free ports in a row")
 
 
 def _kill_left_behind(ports: list[int]) -> None:
@@ -45,7 +34,7 @@ def _kill_left_behind(ports: list[int]) -> None:
 def test_a_terminated_scenario_run_stops_every_service_it_started(
     infra: Endpoints, tmp_path: Path
 ) -> None:
-    base, run = _consecutive_ports(), f"term{uuid.uuid4().hex[:8]}"
+    base, run = free_ports(len(SERVICES), in_a_row=True)[0], f"term{uuid.uuid4().hex[:8]}"
     ports = [base + i for i in range(len(SERVICES))]
     env = {
         **os.environ,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import kafka, postgres, stack
 from .config import KAFKA_VERSION, SERVICES, TOPICS, Settings
-from .util import InfraError, run_sync
+from .util import InfraError, free_port, run_sync
 
 BACKENDS = ("native", "testcontainers", "external", "auto")
 DOCKER_PROBE_TIMEOUT = 5.0
@@ -114,12 +113,6 @@ def external_endpoints() -> Endpoints:
         ) from exc
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def kafka_container_env(host_port: int) -> dict[str, str]:
     """apache/kafka's settings for one KRaft node, as the native server.properties has them.
 
@@ -169,7 +162,7 @@ def _containers() -> Iterator[Endpoints]:
     except ImportError:  # older layouts
         from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef]
 
-    host_port = _free_port()
+    host_port = free_port()
     kafka_node = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, host_port)
     for key, value in kafka_container_env(host_port).items():
         kafka_node = kafka_node.with_env(key, value)

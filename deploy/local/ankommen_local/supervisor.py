@@ -122,7 +122,7 @@ class ServiceProcess:
             return "(no log)"
 
 
-def start_all(procs: list[ServiceProcess]) -> None:
+def start_all(procs: list[ServiceProcess], timeout: float = 90.0) -> None:
     """Start every process and wait until each is ready: all of them, or none.
 
     The services run in sessions of their own, so a caller that fails half way (a service
@@ -132,7 +132,7 @@ def start_all(procs: list[ServiceProcess]) -> None:
         for proc in procs:
             proc.start()
         for proc in procs:
-            proc.wait_ready()
+            proc.wait_ready(timeout)
     except BaseException:
         for proc in procs:
             proc.stop()

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -86,12 +87,69 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (the OS picks it), for a test's own process."""
+# Ports a test or bench hands to a server it starts are chosen below the kernel's ephemeral
+# range: a port chosen from inside it is free only until the server binds it, and in the
+# seconds a process takes to start, an outgoing connection (a client of Kafka or
+# PostgreSQL) may take it as its local port (the short chaos run's restarted replica met
+# "address already in use" that way). Handed out once per process; pytest-xdist's workers
+# each choose from a slice of their own, so two workers never choose the same port.
+_BELOW_EPHEMERAL_FROM = 20000
+_handed_out: set[int] = set()
+_picking = threading.Lock()
+_random = random.Random()  # not the scenario's seeded one
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _slice(low: int, high: int) -> range:
+    """This process's share of ``[low, high)``: one slice per pytest-xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.isdigit() or workers < 2:
+        return range(low, high)
+    width = (high - low) // workers
+    start = low + int(worker) % workers * width
+    return range(start, start + width)
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, host: str = "127.0.0.1", *, in_a_row: bool = False) -> list[int]:
+    """``count`` TCP ports nothing listens on now, none handed out before by this process,
+    and none the OS gives an outgoing connection (below its ephemeral range): for servers a
+    test, bench or run starts itself. ``in_a_row``: consecutive ports (the scenario CLI's
+    ``--port-base``)."""
+    candidates = _slice(_BELOW_EPHEMERAL_FROM, min(_ephemeral_start(), 65536))
+    if len(candidates) < count:
+        raise InfraError(f"no room for {count} ports below the ephemeral range")
+    with _picking:
+        for _ in range(200):
+            if in_a_row:
+                first = _random.randrange(candidates.start, candidates.stop - count + 1)
+                ports = list(range(first, first + count))
+            else:
+                ports = _random.sample(candidates, count)
+            if not _handed_out.intersection(ports) and all(_bindable(host, p) for p in ports):
+                _handed_out.update(ports)
+                return ports
+    raise InfraError(f"found no {count} free ports in {candidates}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """One port as :func:`free_ports` chooses them."""
+    return free_ports(1, host)[0]
 
 
 def tail(path: Path, lines: int = 40) -> str:
