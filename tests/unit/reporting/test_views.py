@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from ankommen_contracts import Pillar
@@ -75,6 +76,73 @@ def test_the_order_events_arrive_in_across_topics_changes_no_view() -> None:
         redelivered = shuffled + shuffled[: len(shuffled) // 3]  # some twice
         ledger = Ledger.fold(redelivered, as_of=date(2015, 3, 31))
         assert {k: build(ledger, k) for k in VIEWS} == expected, f"interleaving {seed}"
+
+
+def test_a_reservation_dated_before_its_site_opened_counts_there_from_the_opening() -> None:
+    """Housing takes a request dated in the past (a household already in the city); the
+    place it holds counts at its site from when the site exists, and its check-in takes
+    back exactly what it held, not the places of a reservation made after the opening."""
+    s = Scenario()
+    s.on(date(2015, 6, 1))
+    site = s.site(capacity=20)
+    s.on(date(2015, 6, 2))
+    later = s.emit(
+        ho.BedReserved(
+            site_id=site,
+            reservation_id=uuid.uuid4(),
+            household_id=uuid.uuid4(),
+            places=2,
+            expires_at=datetime(2015, 6, 9, tzinfo=UTC),
+        )
+    )
+    s.on(date(2015, 3, 6))  # back-dated: decided in March, before the site opened
+    early = uuid.uuid4()
+    s.emit(
+        ho.BedReserved(
+            site_id=site,
+            reservation_id=early,
+            household_id=uuid.uuid4(),
+            places=5,
+            expires_at=datetime(2015, 6, 3, tzinfo=UTC),
+        )
+    )
+    gone = uuid.uuid4()
+    s.emit(
+        ho.BedReserved(
+            site_id=site,
+            reservation_id=gone,
+            household_id=uuid.uuid4(),
+            places=3,
+            expires_at=datetime(2015, 6, 3, tzinfo=UTC),
+        )
+    )
+    s.on(date(2015, 4, 1)).emit(
+        ho.ReservationReleased(
+            site_id=site,
+            reservation_id=gone,
+            household_id=uuid.uuid4(),
+            places=3,
+            reason=ho.ReleaseReason.CANCELLED,
+        )
+    )
+
+    def reserved(day: date) -> object:
+        return build(Ledger.fold(s.facts, as_of=day), "capacity").notes["total"]["reserved"]
+
+    assert reserved(date(2015, 5, 31)) == 0, "no site yet: its places count nowhere"
+    assert reserved(date(2015, 6, 1)) == 5, "held from the opening; the released one not"
+    assert reserved(date(2015, 6, 2)) == 7
+    s.on(date(2015, 6, 3)).emit(
+        ho.OccupantCheckedIn(
+            site_id=site, household_id=uuid.uuid4(), reservation_id=early, persons=5
+        )
+    )
+    assert reserved(date(2015, 6, 3)) == 2, f"the later reservation ({later.event_id}) holds on"
+    shuffled = s.facts[::-1]
+    assert (
+        build(Ledger.fold(shuffled, as_of=date(2015, 6, 3)), "capacity").notes["total"]["reserved"]
+        == 2
+    )
 
 
 def test_a_fact_survives_its_row_unchanged() -> None:

@@ -33,6 +33,42 @@ def test_the_peak_week_is_within_the_reported_130_to_150(hannover: plan_module.P
     assert date(2015, 10, 1) <= peak <= date(2015, 11, 30)
 
 
+def test_the_stock_at_the_start_was_assigned_over_the_year_before_the_window(
+    hannover: plan_module.Plan,
+) -> None:
+    first = hannover.weeks[0]
+    stock = first.households
+    assert sum(h.size for h in stock if not h.unaccompanied_minor) == first.persons == 700
+    decisions = [h.assigned_on for h in stock]
+    assert None not in decisions
+    window = first.decided_on
+    assert all(window - timedelta(weeks=52) <= d < window for d in decisions if d), decisions
+    assert {d.weekday() for d in decisions if d} == {4}, "Fridays, as the Land decides"
+    assert len(set(decisions)) >= 40, "spread over the year, not one week"
+    families = [h.assigned_on for h in stock if not h.unaccompanied_minor]
+    assert families == sorted(families), "oldest first: exits take the longest stay first"
+    later = [h for w in hannover.weeks[1:] for h in w.households]
+    assert all(h.assigned_on is None for h in later), "the window's own weeks: their Friday"
+
+
+def test_a_stock_household_is_sent_with_its_own_decision_and_bus() -> None:
+    data = plan_module.load("hannover")
+    window = plan_module.build(data, scale=0.1, start=date(2015, 9, 1), end=date(2015, 9, 30))
+    stock, later = window.weeks[0].households[0], window.weeks[1].households[0]
+    assert stock.assigned_on is not None
+    sent = ScenarioRunner._assignment(stock, "quota-2015")
+    assert sent["occurred_at"].startswith(stock.assigned_on.isoformat())
+    assert sent["expected_arrival_at"].startswith(
+        (stock.assigned_on + timedelta(days=3)).isoformat()
+    )
+    assert sent["quota_period_id"] is None, "assigned before the run's quota periods"
+    assert ScenarioRunner._assignment(later, "quota-2015") == {
+        "land_reference": later.land_reference,
+        "quota_period_id": "quota-2015",
+        "members": [m.as_member() for m in later.members],
+    }, "the week's own: the batch's Friday and Monday"
+
+
 def test_nobody_arrives_in_spring_2016(hannover: plan_module.Plan) -> None:
     spring = [w for w in hannover.weeks if date(2016, 3, 1) <= w.monday <= date(2016, 5, 29)]
     assert spring

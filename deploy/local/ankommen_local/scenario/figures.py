@@ -8,7 +8,7 @@ business day (the end of that day in Hannover):
 - unaccompanied minors: view 8 (demographics), ``unaccompanied_minors`` as of the day;
 - "more than six times the 2012 figure": view 3 on both days;
 - the peak week: view 2 (assignments), its ``peak_weeks`` (persons per calendar week of
-  the Land's decision), without the window's first week (the stock at its start);
+  the Land's decision), the window's weeks only (its stock was assigned before it);
 - the named sites open on their dates: view 4 (Notunterkünfte with their opening and
   dissolution days) and, for the named Wohnheime/Wohnprojekte, which no reporting view
   lists, housing's occupancy the day before and on the day (its site count per pillar);
@@ -62,13 +62,14 @@ class Views:
 
     def __init__(self, clients: dict[str, httpx.AsyncClient], tokens: Tokens) -> None:
         self.clients, self.tokens = clients, tokens
-        self.cache: dict[tuple[str, str], Any] = {}
+        self.cache: dict[tuple[str, str, str], Any] = {}  # (view, as of, by)
 
-    async def reporting(self, key: str, on: str = "") -> Any:
-        """Reporting's view ``key`` (internal: unsuppressed) as of ``on`` (default today)."""
-        if (key, on) not in self.cache:
-            params = {"as_of": on} if on else {}
-            self.cache[(key, on)] = await _get(
+    async def reporting(self, key: str, on: str = "", by: str = "") -> Any:
+        """Reporting's view ``key`` (internal: unsuppressed) as of ``on`` (default today),
+        by ``by`` (week or month; default reporting's)."""
+        if (key, on, by) not in self.cache:
+            params = ({"as_of": on} if on else {}) | ({"by": by} if by else {})
+            self.cache[(key, on, by)] = await _get(
                 self.clients["reporting"],
                 self.tokens,
                 Role.COUNCIL_READER,
@@ -76,12 +77,12 @@ class Views:
                 f"/internal/views/{key}",
                 **params,
             )
-        return self.cache[(key, on)]
+        return self.cache[(key, on, by)]
 
     async def housing(self, on: str) -> Any:
         """Housing's occupancy as of ``on`` 00:00 in Hannover."""
-        if ("occupancy", on) not in self.cache:
-            self.cache[("occupancy", on)] = await _get(
+        if ("occupancy", on, "") not in self.cache:
+            self.cache[("occupancy", on, "")] = await _get(
                 self.clients["housing"],
                 self.tokens,
                 Role.HOUSING_STAFF,
@@ -89,7 +90,7 @@ class Views:
                 "/occupancy",
                 as_of=on,
             )
-        return self.cache[("occupancy", on)]
+        return self.cache[("occupancy", on, "")]
 
     async def capacity(self, on: str) -> dict[str, Any]:
         """Reporting's places as of the end of ``on``: ``total`` and ``pillar:<key>``
@@ -162,10 +163,12 @@ async def collect(
             "capacity": capacity,
             "occupancy": occupancy_now,
             "occupancy_on": {
-                on: view for (key, on), view in views.cache.items() if key == "occupancy"
+                on: view for (key, on, _), view in views.cache.items() if key == "occupancy"
             },
             "capacity_on": {
-                on: view for (key, on), view in views.cache.items() if key == "capacity" and on
+                on: view
+                for (key, on, by), view in views.cache.items()
+                if key == "capacity" and on and not by
             },
             "integration": story,
             "reporting_matches_housing": not mismatch and not dated,
@@ -233,12 +236,12 @@ async def _measure(
         now = (await views.capacity(on))["total"]["occupied"]
         return now / then if then else 0.0
     if figure == "peak_week_arrivals":
-        # the window's first batch brings the stock of its start, not one week's arrivals
+        # the window's weeks only: the stock at its start was assigned in the year before
         iso = plan.weeks[0].decided_on.isocalendar()
-        stock_week = f"{iso[0]}-W{iso[1]:02d}"
-        view = await views.reporting("assignments")
-        peaks = [p["persons"] for p in view["notes"]["peak_weeks"] if p["week"] != stock_week]
-        return max(peaks, default=0) / scale
+        first_week = f"{iso[0]}-W{iso[1]:02d}"  # "YYYY-Www" sorts as the weeks do
+        view = await views.reporting("assignments", by="week")
+        weeks = next(t for t in view["tables"] if t["key"] == "assignments")["rows"]
+        return max((w["persons"] for w in weeks if w["period"] >= first_week), default=0) / scale
     if figure == "named_sites_open":
         # the share of the run's named sites shown open (and dissolved) on their days
         due = named_sites_due(plan)

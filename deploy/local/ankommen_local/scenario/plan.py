@@ -14,12 +14,15 @@ import random
 import tomllib
 import uuid
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 SCENARIO_DIR = Path(__file__).parent
+# The stock at the window's start was assigned over the year before it (docs/scenario.md,
+# Assumptions): its decisions fall on the 52 Fridays before the window's first.
+STOCK_WEEKS = 52
 NAMESPACE = uuid.UUID("3b0f5a8e-2c61-4f4c-9d0e-5d4e20152016")
 
 
@@ -89,6 +92,14 @@ class Person:
 class PlannedHousehold:
     land_reference: str
     members: tuple[Person, ...]
+    # The Land's decision for a household of the stock at the window's start, which was
+    # assigned before the window (``_date_the_stock``); None: its week's Friday.
+    assigned_on: date | None = None
+
+    @property
+    def arrives_on(self) -> date | None:
+        """The Monday bus after a stock household's decision; None: its week's Monday."""
+        return self.assigned_on + timedelta(days=3) if self.assigned_on else None
 
     @property
     def size(self) -> int:
@@ -407,6 +418,9 @@ def build(
             week.opens.append(site)
             open_sites.append(site)
             total += size
+        if index == 0:
+            week.households = _date_the_stock(week)
+            living[:] = [h for h in week.households if not h.unaccompanied_minor]
         if coordination and monday >= coordination:
             week.volunteers = round(volunteer_meta["volunteers_per_week"] * min(scale, 1.0))
             week.requests = round(volunteer_meta["requests_per_week"] * min(scale, 1.0))
@@ -422,6 +436,26 @@ def build(
         tolerance=float(meta["tolerance"]),
         data=data,
     )
+
+
+def _date_the_stock(week: Week) -> list[PlannedHousehold]:
+    """The window's first week brings the stock at its start. Those households were
+    assigned before the window, not in its first week: their decisions are spread over
+    the ``STOCK_WEEKS`` Fridays before it (the record gives no dates; oldest first, as
+    exits take the longest stay first). Their places are held at the sites open from the
+    window's start (housing holds a back-dated request from its own clock; reporting
+    counts a reservation dated before its site opened there from the opening). Returns
+    ``week``'s households, the stock's families first (``living``, oldest first)."""
+
+    def spread(households: list[PlannedHousehold]) -> list[PlannedHousehold]:
+        n, friday = len(households), week.decided_on
+        return [
+            replace(h, assigned_on=friday - timedelta(weeks=STOCK_WEEKS - i * STOCK_WEEKS // n))
+            for i, h in enumerate(households)
+        ]
+
+    families = spread([h for h in week.households if not h.unaccompanied_minor])
+    return families + spread([h for h in week.households if h.unaccompanied_minor])
 
 
 def _first(pair: tuple[date, Any]) -> date:

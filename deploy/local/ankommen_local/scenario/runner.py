@@ -46,7 +46,7 @@ from ankommen_runtime.simulation_driver import (
 
 from ..supervisor import KEEP_ALIVE_SECONDS
 from .client import ServiceClient
-from .plan import Plan, SiteSpec, Week
+from .plan import Plan, PlannedHousehold, SiteSpec, Week
 
 SERVICES = ("allocation", "housing", "integration", "volunteers", "reporting")
 CHECK_INS_PER_LIST = 500  # housing's limit for one list at the door
@@ -248,15 +248,13 @@ class ScenarioRunner:
     async def _announce_quota_periods(self) -> None:
         """The Land's Aufnahmequote, one period a year (the weekly quota: the peak rate)."""
         self.quota: dict[int, str] = {}
-        years = sorted(
-            {w.monday.year for w in self.plan.weeks} | {self.plan.weeks[0].decided_on.year}
-        )
-        stock_week = self.plan.weeks[0]
-        for year in years:
-            in_year = [w for w in self.plan.weeks if w.decided_on.year == year]
+        # the window's first week brings its stock, assigned before the window against no
+        # period of the run's: the periods are the years of the other weeks' decisions
+        weeks = self.plan.weeks[1:]
+        for year in sorted({w.decided_on.year for w in weeks}):
+            in_year = [w for w in weeks if w.decided_on.year == year]
             expected = sum(w.persons for w in in_year)
-            # the window's first week brings its stock: no week's intake
-            weekly = max((w.persons for w in in_year if w is not stock_week), default=0)
+            weekly = max((w.persons for w in in_year), default=0)
             # allocation's bounds for a period (Aufnahmesoll ≤ 100,000, Wochenkontingent
             # ≤ 10,000): only the large bench runs reach them; the quota is reported
             # against, never enforced, so a capped one changes no placement
@@ -469,14 +467,7 @@ class ScenarioRunner:
                 json={
                     "occurred_at": friday.isoformat(),
                     "expected_arrival_at": at(week.monday, 8).isoformat(),
-                    "assignments": [
-                        {
-                            "land_reference": h.land_reference,
-                            "quota_period_id": quota,
-                            "members": [m.as_member() for m in h.members],
-                        }
-                        for h in chunk
-                    ],
+                    "assignments": [self._assignment(h, quota) for h in chunk],
                 },
             )
             for item in response.json()["items"]:
@@ -486,8 +477,26 @@ class ScenarioRunner:
             self.tally.persons += h.size
             if not h.unaccompanied_minor:
                 self.sizes[h.land_reference] = h.size
-                self.living[h.land_reference] = week.monday
+                self.living[h.land_reference] = h.arrives_on or week.monday
         return True
+
+    @staticmethod
+    def _assignment(h: PlannedHousehold, quota: str | None) -> dict[str, Any]:
+        """One household of the Land's batch. A household of the window's stock carries its
+        own decision and arrival, before the window (plan: ``_date_the_stock``): it counts
+        in its week in the past, against no quota period of the run's."""
+        assignment: dict[str, Any] = {
+            "land_reference": h.land_reference,
+            "quota_period_id": quota,
+            "members": [m.as_member() for m in h.members],
+        }
+        if h.assigned_on is not None and h.arrives_on is not None:
+            assignment |= {
+                "quota_period_id": None,
+                "occurred_at": at(h.assigned_on, 10).isoformat(),
+                "expected_arrival_at": at(h.arrives_on, 8).isoformat(),
+            }
+        return assignment
 
     async def _after_arrivals(self, week: Week) -> None:
         await self._timed("move_on", self._move_on(week))
@@ -742,12 +751,8 @@ class ScenarioRunner:
         return answered
 
     def _arrived(self, ref: str, week: Week) -> date:
-        """The household's arrival; the stock of the window's first week arrived before
-        the window (a year before, assumed)."""
-        arrived = self.arrivals.pop(ref, week.monday)
-        if arrived == self.plan.weeks[0].monday:
-            return arrived - timedelta(days=365)
-        return arrived
+        """The household's arrival (the stock's before the window: its own bus)."""
+        return self.arrivals.pop(ref, week.monday)
 
     async def _open_cases(self, household_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The open Integrationsmanagement case of each of the households that has one
@@ -900,8 +905,9 @@ class OutlookWatch:
     shortage_site: str | None
     readings: list[dict[str, Any]] = field(default_factory=list)
 
-    # reporting's outlook derives the intake from the last 8 weeks of assignments: the
-    # window's first week brings its whole stock as assignments, so readings start after
+    # reporting's outlook derives the intake from the last 8 weeks of assignments: those
+    # before the window's first are its stock's (assigned over the year before it, not the
+    # run's intake), so readings start after
     RECENT_WEEKS = 8
 
     @classmethod

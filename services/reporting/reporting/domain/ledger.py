@@ -264,6 +264,9 @@ class Ledger:
     first_day: date | None = None
     sites: dict[uuid.UUID, Site] = field(default_factory=dict)
     reservations: dict[uuid.UUID, tuple[uuid.UUID, int, bool]] = field(default_factory=dict)
+    # Reservations dated before their site opened (housing takes a back-dated request):
+    # their places count at the site from when it exists (``_site``), by site.
+    reserved_ahead: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     stays: dict[tuple[uuid.UUID, uuid.UUID], list[Stay]] = field(default_factory=dict)
     households: dict[uuid.UUID, Household] = field(default_factory=dict)
     quota_periods: dict[uuid.UUID, QuotaPeriod] = field(default_factory=dict)
@@ -312,10 +315,19 @@ class Ledger:
 
     # -- housing -------------------------------------------------------------------------
 
-    def _on_ShelterPlanned(self, fact: Fact, d: Any, day: date) -> None:
+    def _site(self, d: Any) -> Site:
+        """The site ``d`` (a planning or opening) is about, new if not known before: with the
+        places of its reservations still held that were dated before it existed."""
         site = self.sites.get(d.site_id)
         if site is None:
             site = self.sites[d.site_id] = Site(d.site_id, d.name, d.pillar, d.district, d.operator)
+            for reservation_id in self.reserved_ahead.pop(d.site_id, ()):
+                _, places, held = self.reservations[reservation_id]
+                site.reserved += places if held else 0
+        return site
+
+    def _on_ShelterPlanned(self, fact: Fact, d: Any, day: date) -> None:
+        site = self._site(d)
         site.name, site.pillar, site.district = d.name, d.pillar, d.district
         site.operator = d.operator or site.operator
         site.planned_capacity = d.planned_capacity
@@ -324,9 +336,7 @@ class Ledger:
         site.kind = _building(d) or site.kind
 
     def _on_ShelterOpened(self, fact: Fact, d: Any, day: date) -> None:
-        site = self.sites.get(d.site_id)
-        if site is None:
-            site = self.sites[d.site_id] = Site(d.site_id, d.name, d.pillar, d.district, d.operator)
+        site = self._site(d)
         site.name, site.pillar, site.district, site.operator = (
             d.name,
             d.pillar,
@@ -385,6 +395,8 @@ class Ledger:
         site = self.sites.get(d.site_id)
         if site is not None:
             site.reserved += d.places
+        else:  # dated before its site opened: counted there from its opening
+            self.reserved_ahead.setdefault(d.site_id, []).append(d.reservation_id)
 
     def _close_reservation(self, reservation_id: uuid.UUID | None) -> None:
         held = self.reservations.get(reservation_id) if reservation_id else None
