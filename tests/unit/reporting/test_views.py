@@ -10,13 +10,14 @@ import pytest
 from ankommen_contracts import Pillar
 from ankommen_contracts.common import Gender
 from ankommen_contracts.events import housing as ho
+from ankommen_contracts.events.integration import Milestone
 from pydantic import ValidationError
 from reporting.app import ReportingSettings
 from reporting.domain import Ledger, build, publish
 from reporting.domain.costs import statement
 from reporting.domain.facts import fact_from_row, fact_row
 from reporting.domain.outlook import Planning, derive, outlook
-from reporting.domain.views import VIEWS
+from reporting.domain.views import MILESTONE_COLUMN, MILESTONE_NAMES, VIEWS
 from scenario import Scenario, row
 
 
@@ -369,3 +370,12 @@ def test_demographics_count_every_member_and_hide_small_groups_when_published() 
     published = publish(view)
     assert row(published.table("origin"), origin="AFG")["persons"] is None
     assert row(published.table("origin"), origin="AFG")["share"] is None
+
+
+def test_every_milestone_has_a_german_and_an_english_name() -> None:
+    assert set(MILESTONE_NAMES) == set(Milestone), "a milestone would show as its key"
+    german = {de for de, _ in MILESTONE_NAMES.values()}
+    assert "language_level" not in german
+    assert MILESTONE_COLUMN.name_of("Sprachniveau erreicht", "de") == "Sprachniveau erreicht"
+    assert MILESTONE_COLUMN.name_of("Sprachniveau erreicht", "en") == "Language level reached"
+    assert MILESTONE_COLUMN.name_of("Alltagskompetenzen", "en") == "Everyday skills"

@@ -16,6 +16,7 @@ from typing import Any
 
 from ankommen_contracts import PILLAR_LABELS, Pillar
 from ankommen_contracts.common import DISTRICT_NAMES, district_label, roll_up
+from ankommen_contracts.events.integration import Milestone
 
 from .calendar import By, Period, period_of, periods, week_of
 from .capacity import SiteCapacity
@@ -447,15 +448,26 @@ def move_outs(ledger: Ledger, by: By) -> ViewResult:
 # -- 6 integration ------------------------------------------------------------------------
 
 
-MILESTONES_DE = {
-    "language_course": "Sprach-/Integrationskurs",
-    "school": "Schule",
-    "kita": "Kita-Platz",
-    "training": "Ausbildung",
-    "work": "Arbeit",
-    "residence_status": "Aufenthaltstitel",
-    "housing": "Eigener Mietvertrag",
+MILESTONE_NAMES: dict[Milestone, tuple[str, str]] = {
+    Milestone.LANGUAGE_COURSE: ("Sprach-/Integrationskurs", "Language or integration course"),
+    Milestone.LANGUAGE_LEVEL: ("Sprachniveau erreicht", "Language level reached"),
+    Milestone.SCHOOL: ("Schule", "School"),
+    Milestone.KITA: ("Kita-Platz", "Kita place"),
+    Milestone.TRAINING: ("Ausbildung", "Vocational training"),
+    Milestone.WORK: ("Arbeit", "Work"),
+    Milestone.RESIDENCE_STATUS: ("Aufenthaltstitel", "Residence status"),
+    Milestone.EVERYDAY_SKILLS: ("Alltagskompetenzen", "Everyday skills"),
+    Milestone.HOUSING: ("Eigener Mietvertrag", "Own tenancy"),
 }
+"""Every milestone's name (German, English). The rows carry the German one (``key`` the
+contract's value), as published; English pages name it in English."""
+MILESTONE_COLUMN = Column(
+    "milestone",
+    "Meilenstein",
+    "Milestone",
+    "text",
+    names=tuple((de, de, en) for de, en in MILESTONE_NAMES.values()),
+)
 
 
 def integration(ledger: Ledger, by: By) -> ViewResult:
@@ -496,7 +508,7 @@ def integration(ledger: Ledger, by: By) -> ViewResult:
     for _, _, milestone, persons in ledger.milestones:
         counts[milestone] += persons
     milestone_rows = [
-        {"milestone": MILESTONES_DE.get(m, m), "key": m, "persons": counts[m]}
+        {"milestone": MILESTONE_NAMES.get(m, (m, m))[0], "key": m, "persons": counts[m]}
         for m in sorted(counts)
     ]
     milestones = Table(
@@ -504,7 +516,7 @@ def integration(ledger: Ledger, by: By) -> ViewResult:
         "Erreichte Meilensteine",
         "Milestones reached",
         (
-            Column("milestone", "Meilenstein", "Milestone", "text"),
+            MILESTONE_COLUMN,
             Column("persons", "Personen", "Persons", "count"),
         ),
         tuple(milestone_rows),
