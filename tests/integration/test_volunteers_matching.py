@@ -64,6 +64,24 @@ async def test_a_request_is_matched_to_the_best_volunteer_and_volunteer_matched_
         hours = {"hours": 1.5, "match_id": match["match_id"]}
         logged = await call(api, "POST", f"/volunteers/{here['volunteer_id']}/hours", hours, 201)
         assert (logged["district"], logged["worked_on"]) == (10, "2016-11-15")
+        sheet = {
+            "lines": [
+                {"volunteer_id": here["volunteer_id"], "hours": 6, "match_id": match["match_id"]},
+                {"volunteer_id": far["volunteer_id"], "hours": 2, "match_id": match["match_id"]},
+            ]
+        }
+        logged_sheet = await call(api, "POST", "/hours", sheet)
+        assert (logged_sheet["logged"], logged_sheet["refused"]) == (1, 1)
+        first, second = logged_sheet["items"]
+        assert (first["outcome"], first["entry"]["district"], first["entry"]["hours"]) == (
+            "logged",
+            10,
+            6,
+        )
+        assert second["outcome"] == "refused"
+        assert "is not volunteer" in second["reason"]
+        malformed = await call(api, "POST", "/hours", {"lines": [{"hours": 1}]}, 422)
+        assert "volunteer_id" in str(malformed["detail"])
         ended = await call(
             api, "POST", f"/matches/{match['match_id']}/end", {"reason": "completed"}
         )
@@ -82,9 +100,10 @@ async def test_a_request_is_matched_to_the_best_volunteer_and_volunteer_matched_
             "VolunteerRegistered",
             "VolunteerMatched",
             "VolunteerHoursLogged",
+            "VolunteerHoursLogged",  # the sheet's line
             "MatchEnded",
         ]
-        assert [e.sequence for e in mine] == [1, 2, 3, 4]
+        assert [e.sequence for e in mine] == [1, 2, 3, 4, 5]
         matched = mine[1].data
         assert (str(matched.match_id), str(matched.request_id), matched.district) == (
             match["match_id"],
@@ -93,7 +112,7 @@ async def test_a_request_is_matched_to_the_best_volunteer_and_volunteer_matched_
         )
         assert matched.skill.value == "accompaniment"
         assert str(matched.matched_on) == "2016-11-15"
-        assert mine[3].data.reason.value == "completed"
+        assert mine[4].data.reason.value == "completed"
         raw = "".join(e.model_dump_json() for e in events)
         assert "Amal" not in raw, "no name in any event"
         assert "example.org" not in raw, "no contact data in any event"

@@ -233,6 +233,55 @@ async def test_hours_on_an_unknown_match_are_not_found_and_not_kept(uow: Uow) ->
     assert (kept(uow).hours, uow.committed) == ([], [])
 
 
+async def test_a_sheet_logs_every_line_it_can_and_refuses_the_others_with_their_reasons(
+    uow: Uow,
+) -> None:
+    helper = a_volunteer(uow, districts=frozenset({9, 10}))
+    other = a_volunteer(uow)
+    match = a_match(uow, helper, a_request(uow, district=10))
+    month_end = date(2016, 11, 14)
+    sheet = handlers.HoursSheet(
+        lines=[
+            handlers.SheetLine(
+                volunteer_id=helper.volunteer_id, hours=8, match_id=match.match_id,
+                worked_on=month_end,
+            ),
+            handlers.SheetLine(volunteer_id=uuid.uuid4(), hours=2, district=3),
+            handlers.SheetLine(
+                volunteer_id=other.volunteer_id, hours=2, district=3, worked_on=TODAY + timedelta(1)
+            ),
+            handlers.SheetLine(volunteer_id=other.volunteer_id, hours=1.5, district=3),
+        ]
+    )  # fmt: skip
+    outcomes = await handlers.log_hours_sheet(uow, sheet, TODAY)
+    assert [o.refused is None for o in outcomes] == [True, False, False, True]
+    assert isinstance(outcomes[1].refused, NotFound)
+    assert "no volunteer" in str(outcomes[1].refused)
+    assert isinstance(outcomes[2].refused, Conflict)
+    assert "in the future" in str(outcomes[2].refused)
+    logged = [outcomes[0].entry, outcomes[3].entry]
+    assert kept(uow).hours == logged
+    assert [(e.district, e.hours, e.worked_on) for e in logged if e] == [
+        (10, 8, month_end),
+        (3, 1.5, TODAY),
+    ]
+    assert published(uow) == ["VolunteerHoursLogged", "VolunteerHoursLogged"]
+
+
+async def test_a_sheet_whose_every_line_is_refused_keeps_and_publishes_nothing(uow: Uow) -> None:
+    volunteer = a_volunteer(uow)
+    line = handlers.SheetLine(volunteer_id=volunteer.volunteer_id, hours=1, match_id=uuid.uuid4())
+    sheet = handlers.HoursSheet(lines=[line])
+    [outcome] = await handlers.log_hours_sheet(uow, sheet, TODAY)
+    assert "no match" in str(outcome.refused)
+    assert (kept(uow).hours, published(uow)) == ([], [])
+
+
+def test_a_sheet_line_without_match_or_district_is_malformed_and_names_the_field() -> None:
+    with pytest.raises(ValueError, match="district is required"):
+        handlers.HoursSheet(lines=[{"volunteer_id": str(uuid.uuid4()), "hours": 1}])
+
+
 # -- initiatives ----------------------------------------------------------------------------
 
 

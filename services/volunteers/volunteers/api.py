@@ -461,6 +461,44 @@ async def log_hours(
     return HoursView.of(await handlers.log_hours(uow, volunteer_id, command, clock.today()))
 
 
+class SheetOutcomeView(BaseModel):
+    volunteer_id: uuid.UUID
+    outcome: str = Field(description="`logged`, or `refused` with the reason")
+    reason: str | None = Field(default=None, description="Why the line was refused")
+    entry: HoursView | None = None
+
+    @classmethod
+    def of(cls, o: handlers.SheetOutcome) -> SheetOutcomeView:
+        if o.refused is not None:
+            return cls(volunteer_id=o.volunteer_id, outcome="refused", reason=str(o.refused))
+        assert o.entry is not None
+        return cls(volunteer_id=o.volunteer_id, outcome="logged", entry=HoursView.of(o.entry))
+
+
+class SheetView(BaseModel):
+    logged: int
+    refused: int
+    items: list[SheetOutcomeView] = Field(description="One per line, in the sheet's order")
+
+
+@volunteers.post("/hours", summary="Log a sheet of hours, many volunteers' at once")
+async def log_hours_sheet(
+    sheet: handlers.HoursSheet, uow: Uow, clock: BusinessClock, actor: Coordinator
+) -> SheetView:
+    """The tandems' hours as the office collects them (Stundenzettel): each line logged as
+    ``POST /volunteers/{id}/hours`` logs one, in one transaction; a line that would be
+    refused there (unknown volunteer or match: 404's reason; a day in the future, before
+    the registration or outside the match: 409's) is refused alone with its reason, the
+    others are logged. A malformed line is a 422 for the whole sheet, naming the line."""
+    outcomes = await handlers.log_hours_sheet(uow, sheet, clock.today())
+    refused = sum(o.refused is not None for o in outcomes)
+    return SheetView(
+        logged=len(outcomes) - refused,
+        refused=refused,
+        items=[SheetOutcomeView.of(o) for o in outcomes],
+    )
+
+
 @volunteers.get("/vetting/expiring", summary="Certificates running out")
 async def expiring(
     reads: Reads,

@@ -211,20 +211,79 @@ async def log_hours(
 ) -> HoursEntry:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
-        match = None
-        if command.match_id is not None:
-            match = await tx.store.get_match(command.match_id)
-            if match is None:
-                raise NotFound(f"no match {command.match_id}")
-        entry = volunteer.log_hours(
-            hours=command.hours,
-            worked_on=command.worked_on or today,
-            today=today,
-            match=match,
-            district=command.district or 0,
-        )
-        await tx.store.add_hours(entry)
+        entry = await _log(tx, volunteer, command, today)
         tx.publish(*volunteer.events)
+    return entry
+
+
+class SheetLine(LogHours):
+    """One line of an hours sheet: one volunteer's hours, as ``/volunteers/{id}/hours``
+    takes them."""
+
+    volunteer_id: uuid.UUID
+
+
+class HoursSheet(Command):
+    """The hours the coordination office collects from the tandems (Stundenzettel), many
+    volunteers' at once."""
+
+    lines: list[SheetLine] = Field(min_length=1, max_length=1000)
+
+
+@dataclass(frozen=True)
+class SheetOutcome:
+    volunteer_id: uuid.UUID
+    entry: HoursEntry | None = None
+    refused: NotFound | Conflict | None = None
+
+
+async def log_hours_sheet(
+    uow: Uow[VolunteersStore], sheet: HoursSheet, today: date
+) -> list[SheetOutcome]:
+    """Log a sheet of hours in one transaction, each line as ``log_hours`` logs one, in the
+    sheet's order; a line that would be refused there (an unknown volunteer or match, a day
+    outside the match or in the future) is refused alone with its reason, the others go
+    on."""
+    async with uow() as tx:
+        # locked in id order, so two sheets that share a volunteer wait for each other
+        volunteers = {
+            v: await tx.store.get_volunteer(v, for_update=True)
+            for v in sorted({line.volunteer_id for line in sheet.lines})
+        }
+        outcomes: list[SheetOutcome] = []
+        for line in sheet.lines:
+            volunteer = volunteers[line.volunteer_id]
+            try:
+                if volunteer is None:
+                    raise NotFound(f"no volunteer {line.volunteer_id}")
+                entry = await _log(tx, volunteer, line, today)
+            except (NotFound, Conflict) as refused:
+                outcomes.append(SheetOutcome(line.volunteer_id, refused=refused))
+                continue
+            outcomes.append(SheetOutcome(line.volunteer_id, entry=entry))
+        for volunteer in volunteers.values():
+            if volunteer is not None:
+                tx.publish(*volunteer.events)
+    return outcomes
+
+
+async def _log(
+    tx: Tx[VolunteersStore], volunteer: Volunteer, command: LogHours, today: date
+) -> HoursEntry:
+    """One entry of ``volunteer``'s hours, kept; its event waits in ``volunteer.events``."""
+    match = None
+    if command.match_id is not None:
+        match = await tx.store.get_match(command.match_id)
+        if match is None:
+            raise NotFound(f"no match {command.match_id}")
+    entry = volunteer.log_hours(
+        hours=command.hours,
+        worked_on=command.worked_on or today,
+        today=today,
+        match=match,
+        district=command.district or 0,
+    )
+    await tx.store.add_hours(entry)
     return entry
 
 
