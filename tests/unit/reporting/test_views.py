@@ -379,3 +379,23 @@ def test_every_milestone_has_a_german_and_an_english_name() -> None:
     assert MILESTONE_COLUMN.name_of("Sprachniveau erreicht", "de") == "Sprachniveau erreicht"
     assert MILESTONE_COLUMN.name_of("Sprachniveau erreicht", "en") == "Language level reached"
     assert MILESTONE_COLUMN.name_of("Alltagskompetenzen", "en") == "Everyday skills"
+
+
+def test_the_places_series_start_with_the_first_site_and_the_assignments_with_the_first() -> None:
+    """A city's stock assigned before its first record (the scenario's, a year before its
+    window's sites open): the assignments count in their weeks, but residents, emergency
+    sites and move-outs do not show a year of empty rows before the city had a place."""
+    s = Scenario()
+    s.on(date(2014, 10, 3)).assigned(3)
+    s.on(date(2015, 9, 21))
+    heim = s.site()
+    hall = s.site(name="Halle 27", pillar=Pillar.NOTUNTERKUNFT, capacity=50)
+    s.check_in(heim, 3)
+    s.check_in(hall, 20)
+    ledger = Ledger.fold(s.facts, as_of=date(2015, 11, 30))
+    series = ("assignments", "residents", "emergency", "move_outs", "halls")
+    first_period = {key: build(ledger, key).tables[0].rows[0]["period"] for key in series}
+    assert first_period["assignments"] == "2014-10"
+    for key in ("residents", "emergency", "move_outs", "halls"):
+        assert first_period[key] == "2015-09", key
+    assert row(build(ledger, "residents").table("residents"), period="2015-09")["total"] == 23

@@ -262,6 +262,9 @@ class Ledger:
 
     as_of: date | None
     first_day: date | None = None
+    sites_since: date | None = None
+    """The first business day a site is known: the places' time series start there (the
+    assignments' may start earlier: a city's stock assigned before its first record)."""
     sites: dict[uuid.UUID, Site] = field(default_factory=dict)
     reservations: dict[uuid.UUID, tuple[uuid.UUID, int, bool]] = field(default_factory=dict)
     # Reservations dated before their site opened (housing takes a back-dated request):
@@ -315,19 +318,21 @@ class Ledger:
 
     # -- housing -------------------------------------------------------------------------
 
-    def _site(self, d: Any) -> Site:
+    def _site(self, d: Any, day: date) -> Site:
         """The site ``d`` (a planning or opening) is about, new if not known before: with the
         places of its reservations still held that were dated before it existed."""
         site = self.sites.get(d.site_id)
         if site is None:
             site = self.sites[d.site_id] = Site(d.site_id, d.name, d.pillar, d.district, d.operator)
+            if self.sites_since is None or day < self.sites_since:
+                self.sites_since = day
             for reservation_id in self.reserved_ahead.pop(d.site_id, ()):
                 _, places, held = self.reservations[reservation_id]
                 site.reserved += places if held else 0
         return site
 
     def _on_ShelterPlanned(self, fact: Fact, d: Any, day: date) -> None:
-        site = self._site(d)
+        site = self._site(d, day)
         site.name, site.pillar, site.district = d.name, d.pillar, d.district
         site.operator = d.operator or site.operator
         site.planned_capacity = d.planned_capacity
@@ -336,7 +341,7 @@ class Ledger:
         site.kind = _building(d) or site.kind
 
     def _on_ShelterOpened(self, fact: Fact, d: Any, day: date) -> None:
-        site = self._site(d)
+        site = self._site(d, day)
         site.name, site.pillar, site.district, site.operator = (
             d.name,
             d.pillar,

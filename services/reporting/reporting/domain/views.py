@@ -47,10 +47,13 @@ def _pillar_cols(kind: str = "count") -> tuple[Column, ...]:
     return tuple(Column(p.value, PILLAR_LABELS[p], PILLAR_EN[p], kind) for p in Pillar)  # type: ignore[arg-type]
 
 
-def _spans(ledger: Ledger, by: By) -> list[tuple[Period, date]]:
-    """The periods up to the as-of day, each with the day its stock figures are taken."""
+def _spans(ledger: Ledger, by: By, *, places: bool = False) -> list[tuple[Period, date]]:
+    """The periods up to the as-of day, each with the day its stock figures are taken; from
+    the first fact, or with ``places`` from the first site (a series of residents or sites
+    before the city had any would be a row of zeros: the scenario's stock is assigned a
+    year before its window's sites open)."""
     last = ledger.last_day()
-    first = ledger.first_day or last
+    first = (ledger.sites_since if places else None) or ledger.first_day or last
     return [(p, min(p.last, last)) for p in periods(first, last, by)]
 
 
@@ -75,7 +78,7 @@ def residents(ledger: Ledger, by: By) -> ViewResult:
         for day, delta in site.occupancy.items():
             by_pillar[site.pillar][day] += delta
     rows = []
-    for period, day in _spans(ledger, by):
+    for period, day in _spans(ledger, by, places=True):
         row: dict[str, Any] = {"period": period.label}
         for pillar in Pillar:
             row[pillar.value] = max(_sum_to(by_pillar[pillar], day), 0)
@@ -267,7 +270,7 @@ def emergency(ledger: Ledger, by: By) -> ViewResult:
     sites = [s for s in ledger.sites.values() if s.pillar is Pillar.NOTUNTERKUNFT]
     ids = {s.site_id for s in sites}
     rows = []
-    for period, day in _spans(ledger, by):
+    for period, day in _spans(ledger, by, places=True):
         rows.append(
             {
                 "period": period.label,
@@ -352,7 +355,7 @@ def emergency(ledger: Ledger, by: By) -> ViewResult:
 def move_outs(ledger: Ledger, by: By) -> ViewResult:
     done = [m for m in ledger.move_outs.values() if m.completed]
     rows = []
-    for period, day in _spans(ledger, by):
+    for period, day in _spans(ledger, by, places=True):
         inside = [m for m in done if period.first <= m.on <= day]
         rows.append(
             {
@@ -736,7 +739,7 @@ def halls(ledger: Ledger, by: By) -> ViewResult:
             ),
             "residents": sum(residents_on(s, end) for s in sites),
         }
-        for period, end in _spans(ledger, by)
+        for period, end in _spans(ledger, by, places=True)
     ]
     series = Table(
         "series",
