@@ -314,8 +314,9 @@ def execute(
             f"{tally.moved_on} moved on into Wohnungen/Wohnprojekte, {tally.moved_out} moved out "
             f"(integration), {tally.departed} departures, {tally.milestones} milestones, "
             f"{tally.handovers} handovers, {tally.sites_opened} sites opened, "
-            f"{tally.sites_closed} closed, {tally.volunteers} volunteers, {tally.requests} "
-            f"requests, {tally.matches} matches; nobody homeless in {tally.homeless_checks} "
+            f"{tally.sites_closed} closed, {tally.volunteers} volunteers ({tally.vetted} "
+            f"vetted), {tally.requests} requests, {tally.matches} matches, {tally.hours:g} "
+            f"hours logged; nobody homeless in {tally.homeless_checks} "
             f"checks; reporting = housing: {result['reporting_matches_housing']}"
         )
         story = result["integration"]

@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
+from ankommen_contracts import Skill
 from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import CITY_TZ
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
@@ -63,7 +64,36 @@ SITE_CAPACITY_MAX = 5000  # housing's largest site (places)
 QUOTA_PERSONS_MAX = 100_000  # allocation's bound for a quota period's expected persons
 WEEKLY_QUOTA_MAX = 10_000  # and for its weekly quota
 LANGUAGES = {"SYR": "ar", "IRQ": "ar", "SDN": "ar", "AFG": "fa", "IRN": "fa", "ERI": "ti"}
-SKILLS = ["translation", "language_tutoring", "accompaniment", "everyday_help", "job_search"]
+SKILLS = [s.value for s in Skill]
+REQUEST_HOURS = 2  # a support request's hours a week
+SHEET_LIMIT = 1000  # lines of one hours sheet (volunteers' bound)
+MSO_EVERY = 10  # every tenth volunteer comes through a migrant organisation (MiSO, assumed)
+CERTIFICATE_AGE = timedelta(days=28)  # how old a volunteer's certificate is when shown
+
+
+def month_sheet(tandems: dict[str, tuple[str, date, int]], monday: date) -> list[dict[str, Any]]:
+    """The hours sheet entered in the step of ``monday`` if it is a month's first (else
+    none): one line per tandem (match id -> volunteer, matched on, hours a week) that ran
+    in the month before, its weekly hours for the days it ran then, in quarter hours,
+    dated the month's last day."""
+    if monday.day > 7:
+        return []
+    last = monday.replace(day=1) - timedelta(days=1)
+    first = last.replace(day=1)
+    lines = []
+    for match_id, (volunteer_id, since, per_week) in tandems.items():
+        days = (last - max(since, first)).days + 1
+        hours = round(per_week * days / 7 * 4) / 4
+        if days > 0 and hours > 0:
+            lines.append(
+                {
+                    "volunteer_id": volunteer_id,
+                    "match_id": match_id,
+                    "hours": hours,
+                    "worked_on": last.isoformat(),
+                }
+            )
+    return lines
 
 
 class Homeless(RuntimeError):
@@ -109,8 +139,10 @@ class Tally:
     milestones: int = 0
     handovers: int = 0
     volunteers: int = 0
+    vetted: int = 0
     requests: int = 0
     matches: int = 0
+    hours: float = 0.0
     max_step_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     # per year of the steps: "steps", "seconds" (wall) and each phase's seconds, to see
@@ -158,6 +190,7 @@ class ScenarioRunner:
         self._step_households = 0
         self.expired: set[str] = set()  # reservations housing answered have expired
         self.part_ids: dict[str, list[str]] = {}  # a site opened in parts: their ids
+        self.tandems: dict[str, tuple[str, date, int]] = {}  # match: volunteer, since, h/week
         self.watch = OutlookWatch.of(plan)
         self._year: dict[str, float] = {}  # the current step's year in tally.year_seconds
 
@@ -246,7 +279,8 @@ class ScenarioRunner:
         return self.tally
 
     async def _announce_quota_periods(self) -> None:
-        """The Land's Aufnahmequote, one period a year (the weekly quota: the peak rate)."""
+        """The Land's Aufnahmequote, one period a year: the year's planned arrivals, and
+        their even share a week as the Wochenkontingent (docs/scenario.md, Assumptions)."""
         self.quota: dict[int, str] = {}
         # the window's first week brings its stock, assigned before the window against no
         # period of the run's: the periods are the years of the other weeks' decisions
@@ -254,7 +288,7 @@ class ScenarioRunner:
         for year in sorted({w.decided_on.year for w in weeks}):
             in_year = [w for w in weeks if w.decided_on.year == year]
             expected = sum(w.persons for w in in_year)
-            weekly = max((w.persons for w in in_year), default=0)
+            weekly = round(expected / len(in_year))
             # allocation's bounds for a period (Aufnahmesoll ≤ 100,000, Wochenkontingent
             # ≤ 10,000): only the large bench runs reach them; the quota is reported
             # against, never enforced, so a capped one changes no placement
@@ -791,37 +825,56 @@ class ScenarioRunner:
     # -- volunteers -------------------------------------------------------------------------
 
     async def _volunteers(self, week: Week) -> None:
+        """The Koordinierungsstelle's week: the month's hours sheet (in a month's first
+        step), new volunteers (those offering work with children show their extended
+        police certificate), new requests, each matched at once where someone fits."""
+        await self._hours_sheet(week)
         n = self.tally.volunteers
         for i in range(week.volunteers):
-            await self._call(
+            skills = [SKILLS[(n + i) % len(SKILLS)], SKILLS[(n + i + 1) % len(SKILLS)]]
+            response = await self._call(
                 "volunteers",
                 "POST",
                 "/volunteers",
                 Role.VOLUNTEER_COORDINATOR,
                 json={
                     "name": f"Freiwillige*r {n + i + 1:05d}",
-                    "skills": [SKILLS[(n + i) % len(SKILLS)], SKILLS[(n + i + 1) % len(SKILLS)]],
+                    "skills": skills,
                     "languages": ["de", ["ar", "fa", "en", "ti"][(n + i) % 4]],
                     "districts": [((n + i) % 13) + 1, ((n + i + 5) % 13) + 1],
                     "weekdays": ["mon", "wed", "sat"],
                     "hours_per_week": 4,
+                    "mso": (n + i) % MSO_EVERY == 0,
                     "registered_on": week.monday.isoformat(),
                 },
             )
             self.tally.volunteers += 1
+            if any(Skill(s).involves_children for s in skills):
+                await self._call(
+                    "volunteers",
+                    "POST",
+                    f"/volunteers/{response.json()['volunteer_id']}/vetting",
+                    Role.VOLUNTEER_COORDINATOR,
+                    json={
+                        "certificate_issued_on": (week.monday - CERTIFICATE_AGE).isoformat(),
+                        "vetted_on": week.monday.isoformat(),
+                    },
+                )
+                self.tally.vetted += 1
         r = self.tally.requests
         for i in range(week.requests):
+            kind = SKILLS[(r + i) % len(SKILLS)]
             response = await self._call(
                 "volunteers",
                 "POST",
                 "/requests",
                 Role.VOLUNTEER_COORDINATOR,
                 json={
-                    "kind": SKILLS[(r + i) % len(SKILLS)],
+                    "kind": kind,
                     "district": ((r + i) % 13) + 1,
                     "languages": ["de"],
-                    "hours_per_week": 2,
-                    "involves_children": False,
+                    "hours_per_week": REQUEST_HOURS,
+                    "involves_children": Skill(kind).involves_children,
                     "requested_on": week.monday.isoformat(),
                 },
             )
@@ -836,6 +889,28 @@ class ScenarioRunner:
             )
             if match.status_code == 201:
                 self.tally.matches += 1
+                tandem = match.json()
+                self.tandems[tandem["match_id"]] = (
+                    tandem["volunteer_id"],
+                    week.monday,
+                    REQUEST_HOURS,
+                )
+
+    async def _hours_sheet(self, week: Week) -> None:
+        """In a month's first step, the office enters the last month's hours sheet."""
+        lines = month_sheet(self.tandems, week.monday)
+        for start in range(0, len(lines), SHEET_LIMIT):
+            sheet = await self._call(
+                "volunteers",
+                "POST",
+                "/hours",
+                Role.VOLUNTEER_COORDINATOR,
+                json={"lines": lines[start : start + SHEET_LIMIT]},
+            )
+            for item in sheet.json()["items"]:
+                if item["outcome"] != "logged":
+                    raise RuntimeError(f"hours of {item['volunteer_id']} refused: {item['reason']}")
+                self.tally.hours += item["entry"]["hours"]
 
     # -- nobody homeless ---------------------------------------------------------------------
 
