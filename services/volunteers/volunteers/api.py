@@ -469,10 +469,12 @@ class SheetOutcomeView(BaseModel):
 
     @classmethod
     def of(cls, o: handlers.SheetOutcome) -> SheetOutcomeView:
-        if o.refused is not None:
-            return cls(volunteer_id=o.volunteer_id, outcome="refused", reason=str(o.refused))
-        assert o.entry is not None
-        return cls(volunteer_id=o.volunteer_id, outcome="logged", entry=HoursView.of(o.entry))
+        return cls(
+            volunteer_id=o.volunteer_id,
+            outcome="refused" if o.refused else "logged",
+            entry=HoursView.of(o.entry) if o.entry else None,
+            reason=str(o.refused) if o.refused else None,
+        )
 
 
 class SheetView(BaseModel):

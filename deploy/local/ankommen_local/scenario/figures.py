@@ -7,8 +7,8 @@ business day (the end of that day in Hannover):
   ``/internal/views/capacity?as_of=…`` (unsuppressed: a pillar under 5 persons counts);
 - unaccompanied minors: view 8 (demographics), ``unaccompanied_minors`` as of the day;
 - "more than six times the 2012 figure": view 3 on both days;
-- the peak week: view 2 (assignments), its ``peak_weeks`` (persons per calendar week of
-  the Land's decision), the window's weeks only (its stock was assigned before it);
+- the peak week: view 2 (assignments) by week (persons per calendar week of the Land's
+  decision), the window's weeks only (its stock was assigned before it);
 - the named sites open on their dates: view 4 (Notunterkünfte with their opening and
   dissolution days) and, for the named Wohnheime/Wohnprojekte, which no reporting view
   lists, housing's occupancy the day before and on the day (its site count per pillar);
