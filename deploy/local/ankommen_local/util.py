@@ -90,9 +90,10 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 # Ports a test or bench hands to a server it starts are chosen below the kernel's ephemeral
 # range: a port chosen from inside it is free only until the server binds it, and in the
 # seconds a process takes to start, an outgoing connection (a client of Kafka or
-# PostgreSQL) may take it as its local port (the short chaos run's restarted replica met
-# "address already in use" that way). Handed out once per process; pytest-xdist's workers
-# each choose from a slice of their own, so two workers never choose the same port.
+# PostgreSQL) may take it as its local port, or the kernel may offer it to the next
+# choice. Handed out once per process (the short chaos run's restarted replica met
+# "address already in use": another replica of the run had been given its port too);
+# pytest-xdist's workers each choose from a slice of their own.
 _BELOW_EPHEMERAL_FROM = 20000
 _handed_out: set[int] = set()
 _picking = threading.Lock()
