@@ -48,6 +48,7 @@ from ankommen_runtime import Conflict, NotFound, Tx, Uow, commands
 from ankommen_runtime.clock import BusinessTime, occurred
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
+from ankommen_runtime.store import found
 from pydantic import Field, field_validator, model_validator
 
 from .domain import (
@@ -236,9 +237,7 @@ async def _change_site(
     """
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
-        site = await tx.store.get_site(site_id, for_update=True)
-        if site is None:
-            raise NotFound(f"no site {site_id}")
+        site = found(await tx.store.get_site(site_id, for_update=True), f"site {site_id}")
         if site.changed_at is not None and at < site.changed_at:
             raise Conflict(
                 f"occurred_at {at.isoformat()} is before the latest recorded change of site "
@@ -572,9 +571,7 @@ async def _check_in_one(
     """One check-in of a list on the rows the list locked: refused (NotFound, Conflict)
     before anything of it is written; ``homes`` follows the household to its new site."""
     now = occurred(door.occurred_at, tx.clock)
-    reservation = reservations[door.reservation_id]
-    if reservation is None:
-        raise NotFound(f"no reservation {door.reservation_id}")
+    reservation = found(reservations[door.reservation_id], f"reservation {door.reservation_id}")
     site = sites.get(reservation.site_id)
     if site is None:  # a rejection for an unknown site: nowhere to check in
         raise Conflict(f"reservation {door.reservation_id} was rejected (unknown_site)")
@@ -655,9 +652,9 @@ async def resolve_follow_up(
     uow: Uow[HousingStore], follow_up_id: uuid.UUID, command: ResolveFollowUp
 ) -> FollowUp:
     async with uow() as tx:
-        follow_up = await tx.store.get_follow_up(follow_up_id, for_update=True)
-        if follow_up is None:
-            raise NotFound(f"no follow-up {follow_up_id}")
+        follow_up = found(
+            await tx.store.get_follow_up(follow_up_id, for_update=True), f"follow-up {follow_up_id}"
+        )
         follow_up.resolve(command.note, uow.clock.now())
         await tx.store.save_follow_up(follow_up)
     return follow_up

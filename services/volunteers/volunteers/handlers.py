@@ -17,6 +17,7 @@ from ankommen_runtime import Conflict, NotFound, Tx, Uow, commands
 from ankommen_runtime.clock import local_date
 from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.logging import get_logger
+from ankommen_runtime.store import found
 from pydantic import Field, model_validator
 
 from .domain import (
@@ -252,10 +253,8 @@ async def log_hours_sheet(
         }
         outcomes: list[SheetOutcome] = []
         for line in sheet.lines:
-            volunteer = volunteers[line.volunteer_id]
             try:
-                if volunteer is None:
-                    raise NotFound(f"no volunteer {line.volunteer_id}")
+                volunteer = found(volunteers[line.volunteer_id], f"volunteer {line.volunteer_id}")
                 entry = await _log(tx, volunteer, line, today)
             except (NotFound, Conflict) as refused:
                 outcomes.append(SheetOutcome(line.volunteer_id, refused=refused))
@@ -273,9 +272,7 @@ async def _log(
     """One entry of ``volunteer``'s hours, kept; its event waits in ``volunteer.events``."""
     match = None
     if command.match_id is not None:
-        match = await tx.store.get_match(command.match_id)
-        if match is None:
-            raise NotFound(f"no match {command.match_id}")
+        match = found(await tx.store.get_match(command.match_id), f"match {command.match_id}")
     entry = volunteer.log_hours(
         hours=command.hours,
         worked_on=command.worked_on or today,
@@ -289,9 +286,7 @@ async def _log(
 
 async def _locked_volunteer(tx: Tx[VolunteersStore], volunteer_id: uuid.UUID) -> Volunteer:
     volunteer = await tx.store.get_volunteer(volunteer_id, for_update=True)
-    if volunteer is None:
-        raise NotFound(f"no volunteer {volunteer_id}")
-    return volunteer
+    return found(volunteer, f"volunteer {volunteer_id}")
 
 
 # -- initiatives ----------------------------------------------------------------------------
@@ -323,9 +318,10 @@ async def link_initiative(
     uow: Uow[VolunteersStore], initiative_id: uuid.UUID, command: Links
 ) -> Initiative:
     async with uow() as tx:
-        initiative = await tx.store.get_initiative(initiative_id, for_update=True)
-        if initiative is None:
-            raise NotFound(f"no initiative {initiative_id}")
+        initiative = found(
+            await tx.store.get_initiative(initiative_id, for_update=True),
+            f"initiative {initiative_id}",
+        )
         initiative.link(command.districts, command.site_ids)
         await tx.store.save_initiative(initiative)
     return initiative
@@ -389,12 +385,10 @@ async def propose(
 ) -> tuple[SupportRequest, Ranking, int]:
     """The ranked, explained proposals for a request (read only), and how many volunteers
     qualify in all."""
-    request = await reads.get_request(request_id)
-    if request is None:
-        raise NotFound(f"no request {request_id}")
+    request = found(await reads.get_request(request_id), f"request {request_id}")
     reachable = neighbourhood.reachable(request.district)
-    found, qualified = await reads.candidates(request, reachable, today, limit)
-    return request, rank(request, found, neighbourhood, today, limit), qualified
+    candidates, qualified = await reads.candidates(request, reachable, today, limit)
+    return request, rank(request, candidates, neighbourhood, today, limit), qualified
 
 
 class MakeMatch(Command):
@@ -418,16 +412,16 @@ async def make_match(
     if on > today:
         raise Conflict(f"matched_on {on} is in the future")
     async with uow() as tx:
-        request = await tx.store.get_request(request_id, for_update=True)
-        if request is None:
-            raise NotFound(f"no request {request_id}")
+        request = found(
+            await tx.store.get_request(request_id, for_update=True), f"request {request_id}"
+        )
         if request.status is not RequestStatus.OPEN:
             raise Conflict(f"request {request_id} is {request.status.value}, not open")
         volunteer_id = command.volunteer_id
         if volunteer_id is None:
             reachable = neighbourhood.reachable(request.district)
-            found, _ = await tx.store.candidates(request, reachable, on, limit=1)
-            ranking = rank(request, found, neighbourhood, on, limit=1)
+            candidates, _ = await tx.store.candidates(request, reachable, on, limit=1)
+            ranking = rank(request, candidates, neighbourhood, on, limit=1)
             if not ranking.proposals:
                 raise Conflict(
                     f"no volunteer qualifies for request {request_id} (active, "
@@ -459,9 +453,7 @@ async def end_match(
     if on > today:
         raise Conflict(f"ended_on {on} is in the future")
     async with uow() as tx:
-        seen = await tx.store.get_match(match_id)
-        if seen is None:
-            raise NotFound(f"no match {match_id}")
+        seen = found(await tx.store.get_match(match_id), f"match {match_id}")
         request = await tx.store.get_request(seen.request_id, for_update=True)
         volunteer = await _locked_volunteer(tx, seen.volunteer_id)
         match = await tx.store.get_match(match_id, for_update=True)
@@ -480,9 +472,9 @@ async def withdraw_request(
 ) -> SupportRequest:
     """The support is no longer wanted: closed; a running match ends (request_withdrawn)."""
     async with uow() as tx:
-        request = await tx.store.get_request(request_id, for_update=True)
-        if request is None:
-            raise NotFound(f"no request {request_id}")
+        request = found(
+            await tx.store.get_request(request_id, for_update=True), f"request {request_id}"
+        )
         if request.status is RequestStatus.CLOSED:
             raise Conflict(f"request {request_id} is closed already")
         await _close_requests(tx, [request], today)
