@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_local.infra import Endpoints
+from ankommen_local.kafka import delete_topics
 from ankommen_local.util import free_port
 from ankommen_runtime.kafka import ensure_topics
 from ankommen_runtime.topology import service_topologies, topics_of
@@ -232,19 +232,7 @@ class Bench:
         try:
             yield
         finally:
-            await delete_topics(self.ep.kafka_bootstrap, list(topics))
-
-
-async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [n for n in names if n in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
+            await delete_topics(self.ep.kafka_bootstrap, names=topics)
 
 
 class Child:

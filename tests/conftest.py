@@ -7,13 +7,16 @@ testcontainers or external servers (see deploy/local/README.md).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 from ankommen_local.infra import Endpoints, endpoints
+from ankommen_local.kafka import delete_topics
 
 # Folders whose tests start or need servers even without the ``infra`` fixture.
 _SERVER_FOLDERS = ("integration", "e2e", "fault")
@@ -35,10 +38,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+# The topic prefixes this test process handed out (``topic_prefix``). Databases are dropped
+# after each test; topics stayed, and a developer's broker had 1,900 partitions of old
+# test runs, each loaded again at every start.
+_TOPIC_PREFIXES: set[str] = set()
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Endpoints]:
     with endpoints() as ep:
         yield ep
+        # last of all: every service a test started has stopped before this teardown
+        if _TOPIC_PREFIXES:
+            _delete_test_topics(ep.kafka_bootstrap)
+
+
+def _delete_test_topics(bootstrap: str) -> None:
+    """Tidying, not a check: a broker a fault test left down warns, it fails nothing."""
+
+    async def delete() -> None:
+        async with asyncio.timeout(60):
+            await delete_topics(bootstrap, prefixes=_TOPIC_PREFIXES)
+
+    loop = asyncio.new_event_loop()  # its own: the tests' loop is not this fixture's
+    try:
+        loop.run_until_complete(delete())
+    except Exception as exc:  # any failure only leaves topics behind
+        warnings.warn(f"the session's test topics were not deleted: {exc!r}", stacklevel=1)
+    finally:
+        loop.close()
 
 
 @pytest.fixture
@@ -73,5 +101,8 @@ async def database(new_database: Callable[[], Awaitable[str]]) -> str:
 
 @pytest.fixture
 def topic_prefix() -> str:
-    """A namespace of topics for one test: nothing it publishes reaches another test."""
-    return f"t{uuid.uuid4().hex[:10]}."
+    """A namespace of topics for one test: nothing it publishes reaches another test. Its
+    topics are deleted when the test session ends."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    _TOPIC_PREFIXES.add(prefix)
+    return prefix

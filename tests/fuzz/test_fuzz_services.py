@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,9 @@ def _write_report() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_no_generated_request_breaks_the_service_or_its_contract(
-    service: str, infra: Endpoints
+    service: str, infra: Endpoints, topic_prefix: str
 ) -> None:
-    prefix = f"fz{uuid.uuid4().hex[:10]}."
+    prefix = topic_prefix
     create_topics(infra, *(f"{prefix}{topic}" for topic in CONSUMES[service]))
     module = importlib.import_module(f"{service}.app")
     with fresh_database(infra) as dsn:

@@ -26,7 +26,6 @@ from typing import Any
 import asyncpg
 import typer
 import uvloop
-from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_runtime.clock import CITY_TZ
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,6 +33,7 @@ from rich.table import Table
 
 from ..config import REPO_ROOT, SERVICES, Settings
 from ..infra import Endpoints, endpoints_of, external_endpoints
+from ..kafka import delete_topics
 from ..supervisor import SERVICE_PORTS, ServiceProcess, service_env, start_all
 from ..util import stop_on_sigterm
 from . import figures as figures_module
@@ -64,15 +64,8 @@ async def fresh_run(infra: Endpoints, run: str) -> dict[str, str]:
             await admin.execute(f'CREATE DATABASE "{db}" OWNER "{name}"')
     finally:
         await admin.close()
-    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await kafka.start()
-    try:
-        old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
-        if old:
-            await kafka.delete_topics(old)
-            await asyncio.sleep(1)  # deletion is asynchronous on the broker
-    finally:
-        await kafka.close()
+    if await delete_topics(infra.kafka_bootstrap, prefixes=[f"{run}."]):
+        await asyncio.sleep(1)  # deletion is asynchronous on the broker
     return {name: infra.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES}
 
 
@@ -85,14 +78,7 @@ async def drop_run(infra: Endpoints, run: str) -> None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{run}_{name}" WITH (FORCE)')
     finally:
         await admin.close()
-    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await kafka.start()
-    try:
-        old = [t for t in await kafka.list_topics() if t.startswith(f"{run}.")]
-        if old:
-            await kafka.delete_topics(old)
-    finally:
-        await kafka.close()
+    await delete_topics(infra.kafka_bootstrap, prefixes=[f"{run}."])
 
 
 def start_services(
