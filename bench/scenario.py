@@ -47,6 +47,7 @@ from ankommen_local.scenario.runner import Tally, Tokens
 from ankommen_local.util import free_port
 from ankommen_runtime.auth import Role
 from ankommen_runtime.kafka_clients import partitions_of
+from ankommen_runtime.simulation_driver import lags
 
 from .common import Bench, Figure, Result, Target
 
@@ -142,15 +143,18 @@ class Sampler:
         def sample() -> None:
             with httpx.Client(timeout=10) as client:
                 while not stop.wait(SAMPLE_SECONDS):
-                    backlog: dict[str, int] = {}
+                    answers: dict[str, dict[str, Any]] = {}
                     for name, url in urls.items():
                         try:
-                            answer = client.get(
+                            answers[name] = client.get(
                                 f"{url}/_simulation/backlog", headers=headers[name]
                             ).json()
-                            backlog[name] = int(answer["lag"]) + int(answer["outbox"])
-                        except (httpx.HTTPError, KeyError, ValueError) as exc:
+                        except (httpx.HTTPError, ValueError) as exc:
                             self.errors.append(f"{name}: {exc!r}"[:200])
+                    # lag against the ends the other answers report (a service knows
+                    # its writes and commits, not the others')
+                    lag = lags(answers) if len(answers) == len(urls) else {}
+                    backlog = {n: lag[n] + int(a["outbox"]) for n, a in answers.items() if lag}
                     rss = {name: _rss_kb(pid) for name, pid in pids.items()}
                     cpu = {name: _cpu_s(pid) for name, pid in pids.items()}
                     self.samples.append(Sample(time.perf_counter(), backlog, rss, cpu))

@@ -80,6 +80,7 @@ from .metrics import (
     SUBJECTS_HELD,
 )
 from .outbox import refused
+from .positions import Positions
 from .provenance import ProvenanceError, check_provenance
 from .topics import dead_letter_topic, event_topic
 from .tracing import consuming
@@ -871,15 +872,18 @@ def subscribe(
     max_records: int = 500,
     poll_ms: int = 100,
     activity: Activity | None = None,
+    positions: Positions | None = None,
 ) -> None:
     """Declare one batch subscriber for the policy's topics that follows the policy.
 
     ``poll_ms`` is faststream's ``batch_timeout_ms``: how long a poll waits for records
     when none are there (it returns as soon as some arrive), so also how soon the loop
     notices it is asked to stop. Each batch, from its handling to its offsets' commit, is
-    work in progress in ``activity`` (the process's: the barrier's answer waits for it).
+    work in progress in ``activity`` (the process's: the barrier's answer waits for it);
+    each commit is noted in ``positions`` (what the barrier's answer reports).
     """
     activity = activity or Activity()
+    positions = positions or Positions()
     topics = policy.topics
     subscriber = broker.subscriber(
         *topics,
@@ -924,8 +928,10 @@ def subscribe(
             await asyncio.sleep(backoff.delay(failures))
             return
         failures = 0
+        offsets = settled_offsets(records)
         try:
-            await consumer.commit(settled_offsets(records))
+            await consumer.commit(offsets)
+            positions.committed_to(offsets)
         except (KafkaError, IllegalStateError) as exc:
             # A rebalance took the partitions: the new owner re-reads, the inbox dedups.
             log.warning("offset commit failed; events will be redelivered", error=repr(exc))

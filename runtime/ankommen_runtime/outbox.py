@@ -46,6 +46,7 @@ from .metrics import (
     OUTBOX_SEND_FAILURES,
     RELAY_ROUND_FAILURES,
 )
+from .positions import Positions
 
 log = get_logger(__name__)
 
@@ -127,6 +128,7 @@ class OutboxRelay:
         retention_hours: float = 168.0,
         round_seconds: float = 15.0,
         activity: Activity | None = None,
+        positions: Positions | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -138,6 +140,8 @@ class OutboxRelay:
         # Each round counts as work while it runs, and a wake from the moment it is given
         # until a round after it has succeeded: the barrier's answer waits for both.
         self.activity = activity or Activity()
+        # Where each partition ends after this relay's acknowledged writes (the barrier's).
+        self.positions = positions or Positions()
         self._lock_taken = False  # the last round found another replica's relay at work
         # The producer's own partitioner (murmur2 of the key), used for batches built here.
         self._partitioner = DefaultPartitioner()
@@ -253,7 +257,7 @@ class OutboxRelay:
             if self._target_of(row, self._known[row["topic"]]) != target:
                 continue
             try:
-                await self.producer.send_and_wait(
+                written = await self.producer.send_and_wait(
                     row["topic"],
                     value=row["payload"],
                     key=row["subject"].encode(),
@@ -264,6 +268,7 @@ class OutboxRelay:
                 if refused(exc):
                     return acked, (row["id"], f"{type(exc).__name__}: {exc}")
                 return acked, None  # the broker, not the row: next round
+            self.positions.wrote(written.topic, written.partition, written.offset + 1)
             acked.append(i)
         return acked, None
 
@@ -341,6 +346,9 @@ class OutboxRelay:
                 if isinstance(result, BaseException):
                     failures[target] = (first, result)
                     break
+                if result is not None:  # acks=0 would answer None: acks=all never does
+                    # a batch's answer names the offset of its first record
+                    self.positions.wrote(*target, result.offset + len(positions))
                 acked.extend(positions)
         if stopped_at is not None and stop_error is not None:
             # Rows from the one that failed to be placed on are not sent; any partition

@@ -53,6 +53,7 @@ from .kafka_security import broker_security
 from .logging import configure_logging, get_logger
 from .metrics import PERIODIC_ROUNDS
 from .outbox import OutboxRelay
+from .positions import Positions
 from .settings import ServiceSettings
 from .startup import when_reachable
 from .topics import DEAD_LETTERS, EVENTS, TopicConfig, dead_letter_topic
@@ -219,9 +220,9 @@ class Runtime:
             SimulatedClock(settings.simulation_start) if settings.simulation else WallClock()
         )
         self.simulation_lock = asyncio.Lock()
-        self.lag_probe: simulation.LagProbe | None = None
         # consumer batches and relay rounds in progress (the barrier's answer waits on it)
         self.activity = Activity()
+        self.positions = Positions()  # this process's part of the barrier's answer
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -287,15 +288,9 @@ class Runtime:
                 poll_seconds=settings.relay_poll_seconds,
                 retention_hours=settings.outbox_retention_hours,
                 activity=self.activity,
+                positions=self.positions,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if settings.simulation:
-            self.lag_probe = simulation.LagProbe(
-                settings.kafka_bootstrap,
-                settings.group,
-                [settings.topic(sub.source) for sub in spec.subscriptions],
-                **settings.kafka_client_options(),
-            )
         if spec.subscriptions:
             self.broker = new_consumer_broker(
                 settings.kafka_bootstrap, client_id=spec.name, security=broker_security(settings)
@@ -320,9 +315,24 @@ class Runtime:
                 max_records=settings.consumer_batch_size,
                 poll_ms=settings.consumer_poll_ms,
                 activity=self.activity,
+                positions=self.positions,
             )
             await self.broker.start()
             self._tasks.append(asyncio.create_task(policy.run_drain(), name="held-subjects-drain"))
+        if settings.simulation:
+            # Where the topics stood before this process (a restart, a run's earlier
+            # steps): asked once; from here on the relay and the consumer note their own.
+            probe = simulation.LagProbe(
+                settings.kafka_bootstrap,
+                settings.group,
+                [settings.topic(sub.source) for sub in spec.subscriptions],
+                written=[settings.topic(spec.name)] if spec.publishes else [],
+                **settings.kafka_client_options(),
+            )
+            try:
+                self.positions.seed(*await probe.where())
+            finally:
+                await probe.close()
         for hook in spec.on_started:
             await hook(self)
         for task in spec.background:
@@ -397,9 +407,6 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.lag_probe is not None:
-            with contextlib.suppress(Exception):
-                await self.lag_probe.close()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .auth import Actor, Role, allow
@@ -80,39 +82,68 @@ async def save_simulated_now(pool: asyncpg.Pool, now: datetime) -> None:
 
 
 class Backlog(BaseModel):
-    """What a service still has to do before a simulated step is over (the barrier)."""
+    """One service's part of the barrier (``SimulationDriver.settle``): what it has still to
+    publish, where the partitions it knows of end, how far its group has committed, and
+    whether no work of its own ran while this was read (a snapshot of one moment)."""
 
     outbox: int = Field(description="Events recorded but not yet acknowledged by Kafka")
-    lag: int = Field(description="Events on the consumed topics not yet handled (committed)")
-    recorded: int = Field(description="Highest outbox id: grows with every event recorded")
-    handled: int = Field(description="Sum of committed offsets: grows with every event handled")
+    ends: dict[str, int] = Field(
+        description="`topic:partition` -> the next offset: of the partitions its relay "
+        "writes (as acknowledged), and of those it reads as Kafka had them before its "
+        "first answer"
+    )
+    committed: dict[str, int] = Field(
+        description="`topic:partition` -> the offset its consumer group committed (the "
+        "next to read), of every partition it reads"
+    )
+    quiet: bool = Field(
+        description="No consumer batch or relay round ran while the answer was taken"
+    )
 
-    @property
-    def settled(self) -> bool:
-        return self.outbox == 0 and self.lag == 0
+    def caught_up(self, until: Mapping[str, int]) -> bool:
+        """Committed up to ``until`` on every partition of it this service reads."""
+        return all(self.committed[p] >= end for p, end in until.items() if p in self.committed)
 
 
 class LagProbe:
-    """Reads a consumer group's lag: end offsets minus committed offsets, per partition.
-
-    Committed offsets move only after an event's effects committed (the runtime's
-    consumer policy), so lag 0 means every consumed event has been handled. Created on
-    first use and kept for the run: a barrier is asked hundreds of times.
+    """Asks Kafka where the partitions a service writes and reads end, and its consumer
+    group's committed offsets: once, before the service's first barrier answer
+    (``Positions.seed``); from then on the process notes its own writes and commits.
     """
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str], **security: Any) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        topics: list[str],
+        *,
+        written: Sequence[str] = (),
+        **security: Any,
+    ) -> None:
         self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self.written = [t for t in written if t not in topics]
         self.security = security
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._clients = contextlib.AsyncExitStack()
-        self._partitions: list[TopicPartition] = []
+        self._partitions: list[TopicPartition] = []  # of the consumed topics
+        self._written: list[TopicPartition] = []
         self._coordinator: int | None = None  # the group coordinator's broker id
 
     async def lag(self) -> tuple[int, int]:
-        """(events not yet handled, sum of committed offsets)."""
+        """(events not yet handled, sum of committed offsets), of the consumed topics."""
         if not self.topics:
             return 0, 0
+        ends, committed = await self.where()
+        total = handled = 0
+        for tp in self._partitions:
+            total += max(ends[tp] - committed[tp], 0)
+            handled += committed[tp]
+        return total, handled
+
+    async def where(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """The next offset of every partition written or read, and the group's committed
+        offset of every partition read (0 where it has committed none)."""
         if self._admin is None or self._consumer is None:
             async with contextlib.AsyncExitStack() as clients:  # both or neither stay open
                 admin = await clients.enter_async_context(
@@ -123,32 +154,34 @@ class LagProbe:
                 )
                 self._clients = clients.pop_all()
             self._admin, self._consumer = admin, consumer
-        if not self._partitions:
-            described = await self._admin.describe_topics(self.topics)
-            self._partitions = [
-                TopicPartition(t["topic"], p["partition"])
-                for t in described
-                for p in t["partitions"]
-            ]
-            if len({tp.topic for tp in self._partitions}) != len(self.topics):
-                raise RuntimeError(f"consumed topics not all known to Kafka: {self.topics}")
+        if not self._partitions and not self._written:
+            self._partitions = await self._partitions_of(self._admin, self.topics)
+            self._written = await self._partitions_of(self._admin, self.written)
         ends, committed = await self._offsets(self._admin, self._consumer)
-        total = handled = 0
-        for tp, end in ends.items():
+        offsets = {}
+        for tp in self._partitions:
             done = committed.get(tp)
-            offset = done.offset if done is not None and done.offset >= 0 else 0
-            total += max(end - offset, 0)
-            handled += offset
-        return total, handled
+            offsets[tp] = done.offset if done is not None and done.offset >= 0 else 0
+        return ends, offsets
+
+    @staticmethod
+    async def _partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+        if not topics:
+            return []
+        described = await admin.describe_topics(topics)
+        partitions = [
+            TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
+        ]
+        if len({tp.topic for tp in partitions}) != len(topics):
+            raise RuntimeError(f"topics not all known to Kafka: {topics}")
+        return partitions
 
     async def _offsets(
         self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, OffsetAndMetadata]]:
         """End offsets and committed offsets, asked side by side, of the group's coordinator
-        as last found: one round trip instead of three in a row (find the coordinator,
-        fetch the offsets, list the ends), asked by every barrier round of every service.
-        When the answer fails the coordinator is looked up afresh, once: it moves only
-        when brokers come and go."""
+        as last found. When the answer fails the coordinator is looked up afresh, once: it
+        moves only when brokers come and go."""
 
         try:
             return await self._ask(admin, consumer)
@@ -156,11 +189,13 @@ class LagProbe:
             return await self._ask(admin, consumer)  # of the coordinator found afresh
 
     async def _ask(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Any:
+        if not self._partitions:
+            return await consumer.end_offsets(self._written), {}
         if self._coordinator is None:
             self._coordinator = await admin.find_coordinator(self.group)
         try:
             return await asyncio.gather(
-                consumer.end_offsets(self._partitions),
+                consumer.end_offsets(self._partitions + self._written),
                 admin.list_consumer_group_offsets(
                     self.group, group_coordinator_id=self._coordinator, partitions=self._partitions
                 ),
@@ -178,49 +213,48 @@ class LagProbe:
 MAX_BACKLOG_WAIT = 30.0  # seconds an answer may wait for the service's work to run out
 
 
-async def backlog(runtime: Runtime, wait: float = 0.0) -> Backlog:
-    """The barrier's two questions for one service: outbox empty? consumers caught up?
+async def backlog(
+    runtime: Runtime, wait: float = 0.0, until: Mapping[str, int] | None = None
+) -> Backlog:
+    """One service's part of the barrier, taken when no work of its own runs.
 
-    With ``wait`` the answer waits, up to that many seconds, until the answer is "nothing
-    left" or the time is up: it asks again only each time this process's work (consumer
-    batches, relay rounds, ``runtime.activity``) has run out, not on a timer, so the
-    barrier hears of the end of a step's work as soon as it comes and the services are
-    not asked in between. The answer is always the database's and Kafka's."""
-    deadline = asyncio.get_running_loop().time() + wait
+    With ``wait`` the answer waits, up to that many seconds, until this process's work
+    (consumer batches, relay rounds: ``runtime.activity``) has run out with nothing left
+    to publish and, where ``until`` names partitions it reads, its group committed up to
+    those offsets (the ends other services reported in the barrier's round before). It
+    looks again only each time its work has run out, not on a timer, so the barrier hears
+    of the end of a step's work as soon as it comes and the services are not asked in
+    between. Nothing here asks Kafka (``Positions``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
     activity = runtime.activity
     await activity.quiet_since(None, wait)  # a batch or round under way: its end first
     while True:
         seen = activity.quieted
-        answer = await _backlog_now(runtime)
-        remaining = deadline - asyncio.get_running_loop().time()
-        if answer.settled or remaining <= 0:
+        answer = await _backlog_now(runtime, seen)
+        remaining = deadline - loop.time()
+        done = answer.quiet and answer.outbox == 0 and answer.caught_up(until or {})
+        if done or remaining <= 0:
             return answer
         # Something is left that this process has not finished (or not begun: an event on
-        # its way to the consumer): ask again once its work has run out after this answer.
+        # its way to the consumer): look again once its work has run out after this answer.
         if not await activity.quiet_since(seen, remaining):
-            return await _backlog_now(runtime)  # the time is up: as it is now
+            return await _backlog_now(runtime, activity.quieted)  # the time is up: as it is
 
 
-async def _backlog_now(runtime: Runtime) -> Backlog:
+async def _backlog_now(runtime: Runtime, seen: int) -> Backlog:
+    """The outbox's count, then the positions noted: one moment's, when no work began or
+    ended in between (``quiet``; the positions are read without yielding to other work)."""
     assert runtime.pool is not None
-    # Two index lookups (the partial index of unpublished rows, the key's last entry): the
-    # outbox keeps published rows for days, and a scan of them grew with every step of a
-    # long run (16 ms at 12,000 rows, asked ~10 times a barrier).
-    # Both questions at once: a barrier asks every service several times a step. The
-    # answers are not one snapshot either way; the barrier's two equal rounds are.
-    probe = runtime.lag_probe
-    row, (lag, handled) = await asyncio.gather(
-        runtime.pool.fetchrow(
-            """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox,
-                      (SELECT coalesce(max(id), 0) FROM outbox) AS recorded"""
-        ),
-        probe.lag() if probe is not None else _nothing_consumed(),
+    activity = runtime.activity
+    # Two index lookups (the partial index of unpublished rows): the outbox keeps published
+    # rows for days, and a scan of them grew with every step of a long run.
+    outbox = await runtime.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    quiet = activity.running == 0 and activity.quieted == seen
+    positions = runtime.positions
+    return Backlog(
+        outbox=outbox, ends=positions.ends(), committed=positions.committed(), quiet=quiet
     )
-    return Backlog(outbox=row["outbox"], lag=lag, recorded=row["recorded"], handled=handled)
-
-
-async def _nothing_consumed() -> tuple[int, int]:
-    return 0, 0
 
 
 class Advance(BaseModel):
@@ -271,6 +305,27 @@ async def advance(runtime: Runtime, to: datetime) -> dict[str, int]:
         return rounds
 
 
+def _offsets(until: list[str]) -> dict[str, int]:
+    """``topic:partition:offset`` items as ``{"topic:partition": offset}``; 422 if malformed."""
+    offsets: dict[str, int] = {}
+    for item in until:
+        name, _, offset = item.rpartition(":")
+        topic, _, partition = name.rpartition(":")
+        if not (topic and partition.isdigit() and offset.isdigit()):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "until"),
+                        "msg": f"not topic:partition:offset: {item[:200]!r}",
+                        "input": item[:200],
+                    }
+                ]
+            )
+        offsets[name] = max(offsets.get(name, 0), int(offset))
+    return offsets
+
+
 def router() -> APIRouter:
     """The simulation's routes; ``create_service_app`` adds them only in a simulation run."""
     r = APIRouter(prefix="/_simulation", tags=["simulation"])
@@ -297,8 +352,16 @@ def router() -> APIRouter:
                 "(answers at once when nothing is left; 0: as it is now)",
             ),
         ] = 0.0,
+        until: Annotated[
+            list[str] | None,
+            Query(
+                max_length=10_000,
+                description="`topic:partition:offset`, repeated: also wait until the group "
+                "has committed up to these offsets where it reads the partition",
+            ),
+        ] = None,
     ) -> Backlog:
-        return await backlog(_runtime(request), wait)
+        return await backlog(_runtime(request), wait, _offsets(until or []))
 
     @r.post(
         "/clock",

@@ -2,8 +2,9 @@
 
 One simulated *step* (docs/business-time.md): ``POST /_simulation/clock`` on every
 service (each runs its business sweeps up to the new time before answering), then the
-barrier: ask ``GET /_simulation/backlog`` of every service until one full round finds
-every outbox empty and every consumer group caught up. Only then may the scenario send
+barrier: ask ``GET /_simulation/backlog`` of every service until one round finds every
+outbox empty and every consumer group committed to the ends its partitions' writers
+reported (``settle``). Only then may the scenario send
 the next commands or the next advance; that is what makes a run deterministic. Each
 service answers when its own work has run out (``?wait=``), not the moment it is asked,
 so the barrier neither polls on a timer nor oversleeps the end of a step's work.
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 CITY_STAGES = [["allocation", "integration", "volunteers", "reporting"], ["housing"]]
 """The five services' advance order: allocation's and housing's business sweeps feed each
@@ -127,9 +129,15 @@ class SimulationDriver:
         rounds = await self.settle(timeout=timeout)
         return StepCost(advanced - started, time.perf_counter() - advanced, rounds, sweeps)
 
-    async def backlog(self, wait: float = 0.0) -> dict[str, dict[str, int]]:
-        """Every service's backlog; each answer waits up to ``wait`` s for its work to end."""
-        path = f"/_simulation/backlog?wait={wait:.3f}" if wait > 0 else "/_simulation/backlog"
+    async def backlog(
+        self, wait: float = 0.0, until: Mapping[str, int] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Every service's part of the barrier (``simulation.Backlog``); each answer waits up
+        to ``wait`` s for its work to end and, where it reads a partition in ``until``
+        (``topic:partition`` -> offset), for its group to commit up to it."""
+        query: list[tuple[str, str]] = [("wait", f"{wait:.3f}")] if wait > 0 else []
+        query += [("until", f"{p}:{offset}") for p, offset in sorted((until or {}).items())]
+        path = "/_simulation/backlog" + (f"?{urlencode(query)}" if query else "")
         answers = await asyncio.gather(
             *(
                 client.get(path, headers=self.headers[name])
@@ -145,31 +153,72 @@ class SimulationDriver:
     async def settle(self, *, timeout: float = 60.0) -> int:
         """Wait until nothing is left to publish or to handle anywhere; the rounds it took.
 
-        The services are asked one after another, so one round is not a snapshot: an event
-        may move from a consumer's lag into its outbox (or from an outbox onto a topic)
-        between two answers. But every move grows a counter (``recorded``, ``handled``),
-        so two consecutive rounds that both find no backlog *and* the same counters saw a
-        world in which nothing moved: settled. Raises ``NotSettled`` on timeout.
+        One round asks every service for its part (``simulation.Backlog``): its outbox,
+        the ends of the partitions it writes (its relay's acknowledged offsets), its group's
+        committed offsets, each a snapshot of a moment in which none of its work ran. The
+        moments differ, but when every outbox is empty and every reader has committed
+        exactly to its partitions' ends as their writers reported them, no event is on its
+        way: one that was would have been written after its writer's moment and read before
+        its reader's, and then the reader's commit would be past the writer's end. So one
+        such round settles the step, and no service has to ask Kafka for it. Until then the
+        next round tells each service the ends to wait for. Raises ``NotSettled`` on
+        timeout.
         """
         deadline = time.perf_counter() + timeout
         rounds = 0
-        previous: dict[str, dict[str, int]] | None = None
+        until: dict[str, int] = {}
         pause = self.poll_seconds
         while True:
             rounds += 1
             wait = min(self.wait_seconds, max(deadline - time.perf_counter(), 0.0))
-            backlog = await self.backlog(wait)
-            idle = all(b["outbox"] == 0 and b["lag"] == 0 for b in backlog.values())
-            if idle and backlog == previous:
+            answers = await self.backlog(wait, until)
+            if settled(answers):
                 return rounds
-            previous = backlog if idle else None
             if time.perf_counter() > deadline:
-                raise NotSettled(f"not settled after {timeout} s: {backlog}")
-            if not idle and not self.wait_seconds:
-                # the longer the services are busy, the less often they are asked: each
-                # round is five requests, a database query and two Kafka requests each,
-                # taken from the work it waits for on a machine that is busy
+                raise NotSettled(f"not settled after {timeout} s: {left(answers)}")
+            until = ends_of(answers)
+            if not self.wait_seconds:
+                # the longer the services are busy, the less often they are asked
                 await asyncio.sleep(pause)
                 pause = min(pause * 1.5, self.max_poll_seconds)
-            else:
-                pause = self.poll_seconds
+
+
+def ends_of(answers: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Each partition's end (next offset) as the round's answers know it: its writer's."""
+    ends: dict[str, int] = {}
+    for answer in answers.values():
+        for partition, end in answer["ends"].items():
+            ends[partition] = max(ends.get(partition, 0), end)
+    return ends
+
+
+def lags(answers: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Per service, the events on the partitions it reads that its group has not committed
+    (against the ends the same round reported)."""
+    ends = ends_of(answers)
+    return {
+        name: sum(max(ends.get(p, 0) - c, 0) for p, c in answer["committed"].items())
+        for name, answer in answers.items()
+    }
+
+
+def settled(answers: Mapping[str, Mapping[str, Any]]) -> bool:
+    """No work ran in any answer's moment, every outbox is empty and every reader has
+    committed exactly to the end its partitions' writers reported (past it: the moments
+    saw a world that moved, ask again)."""
+    ends = ends_of(answers)
+    return all(
+        answer["quiet"]
+        and answer["outbox"] == 0
+        and all(ends.get(p) == c for p, c in answer["committed"].items())
+        for answer in answers.values()
+    )
+
+
+def left(answers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What each service still had: outbox, lag, whether it was quiet (for ``NotSettled``)."""
+    lag = lags(answers)
+    return {
+        name: {"outbox": a["outbox"], "lag": lag[name], "quiet": a["quiet"]}
+        for name, a in answers.items()
+    }

@@ -1,6 +1,6 @@
 """A service's work in progress (``Activity``): the relay and the consumers count on it,
-and the barrier's answer (``simulation.backlog`` with ``wait``) asks the database and
-Kafka again only when that work has run out, never missing work that ended meanwhile."""
+and the barrier's answer (``simulation.backlog`` with ``wait``) asks the database again
+only when that work has run out, never missing work that ended meanwhile."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from ankommen_runtime import simulation
 from ankommen_runtime.activity import Activity
 from ankommen_runtime.outbox import OutboxRelay
+from ankommen_runtime.positions import Positions
 
 
 async def test_nothing_running_is_quiet_at_once() -> None:
@@ -169,43 +171,75 @@ async def test_failed_rounds_keep_a_wake_open_until_one_succeeds_and_leak_nothin
 
 
 class Service:
-    """A runtime whose outbox and consumers' lag the test sets; counts the questions."""
+    """A runtime whose outbox and committed offsets the test sets; counts the questions."""
 
     def __init__(self) -> None:
         self.activity = Activity()
+        self.positions = Positions()
+        self.positions.seed({}, {PARTITION: 0})
         self.outbox = 0
-        self.lag = 0
         self.asked = 0
-        self.pool = SimpleNamespace(fetchrow=self._fetchrow)
-        self.lag_probe = SimpleNamespace(lag=self._lag)
+        self.during_query: Any = None  # work that runs while the database answers
+        self.pool = SimpleNamespace(fetchval=self._fetchval)
 
-    async def _fetchrow(self, sql: str) -> dict[str, int]:
+    async def _fetchval(self, sql: str) -> int:
         self.asked += 1
-        return {"outbox": self.outbox, "recorded": 7}
+        if self.during_query is not None:
+            self.during_query()
+            self.during_query = None
+        return self.outbox
 
-    async def _lag(self) -> tuple[int, int]:
-        return self.lag, 3
+    def handle_up_to(self, offset: int) -> None:
+        """The consumer's batch: handled and committed."""
+        with self.activity.working():
+            self.positions.committed_to({PARTITION: offset})
+
+
+PARTITION = TopicPartition("allocation.events", 0)
+UNTIL = {"allocation.events:0": 3}
 
 
 async def test_without_wait_the_answer_comes_at_once_as_it_is() -> None:
     service = Service()
-    service.lag = 1
-    answer = await simulation.backlog(service, 0)  # type: ignore[arg-type]
-    assert (answer.lag, service.asked) == (1, 1)
+    service.outbox = 1
+    answer = await simulation.backlog(service, 0, UNTIL)  # type: ignore[arg-type]
+    assert (answer.outbox, answer.committed, service.asked) == (1, {"allocation.events:0": 0}, 1)
 
 
-async def test_the_answer_waits_for_the_event_on_its_way_and_asks_again_only_after_it() -> None:
-    service = Service()
-    service.lag = 1  # an event on the topic that the consumer has not fetched yet
-    answer = asyncio.create_task(simulation.backlog(service, 5))  # type: ignore[arg-type]
+async def test_the_answer_waits_for_the_offsets_it_was_told_looking_only_after_work() -> None:
+    service = Service()  # the writer reported the end at 3; nothing fetched here yet
+    answer = asyncio.create_task(simulation.backlog(service, 5, UNTIL))  # type: ignore[arg-type]
     await asyncio.sleep(0.02)
     assert not answer.done()
     assert service.asked == 1, "not asked again while nothing in this process ran"
-    with service.activity.working():  # the consumer's batch: handled, committed
-        service.lag = 0
-    settled = await answer
-    assert settled.settled
-    assert service.asked == 2
+    service.handle_up_to(2)
+    await asyncio.sleep(0.02)
+    assert not answer.done(), "answered before the group had committed up to 3"
+    service.handle_up_to(3)
+    caught_up = await answer
+    assert caught_up.quiet
+    assert caught_up.caught_up(UNTIL)
+    assert service.asked == 3
+
+
+async def test_partitions_it_does_not_read_are_not_waited_for() -> None:
+    service = Service()
+    until = {"volunteers.events:0": 9}
+    answer = await simulation.backlog(service, 5, until)  # type: ignore[arg-type]
+    assert answer.quiet
+    assert answer.caught_up(until)
+    assert service.asked == 1
+
+
+async def test_work_that_ran_while_the_database_answered_makes_the_answer_not_quiet() -> None:
+    service = Service()
+    service.during_query = lambda: service.handle_up_to(1)
+    answer = await simulation.backlog(service, 0)  # type: ignore[arg-type]
+    assert not answer.quiet, "the outbox's count and the offsets are of different moments"
+    service.during_query = lambda: service.handle_up_to(2)
+    answer = await simulation.backlog(service, 5)  # type: ignore[arg-type]
+    assert answer.quiet, "with time to wait it looks again once the work has run out"
+    assert (answer.committed, service.asked) == ({"allocation.events:0": 2}, 3)
 
 
 async def test_an_answer_whose_time_is_up_says_what_is_left() -> None:
@@ -213,4 +247,3 @@ async def test_an_answer_whose_time_is_up_says_what_is_left() -> None:
     service.outbox = 2
     answer = await simulation.backlog(service, 0.02)  # type: ignore[arg-type]
     assert answer.outbox == 2
-    assert not answer.settled

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -40,6 +41,7 @@ class Producer:
         self.fail_partition = fail_partition
         self.refuse_submission = refuse_submission
         self.batches: list[tuple[int, Batch]] = []
+        self.log_end = dict.fromkeys(PARTITIONS, 0)  # the next offset of each partition
 
     async def partitions_for(self, topic: str) -> set[int]:
         return set(PARTITIONS)
@@ -55,7 +57,9 @@ class Producer:
         if partition == self.fail_partition:
             ack.set_exception(ConnectionError("leader gone"))
         else:
-            ack.set_result(None)
+            # as aiokafka answers a batch: the offset of its first record
+            ack.set_result(SimpleNamespace(offset=self.log_end[partition]))
+            self.log_end[partition] += len(batch.records)
         return ack
 
 
@@ -89,6 +93,25 @@ async def test_every_row_goes_to_its_keys_partition_in_id_order() -> None:
         assert sent == [r["payload"] for r in batch if partition_of(r) == partition]
     record = producer.batches[0][1].records[0]
     assert record["headers"] == [("ce_type", b"ShelterOpened")]
+
+
+async def test_the_relay_notes_where_each_partition_it_wrote_to_ends() -> None:
+    producer, batch = Producer(capacity=4), rows(30)
+    sender = relay(producer)
+    await sender._send(batch)  # type: ignore[arg-type]
+    await sender._send(rows(5))  # type: ignore[arg-type]
+    assert sender.positions.ends() == {
+        f"housing.events:{p}": end for p, end in producer.log_end.items() if end
+    }
+    assert sum(sender.positions.ends().values()) == 35, "the barrier's end: the next offset"
+
+
+async def test_a_partition_whose_batch_failed_is_not_noted() -> None:
+    batch = rows(30)
+    failing = partition_of(batch[5])
+    sender = relay(Producer(fail_partition=failing))
+    await sender._send(batch)  # type: ignore[arg-type]
+    assert f"housing.events:{failing}" not in sender.positions.ends()
 
 
 async def test_a_failed_batch_holds_back_its_partition_only() -> None:

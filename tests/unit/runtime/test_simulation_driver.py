@@ -1,49 +1,104 @@
-"""The simulation driver's barrier: settled only when two rounds saw nothing move."""
+"""The simulation driver's barrier: settled by one round in which every reader has
+committed exactly to the ends its partitions' writers reported, nothing in any outbox and
+no service busy while it answered."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
-from ankommen_runtime.simulation_driver import NotSettled, SimulationDriver
+from ankommen_runtime.simulation_driver import NotSettled, SimulationDriver, lags, settled
+
+TOPIC = "housing.events:0"
 
 
-def service(answers: Iterator[dict[str, int]], log: list[str], name: str) -> httpx.AsyncClient:
+def service(
+    answers: Iterator[dict[str, Any]], log: list[str], name: str, asked: list[str] | None = None
+) -> httpx.AsyncClient:
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == f"Bearer token-{name}"
         if request.method == "POST":
             log.append(f"{name} advanced to {json.loads(request.content)['to']}")
             return httpx.Response(200, json={"now": "x", "seed": 1, "sweeps": {"s": 1}})
+        if asked is not None:
+            asked.append(str(request.url.query, "ascii"))
         return httpx.Response(200, json=next(answers))
 
     return httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://svc")
 
 
-def idle(recorded: int, handled: int) -> dict[str, int]:
-    return {"outbox": 0, "lag": 0, "recorded": recorded, "handled": handled}
+def writer(end: int, outbox: int = 0, quiet: bool = True) -> dict[str, Any]:
+    """Housing: writes housing.events (one partition), reads nothing here."""
+    return {"outbox": outbox, "ends": {TOPIC: end}, "committed": {}, "quiet": quiet}
 
 
-async def test_the_barrier_waits_until_two_idle_rounds_agree_on_the_counters() -> None:
-    log: list[str] = []
-    # Both look idle from the first round, but housing's counters move between rounds 1
-    # and 2 (an event passed through between two answers): not settled before round 3.
-    housing = iter([idle(4, 4), idle(5, 5), idle(5, 5)])
-    allocation = iter([idle(3, 3), idle(3, 3), idle(3, 3)])
+def reader(committed: int, quiet: bool = True) -> dict[str, Any]:
+    """Allocation: reads housing.events; knew its end as 0 when it started."""
+    return {"outbox": 0, "ends": {TOPIC: 0}, "committed": {TOPIC: committed}, "quiet": quiet}
+
+
+def driver_of(
+    housing: Iterator[dict[str, Any]],
+    allocation: Iterator[dict[str, Any]],
+    asked: list[str] | None = None,
+    **options: Any,
+) -> SimulationDriver:
     clients = {
-        "allocation": service(allocation, log, "allocation"),
-        "housing": service(housing, log, "housing"),
+        "housing": service(housing, [], "housing"),
+        "allocation": service(allocation, [], "allocation", asked),
     }
-    tokens = {"allocation": "token-allocation", "housing": "token-housing"}
-    driver = SimulationDriver(clients, tokens, poll_seconds=0)
-    assert await driver.settle() == 3
+    return SimulationDriver(clients, {n: f"token-{n}" for n in clients}, **options)
+
+
+async def test_one_round_settles_when_every_reader_committed_to_its_writers_end() -> None:
+    driver = driver_of(iter([writer(3)]), iter([reader(3)]), poll_seconds=0)
+    assert await driver.settle() == 1
+
+
+async def test_a_reader_behind_its_writer_is_told_the_end_to_wait_for() -> None:
+    asked: list[str] = []
+    driver = driver_of(
+        iter([writer(3), writer(3)]), iter([reader(2), reader(3)]), asked, wait_seconds=2.0
+    )
+    assert await driver.settle() == 2
+    assert asked == ["wait=2.000", "wait=2.000&until=housing.events%3A0%3A3"], (
+        "the second round tells the reader the end the writer reported in the first"
+    )
+
+
+async def test_a_reader_past_its_writers_end_saw_a_world_that_moved_and_is_asked_again() -> None:
+    # housing answered before its relay wrote the fourth event, allocation after it had
+    # handled it: both look done, but the two moments saw different worlds
+    driver = driver_of(iter([writer(3), writer(4)]), iter([reader(4), reader(4)]), poll_seconds=0)
+    assert await driver.settle() == 2
+
+
+@pytest.mark.parametrize(
+    ("housing", "allocation"),
+    [
+        (writer(3, outbox=1), reader(3)),  # an event not yet published
+        (writer(3, quiet=False), reader(3)),  # a relay round ran while it answered
+        (writer(3), reader(3, quiet=False)),  # a batch ran while it answered
+    ],
+)
+def test_an_outbox_with_rows_or_a_busy_answer_is_not_settled(
+    housing: dict[str, Any], allocation: dict[str, Any]
+) -> None:
+    assert not settled({"housing": housing, "allocation": allocation})
+    assert settled({"housing": writer(3), "allocation": reader(3)})
+
+
+def test_the_lag_of_a_reader_is_counted_against_the_ends_of_the_same_round() -> None:
+    assert lags({"housing": writer(7), "allocation": reader(3)}) == {"housing": 0, "allocation": 4}
 
 
 async def test_stages_advance_in_order_and_every_service_is_staged_once() -> None:
     log: list[str] = []
-    always = iter([idle(0, 0)] * 10)
+    always = iter([writer(0)] * 10)
     clients = {n: service(always, log, n) for n in ("allocation", "housing", "reporting")}
     tokens = {n: f"token-{n}" for n in clients}
     with pytest.raises(ValueError, match="exactly once"):
@@ -56,21 +111,9 @@ async def test_stages_advance_in_order_and_every_service_is_staged_once() -> Non
 
 
 async def test_the_barrier_says_what_is_left_when_it_times_out() -> None:
-    busy = iter([{"outbox": 2, "lag": 1, "recorded": 9, "handled": 1}] * 1000)
-    driver = SimulationDriver(
-        {"housing": service(busy, [], "housing")}, {"housing": "token-housing"}, poll_seconds=0
-    )
-    with pytest.raises(NotSettled, match="'outbox': 2"):
+    driver = driver_of(iter([writer(9, outbox=2)] * 1000), iter([reader(1)] * 1000), poll_seconds=0)
+    with pytest.raises(NotSettled, match=r"'outbox': 2.*'lag': 8"):
         await driver.settle(timeout=0.05)
-
-
-async def test_a_backlog_is_waited_out() -> None:
-    busy = [{"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}]
-    housing = iter([*busy, idle(3, 3), idle(3, 3)])
-    driver = SimulationDriver(
-        {"housing": service(housing, [], "housing")}, {"housing": "token-housing"}, poll_seconds=0
-    )
-    assert await driver.settle() == 3
 
 
 async def test_a_long_backlog_is_asked_about_less_and_less_often_up_to_a_cap(
@@ -82,20 +125,15 @@ async def test_a_long_backlog_is_asked_about_less_and_less_often_up_to_a_cap(
         pauses.append(round(seconds, 4))
 
     monkeypatch.setattr("ankommen_runtime.simulation_driver.asyncio.sleep", no_sleep)
-    busy = {"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}
-    # busy six rounds, idle once (its counters differ from the next), busy again, settled
-    housing = iter([*[busy] * 6, idle(3, 2), busy, idle(3, 3), idle(3, 3)])
-    driver = SimulationDriver(
-        {"housing": service(housing, [], "housing")},
-        {"housing": "token-housing"},
+    driver = driver_of(
+        iter([*[writer(3, outbox=1)] * 6, writer(3)]),
+        iter([reader(3)] * 7),
         poll_seconds=0.02,
         max_poll_seconds=0.05,
         wait_seconds=0,  # the services answer at once: the driver paces the rounds
     )
-    assert await driver.settle() == 10
-    assert pauses == [0.02, 0.03, 0.045, 0.05, 0.05, 0.05, 0.02], (
-        "growing while busy, capped, and back to the first pause once a round was idle"
-    )
+    assert await driver.settle() == 7
+    assert pauses == [0.02, 0.03, 0.045, 0.05, 0.05, 0.05], "growing while busy, capped"
 
 
 async def test_each_service_answers_when_its_work_has_run_out_and_the_driver_never_sleeps(
@@ -108,8 +146,7 @@ async def test_each_service_answers_when_its_work_has_run_out_and_the_driver_nev
 
     monkeypatch.setattr("ankommen_runtime.simulation_driver.asyncio.sleep", no_sleep)
     waits: list[str] = []
-    busy = {"outbox": 1, "lag": 0, "recorded": 3, "handled": 2}
-    answers = iter([busy, busy, idle(3, 3), idle(3, 3)])
+    answers = iter([writer(3, outbox=1), writer(3, outbox=1), writer(3)])
 
     def handle(request: httpx.Request) -> httpx.Response:
         waits.append(request.url.params["wait"])
@@ -117,11 +154,11 @@ async def test_each_service_answers_when_its_work_has_run_out_and_the_driver_nev
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://svc")
     driver = SimulationDriver({"housing": client}, {"housing": "t"}, wait_seconds=2.0)
-    assert await driver.settle(timeout=60) == 4
-    assert waits == ["2.000"] * 4, "every answer may wait for the service's work"
+    assert await driver.settle(timeout=60) == 3
+    assert waits == ["2.000"] * 3, "every answer may wait for the service's work"
     assert pauses == [], "the services' answers pace the rounds"
     # near the deadline an answer may wait only for what is left of it
-    answers = iter([busy, idle(3, 3), idle(3, 3)])
+    answers = iter([writer(3, outbox=1), writer(3)])
     waits.clear()
-    assert await driver.settle(timeout=0.5) == 3
+    assert await driver.settle(timeout=0.5) == 2
     assert all(float(w) <= 0.5 for w in waits), waits
