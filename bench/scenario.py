@@ -345,6 +345,7 @@ def _account(tally: Tally) -> dict[str, Any]:
     "nothing was changed"), seconds per phase, in all and per year of the steps."""
     return {
         "barriers": tally.barriers,
+        "barrier_rounds": tally.barrier_rounds,
         "http_calls": tally.http_calls,
         "retried": tally.retried,
         "phase_seconds": {k: round(v, 1) for k, v in tally.phase_seconds.items()},

@@ -286,6 +286,7 @@ def execute(
         console.print(
             "time per phase (s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in sorted(tally.phase_seconds.items()))
+            + f"; {tally.barriers} barriers of {tally.barrier_rounds} rounds"
         )
         elapsed = time.perf_counter() - started
         result = asyncio.run(figures_module.collect(plan, urls, tally))

@@ -153,6 +153,7 @@ class Tally:
     homeless_weeks: dict[str, dict[str, int]] = field(default_factory=dict)
     close_delays: dict[str, int] = field(default_factory=dict)
     barriers: int = 0
+    barrier_rounds: int = 0  # the driver's rounds of answers over all barriers
     http_calls: int = 0
     retried: int = 0  # commands sent again after a 503 "nothing was changed"
     step_ends: list[float] = field(default_factory=list)  # perf_counter at each step's end
@@ -378,7 +379,8 @@ class ScenarioRunner:
 
     async def _settle(self) -> None:
         timeout = max(SETTLE_TIMEOUT, SETTLE_SECONDS_PER_HOUSEHOLD * self._step_households)
-        await self._timed("settle", self.driver.settle(timeout=timeout))
+        rounds = await self._timed("settle", self.driver.settle(timeout=timeout))
+        self.tally.barrier_rounds += rounds
         self.tally.barriers += 1
         self._unsettled = False
 
