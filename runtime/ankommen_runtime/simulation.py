@@ -35,6 +35,7 @@ from .context import request_context
 from .ids import id_scope
 from .kafka_clients import started
 from .logging import get_logger
+from .positions import key
 
 if TYPE_CHECKING:
     from .service import Runtime
@@ -233,13 +234,35 @@ async def backlog(
         seen = activity.quieted
         answer = await _backlog_now(runtime, seen)
         remaining = deadline - loop.time()
-        done = answer.quiet and answer.outbox == 0 and answer.caught_up(until or {})
+        done = (
+            answer.quiet
+            and answer.outbox == 0
+            and answer.caught_up(until or {})
+            and answer.caught_up(_arriving(runtime))
+        )
         if done or remaining <= 0:
             return answer
         # Something is left that this process has not finished (or not begun: an event on
         # its way to the consumer): look again once its work has run out after this answer.
         if not await activity.quiet_since(seen, remaining):
             return await _backlog_now(runtime, activity.quieted)  # the time is up: as it is
+
+
+def _arriving(runtime: Runtime) -> dict[str, int]:
+    """How far the partitions this process's consumer reads end, as its last fetch from
+    each heard (the high watermark): events already on their way here. Waiting for them
+    too spares the barrier a round for each wave of a long chain of work (at ten times
+    the volume: 9.3 rounds a barrier without). Only ever a reason to wait longer: whether
+    the step is over is decided by the answers' ends and commits alone."""
+    consumer = getattr(getattr(runtime.policy, "subscriber", None), "consumer", None)
+    if consumer is None:
+        return {}
+    arriving = {}
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None:
+            arriving[key(tp.topic, tp.partition)] = end
+    return arriving
 
 
 async def _backlog_now(runtime: Runtime, seen: int) -> Backlog:

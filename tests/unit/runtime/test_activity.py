@@ -181,6 +181,11 @@ class Service:
         self.asked = 0
         self.during_query: Any = None  # work that runs while the database answers
         self.pool = SimpleNamespace(fetchval=self._fetchval)
+        self.highwater: int | None = None  # what the consumer's last fetch heard
+        consumer = SimpleNamespace(
+            assignment=lambda: [PARTITION], highwater=lambda tp: self.highwater
+        )
+        self.policy = SimpleNamespace(subscriber=SimpleNamespace(consumer=consumer))
 
     async def _fetchval(self, sql: str) -> int:
         self.asked += 1
@@ -220,6 +225,16 @@ async def test_the_answer_waits_for_the_offsets_it_was_told_looking_only_after_w
     assert caught_up.quiet
     assert caught_up.caught_up(UNTIL)
     assert service.asked == 3
+
+
+async def test_the_answer_also_waits_for_events_its_consumer_has_heard_of() -> None:
+    service = Service()
+    service.highwater = 2  # fetched, not yet handled: on its way here
+    answer = asyncio.create_task(simulation.backlog(service, 5))  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    assert not answer.done(), "answered with events on their way to its own consumer"
+    service.handle_up_to(2)
+    assert (await answer).committed == {"allocation.events:0": 2}
 
 
 async def test_partitions_it_does_not_read_are_not_waited_for() -> None:
