@@ -90,8 +90,8 @@ class Backlog(BaseModel):
     outbox: int = Field(description="Events recorded but not yet acknowledged by Kafka")
     ends: dict[str, int] = Field(
         description="`topic:partition` -> the next offset: of the partitions its relay "
-        "writes (as acknowledged), and of those it reads as Kafka had them before its "
-        "first answer"
+        "writes (as acknowledged), and of those it reads as Kafka had them when it "
+        "started"
     )
     committed: dict[str, int] = Field(
         description="`topic:partition` -> the offset its consumer group committed (the "
@@ -108,7 +108,7 @@ class Backlog(BaseModel):
 
 class LagProbe:
     """Asks Kafka where the partitions a service writes and reads end, and its consumer
-    group's committed offsets: once, before the service's first barrier answer
+    group's committed offsets: once, when a simulation run's service starts
     (``Positions.seed``); from then on the process notes its own writes and commits.
     """
 
@@ -130,17 +130,6 @@ class LagProbe:
         self._partitions: list[TopicPartition] = []  # of the consumed topics
         self._written: list[TopicPartition] = []
         self._coordinator: int | None = None  # the group coordinator's broker id
-
-    async def lag(self) -> tuple[int, int]:
-        """(events not yet handled, sum of committed offsets), of the consumed topics."""
-        if not self.topics:
-            return 0, 0
-        ends, committed = await self.where()
-        total = handled = 0
-        for tp in self._partitions:
-            total += max(ends[tp] - committed[tp], 0)
-            handled += committed[tp]
-        return total, handled
 
     async def where(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
         """The next offset of every partition written or read, and the group's committed

@@ -86,7 +86,7 @@ async def test_the_lag_probe_keeps_no_client_of_a_failed_start(reported: list[st
     probe = LagProbe(UNREACHABLE, "group", ["topic"])
     for _ in range(2):  # and tries afresh next time
         with pytest.raises(KafkaConnectionError):
-            await probe.lag()
+            await probe.where()
     await probe.close()
     del probe
     await collected()

@@ -1,6 +1,7 @@
-"""The barrier's lag probe: one round trip a question, and a coordinator that moved is
-found again (fakes of the two aiokafka clients; the real broker's answers are in the
-integration tests of the simulation barrier)."""
+"""The positions a simulation's service reads from Kafka when it starts (``LagProbe``):
+one round trip a question, and a coordinator that moved is found again (fakes of the two
+aiokafka clients; the real broker's answers are in the integration tests of the
+simulation barrier)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from ankommen_runtime.simulation import LagProbe
 
 TOPIC = "allocation.events"
 PARTITIONS = [TopicPartition(TOPIC, p) for p in range(3)]
+# the fakes' answers: each partition one past its committed offset (0, 10, 20)
+ENDS_AND_COMMITTED = (
+    {tp: 10 * tp.partition + 1 for tp in PARTITIONS},
+    {tp: 10 * tp.partition for tp in PARTITIONS},
+)
 
 
 class FakeAdmin:
@@ -57,7 +63,7 @@ async def test_the_probe_finds_the_coordinator_once_and_asks_it_every_time() -> 
     admin = FakeAdmin(coordinators=[1], failures=[])
     probe = probe_with(admin)
     for _ in range(3):
-        assert await probe.lag() == (3, 0 + 10 + 20)
+        assert await probe.where() == ENDS_AND_COMMITTED
     assert admin.found == 1
     assert admin.asked == [1, 1, 1]
 
@@ -65,9 +71,9 @@ async def test_the_probe_finds_the_coordinator_once_and_asks_it_every_time() -> 
 async def test_a_coordinator_that_moved_is_found_again_and_asked_at_once() -> None:
     admin = FakeAdmin(coordinators=[1, 2], failures=[NotCoordinatorForGroupError()])
     probe = probe_with(admin)
-    assert await probe.lag() == (3, 30)
+    assert await probe.where() == ENDS_AND_COMMITTED
     assert admin.asked == [1, 2]
-    assert await probe.lag() == (3, 30)
+    assert await probe.where() == ENDS_AND_COMMITTED
     assert admin.found == 2
     assert admin.asked == [1, 2, 2]
 
@@ -78,6 +84,6 @@ async def test_a_second_failure_is_raised_and_the_next_question_looks_afresh() -
     )
     probe = probe_with(admin)
     with pytest.raises(KafkaConnectionError):
-        await probe.lag()
-    assert await probe.lag() == (3, 30)
+        await probe.where()
+    assert await probe.where() == ENDS_AND_COMMITTED
     assert admin.found == 3
