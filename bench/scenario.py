@@ -153,8 +153,11 @@ class Sampler:
                             self.errors.append(f"{name}: {exc!r}"[:200])
                     # lag against the ends the other answers report (a service knows
                     # its writes and commits, not the others')
-                    lag = lags(answers) if len(answers) == len(urls) else {}
-                    backlog = {n: lag[n] + int(a["outbox"]) for n, a in answers.items() if lag}
+                    backlog = (
+                        {n: lag + int(answers[n]["outbox"]) for n, lag in lags(answers).items()}
+                        if len(answers) == len(urls)
+                        else {}
+                    )
                     rss = {name: _rss_kb(pid) for name, pid in pids.items()}
                     cpu = {name: _cpu_s(pid) for name, pid in pids.items()}
                     self.samples.append(Sample(time.perf_counter(), backlog, rss, cpu))

@@ -12,7 +12,7 @@ service's outbox relay, and a group's offsets move only by its consumer's commit
 relay notes the next offset of each partition it wrote to (``wrote``), the consumer each
 offset it committed (``committed_to``), and the barrier's answer carries both; the driver
 sets each partition's end (its writer's note) against each reader's commit. Kafka is asked
-once, before the process's first answer, for where things stood before it (``seed``: a
+once, when a simulation's service starts, for where things stood before it (``seed``: a
 restarted process, a topic written by a service the run does not drive).
 """
 
