@@ -100,6 +100,11 @@ class Backlog(BaseModel):
     quiet: bool = Field(
         description="No consumer batch or relay round ran while the answer was taken"
     )
+    writes: list[str] = Field(
+        default_factory=list,
+        description="The topics its relay writes; none for a sink (reporting), whose work "
+        "a step's barrier may leave to go on beside the next commands",
+    )
 
     def caught_up(self, until: Mapping[str, int]) -> bool:
         """Committed up to ``until`` on every partition of it this service reads."""
@@ -265,7 +270,11 @@ async def _backlog_now(runtime: Runtime, seen: int) -> Backlog:
     quiet = activity.running == 0 and activity.quieted == seen
     positions = runtime.positions
     return Backlog(
-        outbox=outbox, ends=positions.ends(), committed=positions.committed(), quiet=quiet
+        outbox=outbox,
+        ends=positions.ends(),
+        committed=positions.committed(),
+        quiet=quiet,
+        writes=[runtime.settings.topic(runtime.spec.name)] if runtime.spec.publishes else [],
     )
 
 

@@ -108,6 +108,9 @@ class SimulationDriver:
         self.poll_seconds = poll_seconds
         self.max_poll_seconds = max(max_poll_seconds, poll_seconds)
         self.wait_seconds = wait_seconds
+        # Services that write no topic, as their answers to a round of all said (none
+        # known before one): ``settle(skip_sinks=True)`` does not wait for them.
+        self.sinks: frozenset[str] = frozenset()
 
     async def _advance_one(self, name: str, to: datetime) -> dict[str, int]:
         response = await self.services[name].post(
@@ -130,27 +133,29 @@ class SimulationDriver:
         return StepCost(advanced - started, time.perf_counter() - advanced, rounds, sweeps)
 
     async def backlog(
-        self, wait: float = 0.0, until: Mapping[str, int] | None = None
+        self,
+        wait: float = 0.0,
+        until: Mapping[str, int] | None = None,
+        among: Sequence[str] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Every service's part of the barrier (``simulation.Backlog``); each answer waits up
-        to ``wait`` s for its work to end and, where it reads a partition in ``until``
-        (``topic:partition`` -> offset), for its group to commit up to it."""
+        """The part of the barrier (``simulation.Backlog``) of every service, or of those
+        ``among``; each answer waits up to ``wait`` s for its work to end and, where it
+        reads a partition in ``until`` (``topic:partition`` -> offset), for its group to
+        commit up to it."""
         query: list[tuple[str, str]] = [("wait", f"{wait:.3f}")] if wait > 0 else []
         query += [("until", f"{p}:{offset}") for p, offset in sorted((until or {}).items())]
         path = "/_simulation/backlog" + (f"?{urlencode(query)}" if query else "")
+        asked = list(among) if among is not None else list(self.services)
         answers = await asyncio.gather(
-            *(
-                client.get(path, headers=self.headers[name])
-                for name, client in self.services.items()
-            )
+            *(self.services[name].get(path, headers=self.headers[name]) for name in asked)
         )
         result = {}
-        for name, response in zip(self.services, answers, strict=True):
+        for name, response in zip(asked, answers, strict=True):
             response.raise_for_status()
             result[name] = response.json()
         return result
 
-    async def settle(self, *, timeout: float = 60.0) -> int:
+    async def settle(self, *, timeout: float = 60.0, skip_sinks: bool = False) -> int:
         """Wait until nothing is left to publish or to handle anywhere; the rounds it took.
 
         One round asks every service for its part (``simulation.Backlog``): its outbox,
@@ -163,15 +168,24 @@ class SimulationDriver:
         such round settles the step, and no service has to ask Kafka for it. Until then the
         next round tells each service the ends to wait for. Raises ``NotSettled`` on
         timeout.
+
+        ``skip_sinks``: the services that write no topic (``sinks``: reporting) are not
+        asked. No other service reads anything of theirs, so the rest is still a consistent
+        cut: nothing is on its way to anyone the next commands depend on, while the sinks
+        go on with their work beside those commands. Wait for them too (a settle without
+        it) before reading what they hold.
         """
         deadline = time.perf_counter() + timeout
         rounds = 0
         until: dict[str, int] = {}
         pause = self.poll_seconds
+        among = [n for n in self.services if not (skip_sinks and n in self.sinks)]
         while True:
             rounds += 1
             wait = min(self.wait_seconds, max(deadline - time.perf_counter(), 0.0))
-            answers = await self.backlog(wait, until)
+            answers = await self.backlog(wait, until, among)
+            if len(answers) == len(self.services):
+                self.sinks = frozenset(n for n, a in answers.items() if not a["writes"])
             if settled(answers):
                 return rounds
             if time.perf_counter() > deadline:

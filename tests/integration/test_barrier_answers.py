@@ -61,6 +61,7 @@ async def test_an_answer_waits_for_the_relay_and_then_for_the_consumer_of_its_ev
             housing = await answer(sim, "housing", wait=30)
             assert housing["outbox"] == 0, "answered before the relay had published"
             assert housing["quiet"]
+            assert housing["writes"] == [housing_topic], "a writer, never skipped as a sink"
             assert written(housing, housing_topic) == written(before["housing"], housing_topic) + 1
             # Told where housing's partitions end, allocation's answer waits until its
             # group has committed up to there: the event handled.

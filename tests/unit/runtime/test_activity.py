@@ -186,6 +186,8 @@ class Service:
             assignment=lambda: [PARTITION], highwater=lambda tp: self.highwater
         )
         self.policy = SimpleNamespace(subscriber=SimpleNamespace(consumer=consumer))
+        self.spec = SimpleNamespace(name="allocation", publishes=True)
+        self.settings = SimpleNamespace(topic=lambda source: f"{source}.events")
 
     async def _fetchval(self, sql: str) -> int:
         self.asked += 1
@@ -209,6 +211,9 @@ async def test_without_wait_the_answer_comes_at_once_as_it_is() -> None:
     service.outbox = 1
     answer = await simulation.backlog(service, 0, UNTIL)  # type: ignore[arg-type]
     assert (answer.outbox, answer.committed, service.asked) == (1, {"allocation.events:0": 0}, 1)
+    assert answer.writes == ["allocation.events"], "a writer names its topic"
+    service.spec.publishes = False
+    assert (await simulation.backlog(service, 0)).writes == [], "a sink names none"  # type: ignore[arg-type]
 
 
 async def test_the_answer_waits_for_the_offsets_it_was_told_looking_only_after_work() -> None:

@@ -33,12 +33,29 @@ def service(
 
 def writer(end: int, outbox: int = 0, quiet: bool = True) -> dict[str, Any]:
     """Housing: writes housing.events (one partition), reads nothing here."""
-    return {"outbox": outbox, "ends": {TOPIC: end}, "committed": {}, "quiet": quiet}
+    return {
+        "outbox": outbox,
+        "ends": {TOPIC: end},
+        "committed": {},
+        "quiet": quiet,
+        "writes": ["housing.events"],
+    }
 
 
 def reader(committed: int, quiet: bool = True) -> dict[str, Any]:
     """Allocation: reads housing.events; knew its end as 0 when it started."""
-    return {"outbox": 0, "ends": {TOPIC: 0}, "committed": {TOPIC: committed}, "quiet": quiet}
+    return {
+        "outbox": 0,
+        "ends": {TOPIC: 0},
+        "committed": {TOPIC: committed},
+        "quiet": quiet,
+        "writes": ["allocation.events"],
+    }
+
+
+def sink(committed: int) -> dict[str, Any]:
+    """Reporting: reads housing.events, writes no topic."""
+    return {**reader(committed), "writes": []}
 
 
 def driver_of(
@@ -162,3 +179,53 @@ async def test_each_service_answers_when_its_work_has_run_out_and_the_driver_nev
     waits.clear()
     assert await driver.settle(timeout=0.5) == 2
     assert all(float(w) <= 0.5 for w in waits), waits
+
+
+def three_services(
+    housing: list[dict[str, Any]],
+    allocation: list[dict[str, Any]],
+    reporting: list[dict[str, Any]],
+) -> tuple[SimulationDriver, list[str]]:
+    """Housing writes, allocation and reporting read it; the driver's questions to
+    reporting are counted."""
+    asked: list[str] = []
+    clients = {
+        "housing": service(iter(housing), [], "housing"),
+        "allocation": service(iter(allocation), [], "allocation"),
+        "reporting": service(iter(reporting), [], "reporting", asked),
+    }
+    driver = SimulationDriver(clients, {n: f"token-{n}" for n in clients}, poll_seconds=0)
+    return driver, asked
+
+
+async def test_a_sink_behind_does_not_hold_a_barrier_that_skips_sinks() -> None:
+    driver, asked = three_services(
+        [writer(0), writer(5)], [reader(0), reader(5)], [sink(0), sink(2)]
+    )
+    assert await driver.settle() == 1, "a round of all: the driver learns the sinks"
+    assert driver.sinks == {"reporting"}
+    assert await driver.settle(skip_sinks=True) == 1
+    assert len(asked) == 1, "reporting, two events behind, was not asked"
+
+
+async def test_a_barrier_that_does_not_skip_sinks_waits_for_them() -> None:
+    driver, asked = three_services(
+        [writer(0), writer(5), writer(5)],
+        [reader(0), reader(5), reader(5)],
+        [sink(0), sink(2), sink(5)],
+    )
+    await driver.settle()
+    assert await driver.settle() == 2, "reporting two events behind, then caught up"
+    assert len(asked) == 3
+
+
+async def test_before_a_round_of_all_no_service_is_known_to_be_a_sink() -> None:
+    driver, _ = three_services([writer(3), writer(3)], [reader(3)] * 2, [sink(2), sink(3)])
+    assert await driver.settle(skip_sinks=True) == 2, "reporting asked, and waited for"
+    assert driver.sinks == {"reporting"}
+
+
+async def test_a_service_that_writes_is_never_skipped() -> None:
+    driver, _ = three_services([writer(3)] * 3, [reader(3), reader(2), reader(3)], [sink(3)])
+    await driver.settle()
+    assert await driver.settle(skip_sinks=True) == 2, "allocation, a writer, waited for"

@@ -256,7 +256,7 @@ class ScenarioRunner:
         }
         self.driver = SimulationDriver(self.clients, operations, stages=CITY_STAGES)
         try:
-            await self.driver.settle()
+            await self.driver.settle()  # a round of all: the driver learns the sinks
             await self._announce_quota_periods()
             for week in self.plan.weeks:
                 started = time.perf_counter()
@@ -272,6 +272,7 @@ class ScenarioRunner:
                     self.on_week(week, self.tally)
                 if self.pace:
                     await asyncio.sleep(self.pace)
+            await self._settle(views=True)  # reporting too, before its views are read
         finally:
             for client in self.clients.values():
                 await client.aclose()
@@ -355,6 +356,7 @@ class ScenarioRunner:
             await self._settle()
         await self._timed("homeless_check", self._nobody_homeless(monday))
         if self.watch is not None and self.watch.due(monday):
+            await self._settle(views=True)
             await self._timed("outlook", self._read_outlook(monday))
 
     async def _clocks_to(self, to: datetime) -> None:
@@ -377,9 +379,13 @@ class ScenarioRunner:
                     raise RuntimeError(f"{name} refused to advance to {to}: {response.text}")
         self._unsettled = True
 
-    async def _settle(self) -> None:
+    async def _settle(self, *, views: bool = False) -> None:
+        """The barrier. Reporting (a sink: it writes no topic) is waited for only with
+        ``views``: no command of the step depends on it, so its projections go on beside
+        the next ones (docs/business-time.md, "The barrier")."""
         timeout = max(SETTLE_TIMEOUT, SETTLE_SECONDS_PER_HOUSEHOLD * self._step_households)
-        rounds = await self._timed("settle", self.driver.settle(timeout=timeout))
+        settling = self.driver.settle(timeout=timeout, skip_sinks=not views)
+        rounds = await self._timed("settle", settling)
         self.tally.barrier_rounds += rounds
         self.tally.barriers += 1
         self._unsettled = False
