@@ -13,7 +13,8 @@ relay notes the next offset of each partition it wrote to (``wrote``), the consu
 offset it committed (``committed_to``), and the barrier's answer carries both; the driver
 sets each partition's end (its writer's note) against each reader's commit. Kafka is asked
 once, when a simulation's service starts, for where things stood before it (``seed``: a
-restarted process, a topic written by a service the run does not drive).
+restarted process, a topic written by a service the run does not drive:
+``kafka_clients.positions_on_kafka``).
 """
 
 from __future__ import annotations

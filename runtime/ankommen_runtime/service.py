@@ -49,6 +49,7 @@ from .http import (
 )
 from .inbox import adopt_group
 from .kafka import new_consumer_broker, new_producer
+from .kafka_clients import positions_on_kafka
 from .kafka_security import broker_security
 from .logging import configure_logging, get_logger
 from .metrics import PERIODIC_ROUNDS
@@ -322,17 +323,15 @@ class Runtime:
         if settings.simulation:
             # Where the topics stood before this process (a restart, a run's earlier
             # steps): asked once; from here on the relay and the consumer note their own.
-            probe = simulation.LagProbe(
-                settings.kafka_bootstrap,
-                settings.group,
-                [settings.topic(sub.source) for sub in spec.subscriptions],
-                written=[settings.topic(spec.name)] if spec.publishes else [],
-                **settings.kafka_client_options(),
+            self.positions.seed(
+                *await positions_on_kafka(
+                    settings.kafka_bootstrap,
+                    settings.group,
+                    [settings.topic(sub.source) for sub in spec.subscriptions],
+                    written=[settings.topic(spec.name)] if spec.publishes else [],
+                    **settings.kafka_client_options(),
+                )
             )
-            try:
-                self.positions.seed(*await probe.where())
-            finally:
-                await probe.close()
         for hook in spec.on_started:
             await hook(self)
         for task in spec.background:

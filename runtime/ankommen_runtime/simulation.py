@@ -15,25 +15,18 @@ written before the mode was recorded), a live service never on a simulation's da
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .auth import Actor, Role, allow
 from .clock import BusinessTime, SimulatedClock
 from .context import request_context
 from .ids import id_scope
-from .kafka_clients import started
 from .logging import get_logger
 from .positions import key
 
@@ -109,100 +102,6 @@ class Backlog(BaseModel):
     def caught_up(self, until: Mapping[str, int]) -> bool:
         """Committed up to ``until`` on every partition of it this service reads."""
         return all(self.committed[p] >= end for p, end in until.items() if p in self.committed)
-
-
-class LagProbe:
-    """Asks Kafka where the partitions a service writes and reads end, and its consumer
-    group's committed offsets: once, when a simulation run's service starts
-    (``Positions.seed``); from then on the process notes its own writes and commits.
-    """
-
-    def __init__(
-        self,
-        bootstrap: str,
-        group: str,
-        topics: list[str],
-        *,
-        written: Sequence[str] = (),
-        **security: Any,
-    ) -> None:
-        self.bootstrap, self.group, self.topics = bootstrap, group, topics
-        self.written = [t for t in written if t not in topics]
-        self.security = security
-        self._admin: AIOKafkaAdminClient | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._clients = contextlib.AsyncExitStack()
-        self._partitions: list[TopicPartition] = []  # of the consumed topics
-        self._written: list[TopicPartition] = []
-        self._coordinator: int | None = None  # the group coordinator's broker id
-
-    async def where(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """The next offset of every partition written or read, and the group's committed
-        offset of every partition read (0 where it has committed none)."""
-        if self._admin is None or self._consumer is None:
-            async with contextlib.AsyncExitStack() as clients:  # both or neither stay open
-                admin = await clients.enter_async_context(
-                    started(AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security))
-                )
-                consumer = await clients.enter_async_context(
-                    started(AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **self.security))
-                )
-                self._clients = clients.pop_all()
-            self._admin, self._consumer = admin, consumer
-        if not self._partitions and not self._written:
-            self._partitions = await self._partitions_of(self._admin, self.topics)
-            self._written = await self._partitions_of(self._admin, self.written)
-        ends, committed = await self._offsets(self._admin, self._consumer)
-        offsets = {}
-        for tp in self._partitions:
-            done = committed.get(tp)
-            offsets[tp] = done.offset if done is not None and done.offset >= 0 else 0
-        return ends, offsets
-
-    @staticmethod
-    async def _partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
-        if not topics:
-            return []
-        described = await admin.describe_topics(topics)
-        partitions = [
-            TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
-        ]
-        if len({tp.topic for tp in partitions}) != len(topics):
-            raise RuntimeError(f"topics not all known to Kafka: {topics}")
-        return partitions
-
-    async def _offsets(
-        self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
-    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, OffsetAndMetadata]]:
-        """End offsets and committed offsets, asked side by side, of the group's coordinator
-        as last found. When the answer fails the coordinator is looked up afresh, once: it
-        moves only when brokers come and go."""
-
-        try:
-            return await self._ask(admin, consumer)
-        except KafkaError:
-            return await self._ask(admin, consumer)  # of the coordinator found afresh
-
-    async def _ask(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Any:
-        if not self._partitions:
-            return await consumer.end_offsets(self._written), {}
-        if self._coordinator is None:
-            self._coordinator = await admin.find_coordinator(self.group)
-        try:
-            return await asyncio.gather(
-                consumer.end_offsets(self._partitions + self._written),
-                admin.list_consumer_group_offsets(
-                    self.group, group_coordinator_id=self._coordinator, partitions=self._partitions
-                ),
-            )
-        except KafkaError:
-            self._coordinator = None  # it may have moved
-            raise
-
-    async def close(self) -> None:
-        self._admin = self._consumer = None
-        self._coordinator = None
-        await self._clients.aclose()
 
 
 MAX_BACKLOG_WAIT = 30.0  # seconds an answer may wait for the service's work to run out
@@ -326,23 +225,18 @@ async def advance(runtime: Runtime, to: datetime) -> dict[str, int]:
         return rounds
 
 
+PartitionOffset = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}:[0-9]{1,9}:[0-9]{1,19}$")
+]
+"""``topic:partition:offset`` (a Kafka topic's name has no ``:``)."""
+
+
 def _offsets(until: list[str]) -> dict[str, int]:
-    """``topic:partition:offset`` items as ``{"topic:partition": offset}``; 422 if malformed."""
+    """``topic:partition:offset`` items as ``{"topic:partition": offset}``, the highest
+    offset where a partition is named twice."""
     offsets: dict[str, int] = {}
     for item in until:
         name, _, offset = item.rpartition(":")
-        topic, _, partition = name.rpartition(":")
-        if not (topic and partition.isdigit() and offset.isdigit()):
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "value_error",
-                        "loc": ("query", "until"),
-                        "msg": f"not topic:partition:offset: {item[:200]!r}",
-                        "input": item[:200],
-                    }
-                ]
-            )
         offsets[name] = max(offsets.get(name, 0), int(offset))
     return offsets
 
@@ -374,7 +268,7 @@ def router() -> APIRouter:
             ),
         ] = 0.0,
         until: Annotated[
-            list[str] | None,
+            list[PartitionOffset] | None,
             Query(
                 max_length=10_000,
                 description="`topic:partition:offset`, repeated: also wait until the group "

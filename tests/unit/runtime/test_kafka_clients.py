@@ -19,8 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 from ankommen_runtime.kafka import new_consumer_broker
-from ankommen_runtime.kafka_clients import started
-from ankommen_runtime.simulation import LagProbe
+from ankommen_runtime.kafka_clients import positions_on_kafka, started
 
 UNREACHABLE = "127.0.0.1:1"  # refused at once: no broker listens on port 1
 
@@ -82,13 +81,11 @@ async def test_without_started_a_failed_start_is_reported_unclosed(reported: lis
     assert reported == ["Unclosed AIOKafkaConsumer"]
 
 
-async def test_the_lag_probe_keeps_no_client_of_a_failed_start(reported: list[str]) -> None:
-    probe = LagProbe(UNREACHABLE, "group", ["topic"])
-    for _ in range(2):  # and tries afresh next time
-        with pytest.raises(KafkaConnectionError):
-            await probe.where()
-    await probe.close()
-    del probe
+async def test_asking_kafka_where_things_stand_keeps_no_client_of_a_failed_start(
+    reported: list[str],
+) -> None:
+    with pytest.raises(KafkaConnectionError):
+        await positions_on_kafka(UNREACHABLE, "group", ["topic"], written=["other"])
     await collected()
     assert reported == []
 
