@@ -317,12 +317,13 @@ class ScenarioRunner:
            barrier after both (the sweeps' events and the sites' are independent of each
            other, and allocation needs both before it places anyone);
         2. the Land's batch; a barrier (the placements: the holds to check in);
-        3. the Monday check-ins, and beside them the moves on, then the move-outs and the
-           volunteers' commands; a barrier after all of them. Those commands are about
-           households that arrived weeks ago, so this week's arrivals' events need not be
-           handled first. Only when a check-in moved a household already living here (a
-           relocation from a closing site) the check-ins go first, with a barrier: allocation
-           must know where it lives before anything else is asked about it;
+        3. the Monday check-ins, and beside them the moves on, then the move-outs, and
+           the volunteers' commands beside all of them; a barrier after all of them.
+           Those commands are about households that arrived weeks ago, so this week's
+           arrivals' events need not be handled first. Only when a check-in moved a
+           household already living here (a relocation from a closing site) the check-ins
+           go first, with a barrier: allocation must know where it lives before anything
+           else is asked about it;
         4. the moves those started (check-ins, each round with its barrier) until nothing
            is held; then the homeless check.
         """
@@ -541,11 +542,14 @@ class ScenarioRunner:
         return assignment
 
     async def _after_arrivals(self, week: Week) -> None:
-        await self._timed("move_on", self._move_on(week))
-        await asyncio.gather(
-            self._timed("exits", self._exits(week)),
-            self._timed("volunteers", self._volunteers(week)),
-        )
+        """The moves on, then the move-outs (a household moved on does not also move out);
+        the Koordinierungsstelle's week beside both: it is about no household."""
+
+        async def households() -> None:
+            await self._timed("move_on", self._move_on(week))
+            await self._timed("exits", self._exits(week))
+
+        await asyncio.gather(households(), self._timed("volunteers", self._volunteers(week)))
 
     async def _held(self) -> list[dict[str, Any]]:
         """Every reservation housing holds, in a fixed order; not those it answered have
