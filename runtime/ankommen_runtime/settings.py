@@ -109,6 +109,13 @@ class ServiceSettings(KafkaSettings):
         "the broker's answer or a topic's metadata before a send fails and is retried.",
     )
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+    stop_seconds: float = Field(
+        default=25.0,
+        gt=0,
+        le=300,
+        description="How long stopping may take (consumers, tasks, producer, pool); what "
+        "has not stopped by then is left behind, logged. Under Kubernetes' 30 s grace.",
+    )
     outbox_retention_hours: float = Field(default=168.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_poll_ms: int = Field(
