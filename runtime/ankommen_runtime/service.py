@@ -196,10 +196,8 @@ def tune_gc(threshold: int) -> None:
         gc.set_threshold(threshold, older, oldest)
 
 
-async def _within(deadline: float, stage: str, awaitable: Awaitable[Any] | None) -> bool:
+async def _within(deadline: float, stage: str, awaitable: Awaitable[Any]) -> bool:
     """Await ``awaitable`` until ``deadline`` (loop time); False, logged, if it did not end."""
-    if awaitable is None:
-        return True
     # a stage reached after the deadline still gets a moment: what is already done ends
     left = max(deadline - asyncio.get_running_loop().time(), 0.1)
     try:
@@ -425,12 +423,13 @@ class Runtime:
             await _within(deadline, "consumers", self.broker.stop())
             if consuming:
                 await _within(deadline, "handlers", asyncio.wait(consuming))
-        for task in self._tasks:
-            task.cancel()
-        await _within(deadline, "tasks", asyncio.wait(self._tasks) if self._tasks else None)
-        for task in self._tasks:  # how a task ended was logged where it ended
-            if task.done() and not task.cancelled():
-                task.exception()
+        if self._tasks:
+            for task in self._tasks:
+                task.cancel()
+            await _within(deadline, "tasks", asyncio.wait(self._tasks))
+            for task in self._tasks:  # how a task ended was logged where it ended
+                if task.done() and not task.cancelled():
+                    task.exception()
         if self.producer is not None:
             await _within(deadline, "producer", self.producer.stop())
         pool = self.pool
