@@ -333,24 +333,43 @@ async def saving_keeps_a_transition_and_never_the_identity(b: Backend) -> None:
     changed.land_reference = h.land_reference
     assert after == changed
     unknown = household()
+    unknown.history.append(HistoryEntry(at(1), "failed", "nothing fits"))
     await b.store.save_household(unknown)  # saving an unregistered household adds nothing
     assert await b.store.get_household(unknown.household_id) is None
+    assert await b.history(unknown.household_id) == []
 
 
 async def the_history_is_kept_in_the_order_written(b: Backend) -> None:
     h = household()
-    await registered(b, h)
     first = [
         HistoryEntry(at(1), "assigned", "assigned by the Land"),
         HistoryEntry(at(0), "decided", "Wohnheim", uuid.uuid4(), uuid.uuid4(), 1),
     ]
-    await b.store.add_history(h.household_id, first)
-    await b.store.add_history(h.household_id, [])
-    await b.store.add_history(h.household_id, [HistoryEntry(at(2), "failed", "nothing fits")])
-    assert await b.history(h.household_id) == [
-        *first,
-        HistoryEntry(at(2), "failed", "nothing fits"),
+    h.history.extend(first)  # noted by the transitions before the household is inserted
+    await registered(b, h)
+    saved = await b.store.get_household(h.household_id, for_update=True)
+    assert saved is not None
+    assert saved.history == []  # read back with nothing pending
+    await b.store.save_household(saved)  # nothing noted: the story stays as it is
+    later = [
+        HistoryEntry(at(3), "failed", "nothing fits"),
+        HistoryEntry(at(2), "waitlisted", "no place free", attempt=2),
     ]
+    saved.history.extend(later)
+    await b.store.save_household(saved)
+    assert await b.history(h.household_id) == [*first, *later]
+
+
+async def a_repeated_registration_adds_no_history(b: Backend) -> None:
+    h = household()
+    h.history.append(HistoryEntry(at(1), "assigned", "assigned by the Land"))
+    await registered(b, h)
+    again = household()
+    again.land_reference = h.land_reference
+    again.history.append(HistoryEntry(at(2), "assigned", "assigned by the Land again"))
+    assert not await b.store.insert_household(again, request_of(again))
+    assert await b.history(h.household_id) == h.history
+    assert await b.history(again.household_id) == []
 
 
 async def at_a_site_are_its_residents_and_requests_oldest_first(b: Backend) -> None:
@@ -709,6 +728,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     a_household_is_registered_once_per_land_reference,
     saving_keeps_a_transition_and_never_the_identity,
     the_history_is_kept_in_the_order_written,
+    a_repeated_registration_adds_no_history,
     at_a_site_are_its_residents_and_requests_oldest_first,
     the_waitlist_is_oldest_first_then_pending_relocations,
     emergency_residents_are_those_in_notunterkuenfte_with_no_move,

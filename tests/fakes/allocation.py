@@ -182,6 +182,7 @@ class InMemoryAllocationStore:
             request=copy.deepcopy(request),
             request_sent_at=_wall_now() if h.placement is not None else None,
         )
+        self.history[h.household_id] = list(h.history)
         return True
 
     async def save_household(self, h: Household) -> None:
@@ -196,9 +197,7 @@ class InMemoryAllocationStore:
             stored.request_sent_at = None
         elif before != after:
             stored.request_sent_at = _wall_now()
-
-    async def add_history(self, household_id: uuid.UUID, entries: Sequence[HistoryEntry]) -> None:
-        self.history.setdefault(household_id, []).extend(entries)
+        self.history.setdefault(h.household_id, []).extend(h.history)
 
     async def assignments_by_reference(
         self, references: Sequence[str]

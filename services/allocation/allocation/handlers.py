@@ -317,7 +317,7 @@ async def register_assignments(
                 again = await tx.store.assignments_by_reference([a.land_reference])
                 results[a.land_reference] = _repeat(a, again[a.land_reference])
                 continue
-            await _record(tx, household, at=decided_at)
+            _published(tx, household, at=decided_at)
             results[a.land_reference] = Registered(
                 a.land_reference, household.household_id, True, household.status
             )
@@ -681,15 +681,13 @@ async def _save(
     tx: Tx[AllocationStore], household: Household, *, at: datetime | None = None
 ) -> None:
     if household.history:  # every transition notes itself: no note, no change
-        await tx.store.save_household(household)
-        await _record(tx, household, at=at)
+        await tx.store.save_household(household)  # with the lines of history it noted
+        _published(tx, household, at=at)
 
 
-async def _record(
-    tx: Tx[AllocationStore], household: Household, *, at: datetime | None = None
-) -> None:
-    """History and events; ``at`` is their business time (default: the work's, ``tx.now()``)."""
-    await tx.store.add_history(household.household_id, household.history)
+def _published(tx: Tx[AllocationStore], household: Household, *, at: datetime | None) -> None:
+    """The household's events, once the store has kept it and its history; ``at`` is their
+    business time (default: the work's, ``tx.now()``)."""
     tx.publish(*household.events, at=at)
     household.events.clear()
     household.history.clear()

@@ -214,6 +214,51 @@ _SENT = f"""request_sent_at = CASE WHEN {_PENDING} IS NULL THEN NULL
     ELSE households.request_sent_at END"""
 
 
+def _history_columns(entries: Sequence[HistoryEntry]) -> tuple[list[Any], ...]:
+    """Lines of a household's story as the columns ``_append_history`` unnests."""
+    return (
+        [e.at for e in entries],
+        [e.kind for e in entries],
+        [e.site_id for e in entries],
+        [e.reservation_id for e in entries],
+        [e.attempt for e in entries],
+        [e.reason for e in entries],
+    )
+
+
+def _append_history(household: str, first: int) -> str:
+    """``INSERT`` of the lines given as ``_history_columns`` from parameter ``$first`` on,
+    for the household of the CTE ``household`` (none if it has no row): in their order,
+    as the ids that ``history`` sorts by are drawn."""
+    return f"""INSERT INTO placement_history (household_id, at, kind, site_id, reservation_id,
+                                               attempt, reason)
+        SELECT {household}.household_id, e.at, e.kind, e.site_id, e.reservation_id,
+               e.attempt, e.reason
+        FROM {household}, unnest(${first}::timestamptz[], ${first + 1}::text[],
+                                 ${first + 2}::uuid[], ${first + 3}::uuid[],
+                                 ${first + 4}::integer[], ${first + 5}::text[])
+             WITH ORDINALITY AS e(at, kind, site_id, reservation_id, attempt, reason, n)
+        ORDER BY e.n"""
+
+
+_INSERT_HOUSEHOLD = f"""WITH inserted AS (
+        INSERT INTO households (household_id, land_reference, request, quota_period_id,
+                                members, persons, special_needs, {_MUTABLE}, assigned_at,
+                                minors_referred, vulnerable, request_sent_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
+                ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)},
+                CASE WHEN ${8 + _COLUMNS.index("pending")}::jsonb IS NULL THEN NULL
+                     ELSE clock_timestamp() END)
+        ON CONFLICT (land_reference) DO NOTHING RETURNING household_id
+    ), noted AS ({_append_history("inserted", 11 + len(_COLUMNS))})
+    SELECT household_id FROM inserted"""
+
+_SAVE_HOUSEHOLD = f"""WITH saved AS (
+        UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1
+        RETURNING household_id
+    ) {_append_history("saved", 2 + len(_COLUMNS))}"""
+
+
 @dataclass(frozen=True)
 class Waiting:
     """A waitlisted household and its open PlacementFailed alert."""
@@ -336,20 +381,18 @@ class AllocationStore(Protocol):
     # -- households ---------------------------------------------------------------------
 
     async def insert_household(self, h: Household, request: dict[str, Any]) -> bool:
-        """Register a new household with the assignment as received (``request``); False,
-        and nothing changed, if its ``land_reference`` is registered already. A household
-        inserted with a pending request counts as sent now (wall clock, for the timeout)."""
+        """Register a new household with the assignment as received (``request``) and the
+        lines its transitions noted (``h.history``); False, and nothing changed, if its
+        ``land_reference`` is registered already. A household inserted with a pending
+        request counts as sent now (wall clock, for the timeout)."""
         ...
 
     async def save_household(self, h: Household) -> None:
         """Keep what a transition may change (status, home, placement, relocation, tries,
-        waitlist, readiness, expected arrival); the identity, members and assignment stay.
-        When the pending request changes, it counts as sent now (wall clock); without one,
-        as never sent."""
-        ...
-
-    async def add_history(self, household_id: uuid.UUID, entries: Sequence[HistoryEntry]) -> None:
-        """Append lines to the household's story, in the order given."""
+        waitlist, readiness, expected arrival) and append the lines it noted to the
+        household's story (``h.history``, in order); the identity, members and assignment
+        stay. When the pending request changes, it counts as sent now (wall clock); without
+        one, as never sent. An unregistered household: nothing changes."""
         ...
 
     async def assignments_by_reference(
@@ -542,20 +585,14 @@ class PgAllocationStore:
     # -- households ---------------------------------------------------------------------
 
     async def insert_household(self, h: Household, request: dict[str, Any]) -> bool:
-        """Insert a new household; False if its land_reference exists (a concurrent repeat).
+        """Insert a new household and its story so far; False if its land_reference exists
+        (a concurrent repeat).
 
         ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same reference, so two
         identical requests at once still create one household.
         """
         row = await self.db.fetchrow(
-            f"""INSERT INTO households (household_id, land_reference, request, quota_period_id,
-                                        members, persons, special_needs, {_MUTABLE}, assigned_at,
-                                        minors_referred, vulnerable, request_sent_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, {_MUTABLE_PARAMS}, ${8 + len(_COLUMNS)},
-                        ${9 + len(_COLUMNS)}, ${10 + len(_COLUMNS)},
-                        CASE WHEN ${8 + _COLUMNS.index("pending")}::jsonb IS NULL THEN NULL
-                             ELSE clock_timestamp() END)
-                ON CONFLICT (land_reference) DO NOTHING RETURNING household_id""",
+            _INSERT_HOUSEHOLD,
             h.household_id,
             h.land_reference,
             json.dumps(request),
@@ -567,27 +604,16 @@ class PgAllocationStore:
             h.assigned_at,
             len(h.referred),
             h.vulnerable,
+            *_history_columns(h.history),
         )
         return row is not None
 
     async def save_household(self, h: Household) -> None:
+        # One statement for the row and its new lines of history: a transition is saved
+        # at nearly every event, and each round trip costs more than the work it carries.
         await self.db.execute(
-            f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1",
-            h.household_id,
-            *_mutable(h),
+            _SAVE_HOUSEHOLD, h.household_id, *_mutable(h), *_history_columns(h.history)
         )
-
-    async def add_history(self, household_id: uuid.UUID, entries: Sequence[HistoryEntry]) -> None:
-        if entries:
-            await self.db.executemany(
-                """INSERT INTO placement_history (household_id, at, kind, site_id, reservation_id,
-                                                  attempt, reason)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                [
-                    (household_id, e.at, e.kind, e.site_id, e.reservation_id, e.attempt, e.reason)
-                    for e in entries
-                ],
-            )
 
     async def assignments_by_reference(
         self, references: Sequence[str]
