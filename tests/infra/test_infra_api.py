@@ -53,6 +53,19 @@ def test_dsn_helpers() -> None:
     ep = infra.Endpoints("127.0.0.1:19092", "postgresql://postgres@127.0.0.1:55432/postgres")
     assert ep.dsn_for("t_1") == "postgresql://postgres@127.0.0.1:55432/t_1"
     assert ep.service_dsn("housing") == "postgresql://housing:housing@127.0.0.1:55432/housing"
+    assert ep.service_dsn("housing", "run1_housing") == (
+        "postgresql://housing:housing@127.0.0.1:55432/run1_housing"
+    )
+
+
+def test_a_local_server_is_reached_through_its_socket_and_any_other_over_tcp() -> None:
+    dsn = "postgresql://housing:pw@127.0.0.1:55432/run1_housing"
+    local = infra.Endpoints("127.0.0.1:19092", dsn, pg_socket_dir="/work/.state/pg/run")
+    assert local.through_socket(dsn) == (
+        "postgresql://housing:pw@/run1_housing?host=%2Fwork%2F.state%2Fpg%2Frun&port=55432"
+    )
+    elsewhere = infra.Endpoints("kafka.test:9092", "postgresql://admin:pw@db.test:5432/postgres")
+    assert elsewhere.through_socket(dsn) == dsn
 
 
 def test_settings_follow_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

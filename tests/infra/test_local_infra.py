@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from ankommen_local import kafka, postgres, stack
 from ankommen_local.cli import app
 from ankommen_local.config import SERVICES, TOPICS, Settings
-from ankommen_local.infra import selected_backend
+from ankommen_local.infra import endpoints_of, selected_backend
 from ankommen_local.util import free_ports, pid_alive
 from typer.testing import CliRunner
 
@@ -65,6 +65,25 @@ async def test_each_service_role_owns_its_database(
             await conn.execute("DROP TABLE infra_probe")
     finally:
         await conn.close()
+
+
+async def test_a_service_role_logs_in_through_the_servers_socket(
+    native: tuple[Settings, stack.UpReport],
+) -> None:
+    settings, _ = native
+    ep = endpoints_of(settings)
+    conn = await asyncpg.connect(ep.through_socket(ep.service_dsn("housing")))
+    try:
+        # no client address: the connection came through the Unix socket, not TCP
+        row = await conn.fetchrow("SELECT current_user AS usr, inet_client_addr() AS addr")
+        assert (row["usr"], row["addr"]) == ("housing", None)
+    finally:
+        await conn.close()
+    tcp = await asyncpg.connect(ep.service_dsn("housing"))
+    try:
+        assert str(await tcp.fetchval("SELECT inet_client_addr()")) == "127.0.0.1"
+    finally:
+        await tcp.close()
 
 
 async def test_second_up_is_quick_and_keeps_the_servers(

@@ -66,7 +66,10 @@ async def fresh_run(infra: Endpoints, run: str) -> dict[str, str]:
         await admin.close()
     if await delete_topics(infra.kafka_bootstrap, prefixes=[f"{run}."]):
         await asyncio.sleep(1)  # deletion is asynchronous on the broker
-    return {name: infra.service_dsn(name).rsplit("/", 1)[0] + f"/{run}_{name}" for name in SERVICES}
+    # The run's services talk to a server on this machine through its socket (Endpoints).
+    return {
+        name: infra.through_socket(infra.service_dsn(name, f"{run}_{name}")) for name in SERVICES
+    }
 
 
 async def drop_run(infra: Endpoints, run: str) -> None:
