@@ -687,7 +687,7 @@ async def _save(
 
 def _published(tx: Tx[AllocationStore], household: Household, *, at: datetime | None) -> None:
     """The household's events, once the store has kept it and its history; ``at`` is their
-    business time (default: the work's, ``tx.now()``)."""
+    business time (None: the work's, ``tx.now()``)."""
     tx.publish(*household.events, at=at)
     household.events.clear()
     household.history.clear()
