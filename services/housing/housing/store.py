@@ -206,6 +206,25 @@ _SITE = (
 )
 
 
+# A site's flats, each with the household holding it (a held reservation) or living in it
+# (none: free), as a column of the site's own row: one statement and one snapshot.
+_FLATS = """(SELECT coalesce(array_agg((u.unit_id, u.places,
+                                      coalesce(r.household_id, o.household_id))
+                                     ORDER BY u.places, u.unit_id), '{}')
+             FROM units u
+             LEFT JOIN reservations r ON r.unit_id = u.unit_id AND r.status = 'held'
+             LEFT JOIN occupants o ON o.unit_id = u.unit_id
+             WHERE u.site_id = sites.site_id) AS flats"""
+_SITE_AND_FLATS = f"{_SITE}, {_FLATS}"
+
+
+def _site_and_flats(row: asyncpg.Record) -> Site:
+    """A row of ``_SITE_AND_FLATS``."""
+    site = _site(row)
+    site.flats.extend(Flat(unit_id, places, holder) for unit_id, places, holder in row["flats"])
+    return site
+
+
 def _site(row: asyncpg.Record) -> Site:
     return Site(
         site_id=row["site_id"],
@@ -406,16 +425,26 @@ class PgHousingStore:
         )
 
     async def get_site(self, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
-        lock = lock_clause(for_update)
-        row = await self.db.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id)
-        return (await self._with_flats([_site(row)]))[0] if row else None
+        if for_update:
+            # The flats in a statement after the lock: its snapshot sees the flat that the
+            # transaction we waited for has just let (the site's row and flats in one
+            # statement would read them as they were before the wait).
+            lock = lock_clause(for_update)
+            row = await self.db.fetchrow(
+                f"SELECT {_SITE} FROM sites WHERE site_id = $1{lock}", site_id
+            )
+            return (await self._with_flats([_site(row)]))[0] if row else None
+        row = await self.db.fetchrow(
+            f"SELECT {_SITE_AND_FLATS} FROM sites WHERE site_id = $1", site_id
+        )
+        return _site_and_flats(row) if row else None
 
     async def get_sites(self, site_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Site]:
         rows = await self.db.fetch(
-            f"SELECT {_SITE} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id",
+            f"SELECT {_SITE_AND_FLATS} FROM sites WHERE site_id = ANY($1::uuid[]) ORDER BY site_id",
             sorted(set(site_ids)),
         )
-        return {s.site_id: s for s in await self._with_flats([_site(r) for r in rows])}
+        return {s.site_id: s for s in map(_site_and_flats, rows)}
 
     async def shift_holding(
         self, site_id: uuid.UUID, change: Holding, *, only_if_open: bool = False
@@ -673,7 +702,7 @@ class PgHousingStore:
         status: SiteStatus | None = None,
     ) -> list[Site]:
         rows = await self.db.fetch(
-            f"""SELECT {_SITE} FROM sites
+            f"""SELECT {_SITE_AND_FLATS} FROM sites
                 WHERE ($1::text IS NULL OR pillar = $1) AND ($2::int IS NULL OR district = $2)
                   AND ($3::text IS NULL OR status = $3)
                 ORDER BY district, name, site_id""",
@@ -681,11 +710,13 @@ class PgHousingStore:
             district,
             status.value if status else None,
         )
-        return await self._with_flats([_site(r) for r in rows])
+        return [_site_and_flats(r) for r in rows]
 
     async def sites_in_use(self) -> list[Site]:
-        rows = await self.db.fetch(f"SELECT {_SITE} FROM sites WHERE status IN ('open', 'closing')")
-        return await self._with_flats([_site(r) for r in rows])
+        rows = await self.db.fetch(
+            f"SELECT {_SITE_AND_FLATS} FROM sites WHERE status IN ('open', 'closing')"
+        )
+        return [_site_and_flats(r) for r in rows]
 
     async def occupancy_as_of(self, as_of: datetime, known_at: datetime) -> list[Site]:
         """The sites in use at ``as_of`` (business time) with their places then, from what
