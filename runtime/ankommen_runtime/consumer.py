@@ -131,10 +131,17 @@ class Subscription:
 
     ``source`` is the publishing service (its topic is ``<prefix><source>.events``).
     A handler is ``fn(tx, envelope)``, or ``batched(fn)`` for ``fn(tx, envelopes)``.
+
+    ``prefetch(tx, envelopes)``, if given, runs once each time events are applied (a
+    batch, or one event when a batch is retried one by one), inside that transaction,
+    before the first handler, with the events about to be handled: the store reads what
+    the handlers will ask for one by one (and locks it, in a fixed order) in one statement
+    (``store.ReadAhead``). It must not change anything a handler could see.
     """
 
     source: str
     handlers: Mapping[str, Handler]
+    prefetch: BatchEventHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +319,11 @@ class ConsumerPolicy:
         self.topic_prefix = topic_prefix
         self.handlers = {
             event_topic(s.source, topic_prefix): dict(s.handlers) for s in subscriptions
+        }
+        self.prefetch = {
+            event_topic(s.source, topic_prefix): s.prefetch
+            for s in subscriptions
+            if s.prefetch is not None
         }
         self.retry = retry or RetryPolicy()
         self.infra_backoff_max = infra_backoff_max
@@ -515,6 +527,9 @@ class ConsumerPolicy:
             self.consumer,
             [*ignored, *((r.topic, e.subject, e.sequence) for r, e in todo)],
         )
+        for topic_of, prefetch in self.prefetch.items():
+            if about := [env for rec, env in todo if rec.topic == topic_of]:
+                await prefetch(tx, about)
         i = 0
         while i < len(todo):
             record, envelope = todo[i]

@@ -529,6 +529,40 @@ async def households_are_locked_by_id_and_unknown_ones_are_absent(b: Backend) ->
     assert await b.store.lock_households([]) == {}
 
 
+async def a_household_read_ahead_answers_as_the_database_would(b: Backend) -> None:
+    """``prefetch_households`` (a consumed batch's) changes no answer: each household
+    read ahead is the one a locked read would give, also after the transaction changed
+    it another way (saved through another object, registered, its intake erased)."""
+    kept, changed, erased = household(), household(), household()
+    await registered(b, kept, changed, erased)
+    later = household()
+    await b.store.prefetch_households(
+        [erased.household_id, kept.household_id, later.household_id, changed.household_id]
+    )
+    # changed through another read of it (as a relocation locks it) and saved
+    other = (await b.store.lock_households([changed.household_id]))[changed.household_id]
+    other.status = HouseholdStatus.HOUSED
+    other.home = living_at(uuid.uuid4())
+    other.history.append(HistoryEntry(at(2), "checked_in", "moved in"))
+    await b.store.save_household(other)
+    await registered(b, later)  # unknown when read ahead, registered since
+    assert await b.store.erase_intake(erased.household_id)
+    for h in (kept, changed, later, erased):
+        assert await b.store.get_household(h.household_id, for_update=True) == (
+            await b.store.get_household(h.household_id)
+        )
+    assert await b.store.get_household(changed.household_id, for_update=True) == other
+    # taken once: a household changed after it was handed out reads back as saved
+    again = await b.store.get_household(kept.household_id, for_update=True)
+    assert again is not None
+    again.status = HouseholdStatus.DEPARTED
+    again.history.append(HistoryEntry(at(3), "departed", "moved away"))
+    await b.store.save_household(again)
+    assert await b.store.get_household(kept.household_id, for_update=True) == again
+    await b.store.prefetch_households([])
+    assert await b.store.get_household(uuid.uuid4(), for_update=True) is None
+
+
 async def unanswered_requests_are_overdue_longest_unanswered_first(b: Backend) -> None:
     site = uuid.uuid4()
     before = datetime.now(UTC) - timedelta(hours=1)
@@ -734,6 +768,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     emergency_residents_are_those_in_notunterkuenfte_with_no_move,
     emergency_residents_come_in_the_dissolution_order_and_only_so_many,
     households_are_locked_by_id_and_unknown_ones_are_absent,
+    a_household_read_ahead_answers_as_the_database_would,
     unanswered_requests_are_overdue_longest_unanswered_first,
     erasing_the_intake_replaces_the_land_reference_and_drops_special_needs,
     the_board_shows_open_sites_with_their_free_places,

@@ -173,6 +173,38 @@ async def the_open_case_of_a_household_is_found_and_a_closed_one_is_not(b: Backe
     assert await b.store.get_open_case_of(household, for_update=True) == current
 
 
+async def open_cases_and_sites_read_ahead_answer_as_the_database_would(b: Backend) -> None:
+    """``prefetch_cases_and_sites`` (a consumed batch's) changes no answer, also after the
+    transaction wrote the rows another way; a case is handed out once, a site as often as
+    asked."""
+    moved, opened_later, closing = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    kept_site, renamed_site, new_site = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await b.store.save_site(SiteRef(kept_site, 9, Pillar.WOHNHEIM))
+    await b.store.save_site(SiteRef(renamed_site, 3, Pillar.WOHNHEIM))
+    case, ending = a_case(moved), a_case(closing)
+    await b.store.add_case(case)
+    await b.store.add_case(ending)
+    await b.store.prefetch_cases_and_sites(
+        [moved, opened_later, closing], [kept_site, renamed_site, new_site]
+    )
+    await b.store.save_site(SiteRef(renamed_site, 5, Pillar.WOHNPROJEKT))
+    await b.store.save_site(SiteRef(new_site, 1, Pillar.WOHNUNG))
+    later = a_case(opened_later)
+    await b.store.add_case(later)
+    await b.store.save_case(closed(ending, DAY))
+    for _ in range(2):
+        assert await b.store.get_site(kept_site) == SiteRef(kept_site, 9, Pillar.WOHNHEIM)
+    assert await b.store.get_site(renamed_site) == SiteRef(renamed_site, 5, Pillar.WOHNPROJEKT)
+    assert await b.store.get_site(new_site) == SiteRef(new_site, 1, Pillar.WOHNUNG)
+    assert await b.store.get_open_case_of(opened_later, for_update=True) == later
+    assert await b.store.get_open_case_of(closing, for_update=True) is None
+    taken = await b.store.get_open_case_of(moved, for_update=True)
+    assert taken == case
+    assert taken is not None
+    taken.persons = 7  # changed by its taker, not saved: the next reader reads the row
+    assert await b.store.get_open_case_of(moved, for_update=True) == case
+
+
 async def the_latest_case_is_the_open_one_else_the_last_opened(b: Backend) -> None:
     household = uuid.uuid4()
     assert await b.store.get_latest_case_of(household) is None
@@ -321,6 +353,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     saving_overwrites_a_kept_case_and_never_adds_one,
     the_open_case_of_a_household_is_found_and_a_closed_one_is_not,
     the_latest_case_is_the_open_one_else_the_last_opened,
+    open_cases_and_sites_read_ahead_answer_as_the_database_would,
     closed_cases_past_retention_are_claimed_oldest_first_up_to_the_limit,
     milestones_come_by_day_reached_then_in_the_order_recorded,
     a_support_request_is_kept_with_its_schedule,

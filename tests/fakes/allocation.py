@@ -219,6 +219,9 @@ class InMemoryAllocationStore:
         stored = self.households.get(household_id)
         return _snapshot(stored.household) if stored else None
 
+    async def prefetch_households(self, household_ids: Sequence[uuid.UUID]) -> None:
+        """Nothing to read ahead in memory: ``get_household`` answers as it would anyway."""
+
     async def lock_at_site(self, site_id: uuid.UUID) -> list[Household]:
         there = [
             s.household

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -75,6 +75,11 @@ class InMemoryIntegrationStore:
             if case.household_id == household_id and case.status is CaseStatus.OPEN:
                 return _kept(case)
         return None
+
+    async def prefetch_cases_and_sites(
+        self, household_ids: Sequence[uuid.UUID], site_ids: Sequence[uuid.UUID]
+    ) -> None:
+        """Nothing to read ahead in memory: the reads answer as they would anyway."""
 
     async def get_latest_case_of(self, household_id: uuid.UUID) -> Case | None:
         theirs = [c for c in self.cases.values() if c.household_id == household_id]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ankommen_contracts import Envelope
-from ankommen_runtime.consumer import ConsumerPolicy, Subscription
+from ankommen_runtime.consumer import BatchEventHandler, ConsumerPolicy, Subscription
 from ankommen_runtime.db import create_pool
 from ankommen_runtime.kafka import new_producer
 from ankommen_runtime.logging import configure_logging
@@ -52,6 +52,7 @@ def consumer_under_test(
     handlers: dict[str, Any],
     *,
     migrations: Path = SQL,
+    prefetch: BatchEventHandler | None = None,
     **settings: Any,
 ) -> Runtime:
     """A consumer of ``<prefix>housing.events`` built by the real runtime, for tests."""
@@ -59,7 +60,7 @@ def consumer_under_test(
         name="reporting",
         title="test consumer",
         migrations=migrations,
-        subscriptions=[Subscription("housing", handlers)],
+        subscriptions=[Subscription("housing", handlers, prefetch)],
         publishes=False,
     )
     return Runtime(

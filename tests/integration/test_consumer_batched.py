@@ -178,3 +178,55 @@ async def test_one_batched_handler_for_several_types_gets_them_together_in_order
     assert [r["event_id"] for r in rows] == [e.event_id for e in sent]
     assert sum(recorder.calls) == len(sent)
     assert len(recorder.calls) < len(sent), "mixed types reached the fold together"
+
+
+async def test_a_subscriptions_prefetch_sees_each_batchs_new_events_before_their_handlers(
+    infra: Endpoints, database: str, topic_prefix: str
+) -> None:
+    """``Subscription.prefetch`` runs in the batch's transaction before its handlers, with
+    exactly the events they will handle: a redelivered one is in no prefetch again."""
+    topic = f"{topic_prefix}housing.events"
+    await create_topics(
+        infra.kafka_bootstrap, topic, dead_letter_topic("reporting", topic, topic_prefix)
+    )
+    sent = [opened() for _ in range(5)]
+    sent = [*sent, sent[1], changed(), opened()]  # sent[1] redelivered
+    await produce(infra.kafka_bootstrap, topic, sent)
+    log: list[tuple[str, list[uuid.UUID]]] = []
+
+    async def prefetch(tx: Transaction, events: Sequence[Envelope[Any]]) -> None:
+        assert tx.conn.is_in_transaction()
+        log.append(("prefetch", [e.event_id for e in events]))
+
+    class Logged(Recorder):
+        async def many(self, tx: Transaction, events: Sequence[Envelope[Any]]) -> None:
+            log.append(("handled", [e.event_id for e in events]))
+            await super().many(tx, events)
+
+        async def one(self, tx: Transaction, event: Envelope[Any]) -> None:
+            log.append(("handled", [event.event_id]))
+            await super().one(tx, event)
+
+    recorder = Logged()
+    runtime = consumer_under_test(
+        infra.kafka_bootstrap,
+        database,
+        topic_prefix,
+        "prefetched",
+        {"ShelterOpened": batched(recorder.many), "ShelterCapacityChanged": recorder.one},
+        migrations=SQL,
+        prefetch=prefetch,
+    )
+    await runtime.start()
+    try:
+        assert await eventually(lambda: _count(database, 7))
+    finally:
+        await runtime.stop()
+    unique = list(dict.fromkeys(e.event_id for e in sent))
+    prefetched = [i for kind, ids in log if kind == "prefetch" for i in ids]
+    handled = [i for kind, ids in log if kind == "handled" for i in ids]
+    assert prefetched == handled == unique, "each event prefetched once, in the stream's order"
+    for position, (kind, ids) in enumerate(log):
+        if kind == "handled":
+            before = [i for k, seen in log[:position] if k == "prefetch" for i in seen]
+            assert set(ids) <= set(before), "a batch's prefetch comes before its handlers"

@@ -616,13 +616,34 @@ def integration_handlers() -> dict[str, EventHandler]:
     }
 
 
+# The events whose handler starts from ``get_household(data.household_id, for_update=True)``.
+ABOUT_A_HOUSEHOLD = frozenset(
+    {
+        "BedReserved",
+        "ReservationRejected",
+        "ReservationReleased",
+        "OccupantCheckedIn",
+        "OccupantCheckedOut",
+        "ReadinessAssessed",
+    }
+)
+
+
+async def lock_households_of(tx: Tx[AllocationStore], events: Sequence[Envelope[Any]]) -> None:
+    """A consumed batch's prefetch: the households its events are about, locked and read
+    in one statement instead of one round trip per event."""
+    ids = [e.data.household_id for e in events if e.type in ABOUT_A_HOUSEHOLD]
+    if ids:
+        await tx.store.prefetch_households(ids)
+
+
 def subscriptions(settings: Any) -> list[Subscription]:
     """What allocation consumes (the handler-map convention): housing's answers and its
     sites, deciding by the city's placement policy from the settings; integration's
     readiness assessments and erasures."""
     return [
-        Subscription("housing", housing_handlers(settings.placement)),
-        Subscription("integration", integration_handlers()),
+        Subscription("housing", housing_handlers(settings.placement), lock_households_of),
+        Subscription("integration", integration_handlers(), lock_households_of),
     ]
 
 

@@ -37,7 +37,7 @@ from ankommen_contracts.events.housing import (
     Unit,
 )
 from ankommen_runtime.pagination import PageRequest, fetch_page
-from ankommen_runtime.store import Db
+from ankommen_runtime.store import Db, ReadAhead
 from ankommen_runtime.store import for_update as lock_clause
 from pydantic import TypeAdapter
 
@@ -408,6 +408,13 @@ class AllocationStore(Protocol):
         """The household, or None; ``for_update`` locks it until the transaction ends."""
         ...
 
+    async def prefetch_households(self, household_ids: Sequence[uuid.UUID]) -> None:
+        """Lock these households (in id order) and read them now, so that the next
+        ``get_household(…, for_update=True)`` of each in this transaction answers without a
+        round trip: the same answer it would have read, however the transaction changes
+        households meanwhile (a consumed batch's ``prefetch``)."""
+        ...
+
     async def lock_at_site(self, site_id: uuid.UUID) -> list[Household]:
         """Everyone living at the site or with a request for places there (pending or
         held), locked, oldest assignment first (then by id)."""
@@ -528,6 +535,7 @@ class PgAllocationStore:
 
     def __init__(self, db: Db) -> None:
         self.db = db
+        self._ahead: ReadAhead[uuid.UUID, Household] = ReadAhead()
 
     # -- quota periods (Aufnahmequote) --------------------------------------------------
 
@@ -591,6 +599,7 @@ class PgAllocationStore:
         ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same reference, so two
         identical requests at once still create one household.
         """
+        self._ahead.forget([h.household_id])
         row = await self.db.fetchrow(
             _INSERT_HOUSEHOLD,
             h.household_id,
@@ -611,6 +620,7 @@ class PgAllocationStore:
     async def save_household(self, h: Household) -> None:
         # One statement for the row and its new lines of history: a transition is saved
         # at nearly every event, and each round trip costs more than the work it carries.
+        self._ahead.forget([h.household_id])
         await self.db.execute(
             _SAVE_HOUSEHOLD, h.household_id, *_mutable(h), *_history_columns(h.history)
         )
@@ -723,6 +733,7 @@ class PgAllocationStore:
 
     async def mark_sent(self, household_ids: Sequence[uuid.UUID]) -> None:
         """The requests of these households went out again now (wall clock)."""
+        self._ahead.forget(household_ids)
         await self.db.execute(
             """UPDATE households SET request_sent_at = clock_timestamp()
                WHERE household_id = ANY($1)""",
@@ -732,12 +743,26 @@ class PgAllocationStore:
     async def get_household(
         self, household_id: uuid.UUID, *, for_update: bool = False
     ) -> Household | None:
+        if for_update:
+            read, household = self._ahead.take(household_id)
+            if read:
+                return household
         row = await self.db.fetchrow(
             f"SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = $1"
             + lock_clause(for_update),
             household_id,
         )
         return _household(row) if row else None
+
+    async def prefetch_households(self, household_ids: Sequence[uuid.UUID]) -> None:
+        ids = sorted(set(household_ids))
+        rows = await self.db.fetch(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households WHERE household_id = ANY($1::uuid[])
+                ORDER BY household_id FOR UPDATE""",
+            ids,
+        )
+        read = {r["household_id"]: _household(r) for r in rows}
+        self._ahead.fill({household_id: read.get(household_id) for household_id in ids})
 
     async def list_households(
         self,
@@ -967,6 +992,7 @@ class PgAllocationStore:
         reference is then a new one: nothing links it to the erased household. Without its
         needs, later placements of the household no longer derive site requirements from
         them (the composition's still hold)."""
+        self._ahead.forget([household_id])
         result = await self.db.execute(
             f"""UPDATE households
                SET land_reference = 'erased-' || household_id::text,

@@ -13,7 +13,7 @@ birth date or contact details (these reach the ``people`` table and nothing else
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, Self
@@ -133,6 +133,24 @@ async def on_departed(tx: Tx[IntegrationStore], event: Envelope[Any]) -> None:
         tx.publish(*case.events)
 
 
+# The events whose handler starts from ``get_open_case_of(data.household_id, for_update=True)``.
+ABOUT_A_CASE = frozenset({"OccupantCheckedIn", "OccupantCheckedOut", "RefugeeDeparted"})
+
+
+async def read_cases_and_sites_of(
+    tx: Tx[IntegrationStore], events: Sequence[Envelope[Any]]
+) -> None:
+    """A consumed batch's prefetch: the open cases of the households its check-ins,
+    check-outs and departures are about (locked) and the sites they check in at, in one
+    round trip each instead of one per event."""
+    about = [e.data for e in events if e.type in ABOUT_A_CASE]
+    if about:
+        await tx.store.prefetch_cases_and_sites(
+            [d.household_id for d in about],
+            [d.site_id for d in about if isinstance(d, OccupantCheckedIn)],
+        )
+
+
 def subscriptions(settings: Any) -> list[Subscription]:
     """What integration consumes (the handler-map convention)."""
     checked_in = on_checked_in(settings.load_teams())
@@ -145,8 +163,9 @@ def subscriptions(settings: Any) -> list[Subscription]:
                 "OccupantCheckedIn": checked_in,
                 "OccupantCheckedOut": on_checked_out,
             },
+            read_cases_and_sites_of,
         ),
-        Subscription("allocation", {"RefugeeDeparted": on_departed}),
+        Subscription("allocation", {"RefugeeDeparted": on_departed}, read_cases_and_sites_of),
     ]
 
 

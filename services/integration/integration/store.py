@@ -29,7 +29,7 @@ from ankommen_contracts.events.integration import (
     Weekday,
 )
 from ankommen_runtime.pagination import PageRequest, fetch_page
-from ankommen_runtime.store import Db
+from ankommen_runtime.store import Db, ReadAhead
 from ankommen_runtime.store import for_update as lock_clause
 
 from .domain import (
@@ -56,6 +56,10 @@ _CASE = (
 
 def _opt(kind: Any, value: Any) -> Any:
     return kind(value) if value is not None else None
+
+
+def _site_ref(row: asyncpg.Record) -> SiteRef:
+    return SiteRef(row["site_id"], row["district"], Pillar(row["pillar"]))
 
 
 def _case(row: asyncpg.Record) -> Case:
@@ -219,6 +223,16 @@ class IntegrationStore(Protocol):
         """The household's open case, or None if it has none open."""
         ...
 
+    async def prefetch_cases_and_sites(
+        self, household_ids: Sequence[uuid.UUID], site_ids: Sequence[uuid.UUID]
+    ) -> None:
+        """Lock the open cases of these households and read them and these sites now, so
+        that the next ``get_open_case_of(…, for_update=True)`` of each household and every
+        ``get_site`` of these sites in this transaction answer without a round trip: the
+        same answers they would have read, whatever the transaction writes meanwhile (a
+        consumed batch's ``prefetch``)."""
+        ...
+
     async def get_latest_case_of(self, household_id: uuid.UUID) -> Case | None:
         """The household's open case, else its most recently opened one (ties: the
         smallest case id); None if it never had a case."""
@@ -286,10 +300,31 @@ class PgIntegrationStore:
 
     def __init__(self, db: Db) -> None:
         self.db = db
+        self._open_cases: ReadAhead[uuid.UUID, Case] = ReadAhead()  # by household
+        self._sites: ReadAhead[uuid.UUID, SiteRef] = ReadAhead(once=False)
+
+    async def prefetch_cases_and_sites(
+        self, household_ids: Sequence[uuid.UUID], site_ids: Sequence[uuid.UUID]
+    ) -> None:
+        households = sorted(set(household_ids))
+        cases = await self.db.fetch(
+            f"""SELECT {_CASE} FROM cases WHERE household_id = ANY($1::uuid[]) AND status = 'open'
+                ORDER BY case_id FOR UPDATE""",
+            households,
+        )
+        open_case = {r["household_id"]: _case(r) for r in cases}
+        self._open_cases.fill({h: open_case.get(h) for h in households})
+        sites = sorted(set(site_ids))
+        rows = await self.db.fetch(
+            "SELECT site_id, district, pillar FROM sites WHERE site_id = ANY($1::uuid[])", sites
+        )
+        known = {r["site_id"]: _site_ref(r) for r in rows}
+        self._sites.fill({site_id: known.get(site_id) for site_id in sites})
 
     # -- sites
 
     async def save_site(self, site: SiteRef) -> None:
+        self._sites.forget([site.site_id])
         await self.db.execute(
             """INSERT INTO sites (site_id, district, pillar) VALUES ($1, $2, $3)
                ON CONFLICT (site_id) DO UPDATE SET district = $2, pillar = $3""",
@@ -299,20 +334,25 @@ class PgIntegrationStore:
         )
 
     async def get_site(self, site_id: uuid.UUID) -> SiteRef | None:
+        read, site = self._sites.take(site_id)
+        if read:
+            return site
         row = await self.db.fetchrow(
             "SELECT site_id, district, pillar FROM sites WHERE site_id = $1", site_id
         )
-        return SiteRef(row["site_id"], row["district"], Pillar(row["pillar"])) if row else None
+        return _site_ref(row) if row else None
 
     # -- cases
 
     async def add_case(self, case: Case) -> None:
+        self._open_cases.forget([case.household_id])
         placeholders = ", ".join(f"${i}" for i in range(1, 20))
         await self.db.execute(
             f"INSERT INTO cases ({_CASE}) VALUES ({placeholders})", *_case_args(case)
         )
 
     async def save_case(self, case: Case) -> None:
+        self._open_cases.forget([case.household_id])
         await self.db.execute(
             """UPDATE cases SET persons = $3, district = $4, team_id = $5, opened_on = $6,
                    status = $7, site_id = $8, site_pillar = $9, site_since = $10,
@@ -331,6 +371,10 @@ class PgIntegrationStore:
     async def get_open_case_of(
         self, household_id: uuid.UUID, *, for_update: bool = False
     ) -> Case | None:
+        if for_update:
+            read, case = self._open_cases.take(household_id)
+            if read:
+                return case
         lock = lock_clause(for_update)
         row = await self.db.fetchrow(
             f"SELECT {_CASE} FROM cases WHERE household_id = $1 AND status = 'open'{lock}",
@@ -487,6 +531,7 @@ class PgIntegrationStore:
         return sorted(r["person_id"] for r in rows)
 
     async def mark_erased(self, household_id: uuid.UUID, on: date) -> None:
+        self._open_cases.forget([household_id])
         await self.db.execute(
             """UPDATE cases SET details_erased_on = $2, updated_at = now()
                WHERE household_id = $1 AND status = 'closed' AND details_erased_on IS NULL
