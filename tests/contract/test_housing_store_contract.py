@@ -389,6 +389,25 @@ async def a_households_held_reservations_are_locked_in_id_order(b: Backend) -> N
     assert await b.store.lock_held_of_household(uuid.uuid4()) == []
 
 
+async def a_lists_reservations_and_occupants_are_locked_in_id_order(b: Backend) -> None:
+    site = an_open_site(capacity=20)
+    await b.store.add_site(site)
+    first, second = await held(b, site, 1), await held(b, site, 2)
+    unknown = uuid.uuid4()
+    locked = await b.store.lock_reservations([second.reservation_id, unknown, first.reservation_id])
+    assert list(locked) == sorted([first.reservation_id, second.reservation_id])
+    assert locked[first.reservation_id] == await b.store.get_reservation(first.reservation_id)
+    assert locked[second.reservation_id] == await b.store.get_reservation(second.reservation_id)
+    living = occupant_of(first, T0)
+    await b.store.move_in(living, moving=False)
+    homes = await b.store.lock_occupants(
+        [second.household_id, first.household_id, first.household_id]
+    )
+    assert homes == {first.household_id: living}, "only those living here, once each"
+    assert await b.store.lock_reservations([]) == {}
+    assert await b.store.lock_occupants([]) == {}
+
+
 async def expired_holds_are_claimed_oldest_first_up_to_the_limit(b: Backend) -> None:
     site = an_open_site(capacity=20)
     await b.store.add_site(site)
@@ -523,6 +542,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     saving_a_reservation_writes_its_decision_not_what_was_claimed,
     a_flat_shows_the_household_holding_or_living_in_it,
     a_households_held_reservations_are_locked_in_id_order,
+    a_lists_reservations_and_occupants_are_locked_in_id_order,
     expired_holds_are_claimed_oldest_first_up_to_the_limit,
     a_household_moves_in_moves_on_and_out_and_its_stays_are_kept,
     a_flat_someone_lives_in_takes_nobody_else,

@@ -244,6 +244,15 @@ class InMemoryHousingStore:
         for reservation in reservations:
             await self.save_reservation(reservation)
 
+    async def lock_reservations(
+        self, reservation_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, Reservation]:
+        return {
+            r: row.reservation()
+            for r in sorted(set(reservation_ids))
+            if (row := self.reservations.get(r)) is not None
+        }
+
     async def lock_held_of_household(self, household_id: uuid.UUID) -> list[Reservation]:
         return [
             r.reservation()
@@ -271,6 +280,13 @@ class InMemoryHousingStore:
     ) -> Occupant | None:
         occupant = self.occupants.get(household_id)
         return copy.copy(occupant) if occupant is not None else None
+
+    async def lock_occupants(self, household_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Occupant]:
+        return {
+            h: copy.copy(self.occupants[h])
+            for h in sorted(set(household_ids))
+            if h in self.occupants
+        }
 
     async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
         household = occupant.household_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -521,6 +521,9 @@ class CheckedInElsewhereMeanwhile(InMemoryHousingStore):
         self, household_id: uuid.UUID, *, for_update: bool = False
     ) -> Occupant | None:
         return None
+
+    async def lock_occupants(self, household_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Occupant]:
+        return {}
 
 
 async def test_a_newcomer_checked_in_elsewhere_at_the_same_moment_is_a_conflict() -> None:

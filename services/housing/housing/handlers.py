@@ -532,18 +532,14 @@ async def check_in_list(uow: Uow[HousingStore], command: CheckInList) -> list[Ch
     concurrent transaction, or a site that stopped taking occupants meanwhile."""
     async with uow() as tx:
         store = tx.store
-        # rows locked in id order, so two lists that share a household wait for each other
-        reservations = {
-            r: await store.get_reservation(r, for_update=True)
-            for r in sorted(c.reservation_id for c in command.check_ins)
-        }
-        homes = {
-            h: await store.get_occupant(h, for_update=True)
-            for h in sorted({r.household_id for r in reservations.values() if r is not None})
-        }
+        # rows locked in id order, so two lists that share a household wait for each other;
+        # the list's rows in one statement each, not one round trip per household
+        locked = await store.lock_reservations(c.reservation_id for c in command.check_ins)
+        reservations = {c.reservation_id: locked.get(c.reservation_id) for c in command.check_ins}
+        living = await store.lock_occupants(r.household_id for r in locked.values())
+        homes = {r.household_id: living.get(r.household_id) for r in locked.values()}
         sites = await store.get_sites(
-            [r.site_id for r in reservations.values() if r is not None]
-            + [home.site_id for home in homes.values() if home is not None]
+            [r.site_id for r in locked.values()] + [home.site_id for home in living.values()]
         )
         before = holdings(sites)
         outcomes: list[CheckInOutcome] = []

@@ -127,6 +127,13 @@ class HousingStore(Protocol):
         """``save_reservation`` for each."""
         ...
 
+    async def lock_reservations(
+        self, reservation_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, Reservation]:
+        """These decided reservations, locked in ``reservation_id`` order; unknown ones are
+        absent."""
+        ...
+
     async def lock_held_of_household(self, household_id: uuid.UUID) -> list[Reservation]:
         """The household's held reservations, in ``reservation_id`` order."""
         ...
@@ -143,6 +150,11 @@ class HousingStore(Protocol):
         self, household_id: uuid.UUID, *, for_update: bool = False
     ) -> Occupant | None:
         """Where the household lives now; None if nowhere here."""
+        ...
+
+    async def lock_occupants(self, household_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Occupant]:
+        """Where these households live now, locked in ``household_id`` order; those living
+        nowhere here are absent."""
         ...
 
     async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
@@ -513,6 +525,16 @@ class PgHousingStore:
         )
         return _reservation(row) if row else None
 
+    async def lock_reservations(
+        self, reservation_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, Reservation]:
+        rows = await self.db.fetch(
+            f"""SELECT {_RESERVATION} FROM reservations WHERE reservation_id = ANY($1::uuid[])
+                ORDER BY reservation_id FOR UPDATE""",
+            sorted(set(reservation_ids)),
+        )
+        return {r["reservation_id"]: _reservation(r) for r in rows}
+
     async def lock_held_of_household(self, household_id: uuid.UUID) -> list[Reservation]:
         rows = await self.db.fetch(
             f"""SELECT {_RESERVATION} FROM reservations
@@ -544,6 +566,14 @@ class PgHousingStore:
             f"SELECT {_OCCUPANT} FROM occupants WHERE household_id = $1{lock}", household_id
         )
         return _occupant(row) if row else None
+
+    async def lock_occupants(self, household_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Occupant]:
+        rows = await self.db.fetch(
+            f"""SELECT {_OCCUPANT} FROM occupants WHERE household_id = ANY($1::uuid[])
+                ORDER BY household_id FOR UPDATE""",
+            sorted(set(household_ids)),
+        )
+        return {r["household_id"]: _occupant(r) for r in rows}
 
     async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
         """A newcomer is inserted (a concurrent check-in elsewhere then fails on the primary
