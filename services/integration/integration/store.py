@@ -315,8 +315,14 @@ class PgIntegrationStore:
         open_case = {r["household_id"]: _case(r) for r in cases}
         self._open_cases.fill({h: open_case.get(h) for h in households})
         sites = sorted(set(site_ids))
-        rows = await self.db.fetch(
-            "SELECT site_id, district, pillar FROM sites WHERE site_id = ANY($1::uuid[])", sites
+        # a batch of check-outs and departures only has no site to read
+        rows = (
+            await self.db.fetch(
+                "SELECT site_id, district, pillar FROM sites WHERE site_id = ANY($1::uuid[])",
+                sites,
+            )
+            if sites
+            else []
         )
         known = {r["site_id"]: _site_ref(r) for r in rows}
         self._sites.fill({site_id: known.get(site_id) for site_id in sites})
