@@ -15,6 +15,8 @@ WHOLE = "import asyncio, ctypes, ssl, zoneinfo"
 
 def uv_python_seen_by_recipes(env: dict[str, str]) -> str:
     """``UV_PYTHON`` as every recipe's shell (and so uv) gets it from the Makefile."""
+    # as a fresh make, not a sub-make of `make test` (its flags and level)
+    env = {k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     probe = 'print-uv-python: ; @echo "[$$UV_PYTHON]"'
     out = subprocess.run(
         ["make", "-s", "--no-print-directory", "--eval", probe, "print-uv-python"],
