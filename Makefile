@@ -10,11 +10,14 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # other source builds on PATH are by default neither), else what uv finds. Over the whole
 # Hannover run the services and the scenario used a median 169 s of CPU on Debian's 3.11
 # against 183 s on pyenv's (docs/scenario.md, Speed). A caller's UV_PYTHON wins.
-# Only one whose standard library is whole (Debian's "-minimal" package alone lacks parts).
-DISTRO_PYTHON := $(firstword $(foreach p,$(wildcard /usr/bin/python3.13 /usr/bin/python3.12 \
-	/usr/bin/python3.11),$(shell $(p) -c "import asyncio, ctypes, ssl, zoneinfo" 2>/dev/null && echo $(p))))
+# Only one whose standard library is whole (Debian's "-minimal" package alone lacks parts);
+# probed once per make, newest first, and not at all when the caller chose.
+ifndef UV_PYTHON
+DISTRO_PYTHON := $(shell for p in /usr/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.11; do \
+	[ -x $$p ] && $$p -c "import asyncio, ctypes, ssl, zoneinfo" 2>/dev/null && { echo $$p; break; }; done)
 ifneq ($(DISTRO_PYTHON),)
-export UV_PYTHON ?= $(DISTRO_PYTHON)
+export UV_PYTHON := $(DISTRO_PYTHON)
+endif
 endif
 # --frozen: use uv.lock as committed, never re-resolve it.
 RUN := $(UV) run --frozen
