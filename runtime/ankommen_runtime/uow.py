@@ -70,6 +70,26 @@ class Uow(Protocol[S_co]):
 
 
 @dataclass(frozen=True)
+class WithStore(Generic[S]):
+    """``tx`` with another ``store`` in front of its own: the clock and ``publish`` are
+    the transaction's. A handler hands it to rules that should see a working set it holds
+    over the transaction's store (integration's casework list: its cases in hand)."""
+
+    tx: Tx[Any]
+    store: S
+
+    @property
+    def clock(self) -> Clock:
+        return self.tx.clock
+
+    def now(self) -> datetime:
+        return self.tx.now()
+
+    def publish(self, *events: EventData, at: datetime | None = None) -> None:
+        self.tx.publish(*events, at=at)
+
+
+@dataclass(frozen=True)
 class _Pending:
     data: EventData
     event_id: uuid.UUID

@@ -41,7 +41,7 @@ from integration.domain import (
     SiteRef,
     SupportRequest,
 )
-from integration.store import IntegrationStore, PgIntegrationStore
+from integration.store import CasesInHand, IntegrationStore, PgIntegrationStore
 
 MIGRATIONS = Path(integration.__file__).parent / "migrations"
 DAY = date(2016, 3, 14)
@@ -266,6 +266,85 @@ async def milestones_come_by_day_reached_then_in_the_order_recorded(b: Backend) 
     ]  # fmt: skip
 
 
+async def cases_are_read_and_saved_together_as_one_by_one(b: Backend) -> None:
+    first, second, never_added = a_case(), a_case(), a_case()
+    for case in (first, second):
+        case.events.append(object())  # type: ignore[arg-type]
+        await b.store.add_case(case)
+    got = await b.store.get_cases([second.case_id, never_added.case_id, first.case_id] * 2,
+                                  for_update=True)  # fmt: skip
+    assert got == {first.case_id: first, second.case_id: second}
+    assert [c.events for c in got.values()] == [[], []]
+    assert await b.store.get_cases([]) == {}
+    first.social_worker, second.persons = "staff-2", 1
+    await b.store.save_cases([first, second, never_added])
+    assert await b.store.get_case(first.case_id) == first
+    assert await b.store.get_case(second.case_id) == second
+    assert await b.store.get_case(never_added.case_id) is None, "saving adds no case"
+
+
+async def milestones_of_several_cases_come_each_in_its_order(b: Backend) -> None:
+    case, other, none = a_case(), a_case(), a_case()
+    for c in (case, other, none):
+        await b.store.add_case(c)
+
+    def m(of: Case, on: date, kind: Milestone = Milestone.SCHOOL) -> MilestoneRecord:
+        return MilestoneRecord(uuid.uuid4(), of.case_id, kind, on, 1)
+
+    late, early, theirs = m(case, date(2016, 3, 1)), m(case, DAY), m(other, DAY, Milestone.KITA)
+    await b.store.add_milestones([late, theirs, early])
+    await b.store.add_milestones([])
+    assert await b.store.list_milestones_of([none.case_id, case.case_id, other.case_id]) == {
+        none.case_id: [], case.case_id: [late, early], other.case_id: [theirs]
+    }  # fmt: skip
+    for c in (case, other, none):
+        assert (await b.store.list_milestones_of([c.case_id]))[c.case_id] == (
+            await b.store.list_milestones(c.case_id)
+        )
+
+
+async def a_casework_lists_cases_in_hand_answer_as_the_store_would(b: Backend) -> None:
+    case, other, untaken = a_case(), a_case(), a_case()
+    for c in (case, other, untaken):
+        await b.store.add_case(c)
+    early = MilestoneRecord(uuid.uuid4(), case.case_id, Milestone.SCHOOL, date(2016, 1, 4), 1)
+    await b.store.add_milestone(early)
+    in_hand = CasesInHand(b.store)
+    await in_hand.take([other.case_id, case.case_id, uuid.uuid4()], with_milestones=[case.case_id])
+    assert await in_hand.get_case(untaken.case_id) is None, "only the cases taken are known"
+
+    changed = await in_hand.get_case(case.case_id, for_update=True)
+    assert changed == case
+    assert changed is not None
+    changed.social_worker = "staff-9"
+    changed.events.append(object())  # type: ignore[arg-type]
+    await in_hand.save_case(changed)
+    again = await in_hand.get_case(case.case_id)
+    assert again == changed, "the next entry sees the case as the one before left it"
+    assert again is not None
+    assert again.events == [], "and does not publish the events of the one before"
+    half_way = await in_hand.get_case(other.case_id)
+    assert half_way is not None
+    half_way.persons = 1  # refused before it was saved: nothing of it stays
+    assert await in_hand.get_case(other.case_id) == other
+
+    late = MilestoneRecord(uuid.uuid4(), case.case_id, Milestone.KITA, date(2016, 3, 1), 1)
+    mid = MilestoneRecord(uuid.uuid4(), case.case_id, Milestone.KITA, date(2016, 2, 1), 1)
+    await in_hand.add_milestone(late)
+    await in_hand.add_milestone(mid)
+    theirs = MilestoneRecord(uuid.uuid4(), other.case_id, Milestone.KITA, DAY, 1)
+    await in_hand.add_milestone(theirs)  # milestones not taken: read when first asked
+    assert await in_hand.list_milestones(case.case_id) == [early, mid, late]
+    assert await b.store.get_case(case.case_id) == case, "nothing is written before write()"
+    assert await b.store.list_milestones(case.case_id) == [early]
+
+    await in_hand.write()
+    assert await b.store.get_case(case.case_id) == changed
+    assert await b.store.get_case(other.case_id) == other
+    assert await b.store.list_milestones(case.case_id) == [early, mid, late]
+    assert await b.store.list_milestones(other.case_id) == [theirs]
+
+
 async def a_support_request_is_kept_with_its_schedule(b: Backend) -> None:
     case = a_case()
     await b.store.add_case(case)
@@ -356,6 +435,9 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     open_cases_and_sites_read_ahead_answer_as_the_database_would,
     closed_cases_past_retention_are_claimed_oldest_first_up_to_the_limit,
     milestones_come_by_day_reached_then_in_the_order_recorded,
+    cases_are_read_and_saved_together_as_one_by_one,
+    milestones_of_several_cases_come_each_in_its_order,
+    a_casework_lists_cases_in_hand_answer_as_the_store_would,
     a_support_request_is_kept_with_its_schedule,
     a_person_is_kept_once_and_a_second_with_the_same_id_is_refused,
     erasure_deletes_the_people_named_or_the_whole_household,

@@ -68,6 +68,15 @@ class InMemoryIntegrationStore:
         kept = self.cases.get(case_id)
         return _kept(kept) if kept else None
 
+    async def get_cases(
+        self, case_ids: Iterable[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Case]:
+        return {c: _kept(self.cases[c]) for c in sorted(set(case_ids)) if c in self.cases}
+
+    async def save_cases(self, cases: Sequence[Case]) -> None:
+        for case in cases:
+            await self.save_case(case)
+
     async def get_open_case_of(
         self, household_id: uuid.UUID, *, for_update: bool = False
     ) -> Case | None:
@@ -111,6 +120,14 @@ class InMemoryIntegrationStore:
         return sorted(
             (m for m in self.milestones if m.case_id == case_id), key=lambda m: m.reached_on
         )
+
+    async def add_milestones(self, records: Sequence[MilestoneRecord]) -> None:
+        self.milestones.extend(records)
+
+    async def list_milestones_of(
+        self, case_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[MilestoneRecord]]:
+        return {case_id: await self.list_milestones(case_id) for case_id in case_ids}
 
     async def add_support_request(self, r: SupportRequest) -> None:
         self.support_requests.append(r)

@@ -48,6 +48,7 @@ from ankommen_runtime.consumer import EventHandler, Subscription
 from ankommen_runtime.errors import DomainError, NotFound, Unprocessable
 from ankommen_runtime.logging import get_logger
 from ankommen_runtime.store import found
+from ankommen_runtime.uow import WithStore
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from .domain import (
@@ -62,7 +63,7 @@ from .domain import (
     Teams,
     erasure,
 )
-from .store import IntegrationStore
+from .store import CaseRecords, CasesInHand, IntegrationStore
 
 log = get_logger(__name__)
 
@@ -172,7 +173,7 @@ def subscriptions(settings: Any) -> list[Subscription]:
 # -- commands ------------------------------------------------------------------------------
 
 
-Rule = Callable[[Tx[IntegrationStore], Case], Awaitable[Any]]
+Rule = Callable[[Tx[CaseRecords], Case], Awaitable[Any]]
 """What a command does to its case, inside the transaction that locked it."""
 
 
@@ -185,7 +186,7 @@ async def _change(
 
 
 async def _change_in(
-    tx: Tx[IntegrationStore], actor: Actor, case_id: uuid.UUID, change: Rule
+    tx: Tx[CaseRecords], actor: Actor, case_id: uuid.UUID, change: Rule
 ) -> tuple[Case, Any]:
     """``_change`` within a transaction already open (one entry of a casework list)."""
     case = found(await tx.store.get_case(case_id, for_update=True), f"case {case_id}")
@@ -214,7 +215,7 @@ async def assign(
 
 
 def _assigning(command: AssignCase, actor: Actor) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.assign(command.social_worker or actor.subject)
 
     return change
@@ -266,7 +267,7 @@ def _milestone(case_id: uuid.UUID, command: RecordMilestone, today: date) -> Mil
 
 
 def _recording(record: MilestoneRecord, today: date) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.record_milestone(record, await tx.store.list_milestones(record.case_id), today)
         await tx.store.add_milestone(record)
 
@@ -301,7 +302,7 @@ async def assess_readiness(
 
 
 def _assessing(command: AssessReadiness, today: date, policy: ReadinessPolicy) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.assess(
             command.independence,
             today,
@@ -339,7 +340,7 @@ async def plan_move_out(
 
 
 def _planning(command: PlanMoveOut) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.plan_move_out(command.target_kind, command.target_district, command.planned_on)
 
     return change
@@ -361,7 +362,7 @@ async def complete_move_out(
 
 
 def _completing(command: CompleteMoveOut, today: date, teams: Teams) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.complete_move_out(command.moved_on or today, today, teams)
 
     return change
@@ -385,7 +386,7 @@ async def hand_over(
 
 
 def _handing_over(command: HandOver, today: date) -> Rule:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.hand_over(
             command.to_structure,
             command.receiving_partner,
@@ -404,7 +405,7 @@ class CloseCase(Command):
 async def close_case(
     uow: Uow[IntegrationStore], actor: Actor, case_id: uuid.UUID, command: CloseCase, today: date
 ) -> Case:
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         case.close(command.reason, command.closed_on or today)
 
     return (await _change(uow, actor, case_id, change))[0]
@@ -503,6 +504,13 @@ async def casework(
     own refuses the whole list (403, nothing written), as the single routes refuse it."""
     outcomes: list[CaseworkOutcome] = []
     async with uow() as tx:
+        # the list's cases locked and read at once, each kept once at the end
+        in_hand = CasesInHand(tx.store)
+        await in_hand.take(
+            (e.case_id for e in command.entries),
+            with_milestones=(e.case_id for e in command.entries if isinstance(e, MilestoneEntry)),
+        )
+        listed = WithStore(tx, in_hand)
         for entry in command.entries:
             milestone = None
             match entry:
@@ -520,13 +528,14 @@ async def casework(
                 case HandoverEntry():
                     rule = _handing_over(entry, today)
             try:
-                case, _ = await _change_in(tx, actor, entry.case_id, rule)
+                case, _ = await _change_in(listed, actor, entry.case_id, rule)
             except NotYourDistrict:
                 raise
             except (NotFound, Conflict, Unprocessable) as refused:
                 outcomes.append(CaseworkOutcome(entry, refused=refused))
                 continue
             outcomes.append(CaseworkOutcome(entry, case=case, milestone=milestone))
+        await in_hand.write()
     return outcomes
 
 
@@ -573,7 +582,7 @@ async def request_support(
 ) -> SupportRequest:
     request: SupportRequest | None = None
 
-    async def change(tx: Tx[IntegrationStore], case: Case) -> None:
+    async def change(tx: Tx[CaseRecords], case: Case) -> None:
         nonlocal request
         request = SupportRequest(
             request_id=uuid.uuid4(),

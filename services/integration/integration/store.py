@@ -7,6 +7,7 @@ queries only the API runs (lists, caseloads) are ``PgIntegrationStore``'s alone.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -168,6 +169,27 @@ def _milestone(row: asyncpg.Record) -> MilestoneRecord:
     )
 
 
+def _milestone_args(m: MilestoneRecord) -> tuple[Any, ...]:
+    return (
+        m.milestone_id,
+        m.case_id,
+        m.milestone.value,
+        m.reached_on,
+        m.persons,
+        _plain(m.language_level),
+        _plain(m.residence_status),
+    )
+
+
+_ADD_MILESTONE = f"INSERT INTO milestones ({_MILESTONE}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+_SAVE_CASE = """UPDATE cases SET persons = $3, district = $4, team_id = $5, opened_on = $6,
+                    status = $7, site_id = $8, site_pillar = $9, site_since = $10,
+                    social_worker = $11, language_level = $12, residence_status = $13,
+                    readiness = $14, move_out = $15, handover = $16, closed_on = $17,
+                    close_reason = $18, details_erased_on = $19, updated_at = now()
+                WHERE case_id = $1 AND household_id = $2"""
+
+
 def _support_request(r: asyncpg.Record) -> SupportRequest:
     return SupportRequest(
         request_id=r["request_id"],
@@ -189,6 +211,19 @@ _PERSON = "person_id, case_id, household_id, given_name, family_name, date_of_bi
 
 
 # -- the port ------------------------------------------------------------------------------
+
+
+class CaseRecords(Protocol):
+    """What a command's rule reads and writes of its case (``IntegrationStore`` has it; a
+    casework list's rules see ``CasesInHand``)."""
+
+    async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None: ...
+
+    async def save_case(self, case: Case) -> None: ...
+
+    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]: ...
+
+    async def add_milestone(self, m: MilestoneRecord) -> None: ...
 
 
 class IntegrationStore(Protocol):
@@ -215,6 +250,17 @@ class IntegrationStore(Protocol):
     async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
         """The case as last saved (no events), or None. ``for_update``: other writers of
         this case wait until this transaction ends."""
+        ...
+
+    async def get_cases(
+        self, case_ids: Iterable[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Case]:
+        """The kept cases among ``case_ids`` (no events), by id; ``for_update`` locks them
+        in the order of their ids (two lists of overlapping cases queue, never deadlock)."""
+        ...
+
+    async def save_cases(self, cases: Sequence[Case]) -> None:
+        """``save_case`` for each, in one round trip."""
         ...
 
     async def get_open_case_of(
@@ -250,6 +296,17 @@ class IntegrationStore(Protocol):
 
     async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
         """The case's milestones, by the day reached, then in the order recorded."""
+        ...
+
+    async def add_milestones(self, records: Sequence[MilestoneRecord]) -> None:
+        """``add_milestone`` for each, in this order, in one round trip."""
+        ...
+
+    async def list_milestones_of(
+        self, case_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[MilestoneRecord]]:
+        """``list_milestones`` of each case, in one round trip (an empty list for a case
+        with none)."""
         ...
 
     async def add_support_request(self, r: SupportRequest) -> None:
@@ -289,6 +346,77 @@ class IntegrationStore(Protocol):
     ) -> None:
         """Keep the record of an erasure (who asked, when, how many details went)."""
         ...
+
+
+# -- a casework list's cases in hand ----------------------------------------------------------
+
+
+def _as_kept(case: Case) -> Case:
+    """A copy as a row holds it: no raised events, unaffected by later changes (the value
+    objects a case holds are frozen)."""
+    kept = copy.copy(case)
+    kept.events = []
+    return kept
+
+
+class CasesInHand:
+    """The cases of one casework list, held for the list's entries (the store they see).
+
+    A list of hundreds of entries about a few cases each (a way out is six) read, locked
+    and wrote each case once per entry, and read its milestones once per milestone: here
+    the list's cases are read and locked together in the order of their ids (``take``,
+    one statement, and one for their milestones), each entry changes its case as the
+    entry before left it, and ``write`` keeps what changed at the end (one round trip for
+    the cases, one for the milestones).
+
+    It answers as the transaction's store would: ``get_case`` hands out a copy of the case
+    as last saved, without events, so an entry refused half-way (raising before
+    ``save_case``) leaves its case as it was, and an entry publishes only its own events.
+    Only the cases taken are known: ``get_case`` of another is None.
+    """
+
+    def __init__(self, store: IntegrationStore) -> None:
+        self.store = store
+        self._cases: dict[uuid.UUID, Case] = {}
+        self._milestones: dict[uuid.UUID, list[MilestoneRecord]] = {}
+        self._changed: dict[uuid.UUID, Case] = {}
+        self._new_milestones: list[MilestoneRecord] = []
+
+    async def take(
+        self, case_ids: Iterable[uuid.UUID], with_milestones: Iterable[uuid.UUID] = ()
+    ) -> None:
+        """Lock and read the cases, and the milestones of ``with_milestones``."""
+        self._cases = await self.store.get_cases(case_ids, for_update=True)
+        wanted = sorted(set(with_milestones) & self._cases.keys())
+        self._milestones = await self.store.list_milestones_of(wanted) if wanted else {}
+
+    async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
+        case = self._cases.get(case_id)
+        return _as_kept(case) if case is not None else None
+
+    async def save_case(self, case: Case) -> None:
+        kept = self._cases.get(case.case_id)
+        if kept is not None and kept.household_id == case.household_id:
+            self._cases[case.case_id] = self._changed[case.case_id] = _as_kept(case)
+
+    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+        if case_id not in self._milestones:
+            self._milestones[case_id] = await self.store.list_milestones(case_id)
+        # by the day reached, then in the order recorded (a stable sort)
+        return sorted(self._milestones[case_id], key=lambda m: m.reached_on)
+
+    async def add_milestone(self, m: MilestoneRecord) -> None:
+        await self.list_milestones(m.case_id)  # what the store holds, before this one
+        self._milestones[m.case_id].append(m)
+        self._new_milestones.append(m)
+
+    async def write(self) -> None:
+        """Keep the changed cases and the new milestones (inside the transaction)."""
+        if self._changed:
+            await self.store.save_cases([self._changed[k] for k in sorted(self._changed)])
+        if self._new_milestones:
+            await self.store.add_milestones(self._new_milestones)
+        self._changed, self._new_milestones = {}, []
 
 
 # -- on PostgreSQL -------------------------------------------------------------------------
@@ -359,20 +487,26 @@ class PgIntegrationStore:
 
     async def save_case(self, case: Case) -> None:
         self._open_cases.forget([case.household_id])
-        await self.db.execute(
-            """UPDATE cases SET persons = $3, district = $4, team_id = $5, opened_on = $6,
-                   status = $7, site_id = $8, site_pillar = $9, site_since = $10,
-                   social_worker = $11, language_level = $12, residence_status = $13,
-                   readiness = $14, move_out = $15, handover = $16, closed_on = $17,
-                   close_reason = $18, details_erased_on = $19, updated_at = now()
-               WHERE case_id = $1 AND household_id = $2""",
-            *_case_args(case),
-        )
+        await self.db.execute(_SAVE_CASE, *_case_args(case))
+
+    async def save_cases(self, cases: Sequence[Case]) -> None:
+        self._open_cases.forget([c.household_id for c in cases])
+        await self.db.executemany(_SAVE_CASE, [_case_args(c) for c in cases])
 
     async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
         lock = lock_clause(for_update)
         row = await self.db.fetchrow(f"SELECT {_CASE} FROM cases WHERE case_id = $1{lock}", case_id)
         return _case(row) if row else None
+
+    async def get_cases(
+        self, case_ids: Iterable[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Case]:
+        rows = await self.db.fetch(
+            f"""SELECT {_CASE} FROM cases WHERE case_id = ANY($1::uuid[])
+                ORDER BY case_id{lock_clause(for_update)}""",
+            sorted(set(case_ids)),
+        )
+        return {r["case_id"]: _case(r) for r in rows}
 
     async def get_open_case_of(
         self, household_id: uuid.UUID, *, for_update: bool = False
@@ -448,24 +582,26 @@ class PgIntegrationStore:
     # -- milestones
 
     async def add_milestone(self, m: MilestoneRecord) -> None:
-        await self.db.execute(
-            f"INSERT INTO milestones ({_MILESTONE}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            m.milestone_id,
-            m.case_id,
-            m.milestone.value,
-            m.reached_on,
-            m.persons,
-            _plain(m.language_level),
-            _plain(m.residence_status),
-        )
+        await self.db.execute(_ADD_MILESTONE, *_milestone_args(m))
+
+    async def add_milestones(self, records: Sequence[MilestoneRecord]) -> None:
+        await self.db.executemany(_ADD_MILESTONE, [_milestone_args(m) for m in records])
 
     async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+        return (await self.list_milestones_of([case_id]))[case_id]
+
+    async def list_milestones_of(
+        self, case_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[MilestoneRecord]]:
+        of: dict[uuid.UUID, list[MilestoneRecord]] = {case_id: [] for case_id in case_ids}
         rows = await self.db.fetch(
-            f"""SELECT {_MILESTONE} FROM milestones WHERE case_id = $1
-                ORDER BY reached_on, recorded_at, milestone_id""",
-            case_id,
+            f"""SELECT {_MILESTONE} FROM milestones WHERE case_id = ANY($1::uuid[])
+                ORDER BY case_id, reached_on, recorded_at, milestone_id""",
+            list(of),
         )
-        return [_milestone(r) for r in rows]
+        for r in rows:
+            of[r["case_id"]].append(_milestone(r))
+        return of
 
     # -- support requests
 
