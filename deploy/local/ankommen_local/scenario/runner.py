@@ -546,8 +546,13 @@ class ScenarioRunner:
         the Koordinierungsstelle's week beside both: it is about no household."""
 
         async def households() -> None:
-            await self._timed("move_on", self._move_on(week))
-            await self._timed("exits", self._exits(week))
+            # the leaving households' open cases are read beside the moves on: those open
+            # and close no case (a relocation's check-in comes in a later round)
+            leaving = [self.households[ref] for ref in week.exits if ref in self.households]
+            _, cases = await asyncio.gather(
+                self._timed("move_on", self._move_on(week)), self._open_cases(leaving)
+            )
+            await self._timed("exits", self._exits(week, cases))
 
         await asyncio.gather(households(), self._timed("volunteers", self._volunteers(week)))
 
@@ -714,14 +719,11 @@ class ScenarioRunner:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, TAKEN_POLL_MAX_SECONDS)
 
-    async def _exits(self, week: Week) -> None:
+    async def _exits(self, week: Week, cases: dict[str, dict[str, Any]]) -> None:
         """Move-outs into flats of their own through Integrationsmanagement, each district's
         as one list of casework; where no open case can (none opened yet, or a step of its
-        way out refused), allocation staff record the departure."""
-
-        cases = await self._open_cases(
-            [self.households[ref] for ref in week.exits if ref in self.households]
-        )
+        way out refused), allocation staff record the departure. ``cases``: the open case
+        of each leaving household that has one (``_open_cases``)."""
         leaving: list[str] = []  # household ids, in the plan's order
         work: list[Casework] = []
         handovers = self.tally.moved_out  # every tenth move-out is handed over
