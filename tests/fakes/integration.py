@@ -7,7 +7,6 @@ unit of work copies it per transaction and keeps the copy only on commit.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,13 +26,6 @@ class ErasureRecord:
     on: date
     erased: int
     by: str | None
-
-
-def _kept(case: Case) -> Case:
-    """A copy as a database row holds it: no raised events, unaffected by later changes."""
-    kept = copy.copy(case)
-    kept.events = []
-    return kept
 
 
 class InMemoryIntegrationStore:
@@ -57,21 +49,21 @@ class InMemoryIntegrationStore:
             raise ValueError(f"case {case.case_id} exists already")
         if case.is_open and await self.get_open_case_of(case.household_id) is not None:
             raise ValueError(f"household {case.household_id} has an open case already")
-        self.cases[case.case_id] = _kept(case)
+        self.cases[case.case_id] = case.as_saved()
 
     async def save_case(self, case: Case) -> None:
         kept = self.cases.get(case.case_id)
         if kept is not None and kept.household_id == case.household_id:
-            self.cases[case.case_id] = _kept(case)
+            self.cases[case.case_id] = case.as_saved()
 
     async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
         kept = self.cases.get(case_id)
-        return _kept(kept) if kept else None
+        return kept.as_saved() if kept else None
 
     async def get_cases(
         self, case_ids: Iterable[uuid.UUID], *, for_update: bool = False
     ) -> dict[uuid.UUID, Case]:
-        return {c: _kept(self.cases[c]) for c in sorted(set(case_ids)) if c in self.cases}
+        return {c: self.cases[c].as_saved() for c in sorted(set(case_ids)) if c in self.cases}
 
     async def save_cases(self, cases: Sequence[Case]) -> None:
         for case in cases:
@@ -82,7 +74,7 @@ class InMemoryIntegrationStore:
     ) -> Case | None:
         for case in self.cases.values():
             if case.household_id == household_id and case.status is CaseStatus.OPEN:
-                return _kept(case)
+                return case.as_saved()
         return None
 
     async def prefetch_cases_and_sites(
@@ -98,7 +90,7 @@ class InMemoryIntegrationStore:
         theirs.sort(
             key=lambda c: (c.status is not CaseStatus.OPEN, -c.opened_on.toordinal(), c.case_id)
         )
-        return _kept(theirs[0])
+        return theirs[0].as_saved()
 
     async def claim_due_for_erasure(self, before: date, limit: int) -> list[Case]:
         due = [
@@ -110,7 +102,7 @@ class InMemoryIntegrationStore:
             and c.closed_on <= before
         ]
         due.sort(key=lambda c: (c.closed_on, c.case_id))
-        return [_kept(c) for c in due[:limit]]
+        return [c.as_saved() for c in due[:limit]]
 
     async def add_milestone(self, m: MilestoneRecord) -> None:
         self.milestones.append(m)

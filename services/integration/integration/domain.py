@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -435,6 +435,12 @@ class Case:
             )
         )
         return case
+
+    def as_saved(self) -> Case:
+        """A copy as a store keeps it: without the raised events, untouched by later
+        changes of this one (the values a case holds are frozen or replaced, never
+        changed in place)."""
+        return replace(self, events=[])
 
     @property
     def is_open(self) -> bool:

@@ -7,7 +7,6 @@ queries only the API runs (lists, caseloads) are ``PgIntegrationStore``'s alone.
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -351,14 +350,6 @@ class IntegrationStore(Protocol):
 # -- a casework list's cases in hand ----------------------------------------------------------
 
 
-def _as_kept(case: Case) -> Case:
-    """A copy as a row holds it: no raised events, unaffected by later changes (the value
-    objects a case holds are frozen)."""
-    kept = copy.copy(case)
-    kept.events = []
-    return kept
-
-
 class CasesInHand:
     """The cases of one casework list, held for the list's entries (the store they see).
 
@@ -392,22 +383,25 @@ class CasesInHand:
 
     async def get_case(self, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
         case = self._cases.get(case_id)
-        return _as_kept(case) if case is not None else None
+        return case.as_saved() if case is not None else None
 
     async def save_case(self, case: Case) -> None:
         kept = self._cases.get(case.case_id)
         if kept is not None and kept.household_id == case.household_id:
-            self._cases[case.case_id] = self._changed[case.case_id] = _as_kept(case)
+            self._cases[case.case_id] = self._changed[case.case_id] = case.as_saved()
 
-    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+    async def _recorded(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
+        """The case's milestones in the order recorded; read when first asked if not taken."""
         if case_id not in self._milestones:
             self._milestones[case_id] = await self.store.list_milestones(case_id)
+        return self._milestones[case_id]
+
+    async def list_milestones(self, case_id: uuid.UUID) -> list[MilestoneRecord]:
         # by the day reached, then in the order recorded (a stable sort)
-        return sorted(self._milestones[case_id], key=lambda m: m.reached_on)
+        return sorted(await self._recorded(case_id), key=lambda m: m.reached_on)
 
     async def add_milestone(self, m: MilestoneRecord) -> None:
-        await self.list_milestones(m.case_id)  # what the store holds, before this one
-        self._milestones[m.case_id].append(m)
+        (await self._recorded(m.case_id)).append(m)
         self._new_milestones.append(m)
 
     async def write(self) -> None:
