@@ -82,6 +82,7 @@ from .metrics import (
 from .outbox import refused
 from .positions import Positions
 from .provenance import ProvenanceError, check_provenance
+from .read_horizon import ReadHorizon
 from .topics import dead_letter_topic, event_topic
 from .tracing import consuming
 from .uow import Transaction, UnitOfWork
@@ -335,10 +336,18 @@ class ConsumerPolicy:
         self.held: dict[str, int] = {}  # subjects on hold by reason (refreshed by run_drain)
         self.subscriber: Any = None  # faststream's, set by ``subscribe``
         self.parked = 0
+        self.horizon = ReadHorizon()  # how far the subscriber has read (noted by it)
 
     @property
     def topics(self) -> list[str]:
         return list(self.handlers)
+
+    async def read_until(self, source: str) -> datetime | None:
+        """The moment (wall time) up to which this consumer has read everything ``source``
+        published; None if unknown (``read_horizon``). A reply to a request is awaited in
+        vain only from there: an earlier moment means the reply may be waiting unread."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        return await self.horizon.of(consumer, event_topic(source, self.topic_prefix))
 
     def dead_letter_topic(self, source_topic: str) -> str:
         return dead_letter_topic(self.consumer, source_topic, self.topic_prefix)
@@ -921,7 +930,7 @@ def subscribe(
 
     @subscriber
     async def on_batch(records: Any) -> None:
-        with activity.working():
+        with activity.working(), policy.horizon.handling(records):
             await settle_batch(records)
 
     async def settle_batch(records: Any) -> None:
@@ -947,6 +956,7 @@ def subscribe(
         try:
             await consumer.commit(offsets)
             positions.committed_to(offsets)
+            policy.horizon.settled(records)
         except (KafkaError, IllegalStateError) as exc:
             # A rebalance took the partitions: the new owner re-reads, the inbox dedups.
             log.warning("offset commit failed; events will be redelivered", error=repr(exc))

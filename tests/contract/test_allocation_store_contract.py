@@ -59,6 +59,10 @@ MIGRATIONS = Path(allocation.__file__).parent / "migrations"
 T0 = datetime(2016, 3, 1, 9, 0, tzinfo=UTC)
 
 
+NO_WAIT = timedelta(0)  # overdue as soon as sent before the moment asked about
+SECOND = timedelta(seconds=1)
+
+
 def at(hours: int) -> datetime:
     return T0 + timedelta(hours=hours)
 
@@ -574,11 +578,11 @@ async def unanswered_requests_are_overdue_longest_unanswered_first(b: Backend) -
     later = datetime.now(UTC) + timedelta(hours=1)
 
     async def overdue(limit: int = 10) -> list[uuid.UUID]:
-        return [h.household_id for h in await b.store.lock_overdue(later, limit)]
+        return [h.household_id for h in await b.store.lock_overdue(later, NO_WAIT, 0, limit)]
 
-    assert await b.store.lock_overdue(before, 10) == []
+    assert await b.store.lock_overdue(before, NO_WAIT, 0, 10) == []
     assert await overdue() == [first.household_id, second.household_id]
-    assert (await b.store.lock_overdue(later, 1)) == [first]
+    assert (await b.store.lock_overdue(later, NO_WAIT, 0, 1)) == [first]
     await b.store.mark_sent([first.household_id])  # sent again now: the latest
     assert await overdue() == [second.household_id, first.household_id]
     await b.store.save_household(second)  # the same request: still sent when it was
@@ -592,6 +596,37 @@ async def unanswered_requests_are_overdue_longest_unanswered_first(b: Backend) -
     second.placement = second.placement.hold(at(48))  # housing answered
     await b.store.save_household(second)
     assert await overdue() == []
+
+
+async def each_re_send_waits_twice_as_long_up_to_the_doublings_and_a_new_request_starts_over(
+    b: Backend,
+) -> None:
+    site = uuid.uuid4()
+    minute = timedelta(minutes=1)
+    h = household(HouseholdStatus.PLACING, placement=placing_at(site, 2))
+    sent = datetime.now(UTC)
+    await registered(b, h)
+    written = datetime.now(UTC)
+
+    async def overdue(heard: datetime) -> bool:
+        found = await b.store.lock_overdue(heard, minute, 2, 10)
+        return [x.household_id for x in found] == [h.household_id]
+
+    # The clock between the moments taken before and after each write decides nothing.
+    assert not await overdue(sent + minute - SECOND)
+    assert await overdue(written + minute + SECOND)
+    for resends, wait in ((1, 2 * minute), (2, 4 * minute), (3, 4 * minute), (4, 4 * minute)):
+        sent = datetime.now(UTC)
+        await b.store.mark_sent([h.household_id])
+        written = datetime.now(UTC)
+        assert not await overdue(sent + wait - SECOND), f"re-sent {resends} times"
+        assert await overdue(written + wait + SECOND), f"re-sent {resends} times"
+    h.placement = placing_at(site, 3)  # a new request: one timeout again
+    sent = datetime.now(UTC)
+    await b.store.save_household(h)
+    written = datetime.now(UTC)
+    assert not await overdue(sent + minute - SECOND)
+    assert await overdue(written + minute + SECOND)
 
 
 async def erasing_the_intake_replaces_the_land_reference_and_drops_special_needs(
@@ -770,6 +805,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     households_are_locked_by_id_and_unknown_ones_are_absent,
     a_household_read_ahead_answers_as_the_database_would,
     unanswered_requests_are_overdue_longest_unanswered_first,
+    each_re_send_waits_twice_as_long_up_to_the_doublings_and_a_new_request_starts_over,
     erasing_the_intake_replaces_the_land_reference_and_drops_special_needs,
     the_board_shows_open_sites_with_their_free_places,
     a_site_event_older_than_the_last_one_folded_changes_nothing,

@@ -16,7 +16,7 @@ import copy
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from allocation.domain import (
@@ -70,12 +70,13 @@ def _wall_now() -> datetime:
 
 @dataclass
 class StoredHousehold:
-    """A ``households`` row: the household as saved, the assignment as received, and when
-    its pending request last went out (wall clock)."""
+    """A ``households`` row: the household as saved, the assignment as received, when its
+    pending request last went out (wall clock) and how often it went out again."""
 
     household: Household
     request: dict[str, Any]
     request_sent_at: datetime | None
+    request_resends: int = 0
 
 
 @dataclass
@@ -195,7 +196,9 @@ class InMemoryAllocationStore:
         after = stored.household.pending
         if after is None:
             stored.request_sent_at = None
-        elif before != after:
+        if before != after:
+            stored.request_resends = 0
+        if after is not None and before != after:
             stored.request_sent_at = _wall_now()
         self.history.setdefault(h.household_id, []).extend(h.history)
 
@@ -285,16 +288,18 @@ class InMemoryAllocationStore:
             if i in self.households
         }
 
-    async def lock_overdue(self, sent_before: datetime, limit: int) -> list[Household]:
+    async def lock_overdue(
+        self, heard: datetime, timeout: timedelta, doublings: int, limit: int
+    ) -> list[Household]:
         overdue = [
             s
             for s in self.households.values()
             if s.household.placement is not None
             and not s.household.placement.held
             and s.request_sent_at is not None
-            and s.request_sent_at < sent_before
+            and s.request_sent_at < heard - timeout * 2 ** min(s.request_resends, doublings)
         ]
-        overdue.sort(key=lambda s: s.request_sent_at or sent_before)
+        overdue.sort(key=lambda s: s.request_sent_at or heard)
         return [_snapshot(s.household) for s in overdue[:limit]]
 
     async def mark_sent(self, household_ids: Sequence[uuid.UUID]) -> None:
@@ -302,6 +307,7 @@ class InMemoryAllocationStore:
         for i in household_ids:
             if i in self.households:
                 self.households[i].request_sent_at = now
+                self.households[i].request_resends += 1
 
     async def erase_intake(self, household_id: uuid.UUID) -> bool:
         stored = self.households.get(household_id)

@@ -49,8 +49,15 @@ async def resend_overdue(runtime: Runtime) -> bool:
     settings = runtime.settings
     assert isinstance(settings, AllocationSettings)
     timeout = timedelta(seconds=settings.placement_timeout_seconds)
-    # A technical timeout: wall time in every mode (docs/business-time.md).
-    return await handlers.resend_overdue(runtime.uow, timeout, runtime.wall_clock.now())
+    assert runtime.policy is not None, "allocation consumes housing's answers"
+    # A technical timeout: wall time in every mode (docs/business-time.md), counted only
+    # as far as housing's answers have been read.
+    return await handlers.resend_overdue(
+        runtime.uow,
+        timeout,
+        runtime.wall_clock.now(),
+        await runtime.policy.read_until("housing"),
+    )
 
 
 async def retry_waitlist(runtime: Runtime) -> bool:

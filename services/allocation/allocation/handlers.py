@@ -52,6 +52,10 @@ WAITLIST_SCAN = 200  # waitlisted (or emergency-sheltered) households looked at
 MOVES_PER_EVENT = 20  # placements started from the waitlist plus relocations
 RELOCATIONS_LOCKED = 20  # emergency residents locked at a time while looking for takers
 OVERDUE_PER_SWEEP = 100  # unanswered requests re-sent per timeout sweep
+# Each re-send of one request waits twice as long as the one before, up to 2**5 timeouts
+# (32 min at the default 60 s): a housing that is hours behind gets a few copies of each
+# request, not one a minute, each of which it must answer again.
+RESEND_DOUBLINGS = 5
 # An expected arrival further than this after the decision is a typo, not a plan: 422.
 ARRIVAL_HORIZON = timedelta(days=180)
 
@@ -441,12 +445,29 @@ async def confirm_arrival(
     return household
 
 
-async def resend_overdue(uow: Uow[AllocationStore], timeout: timedelta, now: datetime) -> bool:
+async def resend_overdue(
+    uow: Uow[AllocationStore],
+    timeout: timedelta,
+    now: datetime,
+    answers_read_until: datetime | None,
+) -> bool:
     """Re-send the same PlacementDecided for requests unanswered longer than ``timeout``
-    at ``now`` (the wall clock: a technical timeout); True if there may be more to re-send.
-    The re-sent event keeps the decision's business time."""
+    (doubled for each time it was re-sent already, ``RESEND_DOUBLINGS`` times at most);
+    True if there may be more to re-send. The re-sent event keeps the decision's business
+    time.
+
+    The wait is technical, on the wall clock (``now``), and counted only up to
+    ``answers_read_until``: the moment up to which allocation has read everything housing
+    published (``ConsumerPolicy.read_until``). An answer not read yet may be waiting in
+    the topic; re-sending because allocation is behind would only put more answers in
+    front of it (a retry storm). Unknown (None): nothing is re-sent."""
+    if answers_read_until is None:
+        return False
+    heard = min(now, answers_read_until)
     async with uow() as tx:
-        households = await tx.store.lock_overdue(now - timeout, OVERDUE_PER_SWEEP)
+        households = await tx.store.lock_overdue(
+            heard, timeout, RESEND_DOUBLINGS, OVERDUE_PER_SWEEP
+        )
         for household in households:
             decided_at = household.decided_at
             household.resend(now)

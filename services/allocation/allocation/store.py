@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
 
@@ -211,7 +211,9 @@ _SET = ", ".join(f"{c} = ${i}" for i, c in enumerate(_COLUMNS, start=2))
 _PENDING = f"${2 + _COLUMNS.index('pending')}::jsonb"
 _SENT = f"""request_sent_at = CASE WHEN {_PENDING} IS NULL THEN NULL
     WHEN households.pending IS DISTINCT FROM {_PENDING} THEN clock_timestamp()
-    ELSE households.request_sent_at END"""
+    ELSE households.request_sent_at END,
+    request_resends = CASE WHEN households.pending IS DISTINCT FROM {_PENDING} THEN 0
+    ELSE households.request_resends END"""
 
 
 def _history_columns(entries: Sequence[HistoryEntry]) -> tuple[list[Any], ...]:
@@ -443,14 +445,18 @@ class AllocationStore(Protocol):
         holds, are absent."""
         ...
 
-    async def lock_overdue(self, sent_before: datetime, limit: int) -> list[Household]:
+    async def lock_overdue(
+        self, heard: datetime, timeout: timedelta, doublings: int, limit: int
+    ) -> list[Household]:
         """At most ``limit`` households whose request housing has not answered (pending,
-        not held) and that went out before ``sent_before`` (wall clock), locked, the
-        longest unanswered first."""
+        not held) and that went out (wall clock) more than ``timeout`` before ``heard``,
+        the timeout doubled for each time the request was re-sent (``doublings`` times at
+        most), locked, the longest unanswered first."""
         ...
 
     async def mark_sent(self, household_ids: Sequence[uuid.UUID]) -> None:
-        """The requests of these households went out again now (wall clock)."""
+        """The requests of these households went out again now (wall clock): one re-send
+        more for each."""
         ...
 
     async def erase_intake(self, household_id: uuid.UUID) -> bool:
@@ -720,13 +726,22 @@ class PgAllocationStore:
         )
         return {r["household_id"]: _household(r) for r in rows}
 
-    async def lock_overdue(self, sent_before: datetime, limit: int) -> list[Household]:
-        """Households whose request housing has not answered since ``sent_before`` (wall clock)."""
+    async def lock_overdue(
+        self, heard: datetime, timeout: timedelta, doublings: int, limit: int
+    ) -> list[Household]:
+        """Households whose request housing has not answered in time (``heard`` and the
+        timeout, doubled per re-send, on the wall clock)."""
+        # The first condition alone is the partial index's range; the second the doubling.
         rows = await self.db.fetch(
             f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households
-                WHERE pending IS NOT NULL AND reserved_until IS NULL AND request_sent_at < $1
-                ORDER BY request_sent_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
-            sent_before,
+                WHERE pending IS NOT NULL AND reserved_until IS NULL
+                  AND request_sent_at < $1::timestamptz - $2::interval
+                  AND request_sent_at
+                      < $1::timestamptz - $2::interval * power(2, least(request_resends, $3))
+                ORDER BY request_sent_at LIMIT $4 FOR UPDATE SKIP LOCKED""",
+            heard,
+            timeout,
+            doublings,
             limit,
         )
         return [_household(r) for r in rows]
@@ -735,7 +750,8 @@ class PgAllocationStore:
         """The requests of these households went out again now (wall clock)."""
         self._ahead.forget(household_ids)
         await self.db.execute(
-            """UPDATE households SET request_sent_at = clock_timestamp()
+            """UPDATE households
+               SET request_sent_at = clock_timestamp(), request_resends = request_resends + 1
                WHERE household_id = ANY($1)""",
             list(household_ids),
         )

@@ -80,6 +80,7 @@ from pydantic import ValidationError
 
 NOW = datetime(2016, 3, 14, 9, 30, tzinfo=UTC)  # the business clock, fixed
 EARLIER = NOW - timedelta(days=3)  # a date given by a command or carried by an event
+MINUTE = timedelta(minutes=1)  # the placement timeout of these tests
 
 Uow = InMemoryUnitOfWork[InMemoryAllocationStore]
 
@@ -606,17 +607,43 @@ async def test_an_unanswered_request_is_sent_again_unchanged_at_the_decisions_ti
     request = pending_of(uow, unanswered)
     mark = len(uow.committed)
     # The timeout is technical: wall time, whatever the business clock says.
-    wall = datetime.now(UTC)
-    more = await handlers.resend_overdue(uow, timedelta(seconds=60), wall + timedelta(minutes=2))
+    wall = datetime.now(UTC) + timedelta(minutes=2)
+    more = await handlers.resend_overdue(uow, MINUTE, wall, answers_read_until=wall)
     assert not more
     [resent] = uow.committed[mark:]
     assert resent.data == request  # the same request: the same reservation_id
     assert resent.occurred_at == EARLIER
     assert uow.store is not None
     assert uow.store.history[unanswered][-1].kind == "resent"
-    # Sent again just now: not overdue again before the timeout has passed once more.
-    await handlers.resend_overdue(uow, timedelta(seconds=60), datetime.now(UTC))
+    # Sent again just now: not overdue again before the timeout has passed twice over.
+    later = datetime.now(UTC) + timedelta(seconds=90)
+    await handlers.resend_overdue(uow, MINUTE, later, answers_read_until=later)
     assert len(uow.committed) == mark + 1
+    latest = datetime.now(UTC) + timedelta(seconds=121)
+    await handlers.resend_overdue(uow, MINUTE, latest, answers_read_until=latest)
+    assert len(uow.committed) == mark + 2, "re-sent a second time after two timeouts"
+
+
+async def test_a_request_is_not_sent_again_while_housings_answers_are_unread(uow: Uow) -> None:
+    """A reply may be waiting unread in housing's topic: the wait counts only up to the
+    moment allocation has read everything housing published (no retry storm)."""
+    await open_site(uow, 10)
+    await register(uow, "NI-T3", 2)
+    mark = len(uow.committed)
+    sent = datetime.now(UTC)
+    wall = sent + timedelta(hours=1)
+    behind = sent + timedelta(seconds=30)  # read only up to 30 s after it went out
+    assert not await handlers.resend_overdue(uow, MINUTE, wall, answers_read_until=behind)
+    assert not await handlers.resend_overdue(uow, MINUTE, wall, answers_read_until=None)
+    assert len(uow.committed) == mark, "nothing re-sent while the answer may be unread"
+    caught_up = sent + timedelta(seconds=61)
+    await handlers.resend_overdue(uow, MINUTE, wall, answers_read_until=caught_up)
+    assert [e.type for e in uow.committed[mark:]] == ["PlacementDecided"]
+    # Read further than the wall clock (a fetch's moment a little ahead): the clock rules.
+    mark = len(uow.committed)
+    early = datetime.now(UTC)
+    await handlers.resend_overdue(uow, MINUTE, early, answers_read_until=wall)
+    assert len(uow.committed) == mark
 
 
 async def test_the_waitlist_sweep_places_waitlisted_households_when_places_appear(
