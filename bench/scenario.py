@@ -71,16 +71,25 @@ def _execute(bench: Bench, plan: plan_module.Plan, label: str, **kwargs: Any) ->
     ports = {name: free_port() for name in SERVICES}
     run_name = f"bench{bench.run_id}{label}".replace("-", "")[:24].lower()
     output = Path(tempfile.mkdtemp(prefix=f"ankommen-bench-{label}-"))
-    found, tally, seconds = execute(
-        plan,
-        run=run_name,
-        output=output,
-        ports=ports,
-        progress=False,
-        reports=False,
-        infra=bench.ep,
-        **kwargs,
-    )
+    try:
+        found, tally, seconds = execute(
+            plan,
+            run=run_name,
+            output=output,
+            ports=ports,
+            progress=False,
+            reports=False,
+            infra=bench.ep,
+            **kwargs,
+        )
+    except Exception as exc:
+        # What the services stored and published is how a failure is understood (the
+        # hundredfold run's retry storm was read from its topics): kept, and said so.
+        exc.add_note(
+            f"run {run_name}: its databases {run_name}_* and topics {run_name}.* are kept "
+            "for inspection; ankommen_local.scenario.cli.drop_run removes them"
+        )
+        raise
     return found, tally, seconds, run_name, output
 
 
