@@ -342,12 +342,17 @@ class ConsumerPolicy:
     def topics(self) -> list[str]:
         return list(self.handlers)
 
+    @property
+    def kafka_consumer(self) -> AIOKafkaConsumer | None:
+        """The subscriber's aiokafka consumer while it runs (None before ``subscribe`` and
+        the broker's start)."""
+        return getattr(self.subscriber, "consumer", None)
+
     async def read_until(self, source: str) -> datetime | None:
         """The moment (wall time) up to which this consumer has read everything ``source``
         published; None if unknown (``read_horizon``). A reply to a request is awaited in
         vain only from there: an earlier moment means the reply may be waiting unread."""
-        consumer = getattr(self.subscriber, "consumer", None)
-        return await self.horizon.of(consumer, event_topic(source, self.topic_prefix))
+        return await self.horizon.of(self.kafka_consumer, event_topic(source, self.topic_prefix))
 
     def dead_letter_topic(self, source_topic: str) -> str:
         return dead_letter_topic(self.consumer, source_topic, self.topic_prefix)

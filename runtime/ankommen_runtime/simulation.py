@@ -147,7 +147,7 @@ def _arriving(runtime: Runtime) -> dict[str, int]:
     too spares the barrier a round for each wave of a long chain of work (at ten times
     the volume: 9.3 rounds a barrier without). Only ever a reason to wait longer: whether
     the step is over is decided by the answers' ends and commits alone."""
-    consumer = getattr(getattr(runtime.policy, "subscriber", None), "consumer", None)
+    consumer = runtime.policy.kafka_consumer if runtime.policy is not None else None
     if consumer is None:
         return {}
     arriving = {}

@@ -196,10 +196,10 @@ class InMemoryAllocationStore:
         after = stored.household.pending
         if after is None:
             stored.request_sent_at = None
-        if before != after:
-            stored.request_resends = 0
-        if after is not None and before != after:
+        elif before != after:
             stored.request_sent_at = _wall_now()
+        if before != after:
+            stored.request_resends = 0  # a new request (or none): no re-send of it yet
         self.history.setdefault(h.household_id, []).extend(h.history)
 
     async def assignments_by_reference(

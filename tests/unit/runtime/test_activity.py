@@ -185,7 +185,7 @@ class Service:
         consumer = SimpleNamespace(
             assignment=lambda: [PARTITION], highwater=lambda tp: self.highwater
         )
-        self.policy = SimpleNamespace(subscriber=SimpleNamespace(consumer=consumer))
+        self.policy = SimpleNamespace(kafka_consumer=consumer)  # ConsumerPolicy's part asked
         self.spec = SimpleNamespace(name="allocation", publishes=True)
         self.settings = SimpleNamespace(topic=lambda source: f"{source}.events")
 
