@@ -900,6 +900,8 @@ def subscribe(
     *,
     max_records: int = 500,
     poll_ms: int = 100,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
     activity: Activity | None = None,
     positions: Positions | None = None,
 ) -> None:
@@ -907,7 +909,9 @@ def subscribe(
 
     ``poll_ms`` is faststream's ``batch_timeout_ms``: how long a poll waits for records
     when none are there (it returns as soon as some arrive), so also how soon the loop
-    notices it is asked to stop. Each batch, from its handling to its offsets' commit, is
+    notices it is asked to stop. ``fetch_min_bytes`` and ``fetch_max_wait_ms`` are Kafka's:
+    the broker holds a fetch until that many bytes are there or that long has passed (the
+    defaults answer at the first record). Each batch, from its handling to its offsets' commit, is
     work in progress in ``activity`` (the process's: the barrier's answer waits for it);
     each commit is noted in ``positions`` (what the barrier's answer reports).
     """
@@ -920,6 +924,8 @@ def subscribe(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=poll_ms,
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         ack_policy=AckPolicy.MANUAL,  # offsets after effects, never on a timer
         auto_offset_reset="earliest",
         parser=_parse_records,

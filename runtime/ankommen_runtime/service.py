@@ -330,6 +330,8 @@ class Runtime:
                 policy,
                 max_records=settings.consumer_batch_size,
                 poll_ms=settings.consumer_poll_ms,
+                fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
                 activity=self.activity,
                 positions=self.positions,
             )

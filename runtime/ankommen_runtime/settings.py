@@ -127,6 +127,24 @@ class ServiceSettings(KafkaSettings):
         "made this the extra latency of a quiet hop: bench/NOTES.md, 100 ms gave p99 "
         "115 ms at 5 commands/s, 20 ms 35 ms) is left out (consumer.subscribe).",
     )
+    consumer_fetch_min_bytes: int = Field(
+        default=1,
+        ge=1,
+        le=52_428_800,
+        description="Kafka's fetch.min.bytes for the service's consumer: the broker holds a "
+        "fetch until this many bytes are there or `consumer_fetch_max_wait_ms` has passed. "
+        "1 (the default) answers as soon as one record is there. A consumer no one waits "
+        "for (reporting in a scenario run) may raise it: fewer, larger batches, each a "
+        "transaction and an offset commit (docs/runtime.md, Consumer settings).",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Kafka's fetch.max.wait.ms: how long the broker may hold a fetch for "
+        "`consumer_fetch_min_bytes`; with the default minimum of 1 byte it only bounds an "
+        "idle fetch, so it adds no latency.",
+    )
     gc_threshold: int = Field(
         default=10_000,
         ge=0,

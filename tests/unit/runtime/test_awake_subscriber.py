@@ -6,6 +6,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from ankommen_runtime.consumer import ConsumerPolicy, Subscription, subscribe
+from ankommen_runtime.settings import ServiceSettings
 from ankommen_runtime.uow import UnitOfWork
 from faststream.kafka import KafkaBroker
 
@@ -25,7 +26,7 @@ def _record(topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, by
     return ConsumerRecord(topic, partition, offset, 0, 0, None, b"{}", None, 0, 2, [])
 
 
-def _subscriber(poll_ms: int) -> Any:
+def _subscriber(poll_ms: int, **fetch: int) -> Any:
     async def on_event(tx: Any, envelope: Any) -> None:
         raise AssertionError("not called")
 
@@ -36,7 +37,7 @@ def _subscriber(poll_ms: int) -> Any:
         producer=None,  # type: ignore[arg-type]
         subscriptions=[Subscription("allocation", {"RefugeeAssigned": on_event})],
     )
-    subscribe(KafkaBroker("127.0.0.1:1", consumer_only=True), policy, poll_ms=poll_ms)
+    subscribe(KafkaBroker("127.0.0.1:1", consumer_only=True), policy, poll_ms=poll_ms, **fetch)
     return policy.subscriber
 
 
@@ -60,3 +61,25 @@ async def test_a_poll_returns_every_partitions_records_as_one_batch() -> None:
     records = {a: [_record(a.topic, 0, 7), _record(a.topic, 0, 8)], b: [_record(b.topic, 1, 3)]}
     batch = await subscriber.get_msg(_Consumer([records]))
     assert [(r.partition, r.offset) for r in batch] == [(0, 7), (0, 8), (1, 3)]
+
+
+def test_a_fetch_answers_at_the_first_record_unless_the_service_asks_for_more() -> None:
+    """Kafka's defaults (one byte, 500 ms) unless the settings say otherwise: a consumer
+    no step waits for (reporting in a scenario run) may ask for larger fetches."""
+    default = ServiceSettings(service="housing")
+    assert (default.consumer_fetch_min_bytes, default.consumer_fetch_max_wait_ms) == (1, 500)
+    assert _fetch(_subscriber(poll_ms=100)) == (1, 500)
+    sink = ServiceSettings(
+        service="reporting", consumer_fetch_min_bytes=1 << 20, consumer_fetch_max_wait_ms=1000
+    )
+    subscriber = _subscriber(
+        poll_ms=100,
+        fetch_min_bytes=sink.consumer_fetch_min_bytes,
+        fetch_max_wait_ms=sink.consumer_fetch_max_wait_ms,
+    )
+    assert _fetch(subscriber) == (1 << 20, 1000), "what the aiokafka consumer is built with"
+
+
+def _fetch(subscriber: Any) -> tuple[int, int]:
+    args = subscriber._connection_args  # faststream builds the AIOKafkaConsumer from these
+    return args["fetch_min_bytes"], args["fetch_max_wait_ms"]
