@@ -68,15 +68,24 @@ async def test_the_parked_subjects_are_read_from_the_parked_index_alone(
 async def test_a_relay_round_plans_as_a_queue(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The queue's plans are in force for every query the round reads the outbox with
+    (they come with the round's lock, in one round trip)."""
     await pool.execute("UPDATE outbox SET parked_at = now()")  # nothing to send: no producer
-    executed: list[str] = []
-    execute = asyncpg.Connection.execute
+    settings_seen: list[tuple[str, str, str]] = []
+    fetch = asyncpg.Connection.fetch
 
-    async def spy(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> str:
-        executed.append(query)
-        return await execute(self, query, *args, **kwargs)
+    async def spy(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if "FROM outbox" in query:
+            seqscan, bitmapscan = await self.fetchrow(
+                "SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')"
+            )
+            settings_seen.append((query.split()[0], seqscan, bitmapscan))
+        return await fetch(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(asyncpg.Connection, "execute", spy)
+    monkeypatch.setattr(asyncpg.Connection, "fetch", spy)
     relay = OutboxRelay(pool, producer=None, service="housing")  # type: ignore[arg-type]
     assert await relay.publish_batch() == 0
-    assert outbox.QUEUE_PLANS in executed
+    assert settings_seen, "the round read the outbox"
+    assert all(seen[1:] == ("off", "off") for seen in settings_seen), settings_seen
+    async with pool.acquire() as conn:  # and only in the round's transaction
+        assert await conn.fetchval("SELECT current_setting('enable_seqscan')") == "on"
