@@ -49,8 +49,9 @@ class View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _teams(request: Request) -> Teams:
-    return request.app.state.settings.load_teams()
+async def _teams(request: Request) -> Teams:
+    # async, as every dependency here: FastAPI runs a plain function in its thread pool
+    return request.app.state.settings.load_teams()  # type: ignore[no-any-return]
 
 
 async def _caseload_limit(request: Request) -> int:
