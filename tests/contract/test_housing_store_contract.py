@@ -358,11 +358,11 @@ async def a_flat_shows_the_household_holding_or_living_in_it(b: Backend) -> None
     ]
     holding.status, holding.checked_in_at = ReservationStatus.CHECKED_IN, T0
     await b.store.save_reservation(holding)
-    await b.store.move_in(occupant_of(holding, T0), moving=False)
+    await b.store.move_in(occupant_of(holding, T0), moved_from=None)
     read = await b.store.get_site(site.site_id)
     assert read is not None
     assert read.flats[0].household_id == holding.household_id
-    await b.store.move_out(holding.household_id, T0 + HOUR, "moved_out")
+    await b.store.move_out(holding.household_id, site.site_id, T0 + HOUR, "moved_out")
     read = await b.store.get_site(site.site_id)
     assert read is not None
     assert [f.free for f in read.flats] == [True, True]
@@ -399,7 +399,7 @@ async def a_lists_reservations_and_occupants_are_locked_in_id_order(b: Backend) 
     assert locked[first.reservation_id] == await b.store.get_reservation(first.reservation_id)
     assert locked[second.reservation_id] == await b.store.get_reservation(second.reservation_id)
     living = occupant_of(first, T0)
-    await b.store.move_in(living, moving=False)
+    await b.store.move_in(living, moved_from=None)
     homes = await b.store.lock_occupants(
         [second.household_id, first.household_id, first.household_id]
     )
@@ -444,15 +444,15 @@ async def a_household_moves_in_moves_on_and_out_and_its_stays_are_kept(b: Backen
     household = uuid.uuid4()
     assert await b.store.get_occupant(household) is None
     there = Occupant(household, first.site_id, 3, T0)
-    await b.store.move_in(there, moving=False)
+    await b.store.move_in(there, moved_from=None)
     assert await b.store.get_occupant(household) == there
     with pytest.raises(AlreadyRecorded):
-        await b.store.move_in(Occupant(household, second.site_id, 3, T0), moving=False)
+        await b.store.move_in(Occupant(household, second.site_id, 3, T0), moved_from=None)
     assert await b.store.get_occupant(household, for_update=True) == there
     moved = Occupant(household, second.site_id, 3, T0 + HOUR)
-    await b.store.move_in(moved, moving=True)
+    await b.store.move_in(moved, moved_from=first.site_id)
     assert await b.store.get_occupant(household) == moved
-    await b.store.move_out(household, T0 + 2 * HOUR, "departed")
+    await b.store.move_out(household, second.site_id, T0 + 2 * HOUR, "departed")
     assert await b.store.get_occupant(household) is None
     assert await b.stays(household) == [
         (first.site_id, 3, T0, T0 + HOUR, "relocated"),
@@ -465,9 +465,10 @@ async def a_flat_someone_lives_in_takes_nobody_else(b: Backend) -> None:
     await b.store.add_site(site)
     unit = site.flats[0].unit_id
     resident, intruder = uuid.uuid4(), uuid.uuid4()
-    await b.store.move_in(Occupant(resident, site.site_id, 2, T0, unit_id=unit), moving=False)
+    await b.store.move_in(Occupant(resident, site.site_id, 2, T0, unit_id=unit), moved_from=None)
+    intruding = Occupant(intruder, site.site_id, 2, T0, unit_id=unit)
     with pytest.raises(AlreadyRecorded):
-        await b.store.move_in(Occupant(intruder, site.site_id, 2, T0, unit_id=unit), moving=False)
+        await b.store.move_in(intruding, moved_from=None)
     assert await b.store.get_occupant(intruder) is None
     assert await b.stays(intruder) == []
 
@@ -500,9 +501,11 @@ async def a_follow_up_is_raised_then_resolved_with_a_note(b: Backend) -> None:
 async def residents_are_forgotten_per_site_and_erased_per_person_or_household(
     b: Backend,
 ) -> None:
-    here, there = an_open_site(), an_open_site()
-    await b.store.add_site(here)
-    await b.store.add_site(there)
+    """A household leaves a site's resident list when it leaves the site, by a move or a
+    move-out, and only that site's list."""
+    here, there, next_door = an_open_site(), an_open_site(), an_open_site()
+    for site in (here, there, next_door):
+        await b.store.add_site(site)
     household, other = uuid.uuid4(), uuid.uuid4()
 
     def person(site: Site, h: uuid.UUID) -> Resident:
@@ -515,7 +518,14 @@ async def residents_are_forgotten_per_site_and_erased_per_person_or_household(
     assert await b.resident_ids() == {
         r.resident_id for r in (mine_here, mine_there, theirs, also_theirs)
     }
-    await b.store.forget_residents(household, here.site_id)
+    await b.store.move_in(Occupant(household, here.site_id, 1, T0), moved_from=None)
+    await b.store.move_in(
+        Occupant(household, next_door.site_id, 1, T0 + HOUR), moved_from=here.site_id
+    )
+    assert await b.resident_ids() == {r.resident_id for r in (mine_there, theirs, also_theirs)}
+    mine_next_door = person(next_door, household)
+    await b.store.add_residents([mine_next_door])
+    await b.store.move_out(household, next_door.site_id, T0 + 2 * HOUR, "moved_out")
     assert await b.resident_ids() == {r.resident_id for r in (mine_there, theirs, also_theirs)}
     assert await b.store.erase_resident(theirs.resident_id)
     assert not await b.store.erase_resident(theirs.resident_id), "erased already"

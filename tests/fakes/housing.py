@@ -288,16 +288,17 @@ class InMemoryHousingStore:
             if h in self.occupants
         }
 
-    async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
-        household = occupant.household_id
+    async def move_in(self, occupant: Occupant, *, moved_from: uuid.UUID | None) -> None:
+        household, moving = occupant.household_id, moved_from is not None
         flat_taken = occupant.unit_id is not None and any(
             o.unit_id == occupant.unit_id and o.household_id != household
             for o in self.occupants.values()
         )
         if flat_taken or (not moving and household in self.occupants):
             raise AlreadyRecorded(f"household {household} lives here")
-        if moving:
+        if moved_from is not None:
             self._end_stay(household, occupant.checked_in_at, "relocated")
+            self._forget_residents(household, moved_from)
             if household not in self.occupants:
                 # An UPDATE of no row; the stay below still begins, as on PostgreSQL.
                 self._begin_stay(occupant)
@@ -305,9 +306,12 @@ class InMemoryHousingStore:
         self.occupants[household] = copy.copy(occupant)
         self._begin_stay(occupant)
 
-    async def move_out(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
+    async def move_out(
+        self, household_id: uuid.UUID, site_id: uuid.UUID, at: datetime, reason: str
+    ) -> None:
         self.occupants.pop(household_id, None)
         self._end_stay(household_id, at, reason)
+        self._forget_residents(household_id, site_id)
 
     def _begin_stay(self, occupant: Occupant) -> None:
         if any(s.household_id == occupant.household_id for s in self._open_stays()):
@@ -352,7 +356,7 @@ class InMemoryHousingStore:
                 raise ValueError(f"resident {resident.resident_id} exists")  # primary key
             self.residents[resident.resident_id] = copy.copy(resident)
 
-    async def forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
+    def _forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
         for r in list(self.residents.values()):
             if r.household_id == household_id and r.site_id == site_id:
                 del self.residents[r.resident_id]

@@ -579,14 +579,12 @@ async def _check_in_one(
     occupant = site.check_in(reservation, now, home=home, home_site=home_site)
     store = tx.store
     try:
-        await store.move_in(occupant, moving=home is not None)
+        await store.move_in(occupant, moved_from=home.site_id if home else None)
     except AlreadyRecorded as exc:
         raise ListFailed(
             f"household {occupant.household_id} was checked in elsewhere at the same moment"
         ) from exc
     await store.save_reservation(reservation)
-    if home is not None:
-        await store.forget_residents(home.household_id, home.site_id)
     await store.add_residents(
         [
             Resident(
@@ -624,8 +622,7 @@ async def check_out(
             raise NotFound(f"household {command.household_id} does not live at site {site_id}")
         before, site = holdings(sites), sites[site_id]
         follow_up = site.check_out(home, command.reason, at)
-        await tx.store.move_out(home.household_id, at, command.reason.value)
-        await tx.store.forget_residents(home.household_id, site_id)
+        await tx.store.move_out(home.household_id, site_id, at, command.reason.value)
         if follow_up is not None:
             await tx.store.add_follow_up(follow_up)
         await shift_holdings(tx.store, sites, before)
@@ -760,8 +757,7 @@ async def on_refugee_departed(tx: Tx[HousingStore], event: Envelope[Any]) -> Non
                 household_id=str(data.household_id),
             )
         sites[home.site_id].check_out(home, CheckOutReason.DEPARTED, at)
-        await store.move_out(home.household_id, at, CheckOutReason.DEPARTED.value)
-        await store.forget_residents(home.household_id, home.site_id)
+        await store.move_out(home.household_id, home.site_id, at, CheckOutReason.DEPARTED.value)
     await store.save_reservations(held)
     await shift_holdings(store, sites, before)
     for site in sites.values():
@@ -800,8 +796,7 @@ async def on_move_out_completed(tx: Tx[HousingStore], event: Envelope[Any]) -> N
     # Events cannot be refused: a move-out dated before the check-in ends the stay there.
     at = max(tx.now(), home.checked_in_at)
     site.check_out(home, CheckOutReason.MOVED_OUT, at)
-    await tx.store.move_out(home.household_id, at, CheckOutReason.MOVED_OUT.value)
-    await tx.store.forget_residents(home.household_id, home.site_id)
+    await tx.store.move_out(home.household_id, home.site_id, at, CheckOutReason.MOVED_OUT.value)
     await shift_holdings(tx.store, sites, before)
     tx.publish(*site.events, at=at)
 

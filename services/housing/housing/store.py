@@ -157,16 +157,20 @@ class HousingStore(Protocol):
         nowhere here are absent."""
         ...
 
-    async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
+    async def move_in(self, occupant: Occupant, *, moved_from: uuid.UUID | None) -> None:
         """Record where a household lives from ``occupant.checked_in_at`` on, and begin its
-        stay there. ``moving``: it lived at another site, whose stay ends then (relocated).
-        A newcomer who lives somewhere already, or a flat someone lives in, is
-        ``AlreadyRecorded`` (a concurrent check-in elsewhere)."""
+        stay there. ``moved_from``: the site it lived at, whose stay ends then (relocated)
+        and whose resident list its people leave. A newcomer who lives somewhere already,
+        or a flat someone lives in, is ``AlreadyRecorded`` (a concurrent check-in
+        elsewhere)."""
         ...
 
-    async def move_out(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
-        """The household lives nowhere here any more; its stay ends at ``at`` with
-        ``reason`` (the stay itself is kept)."""
+    async def move_out(
+        self, household_id: uuid.UUID, site_id: uuid.UUID, at: datetime, reason: str
+    ) -> None:
+        """The household lives nowhere here any more: its stay ends at ``at`` with
+        ``reason`` (the stay itself is kept), and its people leave the resident list of
+        ``site_id``, the site it lived at (other sites' lists are untouched)."""
         ...
 
     # -- follow-ups ---------------------------------------------------------------------------
@@ -189,11 +193,6 @@ class HousingStore(Protocol):
 
     async def add_residents(self, residents: Iterable[Resident]) -> None:
         """Add people seen at the door to their site's resident list."""
-        ...
-
-    async def forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
-        """The household left the site: its people leave that site's list (other sites'
-        lists are untouched)."""
         ...
 
     async def erase_resident(self, resident_id: uuid.UUID) -> bool:
@@ -313,6 +312,14 @@ def _reservation_args(r: Reservation) -> tuple[object, ...]:
 
 
 _OCCUPANT = "household_id, site_id, persons, reservation_id, checked_in_at, unit_id"
+# A household's stay ends ({at}, {reason}) and begins ($2 its site, $3 persons, $4 from):
+# one statement with the move in or out (``stays_one_open``: one open stay per household).
+_END_STAY = """UPDATE stays SET checked_out_at = {at}, check_out_reason = {reason},
+                                recorded_out_at = clock_timestamp()
+               WHERE household_id = $1 AND checked_out_at IS NULL"""
+_BEGIN_STAY = (
+    "INSERT INTO stays (household_id, site_id, persons, checked_in_at) SELECT $1, $2, $3, $4"
+)
 
 
 def _occupant(row: asyncpg.Record) -> Occupant:
@@ -575,59 +582,61 @@ class PgHousingStore:
         )
         return {r["household_id"]: _occupant(r) for r in rows}
 
-    async def move_in(self, occupant: Occupant, *, moving: bool) -> None:
-        """A newcomer is inserted (a concurrent check-in elsewhere then fails on the primary
-        key instead of silently overwriting); a move updates the row locked by
-        ``get_occupant``."""
+    async def move_in(self, occupant: Occupant, *, moved_from: uuid.UUID | None) -> None:
+        """One statement each way. A newcomer is inserted (a concurrent check-in elsewhere
+        then fails on the primary key instead of silently overwriting); a move updates the
+        row locked by ``get_occupant``, ends the stay at ``moved_from`` and takes the people
+        off its resident list. The new stay is inserted only once the old one has ended
+        (it reads the count of the ended ones): one stay per household may be open
+        (``stays_one_open``)."""
+        o = occupant
         try:
-            if moving:
-                await self._end_stay(occupant.household_id, occupant.checked_in_at, "relocated")
+            if moved_from is not None:
                 await self.db.execute(
-                    """UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $4,
-                                            checked_in_at = $5, unit_id = $6
-                       WHERE household_id = $1""",
-                    occupant.household_id,
-                    occupant.site_id,
-                    occupant.persons,
-                    occupant.reservation_id,
-                    occupant.checked_in_at,
-                    occupant.unit_id,
+                    f"""WITH ended AS ({_END_STAY.format(at="$4", reason="$8")} RETURNING 1),
+                             moved AS (
+                                UPDATE occupants SET site_id = $2, persons = $3,
+                                       reservation_id = $5, checked_in_at = $4, unit_id = $6
+                                WHERE household_id = $1),
+                             forgotten AS (
+                                DELETE FROM residents WHERE household_id = $1 AND site_id = $7)
+                        {_BEGIN_STAY} FROM (SELECT count(*) FROM ended) AS done""",
+                    o.household_id,
+                    o.site_id,
+                    o.persons,
+                    o.checked_in_at,
+                    o.reservation_id,
+                    o.unit_id,
+                    moved_from,
+                    "relocated",
                 )
             else:
                 await self.db.execute(
-                    f"INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $4, $5, $6)",
-                    occupant.household_id,
-                    occupant.site_id,
-                    occupant.persons,
-                    occupant.reservation_id,
-                    occupant.checked_in_at,
-                    occupant.unit_id,
+                    f"""WITH moved_in AS (
+                            INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $5, $4, $6)
+                            RETURNING 1)
+                        {_BEGIN_STAY} FROM (SELECT count(*) FROM moved_in) AS done""",
+                    o.household_id,
+                    o.site_id,
+                    o.persons,
+                    o.checked_in_at,
+                    o.reservation_id,
+                    o.unit_id,
                 )
-            await self._begin_stay(occupant)
         except asyncpg.UniqueViolationError as exc:
-            raise AlreadyRecorded(f"household {occupant.household_id} lives here") from exc
+            raise AlreadyRecorded(f"household {o.household_id} lives here") from exc
 
-    async def move_out(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
-        await self.db.execute("DELETE FROM occupants WHERE household_id = $1", household_id)
-        await self._end_stay(household_id, at, reason)
-
-    async def _begin_stay(self, occupant: Occupant) -> None:
+    async def move_out(
+        self, household_id: uuid.UUID, site_id: uuid.UUID, at: datetime, reason: str
+    ) -> None:
         await self.db.execute(
-            """INSERT INTO stays (household_id, site_id, persons, checked_in_at)
-               VALUES ($1, $2, $3, $4)""",
-            occupant.household_id,
-            occupant.site_id,
-            occupant.persons,
-            occupant.checked_in_at,
-        )
-
-    async def _end_stay(self, household_id: uuid.UUID, at: datetime, reason: str) -> None:
-        await self.db.execute(
-            """UPDATE stays SET checked_out_at = $2, check_out_reason = $3,
-                                recorded_out_at = clock_timestamp()
-               WHERE household_id = $1 AND checked_out_at IS NULL""",
+            f"""WITH gone AS (DELETE FROM occupants WHERE household_id = $1),
+                     forgotten AS (
+                        DELETE FROM residents WHERE household_id = $1 AND site_id = $3)
+                {_END_STAY.format(at="$2", reason="$4")}""",
             household_id,
             at,
+            site_id,
             reason,
         )
 
@@ -686,13 +695,6 @@ class PgHousingStore:
     async def erase_resident(self, resident_id: uuid.UUID) -> bool:
         status = await self.db.execute("DELETE FROM residents WHERE resident_id = $1", resident_id)
         return status != "DELETE 0"
-
-    async def forget_residents(self, household_id: uuid.UUID, site_id: uuid.UUID) -> None:
-        await self.db.execute(
-            "DELETE FROM residents WHERE household_id = $1 AND site_id = $2",
-            household_id,
-            site_id,
-        )
 
     async def erase_residents(
         self, household_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
