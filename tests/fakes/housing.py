@@ -289,12 +289,12 @@ class InMemoryHousingStore:
         }
 
     async def move_in(self, occupant: Occupant, *, moved_from: uuid.UUID | None) -> None:
-        household, moving = occupant.household_id, moved_from is not None
+        household = occupant.household_id
         flat_taken = occupant.unit_id is not None and any(
             o.unit_id == occupant.unit_id and o.household_id != household
             for o in self.occupants.values()
         )
-        if flat_taken or (not moving and household in self.occupants):
+        if flat_taken or (moved_from is None and household in self.occupants):
             raise AlreadyRecorded(f"household {household} lives here")
         if moved_from is not None:
             self._end_stay(household, occupant.checked_in_at, "relocated")
