@@ -320,6 +320,21 @@ _END_STAY = """UPDATE stays SET checked_out_at = {at}, check_out_reason = {reaso
 _BEGIN_STAY = (
     "INSERT INTO stays (household_id, site_id, persons, checked_in_at) SELECT $1, $2, $3, $4"
 )
+# A newcomer and a move on ($1 household, $2 site, $3 persons, $4 from, $5 reservation,
+# $6 flat; a move on also $7 the site left, $8 the old stay's end): the new stay is
+# inserted once the occupant is (or the old stay has ended: it reads their count).
+_MOVE_IN = f"""WITH moved_in AS (
+                  INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $5, $4, $6)
+                  RETURNING 1)
+              {_BEGIN_STAY} FROM (SELECT count(*) FROM moved_in) AS done"""
+_MOVE_ON = f"""WITH ended AS ({_END_STAY.format(at="$4", reason="$8")} RETURNING 1),
+                   moved AS (
+                      UPDATE occupants SET site_id = $2, persons = $3, reservation_id = $5,
+                                           checked_in_at = $4, unit_id = $6
+                      WHERE household_id = $1),
+                   forgotten AS (
+                      DELETE FROM residents WHERE household_id = $1 AND site_id = $7)
+              {_BEGIN_STAY} FROM (SELECT count(*) FROM ended) AS done"""
 
 
 def _occupant(row: asyncpg.Record) -> Occupant:
@@ -590,39 +605,12 @@ class PgHousingStore:
         (it reads the count of the ended ones): one stay per household may be open
         (``stays_one_open``)."""
         o = occupant
+        row = (o.household_id, o.site_id, o.persons, o.checked_in_at, o.reservation_id, o.unit_id)
         try:
-            if moved_from is not None:
-                await self.db.execute(
-                    f"""WITH ended AS ({_END_STAY.format(at="$4", reason="$8")} RETURNING 1),
-                             moved AS (
-                                UPDATE occupants SET site_id = $2, persons = $3,
-                                       reservation_id = $5, checked_in_at = $4, unit_id = $6
-                                WHERE household_id = $1),
-                             forgotten AS (
-                                DELETE FROM residents WHERE household_id = $1 AND site_id = $7)
-                        {_BEGIN_STAY} FROM (SELECT count(*) FROM ended) AS done""",
-                    o.household_id,
-                    o.site_id,
-                    o.persons,
-                    o.checked_in_at,
-                    o.reservation_id,
-                    o.unit_id,
-                    moved_from,
-                    "relocated",
-                )
+            if moved_from is None:
+                await self.db.execute(_MOVE_IN, *row)
             else:
-                await self.db.execute(
-                    f"""WITH moved_in AS (
-                            INSERT INTO occupants ({_OCCUPANT}) VALUES ($1, $2, $3, $5, $4, $6)
-                            RETURNING 1)
-                        {_BEGIN_STAY} FROM (SELECT count(*) FROM moved_in) AS done""",
-                    o.household_id,
-                    o.site_id,
-                    o.persons,
-                    o.checked_in_at,
-                    o.reservation_id,
-                    o.unit_id,
-                )
+                await self.db.execute(_MOVE_ON, *row, moved_from, "relocated")
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyRecorded(f"household {o.household_id} lives here") from exc
 
