@@ -911,8 +911,8 @@ def subscribe(
     when none are there (it returns as soon as some arrive), so also how soon the loop
     notices it is asked to stop. ``fetch_min_bytes`` and ``fetch_max_wait_ms`` are Kafka's:
     the broker holds a fetch until that many bytes are there or that long has passed (the
-    defaults answer at the first record). Each batch, from its handling to its offsets' commit, is
-    work in progress in ``activity`` (the process's: the barrier's answer waits for it);
+    defaults answer at the first record). Each batch, from its handling to its offsets'
+    commit, is work in progress in ``activity`` (the process's: the barrier's answer waits for it);
     each commit is noted in ``positions`` (what the barrier's answer reports).
     """
     activity = activity or Activity()

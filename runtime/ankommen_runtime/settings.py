@@ -135,7 +135,7 @@ class ServiceSettings(KafkaSettings):
         "fetch until this many bytes are there or `consumer_fetch_max_wait_ms` has passed. "
         "1 (the default) answers as soon as one record is there. A consumer no one waits "
         "for (reporting in a scenario run) may raise it: fewer, larger batches, each a "
-        "transaction and an offset commit (docs/runtime.md, Consumer settings).",
+        "transaction and an offset commit (docs/runtime.md).",
     )
     consumer_fetch_max_wait_ms: int = Field(
         default=500,
