@@ -363,6 +363,7 @@ def _account(tally: Tally) -> dict[str, Any]:
     return {
         "barriers": tally.barriers,
         "barrier_rounds": tally.barrier_rounds,
+        "barriers_skipped": tally.barriers_skipped,
         "http_calls": tally.http_calls,
         "retried": tally.retried,
         "phase_seconds": {k: round(v, 1) for k, v in tally.phase_seconds.items()},

@@ -191,6 +191,12 @@ class ClockView(BaseModel):
     sweeps: dict[str, int] = Field(
         default_factory=dict, description="Rounds each business sweep ran while advancing"
     )
+    backlog: Backlog | None = Field(
+        default=None,
+        description="After an advance: the service's part of the barrier as its sweeps left "
+        "it (`GET /_simulation/backlog` at once). When every service's answer of one "
+        "advance is settled, so is the step: nothing its sweeps did is on its way to anyone",
+    )
 
 
 Operations = Annotated[Actor, Depends(allow(Role.OPERATIONS))]
@@ -287,7 +293,10 @@ def router() -> APIRouter:
         runtime = _runtime(request)
         sweeps = await advance(runtime, body.to)
         return ClockView(
-            now=runtime.clock.now(), seed=runtime.settings.simulation_seed, sweeps=sweeps
+            now=runtime.clock.now(),
+            seed=runtime.settings.simulation_seed,
+            sweeps=sweeps,
+            backlog=await backlog(runtime),
         )
 
     return r

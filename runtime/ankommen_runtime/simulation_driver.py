@@ -7,7 +7,9 @@ outbox empty and every consumer group committed to the ends its partitions' writ
 reported (``settle``). Only then may the scenario send
 the next commands or the next advance; that is what makes a run deterministic. Each
 service answers when its own work has run out (``?wait=``), not the moment it is asked,
-so the barrier neither polls on a timer nor oversleeps the end of a step's work.
+so the barrier neither polls on a timer nor oversleeps the end of a step's work. Each
+answer to the clock carries its service's part of the barrier too: when those answers
+are settled already (no sweep had anything to do), the step needs no barrier at all.
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ class StepCost:
         return self.advance + self.barrier
 
 
+@dataclass(frozen=True)
+class Moved:
+    """What moving the clocks found: each service's sweep rounds, and whether the answers
+    settled the step by themselves (``SimulationDriver.move_clocks``)."""
+
+    sweeps: dict[str, dict[str, int]]
+    settled: bool
+
+
 class SimulationDriver:
     """Drives the services of one run through their ``/_simulation`` routes.
 
@@ -112,25 +123,46 @@ class SimulationDriver:
         # known before one): ``settle(skip_sinks=True)`` does not wait for them.
         self.sinks: frozenset[str] = frozenset()
 
-    async def _advance_one(self, name: str, to: datetime) -> dict[str, int]:
+    async def _advance_one(self, name: str, to: datetime) -> dict[str, Any]:
         response = await self.services[name].post(
             "/_simulation/clock", json={"to": to.isoformat()}, headers=self.headers[name]
         )
         if response.status_code != 200:
             raise NotSettled(f"{name} refused to advance to {to}: {response.text}")
-        sweeps: dict[str, int] = response.json()["sweeps"]
-        return sweeps
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    async def move_clocks(self, to: datetime, *, skip_sinks: bool = False) -> Moved:
+        """Every clock to ``to``, stage by stage, each service running its business sweeps
+        before it answers; no barrier.
+
+        Each answer carries the service's part of the barrier as its sweeps left it
+        (``ClockView.backlog``). Taken together they are a round like ``settle``'s, each a
+        snapshot of its own moment, so when they are settled (those of every service, or
+        with ``skip_sinks`` of all but the sinks) nothing the sweeps did is on its way to
+        anyone, and a barrier would find nothing to wait for (``Moved.settled``)."""
+        answers: dict[str, dict[str, Any]] = {}
+        for stage in self.stages:
+            got = await asyncio.gather(*(self._advance_one(name, to) for name in stage))
+            answers.update(zip(stage, got, strict=True))
+        parts = {
+            name: answer.get("backlog")
+            for name, answer in answers.items()
+            if not (skip_sinks and name in self.sinks)
+        }
+        return Moved(
+            sweeps={name: answer["sweeps"] for name, answer in answers.items()},
+            settled=all(part is not None for part in parts.values()) and settled(parts),
+        )
 
     async def advance(self, to: datetime, *, timeout: float = 60.0) -> StepCost:
-        """One step: every clock to ``to`` (stage by stage), then the barrier."""
+        """One step: every clock to ``to`` (stage by stage), then the barrier, unless the
+        clocks' answers settled the step already (then no round: ``StepCost.rounds`` 0)."""
         started = time.perf_counter()
-        sweeps: dict[str, dict[str, int]] = {}
-        for stage in self.stages:
-            answers = await asyncio.gather(*(self._advance_one(name, to) for name in stage))
-            sweeps.update(zip(stage, answers, strict=True))
+        moved = await self.move_clocks(to)
         advanced = time.perf_counter()
-        rounds = await self.settle(timeout=timeout)
-        return StepCost(advanced - started, time.perf_counter() - advanced, rounds, sweeps)
+        rounds = 0 if moved.settled else await self.settle(timeout=timeout)
+        return StepCost(advanced - started, time.perf_counter() - advanced, rounds, moved.sweeps)
 
     async def backlog(
         self,

@@ -16,6 +16,7 @@ from ankommen_runtime.auth import Role
 from ankommen_runtime.clock import start_of_day
 from ankommen_runtime.local_issuer import LocalIssuer, audience_of
 from ankommen_runtime.simulation import ModeMismatch
+from ankommen_runtime.simulation_driver import settled
 from housing.app import HousingSettings, create_app
 from housing_support import housing, housing_events
 from simulation_support import Simulated, simulated, simulation_settings
@@ -171,6 +172,66 @@ async def test_a_hold_for_an_arrival_next_week_lasts_to_it_and_expires_after_the
         again = await household(sim.allocation, household_id)
         assert again["status"] == "reserved"
         assert datetime.fromisoformat(again["pending"]["reserved_until"]) == friday + grace
+
+
+async def clocks_to(sim: Simulated, to: datetime) -> dict[str, dict[str, Any]]:
+    """Every clock to ``to`` in the driver's order; each service's answer."""
+    answers = {}
+    for name, api in (("allocation", sim.allocation), ("housing", sim.housing)):
+        response = await api.post(
+            "/_simulation/clock", json={"to": to.isoformat()}, headers=sim.driver.headers[name]
+        )
+        assert response.status_code == 200, response.text
+        answers[name] = response.json()
+    return answers
+
+
+async def test_the_clocks_answers_say_whether_their_sweeps_left_anything_on_its_way(
+    infra: Endpoints, new_database: Callable[[], Awaitable[str]], topic_prefix: str
+) -> None:
+    """A step whose sweeps did nothing needs no barrier (``SimulationDriver.move_clocks``);
+    one whose sweep released a hold must not be taken as settled."""
+    async with simulated(infra, new_database, topic_prefix, start=MONDAY) as sim:
+        await open_site(sim.housing, "Wohnheim Am Lindener Berg", 20, MONDAY)
+        await sim.driver.settle()
+        response = await sim.allocation.post(
+            "/assignments",
+            json=an_assignment("NI-2015-41-8", expected_arrival_at=MONDAY.isoformat()),
+        )
+        assert response.status_code == 201, response.text
+        await sim.driver.settle()
+        before = await sim.driver.backlog()
+
+        # Nothing falls due in the next hour: the answers settle the step by themselves.
+        # (A relay's idle look at its outbox, every 50 ms here, is work too: an answer
+        # taken while one ran is not quiet, and the step then goes to the barrier.)
+        hour = MONDAY
+        for _ in range(5):
+            hour += timedelta(minutes=10)
+            answers = await clocks_to(sim, hour)
+            parts = {name: a["backlog"] for name, a in answers.items()}
+            assert all(p["outbox"] == 0 for p in parts.values())
+            assert settled({n: {**p, "quiet": True} for n, p in parts.items()})
+            if settled(parts):
+                break
+        else:
+            raise AssertionError(f"five quiet advances, none answered settled: {parts}")
+        assert parts["housing"]["ends"] == before["housing"]["ends"], "nothing was published"
+
+        # Past the grace, housing's sweep releases the hold: its event is in the outbox
+        # or already out, and allocation (answering first) has not handled it.
+        answers = await clocks_to(sim, MONDAY + timedelta(days=3))
+        parts = {name: a["backlog"] for name, a in answers.items()}
+        published = sum(parts["housing"]["ends"].values()) - sum(before["housing"]["ends"].values())
+        assert parts["housing"]["outbox"] + published >= 1, "the release is on its way"
+        assert not settled(parts)
+        assert await sim.driver.settle() >= 1
+        events = await sim.events(
+            "housing", lambda es: any(e.type == "ReservationReleased" for e in es)
+        )
+        assert [e.data.reason.value for e in events if e.type == "ReservationReleased"] == [
+            "expired"
+        ]
 
 
 async def test_the_simulated_clock_never_goes_back_and_needs_the_operations_role(

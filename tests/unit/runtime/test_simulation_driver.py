@@ -5,7 +5,7 @@ no service busy while it answered."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,13 +17,24 @@ TOPIC = "housing.events:0"
 
 
 def service(
-    answers: Iterator[dict[str, Any]], log: list[str], name: str, asked: list[str] | None = None
+    answers: Iterator[dict[str, Any]],
+    log: list[str],
+    name: str,
+    asked: list[str] | None = None,
+    after_advance: dict[str, Any] | None = None,
 ) -> httpx.AsyncClient:
+    """A service answering the barrier's questions from ``answers``; its answer to the
+    clock carries ``after_advance`` as its part of the barrier (None: a service that does
+    not say, as before ``ClockView.backlog``)."""
+
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == f"Bearer token-{name}"
         if request.method == "POST":
             log.append(f"{name} advanced to {json.loads(request.content)['to']}")
-            return httpx.Response(200, json={"now": "x", "seed": 1, "sweeps": {"s": 1}})
+            clock = {"now": "x", "seed": 1, "sweeps": {"s": 1}}
+            if after_advance is not None:
+                clock["backlog"] = after_advance
+            return httpx.Response(200, json=clock)
         if asked is not None:
             asked.append(str(request.url.query, "ascii"))
         return httpx.Response(200, json=next(answers))
@@ -229,3 +240,68 @@ async def test_a_service_that_writes_is_never_skipped() -> None:
     driver, _ = three_services([writer(3)] * 3, [reader(3), reader(2), reader(3)], [sink(3)])
     await driver.settle()
     assert await driver.settle(skip_sinks=True) == 2, "allocation, a writer, waited for"
+
+
+def advancing(
+    housing: dict[str, Any] | None,
+    allocation: dict[str, Any] | None,
+    barrier: Sequence[tuple[dict[str, Any], dict[str, Any]]] = (),
+    reporting: dict[str, Any] | None = None,
+) -> tuple[SimulationDriver, list[str]]:
+    """Services whose answers to the clock carry these parts of the barrier, and whose
+    barrier rounds (if asked) answer ``barrier``; the driver's questions are counted."""
+    asked: list[str] = []
+    parts = {"housing": housing, "allocation": allocation, "reporting": reporting}
+    rounds = {
+        "housing": iter([h for h, _ in barrier]),
+        "allocation": iter([a for _, a in barrier]),
+        "reporting": iter([sink(a["committed"][TOPIC]) for _, a in barrier]),
+    }
+    names = ["housing", "allocation"] + (["reporting"] if reporting is not None else [])
+    clients = {n: service(rounds[n], [], n, asked, after_advance=parts[n]) for n in names}
+    driver = SimulationDriver(clients, {n: f"token-{n}" for n in clients}, poll_seconds=0)
+    return driver, asked
+
+
+async def test_a_step_whose_clocks_answer_settled_needs_no_barrier() -> None:
+    driver, asked = advancing(writer(3), reader(3))
+    cost = await driver.advance(datetime(2011, 3, 7, tzinfo=UTC))
+    assert cost.rounds == 0, "no sweep left anything on its way"
+    assert asked == [], "nobody was asked for the barrier"
+
+
+async def test_a_sweep_that_published_is_followed_by_the_barrier() -> None:
+    # housing's sweep released a hold: its event is out (end 4), allocation not there yet
+    driver, asked = advancing(writer(4), reader(3), barrier=[(writer(4), reader(4))])
+    cost = await driver.advance(datetime(2011, 3, 7, tzinfo=UTC))
+    assert cost.rounds == 1
+    assert len(asked) == 2, "both services were asked once"
+
+
+@pytest.mark.parametrize(
+    ("housing", "allocation"),
+    [
+        (writer(3, outbox=1), reader(3)),  # the sweep's event not yet published
+        (writer(3, quiet=False), reader(3)),  # its relay round ran while it answered
+        (writer(3), None),  # a service that does not say where it stands
+    ],
+)
+async def test_clocks_that_answer_anything_but_settled_leave_the_step_to_the_barrier(
+    housing: dict[str, Any], allocation: dict[str, Any] | None
+) -> None:
+    driver, _ = advancing(housing, allocation)
+    moved = await driver.move_clocks(datetime(2011, 3, 7, tzinfo=UTC))
+    assert not moved.settled
+    assert set(moved.sweeps) == {"housing", "allocation"}
+
+
+async def test_a_sink_behind_does_not_unsettle_clocks_that_skip_sinks() -> None:
+    driver, _ = advancing(writer(3), reader(3), barrier=[(writer(3), reader(3))], reporting=sink(1))
+    monday = datetime(2011, 3, 7, tzinfo=UTC)
+    assert not (await driver.move_clocks(monday, skip_sinks=True)).settled, (
+        "before a round of all, no service is known to be a sink"
+    )
+    await driver.settle()
+    assert driver.sinks == {"reporting"}
+    assert (await driver.move_clocks(monday, skip_sinks=True)).settled
+    assert not (await driver.move_clocks(monday)).settled, "waiting for sinks: reporting is behind"

@@ -300,6 +300,7 @@ def execute(
             "time per phase (s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in sorted(tally.phase_seconds.items()))
             + f"; {tally.barriers} barriers of {tally.barrier_rounds} rounds"
+            + f" ({tally.barriers_skipped} steps began without one)"
         )
         elapsed = time.perf_counter() - started
         result = asyncio.run(figures_module.collect(plan, urls, tally))

@@ -154,6 +154,7 @@ class Tally:
     close_delays: dict[str, int] = field(default_factory=dict)
     barriers: int = 0
     barrier_rounds: int = 0  # the driver's rounds of answers over all barriers
+    barriers_skipped: int = 0  # steps whose clocks' answers were settled, and no site changed
     http_calls: int = 0
     retried: int = 0  # commands sent again after a 503 "nothing was changed"
     step_ends: list[float] = field(default_factory=list)  # perf_counter at each step's end
@@ -315,7 +316,9 @@ class ScenarioRunner:
 
         1. the clocks move to Monday noon, then the week's sites open and close; one
            barrier after both (the sweeps' events and the sites' are independent of each
-           other, and allocation needs both before it places anyone);
+           other, and allocation needs both before it places anyone), or none when no
+           site changed and the clocks' answers were settled already (most weeks: no
+           sweep had anything to do);
         2. the Land's batch; a barrier (the placements: the holds to check in);
         3. the Monday check-ins, and beside them the moves on, then the move-outs, and
            the volunteers' commands beside all of them; a barrier after all of them.
@@ -329,9 +332,11 @@ class ScenarioRunner:
         """
         monday = week.monday
         self._step_households = len(week.households)
-        await self._timed("advance", self._clocks_to(at(monday, 12)))
-        await self._timed("sites", self._sites(week))
-        await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
+        quiet = await self._timed("advance", self._clocks_to(at(monday, 12)))
+        if await self._timed("sites", self._sites(week)) or not quiet:
+            await self._settle()  # the sweeps' events (expired holds, waitlist) and the sites
+        else:
+            self.tally.barriers_skipped += 1  # nothing on its way: no barrier to wait at
         if await self._timed("assign", self._assign(week)):
             await self._settle()
         held = await self._timed("check_in", self._held())
@@ -360,25 +365,14 @@ class ScenarioRunner:
             await self._settle(views=True)
             await self._timed("outlook", self._read_outlook(monday))
 
-    async def _clocks_to(self, to: datetime) -> None:
+    async def _clocks_to(self, to: datetime) -> bool:
         """Every clock to ``to``, stage by stage, each service running its business sweeps
-        before it answers (``SimulationDriver.advance`` without its barrier: the step's
-        first barrier comes after the sites, and covers both)."""
-        for stage in self.driver.stages:
-            answers = await asyncio.gather(
-                *(
-                    self.clients[name].post(
-                        "/_simulation/clock",
-                        json={"to": to.isoformat()},
-                        headers=self.driver.headers[name],
-                    )
-                    for name in stage
-                )
-            )
-            for name, response in zip(stage, answers, strict=True):
-                if response.status_code != 200:
-                    raise RuntimeError(f"{name} refused to advance to {to}: {response.text}")
-        self._unsettled = True
+        before it answers (``SimulationDriver.move_clocks``, without the barrier: the
+        step's first barrier comes after the sites, and covers both); whether the answers
+        settled the step by themselves (no sweep left anything on its way)."""
+        moved = await self.driver.move_clocks(to, skip_sinks=True)
+        self._unsettled = not moved.settled
+        return moved.settled
 
     async def _settle(self, *, views: bool = False) -> None:
         """The barrier. Reporting (a sink: it writes no topic) is waited for only with
@@ -407,7 +401,8 @@ class ScenarioRunner:
     # -- sites ------------------------------------------------------------------------------
 
     async def _sites(self, week: Week) -> bool:
-        """The week's openings and closings; whether anything changed."""
+        """The week's openings and closings; whether anything changed (a command took
+        effect: its events are on their way)."""
         changed = bool(week.opens or week.closes)
         for site in week.opens:
             for body in self._parts(site):
@@ -445,13 +440,13 @@ class ScenarioRunner:
                 )
                 if response.status_code == 200:
                     open_parts.remove(site_id)  # closed; other parts may still empty out
+                    changed = True  # ShelterClosed is on its way
                 elif not await self._still_used(site_id):
                     # only residents still there may hold a close back, or it never happens
                     raise RuntimeError(f"closing {site.name} refused: {response.text[:300]}")
             if not open_parts:
                 self.closing.remove(site)
                 self.tally.sites_closed += 1
-                changed = True
                 delay = (week.monday - site.closes_on).days
                 if delay > 7:
                     self.tally.close_delays[site.name] = delay
