@@ -754,6 +754,64 @@ async def reservations_and_occupants_are_counted_once(b: Backend) -> None:
     assert await free(b, site) == 18
 
 
+async def a_household_saved_with_its_reservation_is_saved_only_if_the_reservation_is_new(
+    b: Backend,
+) -> None:
+    site = uuid.uuid4()
+    await b.store.site_opened(opened(site, capacity=20), 1)
+    h = household(HouseholdStatus.PLACING, persons=3, placement=placing_at(site, 3))
+    await registered(b, h)
+    held = bed_reserved(site, 3).model_copy(update={"household_id": h.household_id})
+    answered = await b.store.get_household(h.household_id, for_update=True)
+    assert answered is not None
+    assert answered.placement is not None
+    answered.status = HouseholdStatus.RESERVED
+    answered.placement = answered.placement.hold(at(48))
+    answered.history.append(HistoryEntry(at(2), "reserved", "housing reserved the places"))
+    assert await b.store.reservation_held(held, then_save=answered)
+    saved = await b.store.get_household(h.household_id)
+    assert saved is not None
+    assert saved.status is HouseholdStatus.RESERVED
+    assert [e.kind for e in await b.history(h.household_id)] == ["reserved"]
+    assert await free(b, site) == 17, "the places counted once: held, no longer requested"
+    # Housing answers the re-sent request again: neither the count nor the household moves.
+    again = await b.store.get_household(h.household_id, for_update=True)
+    assert again is not None
+    again.status = HouseholdStatus.WAITLISTED
+    again.history.append(HistoryEntry(at(3), "failed", "must not be kept"))
+    assert not await b.store.reservation_held(held, then_save=again)
+    after = await b.store.get_household(h.household_id)
+    assert after is not None
+    assert after.status is HouseholdStatus.RESERVED
+    assert [e.kind for e in await b.history(h.household_id)] == ["reserved"]
+    assert await free(b, site) == 17
+
+
+async def a_household_saved_with_its_check_in_is_saved_with_the_places_it_occupies(
+    b: Backend,
+) -> None:
+    site = uuid.uuid4()
+    await b.store.site_opened(opened(site, capacity=20), 1)
+    h = household(HouseholdStatus.RESERVED, persons=4, placement=placing_at(site, 4))
+    await registered(b, h)
+    held = bed_reserved(site, 4).model_copy(update={"household_id": h.household_id})
+    assert await b.store.reservation_held(held)
+    housed = await b.store.get_household(h.household_id, for_update=True)
+    assert housed is not None
+    housed.status, housed.placement = HouseholdStatus.HOUSED, None
+    housed.home = living_at(site, Pillar.WOHNHEIM, since=5)
+    housed.history.append(HistoryEntry(at(5), "housed", "checked in (Wohnheim)", site))
+    arrival = checked_in(site, 4, held.reservation_id, h.household_id)
+    await b.store.occupant_checked_in(arrival, then_save=housed)
+    after = await b.store.get_household(h.household_id)
+    assert after is not None
+    assert after.status is HouseholdStatus.HOUSED
+    assert after.home is not None
+    assert after.home.site_id == site
+    assert [e.kind for e in await b.history(h.household_id)] == ["housed"]
+    assert await free(b, site) == 16, "the reserved places are occupied now"
+
+
 async def unanswered_requests_hold_their_places_on_the_board(b: Backend) -> None:
     site = uuid.uuid4()
     await b.store.site_opened(opened(site, capacity=20), 1)
@@ -812,6 +870,8 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     the_board_shows_open_sites_with_their_free_places,
     a_site_event_older_than_the_last_one_folded_changes_nothing,
     reservations_and_occupants_are_counted_once,
+    a_household_saved_with_its_reservation_is_saved_only_if_the_reservation_is_new,
+    a_household_saved_with_its_check_in_is_saved_with_the_places_it_occupies,
     unanswered_requests_hold_their_places_on_the_board,
     flats_are_free_while_nobody_holds_or_rents_them,
 ]

@@ -433,13 +433,15 @@ class InMemoryAllocationStore:
             site.reserved = max(site.reserved + reserved, 0)
             site.occupied = max(site.occupied + occupied, 0)
 
-    async def reservation_held(self, d: BedReserved) -> bool:
+    async def reservation_held(self, d: BedReserved, *, then_save: Household | None = None) -> bool:
         if d.reservation_id in self.reservations:
             return False
         self.reservations[d.reservation_id] = StoredReservation(
             d.site_id, d.household_id, d.places, "held", d.unit_id
         )
         self._adjust(d.site_id, reserved=d.places)
+        if then_save is not None:
+            await self.save_household(then_save)
         return True
 
     async def reservation_released(self, d: ReservationReleased) -> None:
@@ -451,13 +453,17 @@ class InMemoryAllocationStore:
             held.state = state
             self._adjust(held.site_id, reserved=-held.places)
 
-    async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
+    async def occupant_checked_in(
+        self, d: OccupantCheckedIn, *, then_save: Household | None = None
+    ) -> None:
         if d.reservation_id is not None:
             self._end_hold(d.reservation_id, "checked_in")
         key = (d.site_id, d.household_id)
         if key not in self.occupants:
             self.occupants[key] = StoredOccupant(d.persons, d.unit_id)
             self._adjust(d.site_id, occupied=d.persons)
+        if then_save is not None:
+            await self.save_household(then_save)
 
     async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
         gone = self.occupants.pop((d.site_id, d.household_id), None)

@@ -390,7 +390,8 @@ async def request_relocations(
     at = occurred(command.occurred_at, uow.clock)
     async with uow() as tx:
         # locked in id order, so two lists (or a list and a consumer's round) that share
-        # households wait for each other instead of deadlocking
+        # households wait for each other instead of deadlocking; in one statement
+        await tx.store.prefetch_households(command.household_ids)
         households = {
             household_id: await tx.store.get_household(household_id, for_update=True)
             for household_id in sorted(command.household_ids)
@@ -532,12 +533,15 @@ async def on_shelter_closed(tx: Tx[AllocationStore], event: Envelope[Any]) -> No
 
 async def on_bed_reserved(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     d = event.data
-    if not await tx.store.reservation_held(d):
-        return  # housing answered a re-sent request again: handled the first time
+    # The household's answer is worked out first and saved with the reservation's count in
+    # one statement (one round trip per event, not two), only if the reservation is new:
+    # housing answering a re-sent request again changes nothing.
     household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
         household.reservation_confirmed(d.site_id, d.reservation_id, d.expires_at, tx.now())
-        await _save(tx, household)
+    changed = _changed(household)
+    if await tx.store.reservation_held(d, then_save=changed) and changed is not None:
+        _published(tx, changed, at=None)
 
 
 async def on_reservation_rejected(
@@ -568,13 +572,16 @@ async def on_reservation_released(
 
 async def on_occupant_checked_in(tx: Tx[AllocationStore], event: Envelope[Any]) -> None:
     d = event.data
-    await tx.store.occupant_checked_in(d)
     household = await tx.store.get_household(d.household_id, for_update=True)
     if household is not None:
-        # The site matters only for a direct check-in (no reservation to take it from).
+        # The site matters only for a direct check-in (no reservation to take it from),
+        # and only where it is (read before the check-in counts its persons there).
         site = await tx.store.site_option(d.site_id) if d.reservation_id is None else None
         household.checked_in(site, d.reservation_id, event.occurred_at, tx.now())
-        await _save(tx, household)
+    changed = _changed(household)
+    await tx.store.occupant_checked_in(d, then_save=changed)  # one statement for both
+    if changed is not None:
+        _published(tx, changed, at=None)
 
 
 async def on_occupant_checked_out(
@@ -725,6 +732,11 @@ async def _save(
     if household.history:  # every transition notes itself: no note, no change
         await tx.store.save_household(household)  # with the lines of history it noted
         _published(tx, household, at=at)
+
+
+def _changed(household: Household | None) -> Household | None:
+    """The household if a transition noted itself (``_save``'s test), else None."""
+    return household if household is not None and household.history else None
 
 
 def _published(tx: Tx[AllocationStore], household: Household, *, at: datetime | None) -> None:

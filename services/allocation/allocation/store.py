@@ -12,6 +12,7 @@ replicas, or a command and a consumer, never change one household at the same ti
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -280,10 +281,21 @@ _INSERT_HOUSEHOLD = f"""WITH inserted AS (
     ), noted AS ({_append_history("inserted", 11 + len(_COLUMNS))})
     SELECT household_id FROM inserted"""
 
-_SAVE_HOUSEHOLD = f"""WITH saved AS (
-        UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1
-        RETURNING household_id
-    ) {_append_history("saved", 2 + len(_COLUMNS))}"""
+_SAVED = f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1"
+_SAVE_HOUSEHOLD = f"""WITH saved AS ({_SAVED} RETURNING household_id)
+    {_append_history("saved", 2 + len(_COLUMNS))}"""
+# The parameters of a household's save: $1 to $SAVE_PARAMS (``_save_args``); a replica's
+# change saved with it in one statement numbers its own from the next one on.
+_SAVE_PARAMS = 1 + len(_COLUMNS) + 6
+
+
+def _save_args(h: Household) -> tuple[Any, ...]:
+    return (h.household_id, *_mutable(h), *_history_columns(h.history))
+
+
+def _after_save(sql: str) -> str:
+    """``sql`` with its parameters $1, $2, … renumbered to follow a household's save."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + _SAVE_PARAMS}", sql)
 
 
 @dataclass(frozen=True)
@@ -525,18 +537,24 @@ class AllocationStore(Protocol):
         one applies: a closing event sets the status and the date)."""
         ...
 
-    async def reservation_held(self, d: BedReserved) -> bool:
+    async def reservation_held(self, d: BedReserved, *, then_save: Household | None = None) -> bool:
         """Count the reservation's places as reserved at its site; False, and nothing
-        changed, if this reservation was seen before."""
+        changed, if this reservation was seen before. ``then_save``: the household's
+        transition on the event, saved as ``save_household`` would in the same step, only
+        if the reservation was new (a repeat changes nothing)."""
         ...
 
     async def reservation_released(self, d: ReservationReleased) -> None:
         """A held reservation's places are no longer reserved; otherwise nothing changes."""
         ...
 
-    async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
+    async def occupant_checked_in(
+        self, d: OccupantCheckedIn, *, then_save: Household | None = None
+    ) -> None:
         """The household lives at the site now: its held reservation (if named) no longer
-        reserves places, its persons occupy them; a repeat changes nothing."""
+        reserves places, its persons occupy them; a repeat changes nothing. ``then_save``:
+        the household's transition on the event, saved as ``save_household`` would, in the
+        same step."""
         ...
 
     async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
@@ -558,6 +576,37 @@ _ADJUST_SITES = """UPDATE sites AS s
     FROM (SELECT site_id, sum(reserved) AS reserved, sum(occupied) AS occupied
           FROM changed GROUP BY site_id) AS c
     WHERE s.site_id = c.site_id"""
+
+
+# A reservation housing holds, counted once (places reserved at its site).
+_HELD = """INSERT INTO site_reservations (reservation_id, site_id, household_id, places, state,
+                                       unit_id)
+    VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
+    RETURNING site_id, places AS reserved, 0 AS occupied"""
+_RESERVATION_HELD = f"""WITH changed AS ({_HELD}), adjusted AS ({_ADJUST_SITES})
+    SELECT EXISTS (SELECT FROM changed)"""
+_RESERVATION_HELD_THEN_SAVED = f"""WITH changed AS ({_after_save(_HELD)}),
+        adjusted AS ({_ADJUST_SITES}),
+        saved AS ({_SAVED} AND EXISTS (SELECT FROM changed) RETURNING household_id),
+        noted AS ({_append_history("saved", 2 + len(_COLUMNS))})
+    SELECT EXISTS (SELECT FROM changed)"""
+
+# A check-in: the held reservation it names ends, the household's persons occupy places.
+_MOVED_IN = """checked_in AS (
+        UPDATE site_reservations SET state = 'checked_in'
+        WHERE reservation_id = $5 AND state = 'held'
+        RETURNING site_id, -places AS reserved, 0 AS occupied),
+    moved_in AS (
+        INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (site_id, household_id) DO NOTHING
+        RETURNING site_id, 0 AS reserved, persons AS occupied),
+    changed AS (SELECT * FROM checked_in UNION ALL SELECT * FROM moved_in)"""
+_CHECKED_IN = f"WITH {_MOVED_IN} {_ADJUST_SITES}"
+_CHECKED_IN_THEN_SAVED = f"""WITH {_after_save(_MOVED_IN)},
+        adjusted AS ({_ADJUST_SITES}),
+        saved AS ({_SAVED} RETURNING household_id)
+    {_append_history("saved", 2 + len(_COLUMNS))}"""
 
 
 class PgAllocationStore:
@@ -652,9 +701,7 @@ class PgAllocationStore:
         # One statement for the row and its new lines of history: a transition is saved
         # at nearly every event, and each round trip costs more than the work it carries.
         self._ahead.forget([h.household_id])
-        await self.db.execute(
-            _SAVE_HOUSEHOLD, h.household_id, *_mutable(h), *_history_columns(h.history)
-        )
+        await self.db.execute(_SAVE_HOUSEHOLD, *_save_args(h))
 
     async def assignments_by_reference(
         self, references: Sequence[str]
@@ -986,22 +1033,16 @@ class PgAllocationStore:
             sequence,
         )
 
-    async def reservation_held(self, d: BedReserved) -> bool:
-        """Count a reservation once; False if it was seen before (housing answered a repeat)."""
-        held: bool = await self.db.fetchval(
-            f"""WITH changed AS (
-                    INSERT INTO site_reservations (reservation_id, site_id, household_id,
-                                                   places, state, unit_id)
-                    VALUES ($1, $2, $3, $4, 'held', $5) ON CONFLICT (reservation_id) DO NOTHING
-                    RETURNING site_id, places AS reserved, 0 AS occupied),
-                adjusted AS ({_ADJUST_SITES})
-                SELECT EXISTS (SELECT FROM changed)""",
-            d.reservation_id,
-            d.site_id,
-            d.household_id,
-            d.places,
-            d.unit_id,
-        )
+    async def reservation_held(self, d: BedReserved, *, then_save: Household | None = None) -> bool:
+        """Count a reservation once; False if it was seen before (housing answered a repeat).
+        With ``then_save`` one statement: the count, and the household saved only if the
+        count was new."""
+        args = (d.reservation_id, d.site_id, d.household_id, d.places, d.unit_id)
+        if then_save is None:
+            held: bool = await self.db.fetchval(_RESERVATION_HELD, *args)
+            return held
+        self._ahead.forget([then_save.household_id])
+        held = await self.db.fetchval(_RESERVATION_HELD_THEN_SAVED, *_save_args(then_save), *args)
         return held
 
     async def reservation_released(self, d: ReservationReleased) -> None:
@@ -1014,25 +1055,15 @@ class PgAllocationStore:
             d.reservation_id,
         )
 
-    async def occupant_checked_in(self, d: OccupantCheckedIn) -> None:
-        await self.db.execute(
-            f"""WITH checked_in AS (
-                    UPDATE site_reservations SET state = 'checked_in'
-                    WHERE reservation_id = $5 AND state = 'held'
-                    RETURNING site_id, -places AS reserved, 0 AS occupied),
-                moved_in AS (
-                    INSERT INTO site_occupants (site_id, household_id, persons, unit_id)
-                    VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (site_id, household_id) DO NOTHING
-                    RETURNING site_id, 0 AS reserved, persons AS occupied),
-                changed AS (SELECT * FROM checked_in UNION ALL SELECT * FROM moved_in)
-                {_ADJUST_SITES}""",
-            d.site_id,
-            d.household_id,
-            d.persons,
-            d.unit_id,
-            d.reservation_id,
-        )
+    async def occupant_checked_in(
+        self, d: OccupantCheckedIn, *, then_save: Household | None = None
+    ) -> None:
+        args = (d.site_id, d.household_id, d.persons, d.unit_id, d.reservation_id)
+        if then_save is None:
+            await self.db.execute(_CHECKED_IN, *args)
+            return
+        self._ahead.forget([then_save.household_id])
+        await self.db.execute(_CHECKED_IN_THEN_SAVED, *_save_args(then_save), *args)
 
     async def occupant_checked_out(self, d: OccupantCheckedOut) -> None:
         await self.db.execute(
