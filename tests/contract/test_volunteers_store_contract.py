@@ -320,14 +320,38 @@ async def matches_with_children_end_when_the_certificate_no_longer_counts(b: Bac
 
 
 async def hours_helped_are_kept(b: Backend) -> None:
-    volunteer = a_volunteer()
+    volunteer, other = a_volunteer(), a_volunteer()
     await b.store.add_volunteer(volunteer)
-    for hours, on in ((1.5, date(2016, 11, 1)), (2.25, date(2016, 11, 8))):
-        await b.store.add_hours(
-            HoursEntry(uuid.uuid4(), volunteer.volunteer_id, None, 9, on, hours)
-        )
-    assert await b.hours_of(volunteer.volunteer_id) == 3.75
+    await b.store.add_volunteer(other)
+    await b.store.add_hours(
+        [HoursEntry(uuid.uuid4(), volunteer.volunteer_id, None, 9, date(2016, 11, 1), 1.5)]
+    )
+    sheet = [  # a sheet's lines, kept together
+        HoursEntry(uuid.uuid4(), volunteer.volunteer_id, None, 9, date(2016, 11, 8), 2.25),
+        HoursEntry(uuid.uuid4(), other.volunteer_id, None, 3, date(2016, 11, 8), 0.75),
+        HoursEntry(uuid.uuid4(), volunteer.volunteer_id, None, 9, date(2016, 11, 9), 1.0),
+    ]
+    await b.store.add_hours(sheet)
+    await b.store.add_hours([])  # an empty sheet keeps nothing
+    assert await b.hours_of(volunteer.volunteer_id) == 4.75
+    assert await b.hours_of(other.volunteer_id) == 0.75
     assert await b.hours_of(uuid.uuid4()) == 0
+
+
+async def matches_are_read_together_by_id(b: Backend) -> None:
+    one = a_volunteer()
+    await b.store.add_volunteer(one)
+    r1, r2 = a_request(), a_request()
+    for r in (r1, r2):
+        await b.store.add_request(r)
+    m1, m2 = a_match(one, r1), a_match(one, r2)
+    for m in (m1, m2):
+        await b.store.add_match(m)
+    unknown = uuid.uuid4()
+    got = await b.store.get_matches([m2.match_id, unknown, m1.match_id, m2.match_id])
+    assert got == {m1.match_id: await b.store.get_match(m1.match_id),
+                   m2.match_id: await b.store.get_match(m2.match_id)}  # fmt: skip
+    assert await b.store.get_matches([]) == {}
 
 
 SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
@@ -343,6 +367,7 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     matches_are_kept_and_running_ones_found_by_volunteer_or_request,
     matches_with_children_end_when_the_certificate_no_longer_counts,
     hours_helped_are_kept,
+    matches_are_read_together_by_id,
 ]
 
 

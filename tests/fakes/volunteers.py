@@ -197,6 +197,9 @@ class InMemoryVolunteersStore:
         kept = self.matches.get(match_id)
         return _row(kept) if kept else None
 
+    async def get_matches(self, match_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Match]:
+        return {i: _row(self.matches[i]) for i in sorted(set(match_ids)) if i in self.matches}
+
     async def active_matches(
         self,
         *,
@@ -224,5 +227,5 @@ class InMemoryVolunteersStore:
 
     # -- hours
 
-    async def add_hours(self, e: HoursEntry) -> None:
-        self.hours.append(e)
+    async def add_hours(self, entries: Sequence[HoursEntry]) -> None:
+        self.hours.extend(entries)

@@ -212,7 +212,11 @@ async def log_hours(
 ) -> HoursEntry:
     async with uow() as tx:
         volunteer = await _locked_volunteer(tx, volunteer_id)
-        entry = await _log(tx, volunteer, command, today)
+        match = None
+        if command.match_id is not None:
+            match = await tx.store.get_match(command.match_id)
+        entry = _entry(volunteer, command, today, match)
+        await tx.store.add_hours([entry])
         tx.publish(*volunteer.events)
     return entry
 
@@ -246,42 +250,47 @@ async def log_hours_sheet(
     outside the match or in the future) is refused alone with its reason, the others go
     on."""
     async with uow() as tx:
-        # locked in id order, so two sheets that share a volunteer wait for each other
-        volunteers = {
-            v: await tx.store.get_volunteer(v, for_update=True)
-            for v in sorted({line.volunteer_id for line in sheet.lines})
-        }
+        # The sheet's volunteers locked in one statement, in id order (two sheets that share
+        # a volunteer wait for each other), its matches read in one, its entries kept in one.
+        volunteers = await tx.store.lock_volunteers(line.volunteer_id for line in sheet.lines)
+        matches = await tx.store.get_matches(
+            line.match_id for line in sheet.lines if line.match_id is not None
+        )
         outcomes: list[SheetOutcome] = []
+        entries: list[HoursEntry] = []
         for line in sheet.lines:
             try:
-                volunteer = found(volunteers[line.volunteer_id], f"volunteer {line.volunteer_id}")
-                entry = await _log(tx, volunteer, line, today)
+                volunteer = found(
+                    volunteers.get(line.volunteer_id), f"volunteer {line.volunteer_id}"
+                )
+                match = None if line.match_id is None else matches.get(line.match_id)
+                entry = _entry(volunteer, line, today, match)
             except (NotFound, Conflict) as refused:
                 outcomes.append(SheetOutcome(line.volunteer_id, refused=refused))
                 continue
+            entries.append(entry)
             outcomes.append(SheetOutcome(line.volunteer_id, entry=entry))
+        await tx.store.add_hours(entries)
         for volunteer in volunteers.values():
-            if volunteer is not None:
-                tx.publish(*volunteer.events)
+            tx.publish(*volunteer.events)
     return outcomes
 
 
-async def _log(
-    tx: Tx[VolunteersStore], volunteer: Volunteer, command: LogHours, today: date
+def _entry(
+    volunteer: Volunteer, command: LogHours, today: date, match: Match | None
 ) -> HoursEntry:
-    """One entry of ``volunteer``'s hours, kept; its event waits in ``volunteer.events``."""
-    match = None
+    """One entry of ``volunteer``'s hours (``match``: the one the command names, as kept;
+    None if it names one that is not kept: ``NotFound``); its event waits in
+    ``volunteer.events``."""
     if command.match_id is not None:
-        match = found(await tx.store.get_match(command.match_id), f"match {command.match_id}")
-    entry = volunteer.log_hours(
+        found(match, f"match {command.match_id}")
+    return volunteer.log_hours(
         hours=command.hours,
         worked_on=command.worked_on or today,
         today=today,
         match=match,
         district=command.district or 0,
     )
-    await tx.store.add_hours(entry)
-    return entry
 
 
 async def _locked_volunteer(tx: Tx[VolunteersStore], volunteer_id: uuid.UUID) -> Volunteer:

@@ -342,8 +342,12 @@ class VolunteersStore(Protocol):
         does not count ``today`` (none, or expired before), by match id."""
         ...
 
-    async def add_hours(self, e: HoursEntry) -> None:
-        """Keep an entry of hours helped."""
+    async def get_matches(self, match_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Match]:
+        """The kept matches among these ids, by id (not locked; unknown ids are left out)."""
+        ...
+
+    async def add_hours(self, entries: Sequence[HoursEntry]) -> None:
+        """Keep entries of hours helped, in their order (a sheet's in one step)."""
         ...
 
 
@@ -759,16 +763,28 @@ class PgVolunteersStore:
 
     # -- hours
 
-    async def add_hours(self, e: HoursEntry) -> None:
+    async def get_matches(self, match_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Match]:
+        rows = await self.db.fetch(
+            f"SELECT {_MATCH} FROM matches WHERE match_id = ANY($1::uuid[])",
+            sorted(set(match_ids)),
+        )
+        return {r["match_id"]: _match(r) for r in rows}
+
+    async def add_hours(self, entries: Sequence[HoursEntry]) -> None:
+        # One statement for a whole sheet: a month's sheet has a line per tandem (about
+        # 500 in 2016), and a round trip per line cost more than the lines themselves.
+        if not entries:
+            return
         await self.db.execute(
             """INSERT INTO hours (entry_id, volunteer_id, match_id, district, worked_on, hours)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            e.entry_id,
-            e.volunteer_id,
-            e.match_id,
-            e.district,
-            e.worked_on,
-            e.hours,
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[],
+                                    $5::date[], $6::numeric[])""",
+            [e.entry_id for e in entries],
+            [e.volunteer_id for e in entries],
+            [e.match_id for e in entries],
+            [e.district for e in entries],
+            [e.worked_on for e in entries],
+            [e.hours for e in entries],
         )
 
     async def hours_of(self, volunteer_id: uuid.UUID) -> float:
