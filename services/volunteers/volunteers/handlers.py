@@ -276,9 +276,7 @@ async def log_hours_sheet(
     return outcomes
 
 
-def _entry(
-    volunteer: Volunteer, command: LogHours, today: date, match: Match | None
-) -> HoursEntry:
+def _entry(volunteer: Volunteer, command: LogHours, today: date, match: Match | None) -> HoursEntry:
     """One entry of ``volunteer``'s hours (``match``: the one the command names, as kept;
     None if it names one that is not kept: ``NotFound``); its event waits in
     ``volunteer.events``."""
