@@ -6,6 +6,7 @@ from its own tables."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -42,6 +43,8 @@ HOUR = timedelta(hours=1)
 History = list[tuple[datetime, SiteStatus, int, int]]
 # (site_id, persons, checked_in_at, checked_out_at, check_out_reason) of each stay, in order
 Stays = list[tuple[uuid.UUID, int, datetime, datetime | None, str | None]]
+# (status, expires_at) of a reservation's row as stored: 'pending' while undecided
+Row = tuple[str, datetime | None]
 
 
 class Backend(Protocol):
@@ -50,6 +53,7 @@ class Backend(Protocol):
     async def history(self, site_id: uuid.UUID) -> History: ...
     async def stays(self, household_id: uuid.UUID) -> Stays: ...
     async def resident_ids(self) -> set[uuid.UUID]: ...
+    async def reservation_row(self, reservation_id: uuid.UUID) -> Row: ...
 
 
 class Memory:
@@ -73,6 +77,10 @@ class Memory:
 
     async def resident_ids(self) -> set[uuid.UUID]:
         return set(self.fake.residents)
+
+    async def reservation_row(self, reservation_id: uuid.UUID) -> Row:
+        row = self.fake.reservations[reservation_id]
+        return (row.status, row.expires_at)
 
 
 class Postgres:
@@ -102,6 +110,14 @@ class Postgres:
         return {
             r["resident_id"] for r in await self.conn.fetch("SELECT resident_id FROM residents")
         }
+
+    async def reservation_row(self, reservation_id: uuid.UUID) -> Row:
+        row = await self.conn.fetchrow(
+            "SELECT status, expires_at FROM reservations WHERE reservation_id = $1",
+            reservation_id,
+        )
+        assert row is not None
+        return (row["status"], row["expires_at"])
 
 
 def an_open_site(capacity: int = 10, flats: tuple[int, ...] = ()) -> Site:
@@ -136,18 +152,28 @@ def a_request(
     )
 
 
+async def claimed(b: Backend, request: ReservationRequest, at: datetime = T0) -> Site:
+    """Claim the request's reservation id; the site it asks for, as read then."""
+    claim = await b.store.claim_reservation_at_site(request, at)
+    assert claim.claimed
+    assert claim.site is not None
+    return claim.site
+
+
 async def held(b: Backend, site: Site, places: int = 2, *, at: datetime = T0) -> Reservation:
     """A reservation claimed and saved as held (what ``reserve`` leaves), with the site's
     reserved places taken."""
     request = a_request(site, places, at=at)
-    assert await b.store.claim_reservation(request, at)
-    current = await b.store.get_site(site.site_id)
-    assert current is not None
-    reservation = current.reserve(request, at)
+    reservation = (await claimed(b, request, at)).reserve(request, at)
     assert reservation.status is ReservationStatus.HELD
-    assert await b.store.reserve_places(site.site_id, places)
-    await b.store.save_reservation(reservation)
+    assert await b.store.save_decision(reservation)
     return reservation
+
+
+async def reserved(b: Backend, site: Site) -> int:
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    return read.reserved
 
 
 def occupant_of(reservation: Reservation, at: datetime) -> Occupant:
@@ -280,33 +306,6 @@ async def a_sites_states_are_kept_with_their_business_time(b: Backend) -> None:
     ]
 
 
-async def places_are_reserved_up_to_the_capacity_and_never_beyond(b: Backend) -> None:
-    site = an_open_site(capacity=5)
-    site.blocked, site.occupied = 1, 1
-    await b.store.add_site(site)
-    assert await b.store.reserve_places(site.site_id, 2)
-    assert not await b.store.reserve_places(site.site_id, 2), "1 + 2 + 1 + 2 > 5"
-    assert await b.store.reserve_places(site.site_id, 1)
-    assert not await b.store.reserve_places(site.site_id, 1)
-    read = await b.store.get_site(site.site_id)
-    assert read is not None
-    assert read.reserved == 3
-    assert not await b.store.reserve_places(uuid.uuid4(), 1), "an unknown site has no places"
-
-
-async def a_site_not_open_reserves_nothing(b: Backend) -> None:
-    site = an_open_site(capacity=5)
-    site.status = SiteStatus.CLOSING
-    await b.store.add_site(site)
-    assert not await b.store.reserve_places(site.site_id, 1)
-    planned = Site.plan(name="Plan", pillar=Pillar.WOHNHEIM, district=2, capacity=5)
-    await b.store.add_site(planned)
-    assert not await b.store.reserve_places(planned.site_id, 1)
-    read = await b.store.get_site(site.site_id)
-    assert read is not None
-    assert read.reserved == 0
-
-
 # -- reservations --------------------------------------------------------------------------
 
 
@@ -314,13 +313,141 @@ async def a_reservation_id_is_claimed_once_and_reads_back_as_decided(b: Backend)
     site = an_open_site(capacity=5)
     await b.store.add_site(site)
     request = a_request(site, 2)
-    assert await b.store.claim_reservation(request, T0)
-    assert not await b.store.claim_reservation(request, T0 + HOUR), "decided once"
+    await claimed(b, request)
+    again = await b.store.claim_reservation_at_site(request, T0 + HOUR)
+    assert not again.claimed, "decided once"
+    assert again.site == site, "the site is read either way"
     reservation = Reservation.rejected(request, T0, RejectionReason.NO_FREE_PLACES, 1)
-    await b.store.save_reservation(reservation)
+    assert await b.store.save_decision(reservation)
     assert await b.store.get_reservation(request.reservation_id) == reservation
     assert await b.store.get_reservation(request.reservation_id, for_update=True) == reservation
     assert await b.store.get_reservation(uuid.uuid4()) is None
+
+
+async def a_claim_reads_the_site_with_its_flats_and_their_holders(b: Backend) -> None:
+    site = an_open_site(capacity=6, flats=(4, 2))
+    await b.store.add_site(site)
+    holding = await held(b, site, 2)
+    request = a_request(site, 3)
+    claim = await b.store.claim_reservation_at_site(request, T0)
+    assert claim.claimed
+    assert claim.site == await b.store.get_site(site.site_id)
+    assert claim.site is not None
+    assert [(f.places, f.household_id) for f in claim.site.flats] == [
+        (2, holding.household_id),
+        (4, None),
+    ]
+    assert (claim.site.reserved, claim.site.events) == (2, [])
+
+
+async def a_claim_for_an_unknown_site_is_kept_without_a_site(b: Backend) -> None:
+    stranger = an_open_site()  # never added
+    request = a_request(stranger, 2)
+    claim = await b.store.claim_reservation_at_site(request, T0)
+    assert (claim.claimed, claim.site) == (True, None)
+    assert not (await b.store.claim_reservation_at_site(request, T0)).claimed
+    rejection = Reservation.for_unknown_site(request, T0)
+    assert await b.store.save_decision(rejection)
+    assert await b.store.get_reservation(request.reservation_id) == rejection
+
+
+async def a_held_decision_takes_its_places_and_is_saved_with_them(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    await b.store.add_site(site)
+    request = a_request(site, 2)
+    reservation = (await claimed(b, request)).reserve(request, T0)
+    assert await b.store.save_decision(reservation)
+    assert await reserved(b, site) == 2
+    assert await b.store.get_reservation(request.reservation_id) == reservation
+    assert await b.reservation_row(request.reservation_id) == ("held", reservation.expires_at)
+
+
+async def places_are_held_up_to_the_capacity_and_never_beyond(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    site.blocked, site.occupied = 1, 1
+    await b.store.add_site(site)
+    first, second, third, fourth = (a_request(site, n) for n in (2, 2, 1, 1))
+    # Each decided on the same plain read, as racing transactions decide.
+    decisions = [(await claimed(b, r)).reserve(r, T0) for r in (first, second, third, fourth)]
+    assert all(d.status is ReservationStatus.HELD for d in decisions)
+    assert [await b.store.save_decision(d) for d in decisions] == [True, False, True, False]
+    assert await reserved(b, site) == 3, "1 + 3 + 1 = 5: full, never beyond"
+    for refused in (second, fourth):
+        assert await b.reservation_row(refused.reservation_id) == ("pending", None), (
+            "a refused decision is not saved"
+        )
+
+
+async def a_refused_decision_can_be_decided_again_on_the_current_site(b: Backend) -> None:
+    site = an_open_site(capacity=3)
+    await b.store.add_site(site)
+    mine = a_request(site, 2)
+    stale = (await claimed(b, mine)).reserve(mine, T0)
+    await held(b, site, 2)  # another request takes the places meanwhile
+    assert not await b.store.save_decision(stale)
+    current = await b.store.get_site(site.site_id, for_update=True)
+    assert current is not None
+    rejection = current.reserve(mine, T0)
+    assert (rejection.rejection_reason, rejection.free_places) == (
+        RejectionReason.NO_FREE_PLACES, 1,
+    )  # fmt: skip
+    assert await b.store.save_decision(rejection)
+    assert await b.store.get_reservation(mine.reservation_id) == rejection
+    assert await reserved(b, site) == 2, "the other request's places only"
+
+
+async def a_site_not_open_takes_no_held_decision(b: Backend) -> None:
+    site = an_open_site(capacity=5)
+    await b.store.add_site(site)
+    request = a_request(site, 1)
+    decided = (await claimed(b, request)).reserve(request, T0)
+    closing = await b.store.get_site(site.site_id, for_update=True)
+    assert closing is not None
+    closing.start_closing(ClosingReason.LEASE_ENDED)
+    await b.store.save_site(closing)
+    assert not await b.store.save_decision(decided)
+    assert await reserved(b, site) == 0
+    assert await b.reservation_row(request.reservation_id) == ("pending", None)
+    planned = Site.plan(
+        name="Plan",
+        pillar=Pillar.WOHNHEIM,
+        district=2,
+        capacity=5,
+        suitability=[Suitability.ACCESSIBLE],
+    )
+    await b.store.add_site(planned)
+    early = a_request(planned, 1)
+    await claimed(b, early)
+    as_if_open = replace(planned, status=SiteStatus.OPEN).reserve(early, T0)
+    assert as_if_open.status is ReservationStatus.HELD
+    assert not await b.store.save_decision(as_if_open)
+    assert await reserved(b, planned) == 0
+
+
+async def a_rejected_decision_is_saved_without_touching_the_site(b: Backend) -> None:
+    site = an_open_site(capacity=3)
+    site.occupied = 2
+    await b.store.add_site(site)
+    request = a_request(site, 2)
+    rejection = (await claimed(b, request)).reserve(request, T0)
+    assert rejection.status is ReservationStatus.REJECTED
+    assert await b.store.save_decision(rejection)
+    assert await b.store.get_reservation(request.reservation_id) == rejection
+    read = await b.store.get_site(site.site_id)
+    assert read is not None
+    assert (read.reserved, read.occupied) == (0, 2)
+
+
+async def a_decision_takes_its_places_once(b: Backend) -> None:
+    site = an_open_site(capacity=10)
+    await b.store.add_site(site)
+    reservation = await held(b, site, 2)
+    assert not await b.store.save_decision(reservation), "decided already"
+    assert await reserved(b, site) == 2
+    never_claimed = replace(reservation, reservation_id=uuid.uuid4())
+    assert not await b.store.save_decision(never_claimed), "nothing claimed to decide"
+    assert await reserved(b, site) == 2
+    assert await b.store.get_reservation(never_claimed.reservation_id) is None
 
 
 async def saving_a_reservation_writes_its_decision_not_what_was_claimed(b: Backend) -> None:
@@ -375,8 +502,7 @@ async def a_households_held_reservations_are_locked_in_id_order(b: Backend) -> N
     mine = []
     for _ in range(3):
         request = a_request(site, 1, household)
-        assert await b.store.claim_reservation(request, T0)
-        reservation = site.reserve(request, T0)
+        reservation = (await claimed(b, request)).reserve(request, T0)
         mine.append(reservation)
     mine[1].status = ReservationStatus.RELEASED
     mine[1].released_at, mine[1].release_reason = T0, ReleaseReason.EXPIRED
@@ -546,9 +672,15 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
     a_holding_shifts_by_its_difference_on_the_stored_figures,
     a_holding_shifts_only_if_open_when_asked,
     a_sites_states_are_kept_with_their_business_time,
-    places_are_reserved_up_to_the_capacity_and_never_beyond,
-    a_site_not_open_reserves_nothing,
     a_reservation_id_is_claimed_once_and_reads_back_as_decided,
+    a_claim_reads_the_site_with_its_flats_and_their_holders,
+    a_claim_for_an_unknown_site_is_kept_without_a_site,
+    a_held_decision_takes_its_places_and_is_saved_with_them,
+    places_are_held_up_to_the_capacity_and_never_beyond,
+    a_refused_decision_can_be_decided_again_on_the_current_site,
+    a_site_not_open_takes_no_held_decision,
+    a_rejected_decision_is_saved_without_touching_the_site,
+    a_decision_takes_its_places_once,
     saving_a_reservation_writes_its_decision_not_what_was_claimed,
     a_flat_shows_the_household_holding_or_living_in_it,
     a_households_held_reservations_are_locked_in_id_order,
@@ -561,11 +693,16 @@ SCENARIOS: list[Callable[[Backend], Awaitable[None]]] = [
 ]
 
 
-@pytest.fixture
-async def connection(database: str) -> AsyncIterator[asyncpg.Connection]:
-    pool = await create_pool(database, min_size=1, max_size=1)
+async def housing_pool(database: str, size: int) -> asyncpg.Pool:
+    pool = await create_pool(database, min_size=1, max_size=size)
     assert SPEC.migrations is not None
     await migrate(pool, [("housing", SPEC.migrations)])
+    return pool
+
+
+@pytest.fixture
+async def connection(database: str) -> AsyncIterator[asyncpg.Connection]:
+    pool = await housing_pool(database, 1)
     async with pool.acquire() as conn:
         yield conn
     await pool.close()
@@ -581,3 +718,56 @@ async def test_the_postgres_housing_store(
     scenario: Callable[[Backend], Awaitable[None]], connection: asyncpg.Connection
 ) -> None:
     await scenario(Postgres(connection))
+
+
+RACERS = 12
+
+
+async def test_transactions_racing_for_the_last_places_never_overbook(database: str) -> None:
+    """Twelve transactions decide on the same plain read of a site with five places free,
+    then save their decisions at the same moment: each waits for the site's row and has
+    the condition checked again on the newest version, so five hold a place, and the
+    others, refused and changing nothing, decide again on the locked row (as ``reserve``
+    does) and are rejected. Only PostgreSQL has transactions that race."""
+    pool = await housing_pool(database, RACERS)
+    try:
+        site = an_open_site(capacity=6)
+        site.occupied = 1
+        async with pool.acquire() as conn:
+            await PgHousingStore(conn).add_site(site)
+        everyone_has_read = asyncio.Barrier(RACERS)
+
+        async def decide(request: ReservationRequest) -> tuple[bool, Reservation]:
+            async with pool.acquire() as conn, conn.transaction():
+                store = PgHousingStore(conn)
+                claim = await store.claim_reservation_at_site(request, T0)
+                assert claim.site is not None
+                decision = claim.site.reserve(request, T0)
+                assert decision.status is ReservationStatus.HELD, "five free on the plain read"
+                await everyone_has_read.wait()
+                if await store.save_decision(decision):
+                    return True, decision
+                current = await store.get_site(request.site_id, for_update=True)
+                assert current is not None
+                decision = current.reserve(request, T0)
+                assert await store.save_decision(decision)
+                return False, decision
+
+        outcomes = await asyncio.gather(*(decide(a_request(site, 1)) for _ in range(RACERS)))
+        first_time = [d for saved, d in outcomes if saved]
+        again = [d for saved, d in outcomes if not saved]
+        assert len(first_time) == 5
+        assert all(d.status is ReservationStatus.HELD for d in first_time)
+        assert {(d.status, d.rejection_reason, d.free_places) for d in again} == {
+            (ReservationStatus.REJECTED, RejectionReason.NO_FREE_PLACES, 0)
+        }
+        async with pool.acquire() as conn:
+            read = await PgHousingStore(conn).get_site(site.site_id)
+            held_places = await conn.fetchval(
+                "SELECT sum(places) FROM reservations WHERE site_id = $1 AND status = 'held'",
+                site.site_id,
+            )
+        assert read is not None
+        assert (read.reserved, read.occupied, held_places) == (5, 1, 5), "full, not beyond"
+    finally:
+        await pool.close()

@@ -5,7 +5,7 @@ It keeps the promises ``PgHousingStore`` keeps (``tests/contract/
 test_housing_store_contract.py`` runs the same scenarios against both): rows as the tables
 hold them, what each ``save_…`` writes and what it leaves, the flats' holders derived from
 held reservations and occupants, the orders handlers rely on, and the outcomes of the
-database's guards: ``reserve_places`` refuses places beyond capacity, a taken site id or a
+database's guards: ``save_decision`` refuses places beyond capacity, a taken site id or a
 second home is ``AlreadyRecorded``, a site over its capacity is refused as the CHECK
 constraint refuses it. It does not lock: the in-memory unit of work runs one transaction
 at a time. Everything it holds is plain data, so ``copy.deepcopy`` gives each transaction
@@ -35,7 +35,7 @@ from housing.domain import (
     Site,
     SiteStatus,
 )
-from housing.store import AlreadyRecorded
+from housing.store import AlreadyRecorded, Claim
 
 
 @dataclass
@@ -195,22 +195,12 @@ class InMemoryHousingStore:
         self.sites[site_id] = shifted
         return True
 
-    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
-        stored = self.sites.get(site_id)
-        if (
-            stored is None
-            or stored.status is not SiteStatus.OPEN
-            or stored.occupied + stored.reserved + stored.blocked + places > stored.capacity
-        ):
-            return False
-        stored.reserved += places
-        return True
-
     # -- reservations --------------------------------------------------------------------
 
-    async def claim_reservation(self, request: ReservationRequest, now: datetime) -> bool:
+    async def claim_reservation_at_site(self, request: ReservationRequest, now: datetime) -> Claim:
+        site = await self.get_site(request.site_id)
         if request.reservation_id in self.reservations:
-            return False
+            return Claim(claimed=False, site=site)
         self.reservations[request.reservation_id] = ReservationRow(
             reservation_id=request.reservation_id,
             site_id=request.site_id,
@@ -221,13 +211,30 @@ class InMemoryHousingStore:
             requested_at=now,
             expected_arrival_at=request.expected_arrival_at,
         )
-        return True
+        return Claim(claimed=True, site=site)
 
     async def get_reservation(
         self, reservation_id: uuid.UUID, *, for_update: bool = False
     ) -> Reservation | None:
         row = self.reservations.get(reservation_id)
         return row.reservation() if row is not None else None
+
+    async def save_decision(self, reservation: Reservation) -> bool:
+        if reservation.status is ReservationStatus.HELD:
+            # The places the pending row claimed, at its site: both or neither.
+            row = self.reservations.get(reservation.reservation_id)
+            stored = self.sites.get(row.site_id) if row is not None else None
+            if (
+                row is None
+                or row.status != "pending"
+                or stored is None
+                or stored.status is not SiteStatus.OPEN
+                or stored.occupied + stored.reserved + stored.blocked + row.places > stored.capacity
+            ):
+                return False
+            stored.reserved += row.places
+        await self.save_reservation(reservation)
+        return True
 
     async def save_reservation(self, reservation: Reservation) -> None:
         row = self.reservations.get(reservation.reservation_id)

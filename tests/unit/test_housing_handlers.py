@@ -8,6 +8,7 @@ import copy
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -46,7 +47,14 @@ from ankommen_runtime.context import message_context
 from ankommen_runtime.memory import InMemoryUnitOfWork
 from fakes.housing import InMemoryHousingStore
 from housing import handlers
-from housing.domain import Holding, Occupant, ReservationStatus, Resident, SiteStatus
+from housing.domain import (
+    Holding,
+    Occupant,
+    Reservation,
+    ReservationStatus,
+    Resident,
+    SiteStatus,
+)
 from housing.handlers import (
     ChangeCapacity,
     CheckIn,
@@ -366,14 +374,14 @@ async def test_a_reservation_for_an_unknown_site_is_rejected_and_kept(uow: Uow) 
 
 class LosingTheRace(InMemoryHousingStore):
     """Another transaction takes ``taken`` places between the plain read and the
-    conditional update, as a competing replica can on PostgreSQL."""
+    conditional save of the decision, as a competing replica can on PostgreSQL."""
 
     taken: int = 0
 
-    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
-        self.sites[site_id].reserved += self.taken
+    async def save_decision(self, reservation: Reservation) -> bool:
+        self.sites[reservation.site_id].reserved += self.taken
         self.taken = 0
-        return await super().reserve_places(site_id, places)
+        return await super().save_decision(reservation)
 
 
 async def test_a_reservation_that_loses_the_race_for_the_last_places_is_rejected() -> None:
@@ -388,6 +396,35 @@ async def test_a_reservation_that_loses_the_race_for_the_last_places_is_rejected
     assert isinstance(event, ReservationRejected)
     assert event.free_places == 1, "decided again on the current figures"
     assert site_of(uow, site_id).reserved == 3, "the competitor's places only"
+    assert uow.store.reservations[reservation.reservation_id].status == "rejected"
+
+
+class CountedCalls:
+    """The port as a handler sees it, each call recorded by name: on PostgreSQL, one
+    statement each (a locked ``get_site`` two)."""
+
+    def __init__(self, store: InMemoryHousingStore) -> None:
+        self.store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.store, name)
+
+
+async def test_a_reservation_is_decided_in_two_calls_of_the_store(uow: Uow) -> None:
+    """Claimed with its site read, then the places taken with the decision saved: about
+    12,700 reservations a Hannover run, each two round trips instead of four."""
+    site_id = await a_site(uow, capacity=4)
+    for places, status in ((2, ReservationStatus.HELD), (3, ReservationStatus.REJECTED)):
+        async with uow() as tx:
+            store = CountedCalls(tx.store)
+            counted = SimpleNamespace(store=store, clock=tx.clock, publish=tx.publish)
+            request = reserve_beds(site_id, places).request(GRACE)
+            reservation, repeated = await handlers.reserve(counted, request, NOW)  # type: ignore[arg-type]
+        assert (reservation.status, repeated) == (status, False)
+        assert store.calls == ["claim_reservation_at_site", "save_decision"]
+    assert site_of(uow, site_id).reserved == 2
 
 
 async def test_a_household_gets_the_smallest_free_flat_it_fits_in_alone(uow: Uow) -> None:

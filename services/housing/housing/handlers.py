@@ -374,37 +374,34 @@ async def reserve(
     """
     store = tx.store
     held_from = tx.clock.now()  # the hold's grace runs from now, however old the request
-    if not await store.claim_reservation(request, now):
+    claim = await store.claim_reservation_at_site(request, now)
+    if not claim.claimed:
         recorded = await store.get_reservation(request.reservation_id)
         assert recorded is not None
         tx.publish(recorded.outcome(), at=now)
         return recorded, True
-    site = await store.get_site(request.site_id)
+    site = claim.site
     if site is None:
         reservation = Reservation.for_unknown_site(request, now)
+        await store.save_decision(reservation)  # a rejection: saved as it is
         tx.publish(reservation.outcome(), at=now)
-    else:
-        if site.flats:
-            # A flat is let to one household: decide on the locked row, so two requests
-            # never pick the same free flat (the unique index would refuse the second).
-            site = await store.get_site(request.site_id, for_update=True)
-            assert site is not None
-        # The domain decides on a plain read; the store's atomic, conditional
-        # ``reserve_places`` makes it true or fails.
+        return reservation, False
+    if site.flats:
+        # A flat is let to one household: decide on the locked row, so two requests
+        # never pick the same free flat (the unique index would refuse the second).
+        site = await store.get_site(request.site_id, for_update=True)
+        assert site is not None
+    # The domain decides on a plain read; the store's atomic, conditional
+    # ``save_decision`` makes it true (places and decision together) or changes nothing.
+    reservation = site.reserve(request, now, held_from=held_from)
+    if not await store.save_decision(reservation):
+        # Lost the race for the last places: decide again on the locked, current row.
+        site = await store.get_site(request.site_id, for_update=True)
+        assert site is not None
         reservation = site.reserve(request, now, held_from=held_from)
-        if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
-            site.site_id, request.places
-        ):
-            # Lost the race for the last places: decide again on the locked, current row.
-            site = await store.get_site(request.site_id, for_update=True)
-            assert site is not None
-            reservation = site.reserve(request, now, held_from=held_from)
-            if reservation.status is ReservationStatus.HELD and not await store.reserve_places(
-                site.site_id, request.places
-            ):
-                raise RuntimeError(f"site {site.site_id} refused places the locked row had")
-        tx.publish(*site.events, at=now)
-    await store.save_reservation(reservation)
+        if not await store.save_decision(reservation):
+            raise RuntimeError(f"site {site.site_id} refused places the locked row had")
+    tx.publish(*site.events, at=now)
     return reservation, False
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -46,12 +47,21 @@ class AlreadyRecorded(Exception):
     concurrent check-in elsewhere). Handlers answer it with a 409."""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A reservation id claimed for the deciding transaction (or found claimed before:
+    a repeat), and the site it asks for as read in the same step; None if unknown."""
+
+    claimed: bool
+    site: Site | None
+
+
 class HousingStore(Protocol):
     """What housing's handlers may do with their state (the port), in one transaction.
 
     ``for_update`` and ``lock_…`` read what the transaction will change; on PostgreSQL they
     lock it (in the order above), so concurrent writers queue instead of losing an update;
-    ``reserve_places`` and ``shift_holding`` change a site's counts atomically instead.
+    ``save_decision`` and ``shift_holding`` change a site's counts atomically instead.
     Objects returned are the caller's: changing one changes nothing stored until it is
     saved with the matching ``save_…``.
     """
@@ -95,26 +105,30 @@ class HousingStore(Protocol):
         not for each other's whole transactions."""
         ...
 
-    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
-        """Add ``places`` to the site's reserved places if it is open and has them free
-        (occupied + reserved + blocked + places ≤ capacity), in one atomic step; False,
-        and nothing changed, if not (or the site is unknown). Never overbooks, however
-        many transactions race for the last places."""
-        ...
-
     # -- reservations ----------------------------------------------------------------------
 
-    async def claim_reservation(self, request: ReservationRequest, now: datetime) -> bool:
+    async def claim_reservation_at_site(self, request: ReservationRequest, now: datetime) -> Claim:
         """Claim the request's reservation id for this transaction (requested at ``now``),
-        to be decided and saved with ``save_reservation`` before commit; False if the id
-        was claimed before (a repeat: read its answer with ``get_reservation``). One id is
-        decided once, however many repeats are in flight."""
+        to be decided with ``save_decision`` before commit, and read the site it asks for
+        (as ``get_site``, not locked) in the same step. Not claimed if the id was claimed
+        before (a repeat: read its answer with ``get_reservation``); the site is read
+        either way. One id is decided once, however many repeats are in flight."""
         ...
 
     async def get_reservation(
         self, reservation_id: uuid.UUID, *, for_update: bool = False
     ) -> Reservation | None:
         """The decided reservation, granted or rejected; None if unknown."""
+        ...
+
+    async def save_decision(self, reservation: Reservation) -> bool:
+        """Write the decision on a claimed reservation (as ``save_reservation``). A held one
+        takes its places at its site in the same atomic step, only if the reservation is
+        still undecided and the site open with the places free (occupied + reserved +
+        blocked + places ≤ capacity); False, and nothing changed (neither the site nor the
+        reservation), if not: decide again on the site's current row. Never overbooks,
+        however many transactions race for the last places. A rejection is saved as it is
+        (True)."""
         ...
 
     async def save_reservation(self, reservation: Reservation) -> None:
@@ -294,6 +308,36 @@ _SAVE_RESERVATION = """
         free_places = $6, released_at = $7, release_reason = $8, checked_in_at = $9,
         unit_id = $10
     WHERE reservation_id = $1"""
+
+
+# Claim a reservation id ($1) and read the site it asks for ($2) with its flats, in one
+# statement: one row, whose site columns are null if the site is unknown. The site is read
+# in the statement's snapshot, which the pending row inserted beside it is not part of
+# (a pending row holds no flat anyway).
+_CLAIM_AT_SITE = f"""
+    WITH claimed AS (
+        INSERT INTO reservations (reservation_id, site_id, household_id, places, requirements,
+                                  status, requested_at, expected_arrival_at)
+        VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
+        ON CONFLICT (reservation_id) DO NOTHING
+        RETURNING reservation_id)
+    SELECT EXISTS (SELECT FROM claimed) AS claimed, s.*
+    FROM (VALUES (1)) AS one
+    LEFT JOIN LATERAL (SELECT {_SITE_AND_FLATS} FROM sites WHERE site_id = $2) AS s ON true"""
+
+# A held decision ($1 … $10 as ``_SAVE_RESERVATION``) with its places: the site takes the
+# places the pending row claimed, only while it is open and has them free; the decision is
+# written only if it did. Both or neither, in one statement.
+_SAVE_HELD = f"""
+    WITH placed AS (
+        UPDATE sites SET reserved = sites.reserved + r.places, updated_at = now()
+        FROM reservations r
+        WHERE r.reservation_id = $1 AND r.status = 'pending' AND sites.site_id = r.site_id
+          AND sites.status = 'open'
+          AND sites.occupied + sites.reserved + sites.blocked + r.places <= sites.capacity
+        RETURNING sites.site_id)
+    {_SAVE_RESERVATION.strip()} AND EXISTS (SELECT FROM placed)
+    RETURNING reservation_id"""
 
 
 def _reservation_args(r: Reservation) -> tuple[object, ...]:
@@ -495,32 +539,14 @@ class PgHousingStore:
         )
         return row is not None
 
-    async def reserve_places(self, site_id: uuid.UUID, places: int) -> bool:
-        """One atomic, conditional UPDATE: however many transactions race for the last
-        places, PostgreSQL re-checks the condition on the newest row version once the row
-        lock is theirs, so none overbooks."""
-        row = await self.db.fetchrow(
-            """UPDATE sites SET reserved = reserved + $2, updated_at = now()
-               WHERE site_id = $1 AND status = 'open'
-                 AND occupied + reserved + blocked + $2 <= capacity
-               RETURNING site_id""",
-            site_id,
-            places,
-        )
-        return row is not None
-
     # -- reservations --------------------------------------------------------------------
 
-    async def claim_reservation(self, request: ReservationRequest, now: datetime) -> bool:
-        """A concurrent claim of the same id waits here until the first commits, then finds
-        it; the claimed row is 'pending' only inside the deciding transaction."""
+    async def claim_reservation_at_site(self, request: ReservationRequest, now: datetime) -> Claim:
+        """One statement (``_CLAIM_AT_SITE``). A concurrent claim of the same id waits here
+        until the first commits, then finds it; the claimed row is 'pending' only inside
+        the deciding transaction."""
         row = await self.db.fetchrow(
-            """INSERT INTO reservations (reservation_id, site_id, household_id, places,
-                                         requirements, status, requested_at,
-                                         expected_arrival_at)
-               VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
-               ON CONFLICT (reservation_id) DO NOTHING
-               RETURNING reservation_id""",
+            _CLAIM_AT_SITE,
             request.reservation_id,
             request.site_id,
             request.household_id,
@@ -529,6 +555,18 @@ class PgHousingStore:
             now,
             request.expected_arrival_at,
         )
+        assert row is not None  # the one row of VALUES (1)
+        site = _site_and_flats(row) if row["site_id"] is not None else None
+        return Claim(claimed=row["claimed"], site=site)
+
+    async def save_decision(self, reservation: Reservation) -> bool:
+        """One atomic, conditional statement (``_SAVE_HELD``): however many transactions
+        race for the last places, PostgreSQL re-checks the site's condition on its newest
+        row version once the row lock is theirs, so none overbooks."""
+        if reservation.status is not ReservationStatus.HELD:
+            await self.save_reservation(reservation)
+            return True
+        row = await self.db.fetchrow(_SAVE_HELD, *_reservation_args(reservation))
         return row is not None
 
     async def save_reservation(self, reservation: Reservation) -> None:
