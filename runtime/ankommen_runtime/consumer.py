@@ -61,7 +61,7 @@ from .inbox import (
     Parked,
     advance,
     advance_unless_held,
-    claim_and_advance,
+    claim,
     hold,
     holds_among,
     park,
@@ -513,8 +513,8 @@ class ConsumerPolicy:
     ) -> None:
         """Apply ``items`` once each; ``ignored``: the batch's events of types this
         consumer does not handle, whose sequences count for the subjects' positions too
-        (one ``claim_and_advance`` for the whole batch, or an ignored event would count the
-        handled ones before it as missing)."""
+        (one ``advance`` for the whole batch, or an ignored event would count the handled
+        ones before it as missing)."""
         entries = [
             InboxEntry(
                 env.event_id,
@@ -528,7 +528,7 @@ class ConsumerPolicy:
             for rec, env in items
         ]
         duplicates = 0
-        fresh, gaps = await claim_and_advance(tx.conn, self.consumer, entries, ignored)
+        fresh = await claim(tx.conn, self.consumer, entries)
         todo: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
         for record, envelope in items:
             if envelope.event_id not in fresh:
@@ -536,6 +536,11 @@ class ConsumerPolicy:
                 continue
             fresh.discard(envelope.event_id)  # the same event twice in one batch
             todo.append((record, envelope))
+        gaps = await advance(
+            tx.conn,
+            self.consumer,
+            [*ignored, *((r.topic, e.subject, e.sequence) for r, e in todo)],
+        )
         for topic_of, prefetch in self.prefetch.items():
             if about := [env for rec, env in todo if rec.topic == topic_of]:
                 await prefetch(tx, about)

@@ -15,13 +15,12 @@ per consumer and subject, events are applied in sequence order, and
 
 Purging (``purge``): an inbox row may go once it is older than the retention *and* its
 sequence is at or below its subject's position. Its subject's ``purged_through`` then
-records the highest purged sequence, and ``claim_and_advance`` treats any event at or
-below it as a duplicate. That is safe because events of a subject are applied in sequence
-order (the hold above): every sequence up to ``purged_through`` was already seen, so a
-redelivery of one of them, from Kafka, a replay through a new group or a re-drive, is
-recognised without its row. What it costs: a producer whose sequences restart (a wiped
-database) would be taken for duplicates; that is counted and logged, never silent
-(``stale`` outcome).
+records the highest purged sequence, and ``claim`` treats any event at or below it as a
+duplicate. That is safe because events of a subject are applied in sequence order (the
+hold above): every sequence up to ``purged_through`` was already seen, so a redelivery of
+one of them, from Kafka, a replay through a new group or a re-drive, is recognised without
+its row. What it costs: a producer whose sequences restart (a wiped database) would be
+taken for duplicates; that is counted and logged, never silent (``stale`` outcome).
 """
 
 from __future__ import annotations
@@ -56,78 +55,27 @@ _POSITION_OF_KEY = """CROSS JOIN LATERAL (
                FOR UPDATE) AS p"""
 
 
-async def claim_and_advance(
-    conn: asyncpg.Connection,
-    consumer: str,
-    entries: Sequence[InboxEntry],
-    ignored: Sequence[tuple[str, str, int]] = (),
-) -> tuple[set[uuid.UUID], int]:
-    """Record the entries and move the subjects' positions, in one statement; return the
-    event ids not seen before (the ones to apply) and the gaps found.
-
-    The positions move for the ``ignored`` (topic, subject, sequence) of the batch (events
-    of types this consumer does not handle) and for the entries claimed now: a duplicate
-    (already in the inbox, at or below ``purged_through``, or the same event again later
-    in the batch) neither moves nor counts. Gaps as ``advance`` counts them.
-
-    Every batch applied claimed its events, then read and upserted its subjects'
-    positions: three round trips, about 10,000 batches a Hannover run. In one statement
-    each part sees the positions as they were before it (a CTE's writes reach the others
-    only through ``RETURNING``): the claim's ``purged_through`` and the gap count's
-    ``last_sequence`` (locked, as ``advance`` reads it) are the old ones, and the claimed
-    rows reach the positions through ``claimed``. The gaps of a subject are the sequences
-    after its last position up to the highest one seen that were not seen:
-    ``highest - last - (distinct ones above last)``.
-    """
-    if not entries and not ignored:
-        return set(), 0
-    row = await conn.fetchrow(
-        f"""WITH claimed AS (
-               INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
-                                  kafka_partition, kafka_offset)
-               SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
-                      e.kafka_partition, e.kafka_offset
-               FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                           $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
-                    AS e(event_id, type, subject, sequence, topic, kafka_partition,
-                         kafka_offset, n)
-               WHERE NOT EXISTS (
-                   SELECT 1 FROM consumer_subject_position p
-                   WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
-                     AND e.sequence <= p.purged_through)
-               ORDER BY e.n  -- applied_order follows the batch
-               ON CONFLICT (consumer, event_id) DO NOTHING
-               RETURNING event_id, topic, subject, sequence),
-           seen AS (
-               SELECT topic, subject, sequence FROM claimed
-               UNION ALL
-               SELECT * FROM unnest($9::text[], $10::text[], $11::bigint[])
-                   AS s(topic, subject, sequence)),
-           old AS (
-               SELECT p.topic, p.subject, p.last_sequence
-               FROM (SELECT DISTINCT topic, subject FROM seen ORDER BY 1, 2) AS k
-               {_POSITION_OF_KEY}),
-           counted AS (
-               SELECT s.topic, s.subject, coalesce(o.last_sequence, 0) AS before,
-                      max(s.sequence) AS highest,
-                      count(DISTINCT s.sequence)
-                          FILTER (WHERE s.sequence > coalesce(o.last_sequence, 0)) AS arrived
-               FROM seen s LEFT JOIN old o USING (topic, subject)
-               GROUP BY s.topic, s.subject, o.last_sequence),
-           moved AS (
-               INSERT INTO consumer_subject_position AS p
-                   (consumer, topic, subject, last_sequence, gaps)
-               SELECT $1, topic, subject, greatest(highest, before),
-                      greatest(highest - before - arrived, 0)
-               FROM counted
-               ORDER BY topic, subject
-               ON CONFLICT (consumer, topic, subject) DO UPDATE
-                   SET last_sequence = GREATEST(p.last_sequence, EXCLUDED.last_sequence),
-                       gaps = p.gaps + EXCLUDED.gaps
-               RETURNING 1)
-           SELECT ARRAY(SELECT event_id FROM claimed) AS fresh,
-                  (SELECT coalesce(sum(greatest(highest - before - arrived, 0)), 0)::bigint
-                   FROM counted) AS gaps""",
+async def claim(
+    conn: asyncpg.Connection, consumer: str, entries: Sequence[InboxEntry]
+) -> set[uuid.UUID]:
+    """Record the entries; return the event ids not seen before (the ones to apply)."""
+    if not entries:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO inbox (consumer, event_id, type, subject, sequence, topic,
+                              kafka_partition, kafka_offset)
+           SELECT $1, e.event_id, e.type, e.subject, e.sequence, e.topic,
+                  e.kafka_partition, e.kafka_offset
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                       $6::text[], $7::int[], $8::bigint[]) WITH ORDINALITY
+                AS e(event_id, type, subject, sequence, topic, kafka_partition, kafka_offset, n)
+           WHERE NOT EXISTS (
+               SELECT 1 FROM consumer_subject_position p
+               WHERE p.consumer = $1 AND p.topic = e.topic AND p.subject = e.subject
+                 AND e.sequence <= p.purged_through)
+           ORDER BY e.n  -- applied_order follows the batch
+           ON CONFLICT (consumer, event_id) DO NOTHING
+           RETURNING event_id""",
         consumer,
         [e.event_id for e in entries],
         [e.type for e in entries],
@@ -136,11 +84,8 @@ async def claim_and_advance(
         [e.topic for e in entries],
         [e.partition for e in entries],
         [e.offset for e in entries],
-        [t for t, _, _ in ignored],
-        [s for _, s, _ in ignored],
-        [q for _, _, q in ignored],
     )
-    return set(row["fresh"]), row["gaps"]
+    return {r["event_id"] for r in rows}
 
 
 async def advance(
