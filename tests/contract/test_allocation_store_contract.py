@@ -754,14 +754,22 @@ async def reservations_and_occupants_are_counted_once(b: Backend) -> None:
     assert await free(b, site) == 18
 
 
+async def answered_by_housing(
+    b: Backend, status: HouseholdStatus, persons: int
+) -> tuple[uuid.UUID, Household, BedReserved]:
+    """An open site of 20 places, a household of ``persons`` registered with a request for
+    them there, and housing's answer holding the places."""
+    site = uuid.uuid4()
+    await b.store.site_opened(opened(site, capacity=20), 1)
+    h = household(status, persons=persons, placement=placing_at(site, persons))
+    await registered(b, h)
+    return site, h, bed_reserved(site, persons).model_copy(update={"household_id": h.household_id})
+
+
 async def a_household_saved_with_its_reservation_is_saved_only_if_the_reservation_is_new(
     b: Backend,
 ) -> None:
-    site = uuid.uuid4()
-    await b.store.site_opened(opened(site, capacity=20), 1)
-    h = household(HouseholdStatus.PLACING, persons=3, placement=placing_at(site, 3))
-    await registered(b, h)
-    held = bed_reserved(site, 3).model_copy(update={"household_id": h.household_id})
+    site, h, held = await answered_by_housing(b, HouseholdStatus.PLACING, 3)
     answered = await b.store.get_household(h.household_id, for_update=True)
     assert answered is not None
     assert answered.placement is not None
@@ -790,11 +798,7 @@ async def a_household_saved_with_its_reservation_is_saved_only_if_the_reservatio
 async def a_household_saved_with_its_check_in_is_saved_with_the_places_it_occupies(
     b: Backend,
 ) -> None:
-    site = uuid.uuid4()
-    await b.store.site_opened(opened(site, capacity=20), 1)
-    h = household(HouseholdStatus.RESERVED, persons=4, placement=placing_at(site, 4))
-    await registered(b, h)
-    held = bed_reserved(site, 4).model_copy(update={"household_id": h.household_id})
+    site, h, held = await answered_by_housing(b, HouseholdStatus.RESERVED, 4)
     assert await b.store.reservation_held(held)
     housed = await b.store.get_household(h.household_id, for_update=True)
     assert housed is not None
