@@ -282,8 +282,9 @@ _INSERT_HOUSEHOLD = f"""WITH inserted AS (
     SELECT household_id FROM inserted"""
 
 _SAVED = f"UPDATE households SET {_SET}, {_SENT}, updated_at = now() WHERE household_id = $1"
-_SAVE_HOUSEHOLD = f"""WITH saved AS ({_SAVED} RETURNING household_id)
-    {_append_history("saved", 2 + len(_COLUMNS))}"""
+# The lines of history a save notes, for the household of the CTE ``saved``.
+_NOTED = _append_history("saved", 2 + len(_COLUMNS))
+_SAVE_HOUSEHOLD = f"WITH saved AS ({_SAVED} RETURNING household_id) {_NOTED}"
 # The parameters of a household's save: $1 to $SAVE_PARAMS (``_save_args``); a replica's
 # change saved with it in one statement numbers its own from the next one on.
 _SAVE_PARAMS = 1 + len(_COLUMNS) + 6
@@ -588,7 +589,7 @@ _RESERVATION_HELD = f"""WITH changed AS ({_HELD}), adjusted AS ({_ADJUST_SITES})
 _RESERVATION_HELD_THEN_SAVED = f"""WITH changed AS ({_after_save(_HELD)}),
         adjusted AS ({_ADJUST_SITES}),
         saved AS ({_SAVED} AND EXISTS (SELECT FROM changed) RETURNING household_id),
-        noted AS ({_append_history("saved", 2 + len(_COLUMNS))})
+        noted AS ({_NOTED})
     SELECT EXISTS (SELECT FROM changed)"""
 
 # A check-in: the held reservation it names ends, the household's persons occupy places.
@@ -606,7 +607,7 @@ _CHECKED_IN = f"WITH {_MOVED_IN} {_ADJUST_SITES}"
 _CHECKED_IN_THEN_SAVED = f"""WITH {_after_save(_MOVED_IN)},
         adjusted AS ({_ADJUST_SITES}),
         saved AS ({_SAVED} RETURNING household_id)
-    {_append_history("saved", 2 + len(_COLUMNS))}"""
+    {_NOTED}"""
 
 
 class PgAllocationStore:
