@@ -17,6 +17,12 @@ async def test_a_prefix_takes_its_topics_a_name_its_own_and_nothing_else(
     made = [f"{run}housing.events", f"{run}allocation.events", f"{other}housing.events"]
     named = f"{topic_prefix}bench.events"
     await ensure_topics(infra.kafka_bootstrap, {name: 1 for name in [*made, named]})
+    for _ in range(100):  # the broker lists a new topic a moment after creating it
+        if {*made, named} <= set(await list_topics(infra.kafka_bootstrap)):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the topics made were not listed within 10 s")
 
     deleted = await delete_topics(
         infra.kafka_bootstrap, prefixes=[run], names=[named, f"{topic_prefix}never.made"]
